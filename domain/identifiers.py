@@ -1,0 +1,84 @@
+"""CARM identifiers: business numbers, program accounts and transaction numbers.
+
+Formats are enforced by the pydantic types; check digits are separate functions
+because a wrong check digit is a business finding to report, not a shape error.
+Rules: ../shared/domain/carm-brief.md §5.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import StringConstraints
+
+BN9_PATTERN = r"^\d{9}$"
+PROGRAM_ACCOUNT_PATTERN = r"^\d{9}[A-Z]{2}\d{4}$"
+TRANSACTION_NUMBER_PATTERN = r"^\d{14}$"
+
+BN9 = Annotated[str, StringConstraints(pattern=BN9_PATTERN)]
+ProgramAccount = Annotated[str, StringConstraints(pattern=PROGRAM_ACCOUNT_PATTERN)]
+"""BN15: BN9 + two-letter program id + four-digit reference, e.g. ``123456782RM0001``."""
+TransactionNumber = Annotated[str, StringConstraints(pattern=TRANSACTION_NUMBER_PATTERN)]
+
+_PROGRAM_ACCOUNT_RE = re.compile(PROGRAM_ACCOUNT_PATTERN)
+
+
+def luhn_valid(digits: str) -> bool:
+    """Standard Luhn (mod 10) over a string of digits."""
+    if not digits.isdigit():
+        return False
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 1:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def bn9_valid(bn9: str) -> bool:
+    """A BN9 is nine digits that pass Luhn."""
+    return len(bn9) == 9 and luhn_valid(bn9)
+
+
+def bn9_of(account: str) -> str:
+    """The BN9 part of a BN9 or BN15."""
+    return account[:9]
+
+
+def is_program_account(value: str, program: str | None = None) -> bool:
+    """True for a well-formed BN15, optionally of one program (``RM``)."""
+    if not _PROGRAM_ACCOUNT_RE.match(value):
+        return False
+    return program is None or value[9:11] == program
+
+
+def transaction_check_digit(first13: str) -> int:
+    """CBSA transaction-number check digit over the first 13 digits.
+
+    Digits at odd 0-based positions are doubled (digits of a two-digit product
+    added); the check digit is the sum mod 10 — not ``10 - sum mod 10``.
+    """
+    if len(first13) != 13 or not first13.isdigit():
+        raise ValueError("a transaction number's body is 13 digits")
+    total = 0
+    for index, char in enumerate(first13):
+        value = int(char)
+        if index % 2 == 1:
+            value *= 2
+            if value > 9:
+                value = value // 10 + value % 10
+        total += value
+    return total % 10
+
+
+def transaction_number_valid(number: str) -> bool:
+    """14 digits whose last one is the check digit of the first 13."""
+    return (
+        len(number) == 14
+        and number.isdigit()
+        and transaction_check_digit(number[:13]) == int(number[13])
+    )

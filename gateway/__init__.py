@@ -1,0 +1,1 @@
+"""The gateway: settings, the processing pipeline and the ``carm-edi`` CLI."""

@@ -1,0 +1,51 @@
+"""One typed settings object for the whole gateway (environment prefix ``CARM_``).
+
+Defaults are the embedded set-up: local folders under ``data_dir``, SQLite for
+the ledger and the embedded portal, the portal on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CARM_", env_nested_delimiter="__")
+
+    data_dir: Path = Field(default=Path(".demo"), description="Root of the local folder transport.")
+    ledger_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the ledger; default SQLite in data_dir."
+    )
+    portal_url: str = Field(default="http://127.0.0.1:8765", description="Base URL of the portal API.")
+    portal_api_key: str | None = Field(default=None, description="Sent as x-api-key.")
+    portal_timeout_seconds: float = 10.0
+    portal_max_attempts: int = Field(default=4, ge=1)
+    portal_backoff_seconds: float = Field(default=0.2, ge=0)
+    portal_database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the embedded portal; default SQLite in data_dir."
+    )
+    tariff_path: Path = Field(default=PROJECT_ROOT / "fixtures" / "reference" / "tariff.csv")
+    gateway_id: str = Field(default="CARMGW", description="Our UNB sender id on acknowledgements.")
+    gateway_id_qualifier: str = Field(default="ZZZ")
+    batch_size: int = Field(default=20, ge=1, description="Files per mapped Airflow task.")
+    max_file_bytes: int = Field(default=2 * 1024**3, ge=1)
+
+    @cached_property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.resolve()
+
+    def ledger_database_url(self) -> str:
+        return self.ledger_url or f"sqlite:///{self.resolved_data_dir / 'ledger.sqlite'}"
+
+    def portal_database(self) -> str:
+        return self.portal_database_url or f"sqlite:///{self.resolved_data_dir / 'portal.sqlite'}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Parsers: bytes in, syntax trees out. No Airflow, no transports, no domain."""
