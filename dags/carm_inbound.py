@@ -1,0 +1,67 @@
+"""``carm_inbound``: every partner inbox, in batches of files, through the gateway.
+
+``list_batches`` cuts the inbox files into batches, ``process_batch`` is mapped
+over them (one task instance per batch of files, labelled with the batch in the
+UI) and ``summary`` adds up the results. The DAG is wiring only: the work is in
+``gateway.service``, imported inside the tasks so that parsing this file opens
+no database, no HTTP client and no folder. Reruns are safe: a file is claimed
+(moved out of the inbox) before it is processed, so a file already taken is
+skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import dag, get_current_context, task
+
+log = logging.getLogger(__name__)
+
+
+@dag(
+    dag_id="carm_inbound",
+    schedule=timedelta(minutes=5),
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    tags=["carm", "edi"],
+    doc_md=__doc__,
+)
+def carm_inbound() -> None:
+    @task
+    def list_batches() -> list[dict[str, Any]]:
+        from gateway.service import plan_batches
+        from gateway.settings import Settings
+
+        return plan_batches(Settings())
+
+    @task(map_index_template="{{ batch_label }}")
+    def process_batch(batch: dict[str, Any]) -> dict[str, Any]:
+        from gateway.service import run_batch
+        from gateway.settings import Settings
+
+        context = get_current_context()
+        context["batch_label"] = batch["label"]  # type: ignore[typeddict-unknown-key]
+        return run_batch(Settings(), batch, context["run_id"])
+
+    @task
+    def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
+        from gateway.service import summarize
+
+        for batch in results:
+            for item in batch["files"]:
+                first_error = item["errors"][0] if item["errors"] else ""
+                log.info(
+                    "%s/%s: %s, %d/%d documents accepted %s",
+                    batch["partner"], item["name"], item["state"],
+                    item["documents_accepted"], item["documents"], first_error,
+                )  # fmt: skip
+        return summarize(list(results))
+
+    summary(process_batch.expand(batch=list_batches()))
+
+
+carm_inbound()

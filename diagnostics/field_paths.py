@@ -1,0 +1,39 @@
+"""Domain field paths (``lines[2].hs_code``) and where each came from in a file.
+
+Every channel's mapper records, per path, the ``Location`` it read the value
+from; errors that only know a path (pydantic's, a rule's, the portal's
+pointer) are placed through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from diagnostics.findings import Location
+
+
+def parent_path(path: str) -> str:
+    """``lines[2].hs_code`` → ``lines[2]`` → ``lines`` → ``""``."""
+    if path.endswith("]"):
+        return path[: path.rindex("[")]
+    return path.rpartition(".")[0]
+
+
+def path_from_loc(loc: tuple[int | str, ...]) -> str:
+    """pydantic's ``('lines', 0, 'hs_code')`` → ``lines[0].hs_code``."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def locate(sources: Mapping[str, Location], path: str | None, fallback: Location) -> Location:
+    """The location of ``path``, or of its nearest recorded parent, or ``fallback``."""
+    while path:
+        if path in sources:
+            return sources[path]
+        path = parent_path(path)
+    return fallback

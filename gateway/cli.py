@@ -1,0 +1,122 @@
+"""``carm-edi``: check, process, demo, schema, portal serve.
+
+Exit codes of ``check``: 0 accepted, 1 rejected, 2 cannot run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from domain import Declaration, DeclarationOutcome
+from gateway.settings import Settings
+
+EXIT_ACCEPTED, EXIT_REJECTED, EXIT_CANNOT_RUN = 0, 1, 2
+
+
+def _check(args: argparse.Namespace) -> int:
+    from gateway.pipeline import check_stream
+
+    path = Path(args.file)
+    try:
+        stream = path.open("rb")
+    except OSError as error:
+        _emit_cannot_run(args.json, f"cannot open {path}: {error.strerror or error}")
+        return EXIT_CANNOT_RUN
+    with stream:
+        report = check_stream(stream, path.name)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(f"{path.name}: {report.format}, {'ACCEPTED' if report.accepted else 'REJECTED'}")
+        for document in report.documents:
+            print(f"  message {document.message_ref} {document.message_type} {document.reference or ''}: {document.status}")
+        for finding in report.all_errors():
+            print(f"  {finding}")
+    return EXIT_ACCEPTED if report.accepted else EXIT_REJECTED
+
+
+def _emit_cannot_run(as_json: bool, message: str) -> None:
+    if as_json:
+        print(json.dumps({"accepted": False, "format": None, "documents": [], "errors": [{"code": "RUN", "message": message, "location": {}}]}))
+    else:
+        print(message, file=sys.stderr)
+
+
+def _process(args: argparse.Namespace) -> int:
+    from gateway import service
+
+    settings = Settings(data_dir=Path(args.data_dir)) if args.data_dir else Settings()
+    with service.open_pipeline(settings) as pipeline:
+        processed = pipeline.process_inbox(args.partner)
+    summaries = [service.file_summary(p) for p in processed]
+    if args.json:
+        print(json.dumps({"files": summaries, "summary": service.summarize([{"files": summaries}])}, indent=2))
+    else:
+        for item in summaries:
+            print(f"{item['name']}: {item['state']}, {item['documents_accepted']}/{item['documents']} documents accepted")
+    return EXIT_ACCEPTED if all(s["accepted"] for s in summaries) else EXIT_REJECTED
+
+
+def _schema(args: argparse.Namespace) -> int:
+    model = {"declaration": Declaration, "outcome": DeclarationOutcome}[args.model]
+    print(json.dumps(model.model_json_schema(), indent=2))
+    return EXIT_ACCEPTED
+
+
+def _portal_serve(args: argparse.Namespace) -> int:
+    from portal.server import serve
+
+    settings = Settings()
+    serve(args.host, args.port, args.database_url or settings.portal_database(), settings.tariff_path, api_key=settings.portal_api_key)
+    return EXIT_ACCEPTED
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from gateway.demo import run_demo
+
+    return run_demo(use_airflow=not args.no_airflow)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="carm-edi", description="EDI gateway for CBSA CARM commercial accounting declarations.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    check = commands.add_parser("check", help="validate a file offline, post nothing (exit 0 accepted, 1 rejected, 2 cannot run)")
+    check.add_argument("file")
+    check.add_argument("--json", action="store_true", help="print one JSON object")
+    check.set_defaults(handler=_check)
+
+    process = commands.add_parser("process", help="process every partner inbox once, without Airflow")
+    process.add_argument("--inbox", dest="data_dir", help="data folder holding partners/<partner>/inbox (default: settings)")
+    process.add_argument("--partner", help="only this partner")
+    process.add_argument("--json", action="store_true")
+    process.set_defaults(handler=_process)
+
+    demo = commands.add_parser("demo", help="run the embedded default end to end and show the result")
+    demo.add_argument("--no-airflow", action="store_true", help="run the pipeline directly instead of the DAG")
+    demo.set_defaults(handler=_demo)
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of the domain model")
+    schema.add_argument("--model", choices=["declaration", "outcome"], default="declaration")
+    schema.set_defaults(handler=_schema)
+
+    portal = commands.add_parser("portal", help="the embedded CARM portal")
+    portal_commands = portal.add_subparsers(dest="portal_command", required=True)
+    serve = portal_commands.add_parser("serve", help="serve the portal API over HTTP")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in the data folder)")
+    serve.set_defaults(handler=_portal_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,360 @@
+"""One EDIFACT file through the gateway, interchange by interchange.
+
+Phase 1 streams the interchange: syntax and envelope checks, mapping to the
+domain model and business rules, message by message; every message gets its
+CONTRL verdict and its declaration (or its errors) goes to a disk spool.
+Phase 2 runs when the interchange has been read to its end: only if the
+interchange is sound are its declarations posted (a truncated or miscounted
+interchange posts nothing), and each gets its CUSRES. The CONTRL is written
+last, when its UCI verdict is known.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+from diagnostics import Finding, Location
+from domain import Declaration, DeclarationOutcome, OutcomeStatus
+from mappings.contrl import ContrlBuilder, MessageVerdict
+from mappings.cusdec_declaration import is_guide_message, map_cusdec
+from mappings.cusres import IDENTIFIER as CUSRES_IDENTIFIER
+from mappings.cusres import CusresError, cusres_segments
+from mappings.edifact_writer import InterchangeWriter
+from parsers.edifact.model import (
+    Delimiters,
+    InterchangeEnd,
+    InterchangeHeader,
+    InterchangeStart,
+    Message,
+    MessageRead,
+    Segment,
+    SyntaxProblem,
+)
+from parsers.edifact.reader import read_edifact
+from validators.declaration_rules import check_declaration
+from validators.envelope import EnvelopeValidator
+from gateway.declaration_spool import DeclarationSpool, SpooledDocument
+from gateway.report import DocumentReport, DocumentStatus, FileReport, InterchangeReport
+
+Poster = Callable[[Declaration, str], DeclarationOutcome]
+
+
+class AckSink(Protocol):
+    """Where acknowledgements go: an atomic writer per file name."""
+
+    def open(self, name: str) -> AbstractContextManager[BinaryIO]: ...
+
+
+class InterchangeRegistry(Protocol):
+    def register(self, header: InterchangeHeader) -> bool:
+        """False when this sender used this control reference before."""
+
+
+def idempotency_key(declaration: Declaration) -> str:
+    """Deterministic per document version and content: a retry sends the same key."""
+    digest = hashlib.sha256(declaration.model_dump_json().encode()).hexdigest()[:16]
+    return f"cad-{declaration.transaction_number}-{declaration.version:05d}-{digest}"
+
+
+def control_reference(seed: str) -> str:
+    """A 14-character interchange reference derived from what it answers, so a
+    rerun writes the same acknowledgement."""
+    return hashlib.sha256(seed.encode()).hexdigest()[:14].upper()
+
+
+@dataclass
+class FlowOptions:
+    our_id: tuple[str, str] = ("CARMGW", "ZZZ")
+    poster: Poster | None = None  # None: check only, post nothing
+    sink: AckSink | None = None  # None: write no acknowledgements
+    registry: InterchangeRegistry | None = None  # None: no duplicate detection
+    partner_id: str = "UNKNOWN"
+    seed: str = ""  # e.g. the file's SHA-256: makes our control references stable
+    now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+
+
+@dataclass
+class _OpenInterchange:
+    header: InterchangeHeader
+    index: int
+    contrl: ContrlBuilder
+    spool: DeclarationSpool
+    envelope_findings: list[Finding] = field(default_factory=list)
+    ended: bool = False
+    only_acknowledgements: bool = True  # a CONTRL is never answered with a CONTRL
+
+
+class EdifactFlow:
+    def __init__(self, name: str, options: FlowOptions) -> None:
+        self.name = name
+        self.options = options
+        self.report = FileReport(file=name, format="edifact")
+        self._stack = ExitStack()
+        self._writers: dict[str, BinaryIO] = {}
+        self._orphans: list[Finding] = []
+        self._count = 0
+
+    def run(self, stream: BinaryIO) -> FileReport:
+        with self._stack:
+            current: _OpenInterchange | None = None
+            envelope = EnvelopeValidator()
+            for event in read_edifact(stream):
+                findings = envelope.observe(event)
+                if isinstance(event, InterchangeStart):
+                    if current is not None:
+                        self._finish(current)
+                    current = self._start(event.header)
+                    current.envelope_findings.extend(findings)
+                elif isinstance(event, MessageRead):
+                    self._message(current, event.message, findings)
+                elif isinstance(event, SyntaxProblem):
+                    self._problem(current, event.finding)
+                    self._problem(current, *findings)
+                elif isinstance(event, InterchangeEnd):
+                    if current is not None:
+                        current.envelope_findings.extend(findings)
+                        current.ended = True
+                else:  # group start/end: only envelope findings matter here
+                    self._problem(current, *findings)
+            if current is not None:
+                self._finish(current)
+            elif self._orphans or not self.report.documents:
+                self._answer_unreadable()
+        return self.report
+
+    # phase 1 -------------------------------------------------------------------
+    def _start(self, header: InterchangeHeader) -> _OpenInterchange:
+        self._count += 1
+        current = _OpenInterchange(header, self._count, ContrlBuilder(header), DeclarationSpool())
+        current.envelope_findings.extend(self._orphans)
+        self._orphans = []
+        registry = self.options.registry
+        if registry is not None and header.control_reference and not registry.register(header):
+            current.envelope_findings.append(
+                Finding(
+                    "26",
+                    f"duplicate interchange: sender {header.sender} used control reference "
+                    f"{header.control_reference!r} before",
+                    Location(segment=header.segment.position or 1, tag="UNB", element=5),
+                )
+            )
+        return current
+
+    def _problem(self, current: _OpenInterchange | None, *findings: Finding) -> None:
+        if current is None:
+            self._orphans.extend(findings)
+        else:
+            current.envelope_findings.extend(findings)
+
+    def _message(self, current: _OpenInterchange | None, message: Message, envelope: list[Finding]) -> None:
+        syntax = [*message.findings, *envelope]
+        identifier = [message.type, message.version, message.release, message.agency]
+        if message.type == "CONTRL":
+            self.report.documents.append(DocumentReport(message.reference, "CONTRL", DocumentStatus.RECEIVED, errors=syntax))
+            return
+        if current is not None:
+            current.only_acknowledgements = False
+        document = DocumentReport(message.reference, message.type, DocumentStatus.REJECTED, errors=syntax)
+        self.report.documents.append(document)
+        spooled: SpooledDocument | None = None
+        if not is_guide_message(message):
+            syntax.append(_not_supported(message))
+            document.status = DocumentStatus.NOT_SUPPORTED
+        else:
+            decimal = current.header.delimiters.decimal if current else "."
+            mapping = map_cusdec(message, decimal)
+            syntax.extend(mapping.findings)
+            declaration = mapping.declaration
+            if declaration is not None:
+                document.reference = declaration.reference
+            if not syntax and declaration is not None:
+                spooled = SpooledDocument(
+                    message.reference, message.type, declaration, declaration.filer_reference, sources=mapping.sources
+                )
+                for violation in check_declaration(declaration):
+                    location = spooled.locate(violation.pointer)
+                    spooled.errors.append(Finding(violation.rule_id, violation.message, _with_field(location, violation.pointer), violation.severity))
+                document.errors.extend(spooled.errors)
+                document.status = DocumentStatus.REJECTED if spooled.errors else DocumentStatus.ACCEPTED
+        if current is not None:
+            current.contrl.add(MessageVerdict(message.reference, identifier, accepted=not syntax, findings=syntax))
+            if spooled is not None:
+                current.spool.add(spooled)
+
+    # phase 2 -------------------------------------------------------------------
+    def _finish(self, current: _OpenInterchange) -> None:
+        header = current.header
+        if not current.ended and not any(f.location.tag == "UNZ" for f in current.envelope_findings):
+            current.envelope_findings.append(
+                Finding("13", "the interchange has no UNZ trailer (truncated file?)", Location(tag="UNZ"))
+            )
+        sound = not current.envelope_findings
+        summary = InterchangeReport(header.sender, header.control_reference, accepted=sound, errors=list(current.envelope_findings))
+        self.report.interchanges.append(summary)
+        if sound:
+            self._answer_documents(current)
+        else:
+            self._withdraw_documents(current)
+        if not current.only_acknowledgements:
+            summary.contrl_action = self._write_contrl(current)
+        current.spool.close()
+
+    def _withdraw_documents(self, current: _OpenInterchange) -> None:
+        """A rejected interchange posts nothing: its documents are rejected with it."""
+        refs = {item.message_ref for item in current.spool}
+        for document in self.report.documents:
+            if document.message_ref in refs and document.status == DocumentStatus.ACCEPTED:
+                document.status = DocumentStatus.REJECTED
+                document.errors.append(Finding("18", "not processed: the interchange was rejected", Location(message_ref=document.message_ref)))
+
+    def _answer_documents(self, current: _OpenInterchange) -> None:
+        if current.spool.count == 0:
+            return
+        header = current.header
+        writer = self._cusres_writer(current)
+        for item in current.spool:
+            document = self._document(item.message_ref)
+            outcome: DeclarationOutcome | None = None
+            errors = [CusresError(f.code, f.message, f.location.field, f.location.describe(), _line_of(f.location.field)) for f in item.errors]
+            status = OutcomeStatus.REJECTED if item.errors else OutcomeStatus.ACCEPTED
+            if not item.errors and item.declaration is not None and self.options.poster is not None:
+                outcome = self.options.poster(item.declaration, idempotency_key(item.declaration))
+                status = outcome.status
+                for error in outcome.errors:
+                    location = _with_field(item.locate(error.pointer), error.pointer)
+                    finding = Finding(error.code, error.message, location)
+                    document.errors.append(finding)
+                    errors.append(CusresError(error.code, error.message, error.pointer, location.describe(), _line_of(error.pointer)))
+                document.carm_status = status.value
+                document.status = DocumentStatus.ACCEPTED if status.accepted else (
+                    DocumentStatus.PENDING if status is OutcomeStatus.PENDING else DocumentStatus.REJECTED
+                )
+                if status.accepted:
+                    document.assessed = {
+                        "duty": str(outcome.total_duty),
+                        "excise": str(outcome.total_excise),
+                        "gst": str(outcome.total_gst),
+                        "total": str(outcome.total_due),
+                    }
+            if writer is not None:
+                reference = item.declaration.reference if item.declaration else item.message_ref
+                writer.write_message(
+                    item.message_ref,
+                    CUSRES_IDENTIFIER,
+                    cusres_segments(
+                        reference=reference,
+                        status=status,
+                        inbound_interchange=header.control_reference,
+                        inbound_message=item.message_ref,
+                        filer_reference=item.filer_reference,
+                        outcome=outcome,
+                        errors=errors,
+                        issued=self.options.now(),
+                    ),
+                )
+        if writer is not None:
+            writer.close()
+
+    def _document(self, message_ref: str) -> DocumentReport:
+        for document in reversed(self.report.documents):
+            if document.message_ref == message_ref:
+                return document
+        raise KeyError(message_ref)
+
+    # acknowledgements ------------------------------------------------------------
+    def _stream(self, kind: str) -> BinaryIO | None:
+        sink = self.options.sink
+        if sink is None:
+            return None
+        if kind not in self._writers:
+            name = f"{self.name}.{kind}.edi"
+            self._writers[kind] = self._stack.enter_context(sink.open(name))
+            self.report.acknowledgements.append(name)
+        return self._writers[kind]
+
+    def _cusres_writer(self, current: _OpenInterchange) -> InterchangeWriter | None:
+        out = self._stream("cusres")
+        if out is None:
+            return None
+        header = current.header
+        return InterchangeWriter(
+            out,
+            sender=self.options.our_id,
+            recipient=(header.sender, header.sender_qualifier),
+            control_reference=control_reference(f"{self.options.seed}:{current.index}:cusres"),
+            prepared=self.options.now(),
+        )
+
+    def _write_contrl(self, current: _OpenInterchange) -> str:
+        out = self._stream("contrl")
+        reference = control_reference(f"{self.options.seed}:{current.index}:contrl")
+        if out is None:
+            return current.contrl.action(current.envelope_findings)
+        return current.contrl.write(
+            out,
+            our_id=self.options.our_id,
+            control_reference=reference,
+            interchange_findings=current.envelope_findings,
+            prepared=self.options.now(),
+        )
+
+    def _answer_unreadable(self) -> None:
+        """No interchange could be read: reject with a CONTRL addressed to the partner."""
+        findings = self._orphans or [Finding("13", "no UNB interchange header found", Location(segment=1, tag="UNB"))]
+        self.report.errors.extend(findings)
+        header = InterchangeHeader(
+            segment=Segment("UNB", []),
+            delimiters=Delimiters(),
+            una_present=False,
+            syntax_identifier="UNOC",
+            syntax_version="3",
+            sender=self.options.partner_id,
+            sender_qualifier="ZZZ",
+            recipient=self.options.our_id[0],
+            recipient_qualifier=self.options.our_id[1],
+            prepared_date="",
+            prepared_time="",
+            control_reference="0",
+        )
+        self._count += 1
+        current = _OpenInterchange(header, self._count, ContrlBuilder(header), DeclarationSpool(), list(findings), ended=True, only_acknowledgements=False)
+        self._write_contrl(current)
+        current.spool.close()
+
+
+def _not_supported(message: Message) -> Finding:
+    return Finding(
+        "17",
+        f"message type {message.type} {message.version}:{message.release} is not supported; this gateway accepts "
+        "CUSDEC D:96B (guide CAD01) and acknowledgements (CONTRL)",
+        Location(message_ref=message.reference, segment=1, tag="UNH", element=2, component=1),
+    )
+
+
+def _with_field(location: Location, pointer: str | None) -> Location:
+    return Location(
+        message_ref=location.message_ref,
+        segment=location.segment,
+        tag=location.tag,
+        element=location.element,
+        component=location.component,
+        field=pointer,
+    )
+
+
+def _line_of(pointer: str | None) -> int | None:
+    if pointer and pointer.startswith("lines["):
+        return int(pointer[6 : pointer.index("]")]) + 1
+    return None
+
+
+def iter_messages(stream: BinaryIO) -> Iterator[Message]:
+    """Only the messages of a file (benchmarks and tests)."""
+    for event in read_edifact(stream):
+        if isinstance(event, MessageRead):
+            yield event.message

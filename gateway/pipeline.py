@@ -1,0 +1,200 @@
+"""Processing claimed files: the work the DAG's tasks and ``carm-edi process`` do.
+
+For each file: claim it, record it in the ledger with its SHA-256, run it
+through the flow for its format (acknowledgements to the partner's outbox),
+then archive it — or quarantine it when nothing in it could be accepted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from diagnostics import Finding, Location
+from gateway.edifact_flow import EdifactFlow, FlowOptions, Poster
+from gateway.report import FileReport
+from gateway.settings import Settings
+from gateway.sniff import sniff
+from ledger import Ledger
+from ledger.store import FileState
+from parsers.edifact.model import InterchangeHeader
+from transports.base import ClaimedFile, InboundFile, Transport
+
+
+@dataclass
+class ProcessedFile:
+    partner: str
+    name: str
+    state: str
+    report: FileReport
+
+    def to_dict(self) -> dict[str, object]:
+        return {"partner": self.partner, "name": self.name, "state": self.state, "report": self.report.to_dict()}
+
+
+def file_digest(stream: BinaryIO) -> tuple[str, int]:
+    """SHA-256 and size, read in chunks; the stream is rewound."""
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := stream.read(1 << 20):
+        digest.update(chunk)
+        size += len(chunk)
+    stream.seek(0)
+    return digest.hexdigest(), size
+
+
+def check_stream(stream: BinaryIO, name: str, options: FlowOptions | None = None) -> FileReport:
+    """Validate one file without posting or answering (``carm-edi check``)."""
+    sniffed = sniff(stream)
+    if sniffed.format == "xml":
+        return _unsupported_xml(name, sniffed.root)
+    return EdifactFlow(name, options or FlowOptions()).run(stream)
+
+
+def _unsupported_xml(name: str, root: str | None) -> FileReport:
+    report = FileReport(file=name, format="xml")
+    report.errors.append(
+        Finding(
+            "XML-TYPE",
+            f"XML document {root or '(unreadable root element)'} is not supported: this gateway accepts EDIFACT "
+            "CUSDEC D:96B (guide CAD01)",
+            Location(xpath="/*[1]"),
+        )
+    )
+    return report
+
+
+class _LedgerRegistry:
+    def __init__(self, ledger: Ledger, file_id: int) -> None:
+        self._ledger = ledger
+        self._file_id = file_id
+
+    def register(self, header: InterchangeHeader) -> bool:
+        return self._ledger.register_interchange(self._file_id, header.sender, header.sender_qualifier, header.control_reference)
+
+
+class _HashingWriter:
+    """Writes through to the outbox stream and hashes what passes."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self._out.write(data)
+
+
+class _OutboxSink:
+    """Acknowledgements into the partner's outbox, each recorded in the ledger."""
+
+    def __init__(self, transport: Transport, partner: str, ledger: Ledger, file_id: int) -> None:
+        self._transport = transport
+        self._partner = partner
+        self._ledger = ledger
+        self._file_id = file_id
+
+    @contextmanager
+    def open(self, name: str) -> Iterator[BinaryIO]:
+        with self._transport.write_outbox(self._partner, name) as out:
+            writer = _HashingWriter(out)
+            yield writer  # type: ignore[misc]
+        kind = name.rsplit(".", 2)[-2]
+        self._ledger.record_acknowledgement(self._file_id, kind, f"{self._partner}/outbox/{name}", writer.digest.hexdigest())
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, transport: Transport, ledger: Ledger, poster: Poster | None) -> None:
+        self.settings = settings
+        self.transport = transport
+        self.ledger = ledger
+        self.poster = poster
+
+    def process_names(self, partner: str, names: Iterable[str], run_id: str | None = None) -> list[ProcessedFile]:
+        """Claim and process the named inbox files; names already taken are skipped."""
+        wanted = set(names)
+        results = []
+        for inbound in self.transport.list_inbox(partner):
+            if inbound.name in wanted:
+                result = self.process(inbound, run_id)
+                if result is not None:
+                    results.append(result)
+        return results
+
+    def process_inbox(self, partner: str | None = None, run_id: str | None = None) -> list[ProcessedFile]:
+        partners = [partner] if partner else self.transport.partners()
+        results = []
+        for name in partners:
+            for inbound in self.transport.list_inbox(name):
+                result = self.process(inbound, run_id)
+                if result is not None:
+                    results.append(result)
+        return results
+
+    def process(self, inbound: InboundFile, run_id: str | None = None) -> ProcessedFile | None:
+        claimed = self.transport.claim(inbound)
+        if claimed is None:
+            return None
+        with self.transport.open(claimed) as stream:
+            sha256, size = file_digest(stream)
+        file_id = self.ledger.record_claim(inbound.partner, inbound.name, sha256, size, run_id)
+        try:
+            report = self._run(claimed, file_id, sha256, size)
+        except BaseException:
+            self.transport.release(claimed)
+            self.ledger.move_file(file_id, FileState.RELEASED)
+            raise
+        return self._file_away(claimed, file_id, report)
+
+    def _run(self, claimed: ClaimedFile, file_id: int, sha256: str, size: int) -> FileReport:
+        partner = claimed.inbound.partner
+        name = claimed.inbound.name
+        sink = _OutboxSink(self.transport, partner, self.ledger, file_id)
+        if size > self.settings.max_file_bytes:
+            report = FileReport(file=name, format="unknown")
+            report.errors.append(Finding("SIZE", f"file of {size} bytes exceeds the limit of {self.settings.max_file_bytes} bytes", Location()))
+        else:
+            options = FlowOptions(
+                our_id=(self.settings.gateway_id, self.settings.gateway_id_qualifier),
+                poster=self.poster,
+                sink=sink,
+                registry=_LedgerRegistry(self.ledger, file_id),
+                partner_id=partner,
+                seed=sha256,
+            )
+            with self.transport.open(claimed) as stream:
+                report = check_stream(stream, name, options)
+        self._write_report(sink, report)
+        for document in report.documents:
+            self.ledger.record_document(
+                file_id,
+                message_reference=document.message_ref,
+                transaction_number=document.reference[:14] if document.reference else None,
+                version=int(document.reference[14:]) if document.reference else None,
+                status=document.carm_status or document.status,
+                response=document.to_dict(),
+            )
+        return report
+
+    def _write_report(self, sink: _OutboxSink, report: FileReport) -> None:
+        """A JSON report beside the EDI acknowledgements, for machines and people."""
+        name = f"{report.file}.report.json"
+        report.acknowledgements.append(name)
+        with sink.open(name) as out:
+            out.write(json.dumps(report.to_dict(), indent=2).encode())
+
+    def _file_away(self, claimed: ClaimedFile, file_id: int, report: FileReport) -> ProcessedFile:
+        nothing_accepted = not any(i.accepted for i in report.interchanges)
+        if nothing_accepted:
+            reason = "; ".join(str(f) for f in report.all_errors()[:5]) or "nothing in the file could be accepted"
+            self.transport.quarantine(claimed, reason)
+            state = FileState.QUARANTINED
+        else:
+            self.transport.archive(claimed)
+            state = FileState.ARCHIVED
+        self.ledger.move_file(file_id, state, format=report.format, accepted=report.accepted, summary=report.to_dict())
+        return ProcessedFile(claimed.inbound.partner, claimed.inbound.name, state, report)

@@ -1,0 +1,102 @@
+"""What processing (or checking) one file found: the shape of ``check --json``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from diagnostics import Finding
+
+
+class DocumentStatus:
+    ACCEPTED = "accepted"  # valid (check) or accepted by the portal (process)
+    REJECTED = "rejected"
+    PENDING = "pending"
+    RECEIVED = "received"  # an inbound acknowledgement, recorded not answered
+    NOT_SUPPORTED = "not-supported"
+
+
+@dataclass
+class DocumentReport:
+    message_ref: str
+    message_type: str
+    status: str
+    reference: str | None = None  # 19-digit CARM reference when known
+    carm_status: str | None = None
+    errors: list[Finding] = field(default_factory=list)
+    assessed: dict[str, str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "message_ref": self.message_ref,
+            "type": self.message_type,
+            "status": self.status,
+            "reference": self.reference,
+            "errors": [e.to_dict() for e in self.errors],
+        }
+        if self.carm_status is not None:
+            data["carm_status"] = self.carm_status
+        if self.assessed is not None:
+            data["assessed"] = self.assessed
+        return data
+
+
+@dataclass
+class InterchangeReport:
+    sender: str
+    control_reference: str
+    accepted: bool
+    contrl_action: str | None = None
+    errors: list[Finding] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sender": self.sender,
+            "control_reference": self.control_reference,
+            "accepted": self.accepted,
+            "contrl_action": self.contrl_action,
+            "errors": [e.to_dict() for e in self.errors],
+        }
+
+
+@dataclass
+class FileReport:
+    file: str
+    format: str
+    interchanges: list[InterchangeReport] = field(default_factory=list)
+    documents: list[DocumentReport] = field(default_factory=list)
+    errors: list[Finding] = field(default_factory=list)
+    acknowledgements: list[str] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> bool:
+        return (
+            not self.errors
+            and bool(self.interchanges or self.documents)
+            and all(i.accepted for i in self.interchanges)
+            and all(d.status in (DocumentStatus.ACCEPTED, DocumentStatus.RECEIVED) for d in self.documents)
+        )
+
+    @property
+    def parsed(self) -> bool:
+        """False when nothing in the file could be read as an interchange."""
+        return bool(self.interchanges)
+
+    def all_errors(self) -> list[Finding]:
+        found = list(self.errors)
+        for interchange in self.interchanges:
+            found.extend(interchange.errors)
+        for document in self.documents:
+            found.extend(document.errors)
+        return found
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "format": self.format,
+            "accepted": self.accepted,
+            "interchanges": [i.to_dict() for i in self.interchanges],
+            "documents": [d.to_dict() for d in self.documents],
+            "errors": [e.to_dict() for e in self.errors],
+            "acknowledgements": self.acknowledgements,
+        }

@@ -1,0 +1,76 @@
+"""Entry points shared by the Airflow DAG and the CLI: plan batches, run one
+batch, summarize. Each builds what it needs from settings at call time, so
+nothing happens when a DAG file is parsed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from gateway.pipeline import Pipeline, ProcessedFile
+from gateway.settings import Settings
+from ledger import Ledger
+from portal.client import PortalClient
+from transports.local import LocalFolderTransport
+
+
+def partners_root(settings: Settings) -> LocalFolderTransport:
+    return LocalFolderTransport(settings.resolved_data_dir / "partners")
+
+
+@contextmanager
+def open_pipeline(settings: Settings) -> Iterator[Pipeline]:
+    ledger = Ledger(settings.ledger_database_url())
+    client = PortalClient.from_settings(settings)
+    try:
+        yield Pipeline(settings, partners_root(settings), ledger, client.submit_declaration)
+    finally:
+        client.close()
+        ledger.dispose()
+
+
+def plan_batches(settings: Settings) -> list[dict[str, Any]]:
+    """The inbox files of every partner, cut into batches of ``batch_size``."""
+    transport = partners_root(settings)
+    batches = []
+    for partner in transport.partners():
+        names = [f.name for f in transport.list_inbox(partner)]
+        size = settings.batch_size
+        for start in range(0, len(names), size):
+            chunk = names[start : start + size]
+            number = start // size + 1
+            batches.append({"partner": partner, "files": chunk, "label": f"{partner} batch {number} ({len(chunk)} files)"})
+    return batches
+
+
+def run_batch(settings: Settings, batch: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
+    with open_pipeline(settings) as pipeline:
+        processed = pipeline.process_names(batch["partner"], batch["files"], run_id)
+    return {"partner": batch["partner"], "label": batch["label"], "files": [file_summary(p) for p in processed]}
+
+
+def file_summary(processed: ProcessedFile) -> dict[str, Any]:
+    report = processed.report
+    documents = report.documents
+    return {
+        "name": processed.name,
+        "state": processed.state,
+        "format": report.format,
+        "accepted": report.accepted,
+        "documents": len(documents),
+        "documents_accepted": sum(1 for d in documents if d.status == "accepted"),
+        "errors": [str(e) for e in report.all_errors()[:3]],
+        "acknowledgements": report.acknowledgements,
+    }
+
+
+def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
+    files = [f for batch in results for f in batch["files"]]
+    return {
+        "files": len(files),
+        "archived": sum(1 for f in files if f["state"] == "archived"),
+        "quarantined": sum(1 for f in files if f["state"] == "quarantined"),
+        "documents": sum(f["documents"] for f in files),
+        "documents_accepted": sum(f["documents_accepted"] for f in files),
+    }

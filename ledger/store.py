@@ -1,0 +1,123 @@
+"""Ledger operations. Every state move is its own transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import create_engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledger.tables import AcknowledgementRecord, Base, DocumentRecord, FileRecord, InterchangeRecord
+
+
+class FileState:
+    CLAIMED = "claimed"
+    PROCESSED = "processed"
+    ARCHIVED = "archived"
+    QUARANTINED = "quarantined"
+    RELEASED = "released"
+
+
+class Ledger:
+    def __init__(self, url: str) -> None:
+        connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
+        self.engine = create_engine(url, connect_args=connect_args)
+        Base.metadata.create_all(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # files ----------------------------------------------------------------
+    def record_claim(self, partner: str, name: str, sha256: str, size: int, run_id: str | None) -> int:
+        with self.session() as s:
+            record = FileRecord(partner=partner, name=name, sha256=sha256, size=size, state=FileState.CLAIMED, run_id=run_id)
+            s.add(record)
+            s.flush()
+            return record.id
+
+    def move_file(self, file_id: int, state: str, **fields: Any) -> None:
+        with self.session() as s:
+            record = s.get_one(FileRecord, file_id)
+            record.state = state
+            for key, value in fields.items():
+                setattr(record, key, value)
+
+    def file(self, file_id: int) -> FileRecord:
+        with self.session() as s:
+            return s.get_one(FileRecord, file_id)
+
+    def files(self, partner: str | None = None) -> list[FileRecord]:
+        with self.session() as s:
+            query = select(FileRecord).order_by(FileRecord.id)
+            if partner:
+                query = query.where(FileRecord.partner == partner)
+            return list(s.scalars(query))
+
+    # interchanges ---------------------------------------------------------
+    def register_interchange(self, file_id: int | None, sender: str, qualifier: str, reference: str) -> bool:
+        """Remember an interchange; False when the sender used this control
+        reference before (a duplicate, ISO 9735 code 26).
+
+        A retry of the same file after an interrupted run is not a duplicate:
+        when the earlier record belongs to a file with the same content that
+        never reached a final state, the record is handed to the new attempt.
+        """
+        try:
+            with self.session() as s:
+                s.add(InterchangeRecord(file_id=file_id, sender=sender, sender_qualifier=qualifier, control_reference=reference))
+            return True
+        except IntegrityError:
+            pass
+        with self.session() as s:
+            earlier = s.scalars(
+                select(InterchangeRecord).where(
+                    InterchangeRecord.sender == sender,
+                    InterchangeRecord.sender_qualifier == qualifier,
+                    InterchangeRecord.control_reference == reference,
+                )
+            ).one()
+            earlier_file = s.get(FileRecord, earlier.file_id) if earlier.file_id else None
+            current_file = s.get(FileRecord, file_id) if file_id else None
+            retry = (
+                earlier_file is not None
+                and current_file is not None
+                and earlier_file.id != current_file.id
+                and earlier_file.sha256 == current_file.sha256
+                and earlier_file.state in (FileState.CLAIMED, FileState.RELEASED)
+            )
+            if retry:
+                earlier.file_id = file_id
+            return retry
+
+    # documents ------------------------------------------------------------
+    def record_document(self, file_id: int | None, **fields: Any) -> None:
+        with self.session() as s:
+            s.add(DocumentRecord(file_id=file_id, **fields))
+
+    def documents(self, file_id: int | None = None) -> list[DocumentRecord]:
+        with self.session() as s:
+            query = select(DocumentRecord).order_by(DocumentRecord.id)
+            if file_id is not None:
+                query = query.where(DocumentRecord.file_id == file_id)
+            return list(s.scalars(query))
+
+    # acknowledgements -----------------------------------------------------
+    def record_acknowledgement(self, file_id: int | None, kind: str, location: str, sha256: str) -> None:
+        with self.session() as s:
+            s.add(AcknowledgementRecord(file_id=file_id, kind=kind, location=location, sha256=sha256))
+
+    def acknowledgements(self, file_id: int | None = None) -> list[AcknowledgementRecord]:
+        with self.session() as s:
+            query = select(AcknowledgementRecord).order_by(AcknowledgementRecord.id)
+            if file_id is not None:
+                query = query.where(AcknowledgementRecord.file_id == file_id)
+            return list(s.scalars(query))

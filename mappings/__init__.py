@@ -1,0 +1,1 @@
+"""Mappings between syntax trees, the domain model and acknowledgements."""

@@ -1,0 +1,43 @@
+"""Reading typed values out of EDIFACT data elements (numbers and dates)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+
+_NUMBER = re.compile(r"^\d+(?:[.,]\d+)?$")
+
+
+class ValueProblem(ValueError):
+    """A value that does not fit; ``code`` is the 0085 syntax error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def parse_decimal(text: str, decimal_mark: str = ".") -> Decimal:
+    """An EDIFACT numeric value (no sign, no exponent, no thousands separator).
+
+    Either the declared decimal mark or ``.``/``,`` is accepted as ISO 9735 allows
+    both as the representation of the decimal mark in numeric data.
+    """
+    if not _NUMBER.match(text):
+        if any(char.isalpha() for char in text):
+            raise ValueProblem("37", f"{text!r} is not a number")
+        raise ValueProblem("12", f"{text!r} is not a decimal number")
+    try:
+        return Decimal(text.replace(decimal_mark, ".").replace(",", "."))
+    except InvalidOperation as error:  # pragma: no cover - regex already guards
+        raise ValueProblem("12", f"{text!r} is not a decimal number") from error
+
+
+def parse_date_102(text: str) -> dt.date:
+    """A date in format 102 (``CCYYMMDD``)."""
+    if len(text) != 8 or not text.isdigit():
+        raise ValueProblem("12", f"{text!r} is not a date in format 102 (CCYYMMDD)")
+    try:
+        return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError as error:
+        raise ValueProblem("12", f"{text!r} is not a calendar date") from error

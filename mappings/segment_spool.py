@@ -1,0 +1,33 @@
+"""A disk-backed list of outbound segments, so that an acknowledgement whose
+header depends on the end of the input (CONTRL's UCI) can be built while the
+input streams, without holding one entry per message in memory."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from typing import IO
+
+from pydifact.segments import Segment as OutSegment
+
+from mappings.edifact_writer import segment
+
+
+class SegmentSpool:
+    def __init__(self, memory_limit: int = 1 << 20) -> None:
+        self._file: IO[str] = tempfile.SpooledTemporaryFile(max_size=memory_limit, mode="w+", encoding="utf-8")
+        self.count = 0
+
+    def append(self, item: OutSegment) -> None:
+        self._file.write(json.dumps([item.tag, *item.elements]) + "\n")
+        self.count += 1
+
+    def __iter__(self) -> Iterator[OutSegment]:
+        self._file.seek(0)
+        for row in self._file:
+            tag, *elements = json.loads(row)
+            yield segment(tag, *elements)
+
+    def close(self) -> None:
+        self._file.close()

@@ -1,0 +1,866 @@
+"""Streaming UN/EDIFACT reader: a binary stream in, envelope and message events out.
+
+``read_edifact(stream)`` reads the stream in chunks (never the whole file) and
+yields, in file order, ``InterchangeStart``, ``GroupStart``, one ``MessageRead``
+per UNH..UNT, ``GroupEnd``, ``InterchangeEnd`` and ``SyntaxProblem`` events
+(see ``parsers.edifact.model``). Memory is bounded by the chunk size plus the
+longest segment (segments longer than ``max_segment_bytes`` are skipped and
+reported) plus one message. It never raises on bad input: every problem
+becomes a ``Finding`` — on ``Message.findings`` when it is inside a message
+(location: message reference, segment position within the message with UNH = 1,
+tag, element, component), otherwise as a ``SyntaxProblem`` event (location:
+segment position within the interchange with UNB = 1). Findings about the UNB
+itself follow the ``InterchangeStart`` event.
+
+Syntax rules applied
+--------------------
+* Delimiters: a UNA service string advice (exactly 9 characters) sets them.
+  Without UNA the defaults are ``:+.? '``, or — when the byte after ``UNB`` is
+  0x1D — the control-character set of ISO 9735 level B (component 0x1F,
+  element 0x1D, terminator 0x1C, no release character). A space in the UNA
+  release position means "no release character".
+* Repetition: only in syntax version 4 (UNB 0002 = 4) — the UNA reserved
+  position when it is not a space, else ``*`` (0x1E with control-character
+  delimiters). In versions 1-3 that position is reserved and ignored. The UNB
+  itself is never split on repetitions (its version is not known before).
+* Release: the release character makes the next character data (``?'``,
+  ``??``, ``?+``, ``?:``, ``?*``); a released terminator does not end a
+  segment. A release character as the very last byte of the file is dropped.
+* Start of an interchange: leading bytes before the first UNA/UNB (or bare UNH)
+  are skipped; a UTF-8 BOM, blanks, line breaks and Ctrl-Z are skipped
+  silently, anything else (a header line, ``###`` banners) is reported (15).
+  Bytes after UNZ that do not start a new interchange are reported the same
+  way. A file with no UNA/UNB/UNH at all yields one finding saying that it is
+  not an EDIFACT interchange (13); an empty or blank file yields "empty file".
+* Line breaks: blanks, tabs, CR and LF between segments are ignored. Inside a
+  segment a line break is data (it is outside the UNOA/UNOB repertoires and
+  reported there) — with two exceptions for "wrapped" files, whose writers
+  insert line breaks at a fixed width regardless of content:
+    1. a line break inside a segment tag is removed (tags are 3 letters);
+    2. when the UNB segment itself contains a line break, the interchange is
+       treated as wrapped and *every* CR/LF inside its segments is removed.
+       UNB values (identifiers, dates, references) can never legitimately hold
+       a line break, so a break there proves the file was wrapped.
+  Line-break bytes that are themselves delimiters are never removed.
+* Encoding: segments are cut on bytes (delimiters are single ASCII/control
+  bytes, which never occur inside a UTF-8 multi-byte sequence), then each
+  segment is decoded with the codec of the UNB syntax identifier (0001) and
+  split into elements/components. Undecodable bytes are replaced (U+FFFD) and
+  reported (21); for UNOA/UNOB, characters outside the level A/B repertoire are
+  reported (21). At most one code-21 finding per segment.
+  Level B follows code list 0001: ISO 646 without its national/alternative
+  positions, i.e. level A plus lower-case letters and ``_`` (not ``# $ @ [ \\
+  ] ^ ` { | } ~``).
+* Structure recovery: UNH before the previous UNT closes the previous message
+  (13 "UNT missing"); UNG without UNE, or UNZ/EOF inside a group, closes the
+  group with ``GroupEnd(None)`` (13); EOF or a new UNA/UNB before UNZ closes the
+  interchange with ``InterchangeEnd(None)`` (13); UNH..UNT without UNB are
+  yielded as messages after one "UNB missing" finding (13) per run of bare
+  messages (they get no interchange events); segments outside messages are
+  reported (15); a final segment without terminator is kept and reported (13).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from diagnostics import Finding, Location
+from parsers.edifact.model import (
+    Delimiters,
+    Event,
+    GroupEnd,
+    GroupHeader,
+    GroupStart,
+    InterchangeEnd,
+    InterchangeHeader,
+    InterchangeStart,
+    Message,
+    MessageRead,
+    Segment,
+    SyntaxProblem,
+)
+
+__all__ = ["read_edifact", "CODECS"]
+
+DEFAULT_DELIMITERS = Delimiters()
+CONTROL_DELIMITERS = Delimiters(component="\x1f", element="\x1d", release=None, terminator="\x1c")
+CONTROL_REPETITION = "\x1e"
+
+CODECS: dict[str, str] = {
+    "UNOA": "ascii",
+    "UNOB": "ascii",
+    "UNOC": "latin-1",
+    "UNOD": "iso8859-2",
+    "UNOE": "iso8859-5",
+    "UNOF": "iso8859-7",
+    "UNOG": "iso8859-3",
+    "UNOH": "iso8859-4",
+    "UNOI": "iso8859-6",
+    "UNOJ": "iso8859-8",
+    "UNOK": "iso8859-9",
+    "UNOW": "utf-8",
+    "UNOY": "utf-8",
+}
+"""Python codec for each UNB 0001 syntax identifier (code list 0001)."""
+
+_LEVEL_A = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,-()/='+:?!\"%&*;<>"
+_REPERTOIRES = {"UNOA": _LEVEL_A, "UNOB": _LEVEL_A + "abcdefghijklmnopqrstuvwxyz_"}
+
+_START = re.compile(rb"(?<![A-Za-z0-9])(?:UNA|UNB[+\x1d]|UNH[+\x1d])")
+_BLANK = b" \t\r\n\x1a"
+_BOM = b"\xef\xbb\xbf"
+_BREAKS = ("\r", "\n")
+_PREVIEW = 40
+_ENVELOPE_TAGS = frozenset({"UNH", "UNT", "UNG", "UNE", "UNZ"})
+
+
+def read_edifact(
+    stream: BinaryIO, *, chunk_size: int = 1 << 20, max_segment_bytes: int = 1 << 22
+) -> Iterator[Event]:
+    """Yield the events of every interchange in ``stream``, reading it chunk by chunk."""
+    yield from _Reader(_Scanner(stream, chunk_size, max_segment_bytes)).events()
+
+
+# Bytes -> raw segments ---------------------------------------------------------
+
+
+_Raw = tuple[bytes, int, bool, bool]
+"""A raw segment: bytes without terminator and leading blanks, file offset,
+terminated?, oversized? (skipped; bytes then hold a preview). Plain tuple: hot path."""
+
+
+@dataclass(slots=True)
+class _Skipped:
+    """Bytes skipped while looking for the start of an interchange."""
+
+    offset: int = -1  # of the first byte that is not blank (-1: all blank so far)
+    size: int = 0  # bytes skipped from that offset on
+    preview: bytes = b""
+
+    def add(self, data: bytes, offset: int) -> None:
+        bom = 0  # a UTF-8 BOM at the start of the file is not junk, even split over chunks
+        while bom < len(data) and offset + bom < 3 and data[bom] == _BOM[offset + bom]:
+            bom += 1
+        data, offset = data[bom:], offset + bom
+        if self.offset < 0:
+            stripped = data.lstrip(_BLANK)
+            if not stripped:
+                return
+            offset += len(data) - len(stripped)
+            data, self.offset = stripped, offset
+        self.size += len(data)
+        if len(self.preview) < _PREVIEW:
+            self.preview += data[: _PREVIEW - len(self.preview)]
+
+    @property
+    def junk(self) -> bool:
+        """Whether anything but blanks (and a BOM) was skipped."""
+        return self.offset >= 0
+
+
+class _Scanner:
+    """Cuts the byte stream into raw segments, holding at most one chunk plus
+    the segment in progress."""
+
+    def __init__(self, stream: BinaryIO, chunk_size: int, max_segment: int) -> None:
+        self._stream = stream
+        self._chunk_size = max(1, chunk_size)
+        self.max_segment = max(1, max_segment)
+        self._buf = b""
+        self._pos = 0  # index in _buf of the first unconsumed byte
+        self._base = 0  # file offset of _buf[0]
+        self._eof = False
+
+    @property
+    def offset(self) -> int:
+        return self._base + self._pos
+
+    def _fill(self) -> bool:
+        """Append the next chunk (dropping consumed bytes); False at end of file."""
+        if self._eof:
+            return False
+        data = self._stream.read(self._chunk_size)
+        if not data:
+            self._eof = True
+            return False
+        self._base += self._pos
+        self._buf = self._buf[self._pos :] + data
+        self._pos = 0
+        return True
+
+    def is_empty(self) -> bool:
+        return not self._buf[self._pos :] and not self._fill()
+
+    def find_start(self, skipped: _Skipped) -> bytes | None:
+        """Skip to the next UNA, UNB or UNH; return its tag (None at end of file)."""
+        while True:
+            match = _START.search(self._buf, self._pos)
+            if match:
+                skipped.add(self._buf[self._pos : match.start()], self.offset)
+                self._pos = match.start()
+                return match.group()[:3]
+            keep = max(self._pos, len(self._buf) - 4)  # a tag may straddle chunks
+            skipped.add(self._buf[self._pos : keep], self.offset)
+            self._pos = keep
+            if not self._fill():
+                skipped.add(self._buf[self._pos :], self.offset)
+                self._pos = len(self._buf)
+                return None
+
+    def take(self, size: int) -> bytes:
+        """The next ``size`` bytes (fewer at end of file)."""
+        while len(self._buf) - self._pos < size and self._fill():
+            pass
+        data = self._buf[self._pos : self._pos + size]
+        self._pos += len(data)
+        return data
+
+    def peek(self, size: int) -> bytes:
+        while len(self._buf) - self._pos < size and self._fill():
+            pass
+        return self._buf[self._pos : self._pos + size]
+
+    def rewind(self, offset: int) -> None:
+        """Step back to a segment just yielded by ``segments`` (it is still buffered)."""
+        self._pos = offset - self._base
+
+    def segments(self, terminator: bytes, release: int | None, trailing: bytes = b"") -> Iterator[_Raw]:
+        """Yield the non-blank segments from here on, cut at unreleased terminators.
+
+        Each chunk is cut with one ``bytes.split``; the unterminated tail waits
+        for the next chunk. ``trailing`` bytes are stripped from segment ends
+        (CR when the terminator is LF). Leading blanks are always stripped,
+        except blank bytes that are delimiters.
+        """
+        blank = bytes(b for b in _BLANK if b not in terminator)
+        release_byte = bytes([release]) if release is not None else b""
+        released_terminator = release_byte + terminator
+        while True:
+            region = self._buf[self._pos :]
+            pieces = region.split(terminator)
+            if release_byte and released_terminator in region:
+                pieces = _join_released(pieces, terminator, release_byte)
+            tail = pieces.pop()
+            offset = self.offset
+            for piece in pieces:
+                start = offset
+                offset += len(piece) + 1
+                self._pos = offset - self._base
+                data = piece.lstrip(blank)
+                if trailing:
+                    data = data.rstrip(trailing)
+                if data:
+                    yield data, start + len(piece) - len(data), True, False
+            if len(tail) > self.max_segment:
+                yield self._skip_oversized(terminator)
+            elif not self._fill():
+                data = tail.lstrip(blank)
+                self._pos = len(self._buf)
+                if data.strip(_BLANK):
+                    yield data, offset + len(tail) - len(data), False, False
+                return
+
+    def _skip_oversized(self, terminator: bytes) -> _Raw:
+        """Drop a segment that exceeds ``max_segment`` bytes, up to its terminator."""
+        start = self.offset
+        preview = self._buf[self._pos : self._pos + _PREVIEW]
+        while True:
+            end = self._buf.find(terminator, self._pos)
+            if end >= 0:
+                self._pos = end + 1
+                return preview, start, True, True
+            self._pos = len(self._buf)
+            if not self._fill():
+                return preview, start, False, True
+
+
+def _join_released(pieces: list[bytes], terminator: bytes, release: bytes) -> list[bytes]:
+    """Re-join pieces that were cut at a released terminator (odd run of release bytes)."""
+    joined: list[bytes] = []
+    carry: bytes | None = None
+    for piece in pieces:
+        if carry is not None:
+            piece = carry + terminator + piece
+            carry = None
+        if piece.endswith(release) and (len(piece) - len(piece.rstrip(release))) % 2:
+            carry = piece
+        else:
+            joined.append(piece)
+    if carry is not None:  # the tail ends in a release byte: its next byte is still to come
+        joined.append(carry)
+    return joined
+
+
+# Raw segment -> tag, elements --------------------------------------------------
+
+
+_Problem = tuple[int, int | None, str]  # element, component, text of a code-21 finding
+_Decoded = tuple[str, list[list[str]], dict[int, list[list[str]]] | None, _Problem | None]
+"""A decoded segment: tag, elements, repetitions, character problem (plain tuple: hot path)."""
+
+# Stand-ins for released service characters while a segment is split: Unicode
+# noncharacters, which no interchange should contain (segments that do take
+# the slower character loop instead).
+_PLACEHOLDERS = "\ufdd0\ufdd1\ufdd2\ufdd3\ufdd4"
+
+
+class _SegmentDecoder:
+    """Decodes raw segments of one interchange: charset, unwrapping, splitting."""
+
+    def __init__(
+        self,
+        delimiters: Delimiters,
+        syntax_identifier: str = "",
+        codec: str = "latin-1",
+        *,
+        repeat: bool = False,
+        unwrap: bool = False,
+    ) -> None:
+        self.element = delimiters.element
+        self.component = delimiters.component
+        self.release = delimiters.release
+        self.repetition = delimiters.repetition if repeat else None
+        self.codec = codec
+        self.syntax_identifier = syntax_identifier
+        service = [delimiters.element, delimiters.component, self.repetition, delimiters.terminator]
+        self._escapes = [
+            (f"{self.release}{char}", placeholder)
+            for char, placeholder in zip([self.release, *service], _PLACEHOLDERS)
+            if char
+        ]
+        self._restore = str.maketrans({p: c for c, p in zip([self.release, *service], _PLACEHOLDERS) if c})
+        service_chars = {c for c in [self.release, *service] if c}
+        self._unwrap = tuple(b.encode() for b in _BREAKS if b not in service_chars) if unwrap else ()
+        allowed = _REPERTOIRES.get(syntax_identifier)
+        self.invalid = re.compile(f"[^{re.escape(allowed + ''.join(service_chars))}]") if allowed else None
+
+    def decode(self, raw: bytes) -> _Decoded:
+        for brk in self._unwrap:
+            raw = raw.replace(brk, b"")
+        try:
+            text = raw.decode(self.codec)
+            undecodable = False
+        except UnicodeDecodeError:
+            text = raw.decode(self.codec, "replace")
+            undecodable = True
+        if self.release is not None and self.release in text:
+            tag, elements, repetitions = self._split_released(text)
+        elif self.repetition is not None and self.repetition in text:
+            tag, elements, repetitions = self._split(text)
+        else:  # the common case, inlined
+            parts = text.split(self.element)
+            tag = parts[0]
+            component = self.component
+            elements = [p.split(component) for p in parts[1:]]
+            repetitions = None
+        if len(tag) != 3:  # blanks or wrapped line breaks inside the tag
+            tag = "".join(tag.split())
+        problem = None
+        if undecodable:
+            problem = self._locate_undecodable(tag, elements, repetitions)
+        elif self.invalid is not None and self.invalid.search(text):
+            problem = self._locate_invalid(tag, elements, repetitions)
+        return tag, elements, repetitions, problem
+
+    def _split(self, text: str) -> tuple[str, list[list[str]], dict[int, list[list[str]]] | None]:
+        parts = text.split(self.element)
+        if self.repetition is not None and self.repetition in text:
+            return (parts[0], *self._split_repeated(parts[1:]))
+        component = self.component
+        return parts[0], [p.split(component) for p in parts[1:]], None
+
+    def _split_repeated(
+        self, parts: list[str]
+    ) -> tuple[list[list[str]], dict[int, list[list[str]]] | None]:
+        elements: list[list[str]] = []
+        repetitions: dict[int, list[list[str]]] = {}
+        for number, part in enumerate(parts, 1):
+            occurrences = [o.split(self.component) for o in part.split(self.repetition)]  # type: ignore[arg-type]
+            elements.append(occurrences[0])
+            if len(occurrences) > 1:
+                repetitions[number] = occurrences
+        return elements, repetitions or None
+
+    def _split_released(
+        self, text: str
+    ) -> tuple[str, list[list[str]], dict[int, list[list[str]]] | None]:
+        """Split a segment containing the release character.
+
+        Released pairs are swapped for placeholders (``??`` first, so ``???+``
+        reads as a literal ``?`` and a separator), remaining release characters
+        drop out (they release ordinary characters), the segment is split as
+        usual and the placeholders are restored in each value.
+        """
+        if any(p in text for p in _PLACEHOLDERS):
+            return self._split_released_slowly(text)
+        for pair, placeholder in self._escapes:
+            text = text.replace(pair, placeholder)
+        tag, elements, repetitions = self._split(text.replace(self.release, ""))  # type: ignore[arg-type]
+        restore = self._restore
+        elements = [[c.translate(restore) for c in element] for element in elements]
+        if repetitions:
+            repetitions = {
+                n: [[c.translate(restore) for c in occ] for occ in occs] for n, occs in repetitions.items()
+            }
+        return tag.translate(restore), elements, repetitions
+
+    def _split_released_slowly(
+        self, text: str
+    ) -> tuple[str, list[list[str]], dict[int, list[list[str]]] | None]:
+        """Character loop for the rare segment that contains a placeholder character."""
+        occurrences: list[list[list[str]]] = []  # per element: its occurrences
+        current: list[list[str]] = []  # occurrences of the element being read
+        components: list[str] = []
+        chars: list[str] = []
+        escaped = False
+        for ch in text:
+            if escaped:
+                chars.append(ch)
+                escaped = False
+            elif ch == self.release:
+                escaped = True
+            elif ch == self.component:
+                components.append("".join(chars))
+                chars = []
+            elif ch == self.element or ch == self.repetition:
+                components.append("".join(chars))
+                current.append(components)
+                chars, components = [], []
+                if ch == self.element:
+                    occurrences.append(current)
+                    current = []
+            else:
+                chars.append(ch)
+        components.append("".join(chars))
+        current.append(components)
+        occurrences.append(current)
+        tag = "".join(c for comps in occurrences[0] for c in comps)
+        elements = [occ[0] for occ in occurrences[1:]]
+        repetitions = {n: occ for n, occ in enumerate(occurrences[1:], 1) if len(occ) > 1}
+        return tag, elements, repetitions or None
+
+    def _locate_undecodable(
+        self,
+        tag: str,
+        elements: list[list[str]],
+        repetitions: dict[int, list[list[str]]] | None,
+    ) -> _Problem:
+        where = _first_component(tag, elements, lambda value: "\ufffd" in value, repetitions)
+        return (
+            *where,
+            f"bytes that are not valid {self.codec} (syntax identifier "
+            f"{self.syntax_identifier or 'unknown'}) were replaced by U+FFFD",
+        )
+
+    def _locate_invalid(
+        self,
+        tag: str,
+        elements: list[list[str]],
+        repetitions: dict[int, list[list[str]]] | None,
+    ) -> _Problem | None:
+        invalid = self.invalid
+        assert invalid is not None
+        found: list[str] = []
+
+        def offending(value: str) -> bool:
+            match = invalid.search(value)
+            if match:
+                found.append(match.group())
+            return match is not None
+
+        where = _first_component(tag, elements, offending, repetitions)
+        if not found:  # only a delimiter-like character in a released position
+            return None
+        return (*where, f"character {found[0]!r} is outside the {self.syntax_identifier} character repertoire")
+
+
+def _first_component(
+    tag: str,
+    elements: list[list[str]],
+    bad: Callable[[str], bool],
+    repetitions: dict[int, list[list[str]]] | None = None,
+) -> tuple[int, int | None]:
+    """1-based (element, component) of the first value for which ``bad`` is true."""
+    if bad(tag):
+        return 0, None
+    for e, element in enumerate(elements, 1):
+        for occurrence in (repetitions or {}).get(e, [element]):
+            for c, value in enumerate(occurrence, 1):
+                if bad(value):
+                    return e, (c if len(occurrence) > 1 else None)
+    return 0, None
+
+
+# Events ------------------------------------------------------------------------
+
+
+def _problem(code: str, text: str, **where) -> SyntaxProblem:
+    return SyntaxProblem(Finding(code, text, Location(**where)))
+
+
+def _parse_una(raw: bytes) -> tuple[Delimiters, list[Finding]]:
+    """Delimiters from the 9 bytes of a UNA service string advice."""
+    chars = raw.decode("latin-1")[3:]
+    if len(chars) < 6:
+        return DEFAULT_DELIMITERS, [
+            Finding("13", f"UNA service string advice is truncated: {raw!r}", Location(tag="UNA"))
+        ]
+    component, element, decimal, release, repetition, terminator = chars
+    delimiters = Delimiters(
+        component=component,
+        element=element,
+        decimal=decimal,
+        release=None if release == " " else release,
+        repetition=None if repetition == " " else repetition,
+        terminator=terminator,
+    )
+    service = [component, element, terminator] + [c for c in (release, repetition) if c != " "]
+    if len(set(service)) != len(service):
+        return DEFAULT_DELIMITERS, [
+            Finding(
+                "20",
+                f"UNA {chars!r} uses one character for two service functions; default delimiters used",
+                Location(tag="UNA"),
+            )
+        ]
+    return delimiters, []
+
+
+@dataclass(slots=True)
+class _Interchange:
+    """State of the interchange (or run of bare messages) being read."""
+
+    decoder: _SegmentDecoder
+    position: int = 0
+    message: Message | None = None
+    group_open: bool = False
+    pending: list[Event] = field(default_factory=list)
+
+
+class _Reader:
+    def __init__(self, scanner: _Scanner) -> None:
+        self._scanner = scanner
+
+    def events(self) -> Iterator[Event]:
+        scanner = self._scanner
+        if scanner.is_empty():
+            yield _problem("13", "empty file")
+            return
+        found = False
+        while True:
+            skipped = _Skipped()
+            tag = scanner.find_start(skipped)
+            if tag is None:
+                yield from self._finish_file(found, skipped)
+                return
+            if skipped.junk:
+                yield self._skipped_problem(skipped, found)
+            found = True
+            yield from self._read_interchange(tag)
+
+    @staticmethod
+    def _finish_file(found: bool, skipped: _Skipped) -> Iterator[Event]:
+        if not found and not skipped.junk:
+            yield _problem("13", "empty file (only blanks)")
+        elif not found:
+            yield _problem(
+                "13",
+                f"not an EDIFACT interchange: no UNA, UNB or UNH segment found "
+                f"(starts with {skipped.preview!r})",
+            )
+        elif skipped.junk:
+            yield _Reader._skipped_problem(skipped, found)
+
+    @staticmethod
+    def _skipped_problem(skipped: _Skipped, after_interchange: bool) -> SyntaxProblem:
+        where = "after the interchange trailer" if after_interchange else "before the interchange"
+        return _problem(
+            "15",
+            f"{skipped.size} bytes of non-EDIFACT data at byte {skipped.offset} {where} "
+            f"were skipped: {skipped.preview!r}",
+        )
+
+    # One interchange -----------------------------------------------------------
+
+    def _read_interchange(self, start: bytes) -> Iterator[Event]:
+        scanner = self._scanner
+        una_present = start == b"UNA"
+        if una_present:
+            delimiters, findings = _parse_una(scanner.take(9))
+            yield from (SyntaxProblem(f) for f in findings)
+        elif scanner.peek(4)[3:] == b"\x1d":
+            delimiters = CONTROL_DELIMITERS
+        else:
+            delimiters = DEFAULT_DELIMITERS
+        segments = scanner.segments(
+            delimiters.terminator.encode("latin-1"),
+            ord(delimiters.release) if delimiters.release else None,
+            b"\r" if delimiters.terminator == "\n" else b"",
+        )
+        first = next(segments, None)
+        if first is None:
+            yield _problem("13", "UNA service string advice is not followed by a UNB segment", tag="UNA")
+            return
+        if first[0].startswith(b"UNB"):
+            header, state = self._start_interchange(first, delimiters, una_present)
+            yield InterchangeStart(header)
+            yield from self._flush(state)
+            yield from self._read_body(state, segments, enveloped=True)
+        else:
+            yield _problem(
+                "13",
+                "UNB interchange header missing: message(s) without an interchange envelope",
+                segment=1,
+                tag=first[0][:3].decode("latin-1"),
+            )
+            state = _Interchange(_SegmentDecoder(delimiters))
+            yield from self._read_body(state, itertools.chain([first], segments), enveloped=False)
+
+    def _start_interchange(
+        self, raw: _Raw, una_delimiters: Delimiters, una_present: bool
+    ) -> tuple[InterchangeHeader, _Interchange]:
+        """Read UNB, choose charset/repetition/unwrapping, and build the header."""
+        data, offset = raw[0], raw[1]
+        unwrap = any(b.encode() in data for b in _BREAKS if b != una_delimiters.terminator)
+        provisional = _SegmentDecoder(una_delimiters, unwrap=unwrap).decode(data)[1]
+        syntax = provisional[0] if provisional else [""]
+        syntax_identifier, syntax_version = syntax[0], (syntax[1] if len(syntax) > 1 else "")
+        delimiters = _effective_delimiters(una_delimiters, una_present, syntax_version)
+        codec = CODECS.get(syntax_identifier, "latin-1")
+        state = _Interchange(
+            _SegmentDecoder(
+                delimiters, syntax_identifier, codec, repeat=delimiters.repetition is not None, unwrap=unwrap
+            ),
+            position=1,
+        )
+        decoded = _SegmentDecoder(delimiters, syntax_identifier, codec, unwrap=unwrap).decode(data)
+        unb = Segment(decoded[0], decoded[1], 1, offset)
+        if syntax_identifier and syntax_identifier not in CODECS:
+            state.pending.append(
+                _problem(
+                    "2",
+                    f"syntax identifier {syntax_identifier!r} is not supported; decoded as latin-1",
+                    segment=1,
+                    tag="UNB",
+                    element=1,
+                    component=1,
+                )
+            )
+        self._segment_problems(state, unb, raw, decoded)
+        return _header(unb, delimiters, una_present, codec), state
+
+    def _read_body(self, state: _Interchange, segments: Iterator[_Raw], enveloped: bool) -> Iterator[Event]:
+        """Segments after UNB (or from the first bare UNH) up to UNZ, a new interchange or EOF."""
+        decode = state.decoder.decode
+        for raw in segments:
+            data, offset, terminated, oversized = raw
+            if data[:3] in (b"UNA", b"UNB") and not oversized:
+                self._scanner.rewind(offset)
+                yield from self._close_all(state, enveloped, f"a new {data[:3].decode()} at byte {offset}")
+                return
+            state.position += 1
+            if oversized:
+                self._oversized(state, raw)
+                yield from self._flush(state)
+                continue
+            decoded = decode(data)
+            segment = Segment(decoded[0], decoded[1], state.position, offset, decoded[2])
+            message = state.message
+            if message is not None and segment.tag not in _ENVELOPE_TAGS:
+                message.segments.append(segment)  # the common case
+                if decoded[3] is not None or not terminated:
+                    self._segment_problems(state, segment, raw, decoded)
+                continue
+            done = yield from self._dispatch(state, segment, raw, decoded, enveloped)
+            yield from self._flush(state)
+            if done:
+                return
+        yield from self._close_all(state, enveloped, "end of file")
+
+    def _dispatch(
+        self, state: _Interchange, segment: Segment, raw: _Raw, decoded: _Decoded, enveloped: bool
+    ) -> Generator[Event, None, bool]:
+        """Route one envelope segment (or a stray one); returns True after UNZ."""
+        tag = segment.tag
+        if tag == "UNH":
+            yield from self._close_message(state, f"UNH at segment {segment.position}")
+            state.message = _message(segment)
+            self._segment_problems(state, segment, raw, decoded)
+        elif tag == "UNT" and state.message is not None:
+            message = state.message
+            message.segments.append(segment)
+            self._segment_problems(state, segment, raw, decoded)
+            state.message = None
+            yield MessageRead(message)
+        elif tag == "UNG" and enveloped:
+            yield from self._close_message(state, "UNG")
+            yield from self._close_group(state, f"UNG at segment {segment.position}")
+            state.group_open = True
+            yield GroupStart(GroupHeader(segment, segment.get(5)))
+            self._segment_problems(state, segment, raw, decoded)
+        elif tag == "UNE" and state.group_open:
+            yield from self._close_message(state, "UNE")
+            state.group_open = False
+            self._segment_problems(state, segment, raw, decoded)
+            yield from self._flush(state)
+            yield GroupEnd(segment)
+        elif tag == "UNZ" and enveloped:
+            yield from self._close_message(state, "UNZ")
+            yield from self._close_group(state, "UNZ")
+            self._segment_problems(state, segment, raw, decoded)
+            yield from self._flush(state)
+            yield InterchangeEnd(segment, state.position)
+            return True
+        else:
+            yield self._outside(segment, enveloped)
+            self._segment_problems(state, segment, raw, decoded)
+        return False
+
+    @staticmethod
+    def _outside(segment: Segment, enveloped: bool) -> SyntaxProblem:
+        if segment.tag in ("UNT", "UNE"):
+            context = f"no open {'UNH' if segment.tag == 'UNT' else 'UNG'} to close"
+        elif enveloped:
+            context = "outside any message"
+        else:
+            context = "outside any message and without a UNB interchange header"
+        return _problem(
+            "15",
+            f"segment {segment.tag or '(empty tag)'} is not supported in this position: {context}",
+            segment=segment.position,
+            tag=segment.tag or None,
+        )
+
+    def _close_message(self, state: _Interchange, cause: str) -> Iterator[Event]:
+        """Close a message that never got its UNT."""
+        if state.message is None:
+            return
+        message = state.message
+        message.findings.append(
+            Finding(
+                "13",
+                f"UNT missing: message {message.reference} was not closed before {cause}",
+                Location(
+                    message_ref=message.reference,
+                    segment=len(message.segments) + 1,
+                    tag="UNT",
+                ),
+            )
+        )
+        state.message = None
+        yield MessageRead(message)
+
+    def _close_group(self, state: _Interchange, cause: str) -> Iterator[Event]:
+        if not state.group_open:
+            return
+        state.group_open = False
+        yield _problem("13", f"UNE missing: functional group was not closed before {cause}", tag="UNE")
+        yield GroupEnd(None)
+
+    def _close_all(self, state: _Interchange, enveloped: bool, cause: str) -> Iterator[Event]:
+        yield from self._close_message(state, cause)
+        if not enveloped:
+            return
+        yield from self._close_group(state, cause)
+        yield _problem("13", f"UNZ missing: interchange was not closed before {cause}", tag="UNZ")
+        yield InterchangeEnd(None, state.position)
+
+    @staticmethod
+    def _flush(state: _Interchange) -> Iterator[Event]:
+        if state.pending:
+            yield from state.pending
+            state.pending.clear()
+
+    # Segment-level findings ------------------------------------------------------
+
+    def _segment_problems(self, state: _Interchange, segment: Segment, raw: _Raw, decoded: _Decoded) -> None:
+        if decoded[3] is not None:
+            element, component, text = decoded[3]
+            self._report(state, segment, "21", f"{segment.tag}: {text}", element, component)
+        if not raw[2]:
+            self._report(state, segment, "13", f"segment terminator missing at end of file after {segment.tag}")
+
+    def _oversized(self, state: _Interchange, raw: _Raw) -> None:
+        preview, offset = raw[0], raw[1]
+        segment = Segment("", [], state.position, offset)
+        self._report(
+            state,
+            segment,
+            "18",
+            f"segment at byte {offset} is longer than {self._scanner.max_segment} bytes "
+            f"without a terminator and was skipped: {preview!r}",
+        )
+
+    @staticmethod
+    def _report(
+        state: _Interchange,
+        segment: Segment,
+        code: str,
+        text: str,
+        element: int | None = None,
+        component: int | None = None,
+    ) -> None:
+        """File a finding on the open message (if the segment is in it) or as an event."""
+        message = state.message
+        if message is not None and message.segments[-1] is segment:
+            location = Location(
+                message_ref=message.reference,
+                segment=len(message.segments),
+                tag=segment.tag or None,
+                element=element,
+                component=component,
+            )
+            message.findings.append(Finding(code, text, location))
+        else:
+            location = Location(
+                segment=segment.position, tag=segment.tag or None, element=element, component=component
+            )
+            state.pending.append(SyntaxProblem(Finding(code, text, location)))
+
+
+def _effective_delimiters(una: Delimiters, una_present: bool, syntax_version: str) -> Delimiters:
+    """Apply the syntax-version rule for the repetition separator."""
+    if syntax_version.strip() != "4":
+        repetition = None
+    elif una_present:
+        repetition = una.repetition
+    else:
+        repetition = CONTROL_REPETITION if una == CONTROL_DELIMITERS else "*"
+    return Delimiters(una.component, una.element, una.decimal, una.release, repetition, una.terminator)
+
+
+def _header(unb: Segment, delimiters: Delimiters, una_present: bool, codec: str) -> InterchangeHeader:
+    return InterchangeHeader(
+        segment=unb,
+        delimiters=delimiters,
+        una_present=una_present,
+        syntax_identifier=unb.get(1, 1),
+        syntax_version=unb.get(1, 2),
+        sender=unb.get(2, 1),
+        sender_qualifier=unb.get(2, 2),
+        recipient=unb.get(3, 1),
+        recipient_qualifier=unb.get(3, 2),
+        prepared_date=unb.get(4, 1),
+        prepared_time=unb.get(4, 2),
+        control_reference=unb.get(5, 1),
+        application_reference=unb.get(7, 1),
+        ack_requested=unb.get(9, 1) == "1",
+        test_indicator=unb.get(11, 1) == "1",
+        encoding=codec,
+    )
+
+
+def _message(unh: Segment) -> Message:
+    return Message(
+        reference=unh.get(1),
+        type=unh.get(2, 1),
+        version=unh.get(2, 2),
+        release=unh.get(2, 3),
+        agency=unh.get(2, 4),
+        association_code=unh.get(2, 5),
+        segments=[unh],
+    )

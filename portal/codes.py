@@ -1,0 +1,51 @@
+"""Every validation code the portal answers, in one place.
+
+CARM publishes very few of its ValidationCodes; the only public one we use is
+``077`` (carm-brief §3). All ``P`` codes are our own choice and are listed in
+docs/portal-api.md: ``P0xx`` request problems, ``P1xx`` version rules,
+``P2xx`` classification, ``P3xx`` parties.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.outcome import PortalError
+
+
+@dataclass(frozen=True)
+class ValidationCode:
+    code: str
+    title: str
+
+    def error(self, pointer: str | None = None, message: str | None = None) -> PortalError:
+        """A ``PortalError`` with this code; ``message`` defaults to the title."""
+        return PortalError(code=self.code, message=message or self.title, pointer=pointer)
+
+
+# CARM's public code (carm-brief §3).
+NOT_FOUND = ValidationCode("077", "No Data Found or Access Denied")
+
+# Request problems (our choices).
+SCHEMA_INVALID = ValidationCode("P001", "The request does not match the declaration schema")
+IDEMPOTENCY_KEY_MISSING = ValidationCode("P002", "The Idempotency-Key header is required")
+IDEMPOTENCY_KEY_REUSED = ValidationCode(
+    "P003", "The Idempotency-Key was already used with a different request body"
+)
+API_KEY_INVALID = ValidationCode("P004", "The x-api-key header is missing or invalid")
+TRY_AGAIN = ValidationCode("P005", "Concurrent writes on this transaction; retry with the same key")
+
+# Version rules.
+ORIGINAL_NOT_VERSION_1 = ValidationCode("P101", "An original declaration must be version 1")
+TRANSACTION_EXISTS = ValidationCode("P102", "The transaction number already exists")
+TRANSACTION_UNKNOWN = ValidationCode("P103", "The transaction number does not exist")
+VERSION_NOT_NEXT = ValidationCode("P104", "The version must be the latest version + 1")
+TRANSACTION_CANCELLED = ValidationCode("P105", "The transaction has been cancelled")
+AMENDMENT_MISSING = ValidationCode("P106", "A change must carry an amendment with a reason code")
+
+# Classification.
+HS_CODE_UNKNOWN = ValidationCode("P201", "The HS code is not in the tariff")
+TARIFF_TREATMENT_UNKNOWN = ValidationCode("P202", "The tariff treatment code is unknown")
+
+# Parties.
+IMPORTER_NOT_RM = ValidationCode("P301", "The importer account must be an RM program account")

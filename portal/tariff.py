@@ -1,0 +1,112 @@
+"""The tariff reference table: duty and excise rates per HS code and tariff treatment.
+
+The CSV (fixtures/reference/tariff.csv) has one row per (hs_code, treatment,
+valid_from); treatment ``*`` is the default for treatments not listed. Rates are
+percent. Lines starting with ``#`` are comments; ``# tariff-version: X`` names
+the table's version.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+DEFAULT_TREATMENT = "*"
+_VERSION_PREFIX = "# tariff-version:"
+_COLUMNS = ("hs_code", "treatment", "description", "unit", "duty_rate", "excise_rate", "gst_exempt", "valid_from")
+
+TARIFF_TREATMENTS: dict[str, str] = {
+    "2": "MFN", "3": "GT", "4": "AUT", "5": "NZT", "7": "CCCT", "8": "LDCT", "9": "GPT",
+    "10": "UST", "11": "MT/MXT", "12": "MUST", "13": "CIAT", "14": "CT",
+    "21": "CRT", "22": "IT", "23": "NT", "24": "SLT", "25": "PT", "26": "COLT",
+    "27": "JT", "28": "PAT", "29": "HNT", "30": "KRT", "31": "CETA",
+}
+"""Tariff treatment codes the portal accepts: carm-brief §7 (2016 list) plus CETA 31."""
+
+
+def normalize_treatment(code: str) -> str:
+    """``"02"`` and ``"2"`` are the same treatment; the table uses the short form."""
+    return str(int(code)) if code.isdigit() else code
+
+
+@dataclass(frozen=True)
+class TariffRow:
+    hs_code: str
+    treatment: str
+    description: str
+    unit: str
+    duty_rate: Decimal
+    excise_rate: Decimal
+    gst_exempt: bool
+    valid_from: dt.date
+
+
+class Tariff:
+    """Rate look-ups by HS code, tariff treatment and date."""
+
+    def __init__(self, rows: list[TariffRow], version: str | None = None) -> None:
+        self.version = version
+        self._rows: dict[tuple[str, str], list[TariffRow]] = defaultdict(list)
+        for row in rows:
+            self._rows[(row.hs_code, row.treatment)].append(row)
+        for versions in self._rows.values():
+            versions.sort(key=lambda row: row.valid_from, reverse=True)
+
+    @classmethod
+    def load(cls, path: Path) -> Tariff:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        version = next(
+            (line.removeprefix(_VERSION_PREFIX).strip() for line in lines if line.startswith(_VERSION_PREFIX)),
+            None,
+        )
+        numbered = [
+            (number, line) for number, line in enumerate(lines, 1) if line.strip() and not line.startswith("#")
+        ]
+        reader = csv.DictReader(line for _, line in numbered)
+        if tuple(reader.fieldnames or ()) != _COLUMNS:
+            raise ValueError(f"{path}: columns must be {','.join(_COLUMNS)}")
+        rows = []
+        seen: set[tuple[str, str, dt.date]] = set()
+        for (number, _), record in zip(numbered[1:], reader, strict=True):
+            row = _parse_row(record, f"{path}:{number}")
+            key = (row.hs_code, row.treatment, row.valid_from)
+            if key in seen:
+                raise ValueError(f"{path}:{number}: duplicate row for {key}")
+            seen.add(key)
+            rows.append(row)
+        return cls(rows, version)
+
+    def row(self, hs_code: str, treatment: str, as_of: dt.date) -> TariffRow | None:
+        """The row in force on ``as_of`` for the treatment, else the default row."""
+        for key in ((hs_code, normalize_treatment(treatment)), (hs_code, DEFAULT_TREATMENT)):
+            for row in self._rows.get(key, ()):
+                if row.valid_from <= as_of:
+                    return row
+        return None
+
+
+def _parse_row(record: dict[str, str], where: str) -> TariffRow:
+    try:
+        hs_code = record["hs_code"].strip()
+        if len(hs_code) != 10 or not hs_code.isdigit():
+            raise ValueError(f"hs_code {hs_code!r} is not 10 digits")
+        gst_exempt = record["gst_exempt"].strip().lower()
+        if gst_exempt not in ("true", "false"):
+            raise ValueError(f"gst_exempt must be true or false, not {gst_exempt!r}")
+        treatment = record["treatment"].strip()
+        return TariffRow(
+            hs_code=hs_code,
+            treatment=treatment if treatment == DEFAULT_TREATMENT else normalize_treatment(treatment),
+            description=record["description"].strip(),
+            unit=record["unit"].strip(),
+            duty_rate=Decimal(record["duty_rate"]),
+            excise_rate=Decimal(record["excise_rate"]),
+            gst_exempt=gst_exempt == "true",
+            valid_from=dt.date.fromisoformat(record["valid_from"].strip()),
+        )
+    except (ValueError, InvalidOperation) as error:
+        raise ValueError(f"{where}: {error}") from error

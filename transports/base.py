@@ -1,0 +1,44 @@
+"""The one small interface every channel implements (local folders now; SFTP and S3 next)."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+
+@dataclass(frozen=True)
+class InboundFile:
+    partner: str
+    name: str  # the file name as the partner gave it; never used as a path unchecked
+    size: int
+
+
+@dataclass(frozen=True)
+class ClaimedFile:
+    """A file this worker owns: moved out of the inbox under a claim id."""
+
+    inbound: InboundFile
+    claim_id: str
+    location: str  # where the claimed bytes are now (transport-specific)
+
+
+class Transport(Protocol):
+    def partners(self) -> list[str]: ...
+
+    def list_inbox(self, partner: str) -> list[InboundFile]: ...
+
+    def claim(self, inbound: InboundFile) -> ClaimedFile | None:
+        """Take the file atomically; None when another worker took it first."""
+
+    def open(self, claimed: ClaimedFile) -> BinaryIO: ...
+
+    def write_outbox(self, partner: str, name: str) -> AbstractContextManager[BinaryIO]:
+        """A stream whose content appears in the outbox atomically on success."""
+
+    def archive(self, claimed: ClaimedFile) -> str: ...
+
+    def quarantine(self, claimed: ClaimedFile, reason: str) -> str: ...
+
+    def release(self, claimed: ClaimedFile) -> None:
+        """Put a claimed file back in the inbox (the work will be retried)."""

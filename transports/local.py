@@ -1,0 +1,102 @@
+"""Local folders, the embedded default: ``<root>/<partner>/{inbox,outbox,archive,quarantine,processing}``.
+
+Claiming is an atomic ``rename`` into ``processing/`` under a claim id, so two
+workers never own one file. Acknowledgements are written to a hidden temporary
+name in the outbox and renamed into place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from transports.base import ClaimedFile, InboundFile
+
+AREAS = ("inbox", "outbox", "archive", "quarantine", "processing")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+
+
+def safe_name(name: str) -> str:
+    """A file name that cannot leave its folder: anything else is replaced by ``_``."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".") or "unnamed"
+    return cleaned[:200] if _SAFE_NAME.match(cleaned[:200]) else "unnamed"
+
+
+class LocalFolderTransport:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def area(self, partner: str, area: str) -> Path:
+        path = self.root / safe_name(partner) / area
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def ensure_partner(self, partner: str) -> None:
+        for area in AREAS:
+            self.area(partner, area)
+
+    def partners(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if (p / "inbox").is_dir())
+
+    def list_inbox(self, partner: str) -> list[InboundFile]:
+        inbox = self.area(partner, "inbox")
+        files = []
+        for entry in sorted(os.scandir(inbox), key=lambda e: e.name):
+            if entry.is_file(follow_symlinks=False) and not entry.name.startswith("."):
+                files.append(InboundFile(partner, entry.name, entry.stat().st_size))
+        return files
+
+    def claim(self, inbound: InboundFile) -> ClaimedFile | None:
+        claim_id = uuid.uuid4().hex[:12]
+        source = self.area(inbound.partner, "inbox") / inbound.name
+        target = self.area(inbound.partner, "processing") / f"{claim_id}__{safe_name(inbound.name)}"
+        try:
+            os.rename(source, target)
+        except FileNotFoundError:
+            return None
+        return ClaimedFile(inbound, claim_id, str(target))
+
+    def open(self, claimed: ClaimedFile) -> BinaryIO:
+        return open(claimed.location, "rb")
+
+    @contextmanager
+    def write_outbox(self, partner: str, name: str) -> Iterator[BinaryIO]:
+        outbox = self.area(partner, "outbox")
+        final = outbox / safe_name(name)
+        temporary = outbox / f".{final.name}.{uuid.uuid4().hex[:8]}.part"
+        try:
+            with open(temporary, "wb") as stream:
+                yield stream
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, final)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def _file_away(self, claimed: ClaimedFile, area: str) -> str:
+        day = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d")
+        folder = self.area(claimed.inbound.partner, area) / day
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / Path(claimed.location).name
+        os.replace(claimed.location, target)
+        return str(target)
+
+    def archive(self, claimed: ClaimedFile) -> str:
+        return self._file_away(claimed, "archive")
+
+    def quarantine(self, claimed: ClaimedFile, reason: str) -> str:
+        target = self._file_away(claimed, "quarantine")
+        Path(target + ".reason.txt").write_text(reason + "\n", encoding="utf-8")
+        return target
+
+    def release(self, claimed: ClaimedFile) -> None:
+        os.replace(claimed.location, self.area(claimed.inbound.partner, "inbox") / claimed.inbound.name)

@@ -1,0 +1,1 @@
+"""Validators: envelope, message and business rules. No Airflow, no transports."""
