@@ -6,7 +6,9 @@ UI) and ``summary`` adds up the results. The DAG is wiring only: the work is in
 ``gateway.service``, imported inside the tasks so that parsing this file opens
 no database, no HTTP client and no folder. Reruns are safe: a file is claimed
 (moved out of the inbox) before it is processed, so a file already taken is
-skipped.
+skipped. No task retries: the portal client already retries transient errors,
+and a file whose processing fails is released back to the inbox, where the
+next run (five minutes later) takes it again.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ log = logging.getLogger(__name__)
     start_date=datetime(2025, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     tags=["carm", "edi"],
     doc_md=__doc__,
 )

@@ -20,7 +20,7 @@ from typing import BinaryIO, Protocol
 
 from diagnostics import Finding, Location
 from domain import Declaration, DeclarationOutcome, OutcomeStatus
-from mappings.contrl import ContrlBuilder, MessageVerdict
+from mappings.contrl import ACKNOWLEDGED, ContrlBuilder, MessageVerdict
 from mappings.cusdec_declaration import is_guide_message, map_cusdec
 from mappings.cusres import IDENTIFIER as CUSRES_IDENTIFIER
 from mappings.cusres import CusresError, cusres_segments
@@ -153,38 +153,45 @@ class EdifactFlow:
 
     def _message(self, current: _OpenInterchange | None, message: Message, envelope: list[Finding]) -> None:
         syntax = [*message.findings, *envelope]
-        identifier = [message.type, message.version, message.release, message.agency]
         if message.type == "CONTRL":
             self.report.documents.append(DocumentReport(message.reference, "CONTRL", DocumentStatus.RECEIVED, errors=syntax))
             return
         if current is not None:
             current.only_acknowledgements = False
-        document = DocumentReport(message.reference, message.type, DocumentStatus.REJECTED, errors=syntax)
+        document = DocumentReport(message.reference, message.type, DocumentStatus.REJECTED)
         self.report.documents.append(document)
         spooled: SpooledDocument | None = None
         if not is_guide_message(message):
             syntax.append(_not_supported(message))
             document.status = DocumentStatus.NOT_SUPPORTED
         else:
-            decimal = current.header.delimiters.decimal if current else "."
-            mapping = map_cusdec(message, decimal)
-            syntax.extend(mapping.findings)
-            declaration = mapping.declaration
-            if declaration is not None:
-                document.reference = declaration.reference
-            if not syntax and declaration is not None:
-                spooled = SpooledDocument(
-                    message.reference, message.type, declaration, declaration.filer_reference, sources=mapping.sources
-                )
-                for violation in check_declaration(declaration):
-                    location = spooled.locate(violation.pointer)
-                    spooled.errors.append(Finding(violation.rule_id, violation.message, _with_field(location, violation.pointer), violation.severity))
-                document.errors.extend(spooled.errors)
-                document.status = DocumentStatus.REJECTED if spooled.errors else DocumentStatus.ACCEPTED
+            spooled = self._map(current, message, syntax, document)
+        document.errors = syntax + (spooled.errors if spooled else [])
         if current is not None:
+            identifier = [message.type, message.version, message.release, message.agency]
             current.contrl.add(MessageVerdict(message.reference, identifier, accepted=not syntax, findings=syntax))
             if spooled is not None:
                 current.spool.add(spooled)
+
+    def _map(
+        self, current: _OpenInterchange | None, message: Message, syntax: list[Finding], document: DocumentReport
+    ) -> SpooledDocument | None:
+        """Map a guide message and apply the business rules. Syntax findings
+        are appended to ``syntax``; the result is what phase 2 needs, or None
+        when the message is syntactically rejected."""
+        mapping = map_cusdec(message, current.header.delimiters.decimal if current else ".")
+        syntax.extend(mapping.findings)
+        declaration = mapping.declaration
+        if declaration is not None:
+            document.reference = declaration.reference
+        if declaration is None or syntax:
+            return None
+        spooled = SpooledDocument(message.reference, message.type, declaration, declaration.filer_reference, sources=mapping.sources)
+        for violation in check_declaration(declaration):
+            location = _with_field(spooled.locate(violation.pointer), violation.pointer)
+            spooled.errors.append(Finding(violation.rule_id, violation.message, location, violation.severity))
+        document.status = DocumentStatus.REJECTED if spooled.errors else DocumentStatus.ACCEPTED
+        return spooled
 
     # phase 2 -------------------------------------------------------------------
     def _finish(self, current: _OpenInterchange) -> None:
@@ -194,13 +201,15 @@ class EdifactFlow:
                 Finding("13", "the interchange has no UNZ trailer (truncated file?)", Location(tag="UNZ"))
             )
         sound = not current.envelope_findings
-        summary = InterchangeReport(header.sender, header.control_reference, accepted=sound, errors=list(current.envelope_findings))
+        answered = not current.only_acknowledgements
+        accepted = sound and (not answered or current.contrl.action(current.envelope_findings) == ACKNOWLEDGED)
+        summary = InterchangeReport(header.sender, header.control_reference, accepted=accepted, errors=list(current.envelope_findings))
         self.report.interchanges.append(summary)
         if sound:
             self._answer_documents(current)
         else:
             self._withdraw_documents(current)
-        if not current.only_acknowledgements:
+        if answered:
             summary.contrl_action = self._write_contrl(current)
         current.spool.close()
 

@@ -26,6 +26,7 @@ from parsers.edifact.model import Delimiters, InterchangeHeader
 ACKNOWLEDGED = "7"
 REJECTED = "4"
 RECEIVED = "8"
+_CLEAN = "clean"  # spool mark of a message group without findings
 
 
 def contrl_identifier(syntax_version: str) -> tuple[str, ...]:
@@ -61,8 +62,9 @@ class ContrlBuilder:
         self.rejected = 0
 
     def add(self, verdict: MessageVerdict) -> None:
+        mark = "" if verdict.findings else _CLEAN
         for item in ucm_group(verdict):
-            self._spool.append(item)
+            self._spool.append(item, mark)
         if verdict.accepted:
             self.accepted += 1
         else:
@@ -115,7 +117,9 @@ class ContrlBuilder:
             (first.location.tag or "") if first else "",
             _element_position(first) if first else "",
         )
-        yield from self._spool
+        # Under a UCI rejected for the interchange's own faults, every message is
+        # rejected with it: only messages with errors of their own are listed.
+        yield from self._spool.read(skip_mark=_CLEAN if interchange_findings else None)
 
 
 def _reply_syntax(header: InterchangeHeader) -> str:

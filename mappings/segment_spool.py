@@ -19,15 +19,21 @@ class SegmentSpool:
         self._file: IO[str] = tempfile.SpooledTemporaryFile(max_size=memory_limit, mode="w+", encoding="utf-8")
         self.count = 0
 
-    def append(self, item: OutSegment) -> None:
-        self._file.write(json.dumps([item.tag, *item.elements]) + "\n")
+    def append(self, item: OutSegment, mark: str = "") -> None:
+        """Keep a segment; ``mark`` tags it so a reader can leave groups out."""
+        self._file.write(json.dumps([mark, item.tag, *item.elements]) + "\n")
         self.count += 1
 
     def __iter__(self) -> Iterator[OutSegment]:
+        return self.read()
+
+    def read(self, skip_mark: str | None = None) -> Iterator[OutSegment]:
+        """The segments in order, without those marked ``skip_mark``."""
         self._file.seek(0)
         for row in self._file:
-            tag, *elements = json.loads(row)
-            yield segment(tag, *elements)
+            mark, tag, *elements = json.loads(row)
+            if skip_mark is None or mark != skip_mark:
+                yield segment(tag, *elements)
 
     def close(self) -> None:
         self._file.close()

@@ -165,8 +165,8 @@ def evaluate(
 
 
 def request_digest(declaration: Declaration) -> str:
-    """SHA-256 of the canonical JSON of the validated declaration, so that
-    formatting differences (whitespace, key order, ``810.0`` vs ``810.00``) are the same request."""
+    """SHA-256 of the canonical JSON of the validated declaration: whitespace, key order
+    and optional fields sent as null or left out do not make a different request."""
     canonical = json.dumps(declaration.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -216,8 +216,21 @@ def test_same_key_with_another_body_is_a_conflict(http: httpx.Client, database_u
     assert count_rows(database_url, "portal_declarations") == 1
 
 
-def test_missing_idempotency_key_is_a_bad_request(http: httpx.Client) -> None:
-    response = http.post("/v1/declarations", json=make_declaration().model_dump(mode="json"))
+def test_same_declaration_formatted_differently_is_the_same_request(http: httpx.Client) -> None:
+    body = make_declaration().model_dump(mode="json")
+    first = post(http, make_declaration(), "key-format")
+    reordered = {key: body[key] for key in reversed(list(body)) if body[key] is not None}
+    second = http.post(
+        "/v1/declarations",
+        content=json.dumps(reordered, indent=2).encode(),
+        headers={"Idempotency-Key": "key-format", "content-type": "application/json"},
+    )
+    assert (second.status_code, second.content) == (201, first.content)
+
+
+@pytest.mark.parametrize("headers", [{}, {"Idempotency-Key": ""}, {"Idempotency-Key": "k" * 256}])
+def test_missing_or_oversized_idempotency_key_is_a_bad_request(http: httpx.Client, headers: dict[str, str]) -> None:
+    response = http.post("/v1/declarations", json=make_declaration().model_dump(mode="json"), headers=headers)
     assert response.status_code == 400
     assert error_list(response) == [("P002", None)]
 

@@ -303,9 +303,10 @@ _Decoded = tuple[str, list[list[str]], dict[int, list[list[str]]] | None, _Probl
 """A decoded segment: tag, elements, repetitions, character problem (plain tuple: hot path)."""
 
 # Stand-ins for released service characters while a segment is split: Unicode
-# noncharacters, which no interchange should contain (segments that do take
-# the slower character loop instead).
+# noncharacters, which no 8-bit charset decodes to and no interchange should
+# contain (UTF-8 segments that do take the slower character loop instead).
 _PLACEHOLDERS = "\ufdd0\ufdd1\ufdd2\ufdd3\ufdd4"
+_PLACEHOLDER_RE = re.compile(f"[{_PLACEHOLDERS}]")  # only UTF-8 text can contain them
 
 
 class _SegmentDecoder:
@@ -339,32 +340,31 @@ class _SegmentDecoder:
         self.invalid = re.compile(f"[^{re.escape(allowed + ''.join(service_chars))}]") if allowed else None
 
     def decode(self, raw: bytes) -> _Decoded:
-        for brk in self._unwrap:
-            raw = raw.replace(brk, b"")
+        if self._unwrap:
+            for brk in self._unwrap:
+                raw = raw.replace(brk, b"")
         try:
             text = raw.decode(self.codec)
             undecodable = False
         except UnicodeDecodeError:
             text = raw.decode(self.codec, "replace")
             undecodable = True
-        if self.release is not None and self.release in text:
+        release, repetition = self.release, self.repetition
+        if release is not None and release in text:
             tag, elements, repetitions = self._split_released(text)
-        elif self.repetition is not None and self.repetition in text:
+        elif repetition is not None and repetition in text:
             tag, elements, repetitions = self._split(text)
-        else:  # the common case, inlined
+        else:  # the common case, inlined for speed
             parts = text.split(self.element)
-            tag = parts[0]
-            component = self.component
+            tag, component, repetitions = parts[0], self.component, None
             elements = [p.split(component) for p in parts[1:]]
-            repetitions = None
         if len(tag) != 3:  # blanks or wrapped line breaks inside the tag
             tag = "".join(tag.split())
-        problem = None
         if undecodable:
-            problem = self._locate_undecodable(tag, elements, repetitions)
-        elif self.invalid is not None and self.invalid.search(text):
-            problem = self._locate_invalid(tag, elements, repetitions)
-        return tag, elements, repetitions, problem
+            return tag, elements, repetitions, self._locate_undecodable(tag, elements, repetitions)
+        if self.invalid is not None and self.invalid.search(text):
+            return tag, elements, repetitions, self._locate_invalid(tag, elements, repetitions)
+        return tag, elements, repetitions, None
 
     def _split(self, text: str) -> tuple[str, list[list[str]], dict[int, list[list[str]]] | None]:
         parts = text.split(self.element)
@@ -395,11 +395,16 @@ class _SegmentDecoder:
         drop out (they release ordinary characters), the segment is split as
         usual and the placeholders are restored in each value.
         """
-        if any(p in text for p in _PLACEHOLDERS):
+        if self.codec == "utf-8" and _PLACEHOLDER_RE.search(text):
             return self._split_released_slowly(text)
+        protected = False
         for pair, placeholder in self._escapes:
-            text = text.replace(pair, placeholder)
+            if pair in text:
+                text = text.replace(pair, placeholder)
+                protected = True
         tag, elements, repetitions = self._split(text.replace(self.release, ""))  # type: ignore[arg-type]
+        if not protected:
+            return tag, elements, repetitions
         restore = self._restore
         elements = [[c.translate(restore) for c in element] for element in elements]
         if repetitions:

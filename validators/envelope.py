@@ -1,0 +1,268 @@
+"""Envelope checks on the events of ``parsers.edifact.reader.read_edifact``.
+
+``EnvelopeValidator.observe(event)`` returns the findings that event completes;
+``validate_envelopes(events)`` pairs every event with them. The validator never
+mutates events (the pipeline decides whether message findings go onto
+``Message.findings``) and keeps only counters and the set of message
+references of the current interchange, so memory stays bounded.
+
+Checks (UN/EDIFACT syntax error codes, data element 0085):
+
+* UNB: syntax identifier (0001), syntax version (0002), sender (0004),
+  recipient (0010), date (0017), time (0019) and control reference (0020)
+  present (13); syntax version 1-4 (2).
+* UNZ: 0020 equals UNB 0020 (28); 0036 equals the number of groups when the
+  interchange uses UNG, else of messages (29).
+* UNE: 0048 equals UNG 0048 (28); 0060 equals the messages in the group (29).
+* UNT: 0062 equals UNH 0062 (28); 0074 equals the segments of the message,
+  UNH and UNT included (29).
+* UNH 0062 unique within the interchange (26).
+* Messages inside groups and messages outside groups are not mixed in one
+  interchange (15, "not supported in this position": ISO 9735 allows either
+  groups or messages directly in an interchange, never both).
+
+Counts are compared as numbers (``'099'`` equals 99); a count that is not a
+number is reported as an invalid value (12), a missing one as missing (13).
+Trailers the reader reported as missing (``None``) are not checked again.
+
+Locations: message checks carry the message reference and the segment position
+within the message (UNH = 1), as the reader does for in-message findings;
+UNB/UNG/UNE/UNZ checks carry the segment's position in the interchange.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from diagnostics import Finding, Location
+from parsers.edifact.model import (
+    Event,
+    GroupEnd,
+    GroupStart,
+    InterchangeEnd,
+    InterchangeStart,
+    Message,
+    MessageRead,
+    Segment,
+)
+
+__all__ = ["EnvelopeValidator", "validate_envelopes"]
+
+_UNB_MANDATORY = (
+    (1, 1, "0001", "syntax identifier"),
+    (1, 2, "0002", "syntax version number"),
+    (2, 1, "0004", "interchange sender identification"),
+    (3, 1, "0010", "interchange recipient identification"),
+    (4, 1, "0017", "date of preparation"),
+    (4, 2, "0019", "time of preparation"),
+    (5, 1, "0020", "interchange control reference"),
+)
+_SYNTAX_VERSIONS = frozenset({"1", "2", "3", "4"})
+
+
+@dataclass(slots=True)
+class _Scope:
+    """Counters of the interchange (or run of bare messages) being validated."""
+
+    control_reference: str = ""
+    messages: int = 0  # messages directly in the interchange
+    groups: int = 0
+    group_reference: str = ""
+    group_messages: int = 0
+    in_group: bool = False
+    references: set[str] = field(default_factory=set)
+
+
+class EnvelopeValidator:
+    """Feed it every event in order; each call returns the findings for that event."""
+
+    def __init__(self) -> None:
+        self._scope = _Scope()
+
+    def observe(self, event: Event) -> list[Finding]:
+        if isinstance(event, MessageRead):
+            return self._message(event.message)
+        if isinstance(event, InterchangeStart):
+            self._scope = _Scope(control_reference=event.header.control_reference)
+            return _check_unb(event.header.segment)
+        if isinstance(event, GroupStart):
+            return self._group_start(event.group.segment, event.group.reference)
+        if isinstance(event, GroupEnd):
+            return self._group_end(event.trailer)
+        if isinstance(event, InterchangeEnd):
+            findings = self._interchange_end(event.trailer)
+            self._scope = _Scope()
+            return findings
+        return []
+
+    # Groups --------------------------------------------------------------------
+
+    def _group_start(self, ung: Segment, reference: str) -> list[Finding]:
+        scope = self._scope
+        findings = []
+        if scope.messages:
+            findings.append(
+                Finding(
+                    "15",
+                    f"UNG after {scope.messages} message(s) outside any group: an interchange "
+                    "holds either functional groups or messages, not both",
+                    Location(segment=ung.position, tag="UNG"),
+                )
+            )
+        scope.groups += 1
+        scope.in_group = True
+        scope.group_reference = reference
+        scope.group_messages = 0
+        return findings
+
+    def _group_end(self, une: Segment | None) -> list[Finding]:
+        scope = self._scope
+        scope.in_group = False
+        if une is None:
+            return []
+        findings = _count_check(une, 1, "0060", scope.group_messages, "messages", "the group has")
+        if une.get(2) != scope.group_reference:
+            findings.append(
+                Finding(
+                    "28",
+                    f"UNE group reference {une.get(2)!r} does not match UNG {scope.group_reference!r}",
+                    Location(segment=une.position, tag="UNE", element=2),
+                )
+            )
+        return findings
+
+    # Messages ------------------------------------------------------------------
+
+    def _message(self, message: Message) -> list[Finding]:
+        scope = self._scope
+        findings: list[Finding] = []
+        reference = message.reference
+        if scope.in_group:
+            scope.group_messages += 1
+        else:
+            scope.messages += 1
+            if scope.groups:
+                findings.append(
+                    Finding(
+                        "15",
+                        f"message {reference} is outside any group in an interchange that uses "
+                        "functional groups",
+                        Location(message_ref=reference, segment=1, tag="UNH"),
+                    )
+                )
+        if reference in scope.references:
+            findings.append(
+                Finding(
+                    "26",
+                    f"UNH message reference {reference!r} is used twice in this interchange",
+                    Location(message_ref=reference, segment=1, tag="UNH", element=1),
+                )
+            )
+        scope.references.add(reference)
+        trailer = message.trailer
+        if trailer is not None:
+            findings += _check_unt(message, trailer)
+        return findings
+
+    # Interchange ---------------------------------------------------------------
+
+    def _interchange_end(self, unz: Segment | None) -> list[Finding]:
+        if unz is None:
+            return []
+        scope = self._scope
+        if scope.groups:
+            findings = _count_check(unz, 1, "0036", scope.groups, "groups", "the interchange has")
+        else:
+            findings = _count_check(unz, 1, "0036", scope.messages, "messages", "the interchange has")
+        if unz.get(2) != scope.control_reference:
+            findings.append(
+                Finding(
+                    "28",
+                    f"UNZ control reference {unz.get(2)!r} does not match UNB {scope.control_reference!r}",
+                    Location(segment=unz.position, tag="UNZ", element=2),
+                )
+            )
+        return findings
+
+
+def validate_envelopes(events: Iterable[Event]) -> Iterator[tuple[Event, list[Finding]]]:
+    """Pass events through, each with the envelope findings it completes."""
+    validator = EnvelopeValidator()
+    for event in events:
+        yield event, validator.observe(event)
+
+
+def _check_unb(unb: Segment) -> list[Finding]:
+    findings = [
+        Finding(
+            "13",
+            f"UNB {number} {name} is missing",
+            Location(segment=unb.position, tag="UNB", element=element, component=component),
+        )
+        for element, component, number, name in _UNB_MANDATORY
+        if not unb.get(element, component).strip()
+    ]
+    version = unb.get(1, 2).strip()
+    if version and version not in _SYNTAX_VERSIONS:
+        findings.append(
+            Finding(
+                "2",
+                f"UNB syntax version {version!r} is not supported (expected 1 to 4)",
+                Location(segment=unb.position, tag="UNB", element=1, component=2),
+            )
+        )
+    return findings
+
+
+def _check_unt(message: Message, unt: Segment) -> list[Finding]:
+    reference = message.reference
+    position = len(message.segments)
+    findings = []
+    count = _number(unt.get(1))
+    where = Location(message_ref=reference, segment=position, tag="UNT", element=1)
+    if not unt.get(1):
+        findings.append(Finding("13", "UNT 0074 number of segments is missing", where))
+    elif count is None:
+        findings.append(Finding("12", f"UNT 0074 {unt.get(1)!r} is not a number", where))
+    elif count != position:
+        findings.append(
+            Finding(
+                "29",
+                f"UNT 0074 says {count} segments, message {reference} has {position}",
+                where,
+            )
+        )
+    if unt.get(2) != reference:
+        findings.append(
+            Finding(
+                "28",
+                f"UNT message reference {unt.get(2)!r} does not match UNH {reference!r}",
+                Location(message_ref=reference, segment=position, tag="UNT", element=2),
+            )
+        )
+    return findings
+
+
+def _count_check(
+    trailer: Segment, element: int, number: str, actual: int, noun: str, subject: str
+) -> list[Finding]:
+    """Compare a trailer's control count with what was read (29), or report it bad (12/13)."""
+    raw = trailer.get(element)
+    where = Location(segment=trailer.position, tag=trailer.tag, element=element)
+    if not raw:
+        return [Finding("13", f"{trailer.tag} {number} control count is missing", where)]
+    count = _number(raw)
+    if count is None:
+        return [Finding("12", f"{trailer.tag} {number} control count {raw!r} is not a number", where)]
+    if count != actual:
+        return [
+            Finding("29", f"{trailer.tag} {number} says {count} {noun}, {subject} {actual}", where)
+        ]
+    return []
+
+
+def _number(value: str) -> int | None:
+    """A control count as an integer ('099' -> 99); None when it is not all digits."""
+    value = value.strip()
+    return int(value) if value.isascii() and value.isdigit() else None
