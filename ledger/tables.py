@@ -60,7 +60,7 @@ class DocumentRecord(Base):
     transaction_number: Mapped[str | None] = mapped_column(String(14), index=True)
     version: Mapped[int | None]
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
-    status: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
     response: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

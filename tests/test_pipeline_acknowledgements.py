@@ -18,6 +18,7 @@ from ledger import Ledger
 from portal.client import PortalClient
 from portal.server import PortalServer
 from tests.ack_reader import read_contrls, read_cusres
+from tests.databases import BACKENDS, database
 from tests.edifact_helpers import CUSDEC, FIXTURES
 from transports.local import LocalFolderTransport
 
@@ -25,15 +26,20 @@ EXPECTED = json.loads((CUSDEC / "expected.json").read_text())
 PARTNER = "broker01"
 
 
-@pytest.fixture(scope="module")
-def processed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, ProcessedFile], Path, Ledger, PortalClient]]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def processed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, ProcessedFile], Path, Ledger, PortalClient]]:
+    """All fixtures processed once per database backend (ledger and portal)."""
     root = tmp_path_factory.mktemp("gateway")
     settings = Settings(data_dir=root)
     transport = LocalFolderTransport(root / "partners")
     transport.ensure_partner(PARTNER)
-    with PortalServer(f"sqlite:///{root / 'portal.sqlite'}", FIXTURES / "reference" / "tariff.csv") as server:
+    with (
+        database(request.param, root, "portal") as portal_url,
+        database(request.param, root, "ledger") as ledger_url,
+        PortalServer(portal_url, FIXTURES / "reference" / "tariff.csv") as server,
+    ):
         client = PortalClient(server.url)
-        ledger = Ledger(f"sqlite:///{root / 'ledger.sqlite'}")
+        ledger = Ledger(ledger_url)
         pipeline = Pipeline(settings, transport, ledger, client.submit_declaration)
         results: dict[str, ProcessedFile] = {}
         for name in EXPECTED["order"]:

@@ -547,6 +547,8 @@ class _Interchange:
 
 
 class _Reader:
+    """Turns the scanner's raw segments into events, one interchange at a time."""
+
     def __init__(self, scanner: _Scanner) -> None:
         self._scanner = scanner
 

@@ -1,0 +1,206 @@
+"""``carm-edi demo``: every CUSDEC fixture through the gateway, end to end, on this machine.
+
+A fresh ``.demo`` folder (``CARM_DATA_DIR``), partner ``broker01`` with the
+fixtures in its inbox, the embedded portal on a free port of 127.0.0.1, one run
+of the ``carm_inbound`` DAG with ``dag.test()`` (or the pipeline directly), then
+a readable account of what came out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from gateway.settings import PROJECT_ROOT, Settings
+
+PARTNER = "broker01"
+FIXTURES = PROJECT_ROOT / "fixtures" / "cusdec"
+DAGS_FOLDER = PROJECT_ROOT / "dags"
+SHOWCASE = ("v01_single.edi", "i11_unknown_hs.edi")  # an accepted file and a rejected one
+SHOWCASE_TRANSACTION = "10207000300014"  # v01's transaction, corrected by v04
+
+
+def run_demo(use_airflow: bool = True) -> int:
+    """Run the demo; 0 when the run completed (rejected fixtures are expected), 1 when it failed."""
+    settings = Settings()
+    reset_demo_folder(settings)
+    deliver_fixtures(settings)
+    from portal.server import PortalServer
+
+    with PortalServer(settings.portal_database(), settings.tariff_path) as portal:
+        with _environ(CARM_DATA_DIR=str(settings.resolved_data_dir), CARM_PORTAL_URL=portal.url):
+            settings = Settings()
+            completed = _run_dag(settings) if use_airflow else _run_pipeline(settings)
+            print_account(settings)
+    if not completed:
+        print("\nThe run FAILED: see the task logs above.")
+    return 0 if completed else 1
+
+
+# --- set-up ---------------------------------------------------------------------------------
+
+
+def reset_demo_folder(settings: Settings) -> None:
+    """Remove what a previous demo left: partner folders, Airflow home, ledger and portal databases."""
+    root = settings.resolved_data_dir
+    for folder in ("partners", "airflow"):
+        shutil.rmtree(root / folder, ignore_errors=True)
+    for database in ("ledger.sqlite", "portal.sqlite"):
+        (root / database).unlink(missing_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
+
+
+def demo_order() -> list[Path]:
+    """Valid fixtures first, then invalid ones, each in name order: v04 corrects v01's
+    transaction and i14 repeats v01's interchange reference, so both must follow v01."""
+    return [p for folder in ("valid", "invalid") for p in sorted((FIXTURES / folder).iterdir()) if p.is_file()]
+
+
+def deliver_fixtures(settings: Settings) -> Path:
+    """Copy the fixtures into broker01's inbox as ``NN_<name>``: the inbox is processed in name order."""
+    inbox = settings.resolved_data_dir / "partners" / PARTNER / "inbox"
+    inbox.mkdir(parents=True, exist_ok=True)
+    for number, source in enumerate(demo_order(), start=1):
+        shutil.copyfile(source, inbox / f"{number:02d}_{source.name}")
+    return inbox
+
+
+@contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    """Set environment variables for the block (the DAG's tasks build ``Settings()`` from them)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+def _run_pipeline(settings: Settings) -> bool:
+    from gateway import service
+
+    for batch in service.plan_batches(settings):
+        service.run_batch(settings, batch, "demo")
+    return True
+
+
+def _run_dag(settings: Settings) -> bool:
+    """One ``dag.test()`` run in this process, Airflow's home and database under the demo folder.
+
+    Airflow reads its configuration when first imported, so the variables are set before the import.
+    """
+    home = settings.resolved_data_dir / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        }
+    )
+    warnings.filterwarnings("ignore")
+    print("Running the carm_inbound DAG (Airflow dag.test(), in this process) ...")
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.utils import db
+
+    _quiet_logging()
+    db.initdb()
+    dag = DagBag(dag_folder=str(DAGS_FOLDER)).dags["carm_inbound"]
+    run = dag.test()
+    print(f"DAG run {run.run_id}: {run.state}")
+    return run.state == "success"
+
+
+def _quiet_logging() -> None:
+    for name in ("airflow", "alembic", "sqlalchemy", "httpx", "uvicorn"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+# --- the account ------------------------------------------------------------------------------
+
+
+def file_rows(settings: Settings) -> list[dict[str, Any]]:
+    """One row per delivered file, from its JSON report and where the original ended up."""
+    partner = settings.resolved_data_dir / "partners" / PARTNER
+    rows = []
+    for report_path in sorted((partner / "outbox").glob("*.report.json")):
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        name = report["file"]
+        documents = [d for d in report["documents"] if d["type"] != "CONTRL"]
+        errors = [*report["errors"], *(e for i in report["interchanges"] for e in i["errors"]), *(e for d in report["documents"] for e in d["errors"])]
+        rows.append(
+            {
+                "name": name,
+                "state": _state(partner, name),
+                "accepted": sum(1 for d in documents if d["status"] == "accepted"),
+                "documents": len(documents),
+                "first_error": f"[{errors[0]['code']}] {errors[0]['message']}" if errors else "",
+            }
+        )
+    return rows
+
+
+def _state(partner: Path, name: str) -> str:
+    """Originals are filed as ``archive|quarantine/YYYY/MM/DD/<claim>__<name>``."""
+    for area, state in (("archive", "archived"), ("quarantine", "quarantined")):
+        if any((partner / area).rglob(f"*__{name}")):
+            return state
+    return "in inbox"
+
+
+def print_account(settings: Settings) -> None:
+    rows = file_rows(settings)
+    print(f"\n{'file':<36} {'state':<12} {'docs':>6}  first error")
+    for row in rows:
+        error = row["first_error"][:90]
+        print(f"{row['name']:<36} {row['state']:<12} {row['accepted']:>2}/{row['documents']:<3}  {error}")
+    archived = sum(1 for r in rows if r["state"] == "archived")
+    print(
+        f"\n{len(rows)} files: {archived} archived, {sum(1 for r in rows if r['state'] == 'quarantined')} quarantined; "
+        f"{sum(r['accepted'] for r in rows)} of {sum(r['documents'] for r in rows)} messages accepted"
+    )
+    outbox = settings.resolved_data_dir / "partners" / PARTNER / "outbox"
+    for showcase in SHOWCASE:
+        name = next((r["name"] for r in rows if r["name"].endswith(showcase)), None)
+        for kind in ("contrl", "cusres"):
+            path = outbox / f"{name}.{kind}.edi"
+            if name and path.exists():
+                print(f"\n--- {path.name}")
+                print(path.read_text(encoding="latin-1").rstrip())
+    print_portal_view(settings)
+
+
+def print_portal_view(settings: Settings) -> None:
+    """The portal's history of v01's transaction, fetched over HTTP."""
+    from portal.client import PortalClient, PortalRequestError
+
+    print(f"\n--- portal: GET {settings.portal_url}/v1/declarations/{SHOWCASE_TRANSACTION}")
+    with PortalClient.from_settings(settings) as client:
+        try:
+            history = client.get_declaration(SHOWCASE_TRANSACTION)
+        except PortalRequestError as error:
+            print(error)
+            return
+    for version in history["versions"]:
+        print(f"version {version['version']}: function {version['function']}, status {version['status']}, received {version['received_at']}")
+    outcome = history["latest"]["outcome"]
+    print(
+        f"latest (version {history['latest']['version']}): duty {outcome['total_duty']}, excise {outcome['total_excise']}, "
+        f"GST {outcome['total_gst']} CAD"
+    )

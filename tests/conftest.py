@@ -1,0 +1,97 @@
+"""Shared fixtures: the Airflow test environment, the embedded portal over HTTP,
+gateway settings in a temporary folder, and delivering fixture files to an inbox.
+
+Airflow reads its configuration once, when it is first imported, so its
+environment is set here at import time, before any test module can import it:
+a per-session ``AIRFLOW_HOME`` with its own SQLite database, no examples, the
+project's ``dags`` folder. Nothing here imports Airflow; tests that need its
+database request ``airflow_db`` (created once per session, about 1.5 s).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.settings import Settings
+from portal.server import PortalServer
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DAGS_FOLDER = PROJECT_ROOT / "dags"
+FIXTURES = PROJECT_ROOT / "fixtures"
+TARIFF_PATH = FIXTURES / "reference" / "tariff.csv"
+
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="carm-airflow-"))
+atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
+    }
+)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """The Airflow metadata database, created from the ORM once per session."""
+    from airflow.utils import db
+
+    db.initdb()
+
+
+@pytest.fixture
+def portal_server(tmp_path: Path) -> Iterator[PortalServer]:
+    """The embedded portal on 127.0.0.1 (free port) with its SQLite database in tmp_path."""
+    with PortalServer(f"sqlite:///{tmp_path / 'portal.sqlite'}", TARIFF_PATH) as server:
+        yield server
+
+
+@pytest.fixture
+def gateway_settings(tmp_path: Path, portal_server: PortalServer, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings with every folder and database in tmp_path, posting to ``portal_server``.
+
+    They are also exported as ``CARM_*`` variables, so code that builds
+    ``Settings()`` itself (the DAG's tasks) sees the same values.
+    """
+    values = {
+        "data_dir": str(tmp_path / "data"),
+        "ledger_url": f"sqlite:///{tmp_path / 'ledger.sqlite'}",
+        "portal_url": portal_server.url,
+        "portal_backoff_seconds": "0.01",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(f"CARM_{name.upper()}", value)
+    return Settings()
+
+
+def fixture_file(name: str) -> Path:
+    """A CUSDEC fixture by file name, from ``valid/`` or ``invalid/``."""
+    for folder in ("valid", "invalid"):
+        path = FIXTURES / "cusdec" / folder / name
+        if path.is_file():
+            return path
+    raise FileNotFoundError(name)
+
+
+@pytest.fixture
+def deliver(gateway_settings: Settings) -> Callable[..., Path]:
+    """``deliver("v01_single.edi", ..., partner="broker01")`` copies fixture files
+    into ``<data_dir>/partners/<partner>/inbox`` and returns that inbox."""
+
+    def _deliver(*names: str, partner: str = "broker01") -> Path:
+        inbox = gateway_settings.resolved_data_dir / "partners" / partner / "inbox"
+        inbox.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            shutil.copyfile(fixture_file(name), inbox / name)
+        return inbox
+
+    return _deliver
