@@ -52,7 +52,10 @@ def carm_inbound() -> None:
     def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
         from gateway.service import summarize
 
-        for batch in results:
+        # One slice request; iterating the lazy XCom sequence instead probes past its
+        # end and Airflow 3.3.2 logs that probe as an "XCom not found" error.
+        batches = list(results[:])
+        for batch in batches:
             for item in batch["files"]:
                 first_error = item["errors"][0] if item["errors"] else ""
                 log.info(
@@ -60,7 +63,7 @@ def carm_inbound() -> None:
                     batch["partner"], item["name"], item["state"],
                     item["documents_accepted"], item["documents"], first_error,
                 )  # fmt: skip
-        return summarize(list(results))
+        return summarize(batches)
 
     summary(process_batch.expand(batch=list_batches()))
 

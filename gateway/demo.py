@@ -25,6 +25,8 @@ FIXTURES = PROJECT_ROOT / "fixtures" / "cusdec"
 DAGS_FOLDER = PROJECT_ROOT / "dags"
 SHOWCASE = ("v01_single.edi", "i11_unknown_hs.edi")  # an accepted file and a rejected one
 SHOWCASE_TRANSACTION = "10207000300014"  # v01's transaction, corrected by v04
+DEPENDENT = ("v01_single.edi", "v04_correction.edi", "i14_duplicate_interchange.edi")
+DEMO_BATCH_SIZE = 8  # 22 fixtures: three mapped batches
 
 
 def run_demo(use_airflow: bool = True) -> int:
@@ -35,7 +37,8 @@ def run_demo(use_airflow: bool = True) -> int:
     from portal.server import PortalServer
 
     with PortalServer(settings.portal_database(), settings.tariff_path) as portal:
-        with _environ(CARM_DATA_DIR=str(settings.resolved_data_dir), CARM_PORTAL_URL=portal.url):
+        demo_env = {"CARM_DATA_DIR": str(settings.resolved_data_dir), "CARM_PORTAL_URL": portal.url, "CARM_BATCH_SIZE": str(DEMO_BATCH_SIZE)}
+        with _environ(**demo_env):
             settings = Settings()
             completed = _run_dag(settings) if use_airflow else _run_pipeline(settings)
             print_account(settings)
@@ -58,9 +61,15 @@ def reset_demo_folder(settings: Settings) -> None:
 
 
 def demo_order() -> list[Path]:
-    """Valid fixtures first, then invalid ones, each in name order: v04 corrects v01's
-    transaction and i14 repeats v01's interchange reference, so both must follow v01."""
-    return [p for folder in ("valid", "invalid") for p in sorted((FIXTURES / folder).iterdir()) if p.is_file()]
+    """v01 first, then v04 (a correction of v01's transaction) and i14 (v01's interchange
+    reference again), then the other valid and invalid fixtures in name order.
+
+    Mapped batches may run in any order, but a batch processes its files in name
+    order: with ``DEMO_BATCH_SIZE`` the three dependent files share the first batch.
+    """
+    fixtures = [p for folder in ("valid", "invalid") for p in sorted((FIXTURES / folder).iterdir()) if p.is_file()]
+    first = [p for name in DEPENDENT for p in fixtures if p.name == name]
+    return first + [p for p in fixtures if p not in first]
 
 
 def deliver_fixtures(settings: Settings) -> Path:

@@ -27,21 +27,33 @@ from parsers.edifact.reader import read_edifact
 SAMPLES = Path(os.environ.get("CARM_SAMPLES_DIR", Path(__file__).resolve().parents[2] / "shared" / "samples"))
 
 # Files pydifact parses but where a difference is expected, with the reason.
-PYDIFACT_DIFFERENCES = {
-    # pydifact has no envelope: it parses the corrupted 'FNB' header as a segment,
-    # we skip it as non-EDIFACT data before the first UNH (and report it).
-    "EdiFabric-EDIFACT.NET__Edifact_INVOIC_D00A_InvalidHeader.txt": "junk line before UNH",
+# Samples pydifact 0.2.3 raises on, and why; our reader reads their messages.
+PYDIFACT_REJECTS = {
+    "EdiFabric-EDIFACT.NET__Edifact_INVOIC_D00A_BOM.txt": "UTF-8 BOM taken as part of the tag",
+    "EdiFabric-EDIFACT.NET__Edifact_INVOIC_D00A_InvalidTrailers.txt": "last segment without terminator",
+    "EdiFabric-EDIFACT.NET__Edifact_INVOIC_D00A_MultipleInterchange.txt": "a second UNA in one file",
+    "US-CBP-GTAS__airline2.edi": "'UNG ' tag with a trailing blank",
+    "US-CBP-GTAS__apisMessage.txt": "blank before each segment",
+    "US-CBP-GTAS__multiple_flight_leg_apis.txt": "blanks between segments on one line",
+    "US-CBP-GTAS__pnrBadFormat.txt": "line break inside a tag",
+    "bots-edi-bots-plugins__0T0000000004.edi": "junk before UNB",
+    "nerdocs-pydifact__patient3.edi": "last segment without terminator",
+    "xlate-staedi__wrapped_invoic_d97b.edi": "line breaks inside tags",
+    "xlate-staedi__wrapped_invoic_d97b_una.edi": "line breaks inside tags",
 }
+# pydifact has no envelope: it parses the corrupted 'FNB' header line and the
+# orphaned UNZ as segments; with no UNB we report both and leave them out.
+JUNK_HEADER_SAMPLE = "EdiFabric-EDIFACT.NET__Edifact_INVOIC_D00A_InvalidHeader.txt"
 
 
-def _files(*folders: str) -> list:
+def _files(*folders: str, leave_out: frozenset[str] = frozenset()) -> list:
     if not SAMPLES.is_dir():
         return [pytest.param(None, id="samples-missing")]
     return [
         pytest.param(path, id=f"{folder}/{path.name}")
         for folder in folders
         for path in sorted((SAMPLES / folder).iterdir())
-        if path.is_file()
+        if path.is_file() and path.name not in leave_out
     ]
 
 
@@ -116,22 +128,46 @@ def _pydifact_segments(text: str) -> list[tuple[str, list[list[str]]]]:
     return [(s.tag, _trim([e if isinstance(e, list) else [e] for e in s.elements])) for s in segments]
 
 
-@pytest.mark.parametrize("path", _files("edifact"))
-def test_agrees_with_pydifact(path):
-    path = _require(path)
+def _both(path: Path) -> tuple[list[tuple[str, list[list[str]]]], list]:
+    """Our segments, and the events, with pydifact given the text decoded by our codec."""
     data = path.read_bytes()
     events = _read(data)
+    return _our_segments(events), events
+
+
+def _their_text(path: Path, events: list) -> str:
     encoding = next((e.header.encoding for e in events if isinstance(e, InterchangeStart)), "latin-1")
-    try:
-        theirs = _pydifact_segments(data.decode(encoding, "replace"))
-    except Exception as error:  # pydifact rejects many real-world files: nothing to compare
-        pytest.skip(f"pydifact cannot parse it: {type(error).__name__}: {str(error)[:80]}")
-    if path.name in PYDIFACT_DIFFERENCES:
-        pytest.skip(f"known difference: {PYDIFACT_DIFFERENCES[path.name]}")
-    ours = _our_segments(events)
+    return path.read_bytes().decode(encoding, "replace")
+
+
+@pytest.mark.parametrize("path", _files("edifact", leave_out=frozenset({*PYDIFACT_REJECTS, JUNK_HEADER_SAMPLE})))
+def test_agrees_with_pydifact(path):
+    ours, events = _both(_require(path))
+    theirs = _pydifact_segments(_their_text(path, events))
     for number, (mine, other) in enumerate(zip(ours, theirs), 1):
         assert mine == other, f"segment {number} differs"
     assert len(ours) == len(theirs)
+
+
+@pytest.mark.parametrize("name", sorted(PYDIFACT_REJECTS))
+def test_reads_what_pydifact_rejects(name):
+    path = _require(SAMPLES / "edifact" / name)
+    ours, events = _both(path)
+    with pytest.raises(Exception):  # noqa: B017 - pydifact raises several types
+        _pydifact_segments(_their_text(path, events))
+    assert any(isinstance(e, MessageRead) for e in events)
+    assert any(tag == "UNH" for tag, _ in ours)
+
+
+def test_junk_header_line_is_the_only_difference_from_pydifact():
+    path = _require(SAMPLES / "edifact" / JUNK_HEADER_SAMPLE)
+    ours, events = _both(path)
+    theirs = _pydifact_segments(_their_text(path, events))
+    assert [seg for seg in theirs if seg[0] not in ("FNB", "UNZ")] == ours
+    assert [seg[0] for seg in theirs if seg[0] in ("FNB", "UNZ")] == ["FNB", "UNZ"]
+    problems = [e.finding.message for e in events if isinstance(e, SyntaxProblem)]
+    assert any("FNB" in message for message in problems)
+    assert any("UNZ" in message for message in problems)
 
 
 @pytest.mark.parametrize("path", _files("edifact", "iso20022", "wco-xml"))
