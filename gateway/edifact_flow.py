@@ -11,6 +11,7 @@ last, when its UCI verdict is known.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterator
@@ -346,14 +347,7 @@ def _not_supported(message: Message) -> Finding:
 
 
 def _with_field(location: Location, pointer: str | None) -> Location:
-    return Location(
-        message_ref=location.message_ref,
-        segment=location.segment,
-        tag=location.tag,
-        element=location.element,
-        component=location.component,
-        field=pointer,
-    )
+    return dataclasses.replace(location, field=pointer)
 
 
 def _line_of(pointer: str | None) -> int | None:

@@ -17,19 +17,10 @@ from pydifact.segments import Segment as OutSegment
 from pydifact.serializer import Serializer
 
 from parsers.edifact.model import Delimiters
+from parsers.edifact.reader import CODECS
 
 Element = str | list[str]
 
-CODECS = {
-    "UNOA": "ascii",
-    "UNOB": "ascii",
-    "UNOC": "latin-1",
-    "UNOD": "iso8859-2",
-    "UNOE": "iso8859-5",
-    "UNOF": "iso8859-7",
-    "UNOW": "utf-8",
-    "UNOY": "utf-8",
-}
 
 
 def segment(tag: str, *elements: Element) -> OutSegment:

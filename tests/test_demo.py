@@ -42,8 +42,10 @@ def demo_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_demo_without_airflow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    environment = dict(os.environ)
     assert run_demo(use_airflow=False) == 0
     assert run_demo(use_airflow=False) == 0  # a second run starts afresh
+    assert dict(os.environ) == environment  # the portal URL etc. were set for the run only
     partner = demo_dir / "partners" / "broker01"
 
     assert originals(partner / "archive") == ARCHIVED
@@ -57,7 +59,6 @@ def test_demo_without_airflow(demo_dir: Path, capsys: pytest.CaptureFixture[str]
     # a CUSRES for each sound interchange holding a CUSDEC: the 12 archived files
     assert {n.split("_", 1)[1].removesuffix(".cusres.edi") for n in outbox if n.endswith(".cusres.edi")} == ARCHIVED
     assert len(outbox) == 56
-    assert "CARM_PORTAL_URL" not in os.environ  # the demo restores the environment
 
     printed = capsys.readouterr().out
     # 24 messages: valid 1+3+1+1+1+1+2+1 = 11; invalid 0+0 (i01, i02) + 9 x 1 (i03-i11) + 2 (i12) + 1 + 1 = 13.
