@@ -5,6 +5,7 @@ own rejection before posting."""
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -29,7 +30,14 @@ class CusresError:
 
 
 def _text(value: str) -> list[str]:
-    return [value[i : i + 70] for i in range(0, min(len(value), 350), 70)] or [""]
+    """Free text as at most five 70-character C108 components, broken between words."""
+    return textwrap.wrap(value, 70, break_on_hyphens=False)[:5] or [""]
+
+
+# CUSRES carries the CARM status in GIS 7365, whose D.96B code list holds 40, 41
+# and 42 but no three-digit codes: any other status is reported as rejected (41)
+# with its errors.
+_GIS_STATUSES = {OutcomeStatus.ACCEPTED, OutcomeStatus.REJECTED, OutcomeStatus.PENDING}
 
 
 def _amount(value: object) -> str:
@@ -52,7 +60,7 @@ def cusres_segments(
     response = "AP" if status.accepted else ("CA" if status is OutcomeStatus.PENDING else "RE")
     yield segment("BGM", "929", reference, "9", response)
     yield segment("DTM", ["137", issued.strftime("%Y%m%d%H%M"), "203"])
-    yield segment("GIS", status.value)
+    yield segment("GIS", (status if status in _GIS_STATUSES else OutcomeStatus.REJECTED).value)
     yield segment("RFF", ["ACW", inbound_interchange])
     yield segment("RFF", ["ACE", inbound_message])
     if filer_reference:

@@ -6,6 +6,7 @@ files and to prove the mapping round-trips.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -55,8 +56,9 @@ def cusdec_segments(declaration: Declaration) -> Iterator[OutSegment]:
 
 
 def _text_parts(text: str) -> list[str]:
-    """Split text into at most five 70-character 4440 components."""
-    return [text[i : i + 70] for i in range(0, min(len(text), 350), 70)]
+    """Text as at most five 70-character 4440 components, broken between words;
+    the mapper joins them again with single spaces."""
+    return textwrap.wrap(text, 70, break_on_hyphens=False)[:5]
 
 
 def _line_segments(line: DeclarationLine, currency: str) -> Iterator[OutSegment]:

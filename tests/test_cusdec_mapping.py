@@ -115,6 +115,15 @@ def _roundtrip(original):
             cargo_control_number="ABCD-1234567",
             vendor={"name": "O'BRIEN + SONS: TOOLS?", "country": "IE"},
         ),
+        declaration(
+            lines=[
+                {
+                    **declaration().lines[0].model_dump(),
+                    "description": "HEAVY-DUTY WATER-RESISTANT COTTON-POLYESTER T-SHIRTS WITH PRINTED LOGOS, "
+                    "ASSORTED SIZES S-XXL, PACKED IN POLY-BAGS OF TWELVE FOR RETAIL DISTRIBUTION",
+                }
+            ]
+        ),
     ],
 )
 def test_declaration_round_trips_through_cusdec(original) -> None:
