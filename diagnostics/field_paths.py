@@ -1,15 +1,16 @@
 """Domain field paths (``lines[2].hs_code``) and where each came from in a file.
 
-Every channel's mapper records, per path, the ``Location`` it read the value
-from; errors that only know a path (pydantic's, a rule's, the portal's
-pointer) are placed through it.
+Every channel's mapper records, per path, where it read the value (in the
+channel's own compact form); errors that only know a path (pydantic's, a
+rule's, the portal's pointer) are placed through it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeVar
 
-from diagnostics.findings import Location
+S = TypeVar("S")
 
 
 def parent_path(path: str) -> str:
@@ -30,10 +31,10 @@ def path_from_loc(loc: tuple[int | str, ...]) -> str:
     return path
 
 
-def locate(sources: Mapping[str, Location], path: str | None, fallback: Location) -> Location:
-    """The location of ``path``, or of its nearest recorded parent, or ``fallback``."""
+def nearest_source(sources: Mapping[str, S], path: str | None) -> S | None:
+    """The source of ``path``, or of its nearest recorded parent, or None."""
     while path:
         if path in sources:
             return sources[path]
         path = parent_path(path)
-    return fallback
+    return None

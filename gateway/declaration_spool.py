@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from diagnostics import Finding, Location, Severity
-from diagnostics.field_paths import locate
+from diagnostics.field_paths import nearest_source
 from domain import Declaration
+from mappings.cusdec_declaration import Source, source_location
 
 
 @dataclass
@@ -22,11 +23,11 @@ class SpooledDocument:
     declaration: Declaration | None
     filer_reference: str | None
     errors: list[Finding] = field(default_factory=list)
-    sources: dict[str, Location] = field(default_factory=dict)
+    sources: dict[str, Source] = field(default_factory=dict)
 
     def locate(self, pointer: str | None) -> Location:
         """The position of a domain pointer (or of its nearest parent)."""
-        return locate(self.sources, pointer, Location(message_ref=self.message_ref, segment=1, tag="UNH"))
+        return source_location(self.message_ref, nearest_source(self.sources, pointer))
 
 
 def _finding_to_json(finding: Finding) -> dict[str, Any]:
@@ -49,7 +50,7 @@ class DeclarationSpool:
             "declaration": item.declaration.model_dump(mode="json") if item.declaration else None,
             "filer_reference": item.filer_reference,
             "errors": [_finding_to_json(f) for f in item.errors],
-            "sources": {path: loc.to_dict() for path, loc in item.sources.items()},
+            "sources": item.sources,
         }
         self._file.write(json.dumps(row) + "\n")
         self.count += 1
@@ -64,7 +65,7 @@ class DeclarationSpool:
                 declaration=Declaration.model_validate(row["declaration"]) if row["declaration"] else None,
                 filer_reference=row["filer_reference"],
                 errors=[_finding_from_json(f) for f in row["errors"]],
-                sources={path: Location(**loc) for path, loc in row["sources"].items()},
+                sources={path: tuple(source) for path, source in row["sources"].items()},  # type: ignore[misc]
             )
 
     def close(self) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from diagnostics import Finding, Location
-from diagnostics.field_paths import locate, parent_path, path_from_loc
+from diagnostics.field_paths import nearest_source, parent_path, path_from_loc
 from domain import Declaration
 from mappings.edifact_values import ValueProblem, parse_date_102, parse_decimal
 from parsers.edifact.model import Message, Segment
@@ -81,6 +81,19 @@ def describe_field(path: str) -> str:
     return f"{label} ({guide})" if guide else label
 
 
+Source = tuple[int, str, int | None, int | None]
+"""Where a field was read: segment position in the message (UNH = 1), tag,
+element and component. Kept as a tuple: a Location is built only for errors."""
+
+
+def source_location(message_ref: str, source: Source | None) -> Location:
+    """The Location of a source; the message header when unknown."""
+    if source is None:
+        return Location(message_ref=message_ref, segment=1, tag="UNH")
+    segment, tag, element, component = source
+    return Location(message_ref=message_ref, segment=segment, tag=tag, element=element, component=component)
+
+
 @dataclass
 class MappingResult:
     """The declaration (None when it could not be built), the findings, and
@@ -88,12 +101,12 @@ class MappingResult:
 
     declaration: Declaration | None
     findings: list[Finding]
-    sources: dict[str, Location]
+    sources: dict[str, Source]
     message_ref: str
 
     def locate(self, path: str | None) -> Location:
         """The EDIFACT location of a domain path, or of its nearest parent."""
-        return locate(self.sources, path, Location(message_ref=self.message_ref, segment=1, tag="UNH"))
+        return source_location(self.message_ref, nearest_source(self.sources, path))
 
 
 class _Builder:
@@ -103,20 +116,14 @@ class _Builder:
         self.message = message
         self.decimal_mark = decimal_mark
         self.data: dict[str, Any] = {"lines": []}
-        self.sources: dict[str, Location] = {}
+        self.sources: dict[str, Source] = {}
         self.findings: list[Finding] = []
         self.failed: set[str] = set()
-        self.header_end: Location | None = None  # UNS+D: where missing header segments are reported
+        self.header_end: Source | None = None  # UNS+D: where missing header segments are reported
         self.index = 0  # position of the current segment in the message, UNH = 1
 
     def loc(self, segment: Segment, element: int | None = None, component: int | None = None) -> Location:
-        return Location(
-            message_ref=self.message.reference,
-            segment=self.index,
-            tag=segment.tag,
-            element=element,
-            component=component,
-        )
+        return source_location(self.message.reference, (self.index, segment.tag, element, component))
 
     def problem(self, code: str, message: str, location: Location, path: str | None = None) -> None:
         self.findings.append(Finding(code, message, location))
@@ -135,10 +142,12 @@ class _Builder:
         prefix: str = "",
     ) -> None:
         """Set ``path`` from a segment position; empty values are left unset."""
-        raw = segment.get(element, component)
         full = prefix + path
-        location = self.loc(segment, element, component)
-        self.sources[full] = location
+        self.sources[full] = (self.index, segment.tag, element, component)
+        try:
+            raw = segment.elements[element - 1][component - 1]
+        except IndexError:
+            return
         if raw == "":
             return
         value: Any = raw
@@ -146,9 +155,13 @@ class _Builder:
             try:
                 value = convert(raw)
             except ValueProblem as problem:
+                location = self.loc(segment, element, component)
                 self.problem(problem.code, f"{describe_field(full)}: {problem}", location, full)
                 return
-        _assign(target if target is not None else self.data, path, value)
+        if target is not None and "." not in path:
+            target[path] = value
+        else:
+            _assign(target if target is not None else self.data, path, value)
 
     def decimal(self, text: str) -> Any:
         return parse_decimal(text, self.decimal_mark)
@@ -187,7 +200,7 @@ def map_cusdec(message: Message, decimal_mark: str = ".") -> MappingResult:
             section = "lines" if qualifier == "D" else "summary"
             uns_positions[qualifier] = index
             if qualifier == "D":
-                builder.header_end = builder.loc(segment)
+                builder.header_end = (index, tag, None, None)
             continue
         if section == "header":
             after = _map_header_segment(builder, segment, tag, qualifier, after)
@@ -196,7 +209,7 @@ def map_cusdec(message: Message, decimal_mark: str = ".") -> MappingResult:
                 line = {}
                 builder.data["lines"].append(line)
                 line_prefix = f"lines[{len(builder.data['lines']) - 1}]."
-                builder.sources[line_prefix[:-1]] = builder.loc(segment)
+                builder.sources[line_prefix[:-1]] = (index, tag, None, None)
                 builder.put("line_number", segment, 1, target=line, prefix=line_prefix, convert=_line_number)
                 builder.put("hs_code", segment, 2, target=line, prefix=line_prefix)
                 builder.put("tariff_treatment", segment, 3, target=line, prefix=line_prefix)
@@ -292,16 +305,14 @@ def _map_bgm(builder: _Builder, segment: Segment) -> None:
             builder.loc(segment, 1, 1),
         )
     reference = segment.get(2)
-    location = builder.loc(segment, 2)
-    builder.sources["transaction_number"] = location
-    builder.sources["version"] = location
+    builder.sources["transaction_number"] = builder.sources["version"] = (builder.index, segment.tag, 2, None)
     if reference:
         if len(reference) != 19 or not reference.isdigit():
             builder.problem(
                 "12",
                 f"BGM 1004 {reference!r} must be 19 digits: the 14-digit transaction number "
                 "and the 5-digit version",
-                location,
+                builder.loc(segment, 2),
                 "transaction_number",
             )
             builder.failed.add("version")
@@ -315,7 +326,7 @@ def _map_nad(builder: _Builder, segment: Segment, qualifier: str) -> None:
     role = {"IM": "importer", "DT": "declarant", "SE": "vendor"}.get(qualifier)
     if role is None:
         return
-    builder.sources[role] = builder.loc(segment)
+    builder.sources[role] = (builder.index, segment.tag, None, None)
     builder.data.setdefault(role, {})
     if role == "vendor":
         builder.put("vendor.name", segment, 4)
@@ -352,7 +363,7 @@ def _map_line_segment(
 ) -> str:
     """Map one segment of a CST group; returns the current TAX type."""
     if tag == "FTX" and qualifier == "AAA":
-        builder.sources[prefix + "description"] = builder.loc(segment, 4)
+        builder.sources[prefix + "description"] = (builder.index, segment.tag, 4, None)
         text = _joined_text(segment, 4)
         if text:
             line["description"] = text
@@ -403,13 +414,13 @@ def _validate(builder: _Builder) -> Declaration | None:
     try:
         return Declaration.model_validate(builder.data)
     except ValidationError as error:
-        header = Location(message_ref=builder.message.reference, segment=1, tag="UNH")
         for item in error.errors(include_url=False):
             path = path_from_loc(item["loc"])
             if _already_reported(path, builder.failed):
                 continue
             missing = item["type"] == "missing"
-            location = _missing_location(builder, path) if missing else locate(builder.sources, path, header)
+            ref = builder.message.reference
+            location = _missing_location(builder, path) if missing else source_location(ref, nearest_source(builder.sources, path))
             detail = "is missing" if missing else f"{item['msg']} (got {item.get('input')!r})"
             builder.findings.append(Finding("13" if missing else "12", f"{describe_field(path)} {detail}", location))
         return None
@@ -428,17 +439,15 @@ def _missing_location(builder: _Builder, path: str) -> Location:
     (the line's CST, the party's NAD), else at the end of the header section
     (UNS+D) where its segment was due, else at UNH; an element that is
     present but empty is reported where it stands."""
+    ref = builder.message.reference
     if path in builder.sources:
-        return builder.sources[path]
-    parent = parent_path(path)
-    while parent:
-        if parent in builder.sources:
-            source = builder.sources[parent]
-            return Location(message_ref=source.message_ref, segment=source.segment, tag=source.tag)
-        parent = parent_path(parent)
+        return source_location(ref, builder.sources[path])
+    parent = nearest_source(builder.sources, parent_path(path))
+    if parent is not None:
+        return source_location(ref, (parent[0], parent[1], None, None))
     if builder.header_end is not None and not path.startswith("lines"):
-        return builder.header_end
-    return Location(message_ref=builder.message.reference, segment=1, tag="UNH")
+        return source_location(ref, builder.header_end)
+    return source_location(ref, None)
 
 
 def is_guide_message(message: Message) -> bool:
