@@ -19,9 +19,9 @@ from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
-from diagnostics import Finding, Location
+from diagnostics import Finding, Location, Severity
 from domain import Declaration, DeclarationOutcome, OutcomeStatus
-from mappings.contrl import ACKNOWLEDGED, ContrlBuilder, MessageVerdict
+from mappings.contrl import ACKNOWLEDGED, RECEIVED, REJECTED, ContrlBuilder, MessageVerdict, ReceivedContrl, read_contrl
 from mappings.cusdec_declaration import is_guide_message, map_cusdec
 from mappings.cusres import IDENTIFIER as CUSRES_IDENTIFIER
 from mappings.cusres import CusresError, cusres_segments
@@ -56,6 +56,28 @@ class InterchangeRegistry(Protocol):
         """False when this sender used this control reference before."""
 
 
+@dataclass(frozen=True)
+class SentInterchange:
+    """An interchange the gateway wrote to a partner (a CONTRL, a receipt or CUSRES)."""
+
+    control_reference: str  # our UNB 0020
+    kind: str  # "contrl", "contrl-receipt" or "cusres"
+    recipient: str  # UNB 0010: the partner's EDI id
+    message_references: tuple[str, ...]  # UNH 0062 of each message in it
+    answers: str  # UNB 0020 of the inbound interchange it answers
+    file: str  # the inbound file it answers
+
+
+class AcknowledgementRegistry(Protocol):
+    """Remembers what the gateway sent, so partners' CONTRLs can be matched to it."""
+
+    def record_sent(self, sent: SentInterchange) -> None: ...
+
+    def match_received(self, received: ReceivedContrl) -> SentInterchange | None:
+        """Record the partner's verdict on the interchange UCI 0020 names and
+        return what that interchange was; None when we never sent it."""
+
+
 def idempotency_key(declaration: Declaration) -> str:
     """Deterministic per document version and content: a retry sends the same key."""
     digest = hashlib.sha256(declaration.model_dump_json().encode()).hexdigest()[:16]
@@ -76,6 +98,8 @@ class FlowOptions:
     registry: InterchangeRegistry | None = None  # None: no duplicate detection
     partner_id: str = "UNKNOWN"
     seed: str = ""  # e.g. the file's SHA-256: makes our control references stable
+    receipt_contrl: bool = False  # also send a receipt CONTRL (UCI 0083 = 8) per interchange, before the verdict
+    acknowledgements: AcknowledgementRegistry | None = None  # None: sent interchanges are not recorded
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
 
 
@@ -88,6 +112,11 @@ class _OpenInterchange:
     envelope_findings: list[Finding] = field(default_factory=list)
     ended: bool = False
     only_acknowledgements: bool = True  # a CONTRL is never answered with a CONTRL
+    receipt_sent: bool = False
+    # The report entries of this interchange's spooled messages, in spool order:
+    # message references repeat across interchanges (and, wrongly, within one),
+    # so documents are never looked up by reference.
+    spooled: list[DocumentReport] = field(default_factory=list)
 
 
 class EdifactFlow:
@@ -155,10 +184,11 @@ class EdifactFlow:
     def _message(self, current: _OpenInterchange | None, message: Message, envelope: list[Finding]) -> None:
         syntax = [*message.findings, *envelope]
         if message.type == "CONTRL":
-            self.report.documents.append(DocumentReport(message.reference, "CONTRL", DocumentStatus.RECEIVED, errors=syntax))
+            self.report.documents.append(self._received_contrl(message, syntax))
             return
         if current is not None:
             current.only_acknowledgements = False
+            self._write_receipt(current)
         document = DocumentReport(message.reference, message.type, DocumentStatus.REJECTED)
         self.report.documents.append(document)
         spooled: SpooledDocument | None = None
@@ -169,10 +199,11 @@ class EdifactFlow:
             spooled = self._map(current, message, syntax, document)
         document.errors = syntax + (spooled.errors if spooled else [])
         if current is not None:
-            identifier = [message.type, message.version, message.release, message.agency]
+            identifier = _message_identifier(message)
             current.contrl.add(MessageVerdict(message.reference, identifier, accepted=not syntax, findings=syntax))
             if spooled is not None:
                 current.spool.add(spooled)
+                current.spooled.append(document)
 
     def _map(
         self, current: _OpenInterchange | None, message: Message, syntax: list[Finding], document: DocumentReport
@@ -216,9 +247,8 @@ class EdifactFlow:
 
     def _withdraw_documents(self, current: _OpenInterchange) -> None:
         """A rejected interchange posts nothing: its documents are rejected with it."""
-        refs = {item.message_ref for item in current.spool}
-        for document in self.report.documents:
-            if document.message_ref in refs and document.status == DocumentStatus.ACCEPTED:
+        for document in current.spooled:
+            if document.status == DocumentStatus.ACCEPTED:
                 document.status = DocumentStatus.REJECTED
                 document.errors.append(Finding("18", "not processed: the interchange was rejected", Location(message_ref=document.message_ref)))
 
@@ -227,8 +257,8 @@ class EdifactFlow:
             return
         header = current.header
         writer = self._cusres_writer(current)
-        for item in current.spool:
-            document = self._document(item.message_ref)
+        sent: list[str] = []
+        for item, document in zip(current.spool, current.spooled, strict=True):
             outcome: DeclarationOutcome | None = None
             errors = [CusresError(f.code, f.message, f.location.field, f.location.describe(), _line_of(f.location.field)) for f in item.errors]
             status = OutcomeStatus.REJECTED if item.errors else OutcomeStatus.ACCEPTED
@@ -267,14 +297,10 @@ class EdifactFlow:
                         issued=self.options.now(),
                     ),
                 )
+                sent.append(item.message_ref)
         if writer is not None:
             writer.close()
-
-    def _document(self, message_ref: str) -> DocumentReport:
-        for document in reversed(self.report.documents):
-            if document.message_ref == message_ref:
-                return document
-        raise KeyError(message_ref)
+            self._record_sent(current, writer.control_reference, "cusres", sent)
 
     # acknowledgements ------------------------------------------------------------
     def _stream(self, kind: str) -> BinaryIO | None:
@@ -305,13 +331,74 @@ class EdifactFlow:
         reference = control_reference(f"{self.options.seed}:{current.index}:contrl")
         if out is None:
             return current.contrl.action(current.envelope_findings)
-        return current.contrl.write(
+        action = current.contrl.write(
             out,
             our_id=self.options.our_id,
             control_reference=reference,
             interchange_findings=current.envelope_findings,
             prepared=self.options.now(),
         )
+        self._record_sent(current, reference, "contrl", ["1"])
+        return action
+
+    def _write_receipt(self, current: _OpenInterchange) -> None:
+        """The receipt CONTRL (UCI 8), once per interchange, before anything else
+        is written for it. It waits for the first message that is not a CONTRL:
+        an interchange of acknowledgements gets no CONTRL, not even a receipt."""
+        if not self.options.receipt_contrl or current.receipt_sent:
+            return
+        current.receipt_sent = True
+        out = self._stream("contrl")
+        if out is None:
+            return
+        reference = control_reference(f"{self.options.seed}:{current.index}:receipt")
+        current.contrl.write_receipt(out, our_id=self.options.our_id, control_reference=reference, prepared=self.options.now())
+        self._record_sent(current, reference, "contrl-receipt", ["1"])
+
+    def _record_sent(self, current: _OpenInterchange, reference: str, kind: str, messages: list[str]) -> None:
+        registry = self.options.acknowledgements
+        if registry is not None:
+            header = current.header
+            registry.record_sent(SentInterchange(reference, kind, header.sender, tuple(messages), header.control_reference, self.name))
+
+    def _received_contrl(self, message: Message, syntax: list[Finding]) -> DocumentReport:
+        """A partner's CONTRL: recorded (never answered) and matched to what we sent."""
+        document = DocumentReport(message.reference, "CONTRL", DocumentStatus.RECEIVED, errors=syntax)
+        received = read_contrl(message)
+        if received is None:
+            document.errors.append(Finding("13", "CONTRL without UCI segment: cannot tell which interchange it answers", Location(message_ref=message.reference, segment=2, tag="UCI")))
+            return document
+        verdict: dict[str, object] = {"interchange": received.interchange, "action": received.action}
+        if received.code:
+            verdict["code"] = received.code
+        ucm_rejections = {m.reference: m.code or next(iter(m.errors), "") for m in received.rejected}
+        verdict["rejected"] = [{"message_ref": ref, "code": code} for ref, code in ucm_rejections.items()]
+        registry = self.options.acknowledgements
+        if registry is not None:
+            sent = registry.match_received(received)
+            verdict["matched"] = sent is not None
+            if sent is None:
+                document.errors.append(
+                    Finding(
+                        "ACK-REF",
+                        f"CONTRL answers interchange {received.interchange!r}, which this gateway did not send to this partner",
+                        Location(message_ref=message.reference, segment=2, tag="UCI", element=1),
+                        Severity.WARNING,
+                    )
+                )
+            else:
+                verdict["kind"] = sent.kind
+                verdict["answers"] = {"file": sent.file, "interchange": sent.answers}
+                if received.action == REJECTED:  # this level and all lower levels rejected
+                    ucm_rejections = {ref: ucm_rejections.get(ref, received.code) for ref in sent.message_references}
+                    verdict["rejected"] = [{"message_ref": ref, "code": code} for ref, code in ucm_rejections.items()]
+                    verdict["accepted"] = []
+                elif received.action == RECEIVED:  # received, not yet checked
+                    verdict["accepted"] = []
+                else:
+                    verdict["accepted"] = [ref for ref in sent.message_references if ref not in ucm_rejections]
+        document.acknowledgement = verdict
+        return document
 
     def _answer_unreadable(self) -> None:
         """No interchange could be read: reject with a CONTRL addressed to the partner."""
@@ -344,6 +431,14 @@ def _not_supported(message: Message) -> Finding:
         "CUSDEC D:96B (guide CAD01) and acknowledgements (CONTRL)",
         Location(message_ref=message.reference, segment=1, tag="UNH", element=2, component=1),
     )
+
+
+def _message_identifier(message: Message) -> list[str]:
+    """UNH S009 as received (CONTRL UCM echoes it), or its four mandatory parts."""
+    header = message.segments[0].elements if message.segments else []
+    if len(header) > 1 and any(header[1]):
+        return list(header[1])
+    return [message.type, message.version, message.release, message.agency]
 
 
 def _with_field(location: Location, pointer: str | None) -> Location:

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from diagnostics import Finding, Location
-from gateway.edifact_flow import EdifactFlow, FlowOptions, Poster
+from gateway.edifact_flow import EdifactFlow, FlowOptions, Poster, SentInterchange
 from gateway.report import FileReport
 from gateway.settings import Settings
 from gateway.sniff import sniff
 from ledger import Ledger
 from ledger.store import FileState
+from mappings.contrl import ReceivedContrl
 from parsers.edifact.model import InterchangeHeader
 from transports.base import ClaimedFile, InboundFile, Transport
 
@@ -75,6 +76,46 @@ class _LedgerRegistry:
 
     def register(self, header: InterchangeHeader) -> bool:
         return self._ledger.register_interchange(self._file_id, header.sender, header.sender_qualifier, header.control_reference)
+
+
+class _LedgerAcknowledgements:
+    """The flow's ``AcknowledgementRegistry`` on the ledger's ``sent_interchanges``."""
+
+    def __init__(self, ledger: Ledger, partner: str, file_id: int) -> None:
+        self._ledger = ledger
+        self._partner = partner
+        self._file_id = file_id
+
+    def record_sent(self, sent: SentInterchange) -> None:
+        self._ledger.record_sent_interchange(
+            partner=self._partner,
+            control_reference=sent.control_reference,
+            kind=sent.kind,
+            recipient=sent.recipient,
+            message_references=list(sent.message_references),
+            file_id=self._file_id,
+            answers_reference=sent.answers,
+        )
+
+    def match_received(self, received: ReceivedContrl) -> SentInterchange | None:
+        rejections = [
+            {"message_ref": m.reference, "code": m.code or next(iter(m.errors), "")} for m in received.rejected
+        ]
+        record = self._ledger.record_contrl_verdict(
+            partner=self._partner,
+            control_reference=received.interchange,
+            action=received.action,
+            code=received.code,
+            rejections=rejections,
+            file_id=self._file_id,
+        )
+        if record is None:
+            return None
+        answered = self._ledger.file(record.file_id).name if record.file_id else ""
+        return SentInterchange(
+            record.control_reference, record.kind, record.recipient, tuple(record.message_references),
+            record.answers_reference, answered,
+        )
 
 
 class _HashingWriter:
@@ -163,6 +204,7 @@ class Pipeline:
                 poster=self.poster,
                 sink=sink,
                 registry=_LedgerRegistry(self.ledger, file_id),
+                acknowledgements=_LedgerAcknowledgements(self.ledger, partner, file_id),
                 partner_id=partner,
                 seed=sha256,
             )

@@ -25,6 +25,7 @@ class DocumentReport:
     carm_status: str | None = None
     errors: list[Finding] = field(default_factory=list)
     assessed: dict[str, str] | None = None
+    acknowledgement: dict[str, Any] | None = None  # a received CONTRL: its verdict and what it answers
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -38,6 +39,8 @@ class DocumentReport:
             data["carm_status"] = self.carm_status
         if self.assessed is not None:
             data["assessed"] = self.assessed
+        if self.acknowledgement is not None:
+            data["acknowledgement"] = self.acknowledgement
         return data
 
 

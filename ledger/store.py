@@ -10,7 +10,17 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledger.tables import AcknowledgementRecord, Base, DocumentRecord, FileRecord, InterchangeRecord
+from ledger.tables import (
+    AcknowledgementRecord,
+    Base,
+    DocumentRecord,
+    FileRecord,
+    InterchangeRecord,
+    SentInterchangeRecord,
+    utcnow,
+)
+
+RECEIPT_ACTION = "8"  # CONTRL UCI 0083 "interchange received": never overrides a verdict
 
 
 class FileState:
@@ -120,4 +130,81 @@ class Ledger:
             query = select(AcknowledgementRecord).order_by(AcknowledgementRecord.id)
             if file_id is not None:
                 query = query.where(AcknowledgementRecord.file_id == file_id)
+            return list(s.scalars(query))
+
+    # interchanges we sent -------------------------------------------------
+    def record_sent_interchange(
+        self,
+        *,
+        partner: str,
+        control_reference: str,
+        kind: str,
+        recipient: str,
+        message_references: list[str],
+        file_id: int | None,
+        answers_reference: str,
+    ) -> None:
+        """Remember an interchange we wrote. Our control references are derived
+        from the inbound file, so a rerun of the same file writes the same
+        reference: the existing record is kept (with any verdict on it)."""
+        try:
+            with self.session() as s:
+                s.add(
+                    SentInterchangeRecord(
+                        partner=partner,
+                        control_reference=control_reference,
+                        kind=kind,
+                        recipient=recipient,
+                        message_references=list(message_references),
+                        file_id=file_id,
+                        answers_reference=answers_reference,
+                    )
+                )
+        except IntegrityError:
+            with self.session() as s:
+                record = s.scalars(
+                    select(SentInterchangeRecord).where(
+                        SentInterchangeRecord.partner == partner,
+                        SentInterchangeRecord.control_reference == control_reference,
+                    )
+                ).one()
+                record.file_id = file_id
+                record.message_references = list(message_references)
+
+    def record_contrl_verdict(
+        self,
+        *,
+        partner: str,
+        control_reference: str,
+        action: str,
+        code: str | None,
+        rejections: list[dict[str, str]],
+        file_id: int | None,
+    ) -> SentInterchangeRecord | None:
+        """Put a partner's CONTRL verdict on the interchange it answers; None
+        when we never sent that control reference to this partner. A receipt
+        (action 8) never overwrites an acknowledgement (7) or rejection (4)."""
+        with self.session() as s:
+            record = s.scalars(
+                select(SentInterchangeRecord).where(
+                    SentInterchangeRecord.partner == partner,
+                    SentInterchangeRecord.control_reference == control_reference,
+                )
+            ).one_or_none()
+            if record is None:
+                return None
+            if not (action == RECEIPT_ACTION and record.ack_action not in (None, RECEIPT_ACTION)):
+                record.ack_action = action
+                record.ack_code = code or None
+                record.ack_rejections = list(rejections)
+                record.ack_file_id = file_id
+                record.acknowledged_at = utcnow()
+            s.flush()
+            return record
+
+    def sent_interchanges(self, partner: str | None = None) -> list[SentInterchangeRecord]:
+        with self.session() as s:
+            query = select(SentInterchangeRecord).order_by(SentInterchangeRecord.id)
+            if partner:
+                query = query.where(SentInterchangeRecord.partner == partner)
             return list(s.scalars(query))

@@ -74,3 +74,27 @@ class AcknowledgementRecord(Base):
     location: Mapped[str] = mapped_column(String(1024))
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SentInterchangeRecord(Base):
+    """An interchange the gateway sent to a partner (CONTRL, receipt, CUSRES) and
+    the partner's CONTRL verdict on it, once one arrives."""
+
+    __tablename__ = "sent_interchanges"
+    __table_args__ = (UniqueConstraint("partner", "control_reference"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner: Mapped[str] = mapped_column(String(64), index=True)
+    recipient: Mapped[str] = mapped_column(String(64))  # UNB 0010 as we wrote it
+    control_reference: Mapped[str] = mapped_column(String(32))  # our UNB 0020
+    kind: Mapped[str] = mapped_column(String(16))  # contrl, contrl-receipt, cusres
+    message_references: Mapped[list] = mapped_column(JSON)
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"))  # the inbound file it answered
+    answers_reference: Mapped[str] = mapped_column(String(32))  # UNB 0020 of the inbound interchange
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The partner's verdict (its CONTRL's UCI 0083 and UCM rejections), when received.
+    ack_action: Mapped[str | None] = mapped_column(String(3))
+    ack_code: Mapped[str | None] = mapped_column(String(3))
+    ack_rejections: Mapped[list | None] = mapped_column(JSON)
+    ack_file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"))
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -68,6 +68,17 @@ FIELD_GUIDE: dict[str, str] = {
 }
 
 
+# The guide's segment order per section. A missing field is reported, as ISO 9735
+# UCS 0096 asks, at the last segment processed before the place its segment was due.
+HEADER_ORDER = {tag: rank for rank, tag in enumerate(("UNH", "BGM", "CST", "LOC", "DTM", "FTX", "RFF", "DOC", "NAD", "MOA", "CUX"))}
+LINE_ORDER = {tag: rank for rank, tag in enumerate(("CST", "FTX", "LOC", "MEA", "MOA", "TAX"))}
+
+
+def field_tag(name: str) -> str:
+    """The tag of the segment that carries a field: ``release_date`` → ``DTM``."""
+    return FIELD_GUIDE.get(name, "UNH").split()[0].split("+")[0]
+
+
 def describe_field(path: str) -> str:
     """``lines[2].hs_code`` → ``line 3 hs_code (CST C246 #1 7361)``."""
     match = re.match(r"^lines\[(\d+)\]\.(.+)$", path)
@@ -119,7 +130,8 @@ class _Builder:
         self.sources: dict[str, Source] = {}
         self.findings: list[Finding] = []
         self.failed: set[str] = set()
-        self.header_end: Source | None = None  # UNS+D: where missing header segments are reported
+        self.header: list[tuple[int, str]] = [(1, "UNH")]  # (position, tag) of the header segments
+        self.lines: list[list[tuple[int, str]]] = []  # the same, per line group
         self.index = 0  # position of the current segment in the message, UNH = 1
 
     def loc(self, segment: Segment, element: int | None = None, component: int | None = None) -> Location:
@@ -199,15 +211,15 @@ def map_cusdec(message: Message, decimal_mark: str = ".") -> MappingResult:
         if tag == "UNS":
             section = "lines" if qualifier == "D" else "summary"
             uns_positions[qualifier] = index
-            if qualifier == "D":
-                builder.header_end = (index, tag, None, None)
             continue
         if section == "header":
+            builder.header.append((index, tag))
             after = _map_header_segment(builder, segment, tag, qualifier, after)
         elif section == "lines":
             if tag == "CST":
                 line = {}
                 builder.data["lines"].append(line)
+                builder.lines.append([])
                 line_prefix = f"lines[{len(builder.data['lines']) - 1}]."
                 builder.sources[line_prefix[:-1]] = (index, tag, None, None)
                 builder.put("line_number", segment, 1, target=line, prefix=line_prefix, convert=_line_number)
@@ -218,8 +230,10 @@ def map_cusdec(message: Message, decimal_mark: str = ".") -> MappingResult:
                 builder.problem(
                     "14", f"{tag} before the first CST of the detail section", builder.loc(segment)
                 )
+                continue
             else:
                 tax_type = _map_line_segment(builder, segment, tag, qualifier, line, line_prefix, tax_type)
+            builder.lines[-1].append((index, tag))
         elif tag == "CNT" and qualifier == "5":
             count_seen = (index, segment)
 
@@ -435,19 +449,29 @@ def _already_reported(path: str, failed: set[str]) -> bool:
 
 
 def _missing_location(builder: _Builder, path: str) -> Location:
-    """A missing field is reported at the segment that holds its parent
-    (the line's CST, the party's NAD), else at the end of the header section
-    (UNS+D) where its segment was due, else at UNH; an element that is
-    present but empty is reported where it stands."""
+    """Where a missing field is reported: where its element stands when the
+    segment is there with the element empty; otherwise, as ISO 9735 UCS 0096
+    asks for a missing segment, at the last segment processed before the
+    place the field's segment was due (in the header, or in the field's line)."""
     ref = builder.message.reference
     if path in builder.sources:
         return source_location(ref, builder.sources[path])
-    parent = nearest_source(builder.sources, parent_path(path))
-    if parent is not None:
-        return source_location(ref, (parent[0], parent[1], None, None))
-    if builder.header_end is not None and not path.startswith("lines"):
-        return source_location(ref, builder.header_end)
-    return source_location(ref, None)
+    if path.startswith("lines["):
+        index = int(path[6 : path.index("]")])
+        name = path[path.index("]") + 2 :].split(".")[0]
+        segments, order = builder.lines[index], LINE_ORDER
+    else:
+        name = path if path in FIELD_GUIDE else path.split(".")[0]
+        segments, order = builder.header, HEADER_ORDER
+    due = order.get(field_tag(name), len(order))
+    position, tag = segments[0]
+    for seen_position, seen_tag in segments:
+        rank = order.get(seen_tag, len(order))
+        if rank > due:
+            break
+        if rank < due:
+            position, tag = seen_position, seen_tag
+    return source_location(ref, (position, tag, None, None))
 
 
 def is_guide_message(message: Message) -> bool:

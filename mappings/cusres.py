@@ -70,7 +70,8 @@ def cusres_segments(
         yield segment("ERC", error.code[:8])
         yield segment("FTX", "AAO", "", "", _text(error.message))
         if error.pointer or error.where:
-            yield segment("FTX", "ZZZ", "", "", [error.pointer or "", *(_text(error.where) if error.where else [])])
+            where = _text(error.where)[:4] if error.where else []
+            yield segment("FTX", "ZZZ", "", "", [(error.pointer or "")[:70], *where])
     if outcome is not None and status.accepted:
         yield from _assessment(outcome)
 

@@ -78,11 +78,12 @@ def findings_of(name: str) -> list[tuple[str, int | None, str | None, int | None
 
 
 def test_missing_mandatory_fields_are_located() -> None:
-    # UNH 1, BGM 2, CST 3, LOC 4, (no DTM+271), RFF 5, DOC 6, DTM 7, NAD 8-10, MOA 11, CUX 12:
-    # the missing release date is reported at UNS+D (13); line 1 lacks LOC+27: at its CST (14).
+    # UNH 1, BGM 2, CST 3, LOC 4, (no DTM+271), RFF 5, DOC 6, DTM 7, NAD 8-10, MOA 11, CUX 12, UNS 13,
+    # CST 14, FTX 15, (no LOC+27), MEA 16 … ISO 9735 UCS 0096: a missing segment is reported at the
+    # last segment processed before where it was due: LOC (4) for DTM+271, FTX (15) for LOC+27.
     assert findings_of("invalid/i09_missing_mandatory.edi") == [
-        ("13", 13, "UNS", None, None),
-        ("13", 14, "CST", None, None),
+        ("13", 4, "LOC", None, None),
+        ("13", 15, "FTX", None, None),
     ]
 
 

@@ -283,10 +283,11 @@ def test_a_syntax_error_rejects_the_message_in_contrl(dag_run: dict[str, Any], g
     assert first(elements(contrl, "UCI"))[3] == "4"  # its only message is rejected
     (ucm,) = elements(contrl, "UCM")
     assert ucm[0] == "1" and ucm[2] == "4"
-    # DTM+271 is segment 5 of the message (UNH 1, BGM 2, CST 3, LOC 4); the date is C507
-    # (element 1) component 2 (2380); 0085 code 12 "invalid value"
+    # DTM+271 is segment 5 of the message (UNH 1, BGM 2, CST 3, LOC 4); the date is C507,
+    # data element position 2 (ISO 9735 S011: the tag is position 1), component 2 (2380);
+    # 0085 code 12 "invalid value"
     assert elements(contrl, "UCS") == [["5"]]
-    assert elements(contrl, "UCD") == [["12", ["1", "2"]]]
+    assert elements(contrl, "UCD") == [["12", ["2", "2"]]]
     assert not (outbox / "i10_bad_date.edi.cusres.edi").exists()
 
 
