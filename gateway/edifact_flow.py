@@ -38,6 +38,7 @@ from parsers.edifact.model import (
 )
 from parsers.edifact.reader import read_edifact
 from validators.declaration_rules import check_declaration
+from validators.directory import validate_message
 from validators.envelope import EnvelopeValidator
 from gateway.declaration_spool import DeclarationSpool, SpooledDocument
 from gateway.report import DocumentReport, DocumentStatus, FileReport, InterchangeReport
@@ -182,7 +183,8 @@ class EdifactFlow:
             current.envelope_findings.extend(findings)
 
     def _message(self, current: _OpenInterchange | None, message: Message, envelope: list[Finding]) -> None:
-        syntax = [*message.findings, *envelope]
+        decimal = current.header.delimiters.decimal if current else "."
+        syntax = [*message.findings, *envelope, *validate_message(message, decimal)]
         if message.type == "CONTRL":
             self.report.documents.append(self._received_contrl(message, syntax))
             return
@@ -196,7 +198,7 @@ class EdifactFlow:
             syntax.append(_not_supported(message))
             document.status = DocumentStatus.NOT_SUPPORTED
         else:
-            spooled = self._map(current, message, syntax, document)
+            spooled = self._map(message, decimal, syntax, document)
         document.errors = syntax + (spooled.errors if spooled else [])
         if current is not None:
             identifier = _message_identifier(message)
@@ -205,14 +207,14 @@ class EdifactFlow:
                 current.spool.add(spooled)
                 current.spooled.append(document)
 
-    def _map(
-        self, current: _OpenInterchange | None, message: Message, syntax: list[Finding], document: DocumentReport
-    ) -> SpooledDocument | None:
+    def _map(self, message: Message, decimal: str, syntax: list[Finding], document: DocumentReport) -> SpooledDocument | None:
         """Map a guide message and apply the business rules. Syntax findings
-        are appended to ``syntax``; the result is what phase 2 needs, or None
-        when the message is syntactically rejected."""
-        mapping = map_cusdec(message, current.header.delimiters.decimal if current else ".")
-        syntax.extend(mapping.findings)
+        are appended to ``syntax`` (the guide's own, where the directory has
+        not already reported that position with that code); the result is what
+        phase 2 needs, or None when the message is syntactically rejected."""
+        mapping = map_cusdec(message, decimal)
+        reported = {_position_key(f) for f in syntax}
+        syntax.extend(f for f in mapping.findings if _position_key(f) not in reported)
         declaration = mapping.declaration
         if declaration is not None:
             document.reference = declaration.reference
@@ -222,7 +224,7 @@ class EdifactFlow:
         for violation in check_declaration(declaration):
             location = _with_field(spooled.locate(violation.pointer), violation.pointer)
             spooled.errors.append(Finding(violation.rule_id, violation.message, location, violation.severity))
-        document.status = DocumentStatus.REJECTED if spooled.errors else DocumentStatus.ACCEPTED
+        document.status = DocumentStatus.REJECTED if _rejecting(spooled.errors) else DocumentStatus.ACCEPTED
         return spooled
 
     # phase 2 -------------------------------------------------------------------
@@ -261,8 +263,9 @@ class EdifactFlow:
         for item, document in zip(current.spool, current.spooled, strict=True):
             outcome: DeclarationOutcome | None = None
             errors = [CusresError(f.code, f.message, f.location.field, f.location.describe(), _line_of(f.location.field)) for f in item.errors]
-            status = OutcomeStatus.REJECTED if item.errors else OutcomeStatus.ACCEPTED
-            if not item.errors and item.declaration is not None and self.options.poster is not None:
+            rejected = _rejecting(item.errors)
+            status = OutcomeStatus.REJECTED if rejected else OutcomeStatus.ACCEPTED
+            if not rejected and item.declaration is not None and self.options.poster is not None:
                 outcome = self.options.poster(item.declaration, idempotency_key(item.declaration))
                 status = outcome.status
                 for error in outcome.errors:
@@ -439,6 +442,16 @@ def _message_identifier(message: Message) -> list[str]:
     if len(header) > 1 and any(header[1]):
         return list(header[1])
     return [message.type, message.version, message.release, message.agency]
+
+
+def _position_key(finding: Finding) -> tuple[str, int | None, int | None, int | None]:
+    location = finding.location
+    return finding.code, location.segment, location.element, location.component
+
+
+def _rejecting(findings: list[Finding]) -> bool:
+    """Errors reject a declaration; warnings travel with it."""
+    return any(f.severity is Severity.ERROR for f in findings)
 
 
 def _with_field(location: Location, pointer: str | None) -> Location:
