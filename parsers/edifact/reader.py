@@ -66,6 +66,8 @@ import itertools
 import re
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate, compress, count, repeat
+from operator import add, contains, itemgetter, ne, sub
 from typing import BinaryIO
 
 from diagnostics import Finding, Location
@@ -116,6 +118,25 @@ _BOM = b"\xef\xbb\xbf"
 _BREAKS = ("\r", "\n")
 _PREVIEW = 40
 _ENVELOPE_TAGS = frozenset({"UNH", "UNT", "UNG", "UNE", "UNZ"})
+_STOP_TAGS = _ENVELOPE_TAGS | {"UNA", "UNB"}  # segments the batch path hands to the dispatcher
+
+# The batch path (``_Scanner.batches`` + ``_Reader._read_batches``) -------------
+# Used for single-byte charsets with ASCII, non-blank delimiters and no
+# unwrapping, i.e. nearly every real interchange. It decodes a whole chunk at
+# once (one character per byte, so character and byte offsets agree), cuts it
+# with one ``str.split``, and splits every segment into elements and components
+# with ``map`` chains that run in C. Any segment it cannot vouch for (release or
+# repetition character, undecodable byte, character outside the UNOA/UNOB
+# repertoire, a tag that is not three characters) goes through the per-segment
+# path below with its raw bytes, so findings and values are the same as there.
+_SINGLE_BYTE_CODECS = frozenset(codec for codec in CODECS.values() if codec != "utf-8") | {"latin-1"}
+_BLANK_TEXT = _BLANK.decode("ascii")
+_MARKS = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12"  # length-preserving masks
+_WINDOW = 4096  # characters cut into segments at once: small batches stay in the CPU caches
+_BATCH, _SINGLE = 0, 1  # kinds of what ``_Scanner.batches`` yields
+_SPLITS = repeat(str.split)
+_ZEROS, _ONES, _THREES = repeat(0), repeat(1), repeat(3)
+_first = itemgetter(0)
 
 
 def read_edifact(
@@ -160,6 +181,18 @@ class _Skipped:
     def junk(self) -> bool:
         """Whether anything but blanks (and a BOM) was skipped."""
         return self.offset >= 0
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Terminated segments of one chunk, cut but not yet split."""
+
+    texts: list[str]  # decoded, leading blanks stripped, terminator excluded
+    offsets: list[int]  # file offset of each text
+    terminators: list[int]  # file offset of the terminator that ends each text
+    region: bytes  # the raw bytes the texts were decoded from ...
+    base: int  # ... starting at this file offset
+    replaced: bool  # whether undecodable bytes were replaced by U+FFFD
 
 
 class _Scanner:
@@ -264,6 +297,120 @@ class _Scanner:
                     yield data, offset + len(tail) - len(data), False, False
                 return
 
+    def first_segment(self, terminator: bytes, release: int | None, trailing: bytes = b"") -> _Raw | None:
+        """The segment ``segments`` would yield first, when it is complete in the
+        buffer and not blank; else None (then ask ``segments``). Cheap: it does not
+        cut the rest of the chunk, which the batch path will cut anyway."""
+        buf, begin = self._buf, self._pos
+        at = begin
+        while True:
+            end = buf.find(terminator, at)
+            if end < 0:
+                return None
+            run = end
+            while release is not None and run > begin and buf[run - 1] == release:
+                run -= 1
+            if not (end - run) % 2:  # an even run of release bytes: a real terminator
+                break
+            at = end + 1
+        piece = buf[begin:end]
+        data = piece.lstrip(bytes(b for b in _BLANK if b not in terminator))
+        if trailing:
+            data = data.rstrip(trailing)
+        if not data:
+            return None
+        start = self.offset
+        self._pos = end + 1
+        return data, start + len(piece) - len(data), True, False
+
+    def batches(self, decoder: _SegmentDecoder) -> Iterator[tuple[int, object]]:
+        """The batch counterpart of ``segments`` for a decoder whose ``batchable`` is true.
+
+        Yields ``(_BATCH, _Batch)`` for runs of terminated segments (about
+        ``_WINDOW`` bytes each) and ``(_SINGLE, raw)`` for an oversized or
+        unterminated last segment, which take the per-segment path. Before a
+        batch is yielded the scanner already stands after it; a consumer that
+        stops inside a batch must ``rewind`` to where it stopped.
+        """
+        terminator, release, codec = decoder.terminator, decoder.release, decoder.codec
+        term_byte = terminator.encode("ascii")
+        while True:
+            region = self._buf[self._pos :]
+            base = self.offset
+            try:
+                text = region.decode(codec)
+                replaced = False
+            except UnicodeDecodeError:  # single-byte codec: still one character per byte
+                text = region.decode(codec, "replace")
+                replaced = True
+            masked = text
+            if release is not None and release + terminator in text:
+                # Hide released terminators behind characters of the same length,
+                # so that the split below cuts only at real ones.
+                mark = next((m for m in _MARKS if m not in text), None)
+                if mark is not None:
+                    pair = mark + mark
+                    masked = text.replace(release + release, pair).replace(release + terminator, pair)
+            else:
+                mark = ""
+            if mark is None:  # pathological chunk that holds every mark: one segment at a time
+                yield from self._single_segments(term_byte, release, base)
+                cut = self.offset - base
+            else:
+                cut = masked.rfind(terminator) + 1  # up to and including the last real terminator
+                self._pos += cut
+                # Small windows keep each batch's objects in the CPU caches.
+                at = 0
+                while at < cut:
+                    until = masked.rfind(terminator, at, at + _WINDOW) + 1 or masked.find(terminator, at) + 1
+                    yield _BATCH, self._cut(text, masked, mark, at, until, region, base, replaced)
+                    at = until
+            if len(region) - cut > self.max_segment:
+                yield _SINGLE, self._skip_oversized(term_byte)
+            elif not self._fill():
+                tail = region[cut:]
+                data = tail.lstrip(_BLANK)
+                self._pos = len(self._buf)
+                if data.strip(_BLANK):
+                    yield _SINGLE, (data, base + len(region) - len(data), False, False)
+                return
+
+    @staticmethod
+    def _cut(
+        text: str, masked: str, mark: str, at: int, until: int, region: bytes, base: int, replaced: bool
+    ) -> _Batch:
+        """The segments of ``text[at:until]``, which ends with a real terminator."""
+        pieces = masked[at : until - 1].split(masked[until - 1])
+        # terms[k + 1]: offset of the terminator that ends pieces[k]
+        terms = list(accumulate(map(add, map(len, pieces), _ONES), initial=base + at - 1))
+        if mark:
+            for k in compress(range(len(pieces)), map(contains, pieces, repeat(mark))):
+                pieces[k] = text[terms[k] + 1 - base : terms[k + 1] - base]
+        texts = list(map(str.lstrip, pieces, repeat(_BLANK_TEXT)))
+        del terms[0]
+        offsets = list(map(sub, terms, map(len, texts)))
+        if "" in texts:  # blank-only pieces (e.g. a doubled terminator) are no segments
+            keep = list(map(bool, texts))
+            texts = list(compress(texts, keep))
+            offsets = list(compress(offsets, keep))
+            terms = list(compress(terms, keep))
+        return _Batch(texts, offsets, terms, region, base, replaced)
+
+    def _single_segments(self, terminator: bytes, release: str, base: int) -> Iterator[tuple[int, object]]:
+        """Hand the complete segments of the buffer one by one to the per-segment path."""
+        region = self._buf[self._pos :]
+        pieces = region.split(terminator)
+        pieces = _join_released(pieces, terminator, release.encode("ascii"))
+        pieces.pop()
+        offset = base
+        for piece in pieces:
+            start = offset
+            offset += len(piece) + 1
+            self._pos = offset - self._base
+            data = piece.lstrip(_BLANK)
+            if data:
+                yield _SINGLE, (data, start + len(piece) - len(data), True, False)
+
     def _skip_oversized(self, terminator: bytes) -> _Raw:
         """Drop a segment that exceeds ``max_segment`` bytes, up to its terminator."""
         start = self.offset
@@ -325,6 +472,7 @@ class _SegmentDecoder:
         self.component = delimiters.component
         self.release = delimiters.release
         self.repetition = delimiters.repetition if repeat else None
+        self.terminator = delimiters.terminator
         self.codec = codec
         self.syntax_identifier = syntax_identifier
         service = [delimiters.element, delimiters.component, self.repetition, delimiters.terminator]
@@ -333,11 +481,16 @@ class _SegmentDecoder:
             for char, placeholder in zip([self.release, *service], _PLACEHOLDERS)
             if char
         ]
-        self._restore = str.maketrans({p: c for c, p in zip([self.release, *service], _PLACEHOLDERS) if c})
         service_chars = {c for c in [self.release, *service] if c}
         self._unwrap = tuple(b.encode() for b in _BREAKS if b not in service_chars) if unwrap else ()
         allowed = _REPERTOIRES.get(syntax_identifier)
         self.invalid = re.compile(f"[^{re.escape(allowed + ''.join(service_chars))}]") if allowed else None
+        self.batchable = (
+            codec in _SINGLE_BYTE_CODECS
+            and not unwrap
+            and all(c.isascii() and c not in _BLANK_TEXT for c in service_chars)
+        )
+        """Whether the batch path may read this interchange (see ``_SINGLE_BYTE_CODECS``)."""
 
     def decode(self, raw: bytes) -> _Decoded:
         if self._unwrap:
@@ -397,21 +550,20 @@ class _SegmentDecoder:
         """
         if self.codec == "utf-8" and _PLACEHOLDER_RE.search(text):
             return self._split_released_slowly(text)
-        protected = False
+        protected: list[tuple[str, str]] = []  # (placeholder, the released character)
         for pair, placeholder in self._escapes:
             if pair in text:
                 text = text.replace(pair, placeholder)
-                protected = True
+                protected.append((placeholder, pair[1]))
         tag, elements, repetitions = self._split(text.replace(self.release, ""))  # type: ignore[arg-type]
         if not protected:
             return tag, elements, repetitions
-        restore = self._restore
-        elements = [[c.translate(restore) for c in element] for element in elements]
+        elements = [[_restore(c, protected) for c in element] for element in elements]
         if repetitions:
             repetitions = {
-                n: [[c.translate(restore) for c in occ] for occ in occs] for n, occs in repetitions.items()
+                n: [[_restore(c, protected) for c in occ] for occ in occs] for n, occs in repetitions.items()
             }
-        return tag.translate(restore), elements, repetitions
+        return _restore(tag, protected), elements, repetitions
 
     def _split_released_slowly(
         self, text: str
@@ -481,6 +633,16 @@ class _SegmentDecoder:
         if not found:  # only a delimiter-like character in a released position
             return None
         return (*where, f"character {found[0]!r} is outside the {self.syntax_identifier} character repertoire")
+
+
+def _restore(value: str, protected: list[tuple[str, str]]) -> str:
+    """Put the released characters back in place of their placeholders
+    (``str.replace`` chains: much faster than ``str.translate`` with a dict)."""
+    if value.isascii():  # O(1); placeholders are not ASCII
+        return value
+    for placeholder, char in protected:
+        value = value.replace(placeholder, char)
+    return value
 
 
 def _first_component(
@@ -603,12 +765,15 @@ class _Reader:
             delimiters = CONTROL_DELIMITERS
         else:
             delimiters = DEFAULT_DELIMITERS
-        segments = scanner.segments(
+        cutting = (
             delimiters.terminator.encode("latin-1"),
             ord(delimiters.release) if delimiters.release else None,
             b"\r" if delimiters.terminator == "\n" else b"",
         )
-        first = next(segments, None)
+        first = scanner.first_segment(*cutting)
+        segments = scanner.segments(*cutting)
+        if first is None:
+            first = next(segments, None)
         if first is None:
             yield _problem("13", "UNA service string advice is not followed by a UNB segment", tag="UNA")
             return
@@ -662,30 +827,126 @@ class _Reader:
 
     def _read_body(self, state: _Interchange, segments: Iterator[_Raw], enveloped: bool) -> Iterator[Event]:
         """Segments after UNB (or from the first bare UNH) up to UNZ, a new interchange or EOF."""
+        if enveloped and state.decoder.batchable:
+            yield from self._read_batches(state, enveloped)
+            return
         decode = state.decoder.decode
         for raw in segments:
-            data, offset, terminated, oversized = raw
-            if data[:3] in (b"UNA", b"UNB") and not oversized:
-                self._scanner.rewind(offset)
-                yield from self._close_all(state, enveloped, f"a new {data[:3].decode()} at byte {offset}")
+            if (yield from self._one(state, raw, enveloped, decode)):
                 return
-            state.position += 1
-            if oversized:
-                self._oversized(state, raw)
-                yield from self._flush(state)
-                continue
-            decoded = decode(data)
-            segment = Segment(decoded[0], decoded[1], state.position, offset, decoded[2])
-            message = state.message
-            if message is not None and segment.tag not in _ENVELOPE_TAGS:
-                message.segments.append(segment)  # the common case
-                if decoded[3] is not None or not terminated:
-                    self._segment_problems(state, segment, raw, decoded)
-                continue
-            done = yield from self._dispatch(state, segment, raw, decoded, enveloped)
+        yield from self._close_all(state, enveloped, "end of file")
+
+    def _one(
+        self, state: _Interchange, raw: _Raw, enveloped: bool, decode: Callable[[bytes], _Decoded]
+    ) -> Generator[Event, None, int]:
+        """Read one raw segment; returns 0 to go on, 1 after a new UNA/UNB (the
+        scanner is rewound to it), 2 after UNZ."""
+        data, offset, terminated, oversized = raw
+        if data[:3] in (b"UNA", b"UNB") and not oversized:
+            self._scanner.rewind(offset)
+            yield from self._close_all(state, enveloped, f"a new {data[:3].decode()} at byte {offset}")
+            return 1
+        state.position += 1
+        if oversized:
+            self._oversized(state, raw)
             yield from self._flush(state)
-            if done:
-                return
+            return 0
+        decoded = decode(data)
+        segment = Segment(decoded[0], decoded[1], state.position, offset, decoded[2])
+        message = state.message
+        if message is not None and segment.tag not in _ENVELOPE_TAGS:
+            message.segments.append(segment)  # the common case
+            if decoded[3] is not None or not terminated:
+                self._segment_problems(state, segment, raw, decoded)
+            return 0
+        done = yield from self._dispatch(state, segment, raw, decoded, enveloped)
+        yield from self._flush(state)
+        return 2 if done else 0
+
+    def _read_batches(self, state: _Interchange, enveloped: bool) -> Iterator[Event]:
+        """``_read_body`` on the batch path: the same events, a chunk at a time.
+
+        Plain segments (no release/repetition character, a 3-character tag, no
+        character problem) are split in C-level ``map`` chains and appended to
+        the open message in runs; every other segment is handed to ``_one``
+        with its raw bytes, envelope segments to ``_dispatch``.
+        """
+        scanner = self._scanner
+        decoder = state.decoder
+        decode = decoder.decode
+        element, component = repeat(decoder.element), repeat(repeat(decoder.component))
+        suspects = [c for c in (decoder.release, decoder.repetition) if c]
+        invalid = decoder.invalid
+        for kind, payload in scanner.batches(decoder):
+            if kind == _SINGLE:
+                if (yield from self._one(state, payload, enveloped, decode)):  # type: ignore[arg-type]
+                    return
+                continue
+            batch: _Batch = payload  # type: ignore[assignment]
+            texts = batch.texts
+            n = len(texts)
+            if not n:  # only blank pieces (e.g. a doubled terminator): no segments
+                continue
+            elements = list(map(list, map(map, _SPLITS, map(str.split, texts, element), component)))
+            heads = list(map(list.pop, elements, _ZEROS))  # the tag, split on components
+            tags = list(map(_first, heads))
+            odd: set[int] = set()
+            if max(map(len, heads)) > 1:
+                odd.update(compress(range(n), map(ne, map(len, heads), _ONES)))
+            sizes = list(map(len, tags))
+            if min(sizes) != 3 or max(sizes) != 3:
+                odd.update(compress(range(n), map(ne, sizes, _THREES)))
+            for char in suspects:
+                odd.update(compress(range(n), map(contains, texts, repeat(char))))
+            if batch.replaced:
+                odd.update(compress(range(n), map(contains, texts, repeat("\ufffd"))))
+            if invalid is not None:
+                odd.update(compress(range(n), map(invalid.search, texts)))
+            stops = odd.union(compress(range(n), map(_STOP_TAGS.__contains__, tags)))
+            first = state.position + 1
+            segments = list(map(Segment, tags, elements, count(first), batch.offsets))
+            start = 0
+            for stop in (*sorted(stops), n):
+                if start < stop:
+                    message = state.message
+                    if message is not None:
+                        message.segments += segments[start:stop]  # the common case
+                    else:
+                        for k in range(start, stop):  # outside any message: reported one by one
+                            state.position = first + k
+                            segment = segments[k]
+                            ok = (b"", segment.offset, True, False)
+                            yield from self._dispatch(state, segment, ok, (segment.tag, segment.elements, None, None), enveloped)
+                            yield from self._flush(state)
+                if stop == n:
+                    break
+                start = stop + 1
+                state.position = first + stop - 1
+                end = batch.terminators[stop]
+                if stop in odd:
+                    offset = batch.offsets[stop]
+                    raw = (batch.region[offset - batch.base : end - batch.base], offset, True, False)
+                    done = yield from self._one(state, raw, enveloped, decode)
+                else:
+                    segment = segments[stop]
+                    if segment.tag in ("UNA", "UNB"):
+                        scanner.rewind(segment.offset)
+                        yield from self._close_all(
+                            state, enveloped, f"a new {segment.tag} at byte {segment.offset}"
+                        )
+                        return
+                    state.position += 1
+                    ok = (b"", segment.offset, True, False)
+                    done = yield from self._dispatch(
+                        state, segment, ok, (segment.tag, segment.elements, None, None), enveloped
+                    )
+                    yield from self._flush(state)
+                    done = 2 if done else 0
+                if done == 2:
+                    scanner.rewind(end + 1)
+                if done:
+                    return
+            state.position = first + n - 1
         yield from self._close_all(state, enveloped, "end of file")
 
     def _dispatch(
