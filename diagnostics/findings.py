@@ -80,4 +80,5 @@ class Finding:
         }
 
     def __str__(self) -> str:
-        return f"[{self.code}] {self.location.describe()}: {self.message}"
+        marker = " warning" if self.severity is Severity.WARNING else ""
+        return f"[{self.code}]{marker} {self.location.describe()}: {self.message}"

@@ -1,6 +1,7 @@
-"""``carm-edi``: check, process, demo, schema, portal serve.
+"""``carm-edi``: check, estimate, process, demo, schema, portal serve.
 
-Exit codes of ``check``: 0 accepted, 1 rejected, 2 cannot run.
+Exit codes of ``check``: 0 accepted, 1 rejected, 2 cannot run; of ``estimate``:
+0 declared amounts match, 1 differences, 2 cannot run.
 """
 
 from __future__ import annotations
@@ -36,6 +37,30 @@ def _check(args: argparse.Namespace) -> int:
         for finding in report.all_errors():
             print(f"  {finding}")
     return EXIT_ACCEPTED if report.accepted else EXIT_REJECTED
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    from gateway.estimate import estimate_bytes, render_text
+    from portal.tariff import Tariff
+
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+        tariff = Tariff.load(Path(args.tariff) if args.tariff else Settings().tariff_path)
+    except (OSError, ValueError) as error:
+        _emit_cannot_run(args.json, f"cannot estimate {path}: {error}")
+        return EXIT_CANNOT_RUN
+    estimates = estimate_bytes(data, tariff)
+    if not estimates:
+        _emit_cannot_run(args.json, f"{path.name}: no CUSDEC message found")
+        return EXIT_CANNOT_RUN
+    clean = all(estimate.clean for estimate in estimates)
+    if args.json:
+        body = {"file": path.name, "tariff_version": tariff.version, "clean": clean, "declarations": [e.to_dict() for e in estimates]}
+        print(json.dumps(body, indent=2, ensure_ascii=False))
+    else:
+        print(render_text(path.name, estimates), end="")
+    return EXIT_ACCEPTED if clean else EXIT_REJECTED
 
 
 def _emit_cannot_run(as_json: bool, message: str) -> None:
@@ -88,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file")
     check.add_argument("--json", action="store_true", help="print one JSON object")
     check.set_defaults(handler=_check)
+
+    estimate = commands.add_parser(
+        "estimate", help="per line, duty, excise, GST and totals as computed next to the declared ones (exit 1 on a difference)"
+    )
+    estimate.add_argument("file")
+    estimate.add_argument("--json", action="store_true", help="print one JSON object")
+    estimate.add_argument("--tariff", help="tariff CSV (default: settings' tariff_path)")
+    estimate.set_defaults(handler=_estimate)
 
     process = commands.add_parser("process", help="process every partner inbox once, without Airflow")
     process.add_argument("--inbox", dest="data_dir", help="data folder holding partners/<partner>/inbox (default: settings)")

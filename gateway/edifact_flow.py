@@ -38,6 +38,7 @@ from parsers.edifact.model import (
 )
 from parsers.edifact.reader import read_edifact
 from validators.declaration_rules import check_declaration
+from validators.rules import RuleContext
 from validators.directory import validate_message
 from validators.envelope import EnvelopeValidator
 from gateway.declaration_spool import DeclarationSpool, SpooledDocument
@@ -101,6 +102,7 @@ class FlowOptions:
     seed: str = ""  # e.g. the file's SHA-256: makes our control references stable
     receipt_contrl: bool = False  # also send a receipt CONTRL (UCI 0083 = 8) per interchange, before the verdict
     acknowledgements: AcknowledgementRegistry | None = None  # None: sent interchanges are not recorded
+    rules_context: RuleContext | None = None  # None: the rules that need no reference beyond the file
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
 
 
@@ -221,7 +223,7 @@ class EdifactFlow:
         if declaration is None or syntax:
             return None
         spooled = SpooledDocument(message.reference, message.type, declaration, declaration.filer_reference, sources=mapping.sources)
-        for violation in check_declaration(declaration):
+        for violation in check_declaration(declaration, self.options.rules_context):
             location = _with_field(spooled.locate(violation.pointer), violation.pointer)
             spooled.errors.append(Finding(violation.rule_id, violation.message, location, violation.severity))
         document.status = DocumentStatus.REJECTED if _rejecting(spooled.errors) else DocumentStatus.ACCEPTED

@@ -19,8 +19,10 @@ from gateway.edifact_flow import EdifactFlow, FlowOptions, Poster, SentInterchan
 from gateway.report import FileReport
 from gateway.settings import Settings
 from gateway.sniff import sniff
+from gateway.xml_flow import XmlFlow
 from ledger import Ledger
 from ledger.store import FileState
+from validators.rules import RuleContext
 from mappings.contrl import ReceivedContrl
 from parsers.edifact.model import InterchangeHeader
 from transports.base import ClaimedFile, InboundFile, Transport
@@ -48,12 +50,22 @@ def file_digest(stream: BinaryIO) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+CAD_IN_ROOT = "{urn:wco:datamodel:WCO:Declaration:1}DocumentMetaData"
+OFFLINE_RULES = RuleContext()
+"""Offline checking has no portal to ask, so the gateway applies every rule it
+can on its own, warnings included (the portal-backed ones are skipped)."""
+
+
 def check_stream(stream: BinaryIO, name: str, options: FlowOptions | None = None) -> FileReport:
-    """Validate one file without posting or answering (``carm-edi check``)."""
+    """Run one file through the flow for its format; with default options,
+    check it offline without posting or answering (``carm-edi check``)."""
+    options = options or FlowOptions(rules_context=OFFLINE_RULES)
     sniffed = sniff(stream)
     if sniffed.format == "xml":
+        if sniffed.root == CAD_IN_ROOT:
+            return XmlFlow(name, options).run(stream)
         return _unsupported_xml(name, sniffed.root)
-    return EdifactFlow(name, options or FlowOptions()).run(stream)
+    return EdifactFlow(name, options).run(stream)
 
 
 def _unsupported_xml(name: str, root: str | None) -> FileReport:
@@ -61,8 +73,8 @@ def _unsupported_xml(name: str, root: str | None) -> FileReport:
     report.errors.append(
         Finding(
             "XML-TYPE",
-            f"XML document {root or '(unreadable root element)'} is not supported: this gateway accepts EDIFACT "
-            "CUSDEC D:96B (guide CAD01)",
+            f"XML document {root or '(unreadable root element)'} is not supported: this gateway accepts "
+            f"CAD-IN ({CAD_IN_ROOT}) and EDIFACT CUSDEC D:96B (guide CAD01)",
             Location(xpath="/*[1]"),
         )
     )
@@ -149,11 +161,19 @@ class _OutboxSink:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, transport: Transport, ledger: Ledger, poster: Poster | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        transport: Transport,
+        ledger: Ledger,
+        poster: Poster | None,
+        rules_context: RuleContext | None = None,
+    ) -> None:
         self.settings = settings
         self.transport = transport
         self.ledger = ledger
         self.poster = poster
+        self.rules_context = rules_context
 
     def process_names(self, partner: str, names: Iterable[str], run_id: str | None = None) -> list[ProcessedFile]:
         """Claim and process the named inbox files; names already taken are skipped."""
@@ -207,6 +227,7 @@ class Pipeline:
                 acknowledgements=_LedgerAcknowledgements(self.ledger, partner, file_id),
                 partner_id=partner,
                 seed=sha256,
+                rules_context=self.rules_context,
             )
             with self.transport.open(claimed) as stream:
                 report = check_stream(stream, name, options)

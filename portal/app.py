@@ -1,8 +1,11 @@
 """The embedded portal's HTTP API: a stand-in for the CARM client portal (docs/portal-api.md).
 
 It accepts a ``Declaration`` and answers a ``DeclarationOutcome``: 201 and status
-40 with the assessment, or 422 and status 41 with every business error found.
-Posts are idempotent per ``Idempotency-Key``.
+40 with the assessment, or 422 and status 41 with every business error found;
+412 (validation code 69) when the declarant holds no active delegation from the
+importer, 415 (code 90) when the declarant is not registered. Posts are
+idempotent per ``Idempotency-Key``. Parties and delegations are kept by the
+portal (``/v1/parties``, ``/v1/delegations``), seeded from a CSV.
 """
 
 # No ``from __future__ import annotations``: FastAPI resolves the route signatures at
@@ -17,20 +20,23 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from domain.declaration import Declaration, DeclarationFunction
-from domain.identifiers import is_program_account
+from domain.identifiers import ProgramAccount, bn9_of, is_program_account
 from domain.outcome import DeclarationOutcome, OutcomeStatus, PortalError
 from portal import codes
 from portal.assessment import Assessment, assess
-from portal.store import IdempotencyRecord, PortalStore, StoreConflict, StoredVersion
+from portal.store import Delegation, IdempotencyRecord, PortalStore, StoreConflict, StoredVersion
 from portal.tariff import Tariff
 
 DECLARATIONS_PATH = "/v1/declarations"
+DEFAULT_DELEGATIONS = Path(__file__).resolve().parent.parent / "fixtures" / "reference" / "delegations.csv"
+_BROKER_ACCOUNT = r"^(\d{9}|\d{9}[A-Z]{2}\d{4})$"
+"""A BN9 or a BN15."""
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 _MAX_DECISIONS = 3
 """A lost race means the winner is now stored; deciding again sees it, so a third
@@ -69,6 +75,39 @@ class DeclarationHistory(BaseModel):
     versions: list[VersionSummary]
 
 
+class PartyIn(BaseModel):
+    account: str = Field(pattern=_BROKER_ACCOUNT, description="BN15 (importers: RM account) or BN9 (brokers)")
+    role: str = Field(pattern="^(importer|broker)$")
+    name: str | None = None
+
+
+class PartyOut(BaseModel):
+    account: str
+    role: str
+    name: str | None
+
+
+class DelegationIn(BaseModel):
+    importer: ProgramAccount = Field(description="The importer's BN15 RM account")
+    broker: str = Field(pattern=_BROKER_ACCOUNT, description="BN9 (every account of the broker) or BN15")
+    valid_from: dt.date | None = Field(default=None, description="Default: today (UTC)")
+    valid_to: dt.date | None = Field(default=None, description="Inclusive; none: open-ended")
+
+
+class DelegationOut(BaseModel):
+    id: int
+    importer: str
+    broker: str
+    valid_from: dt.date
+    valid_to: dt.date | None
+    revoked_at: dt.datetime | None
+    active: bool
+
+
+class DelegationList(BaseModel):
+    delegations: list[DelegationOut]
+
+
 class Health(BaseModel):
     status: str
     tariff_version: str | None
@@ -83,6 +122,8 @@ _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 _POST_RESPONSES: dict[int | str, dict[str, Any]] = {
     201: _documented(DeclarationOutcome, "Accepted (status 40) with the assessment."),
+    412: _documented(DeclarationOutcome, "Sender does not match (status 412, code 69): no active delegation."),
+    415: _documented(DeclarationOutcome, "Unknown trading partner (status 415, code 90): declarant not registered."),
     422: _documented(DeclarationOutcome, "Rejected (status 41) or syntax error (status 400, code P001)."),
     400: _documented(ErrorResponse, "Idempotency-Key missing or longer than 255 characters (P002)."),
     409: _documented(ErrorResponse, "Idempotency-Key already used with another body (P003)."),
@@ -124,6 +165,36 @@ def version_errors(declaration: Declaration, versions: Sequence[StoredVersion]) 
     if declaration.function is DeclarationFunction.CHANGE and declaration.amendment is None:
         errors.append(codes.AMENDMENT_MISSING.error("amendment"))
     return errors
+
+
+def sender_outcome(
+    store: PortalStore, declaration: Declaration, received_at: dt.datetime
+) -> DeclarationOutcome | None:
+    """CARM's sender checks, before any business rule: the declarant must be registered
+    (else 415 / code 90) and, filing for another business's RM account, hold a delegation
+    from it active on the day received (else 412 / code 69). None when they pass; an
+    importer account that is not RM is left to ``party_errors`` (P301)."""
+    importer, declarant = declaration.importer.account, declaration.declarant.account
+    identity = {
+        "transaction_number": declaration.transaction_number,
+        "version": declaration.version,
+        "received_at": received_at,
+    }
+    if store.party(declarant) is None:
+        message = f"Declarant {declarant} is not a registered trading partner"
+        error = codes.UNKNOWN_PARTNER.error("declarant.account", message)
+        return DeclarationOutcome(status=OutcomeStatus.UNKNOWN_PARTNER, errors=[error], **identity)
+    if not is_program_account(importer, "RM") or bn9_of(importer) == bn9_of(declarant):
+        return None
+    today = received_at.date()
+    if not any(d.active_on(today) for d in store.delegations(importer=importer, broker=declarant)):
+        message = f"Declarant {declarant} holds no active delegation from importer {importer}"
+        error = codes.SENDER_MISMATCH.error("declarant.account", message)
+        return DeclarationOutcome(status=OutcomeStatus.SENDER_MISMATCH, errors=[error], **identity)
+    return None
+
+
+_SENDER_STATUS_CODES = {OutcomeStatus.SENDER_MISMATCH: 412, OutcomeStatus.UNKNOWN_PARTNER: 415}
 
 
 def party_errors(declaration: Declaration) -> list[PortalError]:
@@ -182,16 +253,22 @@ def _replay(record: IdempotencyRecord, digest: str) -> Response:
     )
 
 
-def submit(store: PortalStore, tariff: Tariff, declaration: Declaration, key: str) -> Response:
-    """Decide once per key: replay a stored answer, or decide and store it atomically."""
+def submit(
+    store: PortalStore, tariff: Tariff, declaration: Declaration, key: str, *, check_sender: bool = False
+) -> Response:
+    """Decide once per key: replay a stored answer, or decide and store it atomically.
+
+    With ``check_sender`` (the app's setting) the sender checks come first: 412 / 415."""
     digest = request_digest(declaration)
     for _ in range(_MAX_DECISIONS):
         record = store.idempotency_record(key)
         if record is not None:
             return _replay(record, digest)
         versions = store.versions(declaration.transaction_number)
-        outcome = evaluate(declaration, versions, tariff, dt.datetime.now(dt.UTC))
-        status_code = 201 if outcome.status.accepted else 422
+        received_at = dt.datetime.now(dt.UTC)
+        sender = sender_outcome(store, declaration, received_at) if check_sender else None
+        outcome = sender or evaluate(declaration, versions, tariff, received_at)
+        status_code = 201 if outcome.status.accepted else _SENDER_STATUS_CODES.get(outcome.status, 422)
         body = outcome.model_dump_json()
         try:
             store.record_submission(
@@ -253,11 +330,21 @@ def _error_response(status_code: int, errors: list[PortalError]) -> JSONResponse
 # --- the app --------------------------------------------------------------------------
 
 
-def create_app(database_url: str, tariff_path: Path | str, *, api_key: str | None = None) -> FastAPI:
+def create_app(
+    database_url: str,
+    tariff_path: Path | str,
+    *,
+    api_key: str | None = None,
+    delegations_path: Path | str | None = DEFAULT_DELEGATIONS,
+) -> FastAPI:
     """The portal app over the database and tariff table; with ``api_key`` every
-    ``/v1`` request must send it as ``x-api-key``."""
+    ``/v1`` request must send it as ``x-api-key``. Parties and delegations are seeded
+    from ``delegations_path`` when the database has none; ``None`` seeds nothing
+    (the sender checks still apply: register parties through the API)."""
     store = PortalStore.from_url(database_url)
     tariff = Tariff.load(Path(tariff_path))
+    if delegations_path is not None:
+        store.seed_delegations(Path(delegations_path))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -294,7 +381,7 @@ def create_app(database_url: str, tariff_path: Path | str, *, api_key: str | Non
     def post_declaration(declaration: Declaration, key: Annotated[str, Depends(idempotency_key)]) -> Response:
         """Submit one declaration version. A repeat with the same Idempotency-Key and body is
         answered with the first status and body, unchanged (header ``Idempotent-Replayed``)."""
-        return submit(store, tariff, declaration, key)
+        return submit(store, tariff, declaration, key, check_sender=True)
 
     @router.get(
         "/declarations/{transaction_number}", response_model=DeclarationHistory, responses=_GET_RESPONSES
@@ -323,6 +410,54 @@ def create_app(database_url: str, tariff_path: Path | str, *, api_key: str | Non
             raise PortalHTTPError(404, [codes.NOT_FOUND.error("version")])
         return _version_record(stored)
 
+    @router.post("/parties", status_code=201, response_model=PartyOut, responses=_AUTH_RESPONSES)
+    def post_party(party: PartyIn, response: Response) -> PartyOut:
+        """Register an importer (BN15 RM account) or a broker (BN9 or BN15). An account that is
+        already registered is answered 200 with its record, unchanged."""
+        if party.role == "importer" and not is_program_account(party.account, "RM"):
+            raise PortalHTTPError(422, [codes.IMPORTER_NOT_RM.error("account", f"{party.account} is not an RM program account")])
+        stored, created = store.add_party(party.account, party.role, party.name)
+        if not created:
+            response.status_code = 200
+        return PartyOut(account=stored.account, role=stored.role, name=stored.name)
+
+    @router.post("/delegations", status_code=201, response_model=DelegationOut, responses=_AUTH_RESPONSES)
+    def post_delegation(delegation: DelegationIn) -> DelegationOut:
+        """Record that the importer's RM account delegates to the broker (BN9: all its accounts)."""
+        errors = []
+        if not is_program_account(delegation.importer, "RM"):
+            errors.append(codes.IMPORTER_NOT_RM.error("importer", f"{delegation.importer} is not an RM program account"))
+        elif (importer := store.party(delegation.importer)) is None or importer.role != "importer":
+            errors.append(codes.PARTY_UNKNOWN.error("importer", f"Importer {delegation.importer} is not registered as an importer"))
+        if store.party(delegation.broker) is None:
+            errors.append(codes.PARTY_UNKNOWN.error("broker", f"Broker {delegation.broker} is not registered"))
+        valid_from = delegation.valid_from or dt.datetime.now(dt.UTC).date()
+        if delegation.valid_to is not None and delegation.valid_to < valid_from:
+            errors.append(codes.DELEGATION_DATES.error("valid_to"))
+        if errors:
+            raise PortalHTTPError(422, errors)
+        stored = store.add_delegation(delegation.importer, delegation.broker, valid_from, delegation.valid_to)
+        return _delegation_out(stored)
+
+    @router.get("/delegations", response_model=DelegationList, responses=_AUTH_RESPONSES)
+    def get_delegations(
+        importer: Annotated[str | None, Query(description="An importer account: delegations recorded for it or its BN9")] = None,
+        broker: Annotated[str | None, Query(description="A broker account: delegations to it or to its BN9")] = None,
+        active: Annotated[bool | None, Query(description="true: only active today; false: only inactive")] = None,
+    ) -> DelegationList:
+        found = [_delegation_out(d) for d in store.delegations(importer=importer, broker=broker)]
+        if active is not None:
+            found = [d for d in found if d.active is active]
+        return DelegationList(delegations=found)
+
+    @router.delete("/delegations/{delegation_id}", response_model=DelegationOut, responses=_GET_RESPONSES)
+    def revoke_delegation(delegation_id: int) -> DelegationOut:
+        """Revoke a delegation; revoking it again answers the first revocation."""
+        revoked = store.revoke_delegation(delegation_id, dt.datetime.now(dt.UTC))
+        if revoked is None:
+            raise PortalHTTPError(404, [codes.NOT_FOUND.error("id")])
+        return _delegation_out(revoked)
+
     @app.get("/health", response_model=Health)
     def health() -> Health:
         store.ping()
@@ -341,6 +476,18 @@ def create_app(database_url: str, tariff_path: Path | str, *, api_key: str | Non
 
     app.include_router(router)
     return app
+
+
+def _delegation_out(delegation: Delegation) -> DelegationOut:
+    return DelegationOut(
+        id=delegation.id,
+        importer=delegation.importer,
+        broker=delegation.broker,
+        valid_from=delegation.valid_from,
+        valid_to=delegation.valid_to,
+        revoked_at=delegation.revoked_at,
+        active=delegation.active_on(dt.datetime.now(dt.UTC).date()),
+    )
 
 
 def _version_summary(stored: StoredVersion) -> VersionSummary:

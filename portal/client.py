@@ -5,6 +5,10 @@ with exponential backoff and full jitter, always with the same Idempotency-Key,
 so a retried post that did reach the portal is answered from its idempotency
 record instead of creating a second declaration. Business answers (4xx) are
 never retried.
+
+``delegation_active(importer, declarant)`` asks the portal's delegations and
+caches each answer for ``delegation_ttl`` seconds: the gateway's pre-check
+(rule DLG-ACT) calls it once per declaration; the portal enforces regardless.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ if TYPE_CHECKING:
     from gateway.settings import Settings
 
 _RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+_OUTCOME_STATUS_CODES = (412, 415, 422)
+"""Answers whose body is a DeclarationOutcome that rejects the declaration."""
 
 
 class PortalRequestError(Exception):
@@ -63,6 +69,7 @@ class PortalClient:
         timeout: float = 10.0,
         max_attempts: int = 4,
         backoff: float = 0.2,
+        delegation_ttl: float = 60.0,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -70,6 +77,8 @@ class PortalClient:
         self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
         self.max_attempts = max_attempts
         self.backoff = backoff
+        self.delegation_ttl = delegation_ttl
+        self._delegations: dict[tuple[str, str], tuple[float, bool]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PortalClient:
@@ -82,14 +91,15 @@ class PortalClient:
         )
 
     def submit_declaration(self, declaration: Declaration, idempotency_key: str) -> DeclarationOutcome:
-        """Post one declaration version; a rejection (422) is returned as its outcome (status 41)."""
+        """Post one declaration version; a rejection is returned as its outcome: 422 (status 41
+        or 400), 412 (sender does not match, code 69), 415 (unknown trading partner, code 90)."""
         response = self._send(
             "POST",
             "/v1/declarations",
             json=declaration.model_dump(mode="json"),
             headers={"Idempotency-Key": idempotency_key},
         )
-        if response.is_success or response.status_code == 422:
+        if response.is_success or response.status_code in _OUTCOME_STATUS_CODES:
             return DeclarationOutcome.model_validate_json(response.content)
         raise PortalRequestError(response.status_code, _body(response))
 
@@ -99,6 +109,39 @@ class PortalClient:
         if response.is_success:
             return response.json()
         raise PortalRequestError(response.status_code, _body(response))
+
+    def get_version(self, transaction_number: str, version: int) -> dict[str, Any]:
+        """One stored version: ``{version, function, status, received_at, declaration, outcome}``."""
+        response = self._send("GET", f"/v1/declarations/{transaction_number}/versions/{version}")
+        if response.is_success:
+            return response.json()
+        raise PortalRequestError(response.status_code, _body(response))
+
+    def delegations(self, importer: str | None = None, broker: str | None = None, active: bool | None = None) -> list[dict[str, Any]]:
+        """The portal's delegations covering the importer and broker accounts."""
+        params: dict[str, str] = {}
+        if importer:
+            params["importer"] = importer
+        if broker:
+            params["broker"] = broker
+        if active is not None:
+            params["active"] = "true" if active else "false"
+        response = self._send("GET", "/v1/delegations", params=params)
+        if response.is_success:
+            return list(response.json()["delegations"])
+        raise PortalRequestError(response.status_code, _body(response))
+
+    def delegation_active(self, importer: str, declarant: str) -> bool:
+        """True when the declarant holds a delegation from the importer account active today;
+        answers are cached for ``delegation_ttl`` seconds per (importer, declarant)."""
+        key = (importer, declarant)
+        now = time.monotonic()
+        cached = self._delegations.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        active = bool(self.delegations(importer=importer, broker=declarant, active=True))
+        self._delegations[key] = (now + self.delegation_ttl, active)
+        return active
 
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Send with retries; returns the first answer below 500."""

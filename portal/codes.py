@@ -49,3 +49,11 @@ TARIFF_TREATMENT_UNKNOWN = ValidationCode("P202", "The tariff treatment code is 
 
 # Parties.
 IMPORTER_NOT_RM = ValidationCode("P301", "The importer account must be an RM program account")
+
+# Sender and delegation (CARM's status/validation pairs, carm-brief §3 and §6).
+SENDER_MISMATCH = ValidationCode(
+    "69", "Sender ID inconsistent with the declaration: the declarant holds no active delegation from the importer"
+)
+UNKNOWN_PARTNER = ValidationCode("90", "Trading partner profile does not exist: the declarant is not registered")
+PARTY_UNKNOWN = ValidationCode("P302", "The importer or broker is not registered with the portal")
+DELEGATION_DATES = ValidationCode("P303", "A delegation's valid_to is before its valid_from")

@@ -4,6 +4,10 @@ Two tables: the accepted declaration versions, unique per (transaction_number,
 version), and the idempotency records, unique per key. A new version and its
 idempotency record are written in one transaction, so a lost race on either
 unique constraint leaves nothing behind and surfaces as ``StoreConflict``.
+
+Two more for delegation (carm-brief §6): the parties (importers by BN15 RM account,
+brokers by BN9 or BN15) and the delegations from an importer account to a broker,
+with their validity dates and revocation; seeded from ``fixtures/reference/delegations.csv``.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, Integer, String, Text, UniqueConstraint, create_engine, select, text
+import csv
+
+from sqlalchemy import JSON, Date, DateTime, Engine, Integer, String, Text, UniqueConstraint, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -53,6 +59,61 @@ class _IdempotencyRow(_Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response_body: Mapped[str] = mapped_column(Text, doc="The exact JSON text answered, replayed byte for byte.")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class _PartyRow(_Base):
+    __tablename__ = "portal_parties"
+
+    account: Mapped[str] = mapped_column(String(15), primary_key=True, doc="BN15, or BN9 for a broker")
+    role: Mapped[str] = mapped_column(String(8), doc="importer or broker")
+    name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class _DelegationRow(_Base):
+    __tablename__ = "portal_delegations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    importer: Mapped[str] = mapped_column(String(15), index=True, doc="the importer's BN15 RM account")
+    broker: Mapped[str] = mapped_column(String(15), index=True, doc="BN9 (every account of the broker) or BN15")
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+PARTY_ROLES = ("importer", "broker")
+
+
+@dataclass(frozen=True)
+class Party:
+    account: str
+    role: str
+    name: str | None
+
+
+@dataclass(frozen=True)
+class Delegation:
+    id: int
+    importer: str
+    broker: str
+    valid_from: dt.date
+    valid_to: dt.date | None
+    revoked_at: dt.datetime | None
+
+    def active_on(self, day: dt.date) -> bool:
+        """Not revoked, and ``day`` within [valid_from, valid_to] (open-ended without valid_to)."""
+        return self.revoked_at is None and self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+
+
+def _covering(account: str) -> list[str]:
+    """The keys a party or delegation may be recorded under for an account: itself and its BN9."""
+    return [account, account[:9]] if len(account) == 15 else [account]
+
+
+def _delegation(row: _DelegationRow) -> Delegation:
+    revoked = _utc(row.revoked_at) if row.revoked_at is not None else None
+    return Delegation(row.id, row.importer, row.broker, row.valid_from, row.valid_to, revoked)
 
 
 @dataclass(frozen=True)
@@ -188,3 +249,84 @@ class PortalStore:
                 )
         except IntegrityError as error:
             raise StoreConflict(str(error.orig)) from error
+
+    # parties and delegations ---------------------------------------------------------
+
+    def add_party(self, account: str, role: str, name: str | None = None) -> tuple[Party, bool]:
+        """Register a party; returns it and whether it was created (an existing one is kept)."""
+        if role not in PARTY_ROLES:
+            raise ValueError(f"role must be one of {PARTY_ROLES}")
+        with Session(self.engine) as session, session.begin():
+            row = session.get(_PartyRow, account)
+            if row is not None:
+                return Party(row.account, row.role, row.name), False
+            session.add(_PartyRow(account=account, role=role, name=name, created_at=dt.datetime.now(dt.UTC)))
+        return Party(account, role, name), True
+
+    def party(self, account: str) -> Party | None:
+        """The party registered under the account, or under its BN9."""
+        with Session(self.engine) as session:
+            for key in _covering(account):
+                row = session.get(_PartyRow, key)
+                if row is not None:
+                    return Party(row.account, row.role, row.name)
+        return None
+
+    def add_delegation(self, importer: str, broker: str, valid_from: dt.date, valid_to: dt.date | None = None) -> Delegation:
+        with Session(self.engine) as session, session.begin():
+            row = _DelegationRow(
+                importer=importer, broker=broker, valid_from=valid_from, valid_to=valid_to,
+                revoked_at=None, created_at=dt.datetime.now(dt.UTC),
+            )
+            session.add(row)
+            session.flush()
+            return _delegation(row)
+
+    def delegation(self, delegation_id: int) -> Delegation | None:
+        with Session(self.engine) as session:
+            row = session.get(_DelegationRow, delegation_id)
+            return None if row is None else _delegation(row)
+
+    def revoke_delegation(self, delegation_id: int, at: dt.datetime) -> Delegation | None:
+        """Revoke (once: a second revocation keeps the first time); None when unknown."""
+        with Session(self.engine) as session, session.begin():
+            row = session.get(_DelegationRow, delegation_id)
+            if row is None:
+                return None
+            if row.revoked_at is None:
+                row.revoked_at = at
+            session.flush()
+            return _delegation(row)
+
+    def delegations(self, importer: str | None = None, broker: str | None = None) -> list[Delegation]:
+        """Delegations that cover the importer account and the broker account (each optional):
+        a delegation recorded for a BN9 covers every account of that BN9."""
+        query = select(_DelegationRow).order_by(_DelegationRow.id)
+        if importer:
+            query = query.where(_DelegationRow.importer.in_(_covering(importer)))
+        if broker:
+            query = query.where(_DelegationRow.broker.in_(_covering(broker)))
+        with Session(self.engine) as session:
+            return [_delegation(row) for row in session.scalars(query)]
+
+    def seed_delegations(self, path: Path) -> bool:
+        """Load parties and delegations from the CSV when no party is registered yet
+        (so a restart does not duplicate them); True when it seeded."""
+        with Session(self.engine) as session:
+            if session.scalar(select(func.count()).select_from(_PartyRow)):
+                return False
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
+        for record in csv.DictReader(lines):
+            values = {key: (value or "").strip() for key, value in record.items()}
+            if values["kind"] == "party":
+                self.add_party(values["account"], values["role"], values["name"] or None)
+            elif values["kind"] == "delegation":
+                self.add_delegation(
+                    values["account"],
+                    values["broker"],
+                    dt.date.fromisoformat(values["valid_from"]),
+                    dt.date.fromisoformat(values["valid_to"]) if values["valid_to"] else None,
+                )
+            else:
+                raise ValueError(f"{path}: unknown kind {values['kind']!r}")
+        return True

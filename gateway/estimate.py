@@ -1,0 +1,172 @@
+"""``carm-edi estimate FILE``: what the gateway computes for each CUSDEC line — duty, excise,
+value for tax, GST and totals, by the portal's own formulas (portal/assessment.py) at the
+reference tariff — next to what the file declares, with every difference flagged.
+
+Exit codes: 0 every declared amount matches, 1 a difference (or a line that cannot be
+assessed), 2 the file cannot be read as CUSDEC.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from domain import Declaration
+from mappings.cusdec_declaration import is_guide_message, map_cusdec
+from parsers.edifact.model import InterchangeStart, MessageRead
+from parsers.edifact.reader import read_edifact
+from portal.assessment import assess_line, to_cents
+from portal.tariff import Tariff
+
+AMOUNTS = ("value_for_duty", "customs_duty", "excise_tax", "value_for_tax", "gst")
+_LABELS = {"value_for_duty": "VFD", "customs_duty": "Duty", "excise_tax": "Excise", "value_for_tax": "VFT", "gst": "GST"}
+_ZERO = Decimal("0.00")
+
+
+@dataclass
+class LineEstimate:
+    line_number: int
+    hs_code: str
+    tariff_treatment: str
+    declared: dict[str, Decimal | None]
+    computed: dict[str, Decimal] | None  # None: no tariff row in force
+    problem: str | None = None
+
+    @property
+    def differences(self) -> list[str]:
+        if self.computed is None:
+            return []
+        return [name for name in AMOUNTS if self.declared[name] is not None and self.declared[name] != self.computed[name]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "line_number": self.line_number,
+            "hs_code": self.hs_code,
+            "tariff_treatment": self.tariff_treatment,
+            "declared": {k: None if v is None else str(v) for k, v in self.declared.items()},
+            "computed": None if self.computed is None else {k: str(v) for k, v in self.computed.items()},
+            "differences": self.differences,
+            "problem": self.problem,
+        }
+
+
+@dataclass
+class DeclarationEstimate:
+    message_ref: str
+    reference: str | None
+    lines: list[LineEstimate] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # the message could not be mapped
+
+    def total(self, name: str, which: str) -> Decimal | None:
+        values = [getattr(line, which) for line in self.lines]
+        if which == "computed":
+            return sum((v[name] for v in values if v is not None), _ZERO)
+        declared = [v[name] for v in values]
+        return None if all(v is None for v in declared) else sum((v for v in declared if v is not None), _ZERO)
+
+    @property
+    def clean(self) -> bool:
+        return not self.problems and all(not line.differences and line.problem is None for line in self.lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        totals: dict[str, Any] = {}
+        for name in AMOUNTS[1:]:
+            declared = self.total(name, "declared")
+            totals[name] = {"declared": None if declared is None else str(declared), "computed": str(self.total(name, "computed"))}
+        computed_due = sum((self.total(n, "computed") or _ZERO for n in ("customs_duty", "excise_tax", "gst")), _ZERO)
+        totals["total_due"] = {"computed": str(computed_due)}
+        return {
+            "message_ref": self.message_ref,
+            "reference": self.reference,
+            "clean": self.clean,
+            "lines": [line.to_dict() for line in self.lines],
+            "totals": totals,
+            "problems": self.problems,
+        }
+
+
+def estimate_declaration(declaration: Declaration, tariff: Tariff, message_ref: str = "1") -> DeclarationEstimate:
+    result = DeclarationEstimate(message_ref, declaration.reference)
+    for line in declaration.lines:
+        declared = {name: getattr(line, name) for name in AMOUNTS}
+        declared["value_for_duty"] = to_cents(line.value_for_duty)
+        row = tariff.row(line.hs_code, line.tariff_treatment, declaration.release_date)
+        if row is None:
+            problem = f"HS code {line.hs_code} is not in the tariff on {declaration.release_date.isoformat()}"
+            result.lines.append(LineEstimate(line.line_number, line.hs_code, line.tariff_treatment, declared, None, problem))
+            continue
+        assessed = assess_line(line, row)
+        computed = {name: getattr(assessed, name) for name in AMOUNTS}
+        result.lines.append(LineEstimate(line.line_number, line.hs_code, line.tariff_treatment, declared, computed))
+    return result
+
+
+def estimate_bytes(data: bytes, tariff: Tariff) -> list[DeclarationEstimate]:
+    """One estimate per CUSDEC message of the file (messages of other types are ignored)."""
+    estimates = []
+    decimal = "."
+    for event in read_edifact(io.BytesIO(data)):
+        if isinstance(event, InterchangeStart):
+            decimal = event.header.delimiters.decimal
+        elif isinstance(event, MessageRead) and is_guide_message(event.message):
+            mapping = map_cusdec(event.message, decimal)
+            if mapping.declaration is None:
+                estimate = DeclarationEstimate(event.message.reference, None)
+                estimate.problems = [str(finding) for finding in mapping.findings]
+            else:
+                estimate = estimate_declaration(mapping.declaration, tariff, event.message.reference)
+            estimates.append(estimate)
+    return estimates
+
+
+def _cell(declared: Decimal | None, computed: Decimal | None, differs: bool | None = None) -> str:
+    if computed is None:
+        return f"{declared if declared is not None else '-'} / ?"
+    if declared is None:
+        return f"- / {computed}"
+    flag = " ≠" if (declared != computed if differs is None else differs) else ""
+    return f"{declared} / {computed}{flag}"
+
+
+def render_text(name: str, estimates: list[DeclarationEstimate]) -> str:
+    """A per-line table: each cell is 'declared / computed', '≠' marks a difference."""
+    out = [
+        f"{name}: amounts as declared / as computed (portal formulas, reference tariff); ≠ marks a difference;",
+        "a declared total covers only the lines that declare the amount",
+    ]
+    if not estimates:
+        out.append("  no CUSDEC message found")
+    for estimate in estimates:
+        out.append(f"\nmessage {estimate.message_ref} {estimate.reference or ''}".rstrip())
+        for problem in estimate.problems:
+            out.append(f"  cannot map: {problem}")
+        if not estimate.lines:
+            continue
+        header = ["Line", "HS code", "TT", *(_LABELS[n] for n in AMOUNTS)]
+        rows = [header]
+        for line in estimate.lines:
+            computed = line.computed or {}
+            rows.append([str(line.line_number), line.hs_code, line.tariff_treatment,
+                         *(_cell(line.declared[n], computed.get(n)) for n in AMOUNTS)])
+        # a total is flagged only when a line differs: lines may declare some amounts and not others
+        totals = ["Total", "", "", ""]
+        for n in AMOUNTS[1:]:
+            differs = any(n in line.differences for line in estimate.lines)
+            totals.append(_cell(estimate.total(n, "declared"), estimate.total(n, "computed"), differs))
+        rows.append(totals)
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        for row in rows:
+            out.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        due = sum((estimate.total(n, "computed") or _ZERO for n in ("customs_duty", "excise_tax", "gst")), _ZERO)
+        out.append(f"  computed total due (duty + excise + GST): {due}")
+        for line in estimate.lines:
+            if line.problem:
+                out.append(f"  line {line.line_number}: {line.problem}")
+            for difference in line.differences:
+                out.append(
+                    f"  line {line.line_number}: {_LABELS[difference]} declared {line.declared[difference]}, "
+                    f"computed {line.computed[difference]}"  # type: ignore[index]
+                )
+    return "\n".join(out) + "\n"

@@ -1,0 +1,375 @@
+"""One CAD-IN XML file through the gateway (docs/formats/cad-xml.md).
+
+The same two-phase discipline as ``EdifactFlow``, with the file in the role
+of the interchange:
+
+Phase 1 streams the file (``parsers.xml.cad_reader``): each Declaration is
+validated against cad-in.xsd as it completes, mapped to the domain model
+(``mappings.cadxml_declaration``), checked with the business rules every
+channel shares (``check_declaration``) and against the document's senders,
+then spooled to disk with its verdict; the element is freed.
+
+Phase 2 runs once the file has been read to its end. Only if the file is
+sound — well-formed, not refused, its header schema-valid — is anything
+posted; then each declaration that passed phase 1 is posted and every
+declaration gets its ``Response`` in one CAD-OUT document,
+``<file>.cadout.xml``, written through ``options.sink``. A declaration with
+its own schema, mapping, sender or business errors is answered with them and
+does not stop the others. An unsound file posts nothing and is answered with
+a single file-level Response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any, BinaryIO
+
+from diagnostics import Finding, Location, Severity
+from domain import Declaration, DeclarationOutcome, OutcomeStatus
+from gateway.edifact_flow import FlowOptions, idempotency_key
+from gateway.report import DocumentReport, DocumentStatus, FileReport, InterchangeReport
+from mappings import cadout
+from mappings.cadout import CadOutError, CadOutResponse, CadOutWriter
+from mappings.cadxml_declaration import XmlMappingResult, XSource, locate, map_cad_declaration
+from parsers.xml.cad_reader import DeclarationRead, HeaderRead, ReadProblem, read_cad_in
+from parsers.xml.secure import XmlLimits
+from validators.declaration_rules import check_declaration
+
+MESSAGE_TYPE = "CAD-IN"
+DUPLICATE = "XML-DUP"
+NOT_PROCESSED = "XML-FILE"
+
+
+@dataclass
+class _Item:
+    """What phase 1 decided about one declaration (a line of the spool)."""
+
+    index: int
+    base: str
+    line: int | None
+    status: str | None  # a gateway rejection's CAD-OUT status; None: passed every check
+    declaration: Declaration | None
+    errors: list[Finding] = field(default_factory=list)
+    sources: dict[str, XSource] = field(default_factory=dict)
+    transaction_number: str | None = None
+    version: str | None = None
+    filer_reference: str | None = None
+
+    def locate(self, pointer: str | None) -> Location:
+        location = locate(self.base, self.line, self.sources, pointer)
+        return Location(xpath=location.xpath, line=location.line, field=pointer)
+
+
+class _Spool:
+    """Phase 1's verdicts on disk (in memory up to 4 MiB)."""
+
+    def __init__(self) -> None:
+        self._file: IO[str] = tempfile.SpooledTemporaryFile(max_size=4 << 20, mode="w+", encoding="utf-8")
+        self.count = 0
+
+    def add(self, item: _Item) -> None:
+        row = {
+            "index": item.index,
+            "base": item.base,
+            "line": item.line,
+            "status": item.status,
+            "declaration": item.declaration.model_dump(mode="json") if item.declaration else None,
+            "errors": [_finding_json(f) for f in item.errors],
+            "sources": item.sources,
+            "ids": [item.transaction_number, item.version, item.filer_reference],
+        }
+        self._file.write(json.dumps(row, separators=(",", ":")) + "\n")
+        self.count += 1
+
+    def __iter__(self) -> Iterator[_Item]:
+        self._file.seek(0)
+        for text in self._file:
+            row = json.loads(text)
+            txn, version, filer = row["ids"]
+            yield _Item(
+                row["index"],
+                row["base"],
+                row["line"],
+                row["status"],
+                Declaration.model_validate(row["declaration"]) if row["declaration"] else None,
+                [_finding_from_json(f) for f in row["errors"]],
+                row["sources"],
+                txn,
+                version,
+                filer,
+            )
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _finding_json(finding: Finding) -> dict[str, Any]:
+    return {"code": finding.code, "message": finding.message, "severity": finding.severity.value, "location": finding.location.to_dict()}
+
+
+def _finding_from_json(data: dict[str, Any]) -> Finding:
+    return Finding(data["code"], data["message"], Location(**data["location"]), Severity(data["severity"]))
+
+
+@dataclass(frozen=True)
+class _FileHeader:
+    """What the duplicate registry needs (the shape of an EDIFACT InterchangeHeader)."""
+
+    sender: str
+    sender_qualifier: str
+    control_reference: str
+
+
+class XmlFlow:
+    """``XmlFlow(name, options).run(stream) -> FileReport``.
+
+    ``limits``: the XML size limits. ``sender_known``: when given, every
+    CommunicationMetaData/Sender ID must satisfy it (a trading partner with a
+    profile), else each declaration is answered 415 (ValidationCode 90).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        options: FlowOptions,
+        *,
+        limits: XmlLimits | None = None,
+        sender_known: Callable[[str], bool] | None = None,
+    ) -> None:
+        self.name = name
+        self.options = options
+        self.limits = limits or XmlLimits()
+        self.sender_known = sender_known
+        self.report = FileReport(file=name, format="xml")
+        self.header: HeaderRead | None = None
+        self._documents: dict[int, DocumentReport] = {}
+
+    def run(self, stream: BinaryIO) -> FileReport:
+        spool = _Spool()
+        try:
+            problem = self._phase1(stream, spool)
+            self._phase2(spool, problem)
+        finally:
+            spool.close()
+        return self.report
+
+    # phase 1 -------------------------------------------------------------------
+    def _phase1(self, stream: BinaryIO, spool: _Spool) -> ReadProblem | None:
+        for event in read_cad_in(stream, self.limits):
+            if isinstance(event, DeclarationRead):
+                spool.add(self._declaration(event))
+            elif isinstance(event, HeaderRead):
+                self.header = event
+                duplicate = self._duplicate(event)
+                if duplicate is not None:
+                    return duplicate
+            else:
+                return event
+        return None
+
+    def _duplicate(self, header: HeaderRead) -> ReadProblem | None:
+        registry = self.options.registry
+        if registry is None or not header.application_reference:
+            return None
+        reference = header.application_reference
+        if len(reference) > 32:
+            reference = hashlib.sha256(reference.encode()).hexdigest()[:32]
+        sender = self._sender_id()
+        if registry.register(_FileHeader(sender, "BN15", reference)):  # type: ignore[arg-type]
+            return None
+        finding = Finding(
+            DUPLICATE,
+            f"duplicate file: sender {sender} sent ApplicationReferenceID {header.application_reference!r} before",
+            Location(xpath="/DocumentMetaData/CommunicationMetaData/ApplicationReferenceID"),
+        )
+        return ReadProblem(finding, cadout.SYNTAX_ERROR)
+
+    def _sender_id(self) -> str:
+        if self.header is not None:
+            for role in ("AK", "HN"):
+                for sender in self.header.senders:
+                    if sender.role == role and sender.id:
+                        return sender.id
+        return self.options.partner_id
+
+    def _declaration(self, read: DeclarationRead) -> _Item:
+        document = DocumentReport(str(read.index), MESSAGE_TYPE, DocumentStatus.REJECTED)
+        self.report.documents.append(document)
+        self._documents[read.index] = document
+        if read.findings:
+            document.errors = list(read.findings)
+            ids = _ids(read)
+            document.reference = _reference(ids["transaction_number"], ids["version"])
+            return _Item(read.index, read.xpath, read.line, cadout.SCHEMA_ERROR, None, list(read.findings), **ids)
+        mapping = map_cad_declaration(read.element, read.xpath)
+        item = _Item(
+            read.index, read.xpath, read.line, None, mapping.declaration, list(mapping.findings), mapping.sources,
+            mapping.transaction_number, mapping.version, mapping.filer_reference,
+        )
+        declaration = mapping.declaration
+        document.reference = declaration.reference if declaration is not None else _reference(mapping.transaction_number, mapping.version)
+        if declaration is None or mapping.findings:
+            item.status = cadout.SYNTAX_ERROR
+            item.declaration = None
+        else:
+            item.status = self._check(item, declaration, mapping)
+        document.errors = list(item.errors)
+        document.status = DocumentStatus.REJECTED if item.status else DocumentStatus.ACCEPTED
+        return item
+
+    def _check(self, item: _Item, declaration: Declaration, mapping: XmlMappingResult) -> str | None:
+        """Senders, then the business rules; the status of the worst finding."""
+        status: str | None = None
+        senders = self.header.senders if self.header else ()
+        if self.sender_known is not None:
+            for sender in senders:
+                if not self.sender_known(sender.id):
+                    item.errors.append(
+                        Finding(
+                            cadout.UNKNOWN_PARTNER_CODE,
+                            f"sender {sender.id} ({sender.role}) has no trading partner profile with this gateway",
+                            Location(xpath=sender.xpath, line=sender.line),
+                        )
+                    )
+                    status = cadout.UNKNOWN_PARTNER
+        expected = {"AK": ("declarant.account", declaration.declarant.account), "HN": ("importer.account", declaration.importer.account)}
+        for sender in senders:
+            path, account = expected.get(sender.role, (None, None))
+            if path is not None and sender.id != account:
+                item.errors.append(
+                    Finding(
+                        cadout.SENDER_MISMATCH_CODE,
+                        f"sender {sender.id} (role {sender.role}) is not the declaration's "
+                        f"{path.split('.')[0]} {account} ({mapping.locate(path).xpath})",
+                        Location(xpath=sender.xpath, line=sender.line, field=path),
+                    )
+                )
+                status = status or cadout.SENDER_MISMATCH
+        violations = check_declaration(declaration, self.options.rules_context)
+        for violation in violations:
+            item.errors.append(Finding(violation.rule_id, violation.message, item.locate(violation.pointer), violation.severity))
+        if any(v.severity is Severity.ERROR for v in violations):
+            status = status or OutcomeStatus.REJECTED.value
+        return status
+
+    # phase 2 -------------------------------------------------------------------
+    def _phase2(self, spool: _Spool, problem: ReadProblem | None) -> None:
+        sink = self.options.sink
+        if sink is None:
+            self._respond(spool, problem, None)
+            return
+        name = f"{self.name}.cadout.xml"
+        with sink.open(name) as out:  # an exception (portal unavailable) discards the partial CAD-OUT
+            writer = CadOutWriter(
+                out,
+                sender_id=self.options.our_id[0],
+                application_reference=self.header.application_reference if self.header else None,
+                issued=self.options.now(),
+            )
+            self._respond(spool, problem, writer)
+            writer.close()
+        self.report.acknowledgements.append(name)
+
+    def _respond(self, spool: _Spool, problem: ReadProblem | None, writer: CadOutWriter | None) -> None:
+        header = self.header
+        interchange = InterchangeReport(
+            sender=self._sender_id(),
+            control_reference=(header.application_reference or "") if header else "",
+            accepted=False,
+        )
+        if problem is not None:
+            self._reject_file(problem, interchange, writer)
+        else:
+            interchange.accepted = self._answer(spool, writer) > 0
+        if header is not None or problem is None:
+            self.report.interchanges.append(interchange)
+
+    def _reject_file(self, problem: ReadProblem, interchange: InterchangeReport, writer: CadOutWriter | None) -> None:
+        """Nothing is posted; the file gets one Response with the problem."""
+        finding = problem.finding
+        if self.header is None:
+            self.report.errors.append(finding)
+        else:
+            interchange.errors.append(finding)
+        for document in self.report.documents:
+            if document.status == DocumentStatus.ACCEPTED:
+                document.status = DocumentStatus.REJECTED
+            document.errors.append(Finding(NOT_PROCESSED, "not processed: the file was rejected", Location(xpath=f"/DocumentMetaData/Declaration[{document.message_ref}]")))
+        if writer is not None:
+            writer.write(CadOutResponse(problem.status, [_error(finding)]))
+
+    def _answer(self, spool: _Spool, writer: CadOutWriter | None) -> int:
+        """Post what passed, answer everything; returns how many declarations
+        passed the syntax checks (XSD and mapping)."""
+        passed = 0
+        poster = self.options.poster
+        for item in spool:
+            document = self._documents[item.index]
+            if item.status not in (cadout.SCHEMA_ERROR, cadout.SYNTAX_ERROR):
+                passed += 1
+            outcome: DeclarationOutcome | None = None
+            status = item.status or cadout.FUNCTIONAL_ACKNOWLEDGEMENT
+            errors = [_error(f) for f in item.errors]
+            if item.status is None and item.declaration is not None and poster is not None:
+                outcome = poster(item.declaration, idempotency_key(item.declaration))
+                status = outcome.status.value
+                for error in outcome.errors:
+                    location = item.locate(error.pointer)
+                    finding = Finding(error.code, error.message, location)
+                    document.errors.append(finding)
+                    errors.append(_error(finding))
+                document.carm_status = status
+                document.status = (
+                    DocumentStatus.ACCEPTED
+                    if outcome.status.accepted
+                    else DocumentStatus.PENDING if outcome.status is OutcomeStatus.PENDING else DocumentStatus.REJECTED
+                )
+                if outcome.status.accepted:
+                    document.assessed = {
+                        "duty": str(outcome.total_duty),
+                        "excise": str(outcome.total_excise),
+                        "gst": str(outcome.total_gst),
+                        "total": str(outcome.total_due),
+                    }
+            if writer is not None:
+                writer.write(
+                    CadOutResponse(
+                        status,
+                        errors,
+                        item.index,
+                        item.transaction_number,
+                        item.version if item.version is not None else (f"{item.declaration.version:05d}" if item.declaration else None),
+                        item.filer_reference,
+                        outcome,
+                    )
+                )
+        return passed
+
+
+def _error(finding: Finding) -> CadOutError:
+    return CadOutError(finding.code, finding.message, finding.location.xpath, finding.location.line)
+
+
+def _reference(transaction_number: str | None, version: str | None) -> str | None:
+    """The 19-digit reference from raw values, when they have the shape for it."""
+    if not transaction_number or len(transaction_number) != 14 or not transaction_number.isdigit():
+        return None
+    if version is None:
+        return f"{transaction_number}00001"
+    return f"{transaction_number}{int(version):05d}" if version.isdigit() and len(version) <= 5 else None
+
+
+def _ids(read: DeclarationRead) -> dict[str, str | None]:
+    """Transaction number, version and filer reference read straight from the
+    element (a declaration with schema errors is not mapped)."""
+    ns = "{urn:wco:datamodel:WCO:Declaration:1}"
+
+    def text(tag: str) -> str | None:
+        value = read.element.findtext(ns + tag)
+        return value.strip() or None if value is not None else None
+
+    return {"transaction_number": text("ID"), "version": text("VersionID"), "filer_reference": text("FunctionalReferenceID")}

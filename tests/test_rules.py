@@ -1,0 +1,299 @@
+"""The rule catalogue (validators/rules): every rule with its passing and failing CUSDEC
+fixture (fixtures/rules/), positions mapped back through the EDIFACT flow, CUSRES carrying
+the rule ids, docs/rules.md generated from the code, and the reference data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from diagnostics import Severity
+from domain import Declaration
+from gateway.edifact_flow import FlowOptions
+from gateway.pipeline import check_stream
+from mappings.cusdec_declaration import map_cusdec
+from portal.tariff import TARIFF_TREATMENTS
+from tests.ack_reader import read_cusres
+from tests.edifact_helpers import FIXTURES, messages_of
+from validators.reference_data import DEFAULT_DIRECTORY, ReferenceData, default_reference
+from validators.rules import (
+    RULES,
+    ContextUnavailable,
+    RuleContext,
+    TransactionHistory,
+    accounting_due_date,
+    check_declaration,
+    payment_due_date,
+    rule,
+)
+from validators.rules.base import billing_period_end
+from validators.rules.catalogue import render
+
+RULE_FIXTURES = FIXTURES / "rules"
+EXPECTED = json.loads((RULE_FIXTURES / "expected.json").read_text())
+RULE_IDS = [r.rule_id for r in RULES]
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
+
+
+def _covers(key: str, account: str) -> bool:
+    return key in (account, account[:9])
+
+
+def fixture_context(**overrides: Any) -> RuleContext:
+    """The context of expected.json: today, a fake portal history and fake delegations."""
+    spec = EXPECTED["context"]
+    history = {
+        number: TransactionHistory(number, item["latest_version"], item["cancelled"], dt.date.fromisoformat(item["release_date"]))
+        for number, item in spec["history"].items()
+    }
+
+    def delegated(importer: str, declarant: str) -> bool:
+        return any(_covers(i, importer) and _covers(b, declarant) for i, b in spec["delegations"])
+
+    values: dict[str, Any] = {
+        "today": dt.date.fromisoformat(spec["today"]),
+        "history": history.get,
+        "delegation": delegated,
+    }
+    return RuleContext(**{**values, **overrides})
+
+
+def declaration_of(name: str) -> Declaration:
+    [(message, decimal)] = messages_of((RULE_FIXTURES / name).read_bytes())
+    mapping = map_cusdec(message, decimal)
+    assert mapping.declaration is not None, mapping.findings
+    return mapping.declaration
+
+
+def check_file(name: str, options: FlowOptions | None = None):
+    """The EDIFACT flow, offline, with the fixtures' full rule context."""
+    return check_stream(io.BytesIO((RULE_FIXTURES / name).read_bytes()), name, options or FlowOptions(rules_context=fixture_context()))
+
+
+# the catalogue --------------------------------------------------------------------------
+
+
+def test_docs_rules_md_is_generated_from_the_code() -> None:
+    assert DOCS.read_text(encoding="utf-8") == render(), "run: python -m validators.rules.catalogue > docs/rules.md"
+
+
+def test_every_rule_is_documented_and_has_both_fixtures() -> None:
+    assert sorted(EXPECTED["rules"]) == sorted(RULE_IDS)
+    assert len(set(RULE_IDS)) == len(RULE_IDS)
+    for rule_id, item in EXPECTED["rules"].items():
+        assert (RULE_FIXTURES / item["pass"]).is_file() and (RULE_FIXTURES / item["fail"]).is_file()
+        assert f"| `{rule_id}` |" in DOCS.read_text(encoding="utf-8")
+    assert all(len(rule_id) <= 8 for rule_id in RULE_IDS)
+
+
+# every rule: pass and fail, through the EDIFACT flow ---------------------------------------
+
+
+@pytest.mark.parametrize("rule_id", RULE_IDS)
+def test_passing_fixture_has_no_finding(rule_id: str) -> None:
+    report = check_file(EXPECTED["rules"][rule_id]["pass"])
+    assert report.all_errors() == []
+    assert report.accepted
+
+
+@pytest.mark.parametrize("rule_id", RULE_IDS)
+def test_failing_fixture_has_its_rule_at_the_cusdec_position(rule_id: str) -> None:
+    wanted = EXPECTED["rules"][rule_id]
+    report = check_file(wanted["fail"])
+    [finding] = report.all_errors()
+    assert finding.code == rule_id
+    assert finding.severity is rule(rule_id).severity
+    location = finding.location
+    assert location.field == wanted["pointer"]
+    assert (location.tag, location.segment, location.element, location.component) == (
+        wanted["tag"], wanted["segment"], wanted["element"], wanted["component"],
+    )
+    assert report.accepted is (rule(rule_id).severity is Severity.WARNING)  # warnings never reject
+
+
+@pytest.mark.parametrize("rule_id", RULE_IDS)
+def test_rule_check_on_the_domain_model(rule_id: str) -> None:
+    """The same verdicts straight from check_declaration, as the XML channel will call it."""
+    wanted = EXPECTED["rules"][rule_id]
+    context = fixture_context()
+    assert check_declaration(declaration_of(wanted["pass"]), context) == []
+    [violation] = check_declaration(declaration_of(wanted["fail"]), context)
+    assert (violation.rule_id, violation.pointer) == (rule_id, wanted["pointer"])
+
+
+class _MemorySink:
+    def __init__(self) -> None:
+        self.files: dict[str, io.BytesIO] = {}
+
+    @contextmanager
+    def open(self, name: str) -> Iterator[io.BytesIO]:
+        buffer = self.files.setdefault(name, io.BytesIO())
+        yield buffer
+
+
+@pytest.mark.parametrize("rule_id", [r.rule_id for r in RULES if r.severity is Severity.ERROR])
+def test_error_rules_reject_in_cusres_with_the_rule_id_and_pointer(rule_id: str) -> None:
+    wanted = EXPECTED["rules"][rule_id]
+    sink = _MemorySink()
+    check_file(wanted["fail"], FlowOptions(sink=sink, rules_context=fixture_context()))
+    [[cusres]] = read_cusres(sink.files[f"{wanted['fail']}.cusres.edi"].getvalue())
+    assert (cusres["status"], cusres["response"]) == ("41", "RE")
+    assert [(error["code"], error["pointer"]) for error in cusres["errors"]] == [(rule_id, wanted["pointer"])]
+
+
+@pytest.mark.parametrize("rule_id", [r.rule_id for r in RULES if r.severity is Severity.WARNING])
+def test_warnings_do_not_reject_through_the_flow(rule_id: str) -> None:
+    assert check_file(EXPECTED["rules"][rule_id]["fail"]).accepted
+
+
+# the issue's four cases ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "phrase"),
+    [
+        ("AMT-GST", "computed on the value for duty 810.00; GST is 5 % of the value for tax 955.80"),
+        ("TAR-HS", "HS code 6109999999 is not in the tariff"),
+        ("DLG-ACT", "holds no active delegation from importer 123456782RM0001"),
+        ("VER-ADJ", "after the payment due date 2024-11-29"),
+    ],
+)
+def test_issue_cases_say_exactly_what_is_wrong(rule_id: str, phrase: str) -> None:
+    [violation] = check_declaration(declaration_of(EXPECTED["rules"][rule_id]["fail"]), fixture_context())
+    assert violation.severity is Severity.ERROR
+    assert phrase in violation.message
+
+
+# contexts ----------------------------------------------------------------------------------
+
+
+def test_without_context_only_errors_and_no_portal_prechecks() -> None:
+    """check_declaration(declaration): what the flows got before contexts existed."""
+    failing = {rule_id: declaration_of(item["fail"]) for rule_id, item in EXPECTED["rules"].items()}
+    found = {rule_id: [v.rule_id for v in check_declaration(d)] for rule_id, d in failing.items()}
+    skipped = {r.rule_id for r in RULES if r.severity is Severity.WARNING or r.portal_code or r.needs}
+    # DAT-FUT's fixture (released 2025-02-01) is only "in the future" for the fixtures' today
+    assert {rule_id for rule_id, ids in found.items() if not ids} == skipped | {"DAT-FUT"}
+    assert all(ids == [rule_id] for rule_id, ids in found.items() if ids)
+    assert {"TAR-HS", "TAR-TT", "DLG-ACT", "VER-ADJ", "AMT-TOT", "DAT-LATE"} <= skipped
+
+
+def test_portal_prechecks_and_warnings_can_be_switched_off() -> None:
+    tar_hs = declaration_of(EXPECTED["rules"]["TAR-HS"]["fail"])
+    assert check_declaration(tar_hs, fixture_context(portal_prechecks=False)) == []
+    late = declaration_of(EXPECTED["rules"]["DAT-LATE"]["fail"])
+    assert check_declaration(late, fixture_context(warnings=False)) == []
+
+
+def test_unavailable_lookup_skips_its_rule() -> None:
+    def down(*_: str) -> bool:
+        raise ContextUnavailable("portal unreachable")
+
+    declaration = declaration_of(EXPECTED["rules"]["DLG-ACT"]["fail"])
+    assert check_declaration(declaration, fixture_context(delegation=down)) == []
+
+
+def test_late_accounting_warning_gives_the_due_date() -> None:
+    [violation] = check_declaration(declaration_of(EXPECTED["rules"]["DAT-LATE"]["fail"]), fixture_context())
+    assert violation.severity is Severity.WARNING
+    assert "was due on 2025-01-09" in violation.message
+
+
+def test_importer_filing_for_itself_needs_no_delegation() -> None:
+    declaration = declaration_of(EXPECTED["rules"]["DLG-ACT"]["pass"])
+    own = declaration.model_copy(update={"declarant": declaration.importer})
+    assert check_declaration(own, fixture_context(delegation=lambda *_: False)) == []
+
+
+# deadlines ---------------------------------------------------------------------------------
+
+
+def test_deadlines() -> None:
+    ref = default_reference()
+    assert accounting_due_date(dt.date(2025, 1, 15), ref) == dt.date(2025, 1, 22)
+    assert accounting_due_date(dt.date(2024, 12, 23), ref) == dt.date(2025, 1, 2)  # 25, 26 Dec and 1 Jan are holidays
+    assert billing_period_end(dt.date(2025, 1, 17)) == dt.date(2025, 1, 17)
+    assert billing_period_end(dt.date(2025, 1, 18)) == dt.date(2025, 2, 17)
+    assert billing_period_end(dt.date(2024, 12, 20)) == dt.date(2025, 1, 17)
+    assert payment_due_date(dt.date(2025, 1, 15), ref) == dt.date(2025, 1, 31)
+    assert payment_due_date(dt.date(2024, 10, 25), ref) == dt.date(2024, 11, 29)
+
+
+def test_correction_on_the_due_date_is_still_a_correction() -> None:
+    declaration = declaration_of(EXPECTED["rules"]["VER-ADJ"]["fail"])
+    assert check_declaration(declaration, fixture_context(today=dt.date(2024, 11, 29))) == []
+    assert [v.rule_id for v in check_declaration(declaration, fixture_context(today=dt.date(2024, 12, 2)))] == ["VER-ADJ"]
+
+
+# reference data ----------------------------------------------------------------------------
+
+
+def test_reference_data_shipped_subsets() -> None:
+    ref = default_reference()
+    assert "XK" in ref.countries and "CA" in ref.countries and "EU" not in ref.countries
+    assert {"CAD", "USD", "EUR"} <= set(ref.currencies)
+    assert {"KGM", "NMB", "PR"} <= set(ref.units)
+    assert "0497" in ref.offices
+    assert set(ref.treatments) == set(TARIFF_TREATMENTS), "tariff_treatments.csv and portal/tariff.py disagree"
+    assert ref.exchange_rates.rate("USD", dt.date(2025, 1, 15)) == Decimal("1.35")
+    assert ref.exchange_rates.rate("USD", dt.date(2025, 3, 1)) == Decimal("1.43")
+    assert ref.exchange_rates.rate("USD", dt.date(2023, 12, 31)) is None
+    assert ref.exchange_rates.rate("CAD", dt.date(2000, 1, 1)) == Decimal("1")
+    assert ref.treatment("02") is ref.treatment("2")
+    assert ref.treatment("10").allows("US") and not ref.treatment("10").allows("CN")
+    assert ref.treatment("2").allows("CN")
+    assert all(version and "illustrative" in version for version in ref.versions.values())
+
+
+def test_reference_data_loads_from_another_directory(tmp_path: Path) -> None:
+    """The loader takes any directory: a full extract replaces the shipped subsets."""
+    extract = tmp_path / "extract"
+    shutil.copytree(DEFAULT_DIRECTORY, extract)
+    offices = extract / "offices.csv"
+    offices.write_text("# reference-version: 2026.2-full\ncode,name\n0497,Toronto\n9999,Test office\n", encoding="utf-8")
+    ref = ReferenceData.load(extract)
+    assert ref.versions["offices.csv"] == "2026.2-full"
+    declaration = declaration_of(EXPECTED["rules"]["ID-OFF"]["fail"])
+    assert check_declaration(declaration, fixture_context(reference=ref)) == []
+
+
+def test_reference_table_with_wrong_columns_is_refused(tmp_path: Path) -> None:
+    extract = tmp_path / "bad"
+    shutil.copytree(DEFAULT_DIRECTORY, extract)
+    (extract / "units.csv").write_text("unit,label\nKGM,kilogram\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="columns must be code,name"):
+        ReferenceData.load(extract)
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "xpath"),
+    [
+        ("AMT-GST", "/DocumentMetaData/Declaration[1]/GoodsShipment[1]/GovernmentAgencyGoodsItem/Commodity[1]/DutyTaxFee[TypeCode='GST']/Payment/TaxAssessedAmount"),
+        ("TAR-HS", "/DocumentMetaData/Declaration[1]/GoodsShipment[1]/GovernmentAgencyGoodsItem/Commodity[1]/Classification/ID"),
+        ("DLG-ACT", "/DocumentMetaData/Declaration[1]/Declarant/ID"),
+        ("VER-ADJ", "/DocumentMetaData/Declaration[1]/FunctionCode"),
+    ],
+)
+def test_issue_cases_in_the_xml_channel_point_at_the_xpath(rule_id: str, xpath: str) -> None:
+    """The same declaration as CAD-IN XML: same rule id, the pointer mapped to an XPath."""
+    from lxml import etree
+
+    from mappings.cadxml_declaration import cadin_declaration_xml, map_cad_declaration
+
+    declaration = declaration_of(EXPECTED["rules"][rule_id]["fail"])
+    element = etree.fromstring(cadin_declaration_xml(declaration).replace(b"<Declaration>", b'<Declaration xmlns="urn:wco:datamodel:WCO:Declaration:1">', 1))
+    mapping = map_cad_declaration(element)
+    assert mapping.declaration is not None, mapping.findings
+    [violation] = check_declaration(mapping.declaration, fixture_context())
+    assert (violation.rule_id, violation.pointer) == (rule_id, EXPECTED["rules"][rule_id]["pointer"])
+    location = mapping.locate(violation.pointer)
+    assert location.xpath == xpath

@@ -1,0 +1,32 @@
+"""The XML throughput benchmark runs end to end (``--quick``); no speed is asserted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "xml_throughput.py"
+
+
+def test_quick_xml_benchmark(tmp_path: Path) -> None:
+    report = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--dir", str(tmp_path), "--json", str(report)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for label in ("(a) parse + XSD + domain model", "(b) (a) + business rules", "(c) pull parser alone"):
+        assert label in done.stdout
+    rows = json.loads(report.read_text())
+    assert len(rows) == 3
+    for row in rows:
+        assert row["mb_per_s"] > 0 and row["peak_rss_mib"] > 0
+        assert row["detail"]["declarations"] > 0 and row["detail"]["errors"] == 0
+    assert rows[0]["detail"]["lines"] > rows[0]["detail"]["declarations"]

@@ -1,0 +1,175 @@
+"""Reference data for the business rules: code lists, exchange rates, treatments, holidays, tariff.
+
+Every table is a small CSV file in one directory (by default ``fixtures/reference/``,
+shipped with the project as **illustrative subsets**). ``ReferenceData.load(directory)``
+takes any directory with the same file names, so it can be pointed at a full extract.
+Lines starting with ``#`` are comments; ``# reference-version: X`` (``# tariff-version: X``
+in ``tariff.csv``) names a table's version, reported in ``versions``.
+
+| File | Columns |
+|---|---|
+| ``offices.csv`` | ``code,name`` — 4-digit offices of release |
+| ``countries.csv`` | ``code,name`` — ISO 3166 alpha-2, plus ``XK`` |
+| ``currencies.csv`` | ``code,name`` — ISO 4217 |
+| ``units.csv`` | ``code,name`` — UN/ECE Rec. 20 |
+| ``exchange_rates.csv`` | ``currency,valid_from,rate`` — CAD per unit, in force until the next row |
+| ``tariff_treatments.csv`` | ``code,abbreviation,name,origins`` — origins ``*`` or ISO codes |
+| ``holidays.csv`` | ``date,name`` — non-business days besides weekends |
+| ``tariff.csv`` | loaded by ``portal.tariff.Tariff`` (the portal's own loader) |
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from bisect import bisect_right
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from pathlib import Path
+
+from portal.tariff import Tariff, normalize_treatment
+
+DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "fixtures" / "reference"
+_VERSION_PREFIXES = ("# reference-version:", "# tariff-version:")
+ANY_ORIGIN = "*"
+
+
+@dataclass(frozen=True)
+class Table:
+    """One CSV file: its version and its records (dicts keyed by column)."""
+
+    path: Path
+    version: str | None
+    records: list[tuple[int, dict[str, str]]]  # (line number, record)
+
+
+def read_table(path: Path, columns: tuple[str, ...]) -> Table:
+    """Read a commented CSV; the header must be exactly ``columns``."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    version = None
+    for line in lines:
+        for prefix in _VERSION_PREFIXES:
+            if line.startswith(prefix):
+                version = line.removeprefix(prefix).strip()
+    numbered = [(number, line) for number, line in enumerate(lines, 1) if line.strip() and not line.startswith("#")]
+    reader = csv.DictReader(line for _, line in numbered)
+    if tuple(reader.fieldnames or ()) != columns:
+        raise ValueError(f"{path}: columns must be {','.join(columns)}")
+    records = [(number, {k: (v or "").strip() for k, v in record.items()}) for (number, _), record in zip(numbered[1:], reader, strict=True)]
+    return Table(path, version, records)
+
+
+@dataclass(frozen=True)
+class TreatmentInfo:
+    code: str
+    abbreviation: str
+    name: str
+    origins: frozenset[str] | None  # None: any origin
+
+    def allows(self, country: str) -> bool:
+        return self.origins is None or country in self.origins
+
+
+class ExchangeRates:
+    """CAD per unit of a currency, by date: the latest row not after the date."""
+
+    def __init__(self, rows: dict[str, list[tuple[dt.date, Decimal]]]) -> None:
+        self._rows = {currency: sorted(values) for currency, values in rows.items()}
+
+    def rate(self, currency: str, on: dt.date) -> Decimal | None:
+        if currency == "CAD":
+            return Decimal("1")
+        rows = self._rows.get(currency)
+        if not rows:
+            return None
+        index = bisect_right([day for day, _ in rows], on)
+        return rows[index - 1][1] if index else None
+
+    def currencies(self) -> list[str]:
+        return sorted(self._rows)
+
+
+@dataclass(frozen=True)
+class ReferenceData:
+    offices: dict[str, str]
+    countries: dict[str, str]
+    currencies: dict[str, str]
+    units: dict[str, str]
+    exchange_rates: ExchangeRates
+    treatments: dict[str, TreatmentInfo]
+    holidays: frozenset[dt.date]
+    tariff: Tariff
+    directory: Path
+    versions: dict[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, directory: Path | str) -> ReferenceData:
+        """Load every table from ``directory`` (the shipped subsets or a full extract)."""
+        directory = Path(directory)
+        versions: dict[str, str | None] = {}
+
+        def table(name: str, columns: tuple[str, ...]) -> Table:
+            loaded = read_table(directory / name, columns)
+            versions[name] = loaded.version
+            return loaded
+
+        def codes(name: str) -> dict[str, str]:
+            return {record["code"]: record["name"] for _, record in table(name, ("code", "name")).records}
+
+        rates: dict[str, list[tuple[dt.date, Decimal]]] = defaultdict(list)
+        rate_table = table("exchange_rates.csv", ("currency", "valid_from", "rate"))
+        for number, record in rate_table.records:
+            try:
+                rates[record["currency"]].append((dt.date.fromisoformat(record["valid_from"]), Decimal(record["rate"])))
+            except (ValueError, InvalidOperation) as error:
+                raise ValueError(f"{rate_table.path}:{number}: {error}") from error
+
+        treatments = {}
+        for _, record in table("tariff_treatments.csv", ("code", "abbreviation", "name", "origins")).records:
+            origins = record["origins"].split()
+            code = normalize_treatment(record["code"])
+            treatments[code] = TreatmentInfo(
+                code, record["abbreviation"], record["name"], None if origins == [ANY_ORIGIN] else frozenset(origins)
+            )
+
+        holidays = frozenset(
+            dt.date.fromisoformat(record["date"]) for _, record in table("holidays.csv", ("date", "name")).records
+        )
+        tariff = Tariff.load(directory / "tariff.csv")
+        versions["tariff.csv"] = tariff.version
+        return cls(
+            offices=codes("offices.csv"),
+            countries=codes("countries.csv"),
+            currencies=codes("currencies.csv"),
+            units=codes("units.csv"),
+            exchange_rates=ExchangeRates(rates),
+            treatments=treatments,
+            holidays=holidays,
+            tariff=tariff,
+            directory=directory,
+            versions=versions,
+        )
+
+    def treatment(self, code: str) -> TreatmentInfo | None:
+        return self.treatments.get(normalize_treatment(code)) if code.isdigit() else None
+
+    # business-day calendar (Monday to Friday, minus holidays) ---------------------
+    def is_business_day(self, day: dt.date) -> bool:
+        return day.weekday() < 5 and day not in self.holidays
+
+    def add_business_days(self, start: dt.date, days: int) -> dt.date:
+        """The ``days``-th business day after ``start`` (``start`` itself not counted)."""
+        day = start
+        while days > 0:
+            day += dt.timedelta(days=1)
+            if self.is_business_day(day):
+                days -= 1
+        return day
+
+
+@lru_cache(maxsize=1)
+def default_reference() -> ReferenceData:
+    """The shipped illustrative tables (``fixtures/reference/``), loaded once."""
+    return ReferenceData.load(DEFAULT_DIRECTORY)

@@ -1,0 +1,57 @@
+"""Business rules on the domain ``Declaration`` — one catalogue for every channel.
+
+``check_declaration(declaration, context=None) -> list[Violation]``; the rules are listed
+in ``validators.rules.registry.RULES`` and documented in docs/rules.md (generated).
+"""
+
+from __future__ import annotations
+
+from domain import Declaration
+from validators.rules.base import (
+    COMPATIBLE_CONTEXT,
+    ContextUnavailable,
+    DelegationLookup,
+    HistoryLookup,
+    Needs,
+    Rule,
+    RuleContext,
+    TransactionHistory,
+    Violation,
+    accounting_due_date,
+    payment_due_date,
+)
+from validators.rules.registry import RULES
+
+
+def check_declaration(declaration: Declaration, context: RuleContext | None = None) -> list[Violation]:
+    """Every violation of every rule that applies in ``context``, in catalogue order.
+
+    Without a context: ``COMPATIBLE_CONTEXT`` (errors only; not the checks the portal makes).
+    """
+    context = context if context is not None else COMPATIBLE_CONTEXT
+    return [violation for rule in RULES if rule.applies(context) for violation in rule.run(declaration, context)]
+
+
+def rule(rule_id: str) -> Rule:
+    for candidate in RULES:
+        if candidate.rule_id == rule_id:
+            return candidate
+    raise KeyError(rule_id)
+
+
+__all__ = [
+    "COMPATIBLE_CONTEXT",
+    "RULES",
+    "ContextUnavailable",
+    "DelegationLookup",
+    "HistoryLookup",
+    "Needs",
+    "Rule",
+    "RuleContext",
+    "TransactionHistory",
+    "Violation",
+    "accounting_due_date",
+    "check_declaration",
+    "payment_due_date",
+    "rule",
+]

@@ -1,0 +1,155 @@
+"""The rule machinery: ``Rule``, ``Violation``, the ``RuleContext`` a check runs in, and the
+deadline arithmetic shared by the date and version rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+from diagnostics import Severity
+from domain import Declaration
+from validators.reference_data import ReferenceData, default_reference
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule_id: str
+    message: str
+    pointer: str
+    severity: Severity = Severity.ERROR
+
+
+class Needs(StrEnum):
+    """What a rule needs beyond the declaration and the reference data."""
+
+    HISTORY = "history"  # RuleContext.history: the portal's versions of the transaction
+    DELEGATION = "delegation"  # RuleContext.delegation: the portal's delegations
+
+
+@dataclass(frozen=True)
+class TransactionHistory:
+    """What the portal knows about one transaction number (its accepted versions)."""
+
+    transaction_number: str
+    latest_version: int
+    cancelled: bool
+    release_date: dt.date  # of the original (version 1): the payment due date counts from it
+
+
+HistoryLookup = Callable[[str], "TransactionHistory | None"]
+"""Transaction number → its history, or None when the portal does not know it."""
+
+DelegationLookup = Callable[[str, str], bool]
+"""(importer account, declarant account) → True when the declarant holds an active delegation."""
+
+
+class ContextUnavailable(Exception):
+    """A lookup could not answer (portal down): the rule is skipped, the portal enforces."""
+
+
+def _today_eastern() -> dt.date:
+    """CARM's deadlines are in Eastern time (carm-brief §1)."""
+    try:
+        from zoneinfo import ZoneInfo
+
+        return dt.datetime.now(ZoneInfo("America/Toronto")).date()
+    except Exception:  # no time-zone database: UTC is at most a day off
+        return dt.datetime.now(dt.UTC).date()
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """Everything a rule may consult besides the declaration.
+
+    - ``reference``: the reference tables; None → the shipped subsets (``default_reference()``).
+    - ``today``: the filing date for deadlines; None → today in Eastern time.
+    - ``history``: portal history lookup; None → the version-history rules are skipped.
+    - ``delegation``: delegation lookup; None → the delegation pre-check is skipped.
+    - ``portal_prechecks``: False skips the rules the portal also enforces (``Rule.portal_code``),
+      so that a flow that posts anyway gets the portal's own codes for them.
+    - ``warnings``: False returns errors only.
+    """
+
+    reference: ReferenceData | None = None
+    today: dt.date | None = None
+    history: HistoryLookup | None = None
+    delegation: DelegationLookup | None = None
+    portal_prechecks: bool = True
+    warnings: bool = True
+
+    @property
+    def ref(self) -> ReferenceData:
+        return self.reference if self.reference is not None else default_reference()
+
+    @property
+    def filing_date(self) -> dt.date:
+        return self.today if self.today is not None else _today_eastern()
+
+
+COMPATIBLE_CONTEXT = RuleContext(portal_prechecks=False, warnings=False)
+"""The context of ``check_declaration(declaration)`` (no context given): errors only, and
+not the rules the portal enforces itself — what callers that reject on every violation
+and post to the portal expect (the EDIFACT flow before it passes a context)."""
+
+Check = Callable[[Declaration, RuleContext], Iterator[tuple[str, str]]]
+"""A rule's check yields ``(pointer, message)`` for every violation it finds."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    rule_id: str  # at most 8 characters: it is the CUSRES ERC code
+    summary: str
+    check: Check
+    severity: Severity = Severity.ERROR
+    field: str = ""  # the domain path(s) the violations point at
+    needs: tuple[Needs, ...] = ()
+    portal_code: str | None = None  # the portal's validation code for the same check, if any
+    group: str = ""
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.rule_id) > 8:
+            raise ValueError(f"rule id {self.rule_id!r} is longer than 8 characters")
+
+    def run(self, declaration: Declaration, context: RuleContext) -> list[Violation]:
+        """The rule's violations; none when a lookup it needs is unavailable."""
+        try:
+            return [Violation(self.rule_id, message, pointer, self.severity) for pointer, message in self.check(declaration, context)]
+        except ContextUnavailable:
+            return []
+
+    def applies(self, context: RuleContext) -> bool:
+        if self.severity is Severity.WARNING and not context.warnings:
+            return False
+        if self.portal_code is not None and not context.portal_prechecks:
+            return False
+        if Needs.HISTORY in self.needs and context.history is None:
+            return False
+        return not (Needs.DELEGATION in self.needs and context.delegation is None)
+
+
+# deadlines (carm-brief §1) ----------------------------------------------------------------
+
+ACCOUNTING_BUSINESS_DAYS = 5
+PAYMENT_BUSINESS_DAYS = 10
+BILLING_PERIOD_END_DAY = 17
+
+
+def accounting_due_date(release: dt.date, reference: ReferenceData) -> dt.date:
+    """The CAD is due within 5 business days of release."""
+    return reference.add_business_days(release, ACCOUNTING_BUSINESS_DAYS)
+
+
+def billing_period_end(release: dt.date) -> dt.date:
+    """Billing periods run from the 18th of one month to the 17th of the next."""
+    if release.day <= BILLING_PERIOD_END_DAY:
+        return release.replace(day=BILLING_PERIOD_END_DAY)
+    year, month = (release.year + 1, 1) if release.month == 12 else (release.year, release.month + 1)
+    return dt.date(year, month, BILLING_PERIOD_END_DAY)
+
+
+def payment_due_date(release: dt.date, reference: ReferenceData) -> dt.date:
+    """10 business days after the 17th that ends the release's billing period."""
+    return reference.add_business_days(billing_period_end(release), PAYMENT_BUSINESS_DAYS)

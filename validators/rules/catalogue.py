@@ -1,0 +1,98 @@
+"""docs/rules.md, generated from the rule catalogue so that it cannot drift:
+
+    python -m validators.rules.catalogue > docs/rules.md
+
+(tests/test_rules.py checks that the committed docs/rules.md equals this output).
+"""
+
+from __future__ import annotations
+
+from validators.rules.base import Rule
+from validators.rules.registry import RULES
+
+_PREAMBLE = """\
+# Business rules
+
+Generated from `validators/rules/catalogue.py` by `python -m validators.rules.catalogue > docs/rules.md`;
+do not edit by hand (`tests/test_rules.py` fails when this file and the code differ).
+
+The rules apply to the domain `Declaration`, so EDIFACT (CUSDEC) and XML (CAD-IN) submissions get
+the same rules. Each violation carries the rule id (at most 8 characters: it is the CUSRES `ERC`
+code and the CAD-OUT validation code), a severity, a message and a **pointer**: a path in the domain
+model (`lines[1].hs_code`, 0-based) that each channel maps back to its own position (segment and
+element through the CUSDEC mapper's sources; an XPath in the XML channel).
+
+**Errors** reject the declaration; **warnings** are reported and do not reject it.
+
+## Context
+
+`check_declaration(declaration, context=None)`. The `RuleContext` holds:
+
+| Field | Default | Without it |
+|---|---|---|
+| `reference` | the shipped tables in `fixtures/reference/` (`validators.reference_data`) | — |
+| `today` | today in Eastern time | — |
+| `history` | `None` | rules that need **history** are skipped, with no finding |
+| `delegation` | `None` | rules that need **delegation** are skipped, with no finding |
+| `portal_prechecks` | `True` | `False` skips the rules with a portal code (the portal checks them when posted) |
+| `warnings` | `True` | `False` returns errors only |
+
+Called with no context (`check_declaration(declaration)`), the rules run with
+`COMPATIBLE_CONTEXT = RuleContext(portal_prechecks=False, warnings=False)`: errors only, and not the
+checks the portal makes itself, so a caller that rejects on every violation and then posts keeps
+its behaviour. Offline (`carm-edi check`) there is no history and no delegation lookup: those rules
+are skipped. A lookup that raises `ContextUnavailable` (portal unreachable) skips its rule too.
+
+## Rounding
+
+All arithmetic is `Decimal`, as in `portal/assessment.py` (the gateway reuses its functions):
+every amount is rounded **half-up to the cent on its line**; value for tax uses the rounded duty
+and excise; totals are the **sums of the rounded line amounts**. A declared amount must equal the
+computed one to the cent (no tolerance).
+
+```
+value for duty = round(invoice amount × exchange rate)
+customs duty   = round(value for duty × duty rate / 100)
+excise tax     = round(value for duty × excise rate / 100)     (ad valorem simplification)
+value for tax  = value for duty + customs duty + excise tax     (SIMA is not modelled)
+GST            = round(value for tax × 5 / 100), or 0.00 for GST-exempt tariff rows
+```
+
+## Deadlines
+
+Business days are Monday to Friday except the days in `holidays.csv`.
+Accounting is due 5 business days after release. Billing periods run from the 18th to the 17th;
+the payment due date is 10 business days after the 17th that ends the release's period. A change
+on or before that date is a correction, after it an adjustment.
+"""
+
+
+def _row(rule: Rule) -> str:
+    needs = ", ".join(need.value for need in rule.needs) or "—"
+    portal = f"`{rule.portal_code}`" if rule.portal_code else "—"
+    summary = rule.summary + (f" — {rule.notes}" if rule.notes else "")
+    return f"| `{rule.rule_id}` | {rule.severity.value} | `{rule.field}` | {needs} | {portal} | {summary} |"
+
+
+def render() -> str:
+    """docs/rules.md."""
+    parts = [_PREAMBLE]
+    groups: dict[str, list[Rule]] = {}
+    for rule in RULES:
+        groups.setdefault(rule.group, []).append(rule)
+    for group, rules in groups.items():
+        parts.append(f"\n## {group}\n\n| Id | Severity | Field | Needs | Portal code | Rule |\n|---|---|---|---|---|---|\n")
+        parts.append("\n".join(_row(rule) for rule in rules) + "\n")
+    parts.append(
+        "\nReference tables (`validators/reference_data.py`; versions are the `# reference-version:` comments) "
+        "ship as illustrative subsets; point `ReferenceData.load(directory)` at a full extract.\n"
+    )
+    return "".join(parts)
+
+
+def main() -> None:
+    print(render(), end="")
+
+
+if __name__ == "__main__":
+    main()

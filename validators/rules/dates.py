@@ -1,0 +1,118 @@
+"""Date and version rules (carm-brief §1): release date, the accounting deadline, and a
+change or cancellation against the transaction's history in the portal.
+
+The history rules need ``RuleContext.history``; without it (``carm-edi check``, offline)
+they are skipped with no finding — the portal enforces the same checks (P102-P105) when
+the declaration is posted. The correction/adjustment rule has no portal counterpart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from domain import Declaration, DeclarationFunction
+from validators.rules.base import (
+    ContextUnavailable,
+    RuleContext,
+    TransactionHistory,
+    accounting_due_date,
+    payment_due_date,
+)
+
+
+def release_not_in_future(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    today = ctx.filing_date
+    if d.release_date > today:
+        yield "release_date", f"release date {d.release_date.isoformat()} is in the future (today is {today.isoformat()})"
+
+
+def accounted_in_time(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    if d.function is not DeclarationFunction.ORIGINAL:
+        return
+    due = accounting_due_date(d.release_date, ctx.ref)
+    today = ctx.filing_date
+    if today > due:
+        yield "release_date", (
+            f"the CAD for goods released on {d.release_date.isoformat()} was due on {due.isoformat()} "
+            f"(5 business days after release); filed on {today.isoformat()}, it is late and interest may apply"
+        )
+
+
+def change_has_reason(d: Declaration, _: RuleContext) -> Iterator[tuple[str, str]]:
+    if d.function is DeclarationFunction.CHANGE and d.amendment is None:
+        yield "amendment", "a change (correction or adjustment) must carry a reason code"
+
+
+def original_is_version_one(d: Declaration, _: RuleContext) -> Iterator[tuple[str, str]]:
+    if d.function is DeclarationFunction.ORIGINAL and d.version != 1:
+        yield "version", f"an original declaration is version 1, not {d.version}"
+
+
+def _history(d: Declaration, ctx: RuleContext) -> TransactionHistory | None:
+    if ctx.history is None:  # Rule.applies keeps this from happening
+        raise ContextUnavailable("no history lookup")
+    return ctx.history(d.transaction_number)
+
+
+def _is_follow_up(d: Declaration) -> bool:
+    return d.function in (DeclarationFunction.CHANGE, DeclarationFunction.CANCELLATION)
+
+
+def _kind(d: Declaration) -> str:
+    return "change" if d.function is DeclarationFunction.CHANGE else "cancellation"
+
+
+def original_is_new(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    if d.function is not DeclarationFunction.ORIGINAL:
+        return
+    history = _history(d, ctx)
+    if history is not None:
+        yield "transaction_number", (
+            f"transaction {d.transaction_number} already exists (latest version {history.latest_version}); "
+            "an original needs a new transaction number"
+        )
+
+
+def follow_up_exists(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    if _is_follow_up(d) and _history(d, ctx) is None:
+        yield "transaction_number", (
+            f"{_kind(d)} of transaction {d.transaction_number}, which does not exist: "
+            "only a declaration that was accepted can be changed or cancelled"
+        )
+
+
+def follow_up_not_cancelled(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    if not _is_follow_up(d):
+        return
+    history = _history(d, ctx)
+    if history is not None and history.cancelled:
+        yield "transaction_number", (
+            f"{_kind(d)} of transaction {d.transaction_number}, which was cancelled in version {history.latest_version}"
+        )
+
+
+def follow_up_is_next_version(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    if not _is_follow_up(d):
+        return
+    history = _history(d, ctx)
+    if history is not None and not history.cancelled and d.version != history.latest_version + 1:
+        yield "version", (
+            f"{_kind(d)} is version {d.version}; the next version of transaction {d.transaction_number} "
+            f"is {history.latest_version + 1} (latest accepted: {history.latest_version})"
+        )
+
+
+def correction_before_due_date(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    if d.function is not DeclarationFunction.CHANGE:
+        return
+    history = _history(d, ctx)
+    if history is None or history.cancelled:
+        return
+    due = payment_due_date(history.release_date, ctx.ref)
+    today = ctx.filing_date
+    if today > due:
+        yield "function", (
+            f"change filed on {today.isoformat()}, after the payment due date {due.isoformat()} of transaction "
+            f"{d.transaction_number} (released {history.release_date.isoformat()}): it is no longer a correction "
+            "but an adjustment, which needs CBSA approval and may carry interest; file it as an adjustment in the CCP"
+        )
