@@ -62,11 +62,21 @@ class Invoice(_Model):
     total_amount: Money | None = Field(default=None, description="In the invoice currency.")
 
 
+class AmendmentKind(StrEnum):
+    """A change before the payment due date is a correction (auto-approved, no
+    interest); after it, an adjustment (needs CBSA approval, may carry interest)."""
+
+    CORRECTION = "correction"
+    ADJUSTMENT = "adjustment"
+
+
 class Amendment(_Model):
-    """Why a change was made (D17-2-1 reason code, e.g. ``R2-74-1-C11``)."""
+    """Why a change was made (D17-2-1 reason code, e.g. ``R2-74-1-C11``) and
+    what the filer declares it to be."""
 
     reason_code: Annotated[str, StringConstraints(min_length=1, max_length=35)]
     explanation: Text | None = None
+    kind: AmendmentKind = AmendmentKind.CORRECTION
 
 
 class DeclarationLine(_Model):

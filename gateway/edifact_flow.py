@@ -39,6 +39,7 @@ from parsers.edifact.model import (
 from parsers.edifact.reader import read_edifact
 from validators.declaration_rules import check_declaration
 from validators.rules import RuleContext
+from gateway.partners import Partner, may_file_for, owns_sender
 from validators.directory import validate_message
 from validators.envelope import EnvelopeValidator
 from gateway.declaration_spool import DeclarationSpool, SpooledDocument
@@ -103,6 +104,7 @@ class FlowOptions:
     receipt_contrl: bool = False  # also send a receipt CONTRL (UCI 0083 = 8) per interchange, before the verdict
     acknowledgements: AcknowledgementRegistry | None = None  # None: sent interchanges are not recorded
     rules_context: RuleContext | None = None  # None: the rules that need no reference beyond the file
+    partner: Partner | None = None  # the inbox owner: whose sender ids and importer accounts are allowed
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
 
 
@@ -166,6 +168,16 @@ class EdifactFlow:
         current = _OpenInterchange(header, self._count, ContrlBuilder(header), DeclarationSpool())
         current.envelope_findings.extend(self._orphans)
         self._orphans = []
+        partner = self.options.partner
+        if partner is not None and not owns_sender(partner, header.sender, header.sender_qualifier):
+            current.envelope_findings.append(
+                Finding(
+                    "23",
+                    f"interchange sender {header.sender}:{header.sender_qualifier} is not one of partner "
+                    f"{partner.id}'s identifications; the interchange is refused",
+                    Location(segment=header.segment.position or 1, tag="UNB", element=2),
+                )
+            )
         registry = self.options.registry
         if registry is not None and header.control_reference and not registry.register(header):
             current.envelope_findings.append(
@@ -223,6 +235,11 @@ class EdifactFlow:
         if declaration is None or syntax:
             return None
         spooled = SpooledDocument(message.reference, message.type, declaration, declaration.filer_reference, sources=mapping.sources)
+        partner = self.options.partner
+        if partner is not None and not may_file_for(partner, declaration.importer.account):
+            location = _with_field(spooled.locate("importer.account"), "importer.account")
+            message_text = f"partner {partner.id} is not registered to file for importer {declaration.importer.account}"
+            spooled.errors.append(Finding("PTN-IMP", message_text, location))
         for violation in check_declaration(declaration, self.options.rules_context):
             location = _with_field(spooled.locate(violation.pointer), violation.pointer)
             spooled.errors.append(Finding(violation.rule_id, violation.message, location, violation.severity))
@@ -245,7 +262,8 @@ class EdifactFlow:
             self._answer_documents(current)
         else:
             self._withdraw_documents(current)
-        if answered:
+        wanted = self.options.partner is None or self.options.partner.acknowledgements.contrl
+        if answered and (wanted or not accepted):  # a rejection is always answered
             summary.contrl_action = self._write_contrl(current)
         current.spool.close()
 
@@ -405,9 +423,16 @@ class EdifactFlow:
         document.acknowledgement = verdict
         return document
 
-    def _answer_unreadable(self) -> None:
+    def reject(self, findings: list[Finding]) -> FileReport:
+        """Refuse a file without reading it (too large, unsafe name): the report
+        and a rejecting CONTRL addressed to the partner."""
+        with self._stack:
+            self._answer_unreadable(findings)
+        return self.report
+
+    def _answer_unreadable(self, findings: list[Finding] | None = None) -> None:
         """No interchange could be read: reject with a CONTRL addressed to the partner."""
-        findings = self._orphans or [Finding("13", "no UNB interchange header found", Location(segment=1, tag="UNB"))]
+        findings = findings or self._orphans or [Finding("13", "no UNB interchange header found", Location(segment=1, tag="UNB"))]
         self.report.errors.extend(findings)
         header = InterchangeHeader(
             segment=Segment("UNB", []),

@@ -18,6 +18,7 @@ from diagnostics import Finding, Location
 from gateway.edifact_flow import EdifactFlow, FlowOptions, Poster, SentInterchange
 from gateway.report import FileReport
 from gateway.settings import Settings
+from gateway.partners import PartnerRegistry, owns_xml_sender
 from gateway.sniff import sniff
 from gateway.xml_flow import XmlFlow
 from ledger import Ledger
@@ -26,6 +27,7 @@ from validators.rules import RuleContext
 from mappings.contrl import ReceivedContrl
 from parsers.edifact.model import InterchangeHeader
 from transports.base import ClaimedFile, InboundFile, Transport
+from transports.local import is_plain_name
 
 
 @dataclass
@@ -63,7 +65,9 @@ def check_stream(stream: BinaryIO, name: str, options: FlowOptions | None = None
     sniffed = sniff(stream)
     if sniffed.format == "xml":
         if sniffed.root == CAD_IN_ROOT:
-            return XmlFlow(name, options).run(stream)
+            partner = options.partner
+            known = (lambda sender: owns_xml_sender(partner, sender)) if partner is not None else None
+            return XmlFlow(name, options, sender_known=known).run(stream)
         return _unsupported_xml(name, sniffed.root)
     return EdifactFlow(name, options).run(stream)
 
@@ -168,12 +172,14 @@ class Pipeline:
         ledger: Ledger,
         poster: Poster | None,
         rules_context: RuleContext | None = None,
+        registry: PartnerRegistry | None = None,
     ) -> None:
         self.settings = settings
         self.transport = transport
         self.ledger = ledger
         self.poster = poster
         self.rules_context = rules_context
+        self.registry = registry
 
     def process_names(self, partner: str, names: Iterable[str], run_id: str | None = None) -> list[ProcessedFile]:
         """Claim and process the named inbox files; names already taken are skipped."""
@@ -200,35 +206,47 @@ class Pipeline:
         claimed = self.transport.claim(inbound)
         if claimed is None:
             return None
-        with self.transport.open(claimed) as stream:
-            sha256, size = file_digest(stream)
+        refusal = self._refusal(inbound)
+        if refusal is None:
+            with self.transport.open(claimed) as stream:
+                sha256, size = file_digest(stream)
+        else:  # refused unread: nothing is downloaded or hashed
+            sha256, size = "", inbound.size
         file_id = self.ledger.record_claim(inbound.partner, inbound.name, sha256, size, run_id)
         try:
-            report = self._run(claimed, file_id, sha256, size)
+            report = self._run(claimed, file_id, sha256, refusal)
         except BaseException:
             self.transport.release(claimed)
             self.ledger.move_file(file_id, FileState.RELEASED)
             raise
         return self._file_away(claimed, file_id, report)
 
-    def _run(self, claimed: ClaimedFile, file_id: int, sha256: str, size: int) -> FileReport:
-        partner = claimed.inbound.partner
+    def _refusal(self, inbound: InboundFile) -> Finding | None:
+        """Why a file is refused without being read, if it is."""
+        if inbound.size > self.settings.max_file_bytes:
+            return Finding("SIZE", f"file of {inbound.size} bytes exceeds the limit of {self.settings.max_file_bytes} bytes; it was not read", Location())
+        if not is_plain_name(inbound.name):
+            return Finding("NAME", f"file name {inbound.name!r} is not a plain file name (path separators, '..' or a leading dot); it was not read", Location())
+        return None
+
+    def _run(self, claimed: ClaimedFile, file_id: int, sha256: str, refusal: Finding | None) -> FileReport:
+        partner_id = claimed.inbound.partner
         name = claimed.inbound.name
-        sink = _OutboxSink(self.transport, partner, self.ledger, file_id)
-        if size > self.settings.max_file_bytes:
-            report = FileReport(file=name, format="unknown")
-            report.errors.append(Finding("SIZE", f"file of {size} bytes exceeds the limit of {self.settings.max_file_bytes} bytes", Location()))
+        sink = _OutboxSink(self.transport, partner_id, self.ledger, file_id)
+        options = FlowOptions(
+            our_id=(self.settings.gateway_id, self.settings.gateway_id_qualifier),
+            poster=self.poster,
+            sink=sink,
+            registry=_LedgerRegistry(self.ledger, file_id),
+            acknowledgements=_LedgerAcknowledgements(self.ledger, partner_id, file_id),
+            partner_id=partner_id,
+            seed=sha256 or f"{partner_id}:{name}:{file_id}",
+            rules_context=self.rules_context,
+            partner=self.registry.get(partner_id) if self.registry else None,
+        )
+        if refusal is not None:
+            report = EdifactFlow(name, options).reject([refusal])
         else:
-            options = FlowOptions(
-                our_id=(self.settings.gateway_id, self.settings.gateway_id_qualifier),
-                poster=self.poster,
-                sink=sink,
-                registry=_LedgerRegistry(self.ledger, file_id),
-                acknowledgements=_LedgerAcknowledgements(self.ledger, partner, file_id),
-                partner_id=partner,
-                seed=sha256,
-                rules_context=self.rules_context,
-            )
             with self.transport.open(claimed) as stream:
                 report = check_stream(stream, name, options)
         self._write_report(sink, report)

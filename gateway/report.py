@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from diagnostics import Finding
+from diagnostics import Finding, Severity
 
 
 class DocumentStatus:
@@ -86,12 +86,13 @@ class FileReport:
         return bool(self.interchanges)
 
     def all_errors(self) -> list[Finding]:
+        """Every finding of the file, errors before warnings, each group in file order."""
         found = list(self.errors)
         for interchange in self.interchanges:
             found.extend(interchange.errors)
         for document in self.documents:
             found.extend(document.errors)
-        return found
+        return sorted(found, key=lambda finding: finding.severity is Severity.WARNING)
 
     def to_dict(self) -> dict[str, Any]:
         return {

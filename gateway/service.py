@@ -4,43 +4,69 @@ nothing happens when a DAG file is parsed."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from gateway.partners import PartnerRegistry, load_registry
 from gateway.pipeline import Pipeline, ProcessedFile
 from gateway.settings import Settings
 from ledger import Ledger
 from portal.client import PortalClient
-from transports.local import LocalFolderTransport
+from transports.partner_channels import PartnerChannels
+from validators.rules.lookups import portal_context
+
+log = logging.getLogger(__name__)
 
 
-def partners_root(settings: Settings) -> LocalFolderTransport:
-    return LocalFolderTransport(settings.resolved_data_dir / "partners")
+def load_partners(settings: Settings) -> PartnerRegistry:
+    """The partner registry named by ``settings.partners_path`` (a ``RegistryError`` says what is wrong)."""
+    return load_registry(settings.partners_path)
+
+
+@contextmanager
+def open_transport(settings: Settings, registry: PartnerRegistry | None = None) -> Iterator[PartnerChannels]:
+    """Every configured partner's channel behind one Transport; SFTP/S3 sessions closed on exit."""
+    with PartnerChannels(registry or load_partners(settings), settings.resolved_data_dir) as transport:
+        yield transport
 
 
 @contextmanager
 def open_pipeline(settings: Settings) -> Iterator[Pipeline]:
+    registry = load_partners(settings)
     ledger = Ledger(settings.ledger_database_url())
     client = PortalClient.from_settings(settings)
     try:
-        yield Pipeline(settings, partners_root(settings), ledger, client.submit_declaration)
+        with open_transport(settings, registry) as transport:
+            # The portal is the authority on what it enforces itself; the gateway
+            # adds the version-history and delegation look-ups and the warnings.
+            rules = portal_context(client, portal_prechecks=False)
+            yield Pipeline(settings, transport, ledger, client.submit_declaration, rules, registry)
     finally:
         client.close()
         ledger.dispose()
 
 
 def plan_batches(settings: Settings) -> list[dict[str, Any]]:
-    """The inbox files of every partner, cut into batches of ``batch_size``."""
-    transport = partners_root(settings)
+    """The inbox files of every configured partner, cut into batches of ``batch_size``.
+
+    A partner whose channel cannot be listed (server down, bad credentials) is
+    logged and skipped: the other partners are still served.
+    """
     batches = []
-    for partner in transport.partners():
-        names = [f.name for f in transport.list_inbox(partner)]
-        size = settings.batch_size
-        for start in range(0, len(names), size):
-            chunk = names[start : start + size]
-            number = start // size + 1
-            batches.append({"partner": partner, "files": chunk, "label": f"{partner} batch {number} ({len(chunk)} files)"})
+    with open_transport(settings) as transport:
+        for partner in transport.partners():
+            try:
+                names = [f.name for f in transport.list_inbox(partner)]
+            except Exception:
+                log.exception("partner %s: cannot list the inbox of %s", partner, transport.describe(partner))
+                continue
+            size = settings.batch_size
+            for start in range(0, len(names), size):
+                chunk = names[start : start + size]
+                number = start // size + 1
+                batches.append({"partner": partner, "files": chunk, "label": f"{partner} batch {number} ({len(chunk)} files)"})
     return batches
 
 

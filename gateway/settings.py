@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     gateway_id_qualifier: str = Field(default="ZZZ")
     batch_size: int = Field(default=20, ge=1, description="Files per mapped Airflow task.")
     max_file_bytes: int = Field(default=2 * 1024**3, ge=1)
+    partners_path: Path = Field(
+        default=PROJECT_ROOT / "fixtures" / "partners.toml",
+        description="The partner registry (TOML, see docs/transports.md).",
+    )
 
     @cached_property
     def resolved_data_dir(self) -> Path:

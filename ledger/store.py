@@ -7,7 +7,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import create_engine, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.tables import (
@@ -35,7 +36,7 @@ class Ledger:
     def __init__(self, url: str) -> None:
         connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
         self.engine = create_engine(url, connect_args=connect_args)
-        Base.metadata.create_all(self.engine)
+        _create_schema(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -208,3 +209,12 @@ class Ledger:
             if partner:
                 query = query.where(SentInterchangeRecord.partner == partner)
             return list(s.scalars(query))
+
+
+def _create_schema(engine: Engine) -> None:
+    """Create missing tables. Two workers starting at once may both try; the
+    loser's "already exists" error is harmless, so it checks again."""
+    try:
+        Base.metadata.create_all(engine)
+    except (OperationalError, ProgrammingError, IntegrityError):
+        Base.metadata.create_all(engine)

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from diagnostics import Finding, Location
 from diagnostics.field_paths import nearest_source, parent_path, path_from_loc
 from domain import Declaration
+from domain.declaration import AmendmentKind
 
 NAMESPACE = "urn:wco:datamodel:WCO:Declaration:1"
 _N = f"{{{NAMESPACE}}}"
@@ -47,6 +48,7 @@ FIELD_XPATH: dict[str, str] = {
     "amendment": "/Amendment",
     "amendment.reason_code": "/Amendment/ChangeReasonCode",
     "amendment.explanation": "/Amendment/AdditionalInformation/StatementDescription",
+    "amendment.kind": "/Amendment/AdditionalInformation/StatementTypeCode",
     "cargo_control_number": "/Consignment/TransportContractDocument/ID",
     "currency": "/CurrencyExchange/CurrencyTypeCode",
     "exchange_rate": "/CurrencyExchange/RateNumeric",
@@ -182,8 +184,8 @@ _SECTION_TAGS = {
 (
     _FEE_TYPE, _TAX_ASSESSED, _TAX_BASE, _TAX_RATE, _FEE, _SEQUENCE, _DESCRIPTION, _ID, _BINDING, _CUSTOMS_VALUE,
     _QUANTITY, _ITEM_CHARGE, _COUNTRY, _NAME, _FUNCTION, _FUNCTIONAL_REF, _VERSION, _REASON, _STATEMENT,
-    _CURRENCY_CODE, _RATE, _RELEASED, _ISSUED, _TOTAL, _CITY, _LINE, _POSTCODE,
-) = range(100, 127)
+    _CURRENCY_CODE, _RATE, _RELEASED, _ISSUED, _TOTAL, _CITY, _LINE, _POSTCODE, _STATEMENT_TYPE,
+) = range(100, 128)
 _LEAF_TAGS = {
     "TypeCode": _FEE_TYPE, "TaxAssessedAmount": _TAX_ASSESSED, "AdValoremTaxBaseAmount": _TAX_BASE,
     "TaxRateNumeric": _TAX_RATE, "DutyTaxFee": _FEE, "SequenceNumeric": _SEQUENCE, "Description": _DESCRIPTION,
@@ -192,7 +194,7 @@ _LEAF_TAGS = {
     "FunctionCode": _FUNCTION, "FunctionalReferenceID": _FUNCTIONAL_REF, "VersionID": _VERSION,
     "ChangeReasonCode": _REASON, "StatementDescription": _STATEMENT, "CurrencyTypeCode": _CURRENCY_CODE,
     "RateNumeric": _RATE, "ReleaseDateTime": _RELEASED, "IssueDateTime": _ISSUED, "TotalAmount": _TOTAL,
-    "CityName": _CITY, "Line": _LINE, "PostcodeID": _POSTCODE,
+    "CityName": _CITY, "Line": _LINE, "PostcodeID": _POSTCODE, "StatementTypeCode": _STATEMENT_TYPE,
 }
 _ACTIONS: dict[str, int] = {_N + name: code for name, code in {**_SECTION_TAGS, **_LEAF_TAGS}.items()}
 _VISITED = tuple(_ACTIONS)
@@ -362,6 +364,9 @@ def map_cad_declaration(element: etree._Element, base: str = "/DocumentMetaData/
         elif action == _STATEMENT:
             if text and text.strip():
                 b.set("amendment.explanation", text, child.sourceline)
+        elif action == _STATEMENT_TYPE:
+            if _token(text) == "ADJ":  # our code for an adjustment; CHG/APC and none: a correction
+                b.set("amendment.kind", "adjustment", child.sourceline)
         elif action == _CURRENCY_CODE:
             currency = _token(text)
             b.set("currency", currency, child.sourceline)
@@ -453,13 +458,13 @@ def cadin_declaration_xml(declaration: Declaration) -> bytes:
         out.append(f"<FunctionalReferenceID>{_esc(d.filer_reference)}</FunctionalReferenceID>")
     out.append(f"<ID>{d.transaction_number}</ID><TypeCode>{d.type_code}</TypeCode><VersionID>{d.version:05d}</VersionID>")
     if d.amendment is not None:
-        out.append(f"<Amendment><ChangeReasonCode>{_esc(d.amendment.reason_code)}</ChangeReasonCode>")
-        if d.amendment.explanation:
-            out.append(
-                "<AdditionalInformation><StatementDescription>"
-                f"{_esc(d.amendment.explanation)}</StatementDescription><StatementTypeCode>CHG</StatementTypeCode>"
-                "</AdditionalInformation>"
-            )
+        amendment = d.amendment
+        adjustment = amendment.kind is AmendmentKind.ADJUSTMENT
+        out.append(f"<Amendment><ChangeReasonCode>{_esc(amendment.reason_code)}</ChangeReasonCode>")
+        if amendment.explanation or adjustment:
+            description = f"<StatementDescription>{_esc(amendment.explanation)}</StatementDescription>" if amendment.explanation else ""
+            code = "ADJ" if adjustment else "CHG"
+            out.append(f"<AdditionalInformation>{description}<StatementTypeCode>{code}</StatementTypeCode></AdditionalInformation>")
         out.append("</Amendment>")
     if d.cargo_control_number:
         out.append(f"<Consignment><TransportContractDocument><ID>{d.cargo_control_number}</ID></TransportContractDocument></Consignment>")

@@ -79,6 +79,12 @@ def _echo(elements: list[list[str]], index: int, fallback: list[str], width: int
     return fallback
 
 
+def syntax_code(finding: Finding) -> str:
+    """The finding's code as a 0085 syntax error code: gateway-specific codes
+    (``SIZE``, ``NAME`` …) become 18, "unspecified error"; the JSON report keeps them."""
+    return finding.code if finding.code.isdigit() else "18"
+
+
 def _element_position(finding: Finding) -> list[str]:
     """S011 for a finding. ISO 9735 counts the segment tag as data element
     position 1, so the first data element is 2; our Locations number data
@@ -181,7 +187,7 @@ class ContrlBuilder:
             _echo(elements, 1, [h.sender, h.sender_qualifier], width),
             _echo(elements, 2, [h.recipient, h.recipient_qualifier], width),
             action,
-            first.code if first else "",
+            syntax_code(first) if first else "",
             (first.location.tag or "") if first else "",
             _element_position(first) if first else "",
         )
@@ -206,7 +212,7 @@ def ucm_group(verdict: MessageVerdict, identifier_width: int = 5) -> Iterator[Ou
         verdict.reference,
         list(verdict.identifier)[:identifier_width],
         ACKNOWLEDGED if verdict.accepted else REJECTED,
-        head.code if head else "",
+        syntax_code(head) if head else "",
         (head.location.tag or "") if head else "",
         _element_position(head) if head else "",
     )
@@ -223,9 +229,9 @@ def ucm_group(verdict: MessageVerdict, identifier_width: int = 5) -> Iterator[Ou
 def _ucs_group(position: int, findings: Iterable[Finding]) -> Iterator[OutSegment]:
     element_level = [f for f in findings if f.location.element is not None]
     segment_level = [f for f in findings if f.location.element is None]
-    yield segment("UCS", str(position), segment_level[0].code if segment_level else "")
+    yield segment("UCS", str(position), syntax_code(segment_level[0]) if segment_level else "")
     for finding in element_level[:99]:
-        yield segment("UCD", finding.code, _element_position(finding))
+        yield segment("UCD", syntax_code(finding), _element_position(finding))
 
 
 # Reading a partner's CONTRL ------------------------------------------------------

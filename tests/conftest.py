@@ -21,6 +21,7 @@ import pytest
 
 from gateway.settings import Settings
 from portal.server import PortalServer
+from tests.servers import s3_server, sshd  # noqa: F401  (session fixtures: real sshd and SeaweedFS, started on first use)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DAGS_FOLDER = PROJECT_ROOT / "dags"

@@ -220,7 +220,11 @@ def test_contrl_and_cusres_of_a_good_single_declaration(dag_run: dict[str, Any],
     assert elements(cusres, "GIS") == [["40"]]
     # the inbound interchange, the inbound message, the filer's own reference
     assert elements(cusres, "RFF") == [[["ACW", "IC0001"]], [["ACE", "1"]], [["ABE", "BRK-2025-1"]]]
-    assert elements(cusres, "ERC") == []
+    # Accepted, with one warning: released 2025-01-15, the CAD was due five business days later
+    # (2025-01-22); filed now, it is late. Header level (ERP 1), no line.
+    assert elements(cusres, "ERP") == [["1"]]
+    assert elements(cusres, "ERC") == [["DAT-LATE"]]
+    assert any("2025-01-22" in " ".join(ftx[3]) for ftx in elements(cusres, "FTX") if ftx[0] == "AAO")
     # 6109100010 treatment 2 (MFN) is 18 %: duty 810.00 x 0.18 = 145.80; value for tax 810.00 + 145.80
     # = 955.80; GST 5 % = 47.79; total 145.80 + 0.00 + 47.79 = 193.59.
     assert assessed_totals(cusres) == {"CUD": "145.80", "EXC": "0.00", "GST": "47.79", "TOT": "193.59"}
@@ -300,8 +304,9 @@ def test_a_portal_rejection_is_answered_in_cusres(dag_run: dict[str, Any], gatew
     (cusres,) = messages(edifact_segments(outbox / "i11_unknown_hs.edi.cusres.edi"))
     assert first(elements(cusres, "BGM"))[1:4] == ["1020700040003700001", "9", "RE"]
     assert elements(cusres, "GIS") == [["41"]]
-    assert elements(cusres, "ERP") == [[["2", "2"]]]  # 2 = a line, line 2
-    assert elements(cusres, "ERC") == [["P201"]]  # the portal's code: HS code not in the tariff
+    # The gateway's warning (late, header level) first, then the portal's rejection of line 2.
+    assert elements(cusres, "ERP") == [["1"], [["2", "2"]]]  # 1 = header; 2 = a line, line 2
+    assert elements(cusres, "ERC") == [["DAT-LATE"], ["P201"]]  # P201: the HS code is not in the tariff
     assert elements(cusres, "TAX") == []  # nothing assessed
     report = json.loads((outbox / "i11_unknown_hs.edi.report.json").read_text())
     assert report["accepted"] is False

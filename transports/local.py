@@ -22,6 +22,18 @@ AREAS = ("inbox", "outbox", "archive", "quarantine", "processing")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 
 
+def is_plain_name(name: str) -> bool:
+    """A file name that names nothing outside its folder: no path separator,
+    no ``..``, no leading dot, no control character."""
+    return (
+        bool(name)
+        and "/" not in name
+        and "\\" not in name
+        and not name.startswith(".")
+        and all(ord(char) >= 32 for char in name)
+    )
+
+
 def safe_name(name: str) -> str:
     """A file name that cannot leave its folder: anything else is replaced by ``_``."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]

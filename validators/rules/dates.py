@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from domain import Declaration, DeclarationFunction
+from domain.declaration import AmendmentKind
 from validators.rules.base import (
     ContextUnavailable,
     RuleContext,
@@ -105,6 +106,8 @@ def follow_up_is_next_version(d: Declaration, ctx: RuleContext) -> Iterator[tupl
 def correction_before_due_date(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     if d.function is not DeclarationFunction.CHANGE:
         return
+    if d.amendment is not None and d.amendment.kind is AmendmentKind.ADJUSTMENT:
+        return  # declared an adjustment: allowed at any time, CBSA decides
     history = _history(d, ctx)
     if history is None or history.cancelled:
         return
@@ -114,5 +117,6 @@ def correction_before_due_date(d: Declaration, ctx: RuleContext) -> Iterator[tup
         yield "function", (
             f"change filed on {today.isoformat()}, after the payment due date {due.isoformat()} of transaction "
             f"{d.transaction_number} (released {history.release_date.isoformat()}): it is no longer a correction "
-            "but an adjustment, which needs CBSA approval and may carry interest; file it as an adjustment in the CCP"
+            "but an adjustment, which needs CBSA approval and may carry interest; declare it an adjustment "
+            "(EDIFACT FTX+CHG+…+ADJ, XML Amendment/AdditionalInformation/StatementTypeCode ADJ)"
         )

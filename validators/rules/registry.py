@@ -55,7 +55,7 @@ RULES: tuple[Rule, ...] = (
     Rule("VER-CNCL", "A change or cancellation references a transaction that is not cancelled", dates.follow_up_not_cancelled, field="transaction_number", needs=H, portal_code="P105", group="Dates and versions"),
     Rule("VER-NEXT", "A change or cancellation is the latest version + 1", dates.follow_up_is_next_version, field="version", needs=H, portal_code="P104", group="Dates and versions"),
     Rule("VER-ADJ", "A change is filed by the payment due date (a correction); after it, it is an adjustment", dates.correction_before_due_date, field="function", needs=H, group="Dates and versions",
-         notes="Payment due date = 10 business days after the 17th that ends the billing period of the original's release. The model cannot yet say 'this is an adjustment', so every change after the due date is rejected."),
+         notes="Payment due date = 10 business days after the 17th that ends the billing period of the original's release. A change declared an adjustment (amendment kind `adjustment`: EDIFACT FTX+CHG C107 4441 `ADJ`, XML StatementTypeCode `ADJ`) passes at any time; CBSA approves it."),
     # parties
     Rule("DLG-ACT", "A broker declarant holds an active delegation for the importer's RM account", parties.declarant_delegated, field="declarant.account", needs=D, portal_code="69", group="Delegation",
          notes="The portal answers 412 / code 69 (no delegation) or 415 / code 90 (unknown declarant)."),

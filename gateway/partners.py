@@ -1,0 +1,300 @@
+"""The partner registry: who may send us what, over which channel, and how we answer.
+
+A TOML file (``settings.partners_path``, default ``fixtures/partners.toml``)
+validated by the pydantic models below. One ``[[partners]]`` table per
+partner::
+
+    [[partners]]
+    id = "broker01"
+    edifact_senders = [{ id = "BROKER01", qualifier = "ZZZ" }]
+    xml_senders = ["BROKER01"]
+    importer_accounts = ["123456782RM0001"]
+    channel = { type = "sftp", connection_id = "partner_broker01_sftp", inbox = "inbox" }
+    acknowledgements = { contrl = true, syntax_version = 4, charset = "UNOC" }
+
+Channels: ``local`` (a folder, relative paths are taken under ``data_dir``),
+``sftp`` (an Airflow SFTP connection id and remote directories) and ``s3`` (an
+Airflow AWS connection id, a bucket and key prefixes). Credentials never live
+here: they are in the Airflow connections. See docs/transports.md.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from domain.identifiers import bn9_valid, is_program_account
+
+PARTNER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+# UNB 0004 / 0007 (an..35 / an..4) and our own limit on XML sender ids.
+_SENDER_ID = Annotated[str, Field(min_length=1, max_length=35)]
+
+
+class RegistryError(ValueError):
+    """The registry file is missing, is not TOML, or does not validate; the message says where."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EdifactIdentity(_Model):
+    """An interchange sender identification: UNB 0004 with its qualifier 0007 (None: sent without one)."""
+
+    id: _SENDER_ID
+    qualifier: Annotated[str, Field(min_length=1, max_length=4)] | None = None
+
+    @field_validator("id", "qualifier")
+    @classmethod
+    def _no_syntax_characters(cls, value: str | None) -> str | None:
+        if value is not None and (value != value.strip() or any(c in value for c in "+:'?*")):
+            raise ValueError("must not have surrounding spaces or EDIFACT separators (+ : ' ? *)")
+        return value
+
+    def __str__(self) -> str:
+        return f"{self.id}:{self.qualifier}" if self.qualifier else self.id
+
+
+def _relative_remote_dir(value: str) -> str:
+    """A remote directory: absolute or relative to the login directory, never with ``..``."""
+    if not value or "\\" in value or "\x00" in value:
+        raise ValueError("must be a non-empty POSIX path")
+    if ".." in PurePosixPath(value).parts:
+        raise ValueError("must not contain '..'")
+    normalized = posixpath.normpath(value)
+    if normalized in (".", "/"):
+        raise ValueError("must name a directory below the login or root directory")
+    return normalized
+
+
+def _prefix(value: str) -> str:
+    """An S3 key prefix: no leading slash, no ``..`` or ``.`` segments, ending with ``/``."""
+    stripped = value.strip("/")
+    if not stripped:
+        raise ValueError("must not be empty (use e.g. 'inbox/')")
+    parts = stripped.split("/")
+    if any(part in ("", ".", "..") for part in parts) or "\\" in stripped:
+        raise ValueError("must be plain segments separated by '/', without '.', '..' or '//'")
+    return stripped + "/"
+
+
+class LocalChannel(_Model):
+    """A folder holding inbox/, outbox/, archive/, quarantine/ and processing/."""
+
+    type: Literal["local"] = "local"
+    path: Path = Field(description="The partner's folder; relative paths are under settings.data_dir.")
+
+    def folder(self, data_dir: Path) -> Path:
+        return self.path if self.path.is_absolute() else data_dir / self.path
+
+
+class SftpChannel(_Model):
+    """Directories on an SFTP server reached through an Airflow SFTP connection."""
+
+    type: Literal["sftp"] = "sftp"
+    connection_id: Annotated[str, Field(min_length=1)]
+    inbox: str = "inbox"
+    outbox: str = "outbox"
+    archive: str = "archive"
+    quarantine: str = "quarantine"
+    processing: str = "processing"
+
+    _check_dirs = field_validator("inbox", "outbox", "archive", "quarantine", "processing")(_relative_remote_dir)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> SftpChannel:
+        dirs = [self.inbox, self.outbox, self.archive, self.quarantine, self.processing]
+        if len(set(dirs)) != len(dirs):
+            raise ValueError(f"inbox, outbox, archive, quarantine and processing must be distinct directories: {dirs}")
+        return self
+
+    def areas(self) -> dict[str, str]:
+        return {a: getattr(self, a) for a in ("inbox", "outbox", "archive", "quarantine", "processing")}
+
+
+class S3Channel(_Model):
+    """Key prefixes in one bucket reached through an Airflow AWS connection."""
+
+    type: Literal["s3"] = "s3"
+    connection_id: Annotated[str, Field(min_length=1)]
+    bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
+    inbox_prefix: str = "inbox/"
+    outbox_prefix: str = "outbox/"
+    archive_prefix: str = "archive/"
+    quarantine_prefix: str = "quarantine/"
+    processing_prefix: str = "processing/"
+
+    _check_prefixes = field_validator(
+        "inbox_prefix", "outbox_prefix", "archive_prefix", "quarantine_prefix", "processing_prefix"
+    )(_prefix)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> S3Channel:
+        # A prefix inside another would make e.g. the inbox listing see the processing area.
+        prefixes = self.areas()
+        for name, prefix in prefixes.items():
+            for other_name, other in prefixes.items():
+                if name != other_name and other.startswith(prefix):
+                    raise ValueError(f"{other_name} {other!r} lies inside {name} {prefix!r}: prefixes must be disjoint")
+        return self
+
+    def areas(self) -> dict[str, str]:
+        return {a: getattr(self, f"{a}_prefix") for a in ("inbox", "outbox", "archive", "quarantine", "processing")}
+
+
+Channel = Annotated[LocalChannel | SftpChannel | S3Channel, Field(discriminator="type")]
+
+
+class AckPreferences(_Model):
+    """How the partner wants to be answered. None: as in the interchange received."""
+
+    contrl: bool = Field(default=True, description="Send a CONTRL for every interchange (rejections are always sent).")
+    syntax_version: Literal[3, 4] | None = None
+    charset: Literal["UNOA", "UNOB", "UNOC", "UNOD", "UNOE", "UNOF", "UNOW", "UNOY"] | None = None
+
+
+class Partner(_Model):
+    id: Annotated[str, Field(pattern=PARTNER_ID_PATTERN)]
+    name: str | None = None
+    edifact_senders: list[EdifactIdentity] = Field(default_factory=list)
+    xml_senders: list[_SENDER_ID] = Field(default_factory=list)
+    importer_accounts: list[str] = Field(default_factory=list, description="RM program accounts (BN15) it may file for.")
+    channel: Channel
+    acknowledgements: AckPreferences = AckPreferences()
+
+    @field_validator("importer_accounts")
+    @classmethod
+    def _rm_accounts(cls, accounts: list[str]) -> list[str]:
+        for account in accounts:
+            if not is_program_account(account, "RM"):
+                raise ValueError(f"{account!r} is not an RM program account (9 digits, 'RM', 4 digits)")
+            if not bn9_valid(account[:9]):
+                raise ValueError(f"{account!r}: the business number {account[:9]} fails its check digit")
+        return accounts
+
+    @model_validator(mode="after")
+    def _some_identity(self) -> Partner:
+        if not self.edifact_senders and not self.xml_senders:
+            raise ValueError(f"partner {self.id!r} has no edifact_senders and no xml_senders: it could send nothing")
+        return self
+
+
+class PartnerRegistry(_Model):
+    partners: list[Partner] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unambiguous(self) -> PartnerRegistry:
+        seen: dict[str, str] = {}
+        for partner in self.partners:
+            if partner.id in seen:
+                raise ValueError(f"partner id {partner.id!r} appears twice")
+            seen[partner.id] = partner.id
+        owners: dict[tuple[str, str | None], str] = {}
+        for partner in self.partners:
+            for identity in partner.edifact_senders:
+                key = (identity.id, identity.qualifier)
+                if key in owners and owners[key] != partner.id:
+                    raise ValueError(f"EDIFACT sender {identity} is claimed by both {owners[key]!r} and {partner.id!r}")
+                owners[key] = partner.id
+        areas: dict[tuple[str, ...], str] = {}
+        for partner in self.partners:
+            for key in _channel_area_keys(partner.channel):
+                if key in areas:
+                    raise ValueError(f"partners {areas[key]!r} and {partner.id!r} share the channel area {'/'.join(key[1:])}")
+                areas[key] = partner.id
+        return self
+
+    def __iter__(self) -> Iterator[Partner]:  # type: ignore[override]
+        return iter(self.partners)
+
+    def ids(self) -> list[str]:
+        return [p.id for p in self.partners]
+
+    def get(self, partner_id: str) -> Partner:
+        for partner in self.partners:
+            if partner.id == partner_id:
+                return partner
+        raise KeyError(f"no partner {partner_id!r} in the registry")
+
+
+def _channel_area_keys(channel: LocalChannel | SftpChannel | S3Channel) -> list[tuple[str, ...]]:
+    """Identities of the places a channel writes to; two partners must never share one."""
+    if isinstance(channel, LocalChannel):
+        return [("local", str(channel.path))]
+    if isinstance(channel, SftpChannel):
+        return [("sftp", channel.connection_id, d) for d in channel.areas().values()]
+    return [("s3", channel.connection_id, channel.bucket, p) for p in channel.areas().values()]
+
+
+def _format_errors(error: ValidationError, data: object) -> str:
+    """One line per problem: ``partners[1] (id 'broker02').channel.sftp.inbox: message``."""
+    lines = []
+    for item in error.errors():
+        location = ""
+        for part in item["loc"]:
+            location += f"[{part}]" if isinstance(part, int) else f".{part}" if location else str(part)
+        loc = item["loc"]
+        if len(loc) >= 2 and loc[0] == "partners" and isinstance(loc[1], int) and isinstance(data, dict):
+            try:
+                location = location.replace(f"partners[{loc[1]}]", f"partners[{loc[1]}] (id {data['partners'][loc[1]]['id']!r})", 1)
+            except (KeyError, IndexError, TypeError):
+                pass
+        lines.append(f"  {location or '(top level)'}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def parse_registry(text: str, source: str = "<registry>") -> PartnerRegistry:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise RegistryError(f"{source}: not valid TOML: {error}") from None
+    try:
+        return PartnerRegistry.model_validate(data)
+    except ValidationError as error:
+        raise RegistryError(f"{source}: invalid partner registry:\n{_format_errors(error, data)}") from None
+
+
+def load_registry(path: Path | str) -> PartnerRegistry:
+    """Read and validate the registry; every problem is a ``RegistryError`` naming the file and the field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise RegistryError(f"{path}: cannot read the partner registry: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise RegistryError(f"{path}: not UTF-8: {error}") from None
+    return parse_registry(text, str(path))
+
+
+def _norm(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value or None
+
+
+def owns_sender(partner: Partner, sender_id: str | None, qualifier: str | None) -> bool:
+    """True when ``partner`` may send interchanges as UNB 0004 ``sender_id`` with 0007 ``qualifier``.
+
+    Exact, case-sensitive match of the id; the qualifier must match too (a
+    configured identity without a qualifier matches only interchanges without one).
+    """
+    sender = _norm(sender_id)
+    if sender is None:
+        return False
+    wanted = (sender, _norm(qualifier))
+    return any((identity.id, identity.qualifier) == wanted for identity in partner.edifact_senders)
+
+
+def owns_xml_sender(partner: Partner, sender_id: str | None) -> bool:
+    """True when ``partner`` may send XML documents with this sender id."""
+    sender = _norm(sender_id)
+    return sender is not None and sender in partner.xml_senders
+
+
+def may_file_for(partner: Partner, importer_account: str | None) -> bool:
+    """True when ``partner`` may file for this importer RM account."""
+    return importer_account is not None and importer_account.strip() in partner.importer_accounts
