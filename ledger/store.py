@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
+
+from storage import create_database_engine
 
 from ledger.tables import (
     AcknowledgementRecord,
@@ -34,8 +36,7 @@ class FileState:
 
 class Ledger:
     def __init__(self, url: str) -> None:
-        connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
-        self.engine = create_engine(url, connect_args=connect_args)
+        self.engine = create_database_engine(url)
         _create_schema(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 

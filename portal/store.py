@@ -19,11 +19,10 @@ from typing import Any
 
 import csv
 
+from storage import create_database_engine
 from sqlalchemy import JSON, Date, DateTime, Engine, Integer, String, Text, UniqueConstraint, create_engine, func, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
-from sqlalchemy.pool import StaticPool
 
 from domain.declaration import Declaration
 from domain.outcome import DeclarationOutcome
@@ -153,14 +152,8 @@ def _stored(row: _DeclarationRow) -> StoredVersion:
 
 
 def create_portal_engine(database_url: str) -> Engine:
-    """An engine for the URL; SQLite gets a created parent folder and thread-safe settings."""
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
-    if url.database in (None, "", ":memory:"):
-        return create_engine(url, connect_args={"check_same_thread": False}, poolclass=StaticPool)
-    Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    return create_engine(url, connect_args={"check_same_thread": False})
+    """The portal's engine (SQLite in WAL mode by default; see storage.engines)."""
+    return create_database_engine(database_url)
 
 
 class PortalStore:

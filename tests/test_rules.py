@@ -284,16 +284,18 @@ def test_reference_table_with_wrong_columns_is_refused(tmp_path: Path) -> None:
     ],
 )
 def test_issue_cases_in_the_xml_channel_point_at_the_xpath(rule_id: str, xpath: str) -> None:
-    """The same declaration as CAD-IN XML: same rule id, the pointer mapped to an XPath."""
-    from lxml import etree
-
-    from mappings.cadxml_declaration import cadin_declaration_xml, map_cad_declaration
+    """The same declaration as a CAD-IN file through the XML flow: rejected in its
+    CAD-OUT (schema-valid) with the same rule id, the pointer as an XPath."""
+    from gateway.xml_flow import XmlFlow
+    from mappings.cadxml_declaration import cadin_document
+    from tests.xml_helpers import MemorySink, read_cadout
 
     declaration = declaration_of(EXPECTED["rules"][rule_id]["fail"])
-    element = etree.fromstring(cadin_declaration_xml(declaration).replace(b"<Declaration>", b'<Declaration xmlns="urn:wco:datamodel:WCO:Declaration:1">', 1))
-    mapping = map_cad_declaration(element)
-    assert mapping.declaration is not None, mapping.findings
-    [violation] = check_declaration(mapping.declaration, fixture_context())
-    assert (violation.rule_id, violation.pointer) == (rule_id, EXPECTED["rules"][rule_id]["pointer"])
-    location = mapping.locate(violation.pointer)
-    assert location.xpath == xpath
+    senders = [(declaration.declarant.account, "AK"), (declaration.importer.account, "HN")]
+    document = cadin_document([declaration], "APP-" + rule_id, senders)
+    sink = MemorySink()
+    report = XmlFlow("case.xml", FlowOptions(sink=sink, rules_context=fixture_context())).run(io.BytesIO(document))
+    assert report.accepted is False
+    [response] = read_cadout(sink.files["case.xml.cadout.xml"])
+    assert response["status"] == "41"
+    assert [(e["code"], e["pointer"]) for e in response["errors"]] == [(rule_id, xpath)]

@@ -1,0 +1,173 @@
+"""Benchmark: CUSDEC files over real SFTP through the ``carm_inbound`` DAG.
+
+1,000 small files of 5 declarations each are uploaded with OpenSSH's ``sftp``
+in batch mode to a real sshd on 127.0.0.1, processed by the DAG with
+``dag.test()`` (mapped batches, posts to the embedded portal over HTTP,
+CONTRL/CUSRES/report written back over SFTP, originals archived), and the same
+work is then done again by a plain loop over the pipeline (what ``carm-edi
+process`` does), on fresh files, a fresh portal database and a fresh ledger.
+
+Reports the wall time of each and their ratio. Targets (issue 4): DAG ≤ 120 s
+on this 2-core machine, ratio DAG / loop ≤ 1.5.
+
+Run: ``.venv/bin/python benchmarks/airflow_batch.py`` (root: it starts sshd
+for a dedicated user, as the tests do); ``--files 50`` for a quick run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
+DECLARATIONS_PER_FILE = 5
+SENDER = "BENCH01"
+
+
+def build_file(file_number: int, phase: int) -> bytes:
+    """One interchange of five single-line declarations with unique transaction numbers."""
+    from domain.identifiers import transaction_check_digit
+    from mappings.declaration_cusdec import IDENTIFIER, cusdec_segments
+    from mappings.edifact_writer import InterchangeWriter
+    from tests.builders import declaration
+
+    out = io.BytesIO()
+    writer = InterchangeWriter(
+        out, sender=(SENDER, "ZZZ"), recipient=("CARMGW", "ZZZ"), control_reference=f"B{phase}{file_number:07d}"
+    )
+    for message in range(1, DECLARATIONS_PER_FILE + 1):
+        body = f"2{phase}{file_number:06d}{message:05d}"
+        number = body + str(transaction_check_digit(body))
+        writer.write_message(str(message), IDENTIFIER, cusdec_segments(declaration(transaction_number=number)))
+    writer.close()
+    return out.getvalue()
+
+
+def registry(base: str, importer: str) -> str:
+    dirs = "\n".join(f'{area} = "{base}/{area}"' for area in ("inbox", "outbox", "archive", "quarantine", "processing"))
+    return (
+        '[[partners]]\nid = "bench01"\n'
+        f'edifact_senders = [{{ id = "{SENDER}", qualifier = "ZZZ" }}]\n'
+        f'importer_accounts = ["{importer}"]\n'
+        f'[partners.channel]\ntype = "sftp"\nconnection_id = "carm_test_sftp"\n{dirs}\n'
+    )
+
+
+def upload(sshd: Any, base: str, files: int, phase: int, work: Path) -> None:
+    """The partner's upload: every file to a temporary name, then renamed into the inbox."""
+    local = work / f"upload-{phase}"
+    local.mkdir()
+    commands = [f'mkdir "{base}"'] + [f'mkdir "{base}/{area}"' for area in ("inbox", "outbox", "archive", "quarantine", "processing")]
+    for number in range(files):
+        source = local / f"{number}.edi"
+        source.write_bytes(build_file(number, phase))
+        commands += [f'put {source} "{base}/inbox/.{number}.part"', f'rename "{base}/inbox/.{number}.part" "{base}/inbox/f{number:05d}.edi"']
+    sshd.sftp_batch("\n".join(commands) + "\n")
+
+
+def configure(work: Path, phase: str, portal_url: str, base: str, batch_size: int) -> None:
+    """The gateway's settings for one phase, as environment variables (the DAG's tasks read them)."""
+    folder = work / phase
+    folder.mkdir()
+    (folder / "partners.toml").write_text(registry(base, "123456782RM0001"))
+    os.environ.update(
+        {
+            "CARM_DATA_DIR": str(folder),
+            "CARM_PARTNERS_PATH": str(folder / "partners.toml"),
+            "CARM_LEDGER_URL": f"sqlite:///{folder / 'ledger.sqlite'}",
+            "CARM_PORTAL_URL": portal_url,
+            "CARM_BATCH_SIZE": str(batch_size),
+        }
+    )
+
+
+def run_dag(work: Path) -> float:
+    home = work / "airflow"
+    home.mkdir()
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            "AIRFLOW__CORE__MAX_MAP_LENGTH": "4096",
+        }
+    )
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.utils import db
+
+    db.initdb()
+    dag = DagBag(dag_folder=str(PROJECT / "dags")).dags["carm_inbound"]
+    started = time.perf_counter()
+    run = dag.test()
+    elapsed = time.perf_counter() - started
+    if run.state != "success":
+        raise SystemExit(f"the DAG run failed: {run.state}")
+    return elapsed
+
+
+def run_loop() -> float:
+    from gateway import service
+    from gateway.settings import Settings
+
+    started = time.perf_counter()
+    with service.open_pipeline(Settings()) as pipeline:
+        pipeline.process_inbox()
+    return time.perf_counter() - started
+
+
+def outcome(sshd: Any, base: str, files: int) -> dict[str, int]:
+    """What came out: archived originals, acknowledgements, accepted declarations (from the reports)."""
+    root = sshd.root / base
+    reports = [json.loads(p.read_text()) for p in (root / "outbox").glob("*.report.json")]
+    return {
+        "archived": sum(1 for _ in (root / "archive").rglob("*__*")),
+        "acknowledgements": sum(1 for _ in (root / "outbox").iterdir()),
+        "accepted": sum(1 for r in reports for d in r["documents"] if d["status"] == "accepted"),
+        "left in inbox": sum(1 for _ in (root / "inbox").iterdir()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    from portal.server import PortalServer
+    from tests.servers import SFTP_CONN_ID, running_sshd, set_connection
+
+    results: dict[str, Any] = {"files": args.files, "declarations": args.files * DECLARATIONS_PER_FILE, "batch_size": args.batch_size}
+    with running_sshd() as sshd, tempfile.TemporaryDirectory(prefix="carm-bench-") as folder:
+        work = Path(folder)
+        set_connection(SFTP_CONN_ID, sshd.connection())
+        tariff = PROJECT / "fixtures" / "reference" / "tariff.csv"
+        for phase, label in ((1, "dag"), (2, "loop")):
+            base = f"bench-{label}-{uuid.uuid4().hex[:6]}"
+            upload(sshd, base, args.files, phase, work)
+            with PortalServer(f"sqlite:///{work / f'portal-{label}.sqlite'}", tariff) as portal:
+                configure(work, label, portal.url, base, args.batch_size)
+                results[f"{label} seconds"] = round(run_dag(work) if label == "dag" else run_loop(), 2)
+            results[f"{label} outcome"] = outcome(sshd, base, args.files)
+    results["ratio dag/loop"] = round(results["dag seconds"] / results["loop seconds"], 2)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for key, value in results.items():
+            print(f"{key:>20}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
