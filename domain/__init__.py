@@ -10,9 +10,11 @@ from domain.declaration import (
     Vendor,
 )
 from domain.outcome import AssessedLine, DeclarationOutcome, OutcomeStatus, PortalError
+from domain.payment import Application, Payment, PaymentChannel, PaymentOutcome, PaymentStatus, RemittanceItem, Statement
 
 __all__ = [
     "Amendment",
+    "Application",
     "AssessedLine",
     "Declaration",
     "DeclarationFunction",
@@ -21,6 +23,12 @@ __all__ = [
     "Invoice",
     "OutcomeStatus",
     "Party",
+    "Payment",
+    "PaymentChannel",
+    "PaymentOutcome",
+    "PaymentStatus",
     "PortalError",
+    "RemittanceItem",
+    "Statement",
     "Vendor",
 ]

@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from decimal import Decimal
 from typing import Any
 
 from gateway.settings import PROJECT_ROOT, Settings
@@ -42,6 +43,8 @@ def run_demo(use_airflow: bool = True) -> int:
             settings = Settings()
             completed = _run_dag(settings) if use_airflow else _run_pipeline(settings)
             print_account(settings)
+            if completed:
+                run_payments(settings)
     if not completed:
         print("\nThe run FAILED: see the task logs above.")
     return 0 if completed else 1
@@ -213,3 +216,97 @@ def print_portal_view(settings: Settings) -> None:
         f"latest (version {history['latest']['version']}): duty {outcome['total_duty']}, excise {outcome['total_excise']}, "
         f"GST {outcome['total_gst']} CAD"
     )
+
+
+# --- payments ---------------------------------------------------------------------------------
+
+PAYER = "bank01"  # the bank's folder: payments are processed after the declarations
+ACCOUNT = "123456782RM0001"
+
+
+def payment_files(statement: Any) -> dict[str, str]:
+    """A pain.001 that pays v01's transaction (as the statement shows it) and a PAYMUL that
+    pays every other outstanding declaration of the account, each with its own remittance."""
+    outstanding = [(d.transaction_number, d.outstanding) for d in statement.debits if d.outstanding > 0]
+    showcase = [(n, a) for n, a in outstanding if n == SHOWCASE_TRANSACTION]
+    others = [(n, a) for n, a in outstanding if n != SHOWCASE_TRANSACTION]
+    files = {}
+    if showcase:
+        number, amount = showcase[0]
+        files["01_settle_v01.xml"] = f"""<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.001.001.09">
+  <CstmrCdtTrfInitn>
+    <GrpHdr><MsgId>DEMO-PAIN-1</MsgId><CreDtTm>2025-02-10T09:30:00</CreDtTm><NbOfTxs>1</NbOfTxs><CtrlSum>{amount}</CtrlSum>
+      <InitgPty><Nm>MAPLE LEAF IMPORTS INC</Nm></InitgPty></GrpHdr>
+    <PmtInf><PmtInfId>DEMO-PAIN-1-P1</PmtInfId><PmtMtd>TRF</PmtMtd><ReqdExctnDt><Dt>2025-02-10</Dt></ReqdExctnDt>
+      <Dbtr><Nm>MAPLE LEAF IMPORTS INC</Nm></Dbtr><DbtrAcct><Id><Othr><Id>00012-003-1234567</Id></Othr></Id></DbtrAcct>
+      <DbtrAgt><FinInstnId><BICFI>ROYCCAT2XXX</BICFI></FinInstnId></DbtrAgt>
+      <CdtTrfTxInf><PmtId><EndToEndId>DEMO-E2E-1</EndToEndId></PmtId><Amt><InstdAmt Ccy="CAD">{amount}</InstdAmt></Amt>
+        <Cdtr><Nm>RECEIVER GENERAL FOR CANADA</Nm></Cdtr>
+        <RmtInf><Strd><RfrdDocInf><Nb>{number}</Nb></RfrdDocInf><RfrdDocAmt><RmtdAmt Ccy="CAD">{amount}</RmtdAmt></RfrdDocAmt>
+          <CdtrRefInf><Ref>{ACCOUNT}</Ref></CdtrRefInf></Strd></RmtInf></CdtTrfTxInf>
+    </PmtInf>
+  </CstmrCdtTrfInitn>
+</Document>
+"""
+    if others:
+        total = sum((a for _, a in others), Decimal("0"))
+        body = ["BGM+452+DEMO-PAYMUL-1+9", "DTM+137:20250210:102", "LIN+1", "DTM+203:20250210:102", f"MOA+9:{total}:CAD",
+                "FII+OR+00012-003-1234567:MAPLE LEAF IMPORTS INC", "NAD+OY+++MAPLE LEAF IMPORTS INC",
+                "SEQ++1", f"MOA+9:{total}:CAD", "RFF+CR:DEMO-E2E-2", "FII+BF+CBSA-EPAY", "PRC+8"]
+        for number, amount in others:
+            body += [f"DOC+929+{number}", f"MOA+12:{amount}", f"RFF+ADE:{ACCOUNT}"]
+        body.append("CNT+2:1")
+        segments = ["UNH+1+PAYMUL:D:96B:UN:CARMPY", *body, f"UNT+{len(body) + 2}+1"]
+        files["02_settle_others.edi"] = (
+            "UNA:+.? '\nUNB+UNOC:3+BANK01:ZZZ+CARMGW:ZZZ+250210:0930+DEMOPAY1'\n"
+            + "".join(f"{segment}'\n" for segment in segments) + "UNZ+1+DEMOPAY1'\n"
+        )
+    return files
+
+
+def _print_statement(title: str, statement: Any) -> None:
+    print(f"\n--- {title}: statement of {statement.account}")
+    for debit in statement.debits:
+        print(f"  {debit.transaction_number} v{debit.version}  period {debit.period} due {debit.due_date}  "
+              f"assessed {debit.assessed:>9}  paid {debit.paid:>9}  outstanding {debit.outstanding:>9}")
+    for credit in statement.credits:
+        print(f"  payment {credit.end_to_end_reference} ({credit.channel}) {credit.amount}: applied {credit.applied}, unapplied {credit.unapplied}")
+    print(f"  balance {statement.balance} CAD (assessed {statement.total_assessed}, paid {statement.total_paid}, unapplied {statement.unapplied})")
+
+
+def run_payments(settings: Settings) -> None:
+    """After the declarations: the bank's payment files (pain.001 and PAYMUL) through the same
+    pipeline and ledger, their acknowledgements, and the account balance going to zero."""
+    from gateway.pipeline import Pipeline
+    from ledger import Ledger
+    from portal.client import PortalClient, PortalRequestError
+    from portal.payments import PaymentClient
+    from transports.local import LocalFolderTransport
+
+    with PortalClient.from_settings(settings) as client:
+        payments = PaymentClient(client)
+        try:
+            before = payments.statement(ACCOUNT)
+        except PortalRequestError as error:
+            print(f"\nno statement for {ACCOUNT}: {error}")
+            return
+        _print_statement("before the payments", before)
+        transport = LocalFolderTransport(settings.resolved_data_dir / "partners")
+        transport.ensure_partner(PAYER)
+        for name, text in payment_files(before).items():
+            (transport.area(PAYER, "inbox") / name).write_text(text, encoding="utf-8")
+        ledger = Ledger(settings.ledger_database_url())
+        try:
+            results = Pipeline(settings, transport, ledger, client.submit_declaration).process_inbox(PAYER)
+        finally:
+            ledger.dispose()
+        outbox = transport.area(PAYER, "outbox")
+        for result in results:
+            print(f"\n{result.name}: {result.state}")
+            for kind in ("pain002.xml", "aperak.edi"):
+                path = outbox / f"{result.name}.{kind}"
+                if path.exists():
+                    print(f"--- {path.name}")
+                    print(path.read_text(encoding="utf-8").rstrip())
+        _print_statement("after the payments", payments.statement(ACCOUNT))

@@ -44,6 +44,7 @@ from validators.directory import validate_message
 from validators.envelope import EnvelopeValidator
 from gateway.declaration_spool import DeclarationSpool, SpooledDocument
 from gateway.report import DocumentReport, DocumentStatus, FileReport, InterchangeReport
+from gateway import payment_flow  # PAYMUL / REMADV (hooks marked "payments")
 
 Poster = Callable[[Declaration, str], DeclarationOutcome]
 
@@ -104,6 +105,7 @@ class FlowOptions:
     receipt_contrl: bool = False  # also send a receipt CONTRL (UCI 0083 = 8) per interchange, before the verdict
     acknowledgements: AcknowledgementRegistry | None = None  # None: sent interchanges are not recorded
     rules_context: RuleContext | None = None  # None: the rules that need no reference beyond the file
+    payment_poster: payment_flow.PaymentPoster | None = None  # None: the portal client behind ``poster``, if any
     partner: Partner | None = None  # the inbox owner: whose sender ids and importer accounts are allowed
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
 
@@ -122,6 +124,7 @@ class _OpenInterchange:
     # message references repeat across interchanges (and, wrongly, within one),
     # so documents are never looked up by reference.
     spooled: list[DocumentReport] = field(default_factory=list)
+    payments: list[payment_flow.PaymentMessage] = field(default_factory=list)  # payments: answered with APERAK
 
 
 class EdifactFlow:
@@ -208,7 +211,10 @@ class EdifactFlow:
         document = DocumentReport(message.reference, message.type, DocumentStatus.REJECTED)
         self.report.documents.append(document)
         spooled: SpooledDocument | None = None
-        if not is_guide_message(message):
+        payments: payment_flow.PaymentMessage | None = None
+        if payment_flow.is_payment_message(message):  # payments
+            payments = payment_flow.map_payment_message(message, decimal, syntax, document)
+        elif not is_guide_message(message):
             syntax.append(_not_supported(message))
             document.status = DocumentStatus.NOT_SUPPORTED
         else:
@@ -220,6 +226,8 @@ class EdifactFlow:
             if spooled is not None:
                 current.spool.add(spooled)
                 current.spooled.append(document)
+            if payments is not None:  # payments
+                current.payments.append(payments)
 
     def _map(self, message: Message, decimal: str, syntax: list[Finding], document: DocumentReport) -> SpooledDocument | None:
         """Map a guide message and apply the business rules. Syntax findings
@@ -260,8 +268,10 @@ class EdifactFlow:
         self.report.interchanges.append(summary)
         if sound:
             self._answer_documents(current)
+            payment_flow.answer_payment_messages(self, current, current.payments)  # payments: APERAK
         else:
             self._withdraw_documents(current)
+            payment_flow.withdraw_payment_messages(current.payments)  # payments
         wanted = self.options.partner is None or self.options.partner.acknowledgements.contrl
         if answered and (wanted or not accepted):  # a rejection is always answered
             summary.contrl_action = self._write_contrl(current)

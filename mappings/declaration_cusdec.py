@@ -13,6 +13,7 @@ from decimal import Decimal
 from pydifact.segments import Segment as OutSegment
 
 from domain import Declaration, DeclarationLine
+from domain.declaration import AmendmentKind
 from mappings.edifact_writer import segment
 
 IDENTIFIER = ("CUSDEC", "D", "96B", "UN", "CAD01")
@@ -31,7 +32,8 @@ def cusdec_segments(declaration: Declaration) -> Iterator[OutSegment]:
     yield segment("LOC", "22", d.office_of_release)
     yield segment("DTM", ["271", d.release_date.strftime("%Y%m%d"), "102"])
     if d.amendment is not None:
-        yield segment("FTX", "CHG", "", "", [d.amendment.reason_code, *_text_parts(d.amendment.explanation or "")])
+        kind = ["ADJ"] if d.amendment.kind is AmendmentKind.ADJUSTMENT else ""
+        yield segment("FTX", "CHG", "", kind, [d.amendment.reason_code, *_text_parts(d.amendment.explanation or "")])
     if d.filer_reference:
         yield segment("RFF", ["ABE", d.filer_reference])
     if d.cargo_control_number:

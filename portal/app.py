@@ -30,6 +30,7 @@ from domain.identifiers import ProgramAccount, bn9_of, is_program_account
 from domain.outcome import DeclarationOutcome, OutcomeStatus, PortalError
 from portal import codes
 from portal.assessment import Assessment, assess
+from portal.payments import payment_router
 from portal.store import Delegation, IdempotencyRecord, PortalStore, StoreConflict, StoredVersion
 from portal.tariff import Tariff
 
@@ -474,6 +475,7 @@ def create_app(
             return JSONResponse(_syntax_outcome(exc.body, errors).model_dump(mode="json"), status_code=422)
         return _error_response(422, errors)
 
+    router.include_router(payment_router(store))  # payments and statements (portal/payments.py)
     app.include_router(router)
     return app
 

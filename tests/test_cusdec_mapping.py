@@ -112,7 +112,7 @@ def _roundtrip(original):
         declaration(
             function="4",
             version=3,
-            amendment={"reason_code": "R2-74-1-C11", "explanation": "WRONG TREATMENT: USE 10?+'"},
+            amendment={"reason_code": "R2-74-1-C11", "explanation": "WRONG TREATMENT: USE 10?+'", "kind": "adjustment"},
             cargo_control_number="ABCD-1234567",
             vendor={"name": "O'BRIEN + SONS: TOOLS?", "country": "IE"},
         ),

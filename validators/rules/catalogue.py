@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from validators.rules.base import Rule
+from validators.rules.payments import PAYMENT_RULES
 from validators.rules.registry import RULES
 
 _PREAMBLE = """\
@@ -83,6 +84,14 @@ def render() -> str:
     for group, rules in groups.items():
         parts.append(f"\n## {group}\n\n| Id | Severity | Field | Needs | Portal code | Rule |\n|---|---|---|---|---|---|\n")
         parts.append("\n".join(_row(rule) for rule in rules) + "\n")
+    parts.append(
+        "\n## Payments\n\nOn the domain `Payment` (`validators/rules/payments.py`, `check_payment`), for pain.001, PAYMUL "
+        "and REMADV alike; they run in every context (the portal code is the portal's own check of the same thing). "
+        "The file-level checks (control sum, number of transactions, duplicate message id) and the pain.002 reason "
+        "codes are in [formats/payments.md](formats/payments.md).\n\n"
+        "| Id | Severity | Field | Needs | Portal code | Rule |\n|---|---|---|---|---|---|\n"
+    )
+    parts.append("\n".join(_row(rule) for rule in PAYMENT_RULES) + "\n")
     parts.append(
         "\nReference tables (`validators/reference_data.py`; versions are the `# reference-version:` comments) "
         "ship as illustrative subsets; point `ReferenceData.load(directory)` at a full extract.\n"
