@@ -16,14 +16,21 @@ child process (so that peak RSS, ``ru_maxrss`` of that child, is its own):
 * ``pipeline``: read_edifact + EnvelopeValidator + directory validation
   (``validators.directory.validate_message``, when importable) + map_cusdec to
   the pydantic ``Declaration`` — the issue's target;
-* ``reader``: read_edifact alone (every event consumed, nothing else);
+* ``reader``: read_edifact alone (every event consumed, nothing else), with
+  the C tokenizer (``parsers.edifact._tokenizer``) when it is built;
+* ``reader-python``: the same with the C tokenizer switched off
+  (``CARM_EDIFACT_ACCELERATOR=0``: the pure-Python fallback), smallest file only;
 * ``pydifact``: ``pydifact.parser.Parser().parse(text)`` alone, on the
   smallest file only (pydifact needs the whole file as one string, and refuses
   a second UNA in it, so it is given one string per interchange; reading,
   decoding and cutting the file are not timed);
 * ``floor``: read the file in 1 MiB chunks and count terminator bytes.
 
-MB is 10**6 bytes. Everything runs single-threaded on one core.
+MB is 10**6 bytes. Everything runs single-threaded on one core. Every row
+says whether the C tokenizer was used ("C tok." column: yes / no / "-" where
+read_edifact is not involved); ``--no-accelerator`` runs everything on the
+pure-Python path. The report also prints the machine's load average at the
+start and the end: measure when it is low (other jobs skew the numbers).
 """
 
 from __future__ import annotations
@@ -170,6 +177,12 @@ def ensure_file(directory: Path, megabytes: float) -> Path:
 # Measurements (each runs in its own child process) -------------------------------
 
 
+def _accelerated() -> bool:
+    from parsers.edifact import reader
+
+    return getattr(reader, "_tokenize", None) is not None  # (older readers have no accelerator)
+
+
 def _measure_reader(path: Path) -> dict:
     from parsers.edifact.model import MessageRead
     from parsers.edifact.reader import read_edifact
@@ -180,7 +193,12 @@ def _measure_reader(path: Path) -> dict:
         for event in read_edifact(stream):
             events += 1
             messages += isinstance(event, MessageRead)
-    return {"seconds": time.perf_counter() - started, "events": events, "messages": messages}
+    return {
+        "seconds": time.perf_counter() - started,
+        "events": events,
+        "messages": messages,
+        "accelerated": _accelerated(),
+    }
 
 
 def _measure_pipeline(path: Path) -> dict:
@@ -239,6 +257,7 @@ def _measure_pipeline(path: Path) -> dict:
         "messages": messages,
         "declarations": declarations,
         "directory_available": validate_message is not None,
+        "accelerated": _accelerated(),
         "stage_seconds": {  # reader: what is left, i.e. read_edifact and the loop itself
             "reader": total - envelope_s - directory_s - mapping_s,
             "envelope": envelope_s,
@@ -286,6 +305,7 @@ def _measure_floor(path: Path) -> dict:
 MEASURES = {
     "pipeline": _measure_pipeline,
     "reader": _measure_reader,
+    "reader-python": _measure_reader,  # run with CARM_EDIFACT_ACCELERATOR=0
     "pydifact": _measure_pydifact,
     "floor": _measure_floor,
 }
@@ -299,10 +319,13 @@ def _child(kind: str, path: Path) -> None:
     print(json.dumps(result))
 
 
-def run_child(kind: str, path: Path, repeat: int) -> dict:
+def run_child(kind: str, path: Path, repeat: int, accelerator: bool = True) -> dict:
     """Best of ``repeat`` fresh child processes (peak RSS: the largest seen)."""
     best: dict | None = None
     rss = 0
+    environment = dict(os.environ)
+    if kind == "reader-python" or not accelerator:
+        environment["CARM_EDIFACT_ACCELERATOR"] = "0"
     for _ in range(repeat):
         done = subprocess.run(
             [sys.executable, str(Path(__file__).resolve()), "--child", kind, str(path)],
@@ -310,6 +333,7 @@ def run_child(kind: str, path: Path, repeat: int) -> dict:
             capture_output=True,
             text=True,
             check=False,
+            env=environment,
         )
         if done.returncode != 0:
             raise SystemExit(f"{kind} on {path.name} failed:\n{done.stderr}")
@@ -334,6 +358,7 @@ def _row(label: str, size: int, result: dict, declarations: int | None) -> dict:
         "mb_per_s": size / 1e6 / seconds,
         "declarations_per_s": (declarations / seconds) if declarations is not None else None,
         "peak_rss_mib": result["max_rss_kib"] / 1024,
+        "c_tokenizer": result.get("accelerated"),
         "detail": result,
     }
 
@@ -345,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, help="where to write (and reuse) the files; default: a temporary folder")
     parser.add_argument("--repeat", type=int, default=None, help="runs per measurement, best kept (default 3, 1 with --quick or above 50 MB)")
     parser.add_argument("--json", nargs="?", const="-", metavar="FILE", help="also write the results as JSON (to FILE, or stdout)")
+    parser.add_argument("--no-accelerator", action="store_true", help="run everything without the C tokenizer (pure-Python reader)")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -352,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     sizes = [0.3, 1.0] if args.quick else [float(s) for s in args.sizes.split(",") if s.strip()]
+    accelerator = not args.no_accelerator
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="edifact-bench-") as scratch:
         directory = args.dir or Path(scratch)
         directory.mkdir(parents=True, exist_ok=True)
@@ -361,15 +389,23 @@ def main(argv: list[str] | None = None) -> int:
         for size, path in files.items():
             nbytes = path.stat().st_size
             repeat = args.repeat or (1 if args.quick or size > 50 else 3)
-            pipeline = run_child("pipeline", path, repeat)
+            pipeline = run_child("pipeline", path, repeat, accelerator)
             declarations = pipeline["declarations"]
             rows.append(_row("(a) full pipeline", nbytes, pipeline, declarations))
-            reader = run_child("reader", path, repeat)
+            reader = run_child("reader", path, repeat, accelerator)
             rows.append(_row("    read_edifact alone", nbytes, reader, pipeline["messages"]))
+            if size == smallest and accelerator:
+                python = run_child("reader-python", path, repeat)
+                rows.append(_row("    read_edifact, pure Python", nbytes, python, pipeline["messages"]))
             if size == smallest:
                 rows.append(_row("(b) pydifact Parser alone", nbytes, run_child("pydifact", path, repeat), pipeline["messages"]))
             rows.append(_row("(c) read-and-count floor", nbytes, run_child("floor", path, repeat), pipeline["messages"]))
     _print(rows)
+    load_after = os.getloadavg()
+    print(
+        f"load average (1/5/15 min) at start {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, "
+        f"at end {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f} on {os.cpu_count()} CPUs"
+    )
     if args.json:
         text = json.dumps(rows, indent=2)
         if args.json == "-":
@@ -380,14 +416,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print(rows: list[dict]) -> None:
-    header = f"{'measurement':28} {'file MB':>8} {'seconds':>8} {'MB/s':>8} {'decl/s':>9} {'peak RSS MiB':>13}"
+    header = (
+        f"{'measurement':30} {'file MB':>8} {'seconds':>8} {'MB/s':>8} {'decl/s':>9} {'peak RSS MiB':>13} {'C tok.':>7}"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
         per_s = f"{row['declarations_per_s']:9.0f}" if row["declarations_per_s"] is not None else f"{'-':>9}"
+        used = {True: "yes", False: "no"}.get(row.get("c_tokenizer"), "-")
         print(
-            f"{row['measurement']:28} {row['file_mb']:8.1f} {row['seconds']:8.2f} {row['mb_per_s']:8.2f} "
-            f"{per_s} {row['peak_rss_mib']:13.1f}"
+            f"{row['measurement']:30} {row['file_mb']:8.1f} {row['seconds']:8.2f} {row['mb_per_s']:8.2f} "
+            f"{per_s} {row['peak_rss_mib']:13.1f} {used:>7}"
         )
     print()
     by_size: dict[float, dict[str, dict]] = {}
@@ -413,6 +452,17 @@ def _print(rows: list[dict]) -> None:
         print("  pipeline time: " + ", ".join(f"{name} {sec / total:.0%}" for name, sec in stages.items()))
     if pydifact is not None:
         print(f"(b) runs on the {pydifact['file_mb']:.1f} MB file only: pydifact needs the whole file as one string.")
+    python = next((row for row in rows if row["measurement"].strip().startswith("read_edifact, pure")), None)
+    if python is not None:
+        fast = next(
+            row for row in rows
+            if row["measurement"].strip() == "read_edifact alone" and row["file_mb"] == python["file_mb"]
+        )
+        print(
+            f"read_edifact on the {python['file_mb']:.1f} MB file: {fast['mb_per_s']:.2f} MB/s "
+            f"(C tokenizer {'used' if fast.get('c_tokenizer') else 'NOT available'}) vs {python['mb_per_s']:.2f} MB/s "
+            f"pure Python: {fast['mb_per_s'] / python['mb_per_s']:.2f}x"
+        )
 
 
 if __name__ == "__main__":

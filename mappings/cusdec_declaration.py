@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -33,6 +34,7 @@ FIELD_GUIDE: dict[str, str] = {
     "release_date": "DTM+271 C507 2380",
     "amendment": "FTX+CHG",
     "amendment.reason_code": "FTX+CHG C108 4440",
+    "amendment.kind": "FTX+CHG C107 4441",
     "filer_reference": "RFF+ABE C506 1154",
     "cargo_control_number": "RFF+CN C506 1154",
     "invoice": "DOC+380",
@@ -126,12 +128,11 @@ class _Builder:
     def __init__(self, message: Message, decimal_mark: str) -> None:
         self.message = message
         self.decimal_mark = decimal_mark
+        self.usual_mark = decimal_mark in (".", ",")  # see _plain_decimal
         self.data: dict[str, Any] = {"lines": []}
         self.sources: dict[str, Source] = {}
         self.findings: list[Finding] = []
         self.failed: set[str] = set()
-        self.header: list[tuple[int, str]] = [(1, "UNH")]  # (position, tag) of the header segments
-        self.lines: list[list[tuple[int, str]]] = []  # the same, per line group
         self.index = 0  # position of the current segment in the message, UNH = 1
 
     def loc(self, segment: Segment, element: int | None = None, component: int | None = None) -> Location:
@@ -172,11 +173,27 @@ class _Builder:
                 return
         if target is not None and "." not in path:
             target[path] = value
+            return
+        data = target if target is not None else self.data
+        parents = _PARENTS.get(path)
+        if parents is None:
+            _assign(data, path, value)
+        elif parents:
+            data = data.setdefault(parents, {})
+            data[path[len(parents) + 1 :]] = value
         else:
-            _assign(target if target is not None else self.data, path, value)
+            data[path] = value
 
     def decimal(self, text: str) -> Any:
         return parse_decimal(text, self.decimal_mark)
+
+
+_PARENTS: dict[str, str] = {
+    path: path.split(".")[0] if "." in path else "" for path in FIELD_GUIDE if path.count(".") <= 1
+}
+_PARENTS.update({f"{role}.{name}": role for role in ("importer", "declarant") for name in ("account", "name")})
+_PARENTS.update({f"vendor.{name}": "vendor" for name in ("name", "street", "city", "postcode", "country")})
+"""Header paths with at most one parent: path -> its parent ("" for none), for ``_Builder.put``."""
 
 
 def _assign(data: dict[str, Any], path: str, value: Any) -> None:
@@ -191,49 +208,95 @@ def _joined_text(segment: Segment, element: int) -> str:
     return " ".join(part for part in parts if part)
 
 
+_HEADER, _LINES, _SUMMARY = 0, 1, 2
+_plain_decimal = re.compile("[0-9]+(?:[.][0-9]+)?").fullmatch
+"""ASCII digits with an optional ``.`` fraction: when the decimal mark is ``.`` or
+``,``, ``parse_decimal`` accepts them and returns ``Decimal(text)`` (it only
+rewrites ``,`` and the decimal mark to ``.``)."""
+_NOTHING: list[str] = []  # an absent element: no components
+
+
 def map_cusdec(message: Message, decimal_mark: str = ".") -> MappingResult:
     """Map one CUSDEC message of guide CAD01 to a Declaration."""
     builder = _Builder(message, decimal_mark)
-    section = "header"
+    data = builder.data
+    sources = builder.sources
+    lines = data["lines"]
+    section = _HEADER
     line: dict[str, Any] | None = None
-    line_prefix = ""
+    keys: dict[str, str] = {}  # the domain paths of the current line's fields
     tax_type = ""
     after = ""  # the segment that qualifies a following DTM/CUX: "DOC" or "MOA39"
     count_seen: tuple[int, Segment] | None = None
     uns_positions: dict[str, int] = {}
+    line_handlers = _LINE_HANDLERS
+    amounts = _PLAIN_AMOUNTS  # MOA qualifier -> line field, for the current TAX type
+    usual_mark = builder.usual_mark
 
     for index, segment in enumerate(message.segments, start=1):
-        builder.index = index
         tag = segment.tag
-        qualifier = segment.get(1)
-        if tag in ("UNH", "UNT"):
+        if tag == "UNH" or tag == "UNT":
             continue
+        elements = segment.elements
+        first = elements[0] if elements else _NOTHING
+        qualifier = first[0] if first else ""  # segment.get(1)
+        if section == _LINES and line is not None and tag != "CST" and tag != "UNS":
+            # The bulk of a message: the segments of a CST group.
+            if tag == "MOA":
+                name = amounts.get(qualifier)
+                if name is not None:
+                    # _put_amount(builder, line, keys, name, index, segment, first, 1, 2), inlined
+                    full = keys[name]
+                    sources[full] = (index, tag, 1, 2)
+                    raw = first[1] if len(first) >= 2 else ""
+                    if raw != "":
+                        if usual_mark and _plain_decimal(raw):
+                            line[name] = Decimal(raw)
+                        else:
+                            _put_amount(builder, line, keys, name, index, segment, first, 1, 2)
+                    if name == "value_for_duty":
+                        currency = first[2] if len(first) >= 3 else ""  # segment.get(1, 3)
+                        if currency and currency != "CAD":
+                            builder.index = index
+                            builder.problem(
+                                "12",
+                                f"value for duty must be in CAD, not {currency!r}",
+                                builder.loc(segment, 1, 3),
+                                keys["value_for_duty"],
+                            )
+            elif tag == "TAX":
+                second = elements[1] if len(elements) >= 2 else _NOTHING
+                tax_type = second[0] if second else ""  # segment.get(2, 1)
+                amounts = _AMOUNTS.get(tax_type, _NO_AMOUNTS) if tax_type else _PLAIN_AMOUNTS
+                if tax_type == "CUD":
+                    rate = elements[4] if len(elements) >= 5 else _NOTHING
+                    _put_amount(builder, line, keys, "duty_rate", index, segment, rate, 5, 4)
+            else:
+                handler = line_handlers.get(tag)
+                if handler is not None:
+                    handler(builder, segment, index, qualifier, line, keys)
+            continue
+        builder.index = index
         if tag == "UNS":
-            section = "lines" if qualifier == "D" else "summary"
+            section = _LINES if qualifier == "D" else _SUMMARY
             uns_positions[qualifier] = index
-            continue
-        if section == "header":
-            builder.header.append((index, tag))
-            after = _map_header_segment(builder, segment, tag, qualifier, after)
-        elif section == "lines":
+        elif section == _LINES:
             if tag == "CST":
                 line = {}
-                builder.data["lines"].append(line)
-                builder.lines.append([])
-                line_prefix = f"lines[{len(builder.data['lines']) - 1}]."
-                builder.sources[line_prefix[:-1]] = (index, tag, None, None)
-                builder.put("line_number", segment, 1, target=line, prefix=line_prefix, convert=_line_number)
-                builder.put("hs_code", segment, 2, target=line, prefix=line_prefix)
-                builder.put("tariff_treatment", segment, 3, target=line, prefix=line_prefix)
+                lines.append(line)
+                keys = _line_keys(len(lines) - 1)
+                sources[keys[""]] = (index, tag, None, None)
+                _put_line(builder, line, keys, "line_number", index, segment, 1, 1, _line_number)
+                _put_line(builder, line, keys, "hs_code", index, segment, 2, 1)
+                _put_line(builder, line, keys, "tariff_treatment", index, segment, 3, 1)
                 tax_type = ""
-            elif line is None:
+                amounts = _PLAIN_AMOUNTS
+            else:  # no line yet
                 builder.problem(
                     "14", f"{tag} before the first CST of the detail section", builder.loc(segment)
                 )
-                continue
-            else:
-                tax_type = _map_line_segment(builder, segment, tag, qualifier, line, line_prefix, tax_type)
-            builder.lines[-1].append((index, tag))
+        elif section == _HEADER:
+            after = _map_header_segment(builder, segment, tag, qualifier, after)
         elif tag == "CNT" and qualifier == "5":
             count_seen = (index, segment)
 
@@ -245,6 +308,121 @@ def map_cusdec(message: Message, decimal_mark: str = ".") -> MappingResult:
         _check_line_count(builder, *count_seen)
     declaration = _validate(builder)
     return MappingResult(declaration, builder.findings, builder.sources, message.reference)
+
+
+# The detail section: one handler per tag, and the paths of each line's fields --
+
+_LINE_FIELDS = (
+    "line_number", "hs_code", "tariff_treatment", "description", "country_of_origin", "quantity", "unit",
+    "invoice_amount", "value_for_duty", "duty_rate", "customs_duty", "excise_tax", "gst", "value_for_tax",
+)
+_LINE_KEYS: list[dict[str, str]] = []  # per line index: field name -> "lines[i].name" ("" -> "lines[i]")
+_LINE_KEYS_CACHED = 10_000  # the domain model allows 9 999 lines
+
+
+def _line_keys(number: int) -> dict[str, str]:
+    """The domain paths of line ``number``'s fields (built once per line index)."""
+    if number < len(_LINE_KEYS):
+        return _LINE_KEYS[number]
+    keys = {name: f"lines[{number}].{name}" for name in _LINE_FIELDS}
+    keys[""] = f"lines[{number}]"
+    if number == len(_LINE_KEYS) and number < _LINE_KEYS_CACHED:
+        _LINE_KEYS.append(keys)
+    return keys
+
+
+def _put_line(
+    builder: _Builder,
+    line: dict[str, Any],
+    keys: dict[str, str],
+    name: str,
+    index: int,
+    segment: Segment,
+    element: int,
+    component: int,
+    convert: Callable[[str], Any] | None = None,
+) -> None:
+    """``_Builder.put`` for a field of a line: record its source, set it when not empty."""
+    full = keys[name]
+    builder.sources[full] = (index, segment.tag, element, component)
+    elements = segment.elements
+    values = elements[element - 1] if len(elements) >= element else _NOTHING
+    raw = values[component - 1] if len(values) >= component else ""
+    if raw == "":
+        return
+    if convert is None:
+        line[name] = raw
+        return
+    try:
+        line[name] = convert(raw)
+    except ValueProblem as problem:
+        location = source_location(builder.message.reference, (index, segment.tag, element, component))
+        builder.problem(problem.code, f"{describe_field(full)}: {problem}", location, full)
+
+
+def _put_amount(
+    builder: _Builder,
+    line: dict[str, Any],
+    keys: dict[str, str],
+    name: str,
+    index: int,
+    segment: Segment,
+    values: list[str],
+    element: int,
+    component: int,
+) -> None:
+    """``_put_line`` of a decimal from ``values`` (the element's components)."""
+    full = keys[name]
+    builder.sources[full] = (index, segment.tag, element, component)
+    raw = values[component - 1] if len(values) >= component else ""
+    if raw == "":
+        return
+    if builder.usual_mark and _plain_decimal(raw):  # what parse_decimal returns for these
+        line[name] = Decimal(raw)
+        return
+    try:
+        line[name] = parse_decimal(raw, builder.decimal_mark)
+    except ValueProblem as problem:
+        location = source_location(builder.message.reference, (index, segment.tag, element, component))
+        builder.problem(problem.code, f"{describe_field(full)}: {problem}", location, full)
+
+
+_LineHandler = Callable[[_Builder, Segment, int, str, dict[str, Any], dict[str, str]], None]
+
+
+def _line_ftx(
+    builder: _Builder, segment: Segment, index: int, qualifier: str, line: dict[str, Any], keys: dict[str, str]
+) -> None:
+    if qualifier == "AAA":
+        builder.sources[keys["description"]] = (index, segment.tag, 4, None)
+        elements = segment.elements
+        text = " ".join(filter(None, elements[3])) if len(elements) >= 4 else ""  # _joined_text(segment, 4)
+        if text:
+            line["description"] = text
+
+
+def _line_loc(
+    builder: _Builder, segment: Segment, index: int, qualifier: str, line: dict[str, Any], keys: dict[str, str]
+) -> None:
+    if qualifier == "27":
+        _put_line(builder, line, keys, "country_of_origin", index, segment, 2, 1)
+
+
+def _line_mea(
+    builder: _Builder, segment: Segment, index: int, qualifier: str, line: dict[str, Any], keys: dict[str, str]
+) -> None:
+    if qualifier == "AAE":
+        _put_line(builder, line, keys, "unit", index, segment, 3, 1)
+        elements = segment.elements
+        _put_amount(builder, line, keys, "quantity", index, segment, elements[2] if len(elements) >= 3 else _NOTHING, 3, 2)
+
+
+_LINE_HANDLERS: dict[str, _LineHandler] = {"FTX": _line_ftx, "LOC": _line_loc, "MEA": _line_mea}
+"""Segments of a CST group with line fields, besides MOA and TAX (handled in ``map_cusdec``)."""
+_PLAIN_AMOUNTS = {"38": "invoice_amount", "40": "value_for_duty"}  # MOA before any TAX of the line
+_NO_AMOUNTS: dict[str, str] = {}
+
+
 
 
 def _line_number(text: str) -> int:
@@ -279,6 +457,9 @@ def _map_header_segment(builder: _Builder, segment: Segment, tag: str, qualifier
         explanation = " ".join(part for part in segment.elements[3][1:] if part) if len(segment.elements) >= 4 else ""
         if explanation:
             builder.data.setdefault("amendment", {})["explanation"] = explanation
+        builder.sources["amendment.kind"] = (builder.index, tag, 3, 1)
+        if segment.get(3, 1) == "ADJ":  # C107 4441: the filer declares an adjustment
+            builder.data.setdefault("amendment", {})["kind"] = "adjustment"
     elif tag == "RFF":
         code = segment.get(1, 1)
         if code == "ABE":
@@ -366,51 +547,10 @@ def _map_cux(builder: _Builder, segment: Segment) -> None:
     builder.put("exchange_rate", segment, 3, 1, builder.decimal)
 
 
-def _map_line_segment(
-    builder: _Builder,
-    segment: Segment,
-    tag: str,
-    qualifier: str,
-    line: dict[str, Any],
-    prefix: str,
-    tax_type: str,
-) -> str:
-    """Map one segment of a CST group; returns the current TAX type."""
-    if tag == "FTX" and qualifier == "AAA":
-        builder.sources[prefix + "description"] = (builder.index, segment.tag, 4, None)
-        text = _joined_text(segment, 4)
-        if text:
-            line["description"] = text
-    elif tag == "LOC" and qualifier == "27":
-        builder.put("country_of_origin", segment, 2, target=line, prefix=prefix)
-    elif tag == "MEA" and qualifier == "AAE":
-        builder.put("unit", segment, 3, 1, target=line, prefix=prefix)
-        builder.put("quantity", segment, 3, 2, builder.decimal, target=line, prefix=prefix)
-    elif tag == "MOA":
-        _map_line_amount(builder, segment, line, prefix, tax_type)
-    elif tag == "TAX":
-        tax_type = segment.get(2, 1)
-        if tax_type == "CUD":
-            builder.put("duty_rate", segment, 5, 4, builder.decimal, target=line, prefix=prefix)
-    return tax_type
-
-
 _TAX_AMOUNTS = {("CUD", "124"): "customs_duty", ("EXC", "124"): "excise_tax", ("GST", "124"): "gst", ("GST", "125"): "value_for_tax"}
-
-
-def _map_line_amount(builder: _Builder, segment: Segment, line: dict[str, Any], prefix: str, tax_type: str) -> None:
-    code = segment.get(1, 1)
-    if code == "38" and not tax_type:
-        builder.put("invoice_amount", segment, 1, 2, builder.decimal, target=line, prefix=prefix)
-    elif code == "40" and not tax_type:
-        builder.put("value_for_duty", segment, 1, 2, builder.decimal, target=line, prefix=prefix)
-        currency = segment.get(1, 3)
-        if currency and currency != "CAD":
-            builder.problem(
-                "12", f"value for duty must be in CAD, not {currency!r}", builder.loc(segment, 1, 3), prefix + "value_for_duty"
-            )
-    elif (tax_type, code) in _TAX_AMOUNTS:
-        builder.put(_TAX_AMOUNTS[(tax_type, code)], segment, 1, 2, builder.decimal, target=line, prefix=prefix)
+_AMOUNTS: dict[str, dict[str, str]] = {}  # _TAX_AMOUNTS by TAX type: MOA qualifier -> line field
+for (_type, _code), _name in _TAX_AMOUNTS.items():
+    _AMOUNTS.setdefault(_type, {})[_code] = _name
 
 
 def _check_line_count(builder: _Builder, index: int, segment: Segment) -> None:
@@ -456,13 +596,14 @@ def _missing_location(builder: _Builder, path: str) -> Location:
     ref = builder.message.reference
     if path in builder.sources:
         return source_location(ref, builder.sources[path])
+    header, lines = _layout(builder.message)
     if path.startswith("lines["):
         index = int(path[6 : path.index("]")])
         name = path[path.index("]") + 2 :].split(".")[0]
-        segments, order = builder.lines[index], LINE_ORDER
+        segments, order = lines[index], LINE_ORDER
     else:
         name = path if path in FIELD_GUIDE else path.split(".")[0]
-        segments, order = builder.header, HEADER_ORDER
+        segments, order = header, HEADER_ORDER
     due = order.get(field_tag(name), len(order))
     position, tag = segments[0]
     for seen_position, seen_tag in segments:
@@ -472,6 +613,29 @@ def _missing_location(builder: _Builder, path: str) -> Location:
         if rank < due:
             position, tag = seen_position, seen_tag
     return source_location(ref, (position, tag, None, None))
+
+
+def _layout(message: Message) -> tuple[list[tuple[int, str]], list[list[tuple[int, str]]]]:
+    """(position, tag) of the header segments (UNH first), and of each CST
+    group's segments: the sections as ``map_cusdec`` walks them (computed only
+    when a missing field is to be located)."""
+    header: list[tuple[int, str]] = [(1, "UNH")]
+    lines: list[list[tuple[int, str]]] = []
+    section = _HEADER
+    for index, segment in enumerate(message.segments, start=1):
+        tag = segment.tag
+        if tag == "UNH" or tag == "UNT":
+            continue
+        if tag == "UNS":
+            section = _LINES if segment.get(1) == "D" else _SUMMARY
+        elif section == _HEADER:
+            header.append((index, tag))
+        elif section == _LINES:
+            if tag == "CST":
+                lines.append([(index, tag)])
+            elif lines:
+                lines[-1].append((index, tag))
+    return header, lines
 
 
 def is_guide_message(message: Message) -> bool:

@@ -42,9 +42,20 @@ class Segment:
     A simple data element is a one-item list. Where syntax version 4 repeats an
     element, ``elements`` keeps the first occurrence and ``repetitions`` maps
     the element's 1-based position to every occurrence.
+
+    ``text`` is the segment as decoded (tag and elements with its interchange's
+    separators, no terminator) when the reader can vouch that splitting it on
+    those separators gives exactly ``elements`` (no release or repetition
+    character in it); otherwise None. Consumers may validate it instead of
+    joining ``elements`` again (see ``Message.delimiters``). It is not part of
+    equality; code that changes ``elements`` must set it to None. The C
+    tokenizer (``parsers.edifact._tokenizer``) fills these slots directly,
+    without calling ``__init__``; the segments (and their element lists) it
+    builds are not tracked by the cyclic garbage collector, as they hold only
+    strings and ints: do not store other objects in them.
     """
 
-    __slots__ = ("tag", "elements", "position", "offset", "repetitions")
+    __slots__ = ("tag", "elements", "position", "offset", "repetitions", "text")
 
     def __init__(
         self,
@@ -53,12 +64,14 @@ class Segment:
         position: int = 0,
         offset: int = 0,
         repetitions: dict[int, list[list[str]]] | None = None,
+        text: str | None = None,
     ) -> None:
         self.tag = tag
         self.elements = elements
         self.position = position
         self.offset = offset
         self.repetitions = repetitions
+        self.text = text
 
     def get(self, element: int, component: int = 1, default: str = "") -> str:
         """Value at a 1-based element and component position, or ``default``."""
@@ -119,6 +132,9 @@ class Message:
     association_code: str  # 0057, e.g. CAD01
     segments: list[Segment]
     findings: list[Finding] = field(default_factory=list)
+    delimiters: Delimiters | None = field(default=None, compare=False, repr=False)
+    """The delimiters of the interchange the message was read from (None when
+    built by hand): what ``Segment.text`` is separated with."""
 
     @property
     def header(self) -> Segment:

@@ -51,6 +51,13 @@ Syntax rules applied
   Level B follows code list 0001: ISO 646 without its national/alternative
   positions, i.e. level A plus lower-case letters and ``_`` (not ``# $ @ [ \\
   ] ^ ` { | } ~``).
+* Speed: for single-byte charsets the batch path below cuts and splits a chunk
+  at a time; with the optional C extension ``parsers.edifact._tokenizer``
+  (built by ``pip install``; see ``accelerator_available``) the cutting,
+  splitting and ``Segment`` building run in C, and such segments keep their
+  decoded text (``Segment.text``) for the directory validator. Without it the
+  pure-Python batch path gives the same events (tests/test_tokenizer_accelerator.py);
+  ``CARM_EDIFACT_ACCELERATOR=0`` switches it off.
 * Structure recovery: UNH before the previous UNT closes the previous message
   (13 "UNT missing"); UNG without UNE, or UNZ/EOF inside a group, closes the
   group with ``GroupEnd(None)`` (13); EOF or a new UNA/UNB before UNZ closes the
@@ -63,6 +70,7 @@ Syntax rules applied
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
@@ -86,7 +94,36 @@ from parsers.edifact.model import (
     SyntaxProblem,
 )
 
-__all__ = ["read_edifact", "CODECS"]
+__all__ = ["read_edifact", "CODECS", "accelerator_available", "use_accelerator"]
+
+# The optional C accelerator of the batch path (parsers/edifact/_tokenizer.c).
+# Without it (not built, or CARM_EDIFACT_ACCELERATOR=0) the pure-Python batch
+# path below does the same work; tests/test_tokenizer_accelerator.py checks
+# that both give the same events.
+try:
+    from parsers.edifact import _tokenizer as _accelerator
+
+    _accelerator.configure(Segment)
+except Exception:  # not built, or built for another Segment layout  # pragma: no cover
+    _accelerator = None  # type: ignore[assignment]
+_tokenize = (
+    _accelerator.tokenize
+    if _accelerator is not None and os.environ.get("CARM_EDIFACT_ACCELERATOR", "1") != "0"
+    else None
+)
+
+
+def accelerator_available() -> bool:
+    """Whether the C tokenizer was built and imported."""
+    return _accelerator is not None
+
+
+def use_accelerator(enabled: bool) -> bool:
+    """Switch the C tokenizer on or off (when available); returns whether it was on."""
+    global _tokenize
+    was = _tokenize is not None
+    _tokenize = _accelerator.tokenize if enabled and _accelerator is not None else None
+    return was
 
 DEFAULT_DELIMITERS = Delimiters()
 CONTROL_DELIMITERS = Delimiters(component="\x1f", element="\x1d", release=None, terminator="\x1c")
@@ -468,6 +505,7 @@ class _SegmentDecoder:
         repeat: bool = False,
         unwrap: bool = False,
     ) -> None:
+        self.delimiters = delimiters
         self.element = delimiters.element
         self.component = delimiters.component
         self.release = delimiters.release
@@ -491,6 +529,17 @@ class _SegmentDecoder:
             and all(c.isascii() and c not in _BLANK_TEXT for c in service_chars)
         )
         """Whether the batch path may read this interchange (see ``_SINGLE_BYTE_CODECS``)."""
+        table = None
+        if allowed:
+            permitted = bytearray(256)
+            for char in allowed + "".join(service_chars):
+                if ord(char) < 256:
+                    permitted[ord(char)] = 1
+            table = bytes(permitted)
+        self.tokenizer_args = (
+            self.element, self.component, self.release, self.repetition, self.terminator, table
+        )
+        """The delimiter arguments of ``_tokenizer.tokenize`` (``table``: the repertoire, or None)."""
 
     def decode(self, raw: bytes) -> _Decoded:
         if self._unwrap:
@@ -828,7 +877,10 @@ class _Reader:
     def _read_body(self, state: _Interchange, segments: Iterator[_Raw], enveloped: bool) -> Iterator[Event]:
         """Segments after UNB (or from the first bare UNH) up to UNZ, a new interchange or EOF."""
         if enveloped and state.decoder.batchable:
-            yield from self._read_batches(state, enveloped)
+            if _tokenize is not None:
+                yield from self._read_tokenized(state, enveloped, _tokenize)
+            else:
+                yield from self._read_batches(state, enveloped)
             return
         decode = state.decoder.decode
         for raw in segments:
@@ -949,6 +1001,123 @@ class _Reader:
             state.position = first + n - 1
         yield from self._close_all(state, enveloped, "end of file")
 
+    def _read_tokenized(
+        self, state: _Interchange, enveloped: bool, tokenize: Callable[..., tuple[list, list, int]]
+    ) -> Iterator[Event]:
+        """``_read_batches`` with the C tokenizer: the same events.
+
+        ``tokenize`` cuts about ``_WINDOW`` characters of the decoded chunk at a
+        time into ``Segment`` objects (None for a segment the per-segment path
+        must decode: release or repetition character, character problem, odd
+        tag) and lists those and the service segments as stops. The scanner is
+        moved past each window before its segments are dispatched; a stop that
+        ends the interchange rewinds it, as on the pure-Python path.
+        """
+        scanner = self._scanner
+        decoder = state.decoder
+        decode = decoder.decode
+        codec = decoder.codec
+        arguments = decoder.tokenizer_args
+        delimiters = decoder.delimiters
+        term_byte = decoder.terminator.encode("ascii")
+        while True:
+            region = scanner._buf[scanner._pos :]
+            base = scanner.offset
+            try:
+                text = region.decode(codec)
+                replaced = False
+            except UnicodeDecodeError:  # single-byte codec: still one character per byte
+                text = region.decode(codec, "replace")
+                replaced = True
+            at = 0
+            while True:
+                first = state.position + 1
+                segments, stops, until = tokenize(text, at, base, _WINDOW, first, replaced, *arguments)
+                if until == at:
+                    break
+                at = until
+                scanner._pos = base + until - scanner._base
+                n = len(segments)
+                if not stops:  # the common case: a run of plain segments
+                    message = state.message
+                    if message is not None:
+                        message.segments += segments
+                    else:
+                        for k in range(n):  # outside any message: reported one by one
+                            state.position = first + k
+                            segment = segments[k]
+                            ok = (b"", segment.offset, True, False)
+                            yield from self._dispatch(state, segment, ok, (segment.tag, segment.elements, None, None), enveloped)
+                            yield from self._flush(state)
+                    state.position = first + n - 1
+                    continue
+                start = 0
+                for stop, offset, end, odd in (*stops, (n, 0, 0, False)):
+                    if start < stop:
+                        message = state.message
+                        if message is not None:
+                            message.segments += segments[start:stop]
+                        else:
+                            for k in range(start, stop):
+                                state.position = first + k
+                                segment = segments[k]
+                                ok = (b"", segment.offset, True, False)
+                                yield from self._dispatch(state, segment, ok, (segment.tag, segment.elements, None, None), enveloped)
+                                yield from self._flush(state)
+                    if stop == n:
+                        break
+                    start = stop + 1
+                    state.position = first + stop - 1
+                    if odd:
+                        raw = (region[offset - base : end - base], offset, True, False)
+                        done = yield from self._one(state, raw, enveloped, decode)
+                    else:
+                        segment = segments[stop]
+                        tag = segment.tag
+                        if tag in ("UNA", "UNB"):
+                            scanner.rewind(offset)
+                            yield from self._close_all(state, enveloped, f"a new {tag} at byte {offset}")
+                            return
+                        state.position += 1
+                        # The two stops of every message, when nothing is pending: what
+                        # ``_dispatch`` does for them then, without its generators.
+                        if not state.pending:
+                            message = state.message
+                            if tag == "UNT" and message is not None:
+                                message.segments.append(segment)
+                                state.message = None
+                                yield MessageRead(message)
+                                continue
+                            if tag == "UNH" and message is None:
+                                state.message = _message(segment, delimiters)
+                                continue
+                        ok = (b"", offset, True, False)
+                        done = yield from self._dispatch(
+                            state, segment, ok, (segment.tag, segment.elements, None, None), enveloped
+                        )
+                        yield from self._flush(state)
+                        done = 2 if done else 0
+                    if done == 2:
+                        scanner.rewind(end + 1)
+                    if done:
+                        return
+                state.position = first + n - 1
+            scanner._pos = base + at - scanner._base
+            if len(region) - at > scanner.max_segment:
+                raw = scanner._skip_oversized(term_byte)
+                if (yield from self._one(state, raw, enveloped, decode)):
+                    return
+            elif not scanner._fill():
+                tail = region[at:]
+                data = tail.lstrip(_BLANK)
+                scanner._pos = len(scanner._buf)
+                if data.strip(_BLANK):
+                    raw = (data, base + len(region) - len(data), False, False)
+                    if (yield from self._one(state, raw, enveloped, decode)):
+                        return
+                break
+        yield from self._close_all(state, enveloped, "end of file")
+
     def _dispatch(
         self, state: _Interchange, segment: Segment, raw: _Raw, decoded: _Decoded, enveloped: bool
     ) -> Generator[Event, None, bool]:
@@ -956,7 +1125,7 @@ class _Reader:
         tag = segment.tag
         if tag == "UNH":
             yield from self._close_message(state, f"UNH at segment {segment.position}")
-            state.message = _message(segment)
+            state.message = _message(segment, state.decoder.delimiters)
             self._segment_problems(state, segment, raw, decoded)
         elif tag == "UNT" and state.message is not None:
             message = state.message
@@ -1122,8 +1291,9 @@ def _header(unb: Segment, delimiters: Delimiters, una_present: bool, codec: str)
     )
 
 
-def _message(unh: Segment) -> Message:
+def _message(unh: Segment, delimiters: Delimiters | None = None) -> Message:
     return Message(
+        delimiters=delimiters,
         reference=unh.get(1),
         type=unh.get(2, 1),
         version=unh.get(2, 2),

@@ -35,13 +35,17 @@ from diagnostics import Finding, Location
 from parsers.edifact.model import Segment
 from validators.directory.definitions import CompositeDef, ElementDef, SegmentDef, Slot
 
-__all__ = ["ELEMENT_SEPARATOR", "COMPONENT_SEPARATOR", "SegmentCheck", "compile_segment", "joined"]
+__all__ = [
+    "ELEMENT_SEPARATOR",
+    "COMPONENT_SEPARATOR",
+    "SegmentCheck",
+    "compile_segment",
+    "joined",
+    "text_separators_safe",
+]
 
 ELEMENT_SEPARATOR = "\ud800"
 COMPONENT_SEPARATOR = "\ud801"
-_NOT_SEPARATOR = "[^\ud800\ud801]"
-_NOT_SEPARATOR_OR_DIGIT = "[^\ud800\ud8010-9]"
-_END_OF_VALUE = "(?![^\ud800\ud801])"
 _OTHER_MARK = {".": ",", ",": "."}
 _AGENCY = "3055"
 _UN_ECE = "6"
@@ -73,6 +77,8 @@ class SegmentCheck:
     codes: Mapping[str, frozenset[str]]
     decimal_mark: str
     known: set[str] = field(default_factory=set)  # joined texts that passed: a memo
+    start: int = 0  # where the elements start in the texts this check reads (4: after "TAG+")
+    known_codes: set[tuple[str | None, ...]] = field(default_factory=set)  # captured groups that passed: a memo
 
     def passes(self, elements: list[list[str]]) -> bool:
         """The fast check: True when the segment is certainly valid."""
@@ -80,20 +86,37 @@ class SegmentCheck:
         return text in self.known or self.passes_text(text)
 
     def passes_text(self, text: str) -> bool:
-        """``passes`` on the joined elements (see ``joined``), without the memo."""
-        match = self.fast(text)
-        if match is None:
+        """``passes`` on the joined elements (see ``joined``), without looking
+        in the memo; a text that passes is added to it."""
+        if not self.accepts(text):
             return False
-        if self.coded:
-            groups = match.groups()
-            for group, codes, agency in self.coded:
-                value = groups[group]
-                if value and value not in codes and (agency < 0 or groups[agency] in (None, "", _UN_ECE)):
-                    return False
         known = self.known
         if len(known) >= _MEMO_SIZE:
             known.clear()
         known.add(text)
+        return True
+
+    def accepts(self, text: str) -> bool:
+        """The fast check of a text, memo left alone."""
+        match = self.fast(text, self.start)
+        return match is not None and (not self.coded or self.codes_known(match))
+
+    def codes_known(self, match: re.Match[str]) -> bool:
+        """Whether every coded value the fast check captured is in its code list
+        (or its code list responsible agency is not UN/ECE). The regex captures
+        only coded values and agencies, so their combinations that passed are
+        few: they are remembered."""
+        groups = match.groups()
+        if groups in self.known_codes:
+            return True
+        for group, codes, agency in self.coded:
+            value = groups[group]
+            if value and value not in codes and (agency < 0 or groups[agency] in (None, "", _UN_ECE)):
+                return False
+        known = self.known_codes
+        if len(known) >= _MEMO_SIZE:
+            known.clear()
+        known.add(groups)
         return True
 
     def findings(self, segment: Segment, position: int, reference: str) -> list[Finding]:
@@ -239,20 +262,48 @@ def _agency_value(composite: CompositeDef, index: int, value: list[str]) -> str 
 # Compilation ------------------------------------------------------------------
 
 
-def _value_pattern(element: ElementDef, mandatory: bool, mark: str) -> str:
+class _Alphabet:
+    """The regex pieces that depend on the two separators a check reads."""
+
+    def __init__(self, element: str, component: str) -> None:
+        self.element = re.escape(element)
+        self.component = re.escape(component)
+        self.not_separator = f"[^{self.element}{self.component}]"
+        self.not_separator_or_digit = f"[^{self.element}{self.component}0-9]"
+        self.end_of_value = f"(?!{self.not_separator})"
+
+
+_JOINED = _Alphabet(ELEMENT_SEPARATOR, COMPONENT_SEPARATOR)
+
+
+def text_separators_safe(element: str, component: str, decimal_mark: str) -> bool:
+    """Whether a check may read a segment's own text (``Segment.text``) with
+    these separators: it then accepts exactly what it accepts on the joined
+    elements. The value patterns only name digits, ``-`` and the decimal mark,
+    so separators must be none of those (and two distinct single characters)."""
+    return (
+        len(element) == 1
+        and len(component) == 1
+        and element != component
+        and not {element, component} & set("0123456789-" + decimal_mark)
+    )
+
+
+def _value_pattern(element: ElementDef, mandatory: bool, mark: str, alphabet: _Alphabet = _JOINED) -> str:
     """Regex of one value. Quantifiers are possessive: a value never contains
     a separator, so giving characters back could never help a match."""
     low, high = element.min_length, element.max_length
     if element.kind == "n":
         escaped = re.escape(mark)
+        end = alphabet.end_of_value
         pattern = (
-            f"-?(?:(?=[0-9]{{{low},{high}}}+{_END_OF_VALUE})[0-9]++"
-            f"|(?=[0-9{escaped}]{{{low + 2},{high + 1}}}+{_END_OF_VALUE})[0-9]++{escaped}[0-9]++)"
+            f"-?(?:(?=[0-9]{{{low},{high}}}+{end})[0-9]++"
+            f"|(?=[0-9{escaped}]{{{low + 2},{high + 1}}}+{end})[0-9]++{escaped}[0-9]++)"
         )
     elif element.kind == "a":
-        pattern = f"{_NOT_SEPARATOR_OR_DIGIT}{{{low},{high}}}+"
+        pattern = f"{alphabet.not_separator_or_digit}{{{low},{high}}}+"
     else:
-        pattern = f"{_NOT_SEPARATOR}{{{low},{high}}}+"
+        pattern = f"{alphabet.not_separator}{{{low},{high}}}+"
     return pattern if mandatory else f"(?:{pattern})?"
 
 
@@ -267,9 +318,10 @@ def _sequence(parts: list[tuple[str, bool]], separator: str) -> str:
 
 
 class _Compiler:
-    def __init__(self, codes: Mapping[str, frozenset[str]], mark: str) -> None:
+    def __init__(self, codes: Mapping[str, frozenset[str]], mark: str, alphabet: _Alphabet = _JOINED) -> None:
         self.codes = codes
         self.mark = mark
+        self.alphabet = alphabet
         self.groups = 0
         self.coded: list[CodeCheck] = []
 
@@ -283,7 +335,7 @@ class _Compiler:
         pending: list[tuple[int, int]] = []  # (component index, group) of coded values
         for index, component in enumerate(composite.components):
             assert component.element is not None
-            pattern = _value_pattern(component.element, component.mandatory, self.mark)
+            pattern = _value_pattern(component.element, component.mandatory, self.mark, self.alphabet)
             if component.number in self.codes or component.number == _AGENCY:
                 pattern, group = self.capture(pattern)
                 captured[index] = group
@@ -298,26 +350,41 @@ class _Compiler:
 
     def segment(self, definition: SegmentDef) -> str:
         parts: list[tuple[str, bool]] = []
+        alphabet = self.alphabet
         for slot in definition.elements:
             if slot.composite is not None:
-                inner = _sequence(self.component_parts(slot.composite), COMPONENT_SEPARATOR)
+                inner = _sequence(self.component_parts(slot.composite), alphabet.component)
                 if slot.mandatory and not any(c.mandatory for c in slot.composite.components):
-                    pattern = f"(?=\ud801*{_NOT_SEPARATOR}){inner}"  # some component with content
+                    pattern = f"(?={alphabet.component}*{alphabet.not_separator}){inner}"  # some component with content
                 elif slot.mandatory:
                     pattern = inner
                 else:
                     pattern = f"(?:{inner})?"
             else:
                 assert slot.element is not None
-                pattern = _value_pattern(slot.element, slot.mandatory, self.mark)
+                pattern = _value_pattern(slot.element, slot.mandatory, self.mark, alphabet)
                 if slot.number in self.codes:
                     pattern, group = self.capture(pattern)
                     self.coded.append((group, self.codes[slot.number], -1))
             parts.append((pattern, slot.mandatory))
-        return _sequence(parts, ELEMENT_SEPARATOR)
+        return _sequence(parts, alphabet.element)
 
 
-def compile_segment(definition: SegmentDef, codes: Mapping[str, frozenset[str]], decimal_mark: str) -> SegmentCheck:
-    compiler = _Compiler(codes, decimal_mark)
+def compile_segment(
+    definition: SegmentDef,
+    codes: Mapping[str, frozenset[str]],
+    decimal_mark: str,
+    separators: tuple[str, str] | None = None,
+) -> SegmentCheck:
+    """The check of one segment definition. By default it reads the elements
+    joined (see ``joined``); with ``separators`` (element, component; see
+    ``text_separators_safe``) it reads the segment's own text, tag included
+    (``Segment.text``): the elements start after the tag and its separator."""
+    if separators is None:
+        compiler, start = _Compiler(codes, decimal_mark), 0
+    else:
+        compiler, start = _Compiler(codes, decimal_mark, _Alphabet(*separators)), len(definition.tag) + 1
     pattern = compiler.segment(definition)
-    return SegmentCheck(definition, re.compile(pattern).fullmatch, tuple(compiler.coded), codes, decimal_mark)
+    return SegmentCheck(
+        definition, re.compile(pattern).fullmatch, tuple(compiler.coded), codes, decimal_mark, start=start
+    )

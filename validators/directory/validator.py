@@ -10,21 +10,46 @@ caller reports it as not supported.
 
 Definitions are loaded once per process, on first use; segment checks are
 compiled per decimal mark, and table transitions as they are first taken.
+
+Per segment the cost is kept small: a segment whose decoded text the reader
+kept (``Segment.text``, no release character) is checked on that text with
+checks compiled for its interchange's separators (``Message.delimiters``), no
+re-join, and texts that passed are remembered (one memo for every tag: the text
+starts with it); other segments are checked on their joined elements as
+before. The segment-table walk is a function of the message's tag sequence
+only, so its findings are remembered per tag sequence (most messages share a
+handful) and only re-located with the message reference.
 """
 
 from __future__ import annotations
 
 import functools
+import operator
 
 from diagnostics import Finding, Location
-from parsers.edifact.model import Message
+from parsers.edifact.model import Message, Segment
 from validators.directory.content import COMPONENT_SEPARATOR as _C
 from validators.directory.content import ELEMENT_SEPARATOR as _E
-from validators.directory.content import SegmentCheck, compile_segment
+from validators.directory.content import SegmentCheck, compile_segment, text_separators_safe
 from validators.directory.definitions import Directory, load_directory
 from validators.directory.structure import Structure
 
 __all__ = ["DirectoryValidator", "default_validator", "validate_message"]
+
+_tag = operator.attrgetter("tag")
+
+
+def _raised_first(item: tuple[int, int, list[Finding]]) -> tuple[int, int]:
+    return item[0], item[1]
+
+
+_WALK_MEMO_SIZE = 2048  # tag sequences remembered per message type
+_TEXT_MEMO_SIZE = 1 << 16  # segment texts remembered as valid, per decimal mark and separators
+
+_Walked = tuple[tuple[int, str, str, int, str], ...]
+"""Structure findings of one tag sequence: (segment that raised it, code,
+text, position and tag of its location); the message reference is added
+when they are turned into Findings."""
 
 
 class DirectoryValidator:
@@ -34,6 +59,9 @@ class DirectoryValidator:
         self.directory = directory
         self._structures: dict[tuple[str, str, str], Structure] = {}
         self._checks: dict[str, dict[str, SegmentCheck]] = {}
+        self._text_checks: dict[tuple[str, str, str], dict[str, SegmentCheck] | None] = {}
+        self._text_passed: dict[tuple[str, str, str], set[str]] = {}  # segment texts that passed: a memo
+        self._walks: dict[tuple[str, str, str], dict[tuple[str, ...], _Walked]] = {}
 
     def supports(self, message_type: str, version: str, release: str) -> bool:
         return (message_type, version, release) in self.directory.messages
@@ -57,45 +85,115 @@ class DirectoryValidator:
             }
         return checks
 
+    def _segment_text_checks(self, decimal_mark: str, element: str, component: str) -> dict[str, SegmentCheck] | None:
+        """Checks that read ``Segment.text`` with these separators; None when they cannot."""
+        key = (decimal_mark, element, component)
+        if key not in self._text_checks:
+            checks = None
+            if text_separators_safe(element, component, decimal_mark):
+                directory = self.directory
+                checks = {
+                    tag: compile_segment(definition, directory.codes, decimal_mark, (element, component))
+                    for tag, definition in directory.segments.items()
+                }
+            self._text_checks[key] = checks
+            self._text_passed[key] = set()
+        return self._text_checks[key]
+
     def validate(self, message: Message, decimal_mark: str = ".") -> list[Finding]:
-        structure = self._structure((message.type, message.version, message.release))
+        key = (message.type, message.version, message.release)
+        structure = self._structure(key)
         if structure is None:
             return []
-        checks = self._segment_checks(decimal_mark)
-        reference = message.reference
         segments = message.segments
-        findings: list[Finding] = []
+        # Content: each segment against its definition. A segment's own text is
+        # read when the reader kept it (no re-join), else its elements joined.
+        joined_checks = self._segment_checks(decimal_mark)
+        delimiters = message.delimiters
+        text_checks = (
+            self._segment_text_checks(decimal_mark, delimiters.element, delimiters.component)
+            if delimiters is not None
+            else None
+        )
+        joined_get = joined_checks.get
+        if text_checks is not None:
+            text_get = text_checks.get
+            passed = self._text_passed[(decimal_mark, delimiters.element, delimiters.component)]  # type: ignore[union-attr]
+        failed: list[tuple[int, SegmentCheck, Segment]] = []
+        for position, segment in enumerate(segments, 1):
+            text = segment.text
+            if text is not None and text_checks is not None:
+                if text in passed:  # the text holds the tag: one memo for every tag
+                    continue
+                check = text_get(segment.tag)
+                if check is None:
+                    continue
+                match = check.fast(text, check.start)  # check.accepts(text), inlined
+                if match is not None and (not check.coded or check.codes_known(match)):
+                    if len(passed) >= _TEXT_MEMO_SIZE:
+                        passed.clear()
+                    passed.add(text)
+                    continue
+            else:
+                check = joined_get(segment.tag)
+                if check is None:
+                    continue
+                text = _E.join(map(_C.join, segment.elements))  # content.joined, inlined
+                if text in check.known or check.passes_text(text):
+                    continue
+            failed.append((position, check, segment))
+        # Structure: the segment-table walk, a function of the tag sequence.
+        tags = tuple(map(_tag, segments))
+        walks = self._walks.get(key)
+        if walks is None:
+            walks = self._walks[key] = {}
+        walked = walks.get(tags)
+        if walked is None:
+            if len(walks) >= _WALK_MEMO_SIZE:
+                walks.clear()
+            walked = walks[tags] = self._walk(structure, message, tags)
+        if not failed and not walked:
+            return []
+        # Findings in the order of the segments that raise them, content first.
+        reference = message.reference
+        ordered: list[tuple[int, int, list[Finding]]] = [
+            (position, 0, check.findings(segment, position, reference)) for position, check, segment in failed
+        ]
+        ordered += [
+            (raised, 1, [Finding(code, text, Location(reference, at, tag))])
+            for raised, code, text, at, tag in walked
+        ]
+        ordered.sort(key=_raised_first)
+        return [finding for _, _, found in ordered for finding in found]
+
+    def _walk(self, structure: Structure, message: Message, tags: tuple[str, ...]) -> _Walked:
+        """Structure findings of a tag sequence (the walk of structure.py)."""
+        found: list[tuple[int, str, str, int, str]] = []
         transitions = structure.transitions
         state = structure.start
         counts = [1]  # per level of the state: repetitions of the entry matched last
-        for position, segment in enumerate(segments, 1):
-            tag = segment.tag
-            check = checks.get(tag)
-            if check is not None:
-                text = _E.join(map(_C.join, segment.elements))  # content.joined, inlined
-                if text not in check.known and not check.passes_text(text):
-                    findings.extend(check.findings(segment, position, reference))
-            if position == 1:
-                continue  # UNH: the walk's starting point
+        for position in range(2, len(tags) + 1):  # UNH (position 1): the walk's starting point
+            tag = tags[position - 1]
             step = transitions[state].get(tag) or structure.step(state, tag)
             next_state, level, repeat, push, limit, excess, excess_code, missing = step
             if level < 0:
-                findings.append(self._unexpected(structure, state, message, position))
+                finding = self._unexpected(structure, state, message, position)
+                found.append((position, finding.code, finding.message, position, tag))
                 continue
             if missing:
                 # ISO 9735 UCS 0096: a missing segment is reported at the last
                 # segment processed before the position where it was due.
-                where = Location(reference, position - 1, segments[position - 2].tag)
-                findings.extend(Finding("13", f"{gap} before {tag}", where) for gap in missing)
+                before = tags[position - 2]
+                found.extend((position, "13", f"{gap} before {tag}", position - 1, before) for gap in missing)
             if len(counts) > level + 1:
                 del counts[level + 1 :]
             count = counts[level] = counts[level] + 1 if repeat else 1
             if push:
                 counts.append(1)
             if count > limit:
-                findings.append(Finding(excess_code, excess, Location(reference, position, tag)))
+                found.append((position, excess_code, excess, position, tag))
             state = next_state
-        return findings
+        return tuple(found)
 
     def _unexpected(self, structure: Structure, state: int, message: Message, position: int) -> Finding:
         tag = message.segments[position - 1].tag
