@@ -303,17 +303,7 @@ class EdifactFlow:
                     finding = Finding(error.code, error.message, location)
                     document.errors.append(finding)
                     errors.append(CusresError(error.code, error.message, error.pointer, location.describe(), _line_of(error.pointer)))
-                document.carm_status = status.value
-                document.status = DocumentStatus.ACCEPTED if status.accepted else (
-                    DocumentStatus.PENDING if status is OutcomeStatus.PENDING else DocumentStatus.REJECTED
-                )
-                if status.accepted:
-                    document.assessed = {
-                        "duty": str(outcome.total_duty),
-                        "excise": str(outcome.total_excise),
-                        "gst": str(outcome.total_gst),
-                        "total": str(outcome.total_due),
-                    }
+                document.record_outcome(outcome)
             if writer is not None:
                 reference = item.declaration.reference if item.declaration else item.message_ref
                 writer.write_message(

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diagnostics import Finding, Severity
+from domain import DeclarationOutcome, OutcomeStatus
 
 
 class DocumentStatus:
@@ -26,6 +27,22 @@ class DocumentReport:
     errors: list[Finding] = field(default_factory=list)
     assessed: dict[str, str] | None = None
     acknowledgement: dict[str, Any] | None = None  # a received CONTRL: its verdict and what it answers
+
+    def record_outcome(self, outcome: DeclarationOutcome) -> None:
+        """The portal's verdict on this declaration: its status and, when
+        accepted, the assessed totals."""
+        status = outcome.status
+        self.carm_status = status.value
+        if status.accepted:
+            self.status = DocumentStatus.ACCEPTED
+            self.assessed = {
+                "duty": str(outcome.total_duty),
+                "excise": str(outcome.total_excise),
+                "gst": str(outcome.total_gst),
+                "total": str(outcome.total_due),
+            }
+        else:
+            self.status = DocumentStatus.PENDING if status is OutcomeStatus.PENDING else DocumentStatus.REJECTED
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -322,19 +322,7 @@ class XmlFlow:
                     finding = Finding(error.code, error.message, location)
                     document.errors.append(finding)
                     errors.append(_error(finding))
-                document.carm_status = status
-                document.status = (
-                    DocumentStatus.ACCEPTED
-                    if outcome.status.accepted
-                    else DocumentStatus.PENDING if outcome.status is OutcomeStatus.PENDING else DocumentStatus.REJECTED
-                )
-                if outcome.status.accepted:
-                    document.assessed = {
-                        "duty": str(outcome.total_duty),
-                        "excise": str(outcome.total_excise),
-                        "gst": str(outcome.total_gst),
-                        "total": str(outcome.total_due),
-                    }
+                document.record_outcome(outcome)
             if writer is not None:
                 writer.write(
                     CadOutResponse(

@@ -20,7 +20,7 @@ from typing import Any
 import csv
 
 from storage import create_database_engine
-from sqlalchemy import JSON, Date, DateTime, Engine, Integer, String, Text, UniqueConstraint, create_engine, func, select, text
+from sqlalchemy import JSON, Date, DateTime, Engine, Integer, String, Text, UniqueConstraint, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 

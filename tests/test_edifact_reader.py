@@ -237,7 +237,7 @@ def test_wrapped_interchange_drops_every_line_break():
 
 
 def test_unoc_decodes_latin1():
-    data = f"UNB+UNOC:3+S+R+250101:1200+R1'UNH+1+X:D:1:UN'NAD+BY+++Müller'UNT+3+1'UNZ+1+R1'"
+    data = "UNB+UNOC:3+S+R+250101:1200+R1'UNH+1+X:D:1:UN'NAD+BY+++Müller'UNT+3+1'UNZ+1+R1'"
     events = read(data.encode("latin-1"))
     assert header(events).encoding == "latin-1"
     assert body(events)[1] == ("NAD", [["BY"], [""], [""], ["Müller"]])

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

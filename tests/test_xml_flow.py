@@ -5,7 +5,6 @@ hand-written answers of fixtures/xml/expected.json."""
 from __future__ import annotations
 
 import datetime as dt
-import io
 from pathlib import Path
 
 import pytest
