@@ -9,7 +9,12 @@ no database, no HTTP client and no folder. Reruns are safe: a file is claimed
 (moved out of the inbox) before it is processed, so a file already taken is
 skipped. No task retries: the portal client already retries transient errors,
 and a file whose processing fails is released back to the inbox, where the
-next run (five minutes later) takes it again.
+next run (five minutes later) takes it again. A file a killed task left in
+processing/ (its lease ended) and a file parked during a portal outage are
+resumed by a later run from the ledger's state (docs/reliability.md).
+
+Param ``reprocess``: ledger file ids to process again (a quarantined file goes
+back to the inbox, a parked one is resumed at once), e.g. ``{"reprocess": [12]}``.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +36,12 @@ log = logging.getLogger(__name__)
     max_active_runs=1,
     tags=["carm", "edi"],
     doc_md=__doc__,
+    params={
+        "reprocess": Param(
+            [], type="array", items={"type": "integer"},
+            description="Ledger file ids to reprocess (quarantined or parked files); history is kept.",
+        ),
+    },  # fmt: skip
 )
 def carm_inbound() -> None:
     @task
@@ -38,7 +49,8 @@ def carm_inbound() -> None:
         from gateway.service import plan_batches
         from gateway.settings import Settings
 
-        return plan_batches(Settings())
+        reprocess = get_current_context()["params"].get("reprocess") or []
+        return plan_batches(Settings(), reprocess=list(reprocess))
 
     @task(map_index_template="{{ batch_label }}")
     def process_batch(batch: dict[str, Any]) -> dict[str, Any]:
@@ -47,7 +59,7 @@ def carm_inbound() -> None:
 
         context = get_current_context()
         context["batch_label"] = batch["label"]  # type: ignore[typeddict-unknown-key]
-        return run_batch(Settings(), batch, context["run_id"])
+        return run_batch(Settings(), batch, context["run_id"], task=f"process_batch[{context['ti'].map_index}]")
 
     @task
     def summary(results: list[dict[str, Any]]) -> dict[str, Any]:

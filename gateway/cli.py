@@ -1,4 +1,4 @@
-"""``carm-edi``: check, estimate, process, demo, schema, portal serve.
+"""``carm-edi``: check, estimate, process, ledger show, reprocess, demo, schema, portal serve.
 
 Exit codes of ``check``: 0 accepted, 1 rejected, 2 cannot run; of ``estimate``:
 0 declared amounts match, 1 differences, 2 cannot run.
@@ -85,6 +85,60 @@ def _process(args: argparse.Namespace) -> int:
     return EXIT_ACCEPTED if all(s["accepted"] for s in summaries) else EXIT_REJECTED
 
 
+def _operator_settings(args: argparse.Namespace) -> Settings:
+    return Settings(data_dir=Path(args.data_dir)) if getattr(args, "data_dir", None) else Settings()
+
+
+def _ledger_show(args: argparse.Namespace) -> int:
+    from gateway.operator import OperatorError, show
+    from ledger import Ledger
+
+    ledger = Ledger(_operator_settings(args).ledger_database_url())
+    try:
+        view = show(ledger, file_id=args.file, interchange=args.interchange, transaction=args.transaction)
+    except OperatorError as error:
+        _emit_cannot_run(args.json, str(error))
+        return EXIT_CANNOT_RUN
+    finally:
+        ledger.dispose()
+    if args.json:
+        print(json.dumps(view, indent=2, ensure_ascii=False))
+        return EXIT_ACCEPTED
+    if "transaction_number" in view:
+        print(f"transaction {view['transaction_number']}")
+        for v in view["versions"]:
+            print(f"  version {v['version']}: {v['status']} (file {v['file_id']}, key {v['idempotency_key']})")
+    for f in view["files"]:
+        print(f"file {f['id']} {f['partner']}/{f['name']}: {f['state']} (attempts {f['attempts']}, sha256 {f['sha256'][:12]})")
+        if f["note"]:
+            print(f"  note: {f['note']}")
+        for e in f["history"]:
+            print(f"  {e['at']}  {e['from'] or '-'} -> {e['to']}  run {e['run_id'] or '-'}  {e['task'] or ''}  {e['note'] or ''}".rstrip())
+        for d in f["documents"]:
+            print(f"  document {d['message_reference']} {d['transaction_number'] or ''} v{d['version'] or ''}: {d['status']}")
+        for a in f["acknowledgements"]:
+            print(f"  acknowledgement {a['kind']}: {a['location']}")
+    return EXIT_ACCEPTED
+
+
+def _reprocess(args: argparse.Namespace) -> int:
+    from gateway.operator import OperatorError, reprocess
+
+    try:
+        result = reprocess(_operator_settings(args), file_ids=args.file or [], parked=args.parked)
+    except OperatorError as error:
+        _emit_cannot_run(args.json, str(error))
+        return EXIT_CANNOT_RUN
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for note in result["notes"]:
+            print(note)
+        for item in result["files"]:
+            print(f"{item['name']}: {item['state']}, {item['documents_accepted']}/{item['documents']} documents accepted")
+    return EXIT_ACCEPTED if all(f["state"] != "parked" for f in result["files"]) else EXIT_REJECTED
+
+
 def _schema(args: argparse.Namespace) -> int:
     model = {"declaration": Declaration, "outcome": DeclarationOutcome}[args.model]
     print(json.dumps(model.model_json_schema(), indent=2))
@@ -127,6 +181,25 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("--partner", help="only this partner")
     process.add_argument("--json", action="store_true")
     process.set_defaults(handler=_process)
+
+    ledger = commands.add_parser("ledger", help="what the ledger knows")
+    ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True)
+    show = ledger_commands.add_parser("show", help="a file, an interchange or a transaction: states, history, documents, acknowledgements")
+    which = show.add_mutually_exclusive_group(required=True)
+    which.add_argument("--file", type=int, help="ledger file id")
+    which.add_argument("--interchange", help="SENDER:CONTROL_REFERENCE")
+    which.add_argument("--transaction", help="14-digit CARM transaction number")
+    show.add_argument("--inbox", dest="data_dir", help="data folder (default: settings)")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=_ledger_show)
+
+    again = commands.add_parser("reprocess", help="process a quarantined file or the parked files again, keeping their history")
+    what = again.add_mutually_exclusive_group(required=True)
+    what.add_argument("--file", type=int, action="append", help="ledger file id (repeatable)")
+    what.add_argument("--parked", action="store_true", help="every file parked while the portal was unavailable")
+    again.add_argument("--inbox", dest="data_dir", help="data folder (default: settings)")
+    again.add_argument("--json", action="store_true")
+    again.set_defaults(handler=_reprocess)
 
     demo = commands.add_parser("demo", help="run the embedded default end to end and show the result")
     demo.add_argument("--no-airflow", action="store_true", help="run the pipeline directly instead of the DAG")

@@ -21,7 +21,7 @@ from typing import BinaryIO, Protocol
 
 from diagnostics import Finding, Location, Severity
 from domain import Declaration, DeclarationOutcome, OutcomeStatus
-from mappings.contrl import ACKNOWLEDGED, RECEIVED, REJECTED, ContrlBuilder, MessageVerdict, ReceivedContrl, read_contrl
+from mappings.contrl import ACKNOWLEDGED, Preference, RECEIVED, REJECTED, ContrlBuilder, MessageVerdict, ReceivedContrl, read_contrl
 from mappings.cusdec_declaration import is_guide_message, map_cusdec
 from mappings.cusres import IDENTIFIER as CUSRES_IDENTIFIER
 from mappings.cusres import CusresError, cusres_segments
@@ -168,7 +168,7 @@ class EdifactFlow:
     # phase 1 -------------------------------------------------------------------
     def _start(self, header: InterchangeHeader) -> _OpenInterchange:
         self._count += 1
-        current = _OpenInterchange(header, self._count, ContrlBuilder(header), DeclarationSpool())
+        current = _OpenInterchange(header, self._count, ContrlBuilder(header, self._preferred_syntax()), DeclarationSpool())
         current.envelope_findings.extend(self._orphans)
         self._orphans = []
         partner = self.options.partner
@@ -336,16 +336,26 @@ class EdifactFlow:
             self.report.acknowledgements.append(name)
         return self._writers[kind]
 
+    def _preferred_syntax(self) -> Preference:
+        """The partner's syntax identifier and version for our replies, if it set them."""
+        partner = self.options.partner
+        if partner is None:
+            return (None, None)
+        wish = partner.acknowledgements
+        return (wish.charset, str(wish.syntax_version) if wish.syntax_version else None)
+
     def _cusres_writer(self, current: _OpenInterchange) -> InterchangeWriter | None:
         out = self._stream("cusres")
         if out is None:
             return None
         header = current.header
+        charset, version = self._preferred_syntax()
         return InterchangeWriter(
             out,
             sender=self.options.our_id,
             recipient=(header.sender, header.sender_qualifier),
             control_reference=control_reference(f"{self.options.seed}:{current.index}:cusres"),
+            syntax=(charset or "UNOC", version or "3"),
             prepared=self.options.now(),
         )
 
@@ -449,7 +459,7 @@ class EdifactFlow:
             control_reference="0",
         )
         self._count += 1
-        current = _OpenInterchange(header, self._count, ContrlBuilder(header), DeclarationSpool(), list(findings), ended=True, only_acknowledgements=False)
+        current = _OpenInterchange(header, self._count, ContrlBuilder(header, self._preferred_syntax()), DeclarationSpool(), list(findings), ended=True, only_acknowledgements=False)
         self._write_contrl(current)
         current.spool.close()
 

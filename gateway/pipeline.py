@@ -7,9 +7,12 @@ then archive it — or quarantine it when nothing in it could be accepted.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+import logging
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -21,13 +24,20 @@ from gateway.settings import Settings
 from gateway.partners import PartnerRegistry, owns_xml_sender
 from gateway.sniff import sniff
 from gateway.xml_flow import XmlFlow
+from gateway.payment_flow import Pain001Flow
+from parsers.xml.pain001_reader import pain001_version
 from ledger import Ledger
-from ledger.store import FileState
+from ledger.store import FileState, as_utc
+from ledger.tables import utcnow
+from domain import Declaration, DeclarationOutcome
+from portal.client import PortalUnavailable
 from validators.rules import RuleContext
 from mappings.contrl import ReceivedContrl
 from parsers.edifact.model import InterchangeHeader
 from transports.base import ClaimedFile, InboundFile, Transport
 from transports.local import is_plain_name
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -68,6 +78,8 @@ def check_stream(stream: BinaryIO, name: str, options: FlowOptions | None = None
             partner = options.partner
             known = (lambda sender: owns_xml_sender(partner, sender)) if partner is not None else None
             return XmlFlow(name, options, sender_known=known).run(stream)
+        if pain001_version(sniffed.root) is not None:  # ISO 20022 pain.001: gateway/payment_flow.py
+            return Pain001Flow(name, options).run(stream)
         return _unsupported_xml(name, sniffed.root)
     return EdifactFlow(name, options).run(stream)
 
@@ -164,7 +176,89 @@ class _OutboxSink:
         self._ledger.record_acknowledgement(self._file_id, kind, f"{self._partner}/outbox/{name}", writer.digest.hexdigest())
 
 
+class _LedgerPoster:
+    """The flow's poster, recording each post in the ledger the moment the portal
+    answers (before any acknowledgement), renewing the claim's lease and calling
+    the ``posted`` checkpoint. The first post moves the file to ``parsed`` (its
+    interchange was read to the end and found sound) and then ``posted``."""
+
+    def __init__(self, pipeline: Pipeline, poster: Poster, file_id: int, run_id: str | None, hidden: set[tuple[str, int]]) -> None:
+        self._pipeline = pipeline
+        self._poster = poster
+        self._file_id = file_id
+        self._run_id = run_id
+        self._hidden = hidden
+        self.keys: dict[str, str] = {}  # CARM reference (transaction + version) → idempotency key
+        self._posted = False
+
+    def __call__(self, declaration: Declaration, key: str) -> DeclarationOutcome:
+        ledger = self._pipeline.ledger
+        if not self._posted:
+            ledger.move_file(self._file_id, FileState.PARSED, run_id=self._run_id, task=self._pipeline.task)
+        self._hidden.discard((declaration.transaction_number, declaration.version))
+        outcome = self._poster(declaration, key)
+        self.keys[declaration.reference] = key
+        ledger.record_post(
+            self._file_id, idempotency_key=key, message_reference=declaration.reference[:32],
+            transaction_number=declaration.transaction_number, version=declaration.version,
+            status=outcome.status.value, response=outcome.model_dump(mode="json"),
+            lease_seconds=self._pipeline.settings.claim_lease_seconds,
+        )  # fmt: skip
+        if not self._posted:
+            self._posted = True
+            ledger.move_file(self._file_id, FileState.POSTED, run_id=self._run_id, task=self._pipeline.task)
+        self._pipeline._checkpoint("posted")
+        return outcome
+
+
+def _history_before_own_posts(lookup: Callable[[str], object], hidden: set[tuple[str, int]]) -> Callable[[str], object]:
+    """The portal's history as this file saw it on its first attempt: versions an
+    earlier, interrupted attempt of this file posted (``hidden``) are left out
+    until this attempt posts them again, so the rerun's pre-checks (an original
+    must be new, a change must be the next version) decide as they did then."""
+
+    def lookup_before(transaction_number: str) -> object:
+        history = lookup(transaction_number)
+        mine = sorted(version for txn, version in hidden if txn == transaction_number)
+        if history is None or not mine:
+            return history
+        if mine[0] <= 1:
+            return None
+        if history.latest_version >= mine[0]:  # type: ignore[attr-defined]
+            return dataclasses.replace(history, latest_version=mine[0] - 1, cancelled=False)  # type: ignore[type-var]
+        return history
+
+    return lookup_before
+
+
+class StoredReport:
+    """The report of a file whose acknowledgements were written by an earlier
+    attempt (ledger state ``acknowledged``): read back from the ledger summary."""
+
+    def __init__(self, data: dict[str, object]) -> None:
+        self._data = data
+        self.file = str(data.get("file", ""))
+        self.format = data.get("format")
+        self.accepted = bool(data.get("accepted"))
+        self.acknowledgements = list(data.get("acknowledgements") or [])  # type: ignore[call-overload]
+        self.documents = [dataclasses.make_dataclass("D", ["status"])(d.get("status")) for d in data.get("documents") or []]  # type: ignore[union-attr]
+        self.interchanges = list(data.get("interchanges") or [])  # type: ignore[call-overload]
+
+    def all_errors(self) -> list[str]:
+        found = [e.get("message", "") for e in self._data.get("errors") or []]  # type: ignore[union-attr]
+        for item in [*self.interchanges, *(self._data.get("documents") or [])]:  # type: ignore[misc]
+            found.extend(e.get("message", "") for e in item.get("errors") or [])
+        return found
+
+    def to_dict(self) -> dict[str, object]:
+        return self._data
+
+
 class Pipeline:
+    checkpoint: Callable[[str], None] | None = None
+    """Fault injection (``transports/faults.py``): called at named points of the
+    work ("recorded", "posted", "acknowledged", "archived"); None in production."""
+
     def __init__(
         self,
         settings: Settings,
@@ -173,6 +267,7 @@ class Pipeline:
         poster: Poster | None,
         rules_context: RuleContext | None = None,
         registry: PartnerRegistry | None = None,
+        task: str | None = None,
     ) -> None:
         self.settings = settings
         self.transport = transport
@@ -180,6 +275,12 @@ class Pipeline:
         self.poster = poster
         self.rules_context = rules_context
         self.registry = registry
+        self.task = task
+
+    def _checkpoint(self, name: str) -> None:
+        hook = self.checkpoint
+        if hook is not None:
+            hook(name)
 
     def process_names(self, partner: str, names: Iterable[str], run_id: str | None = None) -> list[ProcessedFile]:
         """Claim and process the named inbox files; names already taken are skipped."""
@@ -206,20 +307,110 @@ class Pipeline:
         claimed = self.transport.claim(inbound)
         if claimed is None:
             return None
+        file_id = self.ledger.record_claim(
+            inbound.partner, inbound.name, "", inbound.size, run_id, task=self.task,
+            claim_id=claimed.claim_id, location=claimed.location, lease_seconds=self.settings.claim_lease_seconds,
+        )  # fmt: skip
+        self._checkpoint("recorded")
+        return self._identify_and_work(claimed, file_id, run_id)
+
+    def _identify_and_work(self, claimed: ClaimedFile, file_id: int, run_id: str | None) -> ProcessedFile:
+        """Hash the claimed file (refused files are not read), let the ledger say
+        whether it continues an earlier record or duplicates one, then do the work."""
+        refusal = self._refusal(claimed.inbound)
+        sha256, size = "", claimed.inbound.size
+        if refusal is None:  # refused unread: nothing is downloaded or hashed
+            try:
+                with self.transport.open(claimed) as stream:
+                    sha256, size = file_digest(stream)
+            except BaseException as error:
+                self._give_back(claimed, file_id, error, run_id)
+                raise
+        claim = self.ledger.identify(file_id, sha256, size)
+        if claim.duplicate_of is not None:
+            return self._duplicate(claimed, claim.file_id, claim.duplicate_of, run_id)
+        return self._work(claimed, claim.file_id, sha256, refusal, claim.received_at, run_id)
+
+    def resume(self, file_id: int, run_id: str | None = None, force: bool = False) -> ProcessedFile | None:
+        """Finish a file an earlier run left in processing/ (its worker died, its
+        channel dropped, or it was parked): None when another worker has it or its
+        lease has not ended (``force``: an operator's reprocess). From
+        ``acknowledged`` only the filing away is left; otherwise the flow runs
+        again: posts are answered from the portal's idempotency records, the
+        acknowledgements are rewritten with the same bytes."""
+        record = self.ledger.take_over(file_id, run_id=run_id, task=self.task, lease_seconds=self.settings.claim_lease_seconds, force=force)
+        if record is None:
+            return None
+        inbound = InboundFile(record.partner, record.name, record.size)
+        claimed = ClaimedFile(inbound, record.claim_id or "", record.location or "")
+        log.warning("%s/%s: resuming file %d from %s (attempt %d)", record.partner, record.name, file_id, record.state, record.attempts)
+        if record.state == FileState.ACKNOWLEDGED:
+            return self._file_away(claimed, file_id, StoredReport(record.summary or {}), run_id, record.outcome, record.note)  # type: ignore[arg-type]
         refusal = self._refusal(inbound)
-        if refusal is None:
-            with self.transport.open(claimed) as stream:
-                sha256, size = file_digest(stream)
-        else:  # refused unread: nothing is downloaded or hashed
-            sha256, size = "", inbound.size
-        file_id = self.ledger.record_claim(inbound.partner, inbound.name, sha256, size, run_id)
+        if not record.sha256 and refusal is None:  # killed (or cut off) before it was hashed
+            return self._identify_and_work(claimed, file_id, run_id)
+        return self._work(claimed, file_id, record.sha256, refusal, as_utc(record.received_at), run_id)
+
+    def resume_stale(self, partner: str | None = None, run_id: str | None = None) -> list[ProcessedFile]:
+        """Resume every file whose holder is gone and every parked file that is due."""
+        results = []
+        for record in self.ledger.resumable(partner):
+            result = self.resume(record.id, run_id)
+            if result is not None:
+                results.append(result)
+        return results
+
+    def _work(self, claimed: ClaimedFile, file_id: int, sha256: str, refusal: Finding | None, received_at: dt.datetime, run_id: str | None) -> ProcessedFile:
         try:
-            report = self._run(claimed, file_id, sha256, refusal)
-        except BaseException:
-            self.transport.release(claimed)
-            self.ledger.move_file(file_id, FileState.RELEASED)
+            report = self._run(claimed, file_id, sha256, refusal, received_at=received_at, run_id=run_id)
+        except PortalUnavailable as error:  # retries exhausted or circuit open: park, do not fail the task
+            return self._park(claimed, file_id, error, run_id)
+        except BaseException as error:
+            self._give_back(claimed, file_id, error, run_id)
             raise
-        return self._file_away(claimed, file_id, report)
+        nothing_accepted = not any(i.accepted for i in report.interchanges)
+        outcome = "quarantine" if nothing_accepted else "archive"
+        reason = None
+        if nothing_accepted:
+            reason = "; ".join(str(f) for f in report.all_errors()[:5]) or "nothing in the file could be accepted"
+        self.ledger.move_file(
+            file_id, FileState.ACKNOWLEDGED, run_id=run_id, task=self.task, outcome=outcome, note=reason,
+            format=report.format, accepted=report.accepted, summary=report.to_dict(),
+        )  # fmt: skip
+        self._checkpoint("acknowledged")
+        return self._file_away(claimed, file_id, report, run_id, outcome, reason)
+
+    def _give_back(self, claimed: ClaimedFile, file_id: int, error: BaseException, run_id: str | None) -> None:
+        """After an error: the file back to the inbox (``released``); when even that
+        fails (the channel dropped), the claim is abandoned: its lease ends now and
+        the next run resumes the file from processing/."""
+        why = f"{type(error).__name__}: {error}"[:2000]
+        try:
+            self.transport.release(claimed)
+        except Exception as failure:
+            log.warning("%s: cannot release %s (%s); the next run resumes it", claimed.inbound.partner, claimed.location, failure)
+            self.ledger.abandon(file_id, why)
+            return
+        self.ledger.move_file(file_id, FileState.RELEASED, run_id=run_id, task=self.task, note=why, lease_until=None)
+
+    def _park(self, claimed: ClaimedFile, file_id: int, error: PortalUnavailable, run_id: str | None) -> ProcessedFile:
+        until = utcnow() + dt.timedelta(seconds=self.settings.park_seconds)
+        why = f"portal unavailable, parked until {until:%Y-%m-%d %H:%M:%S} UTC: {error}"[:2000]
+        log.warning("%s/%s: %s", claimed.inbound.partner, claimed.inbound.name, why)
+        self.ledger.move_file(file_id, FileState.PARKED, run_id=run_id, task=self.task, note=why, lease_until=until)
+        report = FileReport(file=claimed.inbound.name, format="")
+        report.errors.append(Finding("PARKED", why, Location()))
+        return ProcessedFile(claimed.inbound.partner, claimed.inbound.name, FileState.PARKED, report)
+
+    def _duplicate(self, claimed: ClaimedFile, file_id: int, original: int, run_id: str | None) -> ProcessedFile:
+        """The same content again (a partner's resend, an event fired twice): the
+        first delivery answers it; this copy is quarantined, nothing is posted or written."""
+        why = f"duplicate delivery: the same content (SHA-256) is file {original} in the ledger, which answers it"
+        location = self.transport.quarantine(claimed, why)
+        self.ledger.move_file(file_id, FileState.QUARANTINED, run_id=run_id, task=self.task, note=why, location=location, lease_until=None, accepted=False)
+        report = FileReport(file=claimed.inbound.name, format="")
+        report.errors.append(Finding("DUP", why, Location()))
+        return ProcessedFile(claimed.inbound.partner, claimed.inbound.name, FileState.QUARANTINED, report)
 
     def _refusal(self, inbound: InboundFile) -> Finding | None:
         """Why a file is refused without being read, if it is."""
@@ -229,20 +420,29 @@ class Pipeline:
             return Finding("NAME", f"file name {inbound.name!r} is not a plain file name (path separators, '..' or a leading dot); it was not read", Location())
         return None
 
-    def _run(self, claimed: ClaimedFile, file_id: int, sha256: str, refusal: Finding | None) -> FileReport:
+    def _run(self, claimed: ClaimedFile, file_id: int, sha256: str, refusal: Finding | None, received_at: dt.datetime | None = None, run_id: str | None = None) -> FileReport:
         partner_id = claimed.inbound.partner
         name = claimed.inbound.name
         sink = _OutboxSink(self.transport, partner_id, self.ledger, file_id)
+        hidden = {
+            (txn, version) for txn, versions in self.ledger.posted_versions(file_id).items() for version in versions
+        }  # what an interrupted attempt of this file posted
+        poster = _LedgerPoster(self, self.poster, file_id, run_id, hidden) if self.poster is not None else None
+        rules = self.rules_context
+        if rules is not None and rules.history is not None and hidden:
+            rules = dataclasses.replace(rules, history=_history_before_own_posts(rules.history, hidden))
+        prepared = received_at or utcnow()
         options = FlowOptions(
             our_id=(self.settings.gateway_id, self.settings.gateway_id_qualifier),
-            poster=self.poster,
+            poster=poster,
             sink=sink,
             registry=_LedgerRegistry(self.ledger, file_id),
             acknowledgements=_LedgerAcknowledgements(self.ledger, partner_id, file_id),
             partner_id=partner_id,
             seed=sha256 or f"{partner_id}:{name}:{file_id}",
-            rules_context=self.rules_context,
+            rules_context=rules,
             partner=self.registry.get(partner_id) if self.registry else None,
+            now=lambda: prepared,  # when the file was first received: a rerun writes the same bytes
         )
         if refusal is not None:
             report = EdifactFlow(name, options).reject([refusal])
@@ -250,15 +450,21 @@ class Pipeline:
             with self.transport.open(claimed) as stream:
                 report = check_stream(stream, name, options)
         self._write_report(sink, report)
-        for document in report.documents:
-            self.ledger.record_document(
-                file_id,
-                message_reference=document.message_ref,
-                transaction_number=document.reference[:14] if document.reference else None,
-                version=int(document.reference[14:]) if document.reference else None,
-                status=document.carm_status or document.status,
-                response=document.to_dict(),
-            )
+        keys = poster.keys if poster is not None else {}
+        self.ledger.record_documents(
+            file_id,
+            [
+                {
+                    "message_reference": document.message_ref,
+                    "transaction_number": document.reference[:14] if document.reference else None,
+                    "version": int(document.reference[14:]) if document.reference else None,
+                    "idempotency_key": keys.get(document.reference) if document.reference else None,
+                    "status": document.carm_status or document.status,
+                    "response": document.to_dict(),
+                }
+                for document in report.documents
+            ],
+        )
         return report
 
     def _write_report(self, sink: _OutboxSink, report: FileReport) -> None:
@@ -268,14 +474,19 @@ class Pipeline:
         with sink.open(name) as out:
             out.write(json.dumps(report.to_dict(), indent=2).encode())
 
-    def _file_away(self, claimed: ClaimedFile, file_id: int, report: FileReport) -> ProcessedFile:
-        nothing_accepted = not any(i.accepted for i in report.interchanges)
-        if nothing_accepted:
-            reason = "; ".join(str(f) for f in report.all_errors()[:5]) or "nothing in the file could be accepted"
-            self.transport.quarantine(claimed, reason)
-            state = FileState.QUARANTINED
-        else:
-            self.transport.archive(claimed)
-            state = FileState.ARCHIVED
-        self.ledger.move_file(file_id, state, format=report.format, accepted=report.accepted, summary=report.to_dict())
+    def _file_away(self, claimed: ClaimedFile, file_id: int, report: FileReport, run_id: str | None = None, outcome: str | None = None, reason: str | None = None) -> ProcessedFile:
+        if outcome is None:
+            outcome = "archive" if any(i.accepted for i in report.interchanges) else "quarantine"
+        state = FileState.QUARANTINED if outcome == "quarantine" else FileState.ARCHIVED
+        try:
+            if state == FileState.QUARANTINED:
+                location = self.transport.quarantine(claimed, reason or "nothing in the file could be accepted")
+            else:
+                location = self.transport.archive(claimed)
+        except FileNotFoundError:
+            # Resumed after a kill between the move and the ledger update: already filed away.
+            location = claimed.location
+            log.warning("%s: %s was already filed away", claimed.inbound.partner, claimed.location)
+        self._checkpoint("archived")
+        self.ledger.move_file(file_id, state, run_id=run_id, task=self.task, location=location, lease_until=None)
         return ProcessedFile(claimed.inbound.partner, claimed.inbound.name, state, report)

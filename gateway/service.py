@@ -33,7 +33,7 @@ def open_transport(settings: Settings, registry: PartnerRegistry | None = None) 
 
 
 @contextmanager
-def open_pipeline(settings: Settings) -> Iterator[Pipeline]:
+def open_pipeline(settings: Settings, task: str | None = None) -> Iterator[Pipeline]:
     registry = load_partners(settings)
     ledger = Ledger(settings.ledger_database_url())
     client = PortalClient.from_settings(settings)
@@ -42,37 +42,58 @@ def open_pipeline(settings: Settings) -> Iterator[Pipeline]:
             # The portal is the authority on what it enforces itself; the gateway
             # adds the version-history and delegation look-ups and the warnings.
             rules = portal_context(client, portal_prechecks=False)
-            yield Pipeline(settings, transport, ledger, client.submit_declaration, rules, registry)
+            yield Pipeline(settings, transport, ledger, client.submit_declaration, rules, registry, task=task)
     finally:
         client.close()
         ledger.dispose()
 
 
-def plan_batches(settings: Settings) -> list[dict[str, Any]]:
-    """The inbox files of every configured partner, cut into batches of ``batch_size``.
+def plan_batches(settings: Settings, reprocess: list[int] | None = None) -> list[dict[str, Any]]:
+    """The inbox files of every configured partner, cut into batches of ``batch_size``,
+    and, per partner, the files to resume from processing/: claims whose worker is
+    gone (lease ended), parked files whose park delay ended, and the files named in
+    ``reprocess`` (the DAG param: quarantined files go back to the inbox, parked
+    ones are due at once; the ledger keeps their history).
 
     A partner whose channel cannot be listed (server down, bad credentials) is
     logged and skipped: the other partners are still served.
     """
+    from gateway.operator import prepare_reprocess
+
     batches = []
-    with open_transport(settings) as transport:
-        for partner in transport.partners():
-            try:
-                names = [f.name for f in transport.list_inbox(partner)]
-            except Exception:
-                log.exception("partner %s: cannot list the inbox of %s", partner, transport.describe(partner))
-                continue
-            size = settings.batch_size
-            for start in range(0, len(names), size):
-                chunk = names[start : start + size]
-                number = start // size + 1
-                batches.append({"partner": partner, "files": chunk, "label": f"{partner} batch {number} ({len(chunk)} files)"})
+    ledger = Ledger(settings.ledger_database_url())
+    try:
+        with open_transport(settings) as transport:
+            if reprocess:
+                for note in prepare_reprocess(ledger, transport, [int(i) for i in reprocess]):
+                    log.warning("reprocess: %s", note)
+            for partner in transport.partners():
+                size = settings.batch_size
+                resume = [record.id for record in ledger.resumable(partner)]
+                for start in range(0, len(resume), size):
+                    chunk = resume[start : start + size]
+                    number = start // size + 1
+                    label = f"{partner} resume {number} ({len(chunk)} files)"
+                    batches.append({"partner": partner, "files": [], "resume": chunk, "label": label})
+                try:
+                    names = [f.name for f in transport.list_inbox(partner)]
+                except Exception:
+                    log.exception("partner %s: cannot list the inbox of %s", partner, transport.describe(partner))
+                    continue
+                for start in range(0, len(names), size):
+                    chunk = names[start : start + size]
+                    number = start // size + 1
+                    batches.append({"partner": partner, "files": chunk, "label": f"{partner} batch {number} ({len(chunk)} files)"})
+    finally:
+        ledger.dispose()
     return batches
 
 
-def run_batch(settings: Settings, batch: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
-    with open_pipeline(settings) as pipeline:
-        processed = pipeline.process_names(batch["partner"], batch["files"], run_id)
+def run_batch(settings: Settings, batch: dict[str, Any], run_id: str | None = None, task: str | None = None) -> dict[str, Any]:
+    """Resume the batch's files left in processing/, then claim and process its inbox files."""
+    with open_pipeline(settings, task=task) as pipeline:
+        processed = [p for p in (pipeline.resume(i, run_id) for i in batch.get("resume", [])) if p is not None]
+        processed += pipeline.process_names(batch["partner"], batch["files"], run_id)
     return {"partner": batch["partner"], "label": batch["label"], "files": [file_summary(p) for p in processed]}
 
 
@@ -93,10 +114,15 @@ def file_summary(processed: ProcessedFile) -> dict[str, Any]:
 
 def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     files = [f for batch in results for f in batch["files"]]
-    return {
+    summary = {
         "files": len(files),
         "archived": sum(1 for f in files if f["state"] == "archived"),
         "quarantined": sum(1 for f in files if f["state"] == "quarantined"),
         "documents": sum(f["documents"] for f in files),
         "documents_accepted": sum(f["documents_accepted"] for f in files),
     }
+    parked = [f["name"] for f in files if f["state"] == "parked"]
+    if parked:  # the portal was unavailable: these wait in processing/ and are retried
+        summary["parked"] = len(parked)
+        summary["parked_files"] = parked
+    return summary

@@ -1,43 +1,93 @@
-"""Ledger operations. Every state move is its own transaction."""
+"""Ledger operations. Every state move is its own transaction, with its history row.
+
+Schema: Alembic migrations in ``ledger/migrations`` (``Ledger(url)`` upgrades to
+head on first use, under a lock: PostgreSQL advisory lock, a file lock beside a
+SQLite database). Claims and take-overs lock the file row: ``SELECT … FOR UPDATE
+SKIP LOCKED`` on PostgreSQL; on SQLite every ledger transaction starts with
+``BEGIN IMMEDIATE`` (one writer at a time), which gives the same guarantee.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import datetime as dt
+import fcntl
+import logging
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy import create_engine, delete, event, inspect, or_, select, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
-
-from storage import create_database_engine
 
 from ledger.tables import (
     AcknowledgementRecord,
-    Base,
     DocumentRecord,
+    FileEvent,
     FileRecord,
     InterchangeRecord,
     SentInterchangeRecord,
     utcnow,
 )
 
+log = logging.getLogger(__name__)
+
 RECEIPT_ACTION = "8"  # CONTRL UCI 0083 "interchange received": never overrides a verdict
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_MIGRATION_LOCK_KEY = 0x4341524D4C4447  # "CARMLDG": pg_advisory_lock key of schema upgrades
 
 
 class FileState:
+    """received → claimed → parsed → posted → acknowledged → archived, or quarantined.
+
+    ``parked``: the portal is unavailable; the file waits in processing/ until its
+    lease (the park delay) ends or an operator reprocesses it. ``released``: put
+    back in the inbox after an error (or by an operator); the next claim of the
+    same content reuses the record."""
+
+    RECEIVED = "received"
     CLAIMED = "claimed"
-    PROCESSED = "processed"
+    PARSED = "parsed"
+    POSTED = "posted"
+    ACKNOWLEDGED = "acknowledged"
     ARCHIVED = "archived"
     QUARANTINED = "quarantined"
+    PARKED = "parked"
     RELEASED = "released"
+
+    IN_FLIGHT = ("claimed", "parsed", "posted", "acknowledged")
+    """Held by a worker under a lease; resumable once the lease has ended."""
+    RESUMABLE = (*IN_FLIGHT, "parked")
+    FINAL = ("archived", "quarantined")
+    REUSABLE = ("released", "parked")
+    """A new delivery of the same content continues this record instead of starting one."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    file_id: int
+    received_at: dt.datetime
+    resumed: bool = False  # an earlier record of the same content was continued
+    duplicate_of: int | None = None  # the content was already answered (or is being answered) as this file
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """SQLite gives naive datetimes back (stored UTC); PostgreSQL aware ones in the session zone."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 class Ledger:
     def __init__(self, url: str) -> None:
-        self.engine = create_database_engine(url)
-        _create_schema(self.engine)
+        self.url = url
+        self.sqlite = url.startswith("sqlite")
+        connect_args = {"timeout": 30} if self.sqlite else {}
+        self.engine = create_engine(url, connect_args=connect_args)
+        if self.sqlite:
+            _serialize_sqlite(self.engine)
+        upgrade_schema(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -49,30 +99,226 @@ class Ledger:
         self.engine.dispose()
 
     # files ----------------------------------------------------------------
-    def record_claim(self, partner: str, name: str, sha256: str, size: int, run_id: str | None) -> int:
+    def _move(self, s: Session, record: FileRecord, state: str, *, run_id: str | None = None, task: str | None = None, note: str | None = None) -> None:
+        s.add(FileEvent(file_id=record.id, from_state=record.state, to_state=state, run_id=run_id or record.run_id, task=task or record.task, note=note))
+        record.state = state
+        record.updated_at = utcnow()
+        if run_id:
+            record.run_id = run_id
+        if task:
+            record.task = task
+
+    def claim_file(
+        self,
+        partner: str,
+        name: str,
+        sha256: str,
+        size: int,
+        *,
+        run_id: str | None = None,
+        task: str | None = None,
+        claim_id: str | None = None,
+        location: str | None = None,
+        lease_seconds: float = 600.0,
+    ) -> Claim:
+        """``record_claim`` then ``identify``: a claimed file whose digest is known."""
+        file_id = self.record_claim(partner, name, "", size, run_id, task=task, claim_id=claim_id, location=location, lease_seconds=lease_seconds)
+        return self.identify(file_id, sha256, size)
+
+    def record_claim(
+        self,
+        partner: str,
+        name: str,
+        sha256: str,
+        size: int,
+        run_id: str | None,
+        *,
+        task: str | None = None,
+        claim_id: str | None = None,
+        location: str | None = None,
+        lease_seconds: float = 600.0,
+    ) -> int:
+        """A file just moved into processing/, recorded before it is even read, so a
+        worker killed while downloading it leaves a record the next run resumes."""
         with self.session() as s:
-            record = FileRecord(partner=partner, name=name, sha256=sha256, size=size, state=FileState.CLAIMED, run_id=run_id)
+            record = FileRecord(
+                partner=partner, name=name, sha256=sha256, size=size, state=FileState.CLAIMED, run_id=run_id, task=task,
+                claim_id=claim_id, location=location, lease_until=utcnow() + dt.timedelta(seconds=lease_seconds), attempts=1,
+            )  # fmt: skip
             s.add(record)
             s.flush()
+            s.add(FileEvent(file_id=record.id, from_state=FileState.RECEIVED, to_state=FileState.CLAIMED, run_id=run_id, task=task, note=name))
             return record.id
 
-    def move_file(self, file_id: int, state: str, **fields: Any) -> None:
+    def identify(self, file_id: int, sha256: str, size: int) -> Claim:
+        """The claimed file's digest is known: decide, in one transaction, what it is.
+
+        Same name and content (SHA-256) seen before for this partner (a file with
+        another name is another delivery: its acknowledgements have other names,
+        and a repeated interchange in it is answered as a duplicate, code 26):
+        a record that was released or parked is continued (same id, same
+        received_at, so the rerun writes the same acknowledgements) and this
+        claim's record is folded into it; a record that is final or in flight
+        makes this delivery a duplicate (``duplicate_of``)."""
         with self.session() as s:
-            record = s.get_one(FileRecord, file_id)
-            record.state = state
+            current = s.scalars(select(FileRecord).where(FileRecord.id == file_id).with_for_update()).one()
+            current.sha256, current.size = sha256, size
+            if not sha256:
+                return Claim(current.id, as_utc(current.received_at))
+            if not self.sqlite:  # one decision per content at a time
+                s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"{current.partner}:{current.name}:{sha256}"})
+            earlier = s.scalars(
+                select(FileRecord)
+                .where(
+                    FileRecord.partner == current.partner, FileRecord.name == current.name, FileRecord.sha256 == sha256,
+                    FileRecord.duplicate_of.is_(None), FileRecord.id != current.id,
+                )
+                .order_by(FileRecord.id.desc())
+                .limit(1)
+                .with_for_update()
+            ).first()
+            if earlier is None:
+                return Claim(current.id, as_utc(current.received_at))
+            if earlier.state in FileState.REUSABLE:
+                earlier.size = size
+                earlier.claim_id, earlier.location, earlier.lease_until = current.claim_id, current.location, current.lease_until
+                earlier.attempts = (earlier.attempts or 0) + 1
+                earlier.note = None
+                self._move(s, earlier, FileState.CLAIMED, run_id=current.run_id, task=current.task, note=f"claimed again as {current.name}")
+                s.execute(delete(FileEvent).where(FileEvent.file_id == current.id))
+                s.delete(current)
+                return Claim(earlier.id, as_utc(earlier.received_at), resumed=True)
+            current.duplicate_of = earlier.id
+            return Claim(current.id, as_utc(current.received_at), duplicate_of=earlier.id)
+
+    def move_file(
+        self,
+        file_id: int,
+        state: str,
+        *,
+        run_id: str | None = None,
+        task: str | None = None,
+        note: str | None = None,
+        expected: Iterable[str] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Move a file to ``state`` (and set ``fields``) in one transaction, with its
+        history row; with ``expected``, only from one of those states."""
+        with self.session() as s:
+            record = s.scalars(select(FileRecord).where(FileRecord.id == file_id).with_for_update()).one()
+            if expected is not None and record.state not in set(expected):
+                raise StateConflict(f"file {file_id} is {record.state}, not one of {sorted(set(expected))}")
             for key, value in fields.items():
                 setattr(record, key, value)
+            if note is not None and "note" not in fields:
+                record.note = note
+            self._move(s, record, state, run_id=run_id, task=task, note=note)
+
+    def renew_lease(self, file_id: int, seconds: float) -> None:
+        """The holder's heartbeat: its claim stays its own for ``seconds`` more."""
+        with self.session() as s:
+            record = s.get_one(FileRecord, file_id)
+            record.lease_until = utcnow() + dt.timedelta(seconds=seconds)
+
+    def resumable(self, partner: str | None = None, *, now: dt.datetime | None = None, parked: bool = True) -> list[FileRecord]:
+        """Files whose holder is gone (in flight, lease ended) and parked files whose
+        park delay ended: the next run takes them over. Nothing is locked here."""
+        now = now or utcnow()
+        states = FileState.RESUMABLE if parked else FileState.IN_FLIGHT
+        with self.session() as s:
+            query = (
+                select(FileRecord)
+                .where(
+                    FileRecord.state.in_(states),
+                    FileRecord.location.is_not(None),  # claims recorded before revision 0002 cannot be located
+                    or_(FileRecord.lease_until.is_(None), FileRecord.lease_until <= now),
+                )
+                .order_by(FileRecord.id)
+            )
+            if partner:
+                query = query.where(FileRecord.partner == partner)
+            return list(s.scalars(query))
+
+    def take_over(
+        self,
+        file_id: int,
+        *,
+        run_id: str | None = None,
+        task: str | None = None,
+        lease_seconds: float = 600.0,
+        force: bool = False,
+    ) -> FileRecord | None:
+        """Take a resumable file for this worker: its lease has ended (or ``force``,
+        an operator's reprocess). Row-locked with SKIP LOCKED, so of two workers
+        one gets the file and the other None; the winner's new lease makes the
+        file not resumable for anyone else. The file goes back to ``claimed``."""
+        now = utcnow()
+        with self.session() as s:
+            record = s.scalars(
+                select(FileRecord).where(FileRecord.id == file_id).with_for_update(skip_locked=True)
+            ).one_or_none()
+            if record is None or record.state not in FileState.RESUMABLE:
+                return None
+            if not force and record.lease_until is not None and as_utc(record.lease_until) > now:
+                return None
+            previous = record.state
+            record.lease_until = now + dt.timedelta(seconds=lease_seconds)
+            record.attempts = (record.attempts or 0) + 1
+            if previous != FileState.ACKNOWLEDGED:  # acknowledged: only the filing away is left
+                self._move(s, record, FileState.CLAIMED, run_id=run_id, task=task, note=f"resumed from {previous}")
+            else:
+                s.add(FileEvent(file_id=record.id, from_state=previous, to_state=previous, run_id=run_id, task=task, note="resumed to file away"))
+                record.run_id, record.task = run_id or record.run_id, task or record.task
+            s.flush()
+            return record
+
+    def resume_stale(self, partner: str | None = None, **take: Any) -> list[FileRecord]:
+        """Take over every resumable file (see ``resumable`` and ``take_over``)."""
+        taken = []
+        for record in self.resumable(partner):
+            got = self.take_over(record.id, **take)
+            if got is not None:
+                taken.append(got)
+        return taken
+
+    def abandon(self, file_id: int, note: str) -> None:
+        """The holder gives its claim up without releasing the bytes (the channel is
+        gone): the lease ends now, so the next run resumes the file."""
+        self.end_lease(file_id, f"abandoned: {note}")
+
+    def end_lease(self, file_id: int, note: str, *, run_id: str | None = None, task: str | None = None) -> None:
+        """Make a file resumable now (abandoned claim, or an operator's reprocess of a parked file)."""
+        with self.session() as s:
+            record = s.get_one(FileRecord, file_id)
+            record.lease_until = utcnow()
+            s.add(FileEvent(file_id=file_id, from_state=record.state, to_state=record.state, run_id=run_id or record.run_id, task=task or record.task, note=note))
 
     def file(self, file_id: int) -> FileRecord:
         with self.session() as s:
             return s.get_one(FileRecord, file_id)
 
-    def files(self, partner: str | None = None) -> list[FileRecord]:
+    def files(self, partner: str | None = None, state: str | None = None) -> list[FileRecord]:
         with self.session() as s:
             query = select(FileRecord).order_by(FileRecord.id)
             if partner:
                 query = query.where(FileRecord.partner == partner)
+            if state:
+                query = query.where(FileRecord.state == state)
             return list(s.scalars(query))
+
+    def events(self, file_id: int) -> list[FileEvent]:
+        with self.session() as s:
+            return list(s.scalars(select(FileEvent).where(FileEvent.file_id == file_id).order_by(FileEvent.id)))
+
+    def interchange(self, sender: str, reference: str) -> list[InterchangeRecord]:
+        with self.session() as s:
+            query = select(InterchangeRecord).where(InterchangeRecord.sender == sender, InterchangeRecord.control_reference == reference)
+            return list(s.scalars(query.order_by(InterchangeRecord.id)))
+
+    def documents_of_transaction(self, transaction_number: str) -> list[DocumentRecord]:
+        with self.session() as s:
+            query = select(DocumentRecord).where(DocumentRecord.transaction_number == transaction_number)
+            return list(s.scalars(query.order_by(DocumentRecord.version, DocumentRecord.id)))
 
     # interchanges ---------------------------------------------------------
     def register_interchange(self, file_id: int | None, sender: str, qualifier: str, reference: str) -> bool:
@@ -99,21 +345,58 @@ class Ledger:
             ).one()
             earlier_file = s.get(FileRecord, earlier.file_id) if earlier.file_id else None
             current_file = s.get(FileRecord, file_id) if file_id else None
+            if earlier.file_id is not None and earlier.file_id == file_id:
+                return True  # this file's own interchange, seen again by a rerun
             retry = (
                 earlier_file is not None
                 and current_file is not None
-                and earlier_file.id != current_file.id
                 and earlier_file.sha256 == current_file.sha256
-                and earlier_file.state in (FileState.CLAIMED, FileState.RELEASED)
+                and earlier_file.state == FileState.RELEASED  # never answered: this is its retry
+                and current_file.duplicate_of is None
             )
             if retry:
                 earlier.file_id = file_id
             return retry
 
     # documents ------------------------------------------------------------
+    def record_post(self, file_id: int, *, idempotency_key: str, message_reference: str, transaction_number: str | None,
+                    version: int | None, status: str, response: dict | None, kind: str = "declaration",
+                    lease_seconds: float | None = None) -> None:
+        """A post the portal answered, recorded at once (before any acknowledgement):
+        one row per (file, idempotency key) until the file's documents are recorded."""
+        with self.session() as s:
+            row = s.scalars(
+                select(DocumentRecord).where(
+                    DocumentRecord.file_id == file_id, DocumentRecord.idempotency_key == idempotency_key, DocumentRecord.position.is_(None)
+                )
+            ).first()
+            if row is None:
+                row = DocumentRecord(file_id=file_id, idempotency_key=idempotency_key, message_reference=message_reference)
+                s.add(row)
+            row.transaction_number, row.version, row.status, row.response, row.kind = transaction_number, version, status, response, kind
+            if lease_seconds is not None:  # the holder's heartbeat
+                s.get_one(FileRecord, file_id).lease_until = utcnow() + dt.timedelta(seconds=lease_seconds)
+
+    def record_documents(self, file_id: int, documents: list[dict[str, Any]]) -> None:
+        """The documents of a file as its report has them, replacing whatever an
+        earlier attempt recorded for this file (one transaction)."""
+        with self.session() as s:
+            s.execute(delete(DocumentRecord).where(DocumentRecord.file_id == file_id))
+            for position, fields in enumerate(documents):
+                s.add(DocumentRecord(file_id=file_id, position=position, **fields))
+
     def record_document(self, file_id: int | None, **fields: Any) -> None:
         with self.session() as s:
             s.add(DocumentRecord(file_id=file_id, **fields))
+
+    def posted_versions(self, file_id: int) -> dict[str, set[int]]:
+        """Declaration versions this file had posted and the portal accepted (CARM status
+        40, or "accepted"), in earlier attempts."""
+        found: dict[str, set[int]] = {}
+        for row in self.documents(file_id):
+            if row.idempotency_key and row.transaction_number and row.version and row.status in ("40", "accepted"):
+                found.setdefault(row.transaction_number, set()).add(row.version)
+        return found
 
     def documents(self, file_id: int | None = None) -> list[DocumentRecord]:
         with self.session() as s:
@@ -124,8 +407,15 @@ class Ledger:
 
     # acknowledgements -----------------------------------------------------
     def record_acknowledgement(self, file_id: int | None, kind: str, location: str, sha256: str) -> None:
+        """One row per (file, location): a rerun that rewrites the file updates it."""
         with self.session() as s:
-            s.add(AcknowledgementRecord(file_id=file_id, kind=kind, location=location, sha256=sha256))
+            row = s.scalars(
+                select(AcknowledgementRecord).where(AcknowledgementRecord.file_id == file_id, AcknowledgementRecord.location == location)
+            ).first()
+            if row is None:
+                s.add(AcknowledgementRecord(file_id=file_id, kind=kind, location=location, sha256=sha256))
+            else:
+                row.kind, row.sha256, row.created_at = kind, sha256, utcnow()
 
     def acknowledgements(self, file_id: int | None = None) -> list[AcknowledgementRecord]:
         with self.session() as s:
@@ -212,10 +502,92 @@ class Ledger:
             return list(s.scalars(query))
 
 
-def _create_schema(engine: Engine) -> None:
-    """Create missing tables. Two workers starting at once may both try; the
-    loser's "already exists" error is harmless, so it checks again."""
-    try:
-        Base.metadata.create_all(engine)
-    except (OperationalError, ProgrammingError, IntegrityError):
-        Base.metadata.create_all(engine)
+class StateConflict(Exception):
+    """A state move from a state it does not apply to."""
+
+
+def _serialize_sqlite(engine: Engine) -> None:
+    """pysqlite's own transaction handling starts transactions late (deferred);
+    ``BEGIN IMMEDIATE`` takes SQLite's write lock at the start of every ledger
+    transaction, so a read-then-write (claim, take-over) is never interleaved."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def alembic_config(connection: Connection | None = None) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+_HEAD: str | None = None
+
+
+def head_revision() -> str:
+    global _HEAD
+    if _HEAD is None:
+        from alembic.script import ScriptDirectory
+
+        _HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return _HEAD  # type: ignore[return-value]
+
+
+def current_revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade_schema(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision``. Cheap when already there; otherwise under
+    a lock, so workers starting together on a new ledger migrate it once. A
+    ledger created before migrations (tables, no version) is stamped 0001 first."""
+    with engine.connect() as connection:
+        current = current_revision(connection)
+        connection.commit()
+        if revision == "head" and current == head_revision():
+            return
+    with _migration_lock(engine):
+        with engine.connect() as connection:
+            from alembic import command
+
+            config = alembic_config(connection)
+            if current_revision(connection) is None and inspect(connection).has_table("files"):
+                command.stamp(config, "0001")
+                connection.commit()
+            command.upgrade(config, revision)
+            connection.commit()
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as holder:
+            holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+            holder.commit()
+            try:
+                yield
+            finally:
+                holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+                holder.commit()
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

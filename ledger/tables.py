@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -17,7 +17,8 @@ class Base(DeclarativeBase):
 
 
 class FileRecord(Base):
-    """One claimed inbound file and the state it has reached."""
+    """One inbound file (one content: a rerun or a reprocess reuses the record) and
+    the state it has reached; ``file_events`` keeps every move."""
 
     __tablename__ = "files"
 
@@ -33,6 +34,30 @@ class FileRecord(Base):
     run_id: Mapped[str | None] = mapped_column(String(250))
     received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    # Revision 0002: where the bytes are and who holds them.
+    claim_id: Mapped[str | None] = mapped_column(String(64))
+    location: Mapped[str | None] = mapped_column(String(1024))  # processing/, archive/ or quarantine/ path or key
+    task: Mapped[str | None] = mapped_column(String(250))  # the task (or CLI command) that moved it last
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    duplicate_of: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str | None] = mapped_column(String(16))  # "archive" / "quarantine", decided when acknowledged
+    note: Mapped[str | None] = mapped_column(Text)  # quarantine or parking reason
+
+
+class FileEvent(Base):
+    """One state move of a file: from, to, when, by which run and task, why."""
+
+    __tablename__ = "file_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id"), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    run_id: Mapped[str | None] = mapped_column(String(250))
+    task: Mapped[str | None] = mapped_column(String(250))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class InterchangeRecord(Base):
@@ -50,23 +75,36 @@ class InterchangeRecord(Base):
 
 
 class DocumentRecord(Base):
-    """One declaration version sent to the portal (or refused before)."""
+    """One declaration (or payment) version sent to the portal (or refused before).
+
+    Keyed by (file, position in the file's report): a rerun rewrites the rows of
+    its file instead of adding more. A post is recorded as soon as the portal
+    answers (position still NULL), before any acknowledgement is written."""
 
     __tablename__ = "documents"
+    __table_args__ = (
+        Index("ix_documents_file_position", "file_id", "position", unique=True),
+        Index("ix_documents_idempotency_key", "idempotency_key"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"))
     message_reference: Mapped[str] = mapped_column(String(32))
     transaction_number: Mapped[str | None] = mapped_column(String(14), index=True)
     version: Mapped[int | None]
-    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16))
     response: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    position: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16), default="declaration", server_default="declaration")
 
 
 class AcknowledgementRecord(Base):
+    """One acknowledgement file written to a partner's outbox (one row per file and location)."""
+
     __tablename__ = "acknowledgements"
+    __table_args__ = (Index("ix_acknowledgements_file_location", "file_id", "location", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"))

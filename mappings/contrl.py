@@ -60,11 +60,15 @@ def contrl_identifier(syntax_version: str) -> tuple[str, ...]:
     return ("CONTRL", "D", "3", "UN")
 
 
-def reply_syntax(header: InterchangeHeader) -> tuple[str, str]:
-    """UNB S001 of a reply: the inbound syntax identifier and version, or
-    UNOC / 3 where the inbound one is unknown (or missing)."""
-    identifier = header.syntax_identifier.strip()
-    version = header.syntax_version.strip()
+Preference = tuple[str | None, str | None]
+"""A partner's wish for its replies: (syntax identifier, syntax version); None: as received."""
+
+
+def reply_syntax(header: InterchangeHeader, preferred: Preference = (None, None)) -> tuple[str, str]:
+    """UNB S001 of a reply: the partner's preference, else the inbound syntax
+    identifier and version, or UNOC / 3 where the inbound one is unknown (or missing)."""
+    identifier = preferred[0] or header.syntax_identifier.strip()
+    version = preferred[1] or header.syntax_version.strip()
     return (identifier if identifier in CODECS else "UNOC", version if version in SYNTAX_VERSIONS else "3")
 
 
@@ -108,15 +112,16 @@ class ContrlBuilder:
     """Collects message verdicts while the interchange streams, then writes
     the CONTRL once the interchange's own verdict is known."""
 
-    def __init__(self, inbound: InterchangeHeader) -> None:
+    def __init__(self, inbound: InterchangeHeader, preferred: Preference = (None, None)) -> None:
         self.inbound = inbound
+        self.syntax = reply_syntax(inbound, preferred)
         self._spool = SegmentSpool()
         self.accepted = 0
         self.rejected = 0
 
     def add(self, verdict: MessageVerdict) -> None:
         mark = "" if verdict.findings else _CLEAN
-        width = _composite_width(reply_syntax(self.inbound)[1], 7, 5)
+        width = _composite_width(self.syntax[1], 7, 5)
         for item in ucm_group(verdict, width):
             self._spool.append(item, mark)
         if verdict.accepted:
@@ -164,7 +169,7 @@ class ContrlBuilder:
         body: Iterator[OutSegment],
     ) -> None:
         header = self.inbound
-        syntax = reply_syntax(header)
+        syntax = self.syntax
         writer = InterchangeWriter(
             out,
             sender=our_id,
@@ -179,7 +184,7 @@ class ContrlBuilder:
 
     def _uci(self, action: str, first: Finding | None) -> OutSegment:
         h = self.inbound
-        width = _composite_width(reply_syntax(h)[1], 4, 3)
+        width = _composite_width(self.syntax[1], 4, 3)
         elements = h.segment.elements
         return segment(
             "UCI",

@@ -6,6 +6,13 @@ so a retried post that did reach the portal is answered from its idempotency
 record instead of creating a second declaration. Business answers (4xx) are
 never retried.
 
+A circuit breaker guards the portal: after ``circuit_failures`` consecutive
+failed attempts (timeouts, connection errors, 5xx) the circuit opens and every
+call fails at once with ``CircuitOpen`` (a ``PortalUnavailable``) for
+``circuit_cooldown`` seconds, so an outage parks the work instead of burning
+retries; then one trial request is let through (half-open): its success closes
+the circuit, its failure opens it again.
+
 ``delegation_active(importer, declarant)`` asks the portal's delegations and
 caches each answer for ``delegation_ttl`` seconds: the gateway's pre-check
 (rule DLG-ACT) calls it once per declaration; the portal enforces regardless.
@@ -53,6 +60,70 @@ class PortalUnavailable(Exception):
         self.last_error = last_error
 
 
+class CircuitOpen(PortalUnavailable):
+    """The circuit is open: the portal failed repeatedly, no request was sent.
+    The pipeline parks the file (``PortalParked`` is the same class)."""
+
+    def __init__(self, retry_in: float, last_error: Exception | None) -> None:
+        Exception.__init__(self, f"portal circuit open after repeated failures; next trial in {retry_in:.1f} s (last: {last_error!r})")
+        self.attempts = 0
+        self.last_error = last_error  # type: ignore[assignment]
+        self.retry_in = retry_in
+
+
+PortalParked = CircuitOpen
+
+
+class CircuitBreaker:
+    """closed → open after ``failures`` consecutive failures → half-open after
+    ``cooldown`` seconds (one trial) → closed on success, open on failure."""
+
+    CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
+
+    def __init__(self, failures: int = 8, cooldown: float = 30.0, clock: Any = time.monotonic) -> None:
+        if failures < 1:
+            raise ValueError("failures must be at least 1")
+        self.failures = failures
+        self.cooldown = cooldown
+        self._clock = clock
+        self._consecutive = 0
+        self._opened_at: float | None = None
+        self._trial = False
+        self.last_error: Exception | None = None
+        self.opened = 0  # how many times the circuit opened (for reports)
+
+    @property
+    def state(self) -> str:
+        if self._opened_at is None:
+            return self.CLOSED
+        if self._clock() - self._opened_at >= self.cooldown:
+            return self.HALF_OPEN
+        return self.OPEN
+
+    def before(self) -> None:
+        """Raise ``CircuitOpen`` unless a request may go now."""
+        state = self.state
+        if state == self.OPEN or (state == self.HALF_OPEN and self._trial):
+            retry_in = max(0.0, self.cooldown - (self._clock() - (self._opened_at or 0.0)))
+            raise CircuitOpen(retry_in, self.last_error)
+        if state == self.HALF_OPEN:
+            self._trial = True
+
+    def success(self) -> None:
+        self._consecutive = 0
+        self._opened_at = None
+        self._trial = False
+
+    def failure(self, error: Exception) -> None:
+        self.last_error = error
+        self._consecutive += 1
+        if self._trial or self._consecutive >= self.failures:
+            if self._opened_at is None or self._trial:
+                self.opened += 1
+            self._opened_at = self._clock()
+            self._trial = False
+
+
 def _body(response: httpx.Response) -> Any:
     try:
         return response.json()
@@ -70,6 +141,8 @@ class PortalClient:
         max_attempts: int = 4,
         backoff: float = 0.2,
         delegation_ttl: float = 60.0,
+        circuit_failures: int = 8,
+        circuit_cooldown: float = 30.0,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -79,6 +152,7 @@ class PortalClient:
         self.backoff = backoff
         self.delegation_ttl = delegation_ttl
         self._delegations: dict[tuple[str, str], tuple[float, bool]] = {}
+        self.circuit = CircuitBreaker(circuit_failures, circuit_cooldown)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PortalClient:
@@ -88,6 +162,8 @@ class PortalClient:
             timeout=settings.portal_timeout_seconds,
             max_attempts=settings.portal_max_attempts,
             backoff=settings.portal_backoff_seconds,
+            circuit_failures=settings.portal_circuit_failures,
+            circuit_cooldown=settings.portal_circuit_cooldown_seconds,
         )
 
     def submit_declaration(self, declaration: Declaration, idempotency_key: str) -> DeclarationOutcome:
@@ -144,19 +220,25 @@ class PortalClient:
         return active
 
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """Send with retries; returns the first answer below 500."""
+        """Send with retries; returns the first answer below 500. ``CircuitOpen``
+        when the circuit is open before an attempt (no request is sent then)."""
         attempt = 1
         while True:
+            self.circuit.before()
             try:
                 response = self._http.request(method, url, **kwargs)
             except _RETRYABLE_ERRORS as error:
                 last_error: Exception = error
             else:
                 if response.status_code < 500:
+                    self.circuit.success()
                     return response
                 last_error = httpx.HTTPStatusError(
                     f"portal answered HTTP {response.status_code}", request=response.request, response=response
                 )
+            self.circuit.failure(last_error)
+            if attempt < self.max_attempts and self.circuit.state == CircuitBreaker.OPEN:
+                raise CircuitOpen(self.circuit.cooldown, last_error) from last_error
             if attempt == self.max_attempts:
                 raise PortalUnavailable(attempt, last_error) from last_error
             time.sleep(self._delay(attempt))

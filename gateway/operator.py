@@ -1,0 +1,139 @@
+"""Operator paths: what the ledger knows about a file, an interchange or a
+transaction, and reprocessing a quarantined file or the parked files.
+
+Reprocessing keeps the history: the file record is continued (same id, its
+``file_events`` grow), never replaced. A quarantined file's bytes go back to
+the inbox and are claimed again; a parked (or abandoned) file is resumed from
+processing/ at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from gateway.settings import Settings
+from ledger import Ledger
+from ledger.store import FileState
+from transports.base import ClaimedFile, InboundFile, Transport
+
+
+class OperatorError(Exception):
+    """The request cannot be carried out (unknown file, nothing to reprocess)."""
+
+
+def _time(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def file_view(ledger: Ledger, file_id: int) -> dict[str, Any]:
+    try:
+        record = ledger.file(file_id)
+    except Exception as error:
+        raise OperatorError(f"no file {file_id} in the ledger") from error
+    with ledger.session() as s:
+        from sqlalchemy import select
+
+        from ledger.tables import InterchangeRecord
+
+        interchanges = list(s.scalars(select(InterchangeRecord).where(InterchangeRecord.file_id == file_id)))
+    return {
+        "id": record.id,
+        "partner": record.partner,
+        "name": record.name,
+        "sha256": record.sha256,
+        "size": record.size,
+        "state": record.state,
+        "accepted": record.accepted,
+        "attempts": record.attempts,
+        "run_id": record.run_id,
+        "task": record.task,
+        "location": record.location,
+        "lease_until": _time(record.lease_until),
+        "duplicate_of": record.duplicate_of,
+        "note": record.note,
+        "received_at": _time(record.received_at),
+        "updated_at": _time(record.updated_at),
+        "history": [
+            {"at": _time(e.at), "from": e.from_state, "to": e.to_state, "run_id": e.run_id, "task": e.task, "note": e.note}
+            for e in ledger.events(file_id)
+        ],
+        "interchanges": [{"sender": i.sender, "qualifier": i.sender_qualifier, "control_reference": i.control_reference} for i in interchanges],
+        "documents": [
+            {"message_reference": d.message_reference, "transaction_number": d.transaction_number, "version": d.version,
+             "idempotency_key": d.idempotency_key, "status": d.status}
+            for d in ledger.documents(file_id)
+        ],  # fmt: skip
+        "acknowledgements": [{"kind": a.kind, "location": a.location, "sha256": a.sha256} for a in ledger.acknowledgements(file_id)],
+    }
+
+
+def show(ledger: Ledger, *, file_id: int | None = None, interchange: str | None = None, transaction: str | None = None) -> dict[str, Any]:
+    """``ledger show``: by file id, by interchange (``SENDER:REFERENCE``) or by transaction number."""
+    if file_id is not None:
+        return {"files": [file_view(ledger, file_id)]}
+    if interchange is not None:
+        sender, _, reference = interchange.rpartition(":")
+        if not sender:
+            raise OperatorError("--interchange takes SENDER:CONTROL_REFERENCE")
+        records = ledger.interchange(sender, reference)
+        if not records:
+            raise OperatorError(f"no interchange {reference} from {sender} in the ledger")
+        return {"files": [file_view(ledger, r.file_id) for r in records if r.file_id is not None]}
+    if transaction is not None:
+        documents = ledger.documents_of_transaction(transaction)
+        if not documents:
+            raise OperatorError(f"no document of transaction {transaction} in the ledger")
+        file_ids = sorted({d.file_id for d in documents if d.file_id is not None})
+        return {
+            "transaction_number": transaction,
+            "versions": [{"version": d.version, "status": d.status, "file_id": d.file_id, "idempotency_key": d.idempotency_key} for d in documents],
+            "files": [file_view(ledger, i) for i in file_ids],
+        }
+    raise OperatorError("give --file, --interchange or --transaction")
+
+
+def prepare_reprocess(ledger: Ledger, transport: Transport, file_ids: list[int], who: str = "operator") -> list[str]:
+    """Make the named files due for the next run: a quarantined file's bytes go back
+    to the inbox (ledger ``released``, claimed again later under the same record); a
+    parked file is resumable at once. Returns one note per file."""
+    notes = []
+    for file_id in file_ids:
+        record = ledger.file(file_id)
+        if record.duplicate_of is not None:
+            notes.append(f"file {file_id} is a duplicate delivery of file {record.duplicate_of}: reprocess that one")
+        elif record.state == FileState.QUARANTINED:
+            claimed = ClaimedFile(InboundFile(record.partner, record.name, record.size), record.claim_id or "", record.location or "")
+            transport.release(claimed)
+            ledger.move_file(file_id, FileState.RELEASED, task=who, note=f"reprocess requested by {who}: back to the inbox", lease_until=None)
+            notes.append(f"file {file_id} ({record.name}): quarantined → inbox")
+        elif record.state in FileState.RESUMABLE:
+            ledger.end_lease(file_id, f"reprocess requested by {who}", task=who)
+            notes.append(f"file {file_id} ({record.name}): {record.state}, resumed by the next run")
+        else:
+            notes.append(f"file {file_id} ({record.name}) is {record.state}: nothing to reprocess")
+    return notes
+
+
+def reprocess(settings: Settings, *, file_ids: list[int] | None = None, parked: bool = False, run_id: str = "operator") -> dict[str, Any]:
+    """``carm-edi reprocess``: the named files, or every parked file, processed now."""
+    from gateway import service
+
+    with service.open_pipeline(settings, task="carm-edi reprocess") as pipeline:
+        ledger = pipeline.ledger
+        ids = list(file_ids or [])
+        if parked:
+            ids += [r.id for r in ledger.files(state=FileState.PARKED)]
+        if not ids:
+            raise OperatorError("nothing to reprocess: no file named and no file parked")
+        notes = prepare_reprocess(ledger, pipeline.transport, ids, who="carm-edi reprocess")
+        results = []
+        for file_id in ids:
+            record = ledger.file(file_id)
+            if record.state == FileState.RELEASED:
+                results += pipeline.process_names(record.partner, [record.name], run_id)
+            elif record.state in FileState.RESUMABLE:
+                result = pipeline.resume(file_id, run_id)
+                if result is not None:
+                    results.append(result)
+        return {"notes": notes, "files": [service.file_summary(p) for p in results]}
