@@ -44,7 +44,7 @@ def run_demo(use_airflow: bool = True) -> int:
             completed = _run_dag(settings) if use_airflow else _run_pipeline(settings)
             print_account(settings)
             if completed:
-                run_payments(settings)
+                completed = run_payments(settings, use_airflow)
     if not completed:
         print("\nThe run FAILED: see the task logs above.")
     return 0 if completed else 1
@@ -155,7 +155,8 @@ def file_rows(settings: Settings) -> list[dict[str, Any]]:
         report = json.loads(report_path.read_text(encoding="utf-8"))
         name = report["file"]
         documents = [d for d in report["documents"] if d["type"] != "CONTRL"]
-        errors = [*report["errors"], *(e for i in report["interchanges"] for e in i["errors"]), *(e for d in report["documents"] for e in d["errors"])]
+        found = [*report["errors"], *(e for i in report["interchanges"] for e in i["errors"]), *(e for d in report["documents"] for e in d["errors"])]
+        errors = sorted(found, key=lambda error: error["severity"] == "warning")  # errors first
         rows.append(
             {
                 "name": name,
@@ -275,14 +276,12 @@ def _print_statement(title: str, statement: Any) -> None:
     print(f"  balance {statement.balance} CAD (assessed {statement.total_assessed}, paid {statement.total_paid}, unapplied {statement.unapplied})")
 
 
-def run_payments(settings: Settings) -> None:
-    """After the declarations: the bank's payment files (pain.001 and PAYMUL) through the same
-    pipeline and ledger, their acknowledgements, and the account balance going to zero."""
-    from gateway.pipeline import Pipeline
-    from ledger import Ledger
+def run_payments(settings: Settings, use_airflow: bool) -> bool:
+    """After the declarations: the bank's payment files (pain.001 and PAYMUL) in partner
+    bank01's inbox, through a second run of the DAG (or the pipeline), their
+    acknowledgements, and the account balance going to zero."""
     from portal.client import PortalClient, PortalRequestError
     from portal.payments import PaymentClient
-    from transports.local import LocalFolderTransport
 
     with PortalClient.from_settings(settings) as client:
         payments = PaymentClient(client)
@@ -290,23 +289,23 @@ def run_payments(settings: Settings) -> None:
             before = payments.statement(ACCOUNT)
         except PortalRequestError as error:
             print(f"\nno statement for {ACCOUNT}: {error}")
-            return
+            return False
         _print_statement("before the payments", before)
-        transport = LocalFolderTransport(settings.resolved_data_dir / "partners")
-        transport.ensure_partner(PAYER)
+        inbox = settings.resolved_data_dir / "partners" / PAYER / "inbox"
+        inbox.mkdir(parents=True, exist_ok=True)
+        names = []
         for name, text in payment_files(before).items():
-            (transport.area(PAYER, "inbox") / name).write_text(text, encoding="utf-8")
-        ledger = Ledger(settings.ledger_database_url())
-        try:
-            results = Pipeline(settings, transport, ledger, client.submit_declaration).process_inbox(PAYER)
-        finally:
-            ledger.dispose()
-        outbox = transport.area(PAYER, "outbox")
-        for result in results:
-            print(f"\n{result.name}: {result.state}")
+            (inbox / name).write_text(text, encoding="utf-8")
+            names.append(name)
+        print(f"\n{len(names)} payment files in {PAYER}'s inbox")
+        completed = _run_dag(settings) if use_airflow else _run_pipeline(settings)
+        outbox = inbox.parent / "outbox"
+        for name in names:
+            print(f"\n{name}: {'archived' if any((inbox.parent / 'archive').rglob(f'*__{name}')) else 'not archived'}")
             for kind in ("pain002.xml", "aperak.edi"):
-                path = outbox / f"{result.name}.{kind}"
+                path = outbox / f"{name}.{kind}"
                 if path.exists():
                     print(f"--- {path.name}")
                     print(path.read_text(encoding="utf-8").rstrip())
         _print_statement("after the payments", payments.statement(ACCOUNT))
+    return completed

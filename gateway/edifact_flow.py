@@ -105,7 +105,7 @@ class FlowOptions:
     receipt_contrl: bool = False  # also send a receipt CONTRL (UCI 0083 = 8) per interchange, before the verdict
     acknowledgements: AcknowledgementRegistry | None = None  # None: sent interchanges are not recorded
     rules_context: RuleContext | None = None  # None: the rules that need no reference beyond the file
-    payment_poster: payment_flow.PaymentPoster | None = None  # None: the portal client behind ``poster``, if any
+    payment_poster: payment_flow.PaymentPoster | None = None  # None: payments are checked, not posted
     partner: Partner | None = None  # the inbox owner: whose sender ids and importer accounts are allowed
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
 

@@ -60,16 +60,6 @@ def payment_idempotency_key(payment: Payment) -> str:
     return f"pay-{digest}"
 
 
-def resolve_poster(options: FlowOptions) -> PaymentPoster | None:
-    """``options.payment_poster``, else the portal client behind ``options.poster``."""
-    poster = getattr(options, "payment_poster", None)
-    if poster is not None:
-        return poster
-    from portal.payments import payment_poster_for
-
-    return payment_poster_for(options.poster)
-
-
 @dataclass(frozen=True)
 class _MessageKey:
     """The duplicate registry's view of a payment message (an InterchangeHeader's shape)."""
@@ -100,7 +90,7 @@ def decide(payment: Payment, locate: Callable[[str | None], Location], options: 
     findings = [Finding(v.rule_id, v.message, locate(v.pointer), v.severity) for v in check_payment(payment, RuleContext())]
     if any(f.severity is Severity.ERROR for f in findings):
         return Decision(False, findings)
-    poster = resolve_poster(options)
+    poster = options.payment_poster
     if poster is None:
         return Decision(True, findings)
     outcome = poster(payment, payment_idempotency_key(payment))

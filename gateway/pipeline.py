@@ -22,6 +22,7 @@ from gateway.edifact_flow import EdifactFlow, FlowOptions, Poster, SentInterchan
 from gateway.report import FileReport
 from gateway.settings import Settings
 from gateway.partners import PartnerRegistry, owns_xml_sender
+from gateway.payment_flow import PaymentPoster
 from gateway.sniff import sniff
 from gateway.xml_flow import XmlFlow
 from gateway.payment_flow import Pain001Flow
@@ -268,11 +269,13 @@ class Pipeline:
         rules_context: RuleContext | None = None,
         registry: PartnerRegistry | None = None,
         task: str | None = None,
+        payment_poster: PaymentPoster | None = None,
     ) -> None:
         self.settings = settings
         self.transport = transport
         self.ledger = ledger
         self.poster = poster
+        self.payment_poster = payment_poster
         self.rules_context = rules_context
         self.registry = registry
         self.task = task
@@ -442,6 +445,7 @@ class Pipeline:
             seed=sha256 or f"{partner_id}:{name}:{file_id}",
             rules_context=rules,
             partner=self.registry.get(partner_id) if self.registry else None,
+            payment_poster=self.payment_poster,
             now=lambda: prepared,  # when the file was first received: a rerun writes the same bytes
         )
         if refusal is not None:

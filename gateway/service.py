@@ -14,6 +14,7 @@ from gateway.pipeline import Pipeline, ProcessedFile
 from gateway.settings import Settings
 from ledger import Ledger
 from portal.client import PortalClient
+from portal.payments import PaymentClient
 from transports.partner_channels import PartnerChannels
 from validators.rules.lookups import portal_context
 
@@ -42,7 +43,8 @@ def open_pipeline(settings: Settings, task: str | None = None) -> Iterator[Pipel
             # The portal is the authority on what it enforces itself; the gateway
             # adds the version-history and delegation look-ups and the warnings.
             rules = portal_context(client, portal_prechecks=False)
-            yield Pipeline(settings, transport, ledger, client.submit_declaration, rules, registry, task=task)
+            payments = PaymentClient(client).submit_payment
+            yield Pipeline(settings, transport, ledger, client.submit_declaration, rules, registry, task=task, payment_poster=payments)
     finally:
         client.close()
         ledger.dispose()

@@ -505,24 +505,9 @@ def _json(response: httpx.Response) -> Any:
         return response.text
 
 
-def payment_poster_for(poster: Any) -> Callable[[Payment, str], PaymentOutcome] | None:
-    """The payment poster beside a declaration poster that is ``PortalClient.submit_declaration``,
-    possibly wrapped (a wrapper keeps the poster it wraps in ``_poster``, as the pipeline's
-    ledger poster does). None when there is no portal client behind it (a test's function)."""
-    for _ in range(4):
-        if poster is None:
-            return None
-        client = getattr(poster, "__self__", None)
-        if client is not None and hasattr(client, "_send"):
-            return PaymentClient(client).submit_payment
-        poster = getattr(poster, "_poster", None) or getattr(client, "_poster", None)
-    return None
-
-
 __all__ = [
     "PaymentClient",
     "apply_payments",
-    "payment_poster_for",
     "payment_router",
     "statement",
     "submit_payment",

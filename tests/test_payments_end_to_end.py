@@ -42,7 +42,9 @@ class Gateway:
         self.client = PortalClient(portal_url, backoff=0.01)
         self.payments = PaymentClient(self.client)
         self.ledger = Ledger(f"sqlite:///{root / 'ledger.sqlite'}")
-        self.pipeline = Pipeline(Settings(data_dir=root), self.transport, self.ledger, self.client.submit_declaration)
+        self.pipeline = Pipeline(
+            Settings(data_dir=root), self.transport, self.ledger, self.client.submit_declaration, payment_poster=self.payments.submit_payment
+        )
         self.outbox = root / "partners" / PARTNER / "outbox"
 
     def deliver(self, source: Path, name: str | None = None):
