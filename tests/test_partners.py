@@ -56,13 +56,17 @@ def _partner(extra: str = "", channel: str = '{ type = "local", path = "p" }', s
 def test_the_embedded_default_registry() -> None:
     registry = load_registry(Settings().partners_path)
     assert Settings().partners_path == PROJECT_ROOT / "fixtures" / "partners.toml"
-    [broker] = registry.partners
+    broker, bank = registry.partners
     assert broker.id == "broker01"
     assert [str(s) for s in broker.edifact_senders] == ["BROKER01:ZZZ"]
+    assert broker.xml_senders == ["123026635RM0001", "123456782RM0001"]  # CAD-IN sender ids are BN15s
     assert broker.importer_accounts == ["123456782RM0001"]
     assert isinstance(broker.channel, LocalChannel)
     assert broker.channel.folder(Path("/data")) == Path("/data/partners/broker01")
     assert broker.acknowledgements.contrl is True
+    # The bank sends the importer's payment files (the demo's second run).
+    assert (bank.id, [str(s) for s in bank.edifact_senders]) == ("bank01", ["BANK01:ZZZ"])
+    assert bank.channel.folder(Path("/data")) == Path("/data/partners/bank01")
 
 
 def test_every_channel_type_with_normalized_paths() -> None:
