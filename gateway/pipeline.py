@@ -35,7 +35,7 @@ from portal.client import PortalUnavailable
 from validators.rules import RuleContext
 from mappings.contrl import ReceivedContrl
 from parsers.edifact.model import InterchangeHeader
-from transports.base import ClaimedFile, InboundFile, Transport
+from transports.base import ClaimedFile, InboundFile, Transport, new_claim_id
 from transports.local import is_plain_name
 
 log = logging.getLogger(__name__)
@@ -307,13 +307,24 @@ class Pipeline:
         return results
 
     def process(self, inbound: InboundFile, run_id: str | None = None) -> ProcessedFile | None:
-        claimed = self.transport.claim(inbound)
-        if claimed is None:
-            return None
+        """Claim one inbox file and do its work. The claim is recorded as an intent
+        before the file moves, so a worker killed between the move and the record
+        still leaves a trace: the next run finds the file by its claim id."""
+        claim_id = new_claim_id()
         file_id = self.ledger.record_claim(
             inbound.partner, inbound.name, "", inbound.size, run_id, task=self.task,
-            claim_id=claimed.claim_id, location=claimed.location, lease_seconds=self.settings.claim_lease_seconds,
+            claim_id=claim_id, lease_seconds=self.settings.claim_lease_seconds, intent=True,
         )  # fmt: skip
+        try:
+            claimed = self.transport.claim(inbound, claim_id)
+        except BaseException:
+            self.ledger.forget(file_id)
+            raise
+        if claimed is None:  # another worker took it first
+            self.ledger.forget(file_id)
+            return None
+        self._checkpoint("moved")
+        self.ledger.confirm_claim(file_id, claimed.location, run_id=run_id, task=self.task)
         self._checkpoint("recorded")
         return self._identify_and_work(claimed, file_id, run_id)
 
@@ -345,6 +356,13 @@ class Pipeline:
         if record is None:
             return None
         inbound = InboundFile(record.partner, record.name, record.size)
+        if record.state == FileState.CLAIMING:  # killed around the move: did it happen?
+            found = self.transport.reclaim(inbound, record.claim_id or "")
+            if found is None:  # no: the file is still in the inbox, claimed afresh by a later run
+                self.ledger.forget(file_id)
+                return None
+            self.ledger.confirm_claim(file_id, found.location, run_id=run_id, task=self.task)
+            record.location = found.location
         claimed = ClaimedFile(inbound, record.claim_id or "", record.location or "")
         log.warning("%s/%s: resuming file %d from %s (attempt %d)", record.partner, record.name, file_id, record.state, record.attempts)
         if record.state == FileState.ACKNOWLEDGED:

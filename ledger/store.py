@@ -49,6 +49,7 @@ class FileState:
     same content reuses the record."""
 
     RECEIVED = "received"
+    CLAIMING = "claiming"  # recorded before the move into processing/, confirmed after it
     CLAIMED = "claimed"
     PARSED = "parsed"
     POSTED = "posted"
@@ -58,7 +59,7 @@ class FileState:
     PARKED = "parked"
     RELEASED = "released"
 
-    IN_FLIGHT = ("claimed", "parsed", "posted", "acknowledged")
+    IN_FLIGHT = ("claiming", "claimed", "parsed", "posted", "acknowledged")
     """Held by a worker under a lease; resumable once the lease has ended."""
     RESUMABLE = (*IN_FLIGHT, "parked")
     FINAL = ("archived", "quarantined")
@@ -137,18 +138,35 @@ class Ledger:
         claim_id: str | None = None,
         location: str | None = None,
         lease_seconds: float = 600.0,
+        intent: bool = False,
     ) -> int:
-        """A file just moved into processing/, recorded before it is even read, so a
-        worker killed while downloading it leaves a record the next run resumes."""
+        """A file just moved into processing/ (or, with ``intent``, about to be moved
+        there under ``claim_id``), recorded before it is even read, so a worker killed
+        at any point leaves a record the next run resumes."""
+        state = FileState.CLAIMING if intent else FileState.CLAIMED
         with self.session() as s:
             record = FileRecord(
-                partner=partner, name=name, sha256=sha256, size=size, state=FileState.CLAIMED, run_id=run_id, task=task,
+                partner=partner, name=name, sha256=sha256, size=size, state=state, run_id=run_id, task=task,
                 claim_id=claim_id, location=location, lease_until=utcnow() + dt.timedelta(seconds=lease_seconds), attempts=1,
             )  # fmt: skip
             s.add(record)
             s.flush()
-            s.add(FileEvent(file_id=record.id, from_state=FileState.RECEIVED, to_state=FileState.CLAIMED, run_id=run_id, task=task, note=name))
+            s.add(FileEvent(file_id=record.id, from_state=FileState.RECEIVED, to_state=state, run_id=run_id, task=task, note=name))
             return record.id
+
+    def confirm_claim(self, file_id: int, location: str, *, run_id: str | None = None, task: str | None = None) -> None:
+        """The move into processing/ announced by an intent happened: the file is held."""
+        with self.session() as s:
+            record = s.get_one(FileRecord, file_id)
+            record.state, record.location = FileState.CLAIMED, location
+            s.add(FileEvent(file_id=file_id, from_state=FileState.CLAIMING, to_state=FileState.CLAIMED, run_id=run_id, task=task, note=location))
+
+    def forget(self, file_id: int) -> None:
+        """A claim intent that never became a claim (another worker took the file, or
+        the move did not happen): the file is still wherever it was; no record is kept."""
+        with self.session() as s:
+            s.execute(delete(FileEvent).where(FileEvent.file_id == file_id))
+            s.execute(delete(FileRecord).where(FileRecord.id == file_id, FileRecord.state == FileState.CLAIMING))
 
     def identify(self, file_id: int, sha256: str, size: int) -> Claim:
         """The claimed file's digest is known: decide, in one transaction, what it is.
@@ -230,7 +248,8 @@ class Ledger:
                 select(FileRecord)
                 .where(
                     FileRecord.state.in_(states),
-                    FileRecord.location.is_not(None),  # claims recorded before revision 0002 cannot be located
+                    # claims recorded before revision 0002 cannot be located; an intent is found by its claim id
+                    or_(FileRecord.location.is_not(None), FileRecord.state == FileState.CLAIMING),
                     or_(FileRecord.lease_until.is_(None), FileRecord.lease_until <= now),
                 )
                 .order_by(FileRecord.id)
@@ -251,7 +270,8 @@ class Ledger:
         """Take a resumable file for this worker: its lease has ended (or ``force``,
         an operator's reprocess). Row-locked with SKIP LOCKED, so of two workers
         one gets the file and the other None; the winner's new lease makes the
-        file not resumable for anyone else. The file goes back to ``claimed``."""
+        file not resumable for anyone else. The file goes back to ``claimed``
+        (a claim intent stays ``claiming`` until the pipeline has found the file)."""
         now = utcnow()
         with self.session() as s:
             record = s.scalars(
@@ -264,10 +284,11 @@ class Ledger:
             previous = record.state
             record.lease_until = now + dt.timedelta(seconds=lease_seconds)
             record.attempts = (record.attempts or 0) + 1
-            if previous != FileState.ACKNOWLEDGED:  # acknowledged: only the filing away is left
+            if previous not in (FileState.ACKNOWLEDGED, FileState.CLAIMING):
                 self._move(s, record, FileState.CLAIMED, run_id=run_id, task=task, note=f"resumed from {previous}")
-            else:
-                s.add(FileEvent(file_id=record.id, from_state=previous, to_state=previous, run_id=run_id, task=task, note="resumed to file away"))
+            else:  # acknowledged: only the filing away is left; claiming: find the file first
+                note = "resumed to file away" if previous == FileState.ACKNOWLEDGED else "resumed to find the claimed file"
+                s.add(FileEvent(file_id=record.id, from_state=previous, to_state=previous, run_id=run_id, task=task, note=note))
                 record.run_id, record.task = run_id or record.run_id, task or record.task
             s.flush()
             return record

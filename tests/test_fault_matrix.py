@@ -251,7 +251,7 @@ def test_portal_down_for_the_whole_run_parks_every_file(world: World) -> None:
         moves = [(e.from_state, e.to_state) for e in ledger.events(ledger.files()[0].id)]
     finally:
         ledger.dispose()
-    assert moves[:3] == [("received", "claimed"), ("claimed", "parsed"), ("parsed", "parked")]  # parked at its first post
+    assert moves[:4] == [("received", "claiming"), ("claiming", "claimed"), ("claimed", "parsed"), ("parsed", "parked")]  # parked at its first post
     assert ("parked", "claimed") in moves and moves[-1] == ("acknowledged", "archived")
 
 
@@ -294,6 +294,31 @@ def test_killed_right_after_the_claim(world: World) -> None:
     world.deliver(*FILES)
     world.run_killed("recorded:1")
     assert ledger_states(world) == {"v01_single.edi": "claimed"}
+    world.run()
+    assert_final(world, local_areas(world))
+
+
+def test_killed_between_the_move_and_its_ledger_record(world: World) -> None:
+    """The claim is recorded as an intent before the move: a worker killed after the
+    move, before the ledger says so, leaves a 'claiming' record; the rerun finds the
+    file in processing/ by its claim id and finishes it."""
+    world.deliver(*FILES)
+    world.run_killed("moved:1")
+    assert ledger_states(world) == {"v01_single.edi": "claiming"}
+    assert len(list((world.partner_dir / "processing").iterdir())) == 1
+    world.run()
+    assert_final(world, local_areas(world))
+
+
+def test_an_intent_whose_move_never_happened_is_forgotten(world: World) -> None:
+    """An intent recorded, then the worker died before the move: the file is still in
+    the inbox; the rerun drops the intent and claims the file afresh."""
+    world.deliver(*FILES)
+    ledger = world.ledger()
+    try:
+        ledger.record_claim(PARTNER, "v01_single.edi", "", 1, "dead-run", claim_id="deadbeef0000", lease_seconds=0, intent=True)
+    finally:
+        ledger.dispose()
     world.run()
     assert_final(world, local_areas(world))
 

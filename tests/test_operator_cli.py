@@ -57,7 +57,7 @@ def test_ledger_show_and_reprocess_a_quarantined_file(gateway_settings: Settings
     [view] = shown["files"]
     assert view["state"] == "quarantined" and "20251345" in view["note"]
     assert [(e["from"], e["to"]) for e in view["history"]] == [
-        ("received", "claimed"), ("claimed", "acknowledged"), ("acknowledged", "quarantined"),
+        ("received", "claiming"), ("claiming", "claimed"), ("claimed", "acknowledged"), ("acknowledged", "quarantined"),
     ]  # fmt: skip
     assert sorted(a["kind"] for a in view["acknowledgements"]) == ["contrl", "report"]
 
@@ -81,7 +81,7 @@ def test_ledger_show_and_reprocess_a_quarantined_file(gateway_settings: Settings
     [view] = shown["files"]
     assert view["id"] == ids["i10_bad_date.edi"] and view["attempts"] == 2  # the same record, continued
     moves = [(e["from"], e["to"]) for e in view["history"]]
-    assert moves[2:] == [
+    assert moves[3:] == [
         ("acknowledged", "quarantined"), ("quarantined", "released"), ("released", "claimed"),
         ("claimed", "acknowledged"), ("acknowledged", "quarantined"),
     ]  # fmt: skip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
@@ -28,8 +30,13 @@ class Transport(Protocol):
 
     def list_inbox(self, partner: str) -> list[InboundFile]: ...
 
-    def claim(self, inbound: InboundFile) -> ClaimedFile | None:
-        """Take the file atomically; None when another worker took it first."""
+    def claim(self, inbound: InboundFile, claim_id: str | None = None) -> ClaimedFile | None:
+        """Take the file atomically under ``claim_id`` (a new one when None);
+        None when another worker took it first."""
+
+    def reclaim(self, inbound: InboundFile, claim_id: str) -> ClaimedFile | None:
+        """The file an earlier claim under ``claim_id`` moved into processing/,
+        or None when that claim never happened (the file is still in the inbox)."""
 
     def open(self, claimed: ClaimedFile) -> BinaryIO: ...
 
@@ -42,3 +49,8 @@ class Transport(Protocol):
 
     def release(self, claimed: ClaimedFile) -> None:
         """Put a claimed file back in the inbox (the work will be retried)."""
+
+
+def new_claim_id() -> str:
+    """A claim id: unique among the claims of a partner's processing area."""
+    return uuid.uuid4().hex[:12]

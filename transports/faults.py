@@ -167,9 +167,12 @@ class FaultyTransport:
         self._hit("list_inbox")
         return self.inner.list_inbox(partner)
 
-    def claim(self, inbound: InboundFile) -> ClaimedFile | None:
+    def claim(self, inbound: InboundFile, claim_id: str | None = None) -> ClaimedFile | None:
         self._hit("claim")
-        return self.inner.claim(inbound)
+        return self.inner.claim(inbound, claim_id)
+
+    def reclaim(self, inbound: InboundFile, claim_id: str) -> ClaimedFile | None:
+        return self.inner.reclaim(inbound, claim_id)
 
     def open(self, claimed: ClaimedFile) -> BinaryIO:
         number = self._hit("open")

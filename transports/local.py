@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from transports.base import ClaimedFile, InboundFile
+from transports.base import ClaimedFile, InboundFile, new_claim_id
 
 AREAS = ("inbox", "outbox", "archive", "quarantine", "processing")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
@@ -67,15 +67,22 @@ class LocalFolderTransport:
                 files.append(InboundFile(partner, entry.name, entry.stat().st_size))
         return files
 
-    def claim(self, inbound: InboundFile) -> ClaimedFile | None:
-        claim_id = uuid.uuid4().hex[:12]
+    def claim(self, inbound: InboundFile, claim_id: str | None = None) -> ClaimedFile | None:
+        claim_id = claim_id or new_claim_id()
         source = self.area(inbound.partner, "inbox") / inbound.name
-        target = self.area(inbound.partner, "processing") / f"{claim_id}__{safe_name(inbound.name)}"
+        target = self._claimed(inbound, claim_id)
         try:
             os.rename(source, target)
         except FileNotFoundError:
             return None
         return ClaimedFile(inbound, claim_id, str(target))
+
+    def reclaim(self, inbound: InboundFile, claim_id: str) -> ClaimedFile | None:
+        target = self._claimed(inbound, claim_id)
+        return ClaimedFile(inbound, claim_id, str(target)) if target.is_file() else None
+
+    def _claimed(self, inbound: InboundFile, claim_id: str) -> Path:
+        return self.area(inbound.partner, "processing") / f"{claim_id}__{safe_name(inbound.name)}"
 
     def open(self, claimed: ClaimedFile) -> BinaryIO:
         return open(claimed.location, "rb")

@@ -91,8 +91,11 @@ class PartnerChannels:
     def list_inbox(self, partner: str) -> list[InboundFile]:
         return self.route(partner).list_inbox(partner)
 
-    def claim(self, inbound: InboundFile) -> ClaimedFile | None:
-        return self.route(inbound.partner).claim(inbound)
+    def claim(self, inbound: InboundFile, claim_id: str | None = None) -> ClaimedFile | None:
+        return self.route(inbound.partner).claim(inbound, claim_id)
+
+    def reclaim(self, inbound: InboundFile, claim_id: str) -> ClaimedFile | None:
+        return self.route(inbound.partner).reclaim(inbound, claim_id)
 
     def open(self, claimed: ClaimedFile) -> BinaryIO:
         return self.route(claimed.inbound.partner).open(claimed)

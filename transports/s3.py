@@ -37,13 +37,12 @@ import os
 import socket
 import tempfile
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 from gateway.partners import S3Channel
-from transports.base import ClaimedFile, InboundFile
+from transports.base import ClaimedFile, InboundFile, new_claim_id
 from transports.local import safe_name
 
 log = logging.getLogger(__name__)
@@ -193,7 +192,7 @@ class S3Transport:
                 files.append(InboundFile(partner, name, int(item.get("Size", 0))))
         return sorted(files, key=lambda f: f.name)
 
-    def claim(self, inbound: InboundFile) -> ClaimedFile | None:
+    def claim(self, inbound: InboundFile, claim_id: str | None = None) -> ClaimedFile | None:
         if not is_addressable(inbound.name):
             log.warning("%s: refusing to claim %r: not an addressable name", inbound.partner, inbound.name)
             return None
@@ -202,7 +201,7 @@ class S3Transport:
         bucket = channel.bucket
         source = channel.inbox_prefix + inbound.name
         marker = f"{channel.processing_prefix}.claims/{hashlib.sha256(source.encode()).hexdigest()[:40]}"
-        claim_id = uuid.uuid4().hex[:12]
+        claim_id = claim_id or new_claim_id()
         marker_etag = self._take_marker(client, bucket, marker, claim_id)
         if marker_etag is None:
             return None
@@ -236,6 +235,17 @@ class S3Transport:
                 client.delete_object(Bucket=bucket, Key=marker, IfMatch=marker_etag)
             except Exception as error:  # broken as stale by another worker: not ours any more
                 log.warning("%s: could not remove claim marker %s: %s", inbound.partner, marker, error)
+
+    def reclaim(self, inbound: InboundFile, claim_id: str) -> ClaimedFile | None:
+        channel = self._channel(inbound.partner)
+        target = f"{channel.processing_prefix}{claim_id}__{safe_name(inbound.name)}"
+        try:
+            self.client(inbound.partner).head_object(Bucket=channel.bucket, Key=target)
+        except Exception as error:
+            if _is(error, *_MISSING):
+                return None
+            raise
+        return ClaimedFile(inbound, claim_id, target)
 
     def _take_marker(self, client: Any, bucket: str, marker: str, claim_id: str) -> str | None:
         """The marker's ETag when this worker now holds it, None when another worker does."""

@@ -33,7 +33,7 @@ from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from gateway.partners import SftpChannel
-from transports.base import ClaimedFile, InboundFile
+from transports.base import ClaimedFile, InboundFile, new_claim_id
 from transports.local import safe_name
 
 if TYPE_CHECKING:
@@ -177,13 +177,13 @@ class SftpTransport:
             files.append(InboundFile(partner, name, entry.st_size or 0))
         return sorted(files, key=lambda f: f.name)
 
-    def claim(self, inbound: InboundFile) -> ClaimedFile | None:
+    def claim(self, inbound: InboundFile, claim_id: str | None = None) -> ClaimedFile | None:
         if not is_plain_name(inbound.name):
             log.warning("%s: refusing to claim %r: not a plain file name", inbound.partner, inbound.name)
             return None
         channel = self._channel(inbound.partner)
         client = self.client(inbound.partner)
-        claim_id = uuid.uuid4().hex[:12]
+        claim_id = claim_id or new_claim_id()
         source = posixpath.join(channel.inbox, inbound.name)
         target = posixpath.join(channel.processing, f"{claim_id}__{safe_name(inbound.name)}")
         try:
@@ -196,6 +196,19 @@ class SftpTransport:
         if attributes.st_mode is None or not stat.S_ISREG(attributes.st_mode):
             # Swapped for a link or directory between listing and claim: never read through it.
             self._move(client, target, channel.quarantine, f"{target} is not a regular file")
+            return None
+        return ClaimedFile(inbound, claim_id, target)
+
+    def reclaim(self, inbound: InboundFile, claim_id: str) -> ClaimedFile | None:
+        channel = self._channel(inbound.partner)
+        target = posixpath.join(channel.processing, f"{claim_id}__{safe_name(inbound.name)}")
+        try:
+            attributes = self.client(inbound.partner).lstat(target)
+        except OSError as error:
+            if _missing(error):
+                return None
+            raise
+        if attributes.st_mode is None or not stat.S_ISREG(attributes.st_mode):
             return None
         return ClaimedFile(inbound, claim_id, target)
 
