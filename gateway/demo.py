@@ -179,7 +179,7 @@ def _state(partner: Path, name: str) -> str:
 
 def print_account(settings: Settings) -> None:
     rows = file_rows(settings)
-    print(f"\n{'file':<36} {'state':<12} {'docs':>6}  first error")
+    print(f"\n{'file':<36} {'state':<12} {'docs':>6}  first finding (errors before warnings)")
     for row in rows:
         error = row["first_error"][:90]
         print(f"{row['name']:<36} {row['state']:<12} {row['accepted']:>2}/{row['documents']:<3}  {error}")
