@@ -468,7 +468,7 @@ def _not_supported(message: Message) -> Finding:
     return Finding(
         "17",
         f"message type {message.type} {message.version}:{message.release} is not supported; this gateway accepts "
-        "CUSDEC D:96B (guide CAD01) and acknowledgements (CONTRL)",
+        "CUSDEC D:96B (guide CAD01), PAYMUL and REMADV D:96B, and acknowledgements (CONTRL)",
         Location(message_ref=message.reference, segment=1, tag="UNH", element=2, component=1),
     )
 

@@ -91,7 +91,8 @@ def _unsupported_xml(name: str, root: str | None) -> FileReport:
         Finding(
             "XML-TYPE",
             f"XML document {root or '(unreadable root element)'} is not supported: this gateway accepts "
-            f"CAD-IN ({CAD_IN_ROOT}) and EDIFACT CUSDEC D:96B (guide CAD01)",
+            f"CAD-IN ({CAD_IN_ROOT}), ISO 20022 pain.001 (version 09 or later) and EDIFACT "
+            "CUSDEC, PAYMUL and REMADV D:96B",
             Location(xpath="/*[1]"),
         )
     )
