@@ -170,7 +170,7 @@ def _date(text: str | None) -> dt.date:
 
 # What the walk does with each element it visits (by Clark name): a section
 # (a container that decides what an ambiguous leaf such as ID or Name means)
-# or a leaf action. Elements not listed are skipped by lxml, in C.
+# or a leaf action. Elements not listed are skipped.
 (
     _S_DECLARATION, _S_AMENDMENT, _S_CONSIGNMENT, _S_DOCUMENT, _S_CURRENCY, _S_DECLARANT, _S_RELEASE, _S_STATUS,
     _S_SHIPMENT, _S_EXPORT, _S_IMPORTER, _S_INVOICE, _S_SELLER, _S_ADDRESS, _S_ITEM, _S_COMMODITY,
@@ -197,7 +197,23 @@ _LEAF_TAGS = {
     "CityName": _CITY, "Line": _LINE, "PostcodeID": _POSTCODE, "StatementTypeCode": _STATEMENT_TYPE,
 }
 _ACTIONS: dict[str, int] = {_N + name: code for name, code in {**_SECTION_TAGS, **_LEAF_TAGS}.items()}
-_VISITED = tuple(_ACTIONS)
+# before the lines: the sections and the leaves the header takes (the header
+# walk visits every element and skips the others: cheaper than lxml's tag
+# filter for these few elements, whose set of tags costs more to prepare)
+_HEADER_ACTIONS: dict[str, int] = {
+    tag: code
+    for tag, code in _ACTIONS.items()
+    if code not in (_S_COMMODITY, _TAX_ASSESSED, _TAX_BASE, _TAX_RATE, _FEE, _SEQUENCE, _DESCRIPTION, _BINDING, _CUSTOMS_VALUE, _QUANTITY, _ITEM_CHARGE)
+}
+# within a GovernmentAgencyGoodsItem: the Commodity elements and their leaves
+_LINE_VISITED = tuple(
+    _N + name
+    for name in (
+        "Commodity", "TypeCode", "TaxAssessedAmount", "AdValoremTaxBaseAmount", "TaxRateNumeric", "SequenceNumeric", "Description", "ID",
+        "BindingTariffReferenceID", "CustomsValueAmount", "TariffQuantity", "ItemChargeAmount", "CountryCode",
+    )
+)
+_SHIPMENT_TAG = _N + "GoodsShipment"
 _ID_FIELDS = {
     _S_DECLARATION: "transaction_number",
     _S_DECLARANT: "declarant.account",
@@ -209,6 +225,27 @@ _ID_FIELDS = {
 _PARTY_KEYS = {_S_AMENDMENT: "amendment", _S_DECLARANT: "declarant", _S_IMPORTER: "importer", _S_INVOICE: "invoice", _S_SELLER: "vendor"}
 _NAME_FIELDS = {_S_DECLARANT: "declarant.name", _S_IMPORTER: "importer.name", _S_SELLER: "vendor.name"}
 _AMOUNT_FIELDS = {"CUD": "customs_duty", "EXC": "excise_tax", "GST": "gst"}
+
+
+_LINE_FIELDS = (
+    "line_number", "description", "hs_code", "tariff_treatment", "value_for_duty", "quantity", "unit", "invoice_amount",
+    "country_of_origin", "duty_rate", "customs_duty", "excise_tax", "value_for_tax", "gst",
+)
+_LINE_KEYS: list[dict[str, str]] = []
+_LINE_KEYS_CACHED = 512  # lines whose source keys are kept between declarations
+
+
+def _line_keys(index: int) -> dict[str, str]:
+    """The ``sources`` keys of line ``index`` (``lines[3].hs_code``), built
+    once; ``""``: the line itself (``lines[3]``)."""
+    if index < len(_LINE_KEYS):
+        return _LINE_KEYS[index]
+    prefix = f"lines[{index}]."
+    keys = {name: prefix + name for name in _LINE_FIELDS}
+    keys[""] = prefix[:-1]
+    if index == len(_LINE_KEYS) and index < _LINE_KEYS_CACHED:
+        _LINE_KEYS.append(keys)
+    return keys
 
 
 class _Builder:
@@ -235,107 +272,139 @@ class _Builder:
             self.data[head] = value
 
 
+def _second_shipment(base: str, shipments: int, line: int | None) -> Finding:
+    return Finding(
+        "35",
+        f"GoodsShipment {shipments}: this gateway takes one GoodsShipment (one invoice) per "
+        "declaration; send each invoice as its own declaration",
+        Location(xpath=f"{base}/GoodsShipment[{shipments}]", line=line),
+    )
+
+
+def _map_lines(b: _Builder, item: etree._Element, checks: list[tuple[str, str | None, str | None]]) -> None:
+    """The Commodity elements of a GovernmentAgencyGoodsItem, one line each.
+    Within a Commodity the schema fixes the order: a DutyTaxFee starts with
+    its TypeCode, which says what its amounts are."""
+    lines: list[dict[str, Any]] = b.data["lines"]
+    sources = b.sources
+    actions = _ACTIONS
+    fee_type = ""
+    fee_types: list[str] = []
+    line: dict[str, Any] = {}
+    keys: dict[str, str] = {}
+    for child in item.iter(*_LINE_VISITED):
+        action = actions[child.tag]
+        if action == _S_COMMODITY:
+            line = {}
+            lines.append(line)
+            keys = _line_keys(len(lines) - 1)
+            sources[keys[""]] = child.sourceline
+            fee_types = []
+        # then the most frequent first: up to three DutyTaxFee (TypeCode, TaxAssessedAmount) per line
+        elif action == _FEE_TYPE:
+            fee_type = child.text.strip()
+            if fee_type in fee_types:
+                b.problem("35", f"line {len(lines)} has a second DutyTaxFee of type {fee_type}", keys[""], f"/DutyTaxFee[{len(fee_types) + 1}]", failed=False)
+                fee_type = ""
+            fee_types.append(fee_type)
+        elif action == _TAX_ASSESSED:
+            name = _AMOUNT_FIELDS.get(fee_type)
+            if name is not None:
+                line[name] = child.text
+                key = keys[name]
+                sources[key] = child.sourceline
+                given = child.get("currencyID")
+                if given is not None and given != "CAD" and given.strip() != "CAD":
+                    checks.append((key, given, "CAD"))
+        elif action == _TAX_BASE:
+            if fee_type == "GST":
+                line["value_for_tax"] = child.text
+                key = keys["value_for_tax"]
+                sources[key] = child.sourceline
+                given = child.get("currencyID")
+                if given is not None and given != "CAD" and given.strip() != "CAD":
+                    checks.append((key, given, "CAD"))
+        elif action == _TAX_RATE:
+            if fee_type == "CUD":
+                line["duty_rate"] = child.text
+                sources[keys["duty_rate"]] = child.sourceline
+        elif action == _SEQUENCE:
+            value = child.text.strip()
+            if value.isdigit():
+                line["line_number"] = int(value)
+            sources[keys["line_number"]] = child.sourceline
+        elif action == _DESCRIPTION:
+            line["description"] = child.text
+            sources[keys["description"]] = child.sourceline
+        elif action == _ID:
+            line["hs_code"] = child.text.strip()
+            sources[keys["hs_code"]] = child.sourceline
+        elif action == _BINDING:
+            line["tariff_treatment"] = child.text.strip()
+            sources[keys["tariff_treatment"]] = child.sourceline
+        elif action == _CUSTOMS_VALUE:
+            line["value_for_duty"] = child.text
+            key = keys["value_for_duty"]
+            sources[key] = child.sourceline
+            given = child.get("currencyID")
+            if given is not None and given != "CAD" and given.strip() != "CAD":
+                checks.append((key, given, "CAD"))
+        elif action == _QUANTITY:
+            line["quantity"] = child.text
+            line["unit"] = child.get("unitCode", "").strip()
+            sources[keys["quantity"]] = sources[keys["unit"]] = child.sourceline
+        elif action == _ITEM_CHARGE:
+            line["invoice_amount"] = child.text
+            key = keys["invoice_amount"]
+            sources[key] = child.sourceline
+            given = child.get("currencyID")
+            if given is not None:  # against the declaration's currency, at the end
+                checks.append((key, given, None))
+        elif action == _COUNTRY:
+            line["country_of_origin"] = child.text.strip()
+            sources[keys["country_of_origin"]] = child.sourceline
+
+
 def map_cad_declaration(element: etree._Element, base: str = "/DocumentMetaData/Declaration[1]") -> XmlMappingResult:
     """Map one schema-valid CAD-IN Declaration element to a Declaration.
 
     One pre-order walk over the elements that matter (lxml skips the others
     in C); the schema fixes the order, so the last container seen says what
-    an ambiguous leaf (``ID``, ``Name``, ``CountryCode`` …) is."""
+    an ambiguous leaf (``ID``, ``Name``, ``CountryCode`` …) is. The lines
+    (``GovernmentAgencyGoodsItem``, the last element of a GoodsShipment, the
+    last element of a Declaration) are walked by ``_map_lines``."""
     b = _Builder(base, element.sourceline)
     data = b.data
     sources = b.sources
-    lines: list[dict[str, Any]] = data["lines"]
-    line: dict[str, Any] = {}
-    prefix = ""
     section = _S_DECLARATION
     shipments = 0
-    fee_type = ""
-    fee_types: list[str] = []
     currency: str | None = None
     raw_version: str | None = None
-    checks: list[tuple[str, str | None, str | None]] = []  # (path, currencyID, expected): checked at the end
-    actions = _ACTIONS
-    iterator = element.iter(*_VISITED)
-    for child in iterator:
-        action = actions[child.tag]
+    checks: list[tuple[str, str | None, str | None]] = []  # (path, currencyID, expected): reported at the end
+    actions = _HEADER_ACTIONS
+    for child in element.iter():
+        action = actions.get(child.tag)  # None: not taken (also comments, PIs)
+        if action is None:
+            continue
         if action < 100:  # a section
-            if action == _S_COMMODITY:
-                line = {}
-                lines.append(line)
-                prefix = f"lines[{len(lines) - 1}]."
-                sources[prefix[:-1]] = child.sourceline
-                fee_types = []
-            elif action == _S_SHIPMENT:
+            if action == _S_ITEM:
+                _map_lines(b, child, checks)
+                # after the lines, only a further GoodsShipment can follow
+                shipment = child.getparent()
+                following = next(shipment.itersiblings(_SHIPMENT_TAG), None) if shipment is not None else None
+                if following is not None:
+                    b.findings.append(_second_shipment(base, shipments + 1, following.sourceline))
+                break
+            if action == _S_SHIPMENT:
                 shipments += 1
                 if shipments > 1:
-                    b.findings.append(
-                        Finding(
-                            "35",
-                            f"GoodsShipment {shipments}: this gateway takes one GoodsShipment (one invoice) per "
-                            "declaration; send each invoice as its own declaration",
-                            Location(xpath=f"{base}/GoodsShipment[{shipments}]", line=child.sourceline),
-                        )
-                    )
+                    b.findings.append(_second_shipment(base, shipments, child.sourceline))
                     break
             elif action in _PARTY_KEYS:
                 key = _PARTY_KEYS[action]
                 data.setdefault(key, {})
                 sources[key] = child.sourceline
             section = action
-            continue
-        if section >= _S_COMMODITY:
-            if action == _FEE_TYPE:
-                fee_type = child.text.strip()
-                if fee_type in fee_types:
-                    b.problem("35", f"line {len(lines)} has a second DutyTaxFee of type {fee_type}", prefix[:-1], f"/DutyTaxFee[{len(fee_types) + 1}]", failed=False)
-                    fee_type = ""
-                fee_types.append(fee_type)
-            elif action == _TAX_ASSESSED:
-                name = _AMOUNT_FIELDS.get(fee_type)
-                if name is not None:
-                    line[name] = child.text
-                    sources[prefix + name] = child.sourceline
-                    checks.append((prefix + name, child.get("currencyID"), "CAD"))
-            elif action == _TAX_BASE:
-                if fee_type == "GST":
-                    line["value_for_tax"] = child.text
-                    sources[prefix + "value_for_tax"] = child.sourceline
-                    checks.append((prefix + "value_for_tax", child.get("currencyID"), "CAD"))
-            elif action == _TAX_RATE:
-                if fee_type == "CUD":
-                    line["duty_rate"] = child.text
-                    sources[prefix + "duty_rate"] = child.sourceline
-            elif action == _FEE:
-                fee_type = ""
-            elif action == _SEQUENCE:
-                value = child.text.strip()
-                if value.isdigit():
-                    line["line_number"] = int(value)
-                sources[prefix + "line_number"] = child.sourceline
-            elif action == _DESCRIPTION:
-                line["description"] = child.text
-                sources[prefix + "description"] = child.sourceline
-            elif action == _ID:
-                line["hs_code"] = child.text.strip()
-                sources[prefix + "hs_code"] = child.sourceline
-            elif action == _BINDING:
-                line["tariff_treatment"] = child.text.strip()
-                sources[prefix + "tariff_treatment"] = child.sourceline
-            elif action == _CUSTOMS_VALUE:
-                line["value_for_duty"] = child.text
-                sources[prefix + "value_for_duty"] = child.sourceline
-                checks.append((prefix + "value_for_duty", child.get("currencyID"), "CAD"))
-            elif action == _QUANTITY:
-                line["quantity"] = child.text
-                line["unit"] = child.get("unitCode", "").strip()
-                sources[prefix + "quantity"] = sources[prefix + "unit"] = child.sourceline
-            elif action == _ITEM_CHARGE:
-                line["invoice_amount"] = child.text
-                sources[prefix + "invoice_amount"] = child.sourceline
-                checks.append((prefix + "invoice_amount", child.get("currencyID"), None))
-            elif action == _COUNTRY:
-                line["country_of_origin"] = child.text.strip()
-                sources[prefix + "country_of_origin"] = child.sourceline
             continue
         # the header
         text = child.text
