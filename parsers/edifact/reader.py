@@ -988,18 +988,21 @@ class _Reader:
                         )
                         return
                     state.position += 1
-                    ok = (b"", segment.offset, True, False)
-                    done = yield from self._dispatch(
-                        state, segment, ok, (segment.tag, segment.elements, None, None), enveloped
-                    )
-                    yield from self._flush(state)
-                    done = 2 if done else 0
+                    done = yield from self._dispatch_decoded(state, segment, segment.offset, enveloped)
                 if done == 2:
                     scanner.rewind(end + 1)
                 if done:
                     return
             state.position = first + n - 1
         yield from self._close_all(state, enveloped, "end of file")
+
+    def _dispatch_decoded(self, state: _Interchange, segment: Segment, offset: int, enveloped: bool):  # noqa: ANN202
+        """Hand a segment the fast paths decoded already to the per-segment
+        dispatcher; 2 when it ends the reading of this interchange, else 0."""
+        ok = (b"", offset, True, False)
+        done = yield from self._dispatch(state, segment, ok, (segment.tag, segment.elements, None, None), enveloped)
+        yield from self._flush(state)
+        return 2 if done else 0
 
     def _read_tokenized(
         self, state: _Interchange, enveloped: bool, tokenize: Callable[..., tuple[list, list, int]]
@@ -1091,12 +1094,7 @@ class _Reader:
                             if tag == "UNH" and message is None:
                                 state.message = _message(segment, delimiters)
                                 continue
-                        ok = (b"", offset, True, False)
-                        done = yield from self._dispatch(
-                            state, segment, ok, (segment.tag, segment.elements, None, None), enveloped
-                        )
-                        yield from self._flush(state)
-                        done = 2 if done else 0
+                        done = yield from self._dispatch_decoded(state, segment, offset, enveloped)
                     if done == 2:
                         scanner.rewind(end + 1)
                     if done:
