@@ -40,6 +40,7 @@ __all__ = [
     "COMPONENT_SEPARATOR",
     "SegmentCheck",
     "compile_segment",
+    "content_spec",
     "joined",
     "text_separators_safe",
 ]
@@ -56,6 +57,12 @@ _MEMO_SIZE = 4096  # joined segment texts remembered per tag and decimal mark
 
 CodeCheck = tuple[int, frozenset[str], int]
 """(regex group of a coded value, its code list, group of its agency 3055 or -1)."""
+
+ValueSpec = tuple[bool, str, int, int, frozenset[str] | None, int]
+"""(mandatory, kind, min length, max length, code list or None, index of the
+component 3055 that qualifies the code list or -1): see ``content_spec``."""
+SlotSpec = tuple[bool, bool, tuple[ValueSpec, ...]]
+"""(mandatory, composite, its components' values or the simple element's one)."""
 
 
 def joined(elements: list[list[str]]) -> str:
@@ -260,6 +267,32 @@ def _agency_value(composite: CompositeDef, index: int, value: list[str]) -> str 
 
 
 # Compilation ------------------------------------------------------------------
+
+
+def content_spec(
+    segments: Mapping[str, SegmentDef], codes: Mapping[str, frozenset[str]]
+) -> dict[str, tuple[SlotSpec, ...]]:
+    """The segment definitions as plain data for the C content check
+    (validators/directory/_content.c, ``Checker``): per tag, its slots. A
+    simple element's value carries the slot's mandatory flag (the C check
+    reads the slot's); agencies are found as the slow path finds them."""
+    return {tag: tuple(_slot_spec(slot, codes) for slot in definition.elements) for tag, definition in segments.items()}
+
+
+def _slot_spec(slot: Slot, codes: Mapping[str, frozenset[str]]) -> SlotSpec:
+    composite = slot.composite
+    if composite is None:
+        return slot.mandatory, False, (_value_spec(slot, codes, -1),)
+    components = composite.components
+    return slot.mandatory, True, tuple(
+        _value_spec(component, codes, _agency_index(composite, index)) for index, component in enumerate(components)
+    )
+
+
+def _value_spec(slot: Slot, codes: Mapping[str, frozenset[str]], agency: int) -> ValueSpec:
+    element = slot.element
+    assert element is not None
+    return slot.mandatory, element.kind, element.min_length, element.max_length, codes.get(element.number), agency
 
 
 class _Alphabet:

@@ -19,22 +19,53 @@ starts with it); other segments are checked on their joined elements as
 before. The segment-table walk is a function of the message's tag sequence
 only, so its findings are remembered per tag sequence (most messages share a
 handful) and only re-located with the message reference.
+
+With the optional C extension ``validators.directory._content`` (built by
+``pip install -e .``), one C call first names the segments whose content
+might be wrong (``Checker.suspects``: every other one is certainly clean) and
+only those go through the Python checks above, so findings are the same.
+``CARM_EDIFACT_ACCELERATOR=0`` switches it off, with the C tokenizer;
+tests/test_directory_accelerator.py compares the two paths.
 """
 
 from __future__ import annotations
 
 import functools
 import operator
+import os
+from collections.abc import Callable, Iterable
 
 from diagnostics import Finding, Location
 from parsers.edifact.model import Message, Segment
 from validators.directory.content import COMPONENT_SEPARATOR as _C
 from validators.directory.content import ELEMENT_SEPARATOR as _E
-from validators.directory.content import SegmentCheck, compile_segment, text_separators_safe
+from validators.directory.content import SegmentCheck, compile_segment, content_spec, text_separators_safe
 from validators.directory.definitions import Directory, load_directory
 from validators.directory.structure import Structure
 
-__all__ = ["DirectoryValidator", "default_validator", "validate_message"]
+__all__ = ["DirectoryValidator", "accelerator_available", "default_validator", "use_accelerator", "validate_message"]
+
+try:
+    from validators.directory import _content as _accelerator
+
+    _accelerator.Checker(Segment, {}, ".")  # refuses a Segment without the slots it reads
+except Exception:  # not built, or built for another Segment layout  # pragma: no cover
+    _accelerator = None  # type: ignore[assignment]
+_accelerated = _accelerator is not None and os.environ.get("CARM_EDIFACT_ACCELERATOR", "1") != "0"
+
+
+def accelerator_available() -> bool:
+    """Whether the C content check was built and imported."""
+    return _accelerator is not None
+
+
+def use_accelerator(enabled: bool) -> bool:
+    """Switch the C content check on or off (when available); returns whether it was on."""
+    global _accelerated
+    was = _accelerated
+    _accelerated = enabled and _accelerator is not None
+    return was
+
 
 _tag = operator.attrgetter("tag")
 
@@ -45,6 +76,10 @@ def _raised_first(item: tuple[int, int, list[Finding]]) -> tuple[int, int]:
 
 _WALK_MEMO_SIZE = 2048  # tag sequences remembered per message type
 _TEXT_MEMO_SIZE = 1 << 16  # segment texts remembered as valid, per decimal mark and separators
+
+_Suspects = Callable[[list[Segment]], list[int]]
+"""The C content check of one decimal mark: positions (UNH = 1) of the
+segments that might be wrong."""
 
 _Walked = tuple[tuple[int, str, str, int, str], ...]
 """Structure findings of one tag sequence: (segment that raised it, code,
@@ -62,6 +97,7 @@ class DirectoryValidator:
         self._text_checks: dict[tuple[str, str, str], dict[str, SegmentCheck] | None] = {}
         self._text_passed: dict[tuple[str, str, str], set[str]] = {}  # segment texts that passed: a memo
         self._walks: dict[tuple[str, str, str], dict[tuple[str, ...], _Walked]] = {}
+        self._suspects: dict[str, _Suspects] = {}
 
     def supports(self, message_type: str, version: str, release: str) -> bool:
         return (message_type, version, release) in self.directory.messages
@@ -100,48 +136,25 @@ class DirectoryValidator:
             self._text_passed[key] = set()
         return self._text_checks[key]
 
+    def _suspect_finder(self, decimal_mark: str) -> _Suspects | None:
+        """The C content check for this decimal mark; None when it is off,
+        not built, or the mark is not one character (the Python loop then
+        checks every segment)."""
+        if not _accelerated or len(decimal_mark) != 1:
+            return None
+        finder = self._suspects.get(decimal_mark)
+        if finder is None:
+            spec = content_spec(self.directory.segments, self.directory.codes)
+            finder = self._suspects[decimal_mark] = _accelerator.Checker(Segment, spec, decimal_mark).suspects
+        return finder
+
     def validate(self, message: Message, decimal_mark: str = ".") -> list[Finding]:
         key = (message.type, message.version, message.release)
         structure = self._structure(key)
         if structure is None:
             return []
         segments = message.segments
-        # Content: each segment against its definition. A segment's own text is
-        # read when the reader kept it (no re-join), else its elements joined.
-        joined_checks = self._segment_checks(decimal_mark)
-        delimiters = message.delimiters
-        text_checks = (
-            self._segment_text_checks(decimal_mark, delimiters.element, delimiters.component)
-            if delimiters is not None
-            else None
-        )
-        joined_get = joined_checks.get
-        if text_checks is not None:
-            text_get = text_checks.get
-            passed = self._text_passed[(decimal_mark, delimiters.element, delimiters.component)]  # type: ignore[union-attr]
-        failed: list[tuple[int, SegmentCheck, Segment]] = []
-        for position, segment in enumerate(segments, 1):
-            text = segment.text
-            if text is not None and text_checks is not None:
-                if text in passed:  # the text holds the tag: one memo for every tag
-                    continue
-                check = text_get(segment.tag)
-                if check is None:
-                    continue
-                match = check.fast(text, check.start)  # check.accepts(text), inlined
-                if match is not None and (not check.coded or check.codes_known(match)):
-                    if len(passed) >= _TEXT_MEMO_SIZE:
-                        passed.clear()
-                    passed.add(text)
-                    continue
-            else:
-                check = joined_get(segment.tag)
-                if check is None:
-                    continue
-                text = _E.join(map(_C.join, segment.elements))  # content.joined, inlined
-                if text in check.known or check.passes_text(text):
-                    continue
-            failed.append((position, check, segment))
+        failed = self._content(message, decimal_mark)
         # Structure: the segment-table walk, a function of the tag sequence.
         tags = tuple(map(_tag, segments))
         walks = self._walks.get(key)
@@ -165,6 +178,58 @@ class DirectoryValidator:
         ]
         ordered.sort(key=_raised_first)
         return [finding for _, _, found in ordered for finding in found]
+
+    def _content(self, message: Message, decimal_mark: str) -> list[tuple[int, SegmentCheck, Segment]]:
+        """The segments whose content check fails, with their position and check.
+
+        Each segment is checked against its definition: on its own text when
+        the reader kept it (no re-join), else on its elements joined. With the
+        C check only the segments it names as suspects are checked here."""
+        segments = message.segments
+        suspects = self._suspect_finder(decimal_mark)
+        candidates: Iterable[tuple[int, Segment]]
+        if suspects is None:
+            candidates = enumerate(segments, 1)
+        else:
+            positions = suspects(segments)
+            if not positions:
+                return []
+            candidates = [(position, segments[position - 1]) for position in positions]
+        joined_checks = self._segment_checks(decimal_mark)
+        delimiters = message.delimiters
+        text_checks = (
+            self._segment_text_checks(decimal_mark, delimiters.element, delimiters.component)
+            if delimiters is not None
+            else None
+        )
+        joined_get = joined_checks.get
+        if text_checks is not None:
+            text_get = text_checks.get
+            passed = self._text_passed[(decimal_mark, delimiters.element, delimiters.component)]  # type: ignore[union-attr]
+        failed: list[tuple[int, SegmentCheck, Segment]] = []
+        for position, segment in candidates:
+            text = segment.text
+            if text is not None and text_checks is not None:
+                if text in passed:  # the text holds the tag: one memo for every tag
+                    continue
+                check = text_get(segment.tag)
+                if check is None:
+                    continue
+                match = check.fast(text, check.start)  # check.accepts(text), inlined
+                if match is not None and (not check.coded or check.codes_known(match)):
+                    if len(passed) >= _TEXT_MEMO_SIZE:
+                        passed.clear()
+                    passed.add(text)
+                    continue
+            else:
+                check = joined_get(segment.tag)
+                if check is None:
+                    continue
+                text = _E.join(map(_C.join, segment.elements))  # content.joined, inlined
+                if text in check.known or check.passes_text(text):
+                    continue
+            failed.append((position, check, segment))
+        return failed
 
     def _walk(self, structure: Structure, message: Message, tags: tuple[str, ...]) -> _Walked:
         """Structure findings of a tag sequence (the walk of structure.py)."""
