@@ -323,3 +323,35 @@ def test_the_fast_check_never_accepts_what_the_slow_path_rejects() -> None:
                 elements = [[rng.choice(alphabet) for _ in range(rng.randint(1, 4))] for _ in range(rng.randint(0, 6))]
                 if check.passes_text(joined(elements)):
                     assert check.findings(Segment(definition.tag, elements), 2, "1") == [], elements
+
+
+# Fixed-length and one-digit numeric elements (n3, n1): D.96B as we define it has
+# none, but a definition may; the compiled check must agree with the slow path.
+_FIXED_NUMERICS = parse_directory(
+    {
+        "elements": "9101 n3 Three digits\n9102 n1 One digit\n9103 n2 Two digits\n",
+        "composites": "",
+        "segments": "ZZN 9101 9102? 9103?\n",
+        "messages": "",
+        "codes": "",
+    }
+)
+
+
+@pytest.mark.parametrize(
+    "elements",
+    [
+        [["123"]], [["12"]], [["1234"]], [["1.23"]], [["12.3"]], [["1.2"]], [["-123"]], [["12."]],
+        [["123"], ["5"]], [["123"], ["55"]], [["123"], ["5."]], [["123"], [".5"]],
+        [["123"], [""], ["12"]], [["123"], [""], ["1.2"]], [["123"], [""], ["1.23"]], [["123"], [""], ["1"]],
+    ],
+)
+def test_fixed_length_numerics_compile_and_agree_with_the_slow_path(elements: list[list[str]]) -> None:
+    definition = _FIXED_NUMERICS.segments["ZZN"]
+    check = compile_segment(definition, _FIXED_NUMERICS.codes, ".")
+    segment = Segment("ZZN", elements)
+    found = check.findings(segment, 1, "1")
+    if check.passes(elements):  # the regex may leave an odd valid value ("5.") to the slow path
+        assert found == []
+    if all(value.isdigit() or value == "" for element in elements for value in element):
+        assert check.passes(elements) == (found == [])

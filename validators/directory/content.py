@@ -329,10 +329,12 @@ def _value_pattern(element: ElementDef, mandatory: bool, mark: str, alphabet: _A
     if element.kind == "n":
         escaped = re.escape(mark)
         end = alphabet.end_of_value
-        pattern = (
-            f"-?(?:(?=[0-9]{{{low},{high}}}+{end})[0-9]++"
-            f"|(?=[0-9{escaped}]{{{low + 2},{high + 1}}}+{end})[0-9]++{escaped}[0-9]++)"
-        )
+        # digits only: low..high of them; with the mark (not counted): a digit on
+        # each side, so at least max(low, 2) digits and one more character
+        pattern = f"(?=[0-9]{{{low},{high}}}+{end})[0-9]++"
+        if high >= 2:
+            pattern += f"|(?=[0-9{escaped}]{{{max(low, 2) + 1},{high + 1}}}+{end})[0-9]++{escaped}[0-9]++"
+        pattern = f"-?(?:{pattern})"
     elif element.kind == "a":
         pattern = f"{alphabet.not_separator_or_digit}{{{low},{high}}}+"
     else:
