@@ -1,17 +1,19 @@
 """CUSDEC D.96B (guide CAD01, docs/formats/cusdec-cad.md) → ``Declaration``.
 
-The mapper walks one message once. Every field it sets remembers the segment,
-element and component it came from, so that any later error about the field —
-ours, pydantic's or the portal's pointer — can be reported at its EDIFACT
-position.
+The full mapper walks one message once. Every field it sets remembers the
+segment, element and component it came from, so that any later error about the
+field — ours, pydantic's or the portal's pointer — can be reported at its
+EDIFACT position. ``map_cusdec`` first tries ``mappings.cusdec_fast``, which maps
+an ordinary message without that bookkeeping, and leaves the sources to be
+computed by the full walk when they are first read.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,6 +21,7 @@ from pydantic import ValidationError
 from diagnostics import Finding, Location
 from diagnostics.field_paths import nearest_source, parent_path, path_from_loc
 from domain import Declaration
+from mappings.cusdec_fast import NO_AMOUNTS, PLAIN_AMOUNTS, TAX_AMOUNTS, plain_decimal, plain_declaration
 from mappings.edifact_values import ValueProblem, parse_date_102, parse_decimal
 from parsers.edifact.model import Message, Segment
 
@@ -107,15 +110,35 @@ def source_location(message_ref: str, source: Source | None) -> Location:
     return Location(message_ref=message_ref, segment=segment, tag=tag, element=element, component=component)
 
 
-@dataclass
 class MappingResult:
     """The declaration (None when it could not be built), the findings, and
-    where each domain field came from."""
+    where each domain field came from.
 
-    declaration: Declaration | None
-    findings: list[Finding]
-    sources: dict[str, Source]
-    message_ref: str
+    ``sources`` may be given as a function that computes them: they are then
+    computed on first access (and the function, with the message it holds,
+    dropped). ``map_cusdec`` does so for the messages it maps on the fast path.
+    """
+
+    __slots__ = ("declaration", "findings", "message_ref", "_sources")
+
+    def __init__(
+        self,
+        declaration: Declaration | None,
+        findings: list[Finding],
+        sources: dict[str, Source] | Callable[[], dict[str, Source]],
+        message_ref: str,
+    ) -> None:
+        self.declaration = declaration
+        self.findings = findings
+        self._sources = sources
+        self.message_ref = message_ref
+
+    @property
+    def sources(self) -> dict[str, Source]:
+        """Domain path → where the field was read (see ``Source``)."""
+        if callable(self._sources):
+            self._sources = self._sources()
+        return self._sources
 
     def locate(self, path: str | None) -> Location:
         """The EDIFACT location of a domain path, or of its nearest parent."""
@@ -128,7 +151,7 @@ class _Builder:
     def __init__(self, message: Message, decimal_mark: str) -> None:
         self.message = message
         self.decimal_mark = decimal_mark
-        self.usual_mark = decimal_mark in (".", ",")  # see _plain_decimal
+        self.usual_mark = decimal_mark in (".", ",")  # see cusdec_fast.plain_decimal
         self.data: dict[str, Any] = {"lines": []}
         self.sources: dict[str, Source] = {}
         self.findings: list[Finding] = []
@@ -209,15 +232,39 @@ def _joined_text(segment: Segment, element: int) -> str:
 
 
 _HEADER, _LINES, _SUMMARY = 0, 1, 2
-_plain_decimal = re.compile("[0-9]+(?:[.][0-9]+)?").fullmatch
-"""ASCII digits with an optional ``.`` fraction: when the decimal mark is ``.`` or
-``,``, ``parse_decimal`` accepts them and returns ``Decimal(text)`` (it only
-rewrites ``,`` and the decimal mark to ``.``)."""
 _NOTHING: list[str] = []  # an absent element: no components
 
 
-def map_cusdec(message: Message, decimal_mark: str = ".") -> MappingResult:
-    """Map one CUSDEC message of guide CAD01 to a Declaration."""
+def map_cusdec(message: Message, decimal_mark: str = ".", *, with_sources: bool = False) -> MappingResult:
+    """Map one CUSDEC message of guide CAD01 to a Declaration.
+
+    An ordinary message is mapped by ``cusdec_fast.plain_declaration``; its
+    ``sources`` are computed by the full walk only if they are read. Any other
+    message is mapped by the full walk, which records the sources as it goes
+    and produces the findings. The result is the same either way.
+
+    ``with_sources=True`` goes straight to the full walk: for callers that read
+    the sources of every declaration (the gateway spools them), for which the
+    fast path followed by the full walk would cost more than the walk alone.
+    """
+    if not with_sources:
+        declaration = plain_declaration(message, decimal_mark)
+        if declaration is not None:
+            return MappingResult(declaration, [], partial(_sources, message, decimal_mark), message.reference)
+    builder = _walk(message, decimal_mark)
+    declaration = _validate(builder)
+    return MappingResult(declaration, builder.findings, builder.sources, message.reference)
+
+
+def _sources(message: Message, decimal_mark: str) -> dict[str, Source]:
+    """The sources of a message the fast path mapped (it has no findings: the
+    walk's data is valid, so validating it again would add nothing)."""
+    return _walk(message, decimal_mark).sources
+
+
+def _walk(message: Message, decimal_mark: str) -> _Builder:
+    """The full walk: the data for ``Declaration.model_validate``, the sources
+    of its fields, and the findings of the guide's own checks."""
     builder = _Builder(message, decimal_mark)
     data = builder.data
     sources = builder.sources
@@ -230,7 +277,7 @@ def map_cusdec(message: Message, decimal_mark: str = ".") -> MappingResult:
     count_seen: tuple[int, Segment] | None = None
     uns_positions: dict[str, int] = {}
     line_handlers = _LINE_HANDLERS
-    amounts = _PLAIN_AMOUNTS  # MOA qualifier -> line field, for the current TAX type
+    amounts = PLAIN_AMOUNTS  # MOA qualifier -> line field, for the current TAX type
     usual_mark = builder.usual_mark
 
     for index, segment in enumerate(message.segments, start=1):
@@ -250,7 +297,7 @@ def map_cusdec(message: Message, decimal_mark: str = ".") -> MappingResult:
                     sources[full] = (index, tag, 1, 2)
                     raw = first[1] if len(first) >= 2 else ""
                     if raw != "":
-                        if usual_mark and _plain_decimal(raw):
+                        if usual_mark and plain_decimal(raw):
                             line[name] = Decimal(raw)
                         else:
                             _put_amount(builder, line, keys, name, index, segment, first, 1, 2)
@@ -267,7 +314,7 @@ def map_cusdec(message: Message, decimal_mark: str = ".") -> MappingResult:
             elif tag == "TAX":
                 second = elements[1] if len(elements) >= 2 else _NOTHING
                 tax_type = second[0] if second else ""  # segment.get(2, 1)
-                amounts = _AMOUNTS.get(tax_type, _NO_AMOUNTS) if tax_type else _PLAIN_AMOUNTS
+                amounts = TAX_AMOUNTS.get(tax_type, NO_AMOUNTS) if tax_type else PLAIN_AMOUNTS
                 if tax_type == "CUD":
                     rate = elements[4] if len(elements) >= 5 else _NOTHING
                     _put_amount(builder, line, keys, "duty_rate", index, segment, rate, 5, 4)
@@ -290,7 +337,7 @@ def map_cusdec(message: Message, decimal_mark: str = ".") -> MappingResult:
                 _put_line(builder, line, keys, "hs_code", index, segment, 2, 1)
                 _put_line(builder, line, keys, "tariff_treatment", index, segment, 3, 1)
                 tax_type = ""
-                amounts = _PLAIN_AMOUNTS
+                amounts = PLAIN_AMOUNTS
             else:  # no line yet
                 builder.problem(
                     "14", f"{tag} before the first CST of the detail section", builder.loc(segment)
@@ -306,8 +353,7 @@ def map_cusdec(message: Message, decimal_mark: str = ".") -> MappingResult:
         builder.problem("13", "UNS+S (start of the summary section) is missing", _at_end(builder))
     if count_seen is not None:
         _check_line_count(builder, *count_seen)
-    declaration = _validate(builder)
-    return MappingResult(declaration, builder.findings, builder.sources, message.reference)
+    return builder
 
 
 # The detail section: one handler per tag, and the paths of each line's fields --
@@ -377,7 +423,7 @@ def _put_amount(
     raw = values[component - 1] if len(values) >= component else ""
     if raw == "":
         return
-    if builder.usual_mark and _plain_decimal(raw):  # what parse_decimal returns for these
+    if builder.usual_mark and plain_decimal(raw):  # what parse_decimal returns for these
         line[name] = Decimal(raw)
         return
     try:
@@ -418,11 +464,7 @@ def _line_mea(
 
 
 _LINE_HANDLERS: dict[str, _LineHandler] = {"FTX": _line_ftx, "LOC": _line_loc, "MEA": _line_mea}
-"""Segments of a CST group with line fields, besides MOA and TAX (handled in ``map_cusdec``)."""
-_PLAIN_AMOUNTS = {"38": "invoice_amount", "40": "value_for_duty"}  # MOA before any TAX of the line
-_NO_AMOUNTS: dict[str, str] = {}
-
-
+"""Segments of a CST group with line fields, besides MOA and TAX (handled in ``_walk``)."""
 
 
 def _line_number(text: str) -> int:
@@ -547,12 +589,6 @@ def _map_cux(builder: _Builder, segment: Segment) -> None:
     builder.put("exchange_rate", segment, 3, 1, builder.decimal)
 
 
-_TAX_AMOUNTS = {("CUD", "124"): "customs_duty", ("EXC", "124"): "excise_tax", ("GST", "124"): "gst", ("GST", "125"): "value_for_tax"}
-_AMOUNTS: dict[str, dict[str, str]] = {}  # _TAX_AMOUNTS by TAX type: MOA qualifier -> line field
-for (_type, _code), _name in _TAX_AMOUNTS.items():
-    _AMOUNTS.setdefault(_type, {})[_code] = _name
-
-
 def _check_line_count(builder: _Builder, index: int, segment: Segment) -> None:
     declared = segment.get(1, 2)
     actual = len(builder.data["lines"])
@@ -617,7 +653,7 @@ def _missing_location(builder: _Builder, path: str) -> Location:
 
 def _layout(message: Message) -> tuple[list[tuple[int, str]], list[list[tuple[int, str]]]]:
     """(position, tag) of the header segments (UNH first), and of each CST
-    group's segments: the sections as ``map_cusdec`` walks them (computed only
+    group's segments: the sections as ``_walk`` walks them (computed only
     when a missing field is to be located)."""
     header: list[tuple[int, str]] = [(1, "UNH")]
     lines: list[list[tuple[int, str]]] = []
