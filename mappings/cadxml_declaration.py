@@ -7,6 +7,10 @@ only when an error needs one. Any later error that knows only a domain path
 (pydantic's, a business rule's, the portal's pointer) is placed through
 ``XmlMappingResult.locate``. The field table is in docs/formats/cad-xml.md.
 
+A caller that needs no sources gets the fast path (``mappings.cadxml_fast``:
+the same dict, without the walk) for an ordinary declaration; see
+``map_cad_declaration``.
+
 Finding codes are the ones the EDIFACT mapper uses (UN/EDIFACT 0085): ``12``
 invalid value, ``13`` missing, ``35`` too many repetitions.
 """
@@ -26,6 +30,7 @@ from diagnostics import Finding, Location
 from diagnostics.field_paths import nearest_source, parent_path, path_from_loc
 from domain import Declaration
 from domain.declaration import AmendmentKind
+from mappings.cadxml_fast import FastMapping, map_fast
 
 NAMESPACE = "urn:wco:datamodel:WCO:Declaration:1"
 _N = f"{{{NAMESPACE}}}"
@@ -365,8 +370,54 @@ def _map_lines(b: _Builder, item: etree._Element, checks: list[tuple[str, str | 
             sources[keys["country_of_origin"]] = child.sourceline
 
 
-def map_cad_declaration(element: etree._Element, base: str = "/DocumentMetaData/Declaration[1]") -> XmlMappingResult:
+def map_cad_declaration(
+    element: etree._Element, base: str = "/DocumentMetaData/Declaration[1]", *, with_sources: bool = False
+) -> XmlMappingResult:
     """Map one schema-valid CAD-IN Declaration element to a Declaration.
+
+    Without ``with_sources``, an ordinary declaration takes the fast path
+    (``mappings.cadxml_fast``), which records no sources: the result's
+    ``sources`` is then empty, and ``locate`` gives a field its XPath but the
+    Declaration's line. They cannot be recorded later: the reader clears the
+    element once its consumer moves on — so a caller that places anything by
+    domain path (business rules, the portal's rejections) passes
+    ``with_sources=True``. Whenever the fast path gives up, or pydantic refuses
+    its dict, the walk maps the element: the findings are always the walk's."""
+    if not with_sources:
+        fast = map_fast(element)
+        if fast is not None:
+            result = _fast_result(fast, element, base)
+            if result is not None:
+                return result
+    builder, raw_version = _walk(element, base)
+    declaration = _validate(builder)
+    data = builder.data
+    return XmlMappingResult(
+        declaration,
+        builder.findings,
+        builder.sources,
+        base,
+        builder.line,
+        data.get("transaction_number"),
+        raw_version,
+        data.get("filer_reference"),
+    )
+
+
+def _fast_result(fast: FastMapping, element: etree._Element, base: str) -> XmlMappingResult | None:
+    """The fast path's result; None when pydantic refuses the dict (the walk locates its complaints)."""
+    try:
+        declaration = Declaration.model_validate(fast.data)
+    except ValidationError:
+        return None
+    data = fast.data
+    return XmlMappingResult(
+        declaration, [], {}, base, element.sourceline, data.get("transaction_number"), fast.version, data.get("filer_reference")
+    )
+
+
+def _walk(element: etree._Element, base: str) -> tuple[_Builder, str | None]:
+    """The walk: the data for pydantic, its sources and findings, and the VersionID as read.
 
     One pre-order walk over the elements that matter (lxml skips the others
     in C); the schema fixes the order, so the last container seen says what
@@ -467,17 +518,7 @@ def map_cad_declaration(element: etree._Element, base: str = "/DocumentMetaData/
         wanted = expected or currency
         if given is not None and wanted is not None and given != wanted and given.strip() != wanted:
             b.problem("12", f"{describe_field(path)}: currencyID {given.strip()!r} should be {wanted!r}", path, "/@currencyID")
-    declaration = _validate(b)
-    return XmlMappingResult(
-        declaration,
-        b.findings,
-        sources,
-        base,
-        b.line,
-        data.get("transaction_number"),
-        raw_version,
-        data.get("filer_reference"),
-    )
+    return b, raw_version
 
 
 def _set_date(b: _Builder, path: str, text: str | None, line: int | None) -> None:
