@@ -19,7 +19,13 @@ its peak RSS (``ru_maxrss``) is its own:
   each Declaration validated against cad-in.xsd, then cleared) +
   ``map_cad_declaration`` to the pydantic ``Declaration`` — the issue's target;
 * ``rules``: the same plus ``check_declaration`` (business rules);
-* ``parse``: the pull parser alone (Declaration events, cleared), no XSD, no mapping.
+* ``parse``: the pull parser alone (Declaration events, cleared), no XSD, no mapping;
+* ``read``: ``read_cad_in`` alone: the pull parser and the XSD, no mapping — the
+  floor of the pipeline set by lxml/libxml2.
+
+The pipeline's JSON detail splits its time: ``mapping_seconds`` (``map_cad_declaration``
+calls, pydantic included) and ``pydantic_seconds`` (``Declaration.model_validate``
+inside them); the rest is ``read_cad_in``.
 
 MB is 10**6 bytes; single-threaded. Targets: pipeline ≥ 30 MB/s and peak RSS
 ≤ 64 MiB on the ~250 MB file.
@@ -134,12 +140,14 @@ def ensure_file(directory: Path, megabytes: float, indent: bool) -> Path:
 def _measure(kind: str, path: Path) -> dict:
     from lxml import etree
 
+    from mappings import cadxml_declaration
     from mappings.cadxml_declaration import map_cad_declaration
     from parsers.xml.cad_reader import DECLARATION_TAG, DeclarationRead, ReadProblem, read_cad_in
     from parsers.xml.secure import PARSER_OPTIONS
     from validators.declaration_rules import check_declaration
 
     declarations = lines = errors = 0
+    split = {"mapping_seconds": 0.0, "pydantic_seconds": 0.0} if kind in ("pipeline", "rules") else {}
     started = time.perf_counter()
     if kind == "parse":
         parser = etree.XMLPullParser(events=("end",), tag=DECLARATION_TAG, **PARSER_OPTIONS)
@@ -153,7 +161,27 @@ def _measure(kind: str, path: Path) -> dict:
                     while element.getprevious() is not None:
                         del parent[0]
             parser.close()
+    elif kind == "read":
+        with open(path, "rb") as stream:
+            for event in read_cad_in(stream):
+                if isinstance(event, DeclarationRead):
+                    declarations += 1
+                    errors += bool(event.findings)
+                elif isinstance(event, ReadProblem):
+                    raise SystemExit(f"file refused: {event.finding}")
     else:
+        clock = time.perf_counter
+        original = cadxml_declaration.Declaration.model_validate
+
+        def timed_validate(data: dict) -> object:
+            begun = clock()
+            try:
+                return original(data)
+            finally:
+                split["pydantic_seconds"] += clock() - begun
+
+        # the mapper calls Declaration.model_validate (fast path and walk): time it there
+        cadxml_declaration.Declaration = type("TimedDeclaration", (), {"model_validate": staticmethod(timed_validate)})  # type: ignore[misc]
         with open(path, "rb") as stream:
             for event in read_cad_in(stream):
                 if isinstance(event, DeclarationRead):
@@ -161,7 +189,9 @@ def _measure(kind: str, path: Path) -> dict:
                     if event.findings:
                         errors += 1
                         continue
+                    begun = clock()
                     result = map_cad_declaration(event.element, event.xpath)
+                    split["mapping_seconds"] += clock() - begun
                     if result.declaration is None:
                         errors += 1
                         continue
@@ -171,7 +201,7 @@ def _measure(kind: str, path: Path) -> dict:
                 elif isinstance(event, ReadProblem):
                     raise SystemExit(f"file refused: {event.finding}")
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "declarations": declarations, "lines": lines, "errors": errors}
+    return {"seconds": seconds, "declarations": declarations, "lines": lines, "errors": errors, **split}
 
 
 def _child(kind: str, path: Path) -> None:
@@ -203,6 +233,7 @@ LABELS = {
     "pipeline": "(a) parse + XSD + domain model",
     "rules": "(b) (a) + business rules",
     "parse": "(c) pull parser alone",
+    "read": "(d) parse + XSD alone",
 }
 
 
@@ -226,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     for megabytes in sizes:
         path = ensure_file(args.dir, megabytes, args.indent)
         size = path.stat().st_size
-        for kind in ("pipeline", "rules", "parse"):
+        for kind in ("pipeline", "rules", "parse", "read"):
             result = run_child(kind, path, repeat)
             rows.append(
                 {
@@ -248,6 +279,16 @@ def _print(rows: list[dict]) -> None:
     print(f"{'measurement':34} {'file MB':>8} {'MB/s':>8} {'decl/s':>9} {'peak RSS MiB':>13}")
     for row in rows:
         print(f"{row['measurement']:34} {row['file_mb']:>8} {row['mb_per_s']:>8} {row['declarations_per_s']:>9} {row['peak_rss_mib']:>13}")
+    for row in rows:
+        detail = row["detail"]
+        if row["measurement"] == LABELS["pipeline"]:
+            total, mapping, pydantic = detail["seconds"], detail["mapping_seconds"], detail["pydantic_seconds"]
+            print(
+                f"{row['file_mb']} MB pipeline time: read_cad_in (parse + XSD) {100 * (total - mapping) / total:.0f} %, "
+                f"walk {100 * (mapping - pydantic) / total:.0f} %, pydantic {100 * pydantic / total:.0f} %"
+            )
+    load = os.getloadavg()
+    print(f"load average (1/5/15 min) at the end: {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

@@ -22,11 +22,14 @@ def test_quick_xml_benchmark(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    for label in ("(a) parse + XSD + domain model", "(b) (a) + business rules", "(c) pull parser alone"):
+    labels = ("(a) parse + XSD + domain model", "(b) (a) + business rules", "(c) pull parser alone", "(d) parse + XSD alone")
+    for label in labels:
         assert label in done.stdout
     rows = json.loads(report.read_text())
-    assert len(rows) == 3
+    assert [row["measurement"] for row in rows] == list(labels)
     for row in rows:
         assert row["mb_per_s"] > 0 and row["peak_rss_mib"] > 0
         assert row["detail"]["declarations"] > 0 and row["detail"]["errors"] == 0
     assert rows[0]["detail"]["lines"] > rows[0]["detail"]["declarations"]
+    pipeline = rows[0]["detail"]
+    assert 0 < pipeline["pydantic_seconds"] < pipeline["mapping_seconds"] < pipeline["seconds"]
