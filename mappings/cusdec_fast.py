@@ -22,14 +22,23 @@ It gives up when:
 * an element it reads without a guard is missing (only the trailing elements
   an ordinary message may leave out are guarded);
 * pydantic refuses the data.
+
+With the optional C extension ``mappings._cusdec_lines`` (built by ``pip
+install -e .``), the detail section — most of a message's segments — is mapped
+by ``Mapper.lines``, which does what ``_lines`` does (the reference, and the
+path without the extension). ``CARM_EDIFACT_ACCELERATOR=0`` switches it off,
+with the other accelerators; tests/test_cusdec_lines_accelerator.py compares
+the two paths.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
+from itertools import islice
 from typing import Any
 
 from pydantic import ValidationError
@@ -61,6 +70,32 @@ class _Unusual(Exception):
     """Raised inside the walk: leave this message to the full mapper."""
 
 
+_LinesFunction = Callable[[list[Segment], int, list[dict[str, Any]], list[str]], int | None]
+"""``Mapper.lines`` of the C extension: (segments, index after UNS+D, lines,
+numbers) -> index after UNS+S, or None to give up."""
+
+try:
+    from mappings import _cusdec_lines
+
+    _c_lines: _LinesFunction | None = _cusdec_lines.Mapper(Segment, Decimal, PLAIN_AMOUNTS, TAX_AMOUNTS).lines
+except Exception:  # not built, or built for another Segment layout  # pragma: no cover
+    _c_lines = None
+_accelerated_lines = _c_lines if os.environ.get("CARM_EDIFACT_ACCELERATOR", "1") != "0" else None
+
+
+def accelerator_available() -> bool:
+    """Whether the C detail-section mapper was built and imported."""
+    return _c_lines is not None
+
+
+def use_accelerator(enabled: bool) -> bool:
+    """Switch the C detail-section mapper on or off (when available); returns whether it was on."""
+    global _accelerated_lines
+    was = _accelerated_lines is not None
+    _accelerated_lines = _c_lines if enabled else None
+    return was
+
+
 def validate(data: dict[str, Any]) -> Declaration:
     """``Declaration.model_validate`` (a module function: the benchmark times it)."""
     return Declaration.model_validate(data)
@@ -88,11 +123,19 @@ def plain_data(message: Message, decimal_mark: str) -> dict[str, Any] | None:
         return None
     data: dict[str, Any] = {"lines": []}
     numbers: list[str] = []
-    segments = iter(message.segments)
+    segments = message.segments
+    rest: Iterator[Segment] = iter(segments)
+    c_lines = _accelerated_lines
     try:
-        _header(segments, data, numbers)
-        _lines(segments, data["lines"], numbers)
-        _summary(segments, len(data["lines"]))
+        start = _header(rest, data, numbers)
+        if c_lines is not None and type(segments) is list:  # the C mapper reads a list
+            end = c_lines(segments, start, data["lines"], numbers)
+            if end is None:
+                return None
+            rest = islice(segments, end, None)
+        else:
+            _lines(rest, data["lines"], numbers)
+        _summary(rest, len(data["lines"]))
     except (_Unusual, IndexError, InvalidOperation):
         return None
     if numbers and not _all_plain(numbers):
@@ -129,15 +172,16 @@ def _all_plain(numbers: list[str]) -> bool:
 _HeaderHandler = Callable[[dict[str, Any], Elements, str, list[str]], str]
 
 
-def _header(segments: Iterator[Segment], data: dict[str, Any], numbers: list[str]) -> None:
-    """Map the header segments, up to and including UNS+D.
+def _header(segments: Iterator[Segment], data: dict[str, Any], numbers: list[str]) -> int:
+    """Map the header segments, up to and including UNS+D; returns how many
+    segments it read (the index of the segment after UNS+D).
 
     ``after`` is what qualifies a following DTM or CUX: "DOC" after DOC+380,
     "MOA39" after MOA+39; a DTM keeps it, any other segment but UNH/UNT ends it
     (as in ``_map_header_segment``). Every handler returns the next ``after``."""
     after = ""
     handlers = _HEADER_HANDLERS
-    for segment in segments:
+    for read, segment in enumerate(segments, start=1):
         tag = segment.tag
         handler = handlers.get(tag)
         if handler is not None:
@@ -145,7 +189,7 @@ def _header(segments: Iterator[Segment], data: dict[str, Any], numbers: list[str
         elif tag == "UNS":
             if segment.get(1) != "D":
                 raise _Unusual
-            return
+            return read
         elif tag != "UNH" and tag != "UNT":
             after = ""
     raise _Unusual  # no UNS+D
@@ -286,7 +330,8 @@ def _lines(segments: Iterator[Segment], lines: list[dict[str, Any]], numbers: li
     """Map the detail section (it must start with CST), up to and including UNS+S.
 
     The bulk of a message, so one loop with everything inlined. Elements are
-    read without a guard where an ordinary message always has them."""
+    read without a guard where an ordinary message always has them. The
+    reference of ``mappings._cusdec_lines`` (see the module docstring)."""
     first = next(segments, None)
     if first is None or first.tag != "CST":
         raise _Unusual
