@@ -375,11 +375,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=None, help="runs per measurement, best kept (default 3, 1 with --quick or above 50 MB)")
     parser.add_argument("--json", nargs="?", const="-", metavar="FILE", help="also write the results as JSON (to FILE, or stdout)")
     parser.add_argument("--no-accelerator", action="store_true", help="run everything without the C tokenizer (pure-Python reader)")
+    parser.add_argument(
+        "--paired", type=int, metavar="ROUNDS",
+        help="only the ratio (a)/(b): ROUNDS rounds of one pipeline run and one pydifact run back to back on the "
+        "smallest file; prints each round's ratio and their median (robust to a machine whose speed drifts)",
+    )
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         _child(args.child[0], Path(args.child[1]))
         return 0
+    if args.paired:
+        return _paired(args)
 
     sizes = [0.3, 1.0] if args.quick else [float(s) for s in args.sizes.split(",") if s.strip()]
     accelerator = not args.no_accelerator
@@ -412,6 +419,35 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.json:
         text = json.dumps(rows, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n")
+    return 0
+
+
+def _paired(args: argparse.Namespace) -> int:
+    """Rounds of (pipeline, pydifact) on one file, each in its own child, back to
+    back: a round's ratio compares two runs made under the same machine speed."""
+    size = 0.3 if args.quick else min(float(s) for s in args.sizes.split(",") if s.strip())
+    with tempfile.TemporaryDirectory(prefix="edifact-bench-") as scratch:
+        directory = args.dir or Path(scratch)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = ensure_file(directory, size)
+        file_mb = path.stat().st_size / 1e6
+        rounds = []
+        for number in range(1, args.paired + 1):
+            pipeline = run_child("pipeline", path, 1, not args.no_accelerator)["seconds"]
+            pydifact = run_child("pydifact", path, 1)["seconds"]
+            rounds.append({"pipeline_seconds": pipeline, "pydifact_seconds": pydifact, "ratio": pydifact / pipeline})
+            print(f"round {number}: pipeline {pipeline:.2f} s, pydifact {pydifact:.2f} s, (a)/(b) {pydifact / pipeline:.2f}x")
+    ratios = sorted(r["ratio"] for r in rounds)
+    middle = len(ratios) // 2
+    median = ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
+    print(f"{file_mb:.1f} MB file, {len(rounds)} rounds: (a)/(b) median {median:.2f}x "
+          f"(min {ratios[0]:.2f}x, max {ratios[-1]:.2f}x)")
+    if args.json:
+        text = json.dumps({"file_mb": file_mb, "rounds": rounds, "median_ratio": median}, indent=2)
         if args.json == "-":
             print(text)
         else:

@@ -30,3 +30,24 @@ def test_quick_benchmark_prints_the_three_rows(tmp_path):
     pipeline = [row for row in rows if row["measurement"].startswith("(a)")]
     assert pipeline and all(row["detail"]["declarations"] == row["detail"]["messages"] > 0 for row in pipeline)
     assert all(row["peak_rss_mib"] > 0 and row["mb_per_s"] > 0 for row in rows)
+
+
+def test_quick_paired_rounds_report_each_ratio_and_their_median(tmp_path):
+    report = tmp_path / "paired.json"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--paired", "3", "--dir", str(tmp_path), "--json", str(report)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(report.read_text())
+    rounds = result["rounds"]
+    assert len(rounds) == 3
+    for number, entry in enumerate(rounds, 1):
+        assert entry["ratio"] == entry["pydifact_seconds"] / entry["pipeline_seconds"]
+        assert f"round {number}: " in done.stdout
+    assert result["median_ratio"] == sorted(entry["ratio"] for entry in rounds)[1]
+    assert f"(a)/(b) median {result['median_ratio']:.2f}x" in done.stdout
