@@ -45,6 +45,8 @@
 #include <Python.h>
 #include <structmember.h>
 #include <stdint.h>
+
+#include "../parsers/edifact/_segment_slots.h"
 #include <string.h>
 
 typedef struct {
@@ -64,41 +66,16 @@ static PyObject *key_line_number, *key_hs_code, *key_tariff_treatment, *key_desc
 
 /* Construction -------------------------------------------------------------- */
 
-static int
-slot_offset(PyTypeObject *type, const char *name, Py_ssize_t *out)
-{
-    PyObject *descr = PyDict_GetItemString(type->tp_dict, name); /* borrowed */
-    if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
-        PyErr_Format(PyExc_TypeError, "%s.%s is not a __slots__ member", type->tp_name, name);
-        return -1;
-    }
-    PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
-    if (((PyDescrObject *)descr)->d_type != type || member == NULL || member->type != T_OBJECT_EX ||
-        member->offset < (Py_ssize_t)sizeof(PyObject) ||
-        member->offset + (Py_ssize_t)sizeof(PyObject *) > type->tp_basicsize) {
-        PyErr_Format(PyExc_TypeError, "%s.%s is not a plain object slot", type->tp_name, name);
-        return -1;
-    }
-    *out = member->offset;
-    return 0;
-}
 
 static int
 set_segment_class(Mapper *self, PyObject *cls)
 {
-    if (!PyType_Check(cls)) {
-        PyErr_SetString(PyExc_TypeError, "segment_class must be the Segment class");
+    PyTypeObject *type = segment_tag_and_elements(cls, &self->off_tag, &self->off_elements);
+    if (type == NULL) {
         return -1;
     }
-    PyTypeObject *type = (PyTypeObject *)cls;
-    if (type->tp_dict == NULL || slot_offset(type, "tag", &self->off_tag) < 0 ||
-        slot_offset(type, "elements", &self->off_elements) < 0) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_TypeError, "segment_class is not ready");
-        }
-        return -1;
-    }
-    self->segment_type = (PyTypeObject *)Py_NewRef(cls);
+    Py_INCREF(cls);
+    self->segment_type = type;
     return 0;
 }
 

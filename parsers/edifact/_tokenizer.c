@@ -50,6 +50,8 @@
 #include <Python.h>
 #include <structmember.h>
 
+#include "_segment_slots.h"
+
 #define TAG_CACHE_SIZE 4096
 
 static PyTypeObject *segment_type = NULL;
@@ -62,24 +64,6 @@ typedef struct {
 
 static tag_entry tag_cache[TAG_CACHE_SIZE];
 
-static int
-slot_offset(PyTypeObject *type, const char *name, Py_ssize_t *out)
-{
-    PyObject *descr = PyDict_GetItemString(type->tp_dict, name); /* borrowed */
-    if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
-        PyErr_Format(PyExc_TypeError, "%s.%s is not a __slots__ member", type->tp_name, name);
-        return -1;
-    }
-    PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
-    if (((PyDescrObject *)descr)->d_type != type || member == NULL || member->type != T_OBJECT_EX ||
-        (member->flags & READONLY) || member->offset < (Py_ssize_t)sizeof(PyObject) ||
-        member->offset + (Py_ssize_t)sizeof(PyObject *) > type->tp_basicsize) {
-        PyErr_Format(PyExc_TypeError, "%s.%s is not a plain object slot", type->tp_name, name);
-        return -1;
-    }
-    *out = member->offset;
-    return 0;
-}
 
 static PyObject *
 configure(PyObject *Py_UNUSED(module), PyObject *cls)
@@ -97,7 +81,7 @@ configure(PyObject *Py_UNUSED(module), PyObject *cls)
     Py_ssize_t offsets[6];
     const char *names[6] = {"tag", "elements", "position", "offset", "repetitions", "text"};
     for (int i = 0; i < 6; i++) {
-        if (slot_offset(type, names[i], &offsets[i]) < 0) {
+        if (segment_slot_offset(type, names[i], &offsets[i]) < 0) {
             return NULL;
         }
     }

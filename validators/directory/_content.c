@@ -47,6 +47,8 @@
 #include <structmember.h>
 #include <stdint.h>
 
+#include "../../parsers/edifact/_segment_slots.h"
+
 enum { KIND_AN, KIND_A, KIND_N };
 
 /* An open-addressing table of nonzero 64-bit keys (see ``pack``). */
@@ -174,38 +176,12 @@ table_add(key_table *table, uint64_t key, Py_ssize_t index)
 
 /* Construction -------------------------------------------------------------- */
 
-static int
-slot_offset(PyTypeObject *type, const char *name, Py_ssize_t *out)
-{
-    PyObject *descr = PyDict_GetItemString(type->tp_dict, name); /* borrowed */
-    if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
-        PyErr_Format(PyExc_TypeError, "%s.%s is not a __slots__ member", type->tp_name, name);
-        return -1;
-    }
-    PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
-    if (((PyDescrObject *)descr)->d_type != type || member == NULL || member->type != T_OBJECT_EX ||
-        member->offset < (Py_ssize_t)sizeof(PyObject) ||
-        member->offset + (Py_ssize_t)sizeof(PyObject *) > type->tp_basicsize) {
-        PyErr_Format(PyExc_TypeError, "%s.%s is not a plain object slot", type->tp_name, name);
-        return -1;
-    }
-    *out = member->offset;
-    return 0;
-}
 
 static int
 set_segment_class(Checker *self, PyObject *cls)
 {
-    if (!PyType_Check(cls)) {
-        PyErr_SetString(PyExc_TypeError, "segment_class must be the Segment class");
-        return -1;
-    }
-    PyTypeObject *type = (PyTypeObject *)cls;
-    if (type->tp_dict == NULL || slot_offset(type, "tag", &self->off_tag) < 0 ||
-        slot_offset(type, "elements", &self->off_elements) < 0) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_TypeError, "segment_class is not ready");
-        }
+    PyTypeObject *type = segment_tag_and_elements(cls, &self->off_tag, &self->off_elements);
+    if (type == NULL) {
         return -1;
     }
     Py_INCREF(cls);
