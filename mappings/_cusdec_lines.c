@@ -66,22 +66,11 @@ static PyObject *key_line_number, *key_hs_code, *key_tariff_treatment, *key_desc
 
 /* Construction -------------------------------------------------------------- */
 
-
-static int
-set_segment_class(Mapper *self, PyObject *cls)
-{
-    PyTypeObject *type = segment_tag_and_elements(cls, &self->off_tag, &self->off_elements);
-    if (type == NULL) {
-        return -1;
-    }
-    Py_INCREF(cls);
-    self->segment_type = type;
-    return 0;
-}
-
-/* A new dict with the items of ``table``, which must map exact str to exact str. */
+/* A new dict with the items of ``table``, whose keys must be exact str: with
+ * ``nested`` 0 an amounts table (values exact str, PLAIN_AMOUNTS), with 1 a
+ * table of amounts tables, each copied (TAX_AMOUNTS). */
 static PyObject *
-copy_names(PyObject *table)
+copy_table(PyObject *table, int nested)
 {
     if (!PyDict_CheckExact(table)) {
         PyErr_SetString(PyExc_TypeError, "an amounts table must be a dict");
@@ -94,46 +83,18 @@ copy_names(PyObject *table)
     Py_ssize_t pos = 0;
     PyObject *key, *value;
     while (PyDict_Next(table, &pos, &key, &value)) {
-        if (!PyUnicode_CheckExact(key) || !PyUnicode_CheckExact(value)) {
+        if (!PyUnicode_CheckExact(key) || (!nested && !PyUnicode_CheckExact(value))) {
             PyErr_SetString(PyExc_TypeError, "an amounts table must map str to str");
             Py_DECREF(copy);
             return NULL;
         }
-        if (PyDict_SetItem(copy, key, value) < 0) {
+        PyObject *item = nested ? copy_table(value, 0) : Py_NewRef(value);
+        if (item == NULL || PyDict_SetItem(copy, key, item) < 0) {
+            Py_XDECREF(item);
             Py_DECREF(copy);
             return NULL;
         }
-    }
-    return copy;
-}
-
-/* A new dict: each exact str key of ``tables`` to a copy_names of its value. */
-static PyObject *
-copy_tax_amounts(PyObject *tables)
-{
-    if (!PyDict_CheckExact(tables)) {
-        PyErr_SetString(PyExc_TypeError, "tax_amounts must be a dict");
-        return NULL;
-    }
-    PyObject *copy = PyDict_New();
-    if (copy == NULL) {
-        return NULL;
-    }
-    Py_ssize_t pos = 0;
-    PyObject *key, *value;
-    while (PyDict_Next(tables, &pos, &key, &value)) {
-        if (!PyUnicode_CheckExact(key)) {
-            PyErr_SetString(PyExc_TypeError, "tax_amounts keys must be str");
-            Py_DECREF(copy);
-            return NULL;
-        }
-        PyObject *names = copy_names(value);
-        if (names == NULL || PyDict_SetItem(copy, key, names) < 0) {
-            Py_XDECREF(names);
-            Py_DECREF(copy);
-            return NULL;
-        }
-        Py_DECREF(names);
+        Py_DECREF(item);
     }
     return copy;
 }
@@ -165,8 +126,9 @@ mapper_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     self->decimal_type = Py_NewRef(decimal_type);
-    if (set_segment_class(self, cls) < 0 || (self->plain_amounts = copy_names(plain)) == NULL ||
-        (self->tax_amounts = copy_tax_amounts(tax)) == NULL) {
+    if (segment_tag_and_elements(cls, &self->segment_type, &self->off_tag, &self->off_elements) < 0 ||
+        (self->plain_amounts = copy_table(plain, 0)) == NULL ||
+        (self->tax_amounts = copy_table(tax, 1)) == NULL) {
         Py_DECREF(self);
         return NULL;
     }

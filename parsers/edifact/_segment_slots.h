@@ -29,24 +29,29 @@ segment_slot_offset(PyTypeObject *type, const char *name, Py_ssize_t *out)
     return 0;
 }
 
-/* ``cls`` as the Segment type, with the offsets of its ``tag`` and ``elements``
- * slots (a borrowed reference); NULL with a TypeError when it is not such a class. */
-static inline PyTypeObject *
-segment_tag_and_elements(PyObject *cls, Py_ssize_t *off_tag, Py_ssize_t *off_elements)
+/* Record in ``*type_out`` a new reference to ``cls``, the Segment class, and the
+ * offsets of its ``tag`` and ``elements`` slots; -1 with a TypeError when it is
+ * not such a class (nothing is recorded then). */
+static inline int
+segment_tag_and_elements(PyObject *cls, PyTypeObject **type_out, Py_ssize_t *off_tag, Py_ssize_t *off_elements)
 {
     if (!PyType_Check(cls)) {
         PyErr_SetString(PyExc_TypeError, "segment_class must be the Segment class");
-        return NULL;
+        return -1;
     }
     PyTypeObject *type = (PyTypeObject *)cls;
     if (type->tp_dict == NULL) {
         PyErr_SetString(PyExc_TypeError, "segment_class is not ready");
-        return NULL;
+        return -1;
     }
-    if (segment_slot_offset(type, "tag", off_tag) < 0 || segment_slot_offset(type, "elements", off_elements) < 0) {
-        return NULL;
+    Py_ssize_t tag, elements;
+    if (segment_slot_offset(type, "tag", &tag) < 0 || segment_slot_offset(type, "elements", &elements) < 0) {
+        return -1;
     }
-    return type;
+    *off_tag = tag;
+    *off_elements = elements;
+    *type_out = (PyTypeObject *)Py_NewRef(cls);
+    return 0;
 }
 
 #endif

@@ -176,19 +176,6 @@ table_add(key_table *table, uint64_t key, Py_ssize_t index)
 
 /* Construction -------------------------------------------------------------- */
 
-
-static int
-set_segment_class(Checker *self, PyObject *cls)
-{
-    PyTypeObject *type = segment_tag_and_elements(cls, &self->off_tag, &self->off_elements);
-    if (type == NULL) {
-        return -1;
-    }
-    Py_INCREF(cls);
-    self->segment_type = type;
-    return 0;
-}
-
 /* A tuple of exactly ``size`` items (any size when -1), or NULL with TypeError. */
 static PyObject *
 exact_tuple(PyObject *obj, Py_ssize_t size, const char *what)
@@ -454,7 +441,8 @@ checker_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     self->mark = PyUnicode_READ_CHAR(mark, 0);
-    if (set_segment_class(self, cls) < 0 || parse_spec(self, spec) < 0) {
+    if (segment_tag_and_elements(cls, &self->segment_type, &self->off_tag, &self->off_elements) < 0 ||
+        parse_spec(self, spec) < 0) {
         Py_DECREF(self);
         return NULL;
     }
