@@ -11,10 +11,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "edifact_throughput.py"
 
 
-def test_quick_benchmark_prints_the_three_rows(tmp_path):
-    report = tmp_path / "bench.json"
+def _run_quick(tmp_path: Path, report: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """The benchmark with --quick and ``options``, its files and JSON report in ``tmp_path``."""
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--dir", str(tmp_path), "--json", str(report)],
+        [sys.executable, str(SCRIPT), "--quick", *options, "--dir", str(tmp_path), "--json", str(report)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -22,6 +22,12 @@ def test_quick_benchmark_prints_the_three_rows(tmp_path):
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_quick_benchmark_prints_the_three_rows(tmp_path):
+    report = tmp_path / "bench.json"
+    done = _run_quick(tmp_path, report)
     out = done.stdout
     for row in ("(a) full pipeline", "(b) pydifact Parser alone", "(c) read-and-count floor"):
         assert row in out
@@ -34,15 +40,7 @@ def test_quick_benchmark_prints_the_three_rows(tmp_path):
 
 def test_quick_paired_rounds_report_each_ratio_and_their_median(tmp_path):
     report = tmp_path / "paired.json"
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--paired", "3", "--dir", str(tmp_path), "--json", str(report)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = _run_quick(tmp_path, report, "--paired", "3")
     result = json.loads(report.read_text())
     rounds = result["rounds"]
     assert len(rounds) == 3
