@@ -190,7 +190,7 @@ def _measure(kind: str, path: Path) -> dict:
                         errors += 1
                         continue
                     begun = clock()
-                    result = map_cad_declaration(event.element, event.xpath)
+                    result = map_cad_declaration(event.element, event.xpath, with_sources=False)
                     split["mapping_seconds"] += clock() - begun
                     if result.declaration is None:
                         errors += 1

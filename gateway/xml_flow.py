@@ -206,7 +206,7 @@ class XmlFlow:
             document.reference = _reference(ids["transaction_number"], ids["version"])
             return _Item(read.index, read.xpath, read.line, cadout.SCHEMA_ERROR, None, list(read.findings), **ids)
         # the sources are spooled: they place the rule findings and the portal's rejections
-        mapping = map_cad_declaration(read.element, read.xpath, with_sources=True)
+        mapping = map_cad_declaration(read.element, read.xpath)
         item = _Item(
             read.index, read.xpath, read.line, None, mapping.declaration, list(mapping.findings), mapping.sources,
             mapping.transaction_number, mapping.version, mapping.filer_reference,

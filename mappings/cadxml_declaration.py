@@ -7,7 +7,7 @@ only when an error needs one. Any later error that knows only a domain path
 (pydantic's, a business rule's, the portal's pointer) is placed through
 ``XmlMappingResult.locate``. The field table is in docs/formats/cad-xml.md.
 
-A caller that needs no sources gets the fast path (``mappings.cadxml_fast``:
+A caller that needs no sources may ask for the fast path (``mappings.cadxml_fast``:
 the same dict, without the walk) for an ordinary declaration; see
 ``map_cad_declaration``.
 
@@ -371,18 +371,18 @@ def _map_lines(b: _Builder, item: etree._Element, checks: list[tuple[str, str | 
 
 
 def map_cad_declaration(
-    element: etree._Element, base: str = "/DocumentMetaData/Declaration[1]", *, with_sources: bool = False
+    element: etree._Element, base: str = "/DocumentMetaData/Declaration[1]", *, with_sources: bool = True
 ) -> XmlMappingResult:
     """Map one schema-valid CAD-IN Declaration element to a Declaration.
 
-    Without ``with_sources``, an ordinary declaration takes the fast path
+    With ``with_sources=False`` an ordinary declaration takes the fast path
     (``mappings.cadxml_fast``), which records no sources: the result's
     ``sources`` is then empty, and ``locate`` gives a field its XPath but the
-    Declaration's line. They cannot be recorded later: the reader clears the
-    element once its consumer moves on — so a caller that places anything by
-    domain path (business rules, the portal's rejections) passes
-    ``with_sources=True``. Whenever the fast path gives up, or pydantic refuses
-    its dict, the walk maps the element: the findings are always the walk's."""
+    Declaration's line. They cannot be recorded later (the reader clears the
+    element once its consumer moves on), so the default keeps them: only a
+    caller that never places anything by domain path (business rules, the
+    portal's rejections) opts out. Whenever the fast path gives up, or pydantic
+    refuses its dict, the walk maps the element: the findings are always the walk's."""
     if not with_sources:
         fast = map_fast(element)
         if fast is not None:

@@ -2,11 +2,11 @@
 
 ``map_cad_declaration`` must give the same declaration and findings whether
 the fast path mapped the element or gave up, so every Declaration here is
-mapped both ways while the reader still holds it: by default (fast path, no
-sources) and with ``with_sources=True`` (the walk only). Where the fast path
+mapped both ways while the reader still holds it: with ``with_sources=False``
+(fast path, no sources) and by default (the walk only). Where the fast path
 does not give up, the dict it builds must be the walk's, and the walk must
-have found nothing; where it gives up, the default call returns the walk's
-sources too. The walk's sources themselves are checked against the element:
+have found nothing; where it gives up, the ``with_sources=False`` call returns
+the walk's sources too. The walk's sources themselves are checked against the element:
 each is the line of the element at the field's XPath.
 """
 
@@ -49,14 +49,14 @@ def outcome(element: etree._Element, base: str, **options: Any) -> tuple[tuple[A
 
 def assert_same(element: etree._Element, base: str) -> bool:
     """Both paths agree on ``element``; returns whether the fast path took it."""
-    (default, default_sources), (walk, walk_sources) = outcome(element, base), outcome(element, base, with_sources=True)
-    assert default == walk
+    (fast_result, fast_sources), (walk, walk_sources) = outcome(element, base, with_sources=False), outcome(element, base)
+    assert fast_result == walk
     fast = map_fast(element)
     if fast is not None:
         builder, version = _walk(element, base)
         assert (fast.data, fast.version, builder.findings) == (builder.data, version, [])
-    taken = fast is not None and default_sources == {}
-    assert taken or default_sources == walk_sources
+    taken = fast is not None and fast_sources == {}
+    assert taken or fast_sources == walk_sources
     return taken
 
 
@@ -73,7 +73,7 @@ def check_file(data: bytes) -> list[bool]:
     for read in declarations(data):
         taken.append(assert_same(read.element, read.xpath))
         if not read.findings:
-            assert_sources_are_lines(read.element, map_cad_declaration(read.element, read.xpath, with_sources=True))
+            assert_sources_are_lines(read.element, map_cad_declaration(read.element, read.xpath))
     return taken
 
 
@@ -121,11 +121,11 @@ def test_fast_path_is_taken_for_ordinary_fixtures() -> None:
 def test_fast_path_gives_up_where_the_walk_reports(name: str) -> None:
     reported = 0
     for read in declarations((XML_FIXTURES / "invalid" / name).read_bytes()):
-        walk = map_cad_declaration(read.element, read.xpath, with_sources=True)
+        walk = map_cad_declaration(read.element, read.xpath)
         if walk.findings:
             reported += 1
             assert map_fast(read.element) is None
-            assert map_cad_declaration(read.element, read.xpath).findings == walk.findings
+            assert map_cad_declaration(read.element, read.xpath, with_sources=False).findings == walk.findings
     assert reported
 
 
@@ -180,7 +180,7 @@ def test_escaped_and_non_ascii_text_takes_the_fast_path(layout: str) -> None:
         data = indented(data)
     assert b"&amp;" in data and b"&lt;" in data
     assert check_file(data) == [True, True]
-    [result, _] = [map_cad_declaration(read.element, read.xpath) for read in declarations(data)]
+    [result, _] = [map_cad_declaration(read.element, read.xpath, with_sources=False) for read in declarations(data)]
     assert result.declaration == UNUSUAL and result.sources == {}
     assert result.locate("lines[0].hs_code").line == result.line  # no sources: the Declaration's line
 
@@ -208,7 +208,7 @@ def test_pydantic_complaints_come_from_the_walk() -> None:
     for read in declarations(text.encode()):  # the element lives until the next is asked for
         assert map_fast(read.element) is not None
         assert not assert_same(read.element, read.xpath)
-        result = map_cad_declaration(read.element, read.xpath)
+        result = map_cad_declaration(read.element, read.xpath, with_sources=False)
         assert [(f.code, f.location.line) for f in result.findings] == [("12", 66)] and result.sources
 
 

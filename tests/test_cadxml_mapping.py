@@ -30,7 +30,7 @@ def xml_results(data: bytes) -> list[XmlMappingResult]:
     for event in read_cad_in(io.BytesIO(data)):
         if isinstance(event, DeclarationRead):
             assert event.findings == []
-            results.append(map_cad_declaration(event.element, event.xpath, with_sources=True))
+            results.append(map_cad_declaration(event.element, event.xpath))
     return results
 
 
