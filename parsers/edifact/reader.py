@@ -232,6 +232,15 @@ class _Batch:
     replaced: bool  # whether undecodable bytes were replaced by U+FFFD
 
 
+
+def _decode(region: bytes, codec: str) -> tuple[str, bool]:
+    """``region`` decoded, and whether some bytes were undecodable (replaced:
+    with a single-byte codec still one character per byte)."""
+    try:
+        return region.decode(codec), False
+    except UnicodeDecodeError:
+        return region.decode(codec, "replace"), True
+
 class _Scanner:
     """Cuts the byte stream into raw segments, holding at most one chunk plus
     the segment in progress."""
@@ -374,12 +383,7 @@ class _Scanner:
         while True:
             region = self._buf[self._pos :]
             base = self.offset
-            try:
-                text = region.decode(codec)
-                replaced = False
-            except UnicodeDecodeError:  # single-byte codec: still one character per byte
-                text = region.decode(codec, "replace")
-                replaced = True
+            text, replaced = _decode(region, codec)
             masked = text
             if release is not None and release + terminator in text:
                 # Hide released terminators behind characters of the same length,
@@ -1026,12 +1030,7 @@ class _Reader:
         while True:
             region = scanner._buf[scanner._pos :]
             base = scanner.offset
-            try:
-                text = region.decode(codec)
-                replaced = False
-            except UnicodeDecodeError:  # single-byte codec: still one character per byte
-                text = region.decode(codec, "replace")
-                replaced = True
+            text, replaced = _decode(region, codec)
             at = 0
             while True:
                 first = state.position + 1
