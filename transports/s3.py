@@ -44,6 +44,7 @@ from typing import Any, BinaryIO
 from gateway.partners import S3Channel
 from transports.base import ClaimedFile, InboundFile, new_claim_id
 from transports.local import safe_name
+from transports.remote_reader import RemoteReader
 
 log = logging.getLogger(__name__)
 
@@ -80,33 +81,18 @@ def is_addressable(name: str) -> bool:
     return bool(name) and "\x00" not in name and all(part not in ("", ".", "..") for part in name.split("/"))
 
 
-class _S3Reader(io.RawIOBase):
+class _S3Reader(RemoteReader):
     """A seekable, streaming view of one object: a ranged GET from the current position,
     re-issued after a seek; ``If-Match`` pins the version that was claimed."""
 
     def __init__(self, client: Any, bucket: str, key: str, size: int, etag: str) -> None:
-        super().__init__()
+        super().__init__(size)
         self._client, self._bucket, self._key = client, bucket, key
-        self._size, self._etag = size, etag
-        self._pos = 0
+        self._etag = etag
         self._body: Any = None
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        target = max(0, base + offset)
-        if target != self._pos:
-            self._drop_body()
-            self._pos = target
-        return self._pos
+    def _moved(self) -> None:
+        self._drop_body()
 
     def readinto(self, buffer: Any) -> int:
         if self._pos >= self._size:

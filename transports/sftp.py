@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from gateway.partners import SftpChannel
 from transports.base import ClaimedFile, InboundFile, new_claim_id
 from transports.local import safe_name
+from transports.remote_reader import RemoteReader
 
 if TYPE_CHECKING:
     from paramiko import SFTPClient, SFTPFile
@@ -56,33 +57,17 @@ def is_plain_name(name: str) -> bool:
     return bool(name) and name not in (".", "..") and "/" not in name and "\x00" not in name
 
 
-class _SftpReader(io.RawIOBase):
+class _SftpReader(RemoteReader):
     """A seekable, streaming view of a remote file: windows of ``READ_WINDOW`` bytes,
     each fetched with pipelined requests (paramiko ``readv``), so memory stays bounded
     however large the file is (paramiko's whole-file ``prefetch`` would buffer it all)."""
 
     def __init__(self, handle: SFTPFile, size: int, window: int = READ_WINDOW) -> None:
-        super().__init__()
+        super().__init__(size)
         self._handle = handle
-        self._size = size
         self._window = window
-        self._pos = 0
         self._buffer = b""
         self._buffer_start = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
 
     def readinto(self, buffer: Any) -> int:
         if self._pos >= self._size:
