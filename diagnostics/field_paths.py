@@ -7,8 +7,10 @@ rule's, the portal's pointer) are placed through it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import TypeVar
+
+from pydantic import ValidationError
 
 S = TypeVar("S")
 
@@ -38,3 +40,24 @@ def nearest_source(sources: Mapping[str, S], path: str | None) -> S | None:
             return sources[path]
         path = parent_path(path)
     return None
+
+
+def covered(path: str, reported: Collection[str]) -> bool:
+    """Whether ``path`` or one of its parents is in ``reported``."""
+    while path:
+        if path in reported:
+            return True
+        path = parent_path(path)
+    return False
+
+
+def pydantic_complaints(error: ValidationError, reported: Collection[str]) -> Iterator[tuple[str, bool, str]]:
+    """pydantic's complaints about paths not ``covered`` by ``reported`` (a mapper
+    has already said something there), each as (path, whether the field is
+    missing, what to say after the field's name)."""
+    for item in error.errors(include_url=False):
+        path = path_from_loc(item["loc"])
+        if covered(path, reported):
+            continue
+        missing = item["type"] == "missing"
+        yield path, missing, "is missing" if missing else f"{item['msg']} (got {item.get('input')!r})"

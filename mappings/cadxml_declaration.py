@@ -27,7 +27,7 @@ from lxml import etree
 from pydantic import ValidationError
 
 from diagnostics import Finding, Location
-from diagnostics.field_paths import nearest_source, parent_path, path_from_loc
+from diagnostics.field_paths import nearest_source, parent_path, pydantic_complaints
 from domain import Declaration
 from domain.declaration import AmendmentKind
 from mappings.cadxml_fast import FastMapping, map_fast
@@ -534,23 +534,10 @@ def _validate(b: _Builder) -> Declaration | None:
     try:
         declaration = Declaration.model_validate(b.data)
     except ValidationError as error:
-        for item in error.errors(include_url=False):
-            path = path_from_loc(item["loc"])
-            if _already_reported(path, b.failed):
-                continue
-            missing = item["type"] == "missing"
-            detail = "is missing" if missing else f"{item['msg']} (got {item.get('input')!r})"
+        for path, missing, detail in pydantic_complaints(error, b.failed):
             b.problem("13" if missing else "12", f"{describe_field(path)} {detail}", path, failed=False)
         return None
     return None if b.findings else declaration
-
-
-def _already_reported(path: str, failed: set[str]) -> bool:
-    while path:
-        if path in failed:
-            return True
-        path = parent_path(path)
-    return False
 
 
 # --- the inverse: Declaration → CAD-IN (fixtures, benchmark files, round trips) ---

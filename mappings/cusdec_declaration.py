@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from diagnostics import Finding, Location
-from diagnostics.field_paths import nearest_source, parent_path, path_from_loc
+from diagnostics.field_paths import nearest_source, pydantic_complaints
 from domain import Declaration
 from mappings.cusdec_fast import NO_AMOUNTS, PLAIN_AMOUNTS, TAX_AMOUNTS, plain_decimal, plain_declaration
 from mappings.edifact_values import ValueProblem, parse_date_102, parse_decimal
@@ -604,24 +604,11 @@ def _validate(builder: _Builder) -> Declaration | None:
     try:
         return Declaration.model_validate(builder.data)
     except ValidationError as error:
-        for item in error.errors(include_url=False):
-            path = path_from_loc(item["loc"])
-            if _already_reported(path, builder.failed):
-                continue
-            missing = item["type"] == "missing"
-            ref = builder.message.reference
+        ref = builder.message.reference
+        for path, missing, detail in pydantic_complaints(error, builder.failed):
             location = _missing_location(builder, path) if missing else source_location(ref, nearest_source(builder.sources, path))
-            detail = "is missing" if missing else f"{item['msg']} (got {item.get('input')!r})"
             builder.findings.append(Finding("13" if missing else "12", f"{describe_field(path)} {detail}", location))
         return None
-
-
-def _already_reported(path: str, failed: set[str]) -> bool:
-    while path:
-        if path in failed:
-            return True
-        path = parent_path(path)
-    return False
 
 
 def _missing_location(builder: _Builder, path: str) -> Location:
