@@ -84,25 +84,14 @@ def _fixture_generator():
 
 def generate(path: Path, size_bytes: int, indent: bool) -> int:
     """Write one CAD-IN batch file of at least ``size_bytes``; returns the declarations written."""
-    from mappings.cadxml_declaration import cadin_declaration_xml
+    from mappings.cadxml_declaration import cadin_declaration_xml, cadin_head
 
     make = _edifact_generator() or _fixture_generator()
     rng = random.Random(SEED)
-    head = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f'<DocumentMetaData xmlns="{NAMESPACE}">'
-        "<ResponsibleAgencyName>CBSA</ResponsibleAgencyName>"
-        "<AgencyAssignedCustomizationCode>CAD</AgencyAssignedCustomizationCode>"
-        "<AgencyAssignedCustomizationVersionCode>001</AgencyAssignedCustomizationVersionCode>"
-        "<FunctionalDefinition>CAD-IN</FunctionalDefinition>"
-        "<CommunicationMetaData><ApplicationReferenceID>BENCH-1</ApplicationReferenceID>"
-        + "".join(f"<Sender><ID>{sid}</ID><RoleCode>{role}</RoleCode></Sender>" for sid, role in SENDERS)
-        + "</CommunicationMetaData>\n"
-    ).encode()
     count = 0
     tmp = path.with_suffix(".part")
     with open(tmp, "wb") as out:
-        out.write(head)
+        out.write(cadin_head("BENCH-1", SENDERS))
         while out.tell() < size_bytes:
             count += 1
             xml = cadin_declaration_xml(make(rng, count))

@@ -637,9 +637,9 @@ def _esc(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def cadin_document(declarations: list[Declaration], application_reference: str, senders: list[tuple[str, str]]) -> bytes:
-    """A whole CAD-IN file (tests and benchmarks)."""
-    head = (
+def cadin_head(application_reference: str, senders: list[tuple[str, str]]) -> bytes:
+    """A CAD-IN file up to its first Declaration; ``CADIN_TAIL`` closes it."""
+    return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<DocumentMetaData xmlns="{NAMESPACE}">'
         "<ResponsibleAgencyName>CBSA</ResponsibleAgencyName>"
@@ -650,4 +650,12 @@ def cadin_document(declarations: list[Declaration], application_reference: str, 
         + "".join(f"<Sender><ID>{sid}</ID><RoleCode>{role}</RoleCode></Sender>" for sid, role in senders)
         + "</CommunicationMetaData>\n"
     ).encode()
-    return head + b"\n".join(cadin_declaration_xml(d) for d in declarations) + b"\n</DocumentMetaData>\n"
+
+
+CADIN_TAIL = b"\n</DocumentMetaData>\n"
+
+
+def cadin_document(declarations: list[Declaration], application_reference: str, senders: list[tuple[str, str]]) -> bytes:
+    """A whole CAD-IN file (tests and benchmarks)."""
+    head = cadin_head(application_reference, senders)
+    return head + b"\n".join(cadin_declaration_xml(d) for d in declarations) + CADIN_TAIL
