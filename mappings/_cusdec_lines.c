@@ -3,7 +3,7 @@
  * detail section: ``_lines`` and ``_new_line`` of mappings/cusdec_fast.py, the
  * reference (tests/test_cusdec_lines_accelerator.py compares the two).
  *
- * Mapper(segment_class, decimal_type, plain_amounts, tax_amounts)
+ * Mapper(segment_class, decimal_type, plain_amounts, tax_amounts, digit_limits)
  *     ``segment_class`` is parsers.edifact.model.Segment: the offsets of its
  *     ``tag`` and ``elements`` __slots__ are recorded, so that segments are
  *     read without attribute lookups (every check on the slots is made here).
@@ -13,6 +13,9 @@
  *     (TAX type -> such a dict): they are copied, keeping their str objects
  *     (the line dicts have the Python path's keys); a TAX of a type not in
  *     ``tax_amounts`` maps no MOA after it (cusdec_fast.NO_AMOUNTS, empty).
+ *     ``digit_limits`` is domain.checked_amounts.LINE_DIGIT_LIMITS (line field
+ *     -> (integer digits, decimal places)): a number of a field it names must
+ *     fit them as ``amount_fits`` tells, or the walk gives up.
  *
  * Mapper.lines(segments, start, lines, numbers) -> int | None
  *     ``segments`` is a message's list of segments and ``start`` the index of
@@ -37,7 +40,7 @@
  * such a call (a number's text, MOA's component list). Between other
  * allocations (str, int, dict items) no Python code can run, and borrowed
  * references are used there. Every allocation is checked; a Mapper holds only
- * the Segment class, ``decimal_type`` and dicts of str (no reference cycle
+ * the Segment class, ``decimal_type`` and dicts of str and int (no reference cycle
  * through it).
  */
 
@@ -56,6 +59,7 @@ typedef struct {
     PyObject *decimal_type;
     PyObject *plain_amounts; /* MOA qualifier -> line field (a private copy) */
     PyObject *tax_amounts;   /* TAX type -> qualifier -> line field (a private copy) */
+    PyObject *digit_limits;  /* line field -> int: integer digits << 8 | decimal places */
 } Mapper;
 
 /* The keys of the line fields not named by the amount tables (interned). */
@@ -99,6 +103,44 @@ copy_table(PyObject *table, int nested)
     return copy;
 }
 
+/* ``digit_limits`` as a dict of str -> int (integer digits << 8 | places). */
+static PyObject *
+copy_limits(PyObject *limits)
+{
+    if (!PyDict_CheckExact(limits)) {
+        PyErr_SetString(PyExc_TypeError, "digit_limits must be a dict");
+        return NULL;
+    }
+    PyObject *copy = PyDict_New();
+    if (copy == NULL) {
+        return NULL;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(limits, &pos, &key, &value)) {
+        long whole = -1, places = -1;
+        if (PyUnicode_CheckExact(key) && PyTuple_CheckExact(value) && PyTuple_GET_SIZE(value) == 2) {
+            whole = PyLong_AsLong(PyTuple_GET_ITEM(value, 0));
+            places = whole == -1 && PyErr_Occurred() ? -1 : PyLong_AsLong(PyTuple_GET_ITEM(value, 1));
+        }
+        if (whole < 0 || whole > 255 || places < 0 || places > 255) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_ValueError, "digit_limits must map str to (int, int), each from 0 to 255");
+            }
+            Py_DECREF(copy);
+            return NULL;
+        }
+        PyObject *packed = PyLong_FromLong(whole << 8 | places);
+        if (packed == NULL || PyDict_SetItem(copy, key, packed) < 0) {
+            Py_XDECREF(packed);
+            Py_DECREF(copy);
+            return NULL;
+        }
+        Py_DECREF(packed);
+    }
+    return copy;
+}
+
 static void
 mapper_dealloc(Mapper *self)
 {
@@ -106,15 +148,16 @@ mapper_dealloc(Mapper *self)
     Py_XDECREF(self->decimal_type);
     Py_XDECREF(self->plain_amounts);
     Py_XDECREF(self->tax_amounts);
+    Py_XDECREF(self->digit_limits);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static PyObject *
 mapper_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *keywords[] = {"segment_class", "decimal_type", "plain_amounts", "tax_amounts", NULL};
-    PyObject *cls, *decimal_type, *plain, *tax;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO:Mapper", keywords, &cls, &decimal_type, &plain, &tax)) {
+    static char *keywords[] = {"segment_class", "decimal_type", "plain_amounts", "tax_amounts", "digit_limits", NULL};
+    PyObject *cls, *decimal_type, *plain, *tax, *limits;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOO:Mapper", keywords, &cls, &decimal_type, &plain, &tax, &limits)) {
         return NULL;
     }
     if (!PyCallable_Check(decimal_type)) {
@@ -128,7 +171,7 @@ mapper_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->decimal_type = Py_NewRef(decimal_type);
     if (segment_tag_and_elements(cls, &self->segment_type, &self->off_tag, &self->off_elements) < 0 ||
         (self->plain_amounts = copy_table(plain, 0)) == NULL ||
-        (self->tax_amounts = copy_table(tax, 1)) == NULL) {
+        (self->tax_amounts = copy_table(tax, 1)) == NULL || (self->digit_limits = copy_limits(limits)) == NULL) {
         Py_DECREF(self);
         return NULL;
     }
@@ -232,13 +275,62 @@ put_text(PyObject *line, PyObject *key, PyObject *value)
     return empty(value) || PyDict_SetItem(line, key, value) == 0 ? 1 : -1;
 }
 
-/* ``line[key] = Decimal(raw)`` and ``numbers.append(raw)``, for a non-empty raw. */
+/* ``amount_fits(raw, (whole, places))``: ``raw`` is [0-9]+(.[0-9]+)? with at
+ * most ``whole`` digits after its leading zeros before the dot and at most
+ * ``places`` digits before its trailing zeros after it. */
+static int
+digits_fit(PyObject *raw, Py_ssize_t whole, Py_ssize_t places)
+{
+    if (PyUnicode_KIND(raw) != PyUnicode_1BYTE_KIND) {
+        return 0;
+    }
+    const Py_UCS1 *c = PyUnicode_1BYTE_DATA(raw);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(raw), i = 0;
+    while (i < n && c[i] == '0') {
+        i++;
+    }
+    Py_ssize_t significant = i;
+    while (i < n && c[i] >= '0' && c[i] <= '9') {
+        i++;
+    }
+    if (i == 0 || i - significant > whole) {
+        return 0;
+    }
+    if (i == n) {
+        return 1;
+    }
+    if (c[i++] != '.') {
+        return 0;
+    }
+    Py_ssize_t first = i, end = i; /* end: after the last non-zero decimal */
+    for (; i < n && c[i] >= '0' && c[i] <= '9'; i++) {
+        if (c[i] != '0') {
+            end = i + 1;
+        }
+    }
+    return i == n && i > first && end - first <= places;
+}
+
+/* ``line[key] = Decimal(raw)`` and ``numbers.append(raw)``, for a non-empty
+ * raw; gives up when ``digit_limits`` names ``key`` and ``raw`` does not fit. */
 static int
 put_number(walk_state *w, PyObject *key, PyObject *raw)
 {
     Py_INCREF(raw); /* Decimal() may drop the segment's own reference */
     PyObject *value = PyObject_CallOneArg(w->mapper->decimal_type, raw);
-    int rc = value != NULL && PyDict_SetItem(w->line, key, value) == 0 && PyList_Append(w->numbers, raw) == 0 ? 1 : -1;
+    int rc = value == NULL ? -1 : 1;
+    if (rc > 0) {
+        PyObject *limits = PyDict_GetItemWithError(w->mapper->digit_limits, key); /* borrowed from the mapper */
+        if (limits == NULL) {
+            rc = PyErr_Occurred() ? -1 : 1;
+        } else {
+            long packed = PyLong_AsLong(limits);
+            rc = digits_fit(raw, packed >> 8, packed & 0xff);
+        }
+    }
+    if (rc > 0 && (PyDict_SetItem(w->line, key, value) < 0 || PyList_Append(w->numbers, raw) < 0)) {
+        rc = -1;
+    }
     Py_XDECREF(value);
     Py_DECREF(raw);
     return rc;
@@ -624,7 +716,7 @@ static PyTypeObject MapperType = {
     .tp_basicsize = sizeof(Mapper),
     .tp_dealloc = (destructor)mapper_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Mapper(segment_class, decimal_type, plain_amounts, tax_amounts): the CUSDEC detail section "
+    .tp_doc = "Mapper(segment_class, decimal_type, plain_amounts, tax_amounts, digit_limits): the CUSDEC detail section "
               "(see the module source).",
     .tp_methods = mapper_methods,
     .tp_new = mapper_new,

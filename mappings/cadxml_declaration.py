@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from diagnostics import Finding, Location
 from diagnostics.field_paths import nearest_source, parent_path, pydantic_complaints
 from domain import Declaration
+from domain.checked_amounts import validate_checked
 from domain.declaration import AmendmentKind
 from mappings.cadxml_fast import FastMapping, map_fast
 
@@ -405,9 +406,10 @@ def map_cad_declaration(
 
 
 def _fast_result(fast: FastMapping, element: etree._Element, base: str) -> XmlMappingResult | None:
-    """The fast path's result; None when pydantic refuses the dict (the walk locates its complaints)."""
+    """The fast path's result; None when pydantic refuses the dict (the walk
+    locates its complaints). The fast path checked the line amounts' digits."""
     try:
-        declaration = Declaration.model_validate(fast.data)
+        declaration = validate_checked(fast.data)
     except ValidationError:
         return None
     data = fast.data

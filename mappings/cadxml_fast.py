@@ -31,7 +31,10 @@ walk's (pydantic's complaints too: when pydantic refuses this dict,
   currency — written exactly so;
 * no usable ``VersionID`` unless ``FunctionCode`` is 9, a ``VersionID`` or a
   line ``SequenceNumeric`` that is not ASCII digits;
-* a ``ReleaseDateTime`` or ``IssueDateTime`` that is not a date.
+* a ``ReleaseDateTime`` or ``IssueDateTime`` that is not a date;
+* a line amount that is not a plain number within its digit limits
+  (``domain.checked_amounts.amount_fits``): the caller validates the dict
+  with ``validate_checked``, which leaves those checks to this module.
 
 Its counterpart in ``mappings.cadxml_declaration`` is the walk (``_walk`` and
 ``_map_lines``): a change to either must be made to both
@@ -46,6 +49,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
+
+from domain.checked_amounts import LINE_DIGIT_LIMITS, amount_fits
 
 Data = dict[str, Any]
 Groups = dict[str, Any]  # a match's named groups: str, or None for an absent optional element
@@ -340,14 +345,14 @@ def _line_data(groups: tuple[Any, ...], currency: str | None) -> Data:
         "description": description,
         "hs_code": hs_code.strip(),
         "tariff_treatment": tariff_treatment.strip(),
-        "value_for_duty": value_for_duty,
-        "quantity": quantity,
+        "value_for_duty": _amount(value_for_duty, "value_for_duty"),
+        "quantity": _amount(quantity, "quantity"),
         "unit": unit.strip(),
         "country_of_origin": country.strip(),
     }
     if invoice_amount is not None:
         _check_currency(invoice_currency, currency)
-        line["invoice_amount"] = invoice_amount
+        line["invoice_amount"] = _amount(invoice_amount, "invoice_amount")
     if type1 is not None:
         types = _duty_tax_fee_data(line, (), type1, rate1, base1, paid1)
         if type2 is not None:
@@ -367,17 +372,24 @@ def _duty_tax_fee_data(
         raise _GiveUp
     if fee_type == "CUD":
         if rate is not None:
-            line["duty_rate"] = rate
+            line["duty_rate"] = _amount(rate, "duty_rate")
         if paid is not None:
-            line["customs_duty"] = paid
+            line["customs_duty"] = _amount(paid, "customs_duty")
     elif fee_type == "GST":
         if base is not None:
-            line["value_for_tax"] = base
+            line["value_for_tax"] = _amount(base, "value_for_tax")
         if paid is not None:
-            line["gst"] = paid
+            line["gst"] = _amount(paid, "gst")
     elif fee_type == "EXC" and paid is not None:
-        line["excise_tax"] = paid
+        line["excise_tax"] = _amount(paid, "excise_tax")
     return (*types, fee_type)
+
+
+def _amount(text: str, field: str) -> str:
+    """A line amount's text, as the walk passes it on, when it fits the field's digit limits."""
+    if not amount_fits(text, LINE_DIGIT_LIMITS[field]):
+        raise _GiveUp
+    return text
 
 
 # --- references in values ------------------------------------------------------------

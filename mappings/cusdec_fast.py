@@ -19,9 +19,15 @@ It gives up when:
 * the CUX currency is not MOA+39's, a value for duty is not in CAD;
 * the sections are not UNS+D then UNS+S, once each, with a CST first after UNS+D;
 * a CNT+5 does not give the number of lines in ASCII digits;
+* a line amount does not fit its digit limits (``amount_fits``: pydantic
+  would refuse it);
 * an element it reads without a guard is missing (only the trailing elements
   an ordinary message may leave out are guarded);
 * pydantic refuses the data.
+
+Line amounts are checked as they are read, so the declaration is validated
+with ``validate_checked`` (``domain.checked_amounts``): pydantic's own schema
+without its slow digit checks on them.
 
 With the optional C extension ``mappings._cusdec_lines`` (built by ``pip
 install -e .``), the detail section — most of a message's segments — is mapped
@@ -44,6 +50,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from domain import Declaration
+from domain.checked_amounts import LINE_DIGIT_LIMITS, amount_fits, validate_checked
 from mappings.edifact_values import parse_date_102
 from parsers.edifact.model import Message, Segment
 
@@ -77,7 +84,7 @@ numbers) -> index after UNS+S, or None to give up."""
 try:
     from mappings import _cusdec_lines
 
-    _c_lines: _LinesFunction | None = _cusdec_lines.Mapper(Segment, Decimal, PLAIN_AMOUNTS, TAX_AMOUNTS).lines
+    _c_lines: _LinesFunction | None = _cusdec_lines.Mapper(Segment, Decimal, PLAIN_AMOUNTS, TAX_AMOUNTS, LINE_DIGIT_LIMITS).lines
 except Exception:  # not built, or built for another Segment layout  # pragma: no cover
     _c_lines = None
 _accelerated_lines = _c_lines if os.environ.get("CARM_EDIFACT_ACCELERATOR", "1") != "0" else None
@@ -97,8 +104,8 @@ def use_accelerator(enabled: bool) -> bool:
 
 
 def validate(data: dict[str, Any]) -> Declaration:
-    """``Declaration.model_validate`` (a module function: the benchmark times it)."""
-    return Declaration.model_validate(data)
+    """``validate_checked`` of ``plain_data``'s dict (a module function: the benchmark times it)."""
+    return validate_checked(data)
 
 
 def plain_declaration(message: Message, decimal_mark: str) -> Declaration | None:
@@ -339,6 +346,7 @@ def _lines(segments: Iterator[Segment], lines: list[dict[str, Any]], numbers: li
     lines.append(line)
     amounts = PLAIN_AMOUNTS  # MOA qualifier -> line field, for the current TAX type
     tax_amounts = TAX_AMOUNTS
+    limits = LINE_DIGIT_LIMITS
     collect = numbers.append
     for segment in segments:
         tag = segment.tag
@@ -349,7 +357,7 @@ def _lines(segments: Iterator[Segment], lines: list[dict[str, Any]], numbers: li
             if name is not None:
                 raw = values[1]
                 if raw:
-                    line[name] = Decimal(raw)
+                    line[name] = _checked(raw, limits.get(name))
                     collect(raw)
                 if name == "value_for_duty" and len(values) > 2 and values[2] and values[2] != "CAD":
                     raise _Unusual
@@ -359,7 +367,7 @@ def _lines(segments: Iterator[Segment], lines: list[dict[str, Any]], numbers: li
             if tax_type == "CUD" and len(elements) > 4:
                 rate = elements[4]
                 if len(rate) > 3 and rate[3]:
-                    line["duty_rate"] = Decimal(rate[3])
+                    line["duty_rate"] = _checked(rate[3], limits["duty_rate"])
                     collect(rate[3])
         elif tag == "CST":
             line = _new_line(elements)
@@ -381,13 +389,21 @@ def _lines(segments: Iterator[Segment], lines: list[dict[str, Any]], numbers: li
                     line["unit"] = values[0]
                 raw = values[1]
                 if raw:
-                    line["quantity"] = Decimal(raw)
+                    line["quantity"] = _checked(raw, limits["quantity"])
                     collect(raw)
         elif tag == "UNS":
             if segment.get(1) != "S":
                 raise _Unusual
             return
     raise _Unusual  # no UNS+S
+
+
+def _checked(raw: str, limits: tuple[int, int] | None) -> Decimal:
+    """``Decimal(raw)`` of a line amount that fits its digit limits (if it has any)."""
+    value = Decimal(raw)
+    if limits is not None and not amount_fits(raw, limits):
+        raise _Unusual
+    return value
 
 
 def _new_line(elements: Elements) -> dict[str, Any]:

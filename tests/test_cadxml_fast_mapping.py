@@ -212,6 +212,32 @@ def test_pydantic_complaints_come_from_the_walk() -> None:
         assert [(f.code, f.location.line) for f in result.findings] == [("12", 66)] and result.sources
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "fast"),
+    [
+        (">810.00<", ">000810.0000<", True),  # leading and trailing zeros do not count
+        (">120<", ">120.123456<", True),  # a quantity may have 6 decimal places
+        (">18<", ">18.000001<", True),  # so may a rate
+        (">145.80<", ">145.805<", False),  # an amount only 2
+        (">120<", ">120.1234567<", False),
+        (">47.79<", ">12345678901234567<", False),  # 17 integer digits
+        (">955.80<", "> 955.80<", False),  # not a plain number: the walk's to convert
+        (">600.00<", ">+600.00<", False),
+        (">120<", ">0<", True),  # fits its digits; pydantic refuses it (quantity > 0)
+    ],
+)
+def test_line_amounts_are_checked_against_their_digit_limits(old: str, new: str, fast: bool) -> None:
+    """The fast path checks the line amounts' digits, which ``validate_checked``
+    then leaves out; where one does not fit, the walk maps and reports it."""
+    text = (XML_FIXTURES / "valid" / "v01_single.xml").read_text()
+    position = text.index(old, text.index("<GovernmentAgencyGoodsItem>"))
+    element = _direct(text[:position] + new + text[position + len(old) :], etree.XMLParser())
+    assert (map_fast(element) is not None) is fast
+    assert_same(element, "/DocumentMetaData/Declaration[1]")
+    result = map_cad_declaration(element, "/DocumentMetaData/Declaration[1]", with_sources=False)
+    assert (result.declaration is None) is (new in (">145.805<", ">120.1234567<", ">12345678901234567<", ">0<"))
+
+
 def _direct(text: str, parser: etree.XMLParser) -> etree._Element:
     root = etree.fromstring(text.encode(), parser)
     return root.find(f"{N}Declaration")

@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from mappings import cusdec_fast
+from domain.checked_amounts import LINE_DIGIT_LIMITS
 from mappings.cusdec_fast import PLAIN_AMOUNTS, TAX_AMOUNTS, plain_data
 from parsers.edifact.model import Message, Segment
 from tests.edifact_helpers import messages_of
@@ -238,6 +239,24 @@ CASES = {
     "MEA+AAE no measure": [UNS_D, CST, S("MEA", ["AAE"], [""]), UNS_S],
     "MEA+AAE empty measure": [UNS_D, CST, S("MEA", ["AAE"], [""], []), UNS_S],
     "MEA+ABC no measure": [UNS_D, CST, S("MEA", ["ABC"]), UNS_S],
+    # digit limits: amounts (16, 2), quantity and rate (12, 6), after leading and before trailing zeros
+    "MOA+38 of 16 integer digits, 2 places": [UNS_D, CST, S("MOA", ["38", "9" * 16 + ".99"]), UNS_S],
+    "MOA+38 of 17 integer digits": [UNS_D, CST, S("MOA", ["38", "1" + "0" * 16]), UNS_S],
+    "MOA+38 of 3 places": [UNS_D, CST, S("MOA", ["38", "1.005"]), UNS_S],
+    "MOA+38 of 2 places and trailing zeros": [UNS_D, CST, S("MOA", ["38", "0001.0500"]), UNS_S],
+    "MOA+38 of zeros": [UNS_D, CST, S("MOA", ["38", "000.000"]), UNS_S],
+    "MOA+38 of .5": [UNS_D, CST, S("MOA", ["38", ".5"]), UNS_S],
+    "MOA+38 of 5.": [UNS_D, CST, S("MOA", ["38", "5."]), UNS_S],
+    "MOA+38 of -5": [UNS_D, CST, S("MOA", ["38", "-5"]), UNS_S],
+    "MOA+38 of +5": [UNS_D, CST, S("MOA", ["38", "+5"]), UNS_S],
+    "MOA+38 of 5 with a space": [UNS_D, CST, S("MOA", ["38", " 5"]), UNS_S],
+    "MOA+124 of 3 places after TAX+GST": [UNS_D, CST, S("TAX", ["7"], ["GST"]), S("MOA", ["124", "0.125"]), UNS_S],
+    "MOA+38 of 3 places after TAX+VAT": [UNS_D, CST, S("TAX", ["7"], ["VAT"]), S("MOA", ["38", "0.125"]), UNS_S],
+    "TAX+CUD with rate of 6 places": [UNS_D, CST, S("TAX", ["7"], ["CUD"], [], [], ["", "", "", "6.123456"]), UNS_S],
+    "TAX+CUD with rate of 7 places": [UNS_D, CST, S("TAX", ["7"], ["CUD"], [], [], ["", "", "", "6.1234567"]), UNS_S],
+    "MEA+AAE of 12 integer digits": [UNS_D, CST, S("MEA", ["AAE"], [""], ["KGM", "9" * 12 + ".5"]), UNS_S],
+    "MEA+AAE of 13 integer digits": [UNS_D, CST, S("MEA", ["AAE"], [""], ["KGM", "9" * 13]), UNS_S],
+    "MEA+AAE of 7 places": [UNS_D, CST, S("MEA", ["AAE"], [""], ["KGM", "1.0000001"]), UNS_S],
     "other segments are not read": [UNS_D, CST, S("GIS"), S("DTM", []), S("UN"), S("MOAX"), UNS_S],
     "summary after": [UNS_D, CST, UNS_S, S("CNT", ["5", "1"]), S("UNT", ["5", "M1"])],
 }
@@ -257,6 +276,12 @@ def test_a_few_cases_as_expected() -> None:
     assert python_lines(CASES["MOA+40 in USD"], 1) is None
     assert python_lines(CASES["MOA+38 of garbage"], 1) == ("raised", InvalidOperation)
     assert python_lines(CASES["line number beyond int()'s digits limit"], 1) == ("raised", ValueError)
+    for fits in ("MOA+38 of 16 integer digits, 2 places", "MOA+38 of 2 places and trailing zeros", "MOA+38 of zeros",
+                 "MOA+38 of 3 places after TAX+VAT", "TAX+CUD with rate of 6 places", "MEA+AAE of 12 integer digits"):
+        assert python_lines(CASES[fits], 1) is not None, fits
+    for too_long in ("MOA+38 of 17 integer digits", "MOA+38 of 3 places", "MOA+124 of 3 places after TAX+GST",
+                     "TAX+CUD with rate of 7 places", "MEA+AAE of 13 integer digits", "MEA+AAE of 7 places"):
+        assert python_lines(CASES[too_long], 1) is None, too_long
     line = "{'line_number': 1, 'hs_code': '6110110010', 'tariff_treatment': '2'}"
     assert python_lines(CASES["summary after"], 1) == (f"[{line}]", [], 3)
 
@@ -294,11 +319,16 @@ def test_arguments_are_checked() -> None:
     from mappings import _cusdec_lines
 
     with pytest.raises(TypeError):
-        _cusdec_lines.Mapper(object, Decimal, PLAIN_AMOUNTS, TAX_AMOUNTS)
+        _cusdec_lines.Mapper(object, Decimal, PLAIN_AMOUNTS, TAX_AMOUNTS, LINE_DIGIT_LIMITS)
     with pytest.raises(TypeError):
-        _cusdec_lines.Mapper(Segment, Decimal, {"38": 1}, TAX_AMOUNTS)
+        _cusdec_lines.Mapper(Segment, Decimal, {"38": 1}, TAX_AMOUNTS, LINE_DIGIT_LIMITS)
     with pytest.raises(TypeError):
-        _cusdec_lines.Mapper(Segment, Decimal, PLAIN_AMOUNTS, {"CUD": {1: "x"}})
+        _cusdec_lines.Mapper(Segment, Decimal, PLAIN_AMOUNTS, {"CUD": {1: "x"}}, LINE_DIGIT_LIMITS)
+    with pytest.raises(TypeError):
+        _cusdec_lines.Mapper(Segment, Decimal, PLAIN_AMOUNTS, TAX_AMOUNTS)
+    for limits in ([("gst", (16, 2))], {"gst": (16,)}, {"gst": [16, 2]}, {"gst": (16, -1)}, {"gst": (256, 2)}, {1: (16, 2)}, {"gst": ("16", 2)}):
+        with pytest.raises((TypeError, ValueError)):
+            _cusdec_lines.Mapper(Segment, Decimal, PLAIN_AMOUNTS, TAX_AMOUNTS, limits)
 
 
 @needs_accelerator
@@ -307,10 +337,28 @@ def test_the_amount_tables_are_the_python_ones() -> None:
     from mappings import _cusdec_lines
 
     tables = {"CUD": {"124": "duty"}, "XYZ": {"38": "odd"}}
-    mapper = _cusdec_lines.Mapper(Segment, Decimal, {"38": "plain"}, tables)
+    mapper = _cusdec_lines.Mapper(Segment, Decimal, {"38": "plain"}, tables, {})
     section = [UNS_D, CST, S("MOA", ["38", "1"]), S("TAX", [], ["XYZ"]), S("MOA", ["38", "2"]), UNS_S]
     found = c_lines(section, 1, mapper.lines)
     assert found is not None and "'plain': Decimal('1'), 'odd': Decimal('2')" in found[0]
+
+
+@needs_accelerator
+def test_the_digit_limits_are_the_ones_given() -> None:
+    """The C mapper checks the fields ``digit_limits`` names, against their limits."""
+    from mappings import _cusdec_lines
+
+    section = [UNS_D, CST, S("MOA", ["38", "123.45"]), S("MEA", ["AAE"], [""], ["KGM", "123.45"]), UNS_S]
+    for limits, maps in [
+        ({}, True),
+        ({"invoice_amount": (3, 2), "quantity": (3, 2)}, True),
+        ({"invoice_amount": (3, 2), "quantity": (2, 2)}, False),
+        ({"invoice_amount": (3, 1)}, False),
+        ({"invoice_amount": (0, 9)}, False),
+        ({"unit": (0, 0)}, True),  # a text field: never read as a number
+    ]:
+        mapper = _cusdec_lines.Mapper(Segment, Decimal, PLAIN_AMOUNTS, TAX_AMOUNTS, limits)
+        assert (c_lines(section, 1, mapper.lines) is not None) is maps, limits
 
 
 # Python code run during the walk ------------------------------------------------
@@ -346,7 +394,7 @@ def _changed_outcome(what: str, index: int, python: bool, monkeypatch: pytest.Mo
             return python_lines(segments, 1)
     from mappings import _cusdec_lines
 
-    return c_lines(segments, 1, _cusdec_lines.Mapper(Segment, convert, PLAIN_AMOUNTS, TAX_AMOUNTS).lines)
+    return c_lines(segments, 1, _cusdec_lines.Mapper(Segment, convert, PLAIN_AMOUNTS, TAX_AMOUNTS, LINE_DIGIT_LIMITS).lines)
 
 
 @needs_accelerator

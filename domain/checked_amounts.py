@@ -1,0 +1,123 @@
+"""Validating a ``Declaration`` whose line amounts a mapper checked as text.
+
+pydantic checks a ``Decimal``'s digits (``max_digits``, ``decimal_places``) by
+normalizing it and reading its digit tuple: Python calls for every amount,
+more than half of ``Declaration.model_validate``'s time for declarations of
+many lines. A mapper that reads amounts as text can check the same limits as
+it reads them (``amount_fits``, or the same test in C) and then validate with
+``validate_checked``: the declaration's own schema without those two checks on
+line amounts. Everything else — the sign of every amount, the header's
+amounts, every other field, the structure — pydantic still checks, and the
+result is the same ``Declaration`` (tests/test_checked_amounts.py compares
+them, and ``amount_fits`` with pydantic's own verdict).
+
+The limits are read from ``DeclarationLine``'s schema, so they follow the
+domain model.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import SchemaValidator
+
+from domain.declaration import Declaration, DeclarationLine
+
+DIGIT_CHECKS = ("max_digits", "decimal_places")
+
+
+def _decimal_schemas(node: Any) -> Iterator[dict[str, Any]]:
+    """Every decimal schema in a core schema (nested in defaults, nullables, …)."""
+    if isinstance(node, dict):
+        if node.get("type") == "decimal":
+            yield node
+        for value in node.values():
+            yield from _decimal_schemas(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _decimal_schemas(value)
+
+
+def _line_limits() -> dict[str, tuple[int, int]]:
+    fields = DeclarationLine.__pydantic_core_schema__["schema"]["fields"]
+    limits = {}
+    for name, field in fields.items():
+        for schema in _decimal_schemas(field):
+            places = schema["decimal_places"]
+            limits[name] = (schema["max_digits"] - places, places)
+    return limits
+
+
+LINE_DIGIT_LIMITS: dict[str, tuple[int, int]] = _line_limits()
+"""Line field → (integer digits, decimal places) its amounts may have."""
+
+
+@cache
+def _fits_pattern(integer_digits: int, places: int) -> re.Pattern[str]:
+    # leading zeros, then at most ``integer_digits`` digits; a fraction whose
+    # digits after the first ``places`` are all zeros (trailing zeros do not count)
+    significant = rf"(?:[1-9][0-9]{{0,{integer_digits - 1}}}+)?+" if integer_digits else ""
+    return re.compile(rf"(?=[0-9])0*+{significant}(?:\.(?=[0-9])[0-9]{{0,{places}}}+0*+)?+")
+
+
+def amount_fits(text: str, limits: tuple[int, int]) -> bool:
+    """Whether ``text`` is a plain number (``[0-9]+(.[0-9]+)?``) whose value
+    has at most ``limits`` = (integer digits, decimal places), counted as
+    pydantic counts them: on the normalized value (``007.50`` has one
+    integer digit and one decimal place)."""
+    return _fits_pattern(*limits).fullmatch(text) is not None
+
+
+@contextmanager
+def _schemas_not_reused(models: tuple[type[BaseModel], ...]) -> Iterator[None]:
+    """While a validator is built, have pydantic-core build these models'
+    validators from the schema it is given: it reuses the validator a model
+    class carries whenever the class is marked complete."""
+    marks = [model.__dict__["__pydantic_complete__"] for model in models]
+    for model in models:
+        model.__pydantic_complete__ = False
+    try:
+        yield
+    finally:
+        for model, mark in zip(models, marks, strict=True):
+            model.__pydantic_complete__ = mark
+
+
+def _line_model_schemas(node: Any) -> Iterator[dict[str, Any]]:
+    """The model schemas of ``DeclarationLine`` in a core schema."""
+    if isinstance(node, dict):
+        if node.get("type") == "model" and node.get("cls") is DeclarationLine:
+            yield node
+        for value in node.values():
+            yield from _line_model_schemas(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _line_model_schemas(value)
+
+
+@cache
+def _checked_validator() -> SchemaValidator:
+    schema = copy.deepcopy(Declaration.__pydantic_core_schema__)
+    lines = list(_line_model_schemas(schema))
+    if not lines:
+        raise RuntimeError("Declaration's schema holds no DeclarationLine model")
+    for line in lines:
+        for node in _decimal_schemas(line):
+            for check in DIGIT_CHECKS:
+                node.pop(check, None)
+    with _schemas_not_reused((Declaration, DeclarationLine)):
+        return SchemaValidator(schema)
+
+
+def validate_checked(data: dict[str, Any]) -> Declaration:
+    """``Declaration.model_validate(data)`` for data whose line amounts are
+    known to fit ``LINE_DIGIT_LIMITS`` (the caller checked them with
+    ``amount_fits`` or its equivalent): the same result, the same
+    ``ValidationError`` for anything else wrong."""
+    return _checked_validator().validate_python(data)
