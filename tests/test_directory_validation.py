@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import random
+import string
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from diagnostics import Location
 from domain import AssessedLine, DeclarationOutcome, OutcomeStatus
@@ -20,7 +24,7 @@ from parsers.edifact.model import InterchangeStart, Message, Segment
 from tests.edifact_helpers import CUSDEC, fixture_messages, messages_of
 from validators.directory import DirectoryValidator, default_validator, validate_message
 from validators.directory.content import compile_segment, joined
-from validators.directory.definitions import load_directory, parse_directory
+from validators.directory.definitions import _expand, load_directory, parse_directory
 
 HEADER = [
     "BGM+929+1020700300058500001+9",
@@ -104,6 +108,27 @@ def test_code_ranges_expand_by_position() -> None:
     assert {"P1", "P2", "P3", "P4"} <= codes["3035"] and "P5" not in codes["3035"]
     assert {"ABC", "ABZ", "ACA", "ACZ"} <= codes["4451"] and "ABB" not in codes["4451"]
     assert codes["1225"] == frozenset(str(n) for n in range(1, 55))
+
+
+@given(st.from_regex(r"\A[A-Z0-9]{1,3}\Z"), st.data())
+@settings(max_examples=300, deadline=None)
+def test_code_ranges_are_every_code_of_the_shape_between_the_ends(first: str, data: st.DataObject) -> None:
+    """A range is every code shaped like its ends (a letter or a digit at each
+    position) from FIRST to LAST in alphabetical order: here, all such codes
+    filtered (the definition), against the expansion."""
+    alphabets = [string.digits if c.isdigit() else string.ascii_uppercase for c in first]
+    last = "".join(data.draw(st.sampled_from(alphabet)) for alphabet in alphabets)
+    if first.isdigit():
+        expected = [str(n) for n in range(int(first), int(last) + 1)]
+    else:
+        expected = [code for code in map("".join, itertools.product(*alphabets)) if first <= code <= last]
+    assert _expand(first, last) == expected
+
+
+def test_code_ranges_of_other_shapes_are_refused() -> None:
+    for first, last in [("AB", "A"), ("A1", "12"), ("a", "z"), ("Ä", "Z")]:
+        with pytest.raises(ValueError):
+            _expand(first, last)
 
 
 def test_a_malformed_definition_names_its_file_and_line() -> None:

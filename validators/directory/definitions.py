@@ -11,7 +11,6 @@ does not understand, so a typo in a definition fails loudly at load time.
 
 from __future__ import annotations
 
-import itertools
 import re
 import string
 from collections.abc import Iterator, Mapping
@@ -292,7 +291,26 @@ def _expand(first: str, last: str) -> list[str]:
     if len(first) != len(last) or any(a.isdigit() != b.isdigit() for a, b in zip(first, last, strict=True)):
         raise ValueError(f"range ends {first!r} and {last!r} differ in shape")
     alphabets = [string.digits if c.isdigit() else string.ascii_uppercase for c in first]
-    return [code for code in map("".join, itertools.product(*alphabets)) if first <= code <= last]
+    if any(c not in alphabet for c, alphabet in zip(first, alphabets, strict=True)) or any(
+        c not in alphabet for c, alphabet in zip(last, alphabets, strict=True)
+    ):
+        raise ValueError(f"range ends {first!r} and {last!r} are not made of digits and capital letters")
+    # count from FIRST like an odometer whose wheels are the alphabets: the
+    # codes come in alphabetical order, so it stops past LAST
+    wheels = [alphabet.index(c) for c, alphabet in zip(first, alphabets, strict=True)]
+    codes = []
+    while True:
+        code = "".join(alphabet[wheel] for alphabet, wheel in zip(alphabets, wheels, strict=True))
+        if code > last:
+            return codes
+        codes.append(code)
+        position = len(wheels) - 1
+        while position >= 0 and wheels[position] == len(alphabets[position]) - 1:
+            wheels[position] = 0
+            position -= 1
+        if position < 0:
+            return codes
+        wheels[position] += 1
 
 
 def _parse_codes(text: str, elements: Mapping[str, ElementDef]) -> dict[str, frozenset[str]]:
