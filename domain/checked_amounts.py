@@ -1,15 +1,16 @@
 """Validating a ``Declaration`` whose line amounts a mapper checked as text.
 
 pydantic checks a ``Decimal``'s digits (``max_digits``, ``decimal_places``) by
-normalizing it and reading its digit tuple: Python calls for every amount,
-more than half of ``Declaration.model_validate``'s time for declarations of
-many lines. A mapper that reads amounts as text can check the same limits as
-it reads them (``amount_fits``, or the same test in C) and then validate with
-``validate_checked``: the declaration's own schema without those two checks on
-line amounts. Everything else — the sign of every amount, the header's
-amounts, every other field, the structure — pydantic still checks, and the
-result is the same ``Declaration`` (tests/test_checked_amounts.py compares
-them, and ``amount_fits`` with pydantic's own verdict).
+normalizing it and reading its digit tuple, and that it is finite by asking
+it: Python calls for every amount, more than half of
+``Declaration.model_validate``'s time for declarations of many lines. A mapper
+that reads amounts as text can check the same limits as it reads them
+(``amount_fits``, or the same test in C; a plain number is finite) and then
+validate with ``validate_checked``: the declaration's own schema without those
+checks on line amounts. Everything else — the sign of every amount, the
+header's amounts, every other field, the structure — pydantic still checks,
+and the result is the same ``Declaration`` (tests/test_checked_amounts.py
+compares them, and ``amount_fits`` with pydantic's own verdict).
 
 The limits are read from ``DeclarationLine``'s schema, so they follow the
 domain model.
@@ -111,13 +112,14 @@ def _checked_validator() -> SchemaValidator:
         for node in _decimal_schemas(line):
             for check in DIGIT_CHECKS:
                 node.pop(check, None)
+            node["allow_inf_nan"] = True  # a plain number is finite: pydantic need not ask it
     with _schemas_not_reused((Declaration, DeclarationLine)):
         return SchemaValidator(schema)
 
 
 def validate_checked(data: dict[str, Any]) -> Declaration:
     """``Declaration.model_validate(data)`` for data whose line amounts are
-    known to fit ``LINE_DIGIT_LIMITS`` (the caller checked them with
-    ``amount_fits`` or its equivalent): the same result, the same
-    ``ValidationError`` for anything else wrong."""
+    known to be plain numbers that fit ``LINE_DIGIT_LIMITS`` (the caller
+    checked them with ``amount_fits`` or its equivalent): the same result, the
+    same ``ValidationError`` for anything else wrong."""
     return _checked_validator().validate_python(data)

@@ -164,6 +164,7 @@ def test_line_digits_are_left_to_the_caller() -> None:
     did), and the domain model's own validator is left as it was."""
     data = _changed(DATA[0], ("lines", 0, "gst"), Decimal("1.005"))
     assert validate_checked(data).lines[0].gst == Decimal("1.005")
+    assert validate_checked(_changed(DATA[0], ("lines", 0, "gst"), Decimal("Infinity"))).lines[0].gst.is_infinite()
     with pytest.raises(ValidationError, match="decimal places"):
         Declaration.model_validate(data)
     with pytest.raises(ValidationError, match="decimal places"):
