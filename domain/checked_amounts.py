@@ -59,12 +59,19 @@ LINE_DIGIT_LIMITS: dict[str, tuple[int, int]] = _line_limits()
 """Line field → (integer digits, decimal places) its amounts may have."""
 
 
-@cache
-def _fits_pattern(integer_digits: int, places: int) -> re.Pattern[str]:
+def fits_pattern(limits: tuple[int, int]) -> str:
+    """A regular expression (possessive, so it composes without backtracking)
+    matching the texts ``amount_fits`` accepts for ``limits``."""
+    integer_digits, places = limits
     # leading zeros, then at most ``integer_digits`` digits; a fraction whose
     # digits after the first ``places`` are all zeros (trailing zeros do not count)
     significant = rf"(?:[1-9][0-9]{{0,{integer_digits - 1}}}+)?+" if integer_digits else ""
-    return re.compile(rf"(?=[0-9])0*+{significant}(?:\.(?=[0-9])[0-9]{{0,{places}}}+0*+)?+")
+    return rf"(?=[0-9])0*+{significant}(?:\.(?=[0-9])[0-9]{{0,{places}}}+0*+)?+"
+
+
+@cache
+def _compiled(limits: tuple[int, int]) -> re.Pattern[str]:
+    return re.compile(fits_pattern(limits))
 
 
 def amount_fits(text: str, limits: tuple[int, int]) -> bool:
@@ -72,7 +79,7 @@ def amount_fits(text: str, limits: tuple[int, int]) -> bool:
     has at most ``limits`` = (integer digits, decimal places), counted as
     pydantic counts them: on the normalized value (``007.50`` has one
     integer digit and one decimal place)."""
-    return _fits_pattern(*limits).fullmatch(text) is not None
+    return _compiled(limits).fullmatch(text) is not None
 
 
 @contextmanager

@@ -33,8 +33,9 @@ walk's (pydantic's complaints too: when pydantic refuses this dict,
   line ``SequenceNumeric`` that is not ASCII digits;
 * a ``ReleaseDateTime`` or ``IssueDateTime`` that is not a date;
 * a line amount that is not a plain number within its digit limits
-  (``domain.checked_amounts.amount_fits``): the caller validates the dict
-  with ``validate_checked``, which leaves those checks to this module.
+  (``domain.checked_amounts.fits_pattern``, spelled into the line pattern):
+  the caller validates the dict with ``validate_checked``, which leaves those
+  checks to this module.
 
 Its counterpart in ``mappings.cadxml_declaration`` is the walk (``_walk`` and
 ``_map_lines``): a change to either must be made to both
@@ -50,7 +51,7 @@ from typing import Any
 
 from lxml import etree
 
-from domain.checked_amounts import LINE_DIGIT_LIMITS, amount_fits
+from domain.checked_amounts import LINE_DIGIT_LIMITS, fits_pattern
 
 Data = dict[str, Any]
 Groups = dict[str, Any]  # a match's named groups: str, or None for an absent optional element
@@ -76,29 +77,40 @@ class FastMapping:
 _WS = r"\s*+"
 
 
-def _leaf(name: str, group: str | None = None) -> str:
-    """A text-only element; its text captured as ``group``."""
-    value = f"(?P<{group}>[^<]*+)" if group else "[^<]*+"
+_TEXT = "[^<]*+"
+
+
+def _amount(*fields: str) -> str:
+    """The text of a line amount that goes to one of ``fields`` (by its
+    context): a plain number within the digit limits of each."""
+    limits = [LINE_DIGIT_LIMITS[field] for field in fields]
+    return fits_pattern((min(whole for whole, _ in limits), min(places for _, places in limits)))
+
+
+def _leaf(name: str, group: str | None = None, text: str = _TEXT) -> str:
+    """A text-only element; its text, matching ``text``, captured as ``group``."""
+    value = f"(?P<{group}>{text})" if group else text
     return f"<{name}>{value}</{name}>{_WS}"
 
 
-def _attributed(name: str, attribute: str, group: str | None = None, *, value: str | None = None) -> str:
-    """A text-only element with one attribute: the text as ``group``, the
-    attribute as ``group_attribute`` — or required to be ``value``."""
+def _attributed(name: str, attribute: str, group: str | None = None, *, value: str | None = None, text: str = _TEXT) -> str:
+    """A text-only element with one attribute: the text (matching ``text``)
+    as ``group``, the attribute as ``group_attribute`` — or required to be
+    ``value``."""
     if value is not None:
         given = re.escape(value)
     elif group:
         given = f'(?P<{group}_{attribute}>[^"]*+)'
     else:
         given = '[^"]*+'
-    text = f"(?P<{group}>[^<]*+)" if group else "[^<]*+"
-    return f'<{name} {attribute}="{given}">{text}</{name}>{_WS}'
+    captured = f"(?P<{group}>{text})" if group else text
+    return f'<{name} {attribute}="{given}">{captured}</{name}>{_WS}'
 
 
-def _cad(name: str, group: str) -> str:
+def _cad(name: str, group: str, text: str = _TEXT) -> str:
     """An amount the walk expects in CAD: another currencyID is its to report (or
     to let pass, where it ignores the amount: giving up is never wrong)."""
-    return _attributed(name, "currencyID", group, value="CAD")
+    return _attributed(name, "currencyID", group, value="CAD", text=text)
 
 
 def _container(name: str, content: str, *, may_be_empty: bool = False) -> str:
@@ -120,9 +132,9 @@ def _duty_tax_fee_element(n: int) -> str:
     return _container(
         "DutyTaxFee",
         _leaf("TypeCode", f"fee{n}_type")
-        + _optional(_leaf("TaxRateNumeric", f"fee{n}_rate"))
-        + _optional(_container("DutyTaxFeeAssessmentBasis", _cad("AdValoremTaxBaseAmount", f"fee{n}_base")))
-        + _optional(_container("Payment", _cad("TaxAssessedAmount", f"fee{n}_paid"))),
+        + _optional(_leaf("TaxRateNumeric", f"fee{n}_rate", _amount("duty_rate")))
+        + _optional(_container("DutyTaxFeeAssessmentBasis", _cad("AdValoremTaxBaseAmount", f"fee{n}_base", _amount("value_for_tax"))))
+        + _optional(_container("Payment", _cad("TaxAssessedAmount", f"fee{n}_paid", _amount("customs_duty", "gst", "excise_tax")))),
     )
 
 
@@ -190,9 +202,9 @@ _LINE = re.compile(
     + f"<SequenceNumeric>(?P<line_number>[0-9]++)</SequenceNumeric>{_WS}"
     + _leaf("Description", "description")
     + _container("Classification", _leaf("ID", "hs_code") + _leaf("BindingTariffReferenceID", "tariff_treatment"))
-    + _cad("CustomsValueAmount", "value_for_duty")
-    + _container("GoodsMeasure", _attributed("TariffQuantity", "unitCode", "quantity"))
-    + _optional(_container("InvoiceLine", _attributed("ItemChargeAmount", "currencyID", "invoice_amount")))
+    + _cad("CustomsValueAmount", "value_for_duty", _amount("value_for_duty"))
+    + _container("GoodsMeasure", _attributed("TariffQuantity", "unitCode", "quantity", text=_amount("quantity")))
+    + _optional(_container("InvoiceLine", _attributed("ItemChargeAmount", "currencyID", "invoice_amount", text=_amount("invoice_amount"))))
     + _container("Origin", _leaf("CountryCode", "country_of_origin"))
     + _optional(_duty_tax_fee_element(1) + _optional(_duty_tax_fee_element(2) + _optional(_duty_tax_fee_element(3))))
     + f"</Commodity>{_WS}"
@@ -345,14 +357,14 @@ def _line_data(groups: tuple[Any, ...], currency: str | None) -> Data:
         "description": description,
         "hs_code": hs_code.strip(),
         "tariff_treatment": tariff_treatment.strip(),
-        "value_for_duty": _amount(value_for_duty, "value_for_duty"),
-        "quantity": _amount(quantity, "quantity"),
+        "value_for_duty": value_for_duty,
+        "quantity": quantity,
         "unit": unit.strip(),
         "country_of_origin": country.strip(),
     }
     if invoice_amount is not None:
         _check_currency(invoice_currency, currency)
-        line["invoice_amount"] = _amount(invoice_amount, "invoice_amount")
+        line["invoice_amount"] = invoice_amount
     if type1 is not None:
         types = _duty_tax_fee_data(line, (), type1, rate1, base1, paid1)
         if type2 is not None:
@@ -372,24 +384,17 @@ def _duty_tax_fee_data(
         raise _GiveUp
     if fee_type == "CUD":
         if rate is not None:
-            line["duty_rate"] = _amount(rate, "duty_rate")
+            line["duty_rate"] = rate
         if paid is not None:
-            line["customs_duty"] = _amount(paid, "customs_duty")
+            line["customs_duty"] = paid
     elif fee_type == "GST":
         if base is not None:
-            line["value_for_tax"] = _amount(base, "value_for_tax")
+            line["value_for_tax"] = base
         if paid is not None:
-            line["gst"] = _amount(paid, "gst")
+            line["gst"] = paid
     elif fee_type == "EXC" and paid is not None:
-        line["excise_tax"] = _amount(paid, "excise_tax")
+        line["excise_tax"] = paid
     return (*types, fee_type)
-
-
-def _amount(text: str, field: str) -> str:
-    """A line amount's text, as the walk passes it on, when it fits the field's digit limits."""
-    if not amount_fits(text, LINE_DIGIT_LIMITS[field]):
-        raise _GiveUp
-    return text
 
 
 # --- references in values ------------------------------------------------------------
