@@ -21,7 +21,8 @@
  *     ``segments`` is a message's list of segments and ``start`` the index of
  *     the segment after UNS+D. Maps the detail section as ``_lines`` does:
  *     appends a dict per CST group to the list ``lines`` and the text of every
- *     number read to the list ``numbers``, and returns the index after UNS+S;
+ *     number read for a field without digit limits to the list ``numbers``
+ *     (the others are checked as they are read), and returns the index after UNS+S;
  *     or returns None where ``_lines`` raises _Unusual or IndexError (give
  *     up; the lists are then left half filled). An exception raised by
  *     ``decimal_type`` (InvalidOperation) or by int() of a line number (the
@@ -311,8 +312,9 @@ digits_fit(PyObject *raw, Py_ssize_t whole, Py_ssize_t places)
     return i == n && i > first && end - first <= places;
 }
 
-/* ``line[key] = Decimal(raw)`` and ``numbers.append(raw)``, for a non-empty
- * raw; gives up when ``digit_limits`` names ``key`` and ``raw`` does not fit. */
+/* ``line[key] = Decimal(raw)`` for a non-empty raw, which must fit the
+ * ``digit_limits`` of ``key`` (else it gives up) or, when they do not name
+ * ``key``, is appended to ``numbers`` (fitting, it is plain). */
 static int
 put_number(walk_state *w, PyObject *key, PyObject *raw)
 {
@@ -322,13 +324,13 @@ put_number(walk_state *w, PyObject *key, PyObject *raw)
     if (rc > 0) {
         PyObject *limits = PyDict_GetItemWithError(w->mapper->digit_limits, key); /* borrowed from the mapper */
         if (limits == NULL) {
-            rc = PyErr_Occurred() ? -1 : 1;
+            rc = PyErr_Occurred() || PyList_Append(w->numbers, raw) < 0 ? -1 : 1;
         } else {
             long packed = PyLong_AsLong(limits);
             rc = digits_fit(raw, packed >> 8, packed & 0xff);
         }
     }
-    if (rc > 0 && (PyDict_SetItem(w->line, key, value) < 0 || PyList_Append(w->numbers, raw) < 0)) {
+    if (rc > 0 && PyDict_SetItem(w->line, key, value) < 0) {
         rc = -1;
     }
     Py_XDECREF(value);

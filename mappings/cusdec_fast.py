@@ -123,9 +123,11 @@ def plain_declaration(message: Message, decimal_mark: str) -> Declaration | None
 def plain_data(message: Message, decimal_mark: str) -> dict[str, Any] | None:
     """What the full mapper passes to ``Declaration.model_validate``, or None.
 
-    Numbers are converted with ``Decimal`` as they are read, and their text
-    collected in ``numbers``, to be checked all at once at the end: ``Decimal``
-    accepts more than ``plain_decimal`` (``1e5``, `` 1``, ``1.``, …)."""
+    Numbers are converted with ``Decimal`` as they are read. Line amounts are
+    checked against their digit limits then (which makes them plain); the text
+    of the others is collected in ``numbers``, to be checked all at once at
+    the end: ``Decimal`` accepts more than ``plain_decimal`` (``1e5``, `` 1``,
+    ``1.``, …)."""
     if decimal_mark != "." and decimal_mark != ",":
         return None
     data: dict[str, Any] = {"lines": []}
@@ -347,7 +349,6 @@ def _lines(segments: Iterator[Segment], lines: list[dict[str, Any]], numbers: li
     amounts = PLAIN_AMOUNTS  # MOA qualifier -> line field, for the current TAX type
     tax_amounts = TAX_AMOUNTS
     limits = LINE_DIGIT_LIMITS
-    collect = numbers.append
     for segment in segments:
         tag = segment.tag
         elements = segment.elements
@@ -357,8 +358,7 @@ def _lines(segments: Iterator[Segment], lines: list[dict[str, Any]], numbers: li
             if name is not None:
                 raw = values[1]
                 if raw:
-                    line[name] = _checked(raw, limits.get(name))
-                    collect(raw)
+                    line[name] = _checked(raw, limits.get(name), numbers)
                 if name == "value_for_duty" and len(values) > 2 and values[2] and values[2] != "CAD":
                     raise _Unusual
         elif tag == "TAX":
@@ -367,8 +367,7 @@ def _lines(segments: Iterator[Segment], lines: list[dict[str, Any]], numbers: li
             if tax_type == "CUD" and len(elements) > 4:
                 rate = elements[4]
                 if len(rate) > 3 and rate[3]:
-                    line["duty_rate"] = _checked(rate[3], limits["duty_rate"])
-                    collect(rate[3])
+                    line["duty_rate"] = _checked(rate[3], limits.get("duty_rate"), numbers)
         elif tag == "CST":
             line = _new_line(elements)
             lines.append(line)
@@ -389,8 +388,7 @@ def _lines(segments: Iterator[Segment], lines: list[dict[str, Any]], numbers: li
                     line["unit"] = values[0]
                 raw = values[1]
                 if raw:
-                    line["quantity"] = _checked(raw, limits["quantity"])
-                    collect(raw)
+                    line["quantity"] = _checked(raw, limits.get("quantity"), numbers)
         elif tag == "UNS":
             if segment.get(1) != "S":
                 raise _Unusual
@@ -398,10 +396,13 @@ def _lines(segments: Iterator[Segment], lines: list[dict[str, Any]], numbers: li
     raise _Unusual  # no UNS+S
 
 
-def _checked(raw: str, limits: tuple[int, int] | None) -> Decimal:
-    """``Decimal(raw)`` of a line amount that fits its digit limits (if it has any)."""
+def _checked(raw: str, limits: tuple[int, int] | None, numbers: list[str]) -> Decimal:
+    """``Decimal(raw)`` of a line amount, which must fit its digit limits;
+    one without limits is collected in ``numbers``, to be checked plain."""
     value = Decimal(raw)
-    if limits is not None and not amount_fits(raw, limits):
+    if limits is None:
+        numbers.append(raw)
+    elif not amount_fits(raw, limits):
         raise _Unusual
     return value
 

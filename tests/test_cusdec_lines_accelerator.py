@@ -358,7 +358,10 @@ def test_the_digit_limits_are_the_ones_given() -> None:
         ({"unit": (0, 0)}, True),  # a text field: never read as a number
     ]:
         mapper = _cusdec_lines.Mapper(Segment, Decimal, PLAIN_AMOUNTS, TAX_AMOUNTS, limits)
-        assert (c_lines(section, 1, mapper.lines) is not None) is maps, limits
+        found = c_lines(section, 1, mapper.lines)
+        assert (found is not None) is maps, limits
+        if found is not None:  # only the numbers of fields without limits are left to check
+            assert found[1] == [text for text, field in [("123.45", "invoice_amount"), ("123.45", "quantity")] if field not in limits]
 
 
 # Python code run during the walk ------------------------------------------------
