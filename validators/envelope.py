@@ -220,19 +220,20 @@ def _check_unt(message: Message, unt: Segment) -> list[Finding]:
     position = len(message.segments)
     findings = []
     count = _number(unt.get(1))
-    where = Location(message_ref=reference, segment=position, tag="UNT", element=1)
-    if not unt.get(1):
-        findings.append(Finding("13", "UNT 0074 number of segments is missing", where))
-    elif count is None:
-        findings.append(Finding("12", f"UNT 0074 {unt.get(1)!r} is not a number", where))
-    elif count != position:
-        findings.append(
-            Finding(
-                "29",
-                f"UNT 0074 says {count} segments, message {reference} has {position}",
-                where,
+    if count != position:  # the message is sound: no Location to build
+        where = Location(message_ref=reference, segment=position, tag="UNT", element=1)
+        if not unt.get(1):
+            findings.append(Finding("13", "UNT 0074 number of segments is missing", where))
+        elif count is None:
+            findings.append(Finding("12", f"UNT 0074 {unt.get(1)!r} is not a number", where))
+        else:
+            findings.append(
+                Finding(
+                    "29",
+                    f"UNT 0074 says {count} segments, message {reference} has {position}",
+                    where,
+                )
             )
-        )
     if unt.get(2) != reference:
         findings.append(
             Finding(
