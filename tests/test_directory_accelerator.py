@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from diagnostics import Finding
 from parsers.edifact import reader
 from parsers.edifact.model import Delimiters, Message, Segment
-from tests.edifact_helpers import FIXTURES, messages_of
+from tests.edifact_helpers import CUSDEC, FIXTURES, messages_of
 from tests.test_samples_corpus import SAMPLES
 from validators.directory import validator
 from validators.directory.content import compile_segment, content_spec
@@ -358,6 +358,33 @@ def test_odd_objects_are_suspects_not_crashes() -> None:
     assert suspects((ok, ok)) == []
     with pytest.raises(TypeError):
         suspects(5)  # type: ignore[arg-type]
+
+
+@needs_accelerator
+def test_tags_are_the_segments_tags_or_none() -> None:
+    from validators.directory import _content
+
+    tags = _content.Checker(Segment, {}, ".").tags
+    segments = [Segment("UNH", [["1"]]), Segment("BGM", []), Segment("ÄÖÜ", []), Segment("UNT", [["3"]])]
+    assert tags(segments) == ("UNH", "BGM", "ÄÖÜ", "UNT")
+    assert tags(tuple(segments)) == ("UNH", "BGM", "ÄÖÜ", "UNT")
+    assert tags([]) == ()
+    for odd in (_OtherSegment("MOA", []), Segment(b"MOA", []), Segment.__new__(Segment), None, "MOA"):  # type: ignore[arg-type]
+        assert tags([segments[0], odd]) is None
+    with pytest.raises(TypeError):
+        tags(5)  # type: ignore[arg-type]
+
+
+@needs_accelerator
+def test_the_structure_walk_reads_the_same_tags_either_way() -> None:
+    """Findings of a structure error are the same with the C tags and without."""
+    message, mark = messages_of((CUSDEC / "valid" / "v01_single.edi").read_bytes())[0]
+    message.segments.insert(3, Segment("ZZZ", [["1"]]))
+    found = {}
+    for enabled in (True, False):
+        with accelerated(enabled):
+            found[enabled] = validator.DirectoryValidator(load_directory()).validate(message, mark)
+    assert found[True] == found[False] and any(f.code == "15" for f in found[True])
 
 
 @needs_accelerator

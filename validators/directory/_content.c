@@ -23,6 +23,11 @@
  *     nothing on it. A segment whose tag the spec does not define is skipped,
  *     as the Python loop skips it.
  *
+ * Checker.tags(segments) -> tuple[str, ...] | None
+ *     ``tuple(segment.tag for segment in segments)`` (the structure walk's
+ *     key); None when an item is not exactly a Segment with an exact str tag
+ *     (the caller then reads the tags itself).
+ *
  * Conservative (always suspect, whatever the definition says): an object that
  * is not exactly a Segment, a tag that is not exactly a str, elements or an
  * element that is not exactly a list, a component that is not exactly a str,
@@ -698,9 +703,37 @@ error:
     return NULL;
 }
 
+static PyObject *
+checker_tags(Checker *self, PyObject *segments)
+{
+    PyObject *seq = PySequence_Fast(segments, "segments must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    /* allocated first: filling it reads the items and runs no Python code */
+    PyObject *result = PyTuple_New(PySequence_Fast_GET_SIZE(seq));
+    if (result != NULL && PySequence_Fast_GET_SIZE(seq) != PyTuple_GET_SIZE(result)) {
+        Py_SETREF(result, Py_NewRef(Py_None)); /* the list changed while the tuple was allocated */
+    } else if (result != NULL) {
+        PyObject **items = PySequence_Fast_ITEMS(seq);
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(result); i++) {
+            PyObject *tag = Py_IS_TYPE(items[i], self->segment_type) ? SLOT(items[i], self->off_tag) : NULL;
+            if (tag == NULL || !PyUnicode_CheckExact(tag)) {
+                Py_SETREF(result, Py_NewRef(Py_None)); /* the unfilled items are NULL */
+                break;
+            }
+            PyTuple_SET_ITEM(result, i, Py_NewRef(tag));
+        }
+    }
+    Py_DECREF(seq);
+    return result;
+}
+
 static PyMethodDef checker_methods[] = {
     {"suspects", (PyCFunction)checker_suspects, METH_O,
      "suspects(segments) -> list[int]: 1-based positions of the segments whose content might be wrong."},
+    {"tags", (PyCFunction)checker_tags, METH_O,
+     "tags(segments) -> tuple[str, ...] | None: the segments' tags; None when one is not exactly a Segment with a str tag."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -48,9 +48,11 @@ __all__ = ["DirectoryValidator", "accelerator_available", "default_validator", "
 try:
     from validators.directory import _content as _accelerator
 
-    _accelerator.Checker(Segment, {}, ".")  # refuses a Segment without the slots it reads
+    # refuses a Segment without the slots it reads; its tags() needs no definitions
+    _c_tags: Callable[[list[Segment]], tuple[str, ...] | None] | None = _accelerator.Checker(Segment, {}, ".").tags
 except Exception:  # not built, or built for another Segment layout  # pragma: no cover
     _accelerator = None  # type: ignore[assignment]
+    _c_tags = None
 _accelerated = _accelerator is not None and os.environ.get("CARM_EDIFACT_ACCELERATOR", "1") != "0"
 
 
@@ -156,7 +158,9 @@ class DirectoryValidator:
         segments = message.segments
         failed = self._content(message, decimal_mark)
         # Structure: the segment-table walk, a function of the tag sequence.
-        tags = tuple(map(_tag, segments))
+        tags = _c_tags(segments) if _accelerated and _c_tags is not None else None
+        if tags is None:
+            tags = tuple(map(_tag, segments))
         walks = self._walks.get(key)
         if walks is None:
             walks = self._walks[key] = {}
