@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
@@ -33,23 +33,31 @@ from domain.declaration import Declaration, DeclarationLine
 DIGIT_CHECKS = ("max_digits", "decimal_places")
 
 
-def _decimal_schemas(node: Any) -> Iterator[dict[str, Any]]:
-    """Every decimal schema in a core schema (nested in defaults, nullables, …)."""
+def _schemas(node: Any, wanted: Callable[[dict[str, Any]], bool]) -> Iterator[dict[str, Any]]:
+    """Every schema in a core schema (nested in defaults, nullables, lists, …) that is ``wanted``."""
     if isinstance(node, dict):
-        if node.get("type") == "decimal":
+        if wanted(node):
             yield node
         for value in node.values():
-            yield from _decimal_schemas(value)
+            yield from _schemas(value, wanted)
     elif isinstance(node, list):
         for value in node:
-            yield from _decimal_schemas(value)
+            yield from _schemas(value, wanted)
+
+
+def _is_decimal(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "decimal"
+
+
+def _is_line_model(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "model" and schema.get("cls") is DeclarationLine
 
 
 def _line_limits() -> dict[str, tuple[int, int]]:
     fields = DeclarationLine.__pydantic_core_schema__["schema"]["fields"]
     limits = {}
     for name, field in fields.items():
-        for schema in _decimal_schemas(field):
+        for schema in _schemas(field, _is_decimal):
             places = schema["decimal_places"]
             limits[name] = (schema["max_digits"] - places, places)
     return limits
@@ -97,26 +105,13 @@ def _schemas_not_reused(models: tuple[type[BaseModel], ...]) -> Iterator[None]:
             model.__pydantic_complete__ = mark
 
 
-def _line_model_schemas(node: Any) -> Iterator[dict[str, Any]]:
-    """The model schemas of ``DeclarationLine`` in a core schema."""
-    if isinstance(node, dict):
-        if node.get("type") == "model" and node.get("cls") is DeclarationLine:
-            yield node
-        for value in node.values():
-            yield from _line_model_schemas(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _line_model_schemas(value)
-
-
-@cache
 def _checked_validator() -> SchemaValidator:
     schema = copy.deepcopy(Declaration.__pydantic_core_schema__)
-    lines = list(_line_model_schemas(schema))
+    lines = list(_schemas(schema, _is_line_model))
     if not lines:
         raise RuntimeError("Declaration's schema holds no DeclarationLine model")
     for line in lines:
-        for node in _decimal_schemas(line):
+        for node in _schemas(line, _is_decimal):
             for check in DIGIT_CHECKS:
                 node.pop(check, None)
             node["allow_inf_nan"] = True  # a plain number is finite: pydantic need not ask it
@@ -124,9 +119,14 @@ def _checked_validator() -> SchemaValidator:
         return SchemaValidator(schema)
 
 
+_CHECKED = _checked_validator()
+"""Built once, on import (under the import lock: the models' marks are never
+changed by two threads at once)."""
+
+
 def validate_checked(data: dict[str, Any]) -> Declaration:
     """``Declaration.model_validate(data)`` for data whose line amounts are
     known to be plain numbers that fit ``LINE_DIGIT_LIMITS`` (the caller
     checked them with ``amount_fits`` or its equivalent): the same result, the
     same ``ValidationError`` for anything else wrong."""
-    return _checked_validator().validate_python(data)
+    return _CHECKED.validate_python(data)

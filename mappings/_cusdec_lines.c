@@ -71,14 +71,17 @@ static PyObject *key_line_number, *key_hs_code, *key_tariff_treatment, *key_desc
 
 /* Construction -------------------------------------------------------------- */
 
-/* A new dict with the items of ``table``, whose keys must be exact str: with
- * ``nested`` 0 an amounts table (values exact str, PLAIN_AMOUNTS), with 1 a
- * table of amounts tables, each copied (TAX_AMOUNTS). */
+/* What a table's value becomes in the Mapper's copy: a new reference, or NULL
+ * with an exception set. */
+typedef PyObject *(*convert_value)(PyObject *value);
+
+/* A new dict with the items of ``table`` (``what``, for errors), whose keys
+ * must be exact str, each value converted. */
 static PyObject *
-copy_table(PyObject *table, int nested)
+copy_dict(PyObject *table, convert_value convert, const char *what)
 {
     if (!PyDict_CheckExact(table)) {
-        PyErr_SetString(PyExc_TypeError, "an amounts table must be a dict");
+        PyErr_Format(PyExc_TypeError, "%s must be a dict", what);
         return NULL;
     }
     PyObject *copy = PyDict_New();
@@ -88,12 +91,12 @@ copy_table(PyObject *table, int nested)
     Py_ssize_t pos = 0;
     PyObject *key, *value;
     while (PyDict_Next(table, &pos, &key, &value)) {
-        if (!PyUnicode_CheckExact(key) || (!nested && !PyUnicode_CheckExact(value))) {
-            PyErr_SetString(PyExc_TypeError, "an amounts table must map str to str");
+        if (!PyUnicode_CheckExact(key)) {
+            PyErr_Format(PyExc_TypeError, "%s must have str keys", what);
             Py_DECREF(copy);
             return NULL;
         }
-        PyObject *item = nested ? copy_table(value, 0) : Py_NewRef(value);
+        PyObject *item = convert(value);
         if (item == NULL || PyDict_SetItem(copy, key, item) < 0) {
             Py_XDECREF(item);
             Py_DECREF(copy);
@@ -104,42 +107,40 @@ copy_table(PyObject *table, int nested)
     return copy;
 }
 
-/* ``digit_limits`` as a dict of str -> int (integer digits << 8 | places). */
+/* A field name of an amounts table (PLAIN_AMOUNTS: MOA qualifier -> field). */
 static PyObject *
-copy_limits(PyObject *limits)
+field_name(PyObject *value)
 {
-    if (!PyDict_CheckExact(limits)) {
-        PyErr_SetString(PyExc_TypeError, "digit_limits must be a dict");
+    if (!PyUnicode_CheckExact(value)) {
+        PyErr_SetString(PyExc_TypeError, "an amounts table must map str to str");
         return NULL;
     }
-    PyObject *copy = PyDict_New();
-    if (copy == NULL) {
+    return Py_NewRef(value);
+}
+
+/* An amounts table, copied (a value of TAX_AMOUNTS: TAX type -> amounts table). */
+static PyObject *
+amounts_table(PyObject *value)
+{
+    return copy_dict(value, field_name, "an amounts table");
+}
+
+/* A field's (integer digits, decimal places), packed as integer digits << 8 | places. */
+static PyObject *
+packed_limits(PyObject *value)
+{
+    long whole = -1, places = -1;
+    if (PyTuple_CheckExact(value) && PyTuple_GET_SIZE(value) == 2) {
+        whole = PyLong_AsLong(PyTuple_GET_ITEM(value, 0));
+        places = whole == -1 && PyErr_Occurred() ? -1 : PyLong_AsLong(PyTuple_GET_ITEM(value, 1));
+    }
+    if (whole < 0 || whole > 255 || places < 0 || places > 255) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "digit_limits must map str to (int, int), each from 0 to 255");
+        }
         return NULL;
     }
-    Py_ssize_t pos = 0;
-    PyObject *key, *value;
-    while (PyDict_Next(limits, &pos, &key, &value)) {
-        long whole = -1, places = -1;
-        if (PyUnicode_CheckExact(key) && PyTuple_CheckExact(value) && PyTuple_GET_SIZE(value) == 2) {
-            whole = PyLong_AsLong(PyTuple_GET_ITEM(value, 0));
-            places = whole == -1 && PyErr_Occurred() ? -1 : PyLong_AsLong(PyTuple_GET_ITEM(value, 1));
-        }
-        if (whole < 0 || whole > 255 || places < 0 || places > 255) {
-            if (!PyErr_Occurred()) {
-                PyErr_SetString(PyExc_ValueError, "digit_limits must map str to (int, int), each from 0 to 255");
-            }
-            Py_DECREF(copy);
-            return NULL;
-        }
-        PyObject *packed = PyLong_FromLong(whole << 8 | places);
-        if (packed == NULL || PyDict_SetItem(copy, key, packed) < 0) {
-            Py_XDECREF(packed);
-            Py_DECREF(copy);
-            return NULL;
-        }
-        Py_DECREF(packed);
-    }
-    return copy;
+    return PyLong_FromLong(whole << 8 | places);
 }
 
 static void
@@ -171,8 +172,9 @@ mapper_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     self->decimal_type = Py_NewRef(decimal_type);
     if (segment_tag_and_elements(cls, &self->segment_type, &self->off_tag, &self->off_elements) < 0 ||
-        (self->plain_amounts = copy_table(plain, 0)) == NULL ||
-        (self->tax_amounts = copy_table(tax, 1)) == NULL || (self->digit_limits = copy_limits(limits)) == NULL) {
+        (self->plain_amounts = amounts_table(plain)) == NULL ||
+        (self->tax_amounts = copy_dict(tax, amounts_table, "tax_amounts")) == NULL ||
+        (self->digit_limits = copy_dict(limits, packed_limits, "digit_limits")) == NULL) {
         Py_DECREF(self);
         return NULL;
     }
