@@ -287,7 +287,21 @@ def _second_shipment(base: str, shipments: int, line: int | None) -> Finding:
     )
 
 
-def _map_lines(b: _Builder, item: etree._Element, checks: list[tuple[str, str | None, str | None]]) -> None:
+_Checks = list[tuple[str, str | None, str | None]]
+"""Currency checks left for the end: (source key, currencyID given, currency expected; None: the declaration's)."""
+
+
+def _cad_amount(child: etree._Element, line: dict[str, Any], keys: dict[str, str], name: str, sources: dict[str, XSource], checks: _Checks) -> None:
+    """A line amount expected in CAD: its text, its source line, and a check of a currencyID other than CAD."""
+    line[name] = child.text
+    key = keys[name]
+    sources[key] = child.sourceline
+    given = child.get("currencyID")
+    if given is not None and given != "CAD" and given.strip() != "CAD":
+        checks.append((key, given, "CAD"))
+
+
+def _map_lines(b: _Builder, item: etree._Element, checks: _Checks) -> None:
     """The Commodity elements of a GovernmentAgencyGoodsItem, one line each.
     Within a Commodity the schema fixes the order: a DutyTaxFee starts with
     its TypeCode, which says what its amounts are."""
@@ -316,20 +330,10 @@ def _map_lines(b: _Builder, item: etree._Element, checks: list[tuple[str, str | 
         elif action == _TAX_ASSESSED:
             name = _AMOUNT_FIELDS.get(fee_type)
             if name is not None:
-                line[name] = child.text
-                key = keys[name]
-                sources[key] = child.sourceline
-                given = child.get("currencyID")
-                if given is not None and given != "CAD" and given.strip() != "CAD":
-                    checks.append((key, given, "CAD"))
+                _cad_amount(child, line, keys, name, sources, checks)
         elif action == _TAX_BASE:
             if fee_type == "GST":
-                line["value_for_tax"] = child.text
-                key = keys["value_for_tax"]
-                sources[key] = child.sourceline
-                given = child.get("currencyID")
-                if given is not None and given != "CAD" and given.strip() != "CAD":
-                    checks.append((key, given, "CAD"))
+                _cad_amount(child, line, keys, "value_for_tax", sources, checks)
         elif action == _TAX_RATE:
             if fee_type == "CUD":
                 line["duty_rate"] = child.text
@@ -349,12 +353,7 @@ def _map_lines(b: _Builder, item: etree._Element, checks: list[tuple[str, str | 
             line["tariff_treatment"] = child.text.strip()
             sources[keys["tariff_treatment"]] = child.sourceline
         elif action == _CUSTOMS_VALUE:
-            line["value_for_duty"] = child.text
-            key = keys["value_for_duty"]
-            sources[key] = child.sourceline
-            given = child.get("currencyID")
-            if given is not None and given != "CAD" and given.strip() != "CAD":
-                checks.append((key, given, "CAD"))
+            _cad_amount(child, line, keys, "value_for_duty", sources, checks)
         elif action == _QUANTITY:
             line["quantity"] = child.text
             line["unit"] = child.get("unitCode", "").strip()
@@ -433,7 +432,7 @@ def _walk(element: etree._Element, base: str) -> tuple[_Builder, str | None]:
     shipments = 0
     currency: str | None = None
     raw_version: str | None = None
-    checks: list[tuple[str, str | None, str | None]] = []  # (path, currencyID, expected): reported at the end
+    checks: _Checks = []  # reported at the end
     actions = _HEADER_ACTIONS
     for child in element.iter():
         action = actions.get(child.tag)  # None: not taken (also comments, PIs)

@@ -398,11 +398,11 @@ def _lines(segments: Iterator[Segment], lines: list[dict[str, Any]], numbers: li
 
 def _checked(raw: str, limits: tuple[int, int] | None, numbers: list[str]) -> Decimal:
     """``Decimal(raw)`` of a line amount, which must fit its digit limits;
-    one without limits is collected in ``numbers``, to be checked plain."""
-    value = Decimal(raw)
+    one without limits is read as the header's numbers are (``_decimal``)."""
     if limits is None:
-        numbers.append(raw)
-    elif not amount_fits(raw, limits):
+        return _decimal(raw, numbers)
+    value = Decimal(raw)
+    if not amount_fits(raw, limits):
         raise _Unusual
     return value
 
