@@ -207,3 +207,44 @@ def test_segments_built_in_c_behave_like_python_ones():
     assert segment == Segment("MOA", [["38", "1.5", "USD"]]) and stops == [] and until == 15
     segment.elements[0].append("X")  # ordinary lists
     assert segment.get(1, 4) == "X"
+
+
+# Segments of many elements and components, short and long: the tokenizer
+# sizes its lists from a first pass over the separators (on the stack up to
+# 256 of them, on the heap beyond), copies all-ASCII values without looking for
+# their largest character, and reads one-byte texts (UNOC) and two-byte ones
+# (UNOE, UNOF: Cyrillic and Greek decode above U+00FF) with the same code.
+_BYTES = [b"A", b"Z", b"0", b"9", b" ", b".", b"-", b"\xe9", b"\xc4", b"\xff", b"??", b"?+", b"?:", b"?'"]
+_VALUE = st.lists(st.sampled_from(_BYTES), max_size=12).map(b"".join)
+_ELEMENT = st.lists(_VALUE, min_size=1, max_size=6).map(b":".join)
+_SEGMENT = st.builds(
+    lambda tag, elements: tag + b"".join(b"+" + e for e in elements),
+    st.sampled_from([b"FTX", b"MOA", b"NAD", b"CST"]),
+    st.lists(_ELEMENT, max_size=80),
+)
+
+
+@needs_accelerator
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(_SEGMENT, min_size=1, max_size=6),
+    st.sampled_from([b"UNOC:3", b"UNOE:3", b"UNOF:3", b"UNOA:3"]),
+    st.sampled_from([1 << 20, 7, 300]),
+)
+def test_same_events_on_long_and_short_segments(segments: list[bytes], syntax: bytes, chunk_size: int):
+    body = b"'".join(segments) + b"'"
+    data = b"UNA:+.? 'UNB+" + syntax + b"+S+R+1+R'UNH+1+CUSDEC:D:96B:UN'" + body + b"UNT+%d+1'UNZ+1+R'" % (len(segments) + 2)
+    assert_same(data, chunk_size)
+
+
+@needs_accelerator
+def test_long_segments_split_as_written():
+    """Hand-written: 300 one-character components (more separators than the
+    tokenizer keeps on its stack) and an ASCII and a Latin-1 value."""
+    values = [chr(ord("A") + i % 26) for i in range(300)]
+    segment = "FTX+AAA+++" + ":".join(values) + "+ASCII ONLY+SOCI\xc9T\xc9"
+    data = ("UNB+UNOC:3+S+R+1+R'UNH+1+CUSDEC:D:96B:UN'" + segment + "'UNT+3+1'UNZ+1+R'").encode("latin-1")
+    [message] = [e.message for e in read_edifact(io.BytesIO(data)) if isinstance(e, MessageRead)]
+    ftx = message.segments[1]
+    assert ftx.elements == [["AAA"], [""], [""], values, ["ASCII ONLY"], ["SOCIÉTÉ"]]
+    assert ftx.text == segment

@@ -51,6 +51,7 @@
 #include <structmember.h>
 
 #include "_segment_slots.h"
+#include <string.h>
 
 #define TAG_CACHE_SIZE 4096
 
@@ -103,7 +104,9 @@ configure(PyObject *Py_UNUSED(module), PyObject *cls)
 /* A new reference to text[a:a+n] for n = 2 or 3 (tags, qualifiers, codes):
  * strings of latin-1 characters come from a small direct-mapped cache, so
  * the many repeated ones are not allocated again. Tags are interned. */
-static PyObject *
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+ALWAYS_INLINE PyObject *
 make_small(PyObject *text, int kind, const void *data, Py_ssize_t a, Py_ssize_t n, int intern)
 {
     Py_UCS4 c0 = PyUnicode_READ(kind, data, a), c1 = PyUnicode_READ(kind, data, a + 1),
@@ -189,17 +192,34 @@ build_segment(PyObject *tag, PyObject *elements, Py_ssize_t position, Py_ssize_t
     return segment;
 }
 
+/* A new reference to text[a:b]. ``ascii``: the characters are known to be
+ * ASCII, so a one-byte string is copied without looking for its largest
+ * character (what PyUnicode_Substring does for a text that is not all ASCII). */
+ALWAYS_INLINE PyObject *
+substring(PyObject *text, int kind, const void *data, Py_ssize_t a, Py_ssize_t b, int ascii)
+{
+    Py_ssize_t n = b - a;
+    if (kind == PyUnicode_1BYTE_KIND && ascii && n > 1) { /* 0 and 1 characters: CPython's cached strings */
+        PyObject *value = PyUnicode_New(n, 127);
+        if (value != NULL) {
+            memcpy(PyUnicode_1BYTE_DATA(value), (const Py_UCS1 *)data + a, (size_t)n);
+        }
+        return value;
+    }
+    return PyUnicode_Substring(text, a, b);
+}
+
 /* A new reference to the value text[a:b]; with a release character (``rel``
  * is (Py_UCS4)-1 when the segment holds none) each release character is
  * dropped and the character after it kept, whatever it is. */
-static PyObject *
-make_value(PyObject *text, int kind, const void *data, Py_ssize_t a, Py_ssize_t b, Py_UCS4 rel, Py_UCS4 *buf)
+ALWAYS_INLINE PyObject *
+make_value(PyObject *text, int kind, const void *data, Py_ssize_t a, Py_ssize_t b, Py_UCS4 rel, Py_UCS4 *buf, int ascii)
 {
     if (buf == NULL) {
         if (b - a == 2 || b - a == 3) {
             return make_small(text, kind, data, a, b - a, 0);
         }
-        return PyUnicode_Substring(text, a, b);
+        return substring(text, kind, data, a, b, ascii);
     }
     Py_ssize_t n = 0;
     for (Py_ssize_t j = a; j < b; j++) {
@@ -215,33 +235,37 @@ make_value(PyObject *text, int kind, const void *data, Py_ssize_t a, Py_ssize_t 
     return PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, n);
 }
 
+#define LOCAL_CUTS 256
+
 /* The elements of text[t:q] (text[t] is an element separator, or t == q) as a
- * new list of lists of str, both untracked by the cyclic GC (see UNTRACK). */
-static PyObject *
+ * new list of lists of str, both untracked by the cyclic GC (see UNTRACK).
+ * A first pass finds where each component ends (the separators), so that
+ * every list is made at its size. */
+ALWAYS_INLINE PyObject *
 split_elements(PyObject *text, int kind, const void *data, Py_ssize_t t, Py_ssize_t q, Py_UCS4 el, Py_UCS4 comp,
-               Py_UCS4 rel)
+               Py_UCS4 rel, int ascii)
 {
+    /* ends[k]: the end of component k; counts[i]: the components of element i.
+     * A segment of q - t characters has at most q - t + 1 of either. */
+    Py_ssize_t local_ends[LOCAL_CUTS], local_counts[LOCAL_CUTS];
+    Py_ssize_t *ends = local_ends, *counts = local_counts;
     Py_UCS4 *buf = NULL;
-    if (rel != (Py_UCS4)-1) {
-        buf = PyMem_New(Py_UCS4, q - t + 1);
-        if (buf == NULL) {
+    if (q - t + 1 > LOCAL_CUTS) {
+        ends = PyMem_New(Py_ssize_t, q - t + 1);
+        counts = PyMem_New(Py_ssize_t, q - t + 1);
+        if (ends == NULL || counts == NULL) {
+            PyMem_Free(ends);
+            PyMem_Free(counts);
             PyErr_NoMemory();
             return NULL;
         }
     }
-    PyObject *elements = PyList_New(0);
-    if (elements == NULL) {
-        PyMem_Free(buf);
-        return NULL;
-    }
+    PyObject *elements = NULL;
+    Py_ssize_t n_elements = 0, n_ends = 0;
     Py_ssize_t e = t;
     while (e < q) { /* here text[e] is an element separator */
         e++;
-        PyObject *components = PyList_New(0);
-        if (components == NULL) {
-            goto error;
-        }
-        Py_ssize_t c0 = e;
+        Py_ssize_t count = 1;
         while (e < q) {
             Py_UCS4 ch = PyUnicode_READ(kind, data, e);
             if (ch == el) {
@@ -252,35 +276,61 @@ split_elements(PyObject *text, int kind, const void *data, Py_ssize_t t, Py_ssiz
                 continue;
             }
             if (ch == comp) {
-                if (append_steal(components, make_value(text, kind, data, c0, e, rel, buf)) < 0) {
-                    Py_DECREF(components);
-                    goto error;
-                }
-                c0 = e + 1;
+                ends[n_ends++] = e;
+                count++;
             }
             e++;
         }
         if (e > q) {
             e = q;
         }
-        if (append_steal(components, make_value(text, kind, data, c0, e, rel, buf)) < 0) {
-            Py_DECREF(components);
-            goto error;
-        }
-        UNTRACK(components);
-        if (append_steal(elements, components) < 0) { /* drops ``components`` */
-            goto error;
+        ends[n_ends++] = e;
+        counts[n_elements++] = count;
+    }
+    if (rel != (Py_UCS4)-1) {
+        buf = PyMem_New(Py_UCS4, q - t + 1);
+        if (buf == NULL) {
+            PyErr_NoMemory();
+            goto done;
         }
     }
-    PyMem_Free(buf);
+    elements = PyList_New(n_elements);
+    if (elements == NULL) {
+        goto done;
+    }
+    Py_ssize_t a = t + 1, k = 0;
+    for (Py_ssize_t i = 0; i < n_elements; i++) {
+        PyObject *components = PyList_New(counts[i]);
+        if (components == NULL) {
+            Py_CLEAR(elements);
+            goto done;
+        }
+        PyList_SET_ITEM(elements, i, components); /* a list with NULL items is freed safely */
+        for (Py_ssize_t j = 0; j < counts[i]; j++, k++) {
+            PyObject *value = make_value(text, kind, data, a, ends[k], rel, buf, ascii);
+            if (value == NULL) {
+                Py_CLEAR(elements);
+                goto done;
+            }
+            PyList_SET_ITEM(components, j, value);
+            a = ends[k] + 1;
+        }
+        UNTRACK(components);
+    }
     UNTRACK(elements);
-    return elements;
 
-error:
+done:
     PyMem_Free(buf);
-    Py_DECREF(elements);
-    return NULL;
+    if (ends != local_ends) {
+        PyMem_Free(ends);
+        PyMem_Free(counts);
+    }
+    return elements;
 }
+
+ALWAYS_INLINE PyObject *cut(PyObject *text, int kind, const void *data, Py_ssize_t len, Py_ssize_t start,
+                            Py_ssize_t base, Py_ssize_t window, Py_ssize_t first, int replaced, Py_UCS4 el,
+                            Py_UCS4 comp, Py_UCS4 rel, Py_UCS4 rep, Py_UCS4 term, const unsigned char *allowed);
 
 static PyObject *
 tokenize(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
@@ -331,7 +381,20 @@ tokenize(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     }
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
+    /* the same code, compiled once with one-byte reads (single-byte codecs: the usual case) */
+    if (kind == PyUnicode_1BYTE_KIND) {
+        return cut(text, PyUnicode_1BYTE_KIND, data, len, start, base, window, first, replaced, el, comp, rel, rep, term,
+                   allowed);
+    }
+    return cut(text, kind, data, len, start, base, window, first, replaced, el, comp, rel, rep, term, allowed);
+}
 
+/* tokenize's work, once its arguments are checked. */
+ALWAYS_INLINE PyObject *
+cut(PyObject *text, int kind, const void *data, Py_ssize_t len, Py_ssize_t start, Py_ssize_t base, Py_ssize_t window,
+    Py_ssize_t first, int replaced, Py_UCS4 el, Py_UCS4 comp, Py_UCS4 rel, Py_UCS4 rep, Py_UCS4 term,
+    const unsigned char *allowed)
+{
     PyObject *segments = PyList_New(0);
     PyObject *stops = PyList_New(0);
     if (segments == NULL || stops == NULL) {
@@ -347,8 +410,10 @@ tokenize(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
         /* Find the terminator; note what makes the segment odd on the way. */
         Py_ssize_t q = p;
         int odd = 0, released = 0;
+        Py_UCS4 seen = 0; /* every character of the segment, or-ed: < 0x80 when all are ASCII */
         while (q < len) {
             Py_UCS4 ch = PyUnicode_READ(kind, data, q);
+            seen |= ch;
             if (ch == term) {
                 break;
             }
@@ -404,7 +469,8 @@ tokenize(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
             Py_UCS4 c = PyUnicode_READ(kind, data, p + 2);
             service = c == 'A' || c == 'B' || c == 'H' || c == 'T' || c == 'G' || c == 'E' || c == 'Z';
         }
-        PyObject *elements = split_elements(text, kind, data, t, q, el, comp, released ? rel : (Py_UCS4)-1);
+        int ascii = seen < 0x80;
+        PyObject *elements = split_elements(text, kind, data, t, q, el, comp, released ? rel : (Py_UCS4)-1, ascii);
         if (elements == NULL) {
             goto error;
         }
@@ -413,7 +479,7 @@ tokenize(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
             Py_DECREF(elements);
             goto error;
         }
-        PyObject *raw = released ? Py_NewRef(Py_None) : PyUnicode_Substring(text, p, q);
+        PyObject *raw = released ? Py_NewRef(Py_None) : substring(text, kind, data, p, q, ascii);
         if (raw == NULL) {
             Py_DECREF(tag);
             Py_DECREF(elements);
