@@ -1,9 +1,10 @@
 /*
- * mappings._cusdec_lines -- optional C accelerator of the CUSDEC fast path's
- * detail section: ``_lines`` and ``_new_line`` of mappings/cusdec_fast.py, the
- * reference (tests/test_cusdec_lines_accelerator.py compares the two).
+ * mappings._cusdec_lines -- optional C accelerator of the CUSDEC fast path:
+ * the header section (``_header`` and its handlers) and the detail section
+ * (``_lines`` and ``_new_line``) of mappings/cusdec_fast.py, the reference
+ * (tests/test_cusdec_lines_accelerator.py compares the two).
  *
- * Mapper(segment_class, decimal_type, plain_amounts, tax_amounts, digit_limits)
+ * Mapper(segment_class, decimal_type, plain_amounts, tax_amounts, digit_limits, date_102=None)
  *     ``segment_class`` is parsers.edifact.model.Segment: the offsets of its
  *     ``tag`` and ``elements`` __slots__ are recorded, so that segments are
  *     read without attribute lookups (every check on the slots is made here).
@@ -15,7 +16,18 @@
  *     ``tax_amounts`` maps no MOA after it (cusdec_fast.NO_AMOUNTS, empty).
  *     ``digit_limits`` is domain.checked_amounts.LINE_DIGIT_LIMITS (line field
  *     -> (integer digits, decimal places)): a number of a field it names must
- *     fit them as ``amount_fits`` tells, or the walk gives up.
+ *     fit them as ``amount_fits`` tells, or the walk gives up. ``date_102``
+ *     (mappings.edifact_values.parse_date_102) reads a header date that is not
+ *     eight ASCII digits, as ``_date`` does (a ValueError gives up); without
+ *     it, such a date gives up.
+ *
+ * Mapper.header(segments, data, numbers) -> int | None
+ *     Maps the header of a message's list of segments, up to and including
+ *     UNS+D, into the dict ``data`` as ``_header`` does (the same keys in the
+ *     same order, the same values and types), appending the text of every
+ *     number to ``numbers``; returns the index after UNS+D, or None where
+ *     ``_header`` raises _Unusual or IndexError. An exception of
+ *     ``decimal_type`` propagates, as in Python.
  *
  * Mapper.lines(segments, start, lines, numbers) -> int | None
  *     ``segments`` is a message's list of segments and ``start`` the index of
@@ -48,6 +60,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <datetime.h>
 #include <stdint.h>
 
 #include "../parsers/edifact/_segment_slots.h"
@@ -61,6 +74,7 @@ typedef struct {
     PyObject *plain_amounts; /* MOA qualifier -> line field (a private copy) */
     PyObject *tax_amounts;   /* TAX type -> qualifier -> line field (a private copy) */
     PyObject *digit_limits;  /* line field -> int: integer digits << 8 | decimal places */
+    PyObject *date_102;      /* reads a format-102 date that is not 8 ASCII digits; NULL: give up on it */
 } Mapper;
 
 /* The keys of the line fields not named by the amount tables (interned). */
@@ -151,19 +165,22 @@ mapper_dealloc(Mapper *self)
     Py_XDECREF(self->plain_amounts);
     Py_XDECREF(self->tax_amounts);
     Py_XDECREF(self->digit_limits);
+    Py_XDECREF(self->date_102);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static PyObject *
 mapper_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *keywords[] = {"segment_class", "decimal_type", "plain_amounts", "tax_amounts", "digit_limits", NULL};
-    PyObject *cls, *decimal_type, *plain, *tax, *limits;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOO:Mapper", keywords, &cls, &decimal_type, &plain, &tax, &limits)) {
+    static char *keywords[] = {"segment_class", "decimal_type", "plain_amounts", "tax_amounts", "digit_limits",
+                               "date_102", NULL};
+    PyObject *cls, *decimal_type, *plain, *tax, *limits, *date_102 = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOO|O:Mapper", keywords, &cls, &decimal_type, &plain, &tax, &limits,
+                                     &date_102)) {
         return NULL;
     }
-    if (!PyCallable_Check(decimal_type)) {
-        PyErr_SetString(PyExc_TypeError, "decimal_type must be callable");
+    if (!PyCallable_Check(decimal_type) || (date_102 != Py_None && !PyCallable_Check(date_102))) {
+        PyErr_SetString(PyExc_TypeError, "decimal_type (and date_102, when given) must be callable");
         return NULL;
     }
     Mapper *self = (Mapper *)type->tp_alloc(type, 0); /* zeroed */
@@ -171,6 +188,7 @@ mapper_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     self->decimal_type = Py_NewRef(decimal_type);
+    self->date_102 = date_102 == Py_None ? NULL : Py_NewRef(date_102);
     if (segment_tag_and_elements(cls, &self->segment_type, &self->off_tag, &self->off_elements) < 0 ||
         (self->plain_amounts = amounts_table(plain)) == NULL ||
         (self->tax_amounts = copy_dict(tax, amounts_table, "tax_amounts")) == NULL ||
@@ -675,6 +693,497 @@ exact_list(PyObject *obj, const char *what)
     return obj;
 }
 
+/* The header ----------------------------------------------------------------
+ * ``_header`` and its handlers: the same dict, key by key in the same order.
+ * ``after`` is what qualifies a following DTM or CUX (see ``_header``). */
+
+enum { AFTER_NONE, AFTER_DOC, AFTER_MOA39 };
+enum { H_OTHER, H_BGM, H_CST, H_LOC, H_DTM, H_FTX, H_RFF, H_DOC, H_NAD, H_MOA, H_CUX, H_UNS, H_UNH_UNT };
+
+static int
+header_kind(PyObject *tag)
+{
+    if (PyUnicode_GET_LENGTH(tag) != 3 || PyUnicode_KIND(tag) != PyUnicode_1BYTE_KIND) {
+        return H_OTHER;
+    }
+    const Py_UCS1 *c = PyUnicode_1BYTE_DATA(tag);
+    switch (TAG3(c[0], c[1], c[2])) {
+    case TAG3('B', 'G', 'M'): return H_BGM;
+    case TAG3('C', 'S', 'T'): return H_CST;
+    case TAG3('L', 'O', 'C'): return H_LOC;
+    case TAG3('D', 'T', 'M'): return H_DTM;
+    case TAG3('F', 'T', 'X'): return H_FTX;
+    case TAG3('R', 'F', 'F'): return H_RFF;
+    case TAG3('D', 'O', 'C'): return H_DOC;
+    case TAG3('N', 'A', 'D'): return H_NAD;
+    case TAG3('M', 'O', 'A'): return H_MOA;
+    case TAG3('C', 'U', 'X'): return H_CUX;
+    case TAG3('U', 'N', 'S'): return H_UNS;
+    case TAG3('U', 'N', 'H'): return H_UNH_UNT;
+    case TAG3('U', 'N', 'T'): return H_UNH_UNT;
+    default: return H_OTHER;
+    }
+}
+
+/* Keys of the declaration dict and its parts (interned in intern_keys). */
+static PyObject *k_transaction_number, *k_version, *k_function, *k_type_code, *k_office_of_release, *k_release_date,
+    *k_invoice, *k_issue_date, *k_number, *k_total_amount, *k_currency, *k_exchange_rate, *k_amendment,
+    *k_reason_code, *k_explanation, *k_kind, *k_filer_reference, *k_cargo_control_number, *k_importer, *k_declarant,
+    *k_vendor, *k_account, *k_name, *k_street, *k_city, *k_postcode, *k_country, *v_adjustment;
+
+typedef struct {
+    const Mapper *mapper;
+    PyObject *data, *numbers; /* the caller's dict and list */
+} header_state;
+
+/* ``data.setdefault(key, {})``, borrowed (``data`` holds it). */
+static PyObject *
+part(PyObject *data, PyObject *key)
+{
+    PyObject *found = PyDict_GetItemWithError(data, key);
+    if (found != NULL || PyErr_Occurred()) {
+        return found;
+    }
+    PyObject *made = PyDict_New();
+    if (made == NULL) {
+        return NULL;
+    }
+    int rc = PyDict_SetItem(data, key, made);
+    Py_DECREF(made);
+    return rc < 0 ? NULL : made;
+}
+
+/* ``target[key] = value`` (a new reference, stolen; NULL: an error). */
+static int
+put_new(PyObject *target, PyObject *key, PyObject *value)
+{
+    if (value == NULL) {
+        return -1;
+    }
+    int rc = PyDict_SetItem(target, key, value);
+    Py_DECREF(value);
+    return rc < 0 ? -1 : 1;
+}
+
+/* ``_decimal``: ``target[key] = Decimal(raw)``, ``raw`` appended to ``numbers``. */
+static int
+put_header_number(header_state *h, PyObject *target, PyObject *key, PyObject *raw)
+{
+    if (target == NULL) {
+        return -1;
+    }
+    Py_INCREF(target); /* Decimal() may run Python code */
+    Py_INCREF(raw);
+    int rc = PyList_Append(h->numbers, raw) < 0 ? -1 : put_new(target, key, PyObject_CallOneArg(h->mapper->decimal_type, raw));
+    Py_DECREF(raw);
+    Py_DECREF(target);
+    return rc;
+}
+
+/* ``_date(values)``: C507's date (``values[1]``, not empty) in format 102.
+ * Eight ASCII digits are read here; any other text goes to ``date_102``
+ * (``parse_date_102``, which reads other digits as int() does), and a
+ * ValueError gives up, as ``_date`` does. */
+static PyObject *
+header_date(header_state *h, PyObject *values)
+{
+    if (PyList_GET_SIZE(values) > 2) {
+        PyObject *format = text(PyList_GET_ITEM(values, 2));
+        if (format == NULL) {
+            return NULL;
+        }
+        if (!empty(format) && !equals(format, "102")) {
+            return NULL;
+        }
+    }
+    PyObject *raw = text(PyList_GET_ITEM(values, 1));
+    if (raw == NULL) {
+        return NULL;
+    }
+    PyObject *date;
+    if (PyUnicode_GET_LENGTH(raw) == 8 && ascii_digits(raw)) {
+        const Py_UCS1 *c = PyUnicode_1BYTE_DATA(raw);
+        int year = (c[0] - '0') * 1000 + (c[1] - '0') * 100 + (c[2] - '0') * 10 + (c[3] - '0');
+        date = PyDate_FromDate(year, (c[4] - '0') * 10 + (c[5] - '0'), (c[6] - '0') * 10 + (c[7] - '0'));
+    }
+    else if (h->mapper->date_102 != NULL) {
+        date = PyObject_CallOneArg(h->mapper->date_102, raw);
+    }
+    else {
+        return NULL; /* give up */
+    }
+    if (date == NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
+        PyErr_Clear(); /* not a date: give up */
+    }
+    return date;
+}
+
+/* BGM: 1001 must be 929; 1004 (19 ASCII digits) gives the transaction
+ * number and version; 1225 the function. */
+static int
+on_bgm(header_state *h, PyObject *elements)
+{
+    PyObject *name = component(elements, 0, 0);
+    if (name == NULL) {
+        return stop();
+    }
+    if (!equals(name, "929")) {
+        return 0;
+    }
+    PyObject *reference = component(elements, 1, 0);
+    if (reference == NULL) {
+        return stop();
+    }
+    if (!empty(reference)) {
+        if (PyUnicode_GET_LENGTH(reference) != 19 || !ascii_digits(reference)) {
+            return 0;
+        }
+        PyObject *number = PyUnicode_Substring(reference, 0, 14);
+        if (put_new(h->data, k_transaction_number, number) < 0) {
+            return -1;
+        }
+        PyObject *digits = PyUnicode_Substring(reference, 14, 19);
+        PyObject *version = digits == NULL ? NULL : digits_value(digits);
+        Py_XDECREF(digits);
+        if (put_new(h->data, k_version, version) < 0) {
+            return -1;
+        }
+    }
+    return put_text(h->data, k_function, component(elements, 2, 0));
+}
+
+/* DTM: 271 the release date; 3 after DOC+380 the invoice's issue date. */
+static int
+on_dtm(header_state *h, PyObject *elements, int after)
+{
+    PyObject *values = item(elements, 0);
+    PyObject *code = text(item(values, 0));
+    if (code == NULL) {
+        return stop();
+    }
+    int release = equals(code, "271");
+    if (!release && !(equals(code, "3") && after == AFTER_DOC)) {
+        return 1;
+    }
+    PyObject *raw = text(item(values, 1));
+    if (raw == NULL) {
+        return stop();
+    }
+    if (empty(raw)) {
+        return 1;
+    }
+    Py_INCREF(values); /* read again in header_date, which may run Python code */
+    PyObject *date = header_date(h, values);
+    Py_DECREF(values);
+    if (date == NULL) {
+        return stop();
+    }
+    PyObject *target = release ? h->data : part(h->data, k_invoice);
+    if (target == NULL) {
+        Py_DECREF(date);
+        return -1;
+    }
+    return put_new(target, release ? k_release_date : k_issue_date, date);
+}
+
+/* FTX+CHG: the amendment's reason code, explanation (the other 4440
+ * components, joined) and kind. */
+static int
+on_header_ftx(header_state *h, PyObject *elements)
+{
+    PyObject *qualifier = component(elements, 0, 0);
+    if (qualifier == NULL) {
+        return stop();
+    }
+    if (!equals(qualifier, "CHG")) {
+        return 1;
+    }
+    PyObject *parts = item(elements, 3);
+    PyObject *reason = text(item(parts, 0));
+    if (reason == NULL) {
+        return stop();
+    }
+    if (!empty(reason)) {
+        PyObject *amendment = part(h->data, k_amendment);
+        if (amendment == NULL || PyDict_SetItem(amendment, k_reason_code, reason) < 0) {
+            return -1;
+        }
+    }
+    PyObject *rest = PyList_GetSlice(parts, 1, PyList_GET_SIZE(parts));
+    PyObject *explanation = rest == NULL ? NULL : joined(rest);
+    Py_XDECREF(rest);
+    if (explanation == NULL) {
+        return stop();
+    }
+    int rc = 1;
+    if (!empty(explanation)) {
+        PyObject *amendment = part(h->data, k_amendment);
+        rc = amendment != NULL && PyDict_SetItem(amendment, k_explanation, explanation) == 0 ? 1 : -1;
+    }
+    Py_DECREF(explanation);
+    if (rc < 0) {
+        return -1;
+    }
+    PyObject *change = component(elements, 2, 0);
+    if (change == NULL) {
+        return stop();
+    }
+    if (equals(change, "ADJ")) {
+        PyObject *amendment = part(h->data, k_amendment);
+        if (amendment == NULL || PyDict_SetItem(amendment, k_kind, v_adjustment) < 0) {
+            return -1;
+        }
+    }
+    return 1;
+}
+
+/* RFF+ABE: the filer reference; RFF+CN: the cargo control number. */
+static int
+on_rff(header_state *h, PyObject *elements)
+{
+    PyObject *values = item(elements, 0);
+    PyObject *qualifier = text(item(values, 0));
+    if (qualifier == NULL) {
+        return stop();
+    }
+    PyObject *key = equals(qualifier, "ABE") ? k_filer_reference : equals(qualifier, "CN") ? k_cargo_control_number : NULL;
+    return key == NULL ? 1 : put_text(h->data, key, text(item(values, 1)));
+}
+
+/* DOC+380: the invoice number; anything else ends the DOC context. */
+static int
+on_doc(header_state *h, PyObject *elements, int *after)
+{
+    PyObject *name = component(elements, 0, 0);
+    if (name == NULL) {
+        return stop();
+    }
+    if (!equals(name, "380")) {
+        return 1;
+    }
+    PyObject *number = component(elements, 1, 0);
+    if (number == NULL) {
+        return stop();
+    }
+    if (!empty(number)) {
+        PyObject *invoice = part(h->data, k_invoice);
+        if (invoice == NULL || PyDict_SetItem(invoice, k_number, number) < 0) {
+            return -1;
+        }
+    }
+    *after = AFTER_DOC;
+    return 1;
+}
+
+/* NAD+IM/DT: a party's account (C082 3039) and name (C080 3036);
+ * NAD+SE: the vendor's name, street, city, postcode, country. */
+static int
+on_nad(header_state *h, PyObject *elements)
+{
+    static const Py_ssize_t party_elements[] = {1, 3};
+    static const Py_ssize_t vendor_elements[] = {3, 4, 5, 7, 8};
+    PyObject **party_keys[] = {&k_account, &k_name};
+    PyObject **vendor_keys[] = {&k_name, &k_street, &k_city, &k_postcode, &k_country};
+    PyObject *role = component(elements, 0, 0);
+    if (role == NULL) {
+        return stop();
+    }
+    PyObject *key;
+    const Py_ssize_t *positions;
+    PyObject ***keys;
+    int count;
+    if (equals(role, "IM") || equals(role, "DT")) {
+        key = equals(role, "IM") ? k_importer : k_declarant;
+        positions = party_elements;
+        keys = party_keys;
+        count = 2;
+    }
+    else if (equals(role, "SE")) {
+        key = k_vendor;
+        positions = vendor_elements;
+        keys = vendor_keys;
+        count = 5;
+    }
+    else {
+        return 1;
+    }
+    PyObject *party = part(h->data, key);
+    if (party == NULL) {
+        return -1;
+    }
+    for (int i = 0; i < count; i++) {
+        if (positions[i] < PyList_GET_SIZE(elements)) {
+            int rc = put_text(party, *keys[i], component(elements, positions[i], 0));
+            if (rc <= 0) {
+                return rc;
+            }
+        }
+    }
+    return 1;
+}
+
+/* MOA+39: the invoice total and currency (the context of a following CUX). */
+static int
+on_header_moa(header_state *h, PyObject *elements, int *after)
+{
+    PyObject *values = item(elements, 0);
+    PyObject *qualifier = text(item(values, 0));
+    if (qualifier == NULL) {
+        return stop();
+    }
+    if (!equals(qualifier, "39")) {
+        return 1;
+    }
+    PyObject *raw = text(item(values, 1));
+    if (raw == NULL) {
+        return stop();
+    }
+    Py_INCREF(values); /* read again after Decimal() */
+    int rc = 1;
+    if (!empty(raw)) {
+        rc = put_header_number(h, part(h->data, k_invoice), k_total_amount, raw);
+    }
+    if (rc > 0) {
+        rc = put_text(h->data, k_currency, text(item(values, 2)));
+    }
+    Py_DECREF(values);
+    if (rc > 0) {
+        *after = AFTER_MOA39;
+    }
+    return rc;
+}
+
+/* CUX after MOA+39: its currency must be MOA's; 5402 the exchange rate. */
+static int
+on_cux(header_state *h, PyObject *elements, int after)
+{
+    if (after != AFTER_MOA39) {
+        return 1;
+    }
+    PyObject *currency = component(elements, 0, 1);
+    if (currency == NULL) {
+        return stop();
+    }
+    PyObject *declared = PyDict_GetItemWithError(h->data, k_currency);
+    if (declared == NULL && PyErr_Occurred()) {
+        return -1;
+    }
+    if (declared != NULL && PyUnicode_Check(declared) && PyUnicode_GET_LENGTH(declared) > 0 && !empty(currency)) {
+        int same = PyUnicode_Compare(currency, declared);
+        if (same == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        if (same != 0) {
+            return 0;
+        }
+    }
+    PyObject *rate = component(elements, 2, 0);
+    if (rate == NULL) {
+        return stop();
+    }
+    return empty(rate) ? 1 : put_header_number(h, h->data, k_exchange_rate, rate);
+}
+
+/* One header segment; ``*after`` is updated as ``_header`` does. */
+static int
+on_header_segment(header_state *h, int kind, PyObject *elements, int *after)
+{
+    int was = *after;
+    if (kind != H_DTM) {
+        *after = AFTER_NONE;
+    }
+    switch (kind) {
+    case H_BGM: return on_bgm(h, elements);
+    case H_CST: return put_text(h->data, k_type_code, component(elements, 1, 0));
+    case H_LOC: {
+        PyObject *qualifier = component(elements, 0, 0);
+        if (qualifier == NULL) {
+            return stop();
+        }
+        return equals(qualifier, "22") ? put_text(h->data, k_office_of_release, component(elements, 1, 0)) : 1;
+    }
+    case H_DTM: return on_dtm(h, elements, was);
+    case H_FTX: return on_header_ftx(h, elements);
+    case H_RFF: return on_rff(h, elements);
+    case H_DOC: return on_doc(h, elements, after);
+    case H_NAD: return on_nad(h, elements);
+    case H_MOA: return on_header_moa(h, elements, after);
+    case H_CUX: return on_cux(h, elements, was);
+    default: return 1;
+    }
+}
+
+/* ``_header``: the segments up to and including UNS+D; sets *end to the index after it. */
+static int
+walk_header(header_state *h, PyObject *segments, Py_ssize_t *end)
+{
+    const Mapper *mapper = h->mapper;
+    int after = AFTER_NONE;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(segments); i++) {
+        PyObject *segment = PyList_GET_ITEM(segments, i);
+        if (!Py_IS_TYPE(segment, mapper->segment_type)) {
+            return 0;
+        }
+        PyObject *tag = text(SLOT(segment, mapper->off_tag));
+        if (tag == NULL) {
+            return stop();
+        }
+        int kind = header_kind(tag);
+        if (kind == H_UNH_UNT) {
+            continue;
+        }
+        if (kind == H_OTHER) {
+            after = AFTER_NONE;
+            continue;
+        }
+        PyObject *elements = SLOT(segment, mapper->off_elements);
+        if (elements == NULL || !PyList_CheckExact(elements)) {
+            return 0;
+        }
+        if (kind == H_UNS) { /* anything but UNS+D gives up (a missing value too) */
+            PyObject *section = component(elements, 0, 0);
+            if (section == NULL || !equals(section, "D")) {
+                return stop();
+            }
+            *end = i + 1;
+            return 1;
+        }
+        Py_INCREF(elements);
+        int rc = on_header_segment(h, kind, elements, &after);
+        Py_DECREF(elements);
+        if (rc <= 0) {
+            return rc;
+        }
+    }
+    return 0; /* no UNS+D */
+}
+
+static PyObject *
+mapper_header(Mapper *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "header() takes 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (exact_list(args[0], "segments") == NULL || exact_list(args[2], "numbers") == NULL) {
+        return NULL;
+    }
+    if (!PyDict_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "data must be a dict");
+        return NULL;
+    }
+    header_state h = {self, args[1], args[2]};
+    Py_ssize_t end = 0;
+    int rc = walk_header(&h, args[0], &end);
+    if (rc < 0) {
+        return NULL;
+    }
+    if (rc == 0) {
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromSsize_t(end);
+}
+
 static PyObject *
 mapper_lines(Mapper *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -708,6 +1217,8 @@ mapper_lines(Mapper *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyMethodDef mapper_methods[] = {
+    {"header", (PyCFunction)(void (*)(void))mapper_header, METH_FASTCALL,
+     "header(segments, data, numbers) -> int | None: the header section, up to UNS+D (see the module source)."},
     {"lines", (PyCFunction)(void (*)(void))mapper_lines, METH_FASTCALL,
      "lines(segments, start, lines, numbers) -> int | None: the detail section from ``start`` (see the module "
      "source)."},
@@ -742,6 +1253,15 @@ intern_keys(void)
         {&key_tariff_treatment, "tariff_treatment"}, {&key_description, "description"},
         {&key_country_of_origin, "country_of_origin"}, {&key_unit, "unit"},
         {&key_quantity, "quantity"}, {&key_duty_rate, "duty_rate"},
+        {&k_transaction_number, "transaction_number"}, {&k_version, "version"}, {&k_function, "function"},
+        {&k_type_code, "type_code"}, {&k_office_of_release, "office_of_release"}, {&k_release_date, "release_date"},
+        {&k_invoice, "invoice"}, {&k_issue_date, "issue_date"}, {&k_number, "number"},
+        {&k_total_amount, "total_amount"}, {&k_currency, "currency"}, {&k_exchange_rate, "exchange_rate"},
+        {&k_amendment, "amendment"}, {&k_reason_code, "reason_code"}, {&k_explanation, "explanation"},
+        {&k_kind, "kind"}, {&k_filer_reference, "filer_reference"},
+        {&k_cargo_control_number, "cargo_control_number"}, {&k_importer, "importer"}, {&k_declarant, "declarant"},
+        {&k_vendor, "vendor"}, {&k_account, "account"}, {&k_name, "name"}, {&k_street, "street"},
+        {&k_city, "city"}, {&k_postcode, "postcode"}, {&k_country, "country"}, {&v_adjustment, "adjustment"},
     };
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         if (*keys[i].key == NULL && (*keys[i].key = PyUnicode_InternFromString(keys[i].name)) == NULL) {
@@ -754,7 +1274,8 @@ intern_keys(void)
 PyMODINIT_FUNC
 PyInit__cusdec_lines(void)
 {
-    if (intern_keys() < 0 || PyType_Ready(&MapperType) < 0) {
+    PyDateTime_IMPORT;
+    if (PyDateTimeAPI == NULL || intern_keys() < 0 || PyType_Ready(&MapperType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&module_def);

@@ -30,6 +30,7 @@ from diagnostics import Finding, Location
 from diagnostics.field_paths import nearest_source, parent_path, pydantic_complaints
 from domain import Declaration
 from domain.checked_amounts import validate_checked
+from domain.trusted_lines import build_lines
 from domain.declaration import AmendmentKind
 from mappings.cadxml_fast import FastMapping, map_fast
 
@@ -407,11 +408,12 @@ def map_cad_declaration(
 def _fast_result(fast: FastMapping, element: etree._Element, base: str) -> XmlMappingResult | None:
     """The fast path's result; None when pydantic refuses the dict (the walk
     locates its complaints). The fast path checked the line amounts' digits."""
+    data = fast.data
+    build_lines(data["lines"])
     try:
-        declaration = validate_checked(fast.data)
+        declaration = validate_checked(data)
     except ValidationError:
         return None
-    data = fast.data
     return XmlMappingResult(
         declaration, [], {}, base, element.sourceline, data.get("transaction_number"), fast.version, data.get("filer_reference")
     )

@@ -30,11 +30,13 @@ with ``validate_checked`` (``domain.checked_amounts``): pydantic's own schema
 without its slow digit checks on them.
 
 With the optional C extension ``mappings._cusdec_lines`` (built by ``pip
-install -e .``), the detail section — most of a message's segments — is mapped
-by ``Mapper.lines``, which does what ``_lines`` does (the reference, and the
-path without the extension). ``CARM_EDIFACT_ACCELERATOR=0`` switches it off,
-with the other accelerators; tests/test_cusdec_lines_accelerator.py compares
-the two paths.
+install -e .``), the header is mapped by ``Mapper.header`` and the detail
+section — most of a message's segments — by ``Mapper.lines``, which do what
+``_header`` and ``_lines`` do (the reference, and the path without the
+extension). ``CARM_EDIFACT_ACCELERATOR=0`` switches it off, with the other
+accelerators; tests/test_cusdec_lines_accelerator.py compares the two paths.
+``plain_declaration`` then makes the lines ``DeclarationLine`` instances
+where ``domain.trusted_lines`` can (pydantic takes them as they are).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from pydantic import ValidationError
 
 from domain import Declaration
 from domain.checked_amounts import LINE_DIGIT_LIMITS, amount_fits, validate_checked
+from domain.trusted_lines import build_lines
 from mappings.edifact_values import parse_date_102
 from parsers.edifact.model import Message, Segment
 
@@ -77,29 +80,33 @@ class _Unusual(Exception):
     """Raised inside the walk: leave this message to the full mapper."""
 
 
+_HeaderFunction = Callable[[list[Segment], dict[str, Any], list[str]], int | None]
+"""``Mapper.header`` of the C extension: (segments, data, numbers) -> index
+after UNS+D, or None to give up."""
 _LinesFunction = Callable[[list[Segment], int, list[dict[str, Any]], list[str]], int | None]
 """``Mapper.lines`` of the C extension: (segments, index after UNS+D, lines,
 numbers) -> index after UNS+S, or None to give up."""
 
+_c_mapper: Any = None
 try:
     from mappings import _cusdec_lines
 
-    _c_lines: _LinesFunction | None = _cusdec_lines.Mapper(Segment, Decimal, PLAIN_AMOUNTS, TAX_AMOUNTS, LINE_DIGIT_LIMITS).lines
+    _c_mapper = _cusdec_lines.Mapper(Segment, Decimal, PLAIN_AMOUNTS, TAX_AMOUNTS, LINE_DIGIT_LIMITS, parse_date_102)
 except Exception:  # not built, or built for another Segment layout  # pragma: no cover
-    _c_lines = None
-_accelerated_lines = _c_lines if os.environ.get("CARM_EDIFACT_ACCELERATOR", "1") != "0" else None
+    pass
+_accelerated = _c_mapper if os.environ.get("CARM_EDIFACT_ACCELERATOR", "1") != "0" else None
 
 
 def accelerator_available() -> bool:
-    """Whether the C detail-section mapper was built and imported."""
-    return _c_lines is not None
+    """Whether the C mapper (header and detail sections) was built and imported."""
+    return _c_mapper is not None
 
 
 def use_accelerator(enabled: bool) -> bool:
-    """Switch the C detail-section mapper on or off (when available); returns whether it was on."""
-    global _accelerated_lines
-    was = _accelerated_lines is not None
-    _accelerated_lines = _c_lines if enabled else None
+    """Switch the C mapper on or off (when available); returns whether it was on."""
+    global _accelerated
+    was = _accelerated is not None
+    _accelerated = _c_mapper if enabled else None
     return was
 
 
@@ -114,6 +121,7 @@ def plain_declaration(message: Message, decimal_mark: str) -> Declaration | None
     data = plain_data(message, decimal_mark)
     if data is None:
         return None
+    build_lines(data["lines"])
     try:
         return validate(data)
     except ValidationError:
@@ -134,15 +142,16 @@ def plain_data(message: Message, decimal_mark: str) -> dict[str, Any] | None:
     numbers: list[str] = []
     segments = message.segments
     rest: Iterator[Segment] = iter(segments)
-    c_lines = _accelerated_lines
+    mapper = _accelerated
     try:
-        start = _header(rest, data, numbers)
-        if c_lines is not None and type(segments) is list:  # the C mapper reads a list
-            end = c_lines(segments, start, data["lines"], numbers)
+        if mapper is not None and type(segments) is list:  # the C mapper reads a list
+            start = mapper.header(segments, data, numbers)
+            end = None if start is None else mapper.lines(segments, start, data["lines"], numbers)
             if end is None:
                 return None
             rest = islice(segments, end, None)
         else:
+            _header(rest, data, numbers)
             _lines(rest, data["lines"], numbers)
         _summary(rest, len(data["lines"]))
     except (_Unusual, IndexError, InvalidOperation):

@@ -1,12 +1,14 @@
-"""The C detail-section mapper (mappings/_cusdec_lines.c) against ``cusdec_fast._lines``.
+"""The C mapper (mappings/_cusdec_lines.c) against ``cusdec_fast._header`` and ``_lines``.
 
-``cusdec_fast.plain_data`` maps the detail section with ``Mapper.lines`` when
-the extension is built (and ``CARM_EDIFACT_ACCELERATOR`` is not "0"), with the
-Python ``_lines`` otherwise. The Python code is the reference: ``plain_data``
-must give the same result either way, and on any detail section the C mapper
-must give up exactly where ``_lines`` does (raise _Unusual or IndexError),
-raise what it raises, and otherwise build the same lines (same keys, order
-and value types), collect the same numbers and stop at the same index.
+``cusdec_fast.plain_data`` maps the header with ``Mapper.header`` and the
+detail section with ``Mapper.lines`` when the extension is built (and
+``CARM_EDIFACT_ACCELERATOR`` is not "0"), with the Python ``_header`` and
+``_lines`` otherwise. The Python code is the reference: ``plain_data`` must
+give the same result either way, and on any header or detail section the C
+mapper must give up exactly where the Python code does (raise _Unusual or
+IndexError), raise what it raises, and otherwise build the same dicts (same
+keys, order and value types), collect the same numbers and stop at the same
+index.
 
 Set ``CARM_REQUIRE_ACCELERATOR=1`` (CI, release builds) to make a missing
 extension a failure instead of a skip.
@@ -141,7 +143,7 @@ def c_lines(segments: list[Segment], start: int, lines_function: Callable[..., A
     lines: list[dict[str, Any]] = []
     numbers: list[str] = []
     try:
-        end = (lines_function or cusdec_fast._c_lines)(segments, start, lines, numbers)
+        end = (lines_function or cusdec_fast._c_mapper.lines)(segments, start, lines, numbers)
     except Exception as error:
         return ("raised", type(error))
     return None if end is None else (repr(lines), numbers, end)
@@ -311,11 +313,11 @@ def test_other_objects_are_left_to_python() -> None:
 @needs_accelerator
 def test_arguments_are_checked() -> None:
     with pytest.raises(TypeError):
-        cusdec_fast._c_lines(tuple(CASES["summary after"]), 1, [], [])  # type: ignore[arg-type,misc]
+        cusdec_fast._c_mapper.lines(tuple(CASES["summary after"]), 1, [], [])  # type: ignore[arg-type,misc]
     with pytest.raises(ValueError):
-        cusdec_fast._c_lines([], -1, [], [])  # type: ignore[misc]
+        cusdec_fast._c_mapper.lines([], -1, [], [])  # type: ignore[misc]
     with pytest.raises(TypeError):
-        cusdec_fast._c_lines([], 0, [])  # type: ignore[call-arg,misc]
+        cusdec_fast._c_mapper.lines([], 0, [])  # type: ignore[call-arg,misc]
     from mappings import _cusdec_lines
 
     with pytest.raises(TypeError):
@@ -509,3 +511,173 @@ def test_synthetic_sections_map_the_same(segments: list[Segment], framed: bool, 
     expected = python_lines(segments, start)
     event(kind(expected))
     assert c_lines(segments, start) == expected
+
+
+# The header alone: C (Mapper.header) against _header ----------------------------
+
+
+def python_header(segments: list[Segment]) -> Outcome:
+    data: dict[str, Any] = {"lines": []}
+    numbers: list[str] = []
+    try:
+        end = cusdec_fast._header(iter(segments), data, numbers)
+    except (cusdec_fast._Unusual, IndexError):
+        return None
+    except Exception as error:  # InvalidOperation of a number
+        return ("raised", type(error))
+    return repr(data), numbers, end
+
+
+def c_header(segments: list[Segment]) -> Outcome:
+    data: dict[str, Any] = {"lines": []}
+    numbers: list[str] = []
+    try:
+        end = cusdec_fast._c_mapper.header(segments, data, numbers)
+    except Exception as error:
+        return ("raised", type(error))
+    return None if end is None else (repr(data), numbers, end)
+
+
+UNH = S("UNH", ["1"], ["CUSDEC", "D", "96B", "UN", "CAD01"])
+BGM = S("BGM", ["929"], ["1020700030001400001"], ["9"])
+DOC = S("DOC", ["380"], ["INV-1"])
+MOA39 = S("MOA", ["39", "100.00", "USD"])
+HEADER_CASES: dict[str, list[Segment]] = {
+    "ordinary": [UNH, BGM, S("CST", [""], ["AB"]), S("LOC", ["22"], ["0497"]), S("DTM", ["271", "20250115", "102"]),
+                 S("RFF", ["ABE", "BRK-1"]), DOC, S("DTM", ["3", "20250110", "102"]),
+                 S("NAD", ["IM"], ["123456782RM0001"], [""], ["SOCIÉTÉ"]), MOA39, S("CUX", ["2", "USD", "4"], ["3", "CAD"], ["1.35"]),
+                 UNS_D],
+    "no UNS+D": [UNH, BGM],
+    "UNS+S first": [UNH, UNS_S, UNS_D],
+    "UNS without element": [UNH, S("UNS"), UNS_D],
+    "UNS with an empty value": [UNH, S("UNS", [""]), UNS_D],
+    "BGM 1001 not 929": [UNH, S("BGM", ["380"], ["1020700030001400001"]), UNS_D],
+    "BGM reference of 18 digits": [UNH, S("BGM", ["929"], ["102070003000140000"]), UNS_D],
+    "BGM reference of other digits": [UNH, S("BGM", ["929"], ["١" * 19]), UNS_D],
+    "BGM without reference element": [UNH, S("BGM", ["929"]), UNS_D],
+    "BGM empty reference, no function": [UNH, S("BGM", ["929"], [""], [""]), UNS_D],
+    "DTM format 203": [UNH, S("DTM", ["271", "20250115", "203"]), UNS_D],
+    "DTM format 203, 12 digits": [UNH, S("DTM", ["271", "202501151200", "203"]), UNS_D],
+    "DTM format empty": [UNH, S("DTM", ["271", "20250115", ""]), UNS_D],
+    "DTM format missing": [UNH, S("DTM", ["271", "20250115"]), UNS_D],
+    "DTM not a calendar date": [UNH, S("DTM", ["271", "20250230", "102"]), UNS_D],
+    "DTM year 0": [UNH, S("DTM", ["271", "00000115", "102"]), UNS_D],
+    "DTM of Arabic-Indic digits": [UNH, S("DTM", ["271", "٢٠٢٥٠١١٥", "102"]), UNS_D],
+    "DTM of superscript digits": [UNH, S("DTM", ["271", "²0250115", "102"]), UNS_D],
+    "DTM of 7 digits": [UNH, S("DTM", ["271", "2025011", "102"]), UNS_D],
+    "DTM without date": [UNH, S("DTM", ["271"]), UNS_D],
+    "DTM+3 after DOC+380, a DTM between": [UNH, DOC, S("DTM", ["271", "20250115"]), S("DTM", ["3", "20250110"]), UNS_D],
+    "DTM+3 after DOC+380, UNT between": [UNH, DOC, S("UNT", ["9"]), S("DTM", ["3", "20250110"]), UNS_D],
+    "DTM+3 after DOC+999": [UNH, S("DOC", ["999"], ["X"]), S("DTM", ["3", "20250110"]), UNS_D],
+    "DTM+3 after another segment": [UNH, DOC, S("GIS", ["1"]), S("DTM", ["3", "20250110"]), UNS_D],
+    "DTM+3 first": [UNH, S("DTM", ["3", "20250110"]), UNS_D],
+    "DOC+380 without number": [UNH, S("DOC", ["380"], [""]), UNS_D],
+    "DOC+380 without number element": [UNH, S("DOC", ["380"]), UNS_D],
+    "FTX+CHG": [UNH, S("FTX", ["CHG"], [""], ["ADJ"], ["R1", "FIRST", "", "SECOND"]), UNS_D],
+    "FTX+CHG reason only": [UNH, S("FTX", ["CHG"], [""], [""], ["R1"]), UNS_D],
+    "FTX+CHG explanation only": [UNH, S("FTX", ["CHG"], [""], ["COR"], ["", "WHY"]), UNS_D],
+    "FTX+CHG without text": [UNH, S("FTX", ["CHG"], [""], ["ADJ"]), UNS_D],
+    "FTX+CHG without change element": [UNH, S("FTX", ["CHG"]), UNS_D],
+    "FTX+AAA in the header": [UNH, S("FTX", ["AAA"], [""], [""], ["X"]), UNS_D],
+    "RFF+ABE without value": [UNH, S("RFF", ["ABE"]), UNS_D],
+    "RFF+CN": [UNH, S("RFF", ["CN", "CCN-12345"]), UNS_D],
+    "RFF+ZZZ without value": [UNH, S("RFF", ["ZZZ"]), UNS_D],
+    "NAD+IM of two elements": [UNH, S("NAD", ["IM"], ["123456782RM0001"]), UNS_D],
+    "NAD+DT empty name": [UNH, S("NAD", ["DT"], ["123026635RM0001"], [""], [""]), UNS_D],
+    "NAD+SE in full": [UNH, S("NAD", ["SE"], [""], [""], ["N"], ["S"], ["C"], [""], ["P"], ["DE"]), UNS_D],
+    "NAD+SE with an empty element": [UNH, S("NAD", ["SE"], [""], [""], ["N"], []), UNS_D],
+    "NAD+XX": [UNH, S("NAD", ["XX"], ["1"]), UNS_D],
+    "two NAD+IM": [UNH, S("NAD", ["IM"], ["A"], [""], ["N1"]), S("NAD", ["IM"], ["B"]), UNS_D],
+    "MOA+39 without currency": [UNH, S("MOA", ["39", "1"]), UNS_D],
+    "MOA+39 empty amount": [UNH, S("MOA", ["39", "", "USD"]), UNS_D],
+    "MOA+39 of 1e5": [UNH, S("MOA", ["39", "1e5", "USD"]), UNS_D],
+    "MOA+39 not a number": [UNH, S("MOA", ["39", "ABC", "USD"]), UNS_D],
+    "two CUX after MOA+39": [UNH, MOA39, S("CUX", ["2", "USD"], [""], ["1.35"]), S("CUX", ["2", "EUR"], [""], ["2"]), UNS_D],
+    "CUX of another currency": [UNH, MOA39, S("CUX", ["2", "EUR"], [""], ["1.5"]), UNS_D],
+    "CUX of no currency": [UNH, MOA39, S("CUX", ["2", ""], [""], ["1.5"]), UNS_D],
+    "CUX without currency component": [UNH, MOA39, S("CUX", ["2"], [""], ["1.5"]), UNS_D],
+    "CUX without rate element": [UNH, MOA39, S("CUX", ["2", "USD"]), UNS_D],
+    "CUX not after MOA+39": [UNH, MOA39, S("GIS", ["1"]), S("CUX", ["2", "EUR"], [""], ["1.5"]), UNS_D],
+    "CUX after MOA+39 of no currency": [UNH, S("MOA", ["39", "1", ""]), S("CUX", ["2", "EUR"], [""], ["1.5"]), UNS_D],
+    "LOC+22 without place": [UNH, S("LOC", ["22"]), UNS_D],
+    "LOC+27 in the header": [UNH, S("LOC", ["27"]), UNS_D],
+    "CST without type element": [UNH, S("CST", [""]), UNS_D],
+    "an empty element list": [UNH, S("BGM"), UNS_D],
+    "a tag of two characters": [UNH, S("BG", ["929"]), UNS_D],
+}
+
+
+@needs_accelerator
+@pytest.mark.parametrize("name", HEADER_CASES)
+def test_header_cases(name: str) -> None:
+    segments = HEADER_CASES[name]
+    expected = python_header(segments)
+    assert c_header(segments) == expected
+
+
+@needs_accelerator
+def test_a_few_header_cases_as_expected() -> None:
+    """Hand-written outcomes, so that the comparison above cannot pass by both sides giving up."""
+    import datetime as dt
+
+    assert c_header(HEADER_CASES["DTM format 203"]) is None
+    assert c_header(HEADER_CASES["DTM not a calendar date"]) is None
+    assert c_header(HEADER_CASES["BGM 1001 not 929"]) is None
+    arabic = c_header(HEADER_CASES["DTM of Arabic-Indic digits"])
+    assert arabic is not None and repr(dt.date(2025, 1, 15)) in arabic[0]
+    found = c_header(HEADER_CASES["ordinary"])
+    assert found is not None
+    assert found[1:] == (["100.00", "1.35"], 12)
+    assert found[0] == repr(
+        {
+            "lines": [], "transaction_number": "10207000300014", "version": 1, "function": "9", "type_code": "AB",
+            "office_of_release": "0497", "release_date": dt.date(2025, 1, 15), "filer_reference": "BRK-1",
+            "invoice": {"number": "INV-1", "issue_date": dt.date(2025, 1, 10), "total_amount": Decimal("100.00")},
+            "importer": {"account": "123456782RM0001", "name": "SOCIÉTÉ"}, "currency": "USD",
+            "exchange_rate": Decimal("1.35"),
+        }
+    )
+    amendment = c_header(HEADER_CASES["FTX+CHG"])
+    assert amendment is not None
+    assert "{'reason_code': 'R1', 'explanation': 'FIRST SECOND', 'kind': 'adjustment'}" in amendment[0]
+    assert c_header(HEADER_CASES["MOA+39 not a number"]) == ("raised", InvalidOperation)
+    two = c_header(HEADER_CASES["two CUX after MOA+39"])
+    assert two is not None and "'exchange_rate': Decimal('1.35')" in two[0]
+
+
+HEADER_TAGS = ["BGM", "CST", "LOC", "DTM", "FTX", "RFF", "DOC", "NAD", "MOA", "CUX", "UNS", "UNH", "UNT", "GIS", "BG"]
+HEADER_QUALIFIERS = ["929", "271", "3", "102", "203", "380", "39", "22", "CHG", "ADJ", "ABE", "CN", "IM", "DT", "SE", "D",
+                     "USD", "EUR", "20250115", "20250230", "٢٠٢٥٠١١٥", "1020700030001400001", ""]
+HEADER_SEGMENT = st.builds(
+    lambda tag, elements: Segment(tag, elements),
+    st.sampled_from(HEADER_TAGS),
+    st.lists(st.lists(st.one_of(st.sampled_from(HEADER_QUALIFIERS), VALUES), max_size=5), max_size=9),
+)
+
+
+@needs_accelerator
+@given(st.lists(st.one_of(HEADER_SEGMENT, st.sampled_from([s for case in HEADER_CASES.values() for s in case])), max_size=14))
+@BOUNDED
+def test_synthetic_headers_map_the_same(segments: list[Segment]) -> None:
+    segments = [*segments, UNS_D]
+    expected = python_header(segments)
+    event(kind(expected))
+    assert c_header(segments) == expected
+
+
+@needs_accelerator
+def test_header_arguments_are_checked() -> None:
+    with pytest.raises(TypeError):
+        cusdec_fast._c_mapper.header((UNH, UNS_D), {}, [])  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        cusdec_fast._c_mapper.header([UNH, UNS_D], [], [])  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        cusdec_fast._c_mapper.header([UNH, UNS_D], {})  # type: ignore[call-arg]
+    from mappings import _cusdec_lines
+
+    with pytest.raises(TypeError):
+        _cusdec_lines.Mapper(Segment, Decimal, PLAIN_AMOUNTS, TAX_AMOUNTS, LINE_DIGIT_LIMITS, "not callable")
+    without = _cusdec_lines.Mapper(Segment, Decimal, PLAIN_AMOUNTS, TAX_AMOUNTS, LINE_DIGIT_LIMITS)
+    # without date_102, a date that is not 8 ASCII digits gives up (conservative)
+    assert without.header(HEADER_CASES["DTM of Arabic-Indic digits"], {"lines": []}, []) is None
+    assert without.header(HEADER_CASES["ordinary"], {"lines": []}, []) == 12
