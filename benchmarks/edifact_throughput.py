@@ -51,6 +51,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine_pace import describe as describe_pace  # noqa: E402 (after the path is set)
+from benchmarks.machine_pace import reference_loop_seconds  # noqa: E402
+
 GENERATOR_VERSION = 1  # bump when the generated content changes (cached files are rewritten)
 DECLARATIONS_PER_INTERCHANGE = 400
 BN15 = ("123456782RM0001", "123026635RM0001")
@@ -391,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [0.3, 1.0] if args.quick else [float(s) for s in args.sizes.split(",") if s.strip()]
     accelerator = not args.no_accelerator
     load_before = os.getloadavg()
+    pace_before = reference_loop_seconds()
     with tempfile.TemporaryDirectory(prefix="edifact-bench-") as scratch:
         directory = args.dir or Path(scratch)
         directory.mkdir(parents=True, exist_ok=True)
@@ -413,12 +417,14 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(_row("(c) read-and-count floor", nbytes, run_child("floor", path, repeat), pipeline["messages"]))
     _print(rows)
     load_after = os.getloadavg()
+    pace_after = reference_loop_seconds()
     print(
         f"load average (1/5/15 min) at start {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, "
         f"at end {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f} on {os.cpu_count()} CPUs"
     )
+    print(describe_pace(pace_before, pace_after))
     if args.json:
-        text = json.dumps(rows, indent=2)
+        text = json.dumps({"rows": rows, "pace_seconds": [pace_before, pace_after]}, indent=2)
         if args.json == "-":
             print(text)
         else:
@@ -436,6 +442,7 @@ def _paired(args: argparse.Namespace) -> int:
         path = ensure_file(directory, size)
         file_mb = path.stat().st_size / 1e6
         rounds = []
+        pace_before = reference_loop_seconds()
         for number in range(1, args.paired + 1):
             pipeline = run_child("pipeline", path, 1, not args.no_accelerator)["seconds"]
             pydifact = run_child("pydifact", path, 1)["seconds"]
@@ -446,8 +453,10 @@ def _paired(args: argparse.Namespace) -> int:
     median = ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
     print(f"{file_mb:.1f} MB file, {len(rounds)} rounds: (a)/(b) median {median:.2f}x "
           f"(min {ratios[0]:.2f}x, max {ratios[-1]:.2f}x)")
+    pace_after = reference_loop_seconds()
+    print(describe_pace(pace_before, pace_after))
     if args.json:
-        text = json.dumps({"file_mb": file_mb, "rounds": rounds, "median_ratio": median}, indent=2)
+        text = json.dumps({"file_mb": file_mb, "rounds": rounds, "median_ratio": median, "pace_seconds": [pace_before, pace_after]}, indent=2)
         if args.json == "-":
             print(text)
         else:

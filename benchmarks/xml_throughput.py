@@ -48,6 +48,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine_pace import describe as describe_pace  # noqa: E402 (after the path is set)
+from benchmarks.machine_pace import reference_loop_seconds  # noqa: E402
+
 GENERATOR_VERSION = 1
 SEED = 2025
 SENDERS = [("123456782RM0001", "HN"), ("123026635RM0001", "AK")]
@@ -247,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     repeat = 1 if args.quick else args.repeat
     args.dir.mkdir(parents=True, exist_ok=True)
     rows = []
+    pace_before = reference_loop_seconds()
     for megabytes in sizes:
         path = ensure_file(args.dir, megabytes, args.indent)
         size = path.stat().st_size
@@ -263,8 +267,10 @@ def main(argv: list[str] | None = None) -> int:
                 }
             )
     _print(rows)
+    pace_after = reference_loop_seconds()
+    print(describe_pace(pace_before, pace_after))
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+        args.json.write_text(json.dumps({"rows": rows, "pace_seconds": [pace_before, pace_after]}, indent=2))
     return 0
 
 

@@ -32,7 +32,10 @@ def test_quick_benchmark_prints_the_three_rows(tmp_path):
     for row in ("(a) full pipeline", "(b) pydifact Parser alone", "(c) read-and-count floor"):
         assert row in out
     assert "(a)/(b)" in out and "(a)/(c)" in out
-    rows = json.loads(report.read_text())
+    result = json.loads(report.read_text())
+    rows = result["rows"]
+    assert len(result["pace_seconds"]) == 2 and all(seconds > 0 for seconds in result["pace_seconds"])
+    assert "machine pace (5 M-step Python loop, best of 3): " in out
     pipeline = [row for row in rows if row["measurement"].startswith("(a)")]
     assert pipeline and all(row["detail"]["declarations"] == row["detail"]["messages"] > 0 for row in pipeline)
     assert all(row["peak_rss_mib"] > 0 and row["mb_per_s"] > 0 for row in rows)
@@ -49,3 +52,4 @@ def test_quick_paired_rounds_report_each_ratio_and_their_median(tmp_path):
         assert f"round {number}: " in done.stdout
     assert result["median_ratio"] == sorted(entry["ratio"] for entry in rounds)[1]
     assert f"(a)/(b) median {result['median_ratio']:.2f}x" in done.stdout
+    assert len(result["pace_seconds"]) == 2 and "machine pace" in done.stdout
