@@ -253,19 +253,36 @@ equals(PyObject *str, const char *ascii)
            memcmp(PyUnicode_1BYTE_DATA(str), ascii, len) == 0;
 }
 
+/* Whether a segment's first value (its qualifier, elements[0][0]) is the
+ * ASCII text ``code``: 1 or 0; -1 when it is missing or not an exact str
+ * (the caller returns stop(): Python's unguarded read would raise). */
+static int
+first_is(PyObject *elements, const char *code)
+{
+    PyObject *first = component(elements, 0, 0);
+    return first == NULL ? -1 : equals(first, code);
+}
+
 enum { TAG_OTHER, TAG_CST, TAG_MOA, TAG_TAX, TAG_FTX, TAG_LOC, TAG_MEA, TAG_UNS };
 
 #define TAG3(a, b, c) ((uint32_t)(a) << 16 | (uint32_t)(b) << 8 | (uint32_t)(c))
 
-/* The tags ``_lines`` handles, by their three latin-1 characters. */
+/* A tag's three latin-1 characters packed by TAG3; 0 for any other tag. */
+static uint32_t
+tag_code(PyObject *tag)
+{
+    if (PyUnicode_GET_LENGTH(tag) != 3 || PyUnicode_KIND(tag) != PyUnicode_1BYTE_KIND) {
+        return 0;
+    }
+    const Py_UCS1 *c = PyUnicode_1BYTE_DATA(tag);
+    return TAG3(c[0], c[1], c[2]);
+}
+
+/* The tags ``_lines`` handles. */
 static int
 tag_kind(PyObject *tag)
 {
-    if (PyUnicode_GET_LENGTH(tag) != 3 || PyUnicode_KIND(tag) != PyUnicode_1BYTE_KIND) {
-        return TAG_OTHER;
-    }
-    const Py_UCS1 *c = PyUnicode_1BYTE_DATA(tag);
-    switch (TAG3(c[0], c[1], c[2])) {
+    switch (tag_code(tag)) {
     case TAG3('C', 'S', 'T'): return TAG_CST;
     case TAG3('M', 'O', 'A'): return TAG_MOA;
     case TAG3('T', 'A', 'X'): return TAG_TAX;
@@ -567,12 +584,9 @@ joined(PyObject *parts)
 static int
 on_ftx(walk_state *w, PyObject *elements)
 {
-    PyObject *qualifier = component(elements, 0, 0);
-    if (qualifier == NULL) {
-        return stop();
-    }
-    if (!equals(qualifier, "AAA")) {
-        return 1;
+    int is = first_is(elements, "AAA");
+    if (is <= 0) {
+        return is < 0 ? stop() : 1;
     }
     PyObject *parts = item(elements, 3);
     if (parts == NULL || !PyList_CheckExact(parts)) {
@@ -591,23 +605,20 @@ on_ftx(walk_state *w, PyObject *elements)
 static int
 on_loc(walk_state *w, PyObject *elements)
 {
-    PyObject *qualifier = component(elements, 0, 0);
-    if (qualifier == NULL) {
-        return stop();
+    int is = first_is(elements, "27");
+    if (is <= 0) {
+        return is < 0 ? stop() : 1;
     }
-    return equals(qualifier, "27") ? put_text(w->line, key_country_of_origin, component(elements, 1, 0)) : 1;
+    return put_text(w->line, key_country_of_origin, component(elements, 1, 0));
 }
 
 /* MEA+AAE: the unit and quantity (C174 6411 and 6314). */
 static int
 on_mea(walk_state *w, PyObject *elements)
 {
-    PyObject *qualifier = component(elements, 0, 0);
-    if (qualifier == NULL) {
-        return stop();
-    }
-    if (!equals(qualifier, "AAE")) {
-        return 1;
+    int is = first_is(elements, "AAE");
+    if (is <= 0) {
+        return is < 0 ? stop() : 1;
     }
     PyObject *values = item(elements, 2);
     int rc = put_text(w->line, key_unit, text(item(values, 0)));
@@ -626,11 +637,8 @@ on_mea(walk_state *w, PyObject *elements)
 static int
 on_uns(PyObject *elements)
 {
-    PyObject *section = component(elements, 0, 0);
-    if (section == NULL) {
-        return stop();
-    }
-    return equals(section, "S");
+    int is = first_is(elements, "S");
+    return is < 0 ? stop() : is;
 }
 
 static int
@@ -700,14 +708,11 @@ exact_list(PyObject *obj, const char *what)
 enum { AFTER_NONE, AFTER_DOC, AFTER_MOA39 };
 enum { H_OTHER, H_BGM, H_CST, H_LOC, H_DTM, H_FTX, H_RFF, H_DOC, H_NAD, H_MOA, H_CUX, H_UNS, H_UNH_UNT };
 
+/* The tags ``_header`` handles (UNH and UNT: the ones it passes over). */
 static int
 header_kind(PyObject *tag)
 {
-    if (PyUnicode_GET_LENGTH(tag) != 3 || PyUnicode_KIND(tag) != PyUnicode_1BYTE_KIND) {
-        return H_OTHER;
-    }
-    const Py_UCS1 *c = PyUnicode_1BYTE_DATA(tag);
-    switch (TAG3(c[0], c[1], c[2])) {
+    switch (tag_code(tag)) {
     case TAG3('B', 'G', 'M'): return H_BGM;
     case TAG3('C', 'S', 'T'): return H_CST;
     case TAG3('L', 'O', 'C'): return H_LOC;
@@ -823,12 +828,9 @@ header_date(header_state *h, PyObject *values)
 static int
 on_bgm(header_state *h, PyObject *elements)
 {
-    PyObject *name = component(elements, 0, 0);
-    if (name == NULL) {
-        return stop();
-    }
-    if (!equals(name, "929")) {
-        return 0;
+    int is = first_is(elements, "929");
+    if (is <= 0) {
+        return is < 0 ? stop() : 0;
     }
     PyObject *reference = component(elements, 1, 0);
     if (reference == NULL) {
@@ -891,12 +893,9 @@ on_dtm(header_state *h, PyObject *elements, int after)
 static int
 on_header_ftx(header_state *h, PyObject *elements)
 {
-    PyObject *qualifier = component(elements, 0, 0);
-    if (qualifier == NULL) {
-        return stop();
-    }
-    if (!equals(qualifier, "CHG")) {
-        return 1;
+    int is = first_is(elements, "CHG");
+    if (is <= 0) {
+        return is < 0 ? stop() : 1;
     }
     PyObject *parts = item(elements, 3);
     PyObject *reason = text(item(parts, 0));
@@ -954,12 +953,9 @@ on_rff(header_state *h, PyObject *elements)
 static int
 on_doc(header_state *h, PyObject *elements, int *after)
 {
-    PyObject *name = component(elements, 0, 0);
-    if (name == NULL) {
-        return stop();
-    }
-    if (!equals(name, "380")) {
-        return 1;
+    int is = first_is(elements, "380");
+    if (is <= 0) {
+        return is < 0 ? stop() : 1;
     }
     PyObject *number = component(elements, 1, 0);
     if (number == NULL) {
@@ -1096,11 +1092,11 @@ on_header_segment(header_state *h, int kind, PyObject *elements, int *after)
     case H_BGM: return on_bgm(h, elements);
     case H_CST: return put_text(h->data, k_type_code, component(elements, 1, 0));
     case H_LOC: {
-        PyObject *qualifier = component(elements, 0, 0);
-        if (qualifier == NULL) {
-            return stop();
+        int is = first_is(elements, "22");
+        if (is <= 0) {
+            return is < 0 ? stop() : 1;
         }
-        return equals(qualifier, "22") ? put_text(h->data, k_office_of_release, component(elements, 1, 0)) : 1;
+        return put_text(h->data, k_office_of_release, component(elements, 1, 0));
     }
     case H_DTM: return on_dtm(h, elements, was);
     case H_FTX: return on_header_ftx(h, elements);
@@ -1141,8 +1137,7 @@ walk_header(header_state *h, PyObject *segments, Py_ssize_t *end)
             return 0;
         }
         if (kind == H_UNS) { /* anything but UNS+D gives up (a missing value too) */
-            PyObject *section = component(elements, 0, 0);
-            if (section == NULL || !equals(section, "D")) {
+            if (first_is(elements, "D") <= 0) {
                 return stop();
             }
             *end = i + 1;

@@ -11,6 +11,11 @@ from domain import Declaration
 
 def declaration(**overrides: Any) -> Declaration:
     """Fixture v01's declaration: one line of T-shirts, MFN, USD at 1.35."""
+    return Declaration.model_validate(declaration_data(**overrides))
+
+
+def declaration_data(**overrides: Any) -> dict[str, Any]:
+    """What ``declaration`` validates: a new dict each time (its parts too)."""
     data: dict[str, Any] = {
         "transaction_number": "10207003000585",
         "version": 1,
@@ -44,4 +49,4 @@ def declaration(**overrides: Any) -> Declaration:
         ],
     }
     data.update(overrides)
-    return Declaration.model_validate(data)
+    return data

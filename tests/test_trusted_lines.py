@@ -21,7 +21,6 @@ extension a failure instead of a skip.
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import os
 import pickle
 import sys
@@ -47,6 +46,7 @@ from domain import trusted_lines
 from domain.checked_amounts import LINE_DIGIT_LIMITS, amount_fits, validate_checked
 from domain.declaration import Declaration, DeclarationLine
 from domain.trusted_lines import AMOUNT, CHARS, DIGITS, INT, TEXT, UPPER, UPPER_DIGITS, UnknownSchema, line_spec
+from tests import builders
 
 needs_builder = pytest.mark.skipif(
     not trusted_lines.builder_available(),
@@ -758,21 +758,7 @@ def test_build_lines_uses_the_builder() -> None:
 
 
 def declaration_data(lines: list[Any]) -> dict[str, Any]:
-    return {
-        "transaction_number": "10207003000585",
-        "version": 1,
-        "function": "9",
-        "type_code": "AB",
-        "importer": {"account": "123456782RM0001", "name": "MAPLE LEAF IMPORTS INC"},
-        "declarant": {"account": "123026635RM0001", "name": "NORTHERN CUSTOMS BROKERS LTD"},
-        "office_of_release": "0497",
-        "release_date": dt.date(2025, 1, 15),
-        "currency": "USD",
-        "exchange_rate": Decimal("1.35"),
-        "invoice": {"number": "INV-88231", "issue_date": dt.date(2025, 1, 10), "total_amount": Decimal("600.00")},
-        "vendor": {"name": "GLOBAL TEXTILES CO", "country": "CN"},
-        "lines": lines,
-    }
+    return builders.declaration_data(lines=lines)
 
 
 @needs_builder
