@@ -25,8 +25,11 @@ def test_quick_xml_benchmark(tmp_path: Path) -> None:
     labels = ("(a) parse + XSD + domain model", "(b) (a) + business rules", "(c) pull parser alone", "(d) parse + XSD alone")
     for label in labels:
         assert label in done.stdout
-    rows = json.loads(report.read_text())
+    result = json.loads(report.read_text())
+    rows = result["rows"]
     assert [row["measurement"] for row in rows] == list(labels)
+    assert len(result["pace_seconds"]) == 2 and all(seconds > 0 for seconds in result["pace_seconds"])
+    assert "machine pace (5 M-step Python loop, best of 3): " in done.stdout
     for row in rows:
         assert row["mb_per_s"] > 0 and row["peak_rss_mib"] > 0
         assert row["detail"]["declarations"] > 0 and row["detail"]["errors"] == 0
