@@ -45,7 +45,9 @@ Its counterpart in ``mappings.cadxml_declaration`` is the walk (``_walk`` and
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,11 +82,19 @@ _WS = r"\s*+"
 _TEXT = "[^<]*+"
 
 
-def _amount(*fields: str) -> str:
-    """The text of a line amount that goes to one of ``fields`` (by its
-    context): a plain number within the digit limits of each."""
+def _amount_limits(*fields: str) -> tuple[int, int]:
+    """The digit limits of a line amount that goes to one of ``fields`` (by
+    its context): those of each, at once."""
     limits = [LINE_DIGIT_LIMITS[field] for field in fields]
-    return fits_pattern((min(whole for whole, _ in limits), min(places for _, places in limits)))
+    return min(whole for whole, _ in limits), min(places for _, places in limits)
+
+
+def _amount(*fields: str) -> str:
+    """The text of such an amount: a plain number within ``_amount_limits``."""
+    return fits_pattern(_amount_limits(*fields))
+
+
+_PAID = ("customs_duty", "gst", "excise_tax")  # what TaxAssessedAmount goes to
 
 
 def _leaf(name: str, group: str | None = None, text: str = _TEXT) -> str:
@@ -134,7 +144,7 @@ def _duty_tax_fee_element(n: int) -> str:
         _leaf("TypeCode", f"fee{n}_type")
         + _optional(_leaf("TaxRateNumeric", f"fee{n}_rate", _amount("duty_rate")))
         + _optional(_container("DutyTaxFeeAssessmentBasis", _cad("AdValoremTaxBaseAmount", f"fee{n}_base", _amount("value_for_tax"))))
-        + _optional(_container("Payment", _cad("TaxAssessedAmount", f"fee{n}_paid", _amount("customs_duty", "gst", "excise_tax")))),
+        + _optional(_container("Payment", _cad("TaxAssessedAmount", f"fee{n}_paid", _amount(*_PAID)))),
     )
 
 
@@ -216,34 +226,93 @@ class _GiveUp(Exception):
     """Raised inside this module only: the walk must map this element."""
 
 
+Found = tuple[Groups, list[tuple[Any, ...]]]
+"""``_HEADER``'s groups by name and each ``_LINE``'s groups, references undone."""
+
+
+def _tree_groups() -> Callable[[etree._Element], Found | None] | None:
+    """``groups`` of the C extension ``mappings._cadxml_tree``, which reads the
+    same groups from the parsed tree (no serializing, no matching), once it
+    has checked the node layouts it reads on a probe element; None when it is
+    not built or the layouts differ."""
+    try:
+        from mappings import _cadxml_tree
+    except ImportError:  # not built  # pragma: no cover
+        return None
+    probe = etree.fromstring(b'<p:probe xmlns:p="urn:probe" a="v">text<c/></p:probe>')
+    amounts = {
+        "value_for_duty": _amount_limits("value_for_duty"), "quantity": _amount_limits("quantity"),
+        "invoice_amount": _amount_limits("invoice_amount"), "duty_rate": _amount_limits("duty_rate"),
+        "value_for_tax": _amount_limits("value_for_tax"), "paid": _amount_limits(*_PAID),
+    }
+    try:
+        _cadxml_tree.configure(etree._Element, probe, amounts)
+    except RuntimeError:  # pragma: no cover
+        return None
+    return _cadxml_tree.groups
+
+
+_c_groups = _tree_groups()
+_accelerated = _c_groups if os.environ.get("CARM_EDIFACT_ACCELERATOR", "1") != "0" else None
+
+
+def accelerator_available() -> bool:
+    """Whether the C tree reader was built, imported and found the layouts it reads."""
+    return _c_groups is not None
+
+
+def use_accelerator(enabled: bool) -> bool:
+    """Switch the C tree reader on or off (when available); returns whether it was on."""
+    global _accelerated
+    was = _accelerated is not None
+    _accelerated = _c_groups if enabled else None
+    return was
+
+
 def map_fast(element: etree._Element) -> FastMapping | None:
     """The dict the walk would build for this Declaration element, or None
     when the walk must map it (see the module's docstring)."""
+    tree = _accelerated
+    found = tree(element) if tree is not None else text_groups(element)
+    if found is None:
+        return None
+    fields, lines = found
+    try:
+        data, version = _header_data(fields)
+        currency = data["currency"]
+        data["lines"].extend([_line_data(groups, currency) for groups in lines])
+    except _GiveUp:
+        return None
+    return FastMapping(data, version)
+
+
+def text_groups(element: etree._Element) -> Found | None:
+    """The patterns' groups on the serialized element (``etree.tostring``, C),
+    references undone; None where they do not match it. The reference of
+    ``mappings._cadxml_tree``."""
     xml = etree.tostring(element, encoding="unicode", with_tail=False)
     header = _HEADER.match(xml)
     if header is None:
         return None
     escaped = "&" in xml  # then the values of a match with a reference are unescaped
+    lines: list[tuple[Any, ...]] = []
     try:
         fields = header.groupdict()
         if escaped:
             fields = {name: _unescape(value) for name, value in fields.items()}
-        data, version = _header_data(fields)
-        lines: list[Data] = data["lines"]
-        currency = data["currency"]
         position = header.end()
         while (line := _LINE.match(xml, position)) is not None:
             end = line.end()
             groups = line.groups()
             if escaped and xml.find("&", position, end) >= 0:
                 groups = tuple(map(_unescape, groups))
-            lines.append(_line_data(groups, currency))
+            lines.append(groups)
             position = end
     except _GiveUp:
         return None
     if _END.fullmatch(xml, position) is None:
         return None
-    return FastMapping(data, version)
+    return fields, lines
 
 
 # --- values, read as the walk reads them ---------------------------------------------
