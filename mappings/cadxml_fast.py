@@ -8,7 +8,10 @@ time), it serializes the already-parsed subtree once, in C
 expressions: one match for everything before the lines, one per
 ``Commodity``, one for the end. cad-in.xsd fixes the order of the elements, so
 the patterns spell the schema's sequence out, with its optional elements and
-whitespace between tags (indented files).
+whitespace between tags (indented files). With the optional C extension
+``mappings._cadxml_tree`` the same groups are read from the parsed tree
+instead, without serializing or matching (``text_groups`` is its reference;
+``CARM_EDIFACT_ACCELERATOR=0`` switches it off with the other accelerators).
 
 The result is exactly the dict the walk hands to ``Declaration.model_validate``
 — same keys, same values, same conversions — and no sources. Whenever the walk
