@@ -53,6 +53,8 @@
 #include <structmember.h>
 #include <stdint.h>
 
+#include "_amount_fits.h"
+
 enum { KIND_INT = 0, KIND_TEXT = 1, KIND_CHARS = 2, KIND_AMOUNT = 3 };
 enum { CLASS_DIGITS = 1, CLASS_UPPER = 2, CLASS_UPPER_DIGITS = 3 };
 
@@ -279,58 +281,6 @@ chars_fit(const field_spec *spec, PyObject *value)
     return 1;
 }
 
-/* Whether ``value`` is a plain number within the limits (as amount_fits
- * counts: leading zeros of the integer part and trailing zeros of the
- * fraction do not count); ``*nonzero`` tells whether a digit is not 0. */
-static int
-plain_number_fits(PyObject *value, long long integer_digits, long long places, int *nonzero)
-{
-    if (PyUnicode_READY(value) < 0) {
-        return -1;
-    }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(value);
-    if (n == 0 || PyUnicode_KIND(value) != PyUnicode_1BYTE_KIND) {
-        return 0;
-    }
-    const Py_UCS1 *s = PyUnicode_1BYTE_DATA(value);
-    Py_ssize_t i = 0, first = -1;
-    while (i < n && s[i] >= '0' && s[i] <= '9') {
-        if (first < 0 && s[i] != '0') {
-            first = i;
-        }
-        i++;
-    }
-    if (i == 0) {
-        return 0;
-    }
-    if (first >= 0 && i - first > integer_digits) {
-        return 0;
-    }
-    *nonzero = first >= 0;
-    if (i == n) {
-        return 1;
-    }
-    if (s[i] != '.' || i + 1 == n) {
-        return 0;
-    }
-    Py_ssize_t fraction = i + 1, last = -1;
-    for (i = fraction; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return 0;
-        }
-        if (s[i] != '0') {
-            last = i;
-        }
-    }
-    if (last >= 0) {
-        *nonzero = 1;
-        if (last - fraction + 1 > places) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 /* A new reference to the field's value as the instance holds it, Py_None
  * (a new reference too) when not certain, NULL on error. */
 static PyObject *
@@ -338,10 +288,10 @@ amount_value(LineBuilder *self, const field_spec *spec, PyObject *value)
 {
     if (PyUnicode_CheckExact(value)) {
         int nonzero = 0;
-        int fits = plain_number_fits(value, spec->a, spec->b, &nonzero);
-        if (fits < 0) {
+        if (PyUnicode_READY(value) < 0) {
             return NULL;
         }
+        int fits = amount_str_fits(value, (Py_ssize_t)spec->a, (Py_ssize_t)spec->b, &nonzero);
         if (!fits || (spec->c && !nonzero)) {
             Py_RETURN_NONE;
         }

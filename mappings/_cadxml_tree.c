@@ -52,6 +52,8 @@
 #include <Python.h>
 #include <string.h>
 
+#include "../domain/_amount_fits.h"
+
 /* libxml2's public structures, as far as they are read here. */
 typedef unsigned char xmlChar;
 enum { XML_ELEMENT_NODE = 1, XML_ATTRIBUTE_NODE = 2, XML_TEXT_NODE = 3 };
@@ -248,41 +250,6 @@ text_of(const xmlNode *first)
     return joined;
 }
 
-/* ``checked_amounts.amount_fits``: [0-9]+(.[0-9]+)? within the limits, leading
- * zeros and trailing decimal zeros not counted. */
-static int
-amount_fits(PyObject *text, int whole, int places)
-{
-    if (PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND) {
-        return 0;
-    }
-    const Py_UCS1 *c = PyUnicode_1BYTE_DATA(text);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text), i = 0;
-    while (i < n && c[i] == '0') {
-        i++;
-    }
-    Py_ssize_t significant = i;
-    while (i < n && c[i] >= '0' && c[i] <= '9') {
-        i++;
-    }
-    if (i == 0 || i - significant > whole) {
-        return 0;
-    }
-    if (i == n) {
-        return 1;
-    }
-    if (c[i++] != '.') {
-        return 0;
-    }
-    Py_ssize_t first = i, end = i;
-    for (; i < n && c[i] >= '0' && c[i] <= '9'; i++) {
-        if (c[i] != '0') {
-            end = i + 1;
-        }
-    }
-    return i == n && i > first && end - first <= places;
-}
-
 static int
 rule_holds(const text_rule *rule, PyObject *text)
 {
@@ -290,7 +257,7 @@ rule_holds(const text_rule *rule, PyObject *text)
         return 1;
     }
     if (rule->kind == 2) {
-        return amount_fits(text, rule->whole, rule->places);
+        return amount_str_fits(text, rule->whole, rule->places, NULL);
     }
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     if (n == 0 || PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND) {
@@ -415,14 +382,21 @@ close_container(xmlNode **cur, xmlNode *inner)
         }                                                                                                              \
     } while (0)
 
-/* A container holding one leaf. */
+/* A container holding one leaf (with an attribute, text rule: see leaf_with). */
 static int
-container_of_leaf(const walk *w, xmlNode **cur, const char *name, const char *leaf_name, PyObject **slot)
+container_of_attributed(const walk *w, xmlNode **cur, const char *name, const char *leaf_name, PyObject **slot,
+                        const text_rule *rule, const char *attribute, PyObject **attribute_slot, const char *fixed)
 {
     xmlNode *inner;
     TRY(open_container(w, cur, name, 0, &inner));
-    TRY(leaf(w, &inner, leaf_name, slot));
+    TRY(leaf_with(w, &inner, leaf_name, slot, rule, attribute, attribute_slot, fixed));
     return close_container(cur, inner);
+}
+
+static int
+container_of_leaf(const walk *w, xmlNode **cur, const char *name, const char *leaf_name, PyObject **slot)
+{
+    return container_of_attributed(w, cur, name, leaf_name, slot, &ANY, NULL, NULL, NULL);
 }
 
 /* Declarant, Importer: an optional Name, an ID. */
@@ -470,10 +444,7 @@ consignment(const walk *w, xmlNode **cur, PyObject **g)
     xmlNode *inner;
     TRY(open_container(w, cur, "Consignment", 1, &inner));
     if (is_element(w, inner, "Freight")) {
-        xmlNode *freight;
-        TRY(open_container(w, &inner, "Freight", 0, &freight));
-        TRY(leaf_with(w, &freight, "RateAmount", NULL, &ANY, "currencyID", NULL, NULL));
-        TRY(close_container(&inner, freight));
+        TRY(container_of_attributed(w, &inner, "Freight", "RateAmount", NULL, &ANY, "currencyID", NULL, NULL));
     }
     if (is_element(w, inner, "TransportContractDocument")) {
         TRY(container_of_leaf(w, &inner, "TransportContractDocument", "ID", &g[H_CARGO_CONTROL_NUMBER]));
@@ -579,16 +550,12 @@ duty_tax_fee(const walk *w, xmlNode **cur, PyObject **g)
         TRY(leaf_with(w, &inner, "TaxRateNumeric", &g[1], &AMOUNT_RATE, NULL, NULL, NULL));
     }
     if (is_element(w, inner, "DutyTaxFeeAssessmentBasis")) {
-        xmlNode *basis;
-        TRY(open_container(w, &inner, "DutyTaxFeeAssessmentBasis", 0, &basis));
-        TRY(leaf_with(w, &basis, "AdValoremTaxBaseAmount", &g[2], &AMOUNT_BASE, "currencyID", NULL, "CAD"));
-        TRY(close_container(&inner, basis));
+        TRY(container_of_attributed(w, &inner, "DutyTaxFeeAssessmentBasis", "AdValoremTaxBaseAmount", &g[2], &AMOUNT_BASE,
+                                    "currencyID", NULL, "CAD"));
     }
     if (is_element(w, inner, "Payment")) {
-        xmlNode *payment;
-        TRY(open_container(w, &inner, "Payment", 0, &payment));
-        TRY(leaf_with(w, &payment, "TaxAssessedAmount", &g[3], &AMOUNT_PAID, "currencyID", NULL, "CAD"));
-        TRY(close_container(&inner, payment));
+        TRY(container_of_attributed(w, &inner, "Payment", "TaxAssessedAmount", &g[3], &AMOUNT_PAID, "currencyID", NULL,
+                                    "CAD"));
     }
     return close_container(cur, inner);
 }
@@ -611,14 +578,11 @@ line(const walk *w, xmlNode **cur, PyObject **g)
     TRY(leaf(w, &box, "BindingTariffReferenceID", &g[L_TARIFF]));
     TRY(close_container(&inner, box));
     TRY(leaf_with(w, &inner, "CustomsValueAmount", &g[L_VALUE_FOR_DUTY], &AMOUNT_VALUE_FOR_DUTY, "currencyID", NULL, "CAD"));
-    TRY(open_container(w, &inner, "GoodsMeasure", 0, &box));
-    TRY(leaf_with(w, &box, "TariffQuantity", &g[L_QUANTITY], &AMOUNT_QUANTITY, "unitCode", &g[L_UNIT], NULL));
-    TRY(close_container(&inner, box));
+    TRY(container_of_attributed(w, &inner, "GoodsMeasure", "TariffQuantity", &g[L_QUANTITY], &AMOUNT_QUANTITY, "unitCode",
+                                &g[L_UNIT], NULL));
     if (is_element(w, inner, "InvoiceLine")) {
-        TRY(open_container(w, &inner, "InvoiceLine", 0, &box));
-        TRY(leaf_with(w, &box, "ItemChargeAmount", &g[L_INVOICE_AMOUNT], &AMOUNT_INVOICE, "currencyID",
-                      &g[L_INVOICE_CURRENCY], NULL));
-        TRY(close_container(&inner, box));
+        TRY(container_of_attributed(w, &inner, "InvoiceLine", "ItemChargeAmount", &g[L_INVOICE_AMOUNT], &AMOUNT_INVOICE,
+                                    "currencyID", &g[L_INVOICE_CURRENCY], NULL));
     }
     TRY(container_of_leaf(w, &inner, "Origin", "CountryCode", &g[L_COUNTRY]));
     for (int fee = 0; fee < 3 && is_element(w, inner, "DutyTaxFee"); fee++) {

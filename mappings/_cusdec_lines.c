@@ -64,6 +64,7 @@
 #include <stdint.h>
 
 #include "../parsers/edifact/_segment_slots.h"
+#include "../domain/_amount_fits.h"
 #include <string.h>
 
 typedef struct {
@@ -313,42 +314,6 @@ put_text(PyObject *line, PyObject *key, PyObject *value)
     return empty(value) || PyDict_SetItem(line, key, value) == 0 ? 1 : -1;
 }
 
-/* ``amount_fits(raw, (whole, places))``: ``raw`` is [0-9]+(.[0-9]+)? with at
- * most ``whole`` digits after its leading zeros before the dot and at most
- * ``places`` digits before its trailing zeros after it. */
-static int
-digits_fit(PyObject *raw, Py_ssize_t whole, Py_ssize_t places)
-{
-    if (PyUnicode_KIND(raw) != PyUnicode_1BYTE_KIND) {
-        return 0;
-    }
-    const Py_UCS1 *c = PyUnicode_1BYTE_DATA(raw);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(raw), i = 0;
-    while (i < n && c[i] == '0') {
-        i++;
-    }
-    Py_ssize_t significant = i;
-    while (i < n && c[i] >= '0' && c[i] <= '9') {
-        i++;
-    }
-    if (i == 0 || i - significant > whole) {
-        return 0;
-    }
-    if (i == n) {
-        return 1;
-    }
-    if (c[i++] != '.') {
-        return 0;
-    }
-    Py_ssize_t first = i, end = i; /* end: after the last non-zero decimal */
-    for (; i < n && c[i] >= '0' && c[i] <= '9'; i++) {
-        if (c[i] != '0') {
-            end = i + 1;
-        }
-    }
-    return i == n && i > first && end - first <= places;
-}
-
 /* ``line[key] = Decimal(raw)`` for a non-empty raw, which must fit the
  * ``digit_limits`` of ``key`` (else it gives up) or, when they do not name
  * ``key``, is appended to ``numbers`` (fitting, it is plain). */
@@ -364,7 +329,7 @@ put_number(walk_state *w, PyObject *key, PyObject *raw)
             rc = PyErr_Occurred() || PyList_Append(w->numbers, raw) < 0 ? -1 : 1;
         } else {
             long packed = PyLong_AsLong(limits);
-            rc = digits_fit(raw, packed >> 8, packed & 0xff);
+            rc = amount_str_fits(raw, packed >> 8, packed & 0xff, NULL);
         }
     }
     if (rc > 0 && PyDict_SetItem(w->line, key, value) < 0) {
