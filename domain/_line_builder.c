@@ -4,7 +4,7 @@
  *
  * LineBuilder(model_class, decimal_type, spec)
  *     ``model_class`` is domain.declaration.DeclarationLine, ``decimal_type``
- *     decimal.Decimal, ``spec`` trusted_lines.LINE_SPEC: one tuple per model
+ *     decimal.Decimal, ``spec`` trusted_lines.line_spec(model): one tuple per model
  *     field, in the model's field order,
  *         (name, kind, a, b, c, required)
  *     kind 0 INT    an exact int with a <= value <= b;

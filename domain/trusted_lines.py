@@ -10,7 +10,7 @@ takes them as they are (a model instance is not validated again:
 ``revalidate_instances`` is "never") and still validates the rest of the
 declaration, and every line the builder is not certain of.
 
-The checks are read from ``DeclarationLine``'s core schema (``LINE_SPEC``):
+The checks are read from ``DeclarationLine``'s core schema (``line_spec``):
 for every field one of four kinds the builder knows (an int range, a text that
 pydantic would not strip, a fixed character class, an amount). When the model
 gains anything else — a constraint, a validator, a default other than None,

@@ -30,8 +30,8 @@ from diagnostics import Finding, Location
 from diagnostics.field_paths import nearest_source, parent_path, pydantic_complaints
 from domain import Declaration
 from domain.checked_amounts import validate_checked
-from domain.trusted_lines import build_lines
 from domain.declaration import AmendmentKind
+from domain.trusted_lines import build_lines
 from mappings.cadxml_fast import FastMapping, map_fast
 
 NAMESPACE = "urn:wco:datamodel:WCO:Declaration:1"

@@ -80,14 +80,10 @@ class _Unusual(Exception):
     """Raised inside the walk: leave this message to the full mapper."""
 
 
-_HeaderFunction = Callable[[list[Segment], dict[str, Any], list[str]], int | None]
-"""``Mapper.header`` of the C extension: (segments, data, numbers) -> index
-after UNS+D, or None to give up."""
-_LinesFunction = Callable[[list[Segment], int, list[dict[str, Any]], list[str]], int | None]
-"""``Mapper.lines`` of the C extension: (segments, index after UNS+D, lines,
-numbers) -> index after UNS+S, or None to give up."""
-
 _c_mapper: Any = None
+"""The C extension's ``Mapper``: ``header(segments, data, numbers)`` -> index
+after UNS+D, ``lines(segments, index after UNS+D, lines, numbers)`` -> index
+after UNS+S; None from either to give up."""
 try:
     from mappings import _cusdec_lines
 
