@@ -723,6 +723,18 @@ part(PyObject *data, PyObject *key)
     return rc < 0 ? NULL : made;
 }
 
+/* ``data.setdefault(part_key, {})[key] = value`` for a str value that is not
+ * empty (nothing for an empty one, so no part is made for it): 1, or -1. */
+static int
+put_in_part(PyObject *data, PyObject *part_key, PyObject *key, PyObject *value)
+{
+    if (empty(value)) {
+        return 1;
+    }
+    PyObject *target = part(data, part_key);
+    return target != NULL && PyDict_SetItem(target, key, value) == 0 ? 1 : -1;
+}
+
 /* ``target[key] = value`` (a new reference, stolen; NULL: an error). */
 static int
 put_new(PyObject *target, PyObject *key, PyObject *value)
@@ -867,11 +879,8 @@ on_header_ftx(header_state *h, PyObject *elements)
     if (reason == NULL) {
         return stop();
     }
-    if (!empty(reason)) {
-        PyObject *amendment = part(h->data, k_amendment);
-        if (amendment == NULL || PyDict_SetItem(amendment, k_reason_code, reason) < 0) {
-            return -1;
-        }
+    if (put_in_part(h->data, k_amendment, k_reason_code, reason) < 0) {
+        return -1;
     }
     PyObject *rest = PyList_GetSlice(parts, 1, PyList_GET_SIZE(parts));
     PyObject *explanation = rest == NULL ? NULL : joined(rest);
@@ -879,11 +888,7 @@ on_header_ftx(header_state *h, PyObject *elements)
     if (explanation == NULL) {
         return stop();
     }
-    int rc = 1;
-    if (!empty(explanation)) {
-        PyObject *amendment = part(h->data, k_amendment);
-        rc = amendment != NULL && PyDict_SetItem(amendment, k_explanation, explanation) == 0 ? 1 : -1;
-    }
+    int rc = put_in_part(h->data, k_amendment, k_explanation, explanation);
     Py_DECREF(explanation);
     if (rc < 0) {
         return -1;
@@ -892,13 +897,7 @@ on_header_ftx(header_state *h, PyObject *elements)
     if (change == NULL) {
         return stop();
     }
-    if (equals(change, "ADJ")) {
-        PyObject *amendment = part(h->data, k_amendment);
-        if (amendment == NULL || PyDict_SetItem(amendment, k_kind, v_adjustment) < 0) {
-            return -1;
-        }
-    }
-    return 1;
+    return equals(change, "ADJ") ? put_in_part(h->data, k_amendment, k_kind, v_adjustment) : 1;
 }
 
 /* RFF+ABE: the filer reference; RFF+CN: the cargo control number. */
@@ -926,11 +925,8 @@ on_doc(header_state *h, PyObject *elements, int *after)
     if (number == NULL) {
         return stop();
     }
-    if (!empty(number)) {
-        PyObject *invoice = part(h->data, k_invoice);
-        if (invoice == NULL || PyDict_SetItem(invoice, k_number, number) < 0) {
-            return -1;
-        }
+    if (put_in_part(h->data, k_invoice, k_number, number) < 0) {
+        return -1;
     }
     *after = AFTER_DOC;
     return 1;
