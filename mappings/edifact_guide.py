@@ -1,0 +1,628 @@
+"""An EDIFACT message implementation guide as data, and the one reader and one
+writer it drives.
+
+A guide is a tree of ``SegmentRule``s that mirrors the UN/EDIFACT directory's
+segment groups (``SG30`` = CST, FTX, LOC, …, ``SG41`` = TAX, MOA): a rule names a
+segment, the qualifier that selects it, the ``Value``s its data elements carry
+(element, component, directory codes ↔ domain field path) and the rules of the
+segments that belong to its group. ``read_message`` walks one message against the
+guide: every value it sets remembers the segment, element and component it came
+from, so that any later error about the field can be placed. ``write_segments``
+runs the same rules the other way (domain object → segments), and
+``guide_table`` renders them as the mapping tables of docs/formats/.
+
+Reading follows the directory's group semantics: a segment belongs to the
+innermost open group that has a rule for it (and room for one more); otherwise
+the group closes and its parent is asked. A segment no rule takes is left to
+the directory check (``validators.directory``), which reports layout errors.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydifact.segments import Segment as OutSegment
+
+from diagnostics import Finding, Location
+from mappings.edifact_values import ValueProblem, parse_date_102, parse_decimal
+from mappings.edifact_writer import segment as out_segment
+from parsers.edifact.model import Message, Segment
+
+Source = tuple[int, str, int | None, int | None]
+"""Where a field was read: segment position in the message (UNH = 1), tag,
+element and component. Kept as a tuple: a Location is built only for errors."""
+
+
+def source_location(message_ref: str, source: Source | None) -> Location:
+    """The Location of a source; the message header when unknown."""
+    if source is None:
+        return Location(message_ref=message_ref, segment=1, tag="UNH")
+    segment, tag, element, component = source
+    return Location(message_ref=message_ref, segment=segment, tag=tag, element=element, component=component)
+
+
+# -- Value codecs: text ↔ domain value --------------------------------------------------------
+
+
+class Codec:
+    """Turns a data element's text into a domain value and back. ``read`` raises
+    ``ValueProblem`` for text that does not fit; ``segment`` is there for codecs
+    that look at a sibling component (a date's format qualifier). A codec
+    whose value fills several fields names them in ``fills`` and returns a
+    dict; ``own_message``: its problems are said as they are, without the
+    field's name before them."""
+
+    fills: tuple[str, ...] = ()
+    own_message = False
+
+    def read(self, text: str, segment: Segment, value: Value, mark: str) -> Any:
+        return text
+
+    def write(self, value: Any) -> str:
+        return str(value)
+
+
+class Decimals(Codec):
+    """A numeric data element: the declared decimal mark, ``.`` or ``,``."""
+
+    def read(self, text: str, segment: Segment, value: Value, mark: str) -> Any:
+        return parse_decimal(text, mark)
+
+    def write(self, value: Any) -> str:
+        return format(value, "f")
+
+
+class Date102(Codec):
+    """C507 2380 as format 102 (``CCYYMMDD``); the format code (2379, the
+    component after the date) must be 102 when given."""
+
+    def read(self, text: str, segment: Segment, value: Value, mark: str) -> Any:
+        fmt = segment.get(value.element, (value.component or 1) + 1)
+        if fmt and fmt != "102":
+            raise ValueProblem("12", f"date format {fmt!r} is not supported; use 102 (CCYYMMDD)")
+        return parse_date_102(text)
+
+    def write(self, value: Any) -> str:
+        return str(value.strftime("%Y%m%d"))
+
+
+class Counter(Codec):
+    """A sequence number (1496): ASCII digits."""
+
+    def read(self, text: str, segment: Segment, value: Value, mark: str) -> Any:
+        if not (text.isascii() and text.isdigit()):
+            raise ValueProblem("37" if any(c.isalpha() for c in text) else "12", f"{text!r} is not a line number")
+        return int(text)
+
+
+class Flag(Codec):
+    """A code whose one value means something and whose absence means the
+    domain default: any other code is left unread."""
+
+    def __init__(self, code: str, meaning: Any) -> None:
+        self.code, self.meaning = code, meaning
+
+    def read(self, text: str, segment: Segment, value: Value, mark: str) -> Any:
+        return self.meaning if text == self.code else None
+
+    def write(self, value: Any) -> str:
+        return self.code if value == self.meaning else ""
+
+
+TEXT, DECIMAL, DATE_102, COUNTER = Codec(), Decimals(), Date102(), Counter()
+
+
+@dataclass(frozen=True)
+class Value:
+    """One data element or component of a segment ↔ one domain field.
+
+    ``path`` is relative to the object the rule's group fills (``""`` for a
+    value that carries no field: a fixed code the guide writes). ``component``
+    None reads a whole element whose components are joined (``joined``: from
+    ``component`` on, with single spaces). ``constant`` is the code the guide
+    writes; ``expect`` makes the reader check it (a ``Finding`` 12 with
+    ``mismatch``, formatted with ``value`` and ``expected``); ``same_as``
+    compares the value with a field already read instead of setting one.
+    """
+
+    path: str
+    element: int
+    component: int | None = 1
+    code: str = ""  # the directory's names: "C507 2380"
+    codec: Codec = TEXT
+    status: str = "C"  # M or C in our guide
+    note: str = ""
+    label: str = ""  # how messages name the field, when not "<segment> <code>"
+    joined: bool = False
+    constant: str | None = None
+    expect: str = ""  # "always": the constant must be there; "if-given": when not empty
+    mismatch: str = ""
+    failed_path: str = ""  # the field a failed check is reported against
+    same_as: str = ""
+    read: bool = True
+    write: bool = True
+    write_from: str = ""  # writer: the attribute written, when not ``path``
+    default: Callable[[Any, Any], Any] | None = None  # writer: (object, root) -> value when the field is None
+
+    @property
+    def is_read(self) -> bool:
+        """Whether the reader looks at it (a plain constant is only written)."""
+        return self.read and bool(self.path or self.expect or self.same_as)
+
+    @property
+    def position(self) -> tuple[int, int | None]:
+        return self.element, self.component
+
+
+@dataclass(frozen=True)
+class SegmentRule:
+    """One segment of the guide: its tag, the qualifier that selects it, the
+    values it carries and the rules of its group (the segments that follow it
+    and belong to it). ``target`` is what the group fills: ``""`` the parent's
+    object, ``"name"`` the object ``name`` (created when the segment is seen),
+    ``"name[]"`` a new item of the list ``name``."""
+
+    tag: str
+    qualifier: str = ""
+    select: tuple[int, int] = (1, 1)  # where the qualifier stands
+    values: tuple[Value, ...] = ()
+    group: tuple[SegmentRule, ...] = ()
+    target: str = ""
+    repeat: int = 0  # how often the rule may match within its parent (0: no limit)
+    directory: str = ""  # directory position: "SG5", "SG30/SG41"
+    status: str = "C"
+    note: str = ""
+    label: str = ""  # how the segment is named in messages, when not "TAG+QUALIFIER"
+
+    @property
+    def name(self) -> str:
+        if self.label:
+            return self.label
+        return f"{self.tag}+{self.qualifier}" if self.qualifier else self.tag
+
+    def selects(self, segment: Segment) -> bool:
+        return not self.qualifier or segment.get(*self.select) == self.qualifier
+
+    def describes(self, value: Value) -> str:
+        """How a message names the field of ``value``: ``DTM+271 C507 2380``."""
+        return value.label or (f"{self.name} {value.code}" if value.code else self.name)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A part of the message after UNH or an UNS: its top-level rules.
+    ``strict``: a segment there that no rule takes is reported (code 14) with
+    ``strict`` as its message, ``{tag}`` filled in."""
+
+    rules: tuple[SegmentRule, ...]
+    opened_by: str = ""  # the UNS 0081 code that opens it ("" = the start)
+    strict: str = ""
+
+
+@dataclass(frozen=True)
+class Guide:
+    """One message implementation guide."""
+
+    identifier: tuple[str, str, str]  # message type, version, release
+    sections: tuple[Section, ...]
+    labels: Mapping[str, str] = field(default_factory=dict)  # how messages name an object path ("lines")
+
+    def walk_rules(self) -> Iterator[tuple[str, SegmentRule]]:
+        """Every rule with the domain path prefix of its object (lines: ``lines[]``)."""
+
+        def walk(rules: Sequence[SegmentRule], prefix: str) -> Iterator[tuple[str, SegmentRule]]:
+            for rule in rules:
+                inner = prefix + (rule.target.rstrip("[]") + ("[]." if rule.target.endswith("[]") else ".") if rule.target else "")
+                yield inner, rule
+                yield from walk(rule.group, inner)
+
+        for section in self.sections:
+            yield from walk(section.rules, "")
+
+    def fields(self) -> dict[str, list[tuple[SegmentRule, Value]]]:
+        """Domain path (``invoice.number``, ``lines[].hs_code``) → the rules and values that carry it."""
+        found = _FIELDS.get(id(self))
+        if found is None:
+            found = _FIELDS[id(self)] = self._fields()
+        return found
+
+    def _fields(self) -> dict[str, list[tuple[SegmentRule, Value]]]:
+        found: dict[str, list[tuple[SegmentRule, Value]]] = {}
+        for prefix, rule in self.walk_rules():
+            if rule.target and not rule.target.endswith("[]"):
+                found.setdefault(prefix.rstrip("."), []).append((rule, Value("", 0, label=rule.name)))
+            for value in rule.values:
+                if value.path:
+                    found.setdefault(prefix + value.path, []).append((rule, value))
+                elif value.same_as and value.read:
+                    found.setdefault(value.same_as, []).append((rule, value))
+        return found
+
+    def describe(self, path: str) -> str:
+        """How a message names a domain path: ``lines[2].hs_code`` →
+        ``line 3 hs_code (CST C246 #1 7361)``; ``currency`` → ``currency (MOA+39
+        C516 6345 / CUX C504 6345)``. An object without a field of its own is
+        named after the segment of its first field."""
+        generic = _generic(path)
+        where = self.labels.get(generic)
+        if where is None:
+            bindings = self.fields().get(generic)
+            if bindings:
+                where = " / ".join(dict.fromkeys(rule.describes(value) for rule, value in bindings))
+            else:
+                inner = next((found for key, found in self.fields().items() if key.startswith(generic + ".")), None)
+                where = inner[0][0].name if inner and "[" not in generic.rpartition(".")[2] else None
+        return _label(path, where)
+
+    def tag_of(self, path: str) -> str:
+        """The tag of the segment that carries a field (its first binding), or UNH."""
+        generic = _generic(path)
+        bindings = self.fields().get(generic)
+        if not bindings:
+            bindings = next((found for key, found in self.fields().items() if key.startswith(generic + ".")), None)
+        return bindings[0][0].tag if bindings else "UNH"
+
+
+_FIELDS: dict[int, dict[str, list[tuple[SegmentRule, Value]]]] = {}  # per guide (guides live as long as the process)
+
+
+def _generic(path: str) -> str:
+    """``lines[2].hs_code`` → ``lines[].hs_code``."""
+    return re.sub(r"\[\d+\]", "[]", path)
+
+
+def _label(path: str, where: str | None) -> str:
+    match = re.match(r"^lines\[(\d+)\]\.(.+)$", path)
+    label = f"line {int(match.group(1)) + 1} {match.group(2)}" if match else path
+    return f"{label} ({where})" if where else label
+
+
+# -- Reading ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Reading:
+    """What ``read_message`` found: the data for the domain model, where each
+    field came from, the guide's own findings, the paths already reported
+    (pydantic need not repeat them), and the (position, tag) of each segment a
+    rule took, per list item (``lines[0]`` …) and for the message."""
+
+    data: dict[str, Any]
+    sources: dict[str, Source] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    failed: set[str] = field(default_factory=set)
+    layout: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    seen: dict[str, tuple[int, Segment]] = field(default_factory=dict)  # "UNS+D" / "CNT+5" … → its last segment
+
+
+@dataclass
+class _Frame:
+    rule: SegmentRule | None
+    rules: Mapping[str, Sequence[SegmentRule]]
+    obj: dict[str, Any]
+    prefix: str  # domain path of obj, with a trailing dot ("" for the root)
+    counts: dict[int, int] = field(default_factory=dict)  # id(rule) -> matches
+    item: str = ""  # the list item this frame belongs to ("lines[0]"), "" for the message
+
+
+def _by_tag(rules: Sequence[SegmentRule]) -> dict[str, list[SegmentRule]]:
+    table: dict[str, list[SegmentRule]] = {}
+    for rule in rules:
+        table.setdefault(rule.tag, []).append(rule)
+    return table
+
+
+_TABLES: dict[int, dict[str, list[SegmentRule]]] = {}
+
+
+def _table(key: object, rules: Sequence[SegmentRule]) -> dict[str, list[SegmentRule]]:
+    table = _TABLES.get(id(key))
+    if table is None:
+        table = _TABLES[id(key)] = _by_tag(rules)
+    return table
+
+
+def read_message(guide: Guide, message: Message, decimal_mark: str = ".") -> Reading:
+    """Walk one message against ``guide`` (UNH and UNT aside)."""
+    reading = Reading(data={})
+    reference = message.reference
+    sections = {section.opened_by: section for section in guide.sections}
+    section = guide.sections[0]
+    stack = [_Frame(None, _table(section, section.rules), reading.data, "")]
+    layout = reading.layout
+    layout[""] = [(1, "UNH")]
+    for index, segment in enumerate(message.segments, start=1):
+        tag = segment.tag
+        if tag == "UNH" or tag == "UNT":
+            continue
+        if tag == "UNS":
+            code = segment.get(1)
+            reading.seen[f"UNS+{code}"] = (index, segment)
+            section = sections.get(code) or guide.sections[-1]
+            stack = [_Frame(None, _table(section, section.rules), reading.data, "", item=f"UNS+{code}")]
+            continue
+        depth, rule = _match(stack, segment)
+        if rule is None:
+            if len(stack) == 1 and section.strict:
+                where = source_location(reference, (index, tag, None, None))
+                reading.findings.append(Finding("14", section.strict.format(tag=tag), where))
+            else:
+                layout.setdefault(stack[-1].item, []).append((index, tag))
+            continue
+        del stack[depth + 1 :]
+        frame = stack[-1]
+        frame.counts[id(rule)] = frame.counts.get(id(rule), 0) + 1
+        if rule.qualifier:
+            reading.seen[f"{tag}+{rule.qualifier}"] = (index, segment)
+        obj, prefix, item = _open(rule, frame, reading, index)
+        layout.setdefault(item, []).append((index, tag))
+        for value in rule.values:
+            if value.is_read:
+                _read_value(reading, rule, value, segment, index, obj, prefix, reference, decimal_mark)
+        if rule.group:
+            stack.append(_Frame(rule, _table(rule, rule.group), obj, prefix, item=item))
+    return reading
+
+
+def _match(stack: list[_Frame], segment: Segment) -> tuple[int, SegmentRule | None]:
+    """The innermost open group with a rule for ``segment`` (and room for one more)."""
+    for depth in range(len(stack) - 1, -1, -1):
+        frame = stack[depth]
+        for rule in frame.rules.get(segment.tag, ()):
+            if rule.selects(segment) and (not rule.repeat or frame.counts.get(id(rule), 0) < rule.repeat):
+                return depth, rule
+    return 0, None
+
+
+def _open(rule: SegmentRule, frame: _Frame, reading: Reading, index: int) -> tuple[dict[str, Any], str, str]:
+    """The object the rule's values fill, its path prefix, and its list item."""
+    target = rule.target
+    if not target:
+        return frame.obj, frame.prefix, frame.item
+    if target.endswith("[]"):
+        name = target[:-2]
+        items = frame.obj.setdefault(name, [])
+        obj: dict[str, Any] = {}
+        items.append(obj)
+        path = f"{frame.prefix}{name}[{len(items) - 1}]"
+        reading.sources[path] = (index, rule.tag, None, None)
+        return obj, path + ".", path
+    path = frame.prefix + target
+    reading.sources[path] = (index, rule.tag, None, None)
+    return frame.obj.setdefault(target, {}), path + ".", frame.item
+
+
+def _read_value(
+    reading: Reading,
+    rule: SegmentRule,
+    value: Value,
+    segment: Segment,
+    index: int,
+    obj: dict[str, Any],
+    prefix: str,
+    reference: str,
+    mark: str,
+) -> None:
+    elements = segment.elements
+    parts = elements[value.element - 1] if len(elements) >= value.element else []
+    if value.joined:
+        raw = " ".join(part for part in parts[(value.component or 1) - 1 :] if part)
+    else:
+        component = value.component or 1
+        raw = parts[component - 1] if len(parts) >= component else ""
+    where: Source = (index, rule.tag, value.element, None if value.joined and value.component == 1 else value.component)
+    if value.expect:
+        if raw != value.constant and (raw or value.expect == "always"):
+            message = value.mismatch.format(value=raw, expected=value.constant)
+            reading.findings.append(Finding("12", message, source_location(reference, where)))
+            if value.failed_path:
+                reading.failed.add(prefix + value.failed_path)
+        return
+    if value.same_as:
+        expected = _get(reading.data, value.same_as)
+        if expected and raw and raw != expected:
+            message = value.mismatch.format(value=raw, expected=expected)
+            reading.findings.append(Finding("12", message, source_location(reference, where)))
+            reading.failed.add(value.same_as)
+        return
+    full = prefix + value.path
+    fills = [prefix + name for name in value.codec.fills] or [full]
+    for path in fills:
+        reading.sources[path] = where
+    if raw == "":
+        return
+    try:
+        converted = value.codec.read(raw, segment, value, mark)
+    except ValueProblem as problem:
+        text = str(problem) if value.codec.own_message else f"{guide_label(rule, value, full)}: {problem}"
+        reading.findings.append(Finding(problem.code, text, source_location(reference, where)))
+        reading.failed.update(fills)
+        return
+    if converted is None:
+        return
+    if value.codec.fills:
+        for name, item in converted.items():
+            _put(obj, name, item)
+        return
+    _put(obj, value.path, converted)
+
+
+def _put(obj: dict[str, Any], path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    for name in parents:
+        obj = obj.setdefault(name, {})
+    obj[last] = value
+
+
+def _get(obj: Any, path: str) -> Any:
+    for name in path.split("."):
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(name)
+    return obj
+
+
+def guide_label(rule: SegmentRule, value: Value, full: str) -> str:
+    """How a message read at ``rule``'s ``value`` names its field: ``line 3 hs_code (CST C246 #1 7361)``."""
+    return _label(full, rule.describes(value))
+
+
+# -- Writing ---------------------------------------------------------------------------------
+
+
+def write_segments(guide: Guide, root: Any) -> Iterator[OutSegment]:
+    """The segments between UNH and UNT for ``root`` (a domain object), the
+    sections opened by their UNS."""
+    for section in guide.sections:
+        if section.opened_by:
+            yield out_segment("UNS", section.opened_by)
+        yield from _write_rules(section.rules, root, root)
+
+
+def _write_rules(rules: Sequence[SegmentRule], obj: Any, root: Any) -> Iterator[OutSegment]:
+    for rule in rules:
+        if rule.target.endswith("[]"):
+            for item in getattr(obj, rule.target[:-2]):
+                yield from _write_rule(rule, item, root)
+        elif rule.target:
+            target = getattr(obj, rule.target)
+            if target is not None:
+                yield from _write_rule(rule, target, root)
+        else:
+            yield from _write_rule(rule, obj, root)
+
+
+def _write_rule(rule: SegmentRule, obj: Any, root: Any) -> Iterator[OutSegment]:
+    """The rule's segment, when it or its group carries a value, then its group's."""
+    elements: list[list[str]] = []
+    carries = False
+    for value in rule.values:
+        text = _written(value, obj, root)
+        if text is None:
+            continue
+        carries = carries or bool(value.path or value.default)
+        if value.joined:
+            parts = textwrap.wrap(text, 70, break_on_hyphens=False)[:5]
+            for offset, part in enumerate(parts):
+                _place(elements, (value.element, (value.component or 1) + offset), part)
+        else:
+            _place(elements, (value.element, value.component or 1), text)
+    group = [segment for child in rule.group for segment in _write_rules((child,), obj, root)]
+    if not carries and not group:
+        return
+    if rule.qualifier:
+        _place(elements, rule.select, rule.qualifier)
+    yield out_segment(rule.tag, *[item[0] if len(item) == 1 else item for item in elements])
+    yield from group
+
+
+def _written(value: Value, obj: Any, root: Any) -> str | None:
+    """The text the writer puts at ``value``'s place, or None."""
+    if not value.write:
+        return None
+    if value.constant is not None:
+        return value.constant
+    if value.same_as:
+        found = _attr(root, value.same_as)
+    elif value.path or value.write_from:
+        found = _attr(obj, value.write_from or value.path)
+    else:
+        found = None
+    if found is None and value.default is not None:
+        found = value.default(obj, root)
+    return None if found is None else value.codec.write(found)
+
+
+def _attr(obj: Any, path: str) -> Any:
+    for name in path.split("."):
+        if obj is None:
+            return None
+        obj = getattr(obj, name)
+    return obj
+
+
+def _place(elements: list[list[str]], position: tuple[int, int], text: str) -> None:
+    element, component = position
+    while len(elements) < element:
+        elements.append([""])
+    parts = elements[element - 1]
+    while len(parts) < component:
+        parts.append("")
+    parts[component - 1] = text
+
+
+# -- Documentation ---------------------------------------------------------------------------
+
+
+def guide_table(rules: Sequence[SegmentRule], prefix: str = "", depth: int = 0) -> list[str]:
+    """Markdown rows for ``rules`` and their groups: segment, directory
+    group, element :component with the directory's codes, domain field,
+    status, note. A group's segments are indented under the one that opens it."""
+    rows: list[str] = []
+    for rule in rules:
+        inner = prefix
+        if rule.target:
+            inner = prefix + rule.target.replace("[]", "[n]") + "."
+        shown = [value for value in rule.values if value.path or value.constant is not None or value.same_as or value.default]
+        for number, value in enumerate(shown or [Value("", 0)]):
+            segment = f"{'↳ ' * depth}`{rule.name}`" if number == 0 else ""
+            directory = rule.directory if number == 0 else ""
+            where = _position_text(value) if value.element else ""
+            if value.path:
+                domain = f"`{inner}{value.path}`"
+            elif value.same_as:
+                domain = f"= `{value.same_as}`"
+            elif value.constant is not None:
+                domain = f"`{value.constant}` (fixed)"
+            elif value.default is not None:
+                domain = "(computed)"
+            else:
+                domain = "—"
+            status = value.status if value.element else rule.status
+            note = value.note or (rule.note if number == 0 else "")
+            rows.append(f"| {segment} | {directory} | {where} | {domain} | {status} | {note} |")
+        rows.extend(guide_table(rule.group, inner, depth + 1))
+    return rows
+
+
+def _position_text(value: Value) -> str:
+    component = "" if value.component is None else f" :{value.component}"
+    if value.joined:
+        component = f" :{value.component or 1}–5"
+    return f"{value.element}{component} {value.code}".strip()
+
+
+def guide_markdown(guide: Guide) -> str:
+    """The mapping tables of one guide, a section each."""
+    lines: list[str] = []
+    for section in guide.sections:
+        title = f"After `UNS+{section.opened_by}`" if section.opened_by else "From `UNH`"
+        lines += [f"### {title}", "", "| Segment | Group | Element :component (codes) | Domain field | Status | Notes |", "|---|---|---|---|---|---|"]
+        lines += guide_table(section.rules)
+        lines.append("")
+    return "\n".join(lines)
+
+
+__all__ = [
+    "COUNTER",
+    "DATE_102",
+    "DECIMAL",
+    "TEXT",
+    "Codec",
+    "Flag",
+    "Guide",
+    "Reading",
+    "Section",
+    "SegmentRule",
+    "Source",
+    "Value",
+    "guide_label",
+    "guide_markdown",
+    "read_message",
+    "source_location",
+    "write_segments",
+]

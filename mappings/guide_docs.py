@@ -1,0 +1,51 @@
+"""The mapping tables of docs/formats/, generated from the guides so that they cannot drift:
+
+    python -m mappings.guide_docs          # rewrites the generated blocks in place
+
+A generated block stands between ``<!-- generated: NAME -->`` and
+``<!-- end: NAME -->``; the prose around it is written by hand.
+tests/test_guide_docs.py checks that the committed pages equal this output.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from mappings.cusdec_guide import CAD01
+from mappings.edifact_guide import guide_markdown
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "formats"
+
+BLOCKS: dict[tuple[str, str], Callable[[], str]] = {
+    ("cusdec-cad.md", "CAD01"): lambda: guide_markdown(CAD01),
+}
+"""(page, block name) → what the block holds."""
+
+
+def render(page: str, text: str) -> str:
+    """``text`` (a page of docs/formats) with its generated blocks made anew."""
+    for (name, block), make in BLOCKS.items():
+        if name != page:
+            continue
+        pattern = re.compile(rf"(<!-- generated: {re.escape(block)} -->\n).*?(<!-- end: {re.escape(block)} -->)", re.S)
+        if not pattern.search(text):
+            raise ValueError(f"docs/formats/{page} has no generated block {block!r}")
+        body = make().strip("\n")
+        text = pattern.sub(lambda match: f"{match.group(1)}{body}\n{match.group(2)}", text)
+    return text
+
+
+def pages() -> list[str]:
+    return sorted({page for page, _ in BLOCKS})
+
+
+def main() -> None:
+    for page in pages():
+        path = DOCS / page
+        path.write_text(render(page, path.read_text(encoding="utf-8")), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
