@@ -299,107 +299,166 @@ class Reading:
     seen: dict[str, tuple[int, Segment]] = field(default_factory=dict)  # "UNS+D" / "CNT+5" … → its last segment
 
 
-@dataclass
-class _Frame:
-    rule: SegmentRule | None
-    rules: Mapping[str, Sequence[SegmentRule]]
-    obj: dict[str, Any]
-    prefix: str  # domain path of obj, with a trailing dot ("" for the root)
-    counts: dict[int, int] = field(default_factory=dict)  # id(rule) -> matches
-    item: str = ""  # the list item this frame belongs to ("lines[0]"), "" for the message
+_FIELD, _EXPECT, _SAME = 0, 1, 2
 
 
-def _by_tag(rules: Sequence[SegmentRule]) -> dict[str, list[SegmentRule]]:
-    table: dict[str, list[SegmentRule]] = {}
+class _Step:
+    """A value compiled for reading: 0-based positions, the path split once."""
+
+    __slots__ = ("value", "kind", "element", "component", "joined_from", "codec", "names", "fills", "where")
+
+    def __init__(self, value: Value) -> None:
+        self.value = value
+        self.kind = _EXPECT if value.expect else _SAME if value.same_as else _FIELD
+        self.element = value.element - 1
+        self.component = (value.component or 1) - 1
+        self.joined_from = self.component if value.joined else -1
+        self.codec = None if type(value.codec) is Codec else value.codec  # plain text: no call
+        self.names = tuple(value.path.split(".")) if value.path else ()
+        self.fills = value.codec.fills
+        self.where = (value.element, None if value.joined and value.component == 1 else value.component)
+
+
+class _Plan:
+    """A rule compiled for reading: its selector, its steps and its group's rules by tag."""
+
+    __slots__ = ("rule", "tag", "qualifier", "select", "repeat", "seen", "kind", "name", "steps", "group")
+
+    def __init__(self, rule: SegmentRule) -> None:
+        self.rule = rule
+        self.tag = rule.tag
+        self.qualifier = rule.qualifier
+        self.select = (rule.select[0] - 1, rule.select[1] - 1)
+        self.repeat = rule.repeat
+        self.seen = f"{rule.tag}+{rule.qualifier}" if rule.qualifier else ""
+        self.kind = 2 if rule.target.endswith("[]") else 1 if rule.target else 0
+        self.name = rule.target.removesuffix("[]")
+        self.steps = tuple(_Step(value) for value in rule.values if value.is_read)
+        self.group = _plans(rule.group)
+
+
+def _plans(rules: Sequence[SegmentRule]) -> dict[str, list[_Plan]]:
+    table: dict[str, list[_Plan]] = {}
     for rule in rules:
-        table.setdefault(rule.tag, []).append(rule)
+        table.setdefault(rule.tag, []).append(_Plan(rule))
     return table
 
 
-_TABLES: dict[int, dict[str, list[SegmentRule]]] = {}
+_SECTION_PLANS: dict[int, dict[str, list[_Plan]]] = {}  # per section (guides live as long as the process)
 
 
-def _table(key: object, rules: Sequence[SegmentRule]) -> dict[str, list[SegmentRule]]:
-    table = _TABLES.get(id(key))
-    if table is None:
-        table = _TABLES[id(key)] = _by_tag(rules)
-    return table
+def _section_plans(section: Section) -> dict[str, list[_Plan]]:
+    plans = _SECTION_PLANS.get(id(section))
+    if plans is None:
+        plans = _SECTION_PLANS[id(section)] = _plans(section.rules)
+    return plans
+
+
+class _Frame:
+    """An open group while reading: its rules, the object it fills and the list item it belongs to."""
+
+    __slots__ = ("plans", "obj", "prefix", "item", "counts")
+
+    def __init__(self, plans: dict[str, list[_Plan]], obj: dict[str, Any], prefix: str, item: str) -> None:
+        self.plans = plans
+        self.obj = obj
+        self.prefix = prefix  # domain path of obj, with a trailing dot ("" for the root)
+        self.item = item  # "lines[0]", "" for the message
+        self.counts: dict[int, int] = {}  # id(plan) -> matches, for plans with a repeat limit
 
 
 def read_message(guide: Guide, message: Message, decimal_mark: str = ".") -> Reading:
-    """Walk one message against ``guide`` (UNH and UNT aside)."""
-    reading = Reading(data={})
+    """Walk one message against ``guide`` (UNH and UNT aside). The lists the
+    sections' rules fill are there even when empty (a CUSDEC without lines has
+    ``lines == []``, which the domain model then refuses)."""
+    data: dict[str, Any] = {rule.target[:-2]: [] for s in guide.sections for rule in s.rules if rule.target.endswith("[]")}
+    reading = Reading(data=data)
     reference = message.reference
     sections = {section.opened_by: section for section in guide.sections}
     section = guide.sections[0]
-    stack = [_Frame(None, _table(section, section.rules), reading.data, "")]
+    stack = [_Frame(_section_plans(section), data, "", "")]
     layout = reading.layout
     layout[""] = [(1, "UNH")]
+    seen = reading.seen
     for index, segment in enumerate(message.segments, start=1):
         tag = segment.tag
         if tag == "UNH" or tag == "UNT":
             continue
         if tag == "UNS":
             code = segment.get(1)
-            reading.seen[f"UNS+{code}"] = (index, segment)
+            seen[f"UNS+{code}"] = (index, segment)
             section = sections.get(code) or guide.sections[-1]
-            stack = [_Frame(None, _table(section, section.rules), reading.data, "", item=f"UNS+{code}")]
+            stack = [_Frame(_section_plans(section), data, "", f"UNS+{code}")]
             continue
-        depth, rule = _match(stack, segment)
-        if rule is None:
+        depth, plan = _match(stack, segment)
+        if plan is None:
             if len(stack) == 1 and section.strict:
                 where = source_location(reference, (index, tag, None, None))
                 reading.findings.append(Finding("14", section.strict.format(tag=tag), where))
             else:
                 layout.setdefault(stack[-1].item, []).append((index, tag))
             continue
-        del stack[depth + 1 :]
-        frame = stack[-1]
-        frame.counts[id(rule)] = frame.counts.get(id(rule), 0) + 1
-        if rule.qualifier:
-            reading.seen[f"{tag}+{rule.qualifier}"] = (index, segment)
-        obj, prefix, item = _open(rule, frame, reading, index)
+        if depth + 1 < len(stack):
+            del stack[depth + 1 :]
+        frame = stack[depth]
+        if plan.repeat:
+            frame.counts[id(plan)] = frame.counts.get(id(plan), 0) + 1
+        if plan.seen:
+            seen[plan.seen] = (index, segment)
+        if plan.kind == 0:
+            obj, prefix, item = frame.obj, frame.prefix, frame.item
+        else:
+            obj, prefix, item = _open(plan, frame, reading, index)
         layout.setdefault(item, []).append((index, tag))
-        for value in rule.values:
-            if value.is_read:
-                _read_value(reading, rule, value, segment, index, obj, prefix, reference, decimal_mark)
-        if rule.group:
-            stack.append(_Frame(rule, _table(rule, rule.group), obj, prefix, item=item))
+        for step in plan.steps:
+            _read_value(reading, plan.rule, step, segment, index, obj, prefix, reference, decimal_mark)
+        if plan.group:
+            stack.append(_Frame(plan.group, obj, prefix, item))
     return reading
 
 
-def _match(stack: list[_Frame], segment: Segment) -> tuple[int, SegmentRule | None]:
+def _match(stack: list[_Frame], segment: Segment) -> tuple[int, _Plan | None]:
     """The innermost open group with a rule for ``segment`` (and room for one more)."""
+    tag = segment.tag
     for depth in range(len(stack) - 1, -1, -1):
         frame = stack[depth]
-        for rule in frame.rules.get(segment.tag, ()):
-            if rule.selects(segment) and (not rule.repeat or frame.counts.get(id(rule), 0) < rule.repeat):
-                return depth, rule
+        plans = frame.plans.get(tag)
+        if plans is None:
+            continue
+        for plan in plans:
+            if plan.qualifier:
+                element, component = plan.select
+                elements = segment.elements
+                parts = elements[element] if len(elements) > element else ()
+                if (parts[component] if len(parts) > component else "") != plan.qualifier:
+                    continue
+            if plan.repeat and frame.counts.get(id(plan), 0) >= plan.repeat:
+                continue
+            return depth, plan
     return 0, None
 
 
-def _open(rule: SegmentRule, frame: _Frame, reading: Reading, index: int) -> tuple[dict[str, Any], str, str]:
+def _open(plan: _Plan, frame: _Frame, reading: Reading, index: int) -> tuple[dict[str, Any], str, str]:
     """The object the rule's values fill, its path prefix, and its list item."""
-    target = rule.target
-    if not target:
-        return frame.obj, frame.prefix, frame.item
-    if target.endswith("[]"):
-        name = target[:-2]
+    name = plan.name
+    obj: dict[str, Any]
+    if plan.kind == 2:
         items = frame.obj.setdefault(name, [])
-        obj: dict[str, Any] = {}
+        obj = {}
         items.append(obj)
         path = f"{frame.prefix}{name}[{len(items) - 1}]"
-        reading.sources[path] = (index, rule.tag, None, None)
+        reading.sources[path] = (index, plan.tag, None, None)
         return obj, path + ".", path
-    path = frame.prefix + target
-    reading.sources[path] = (index, rule.tag, None, None)
-    return frame.obj.setdefault(target, {}), path + ".", frame.item
+    path = frame.prefix + name
+    reading.sources[path] = (index, plan.tag, None, None)
+    obj = frame.obj.setdefault(name, {})
+    return obj, path + ".", frame.item
 
 
 def _read_value(
     reading: Reading,
     rule: SegmentRule,
-    value: Value,
+    step: _Step,
     segment: Segment,
     index: int,
     obj: dict[str, Any],
@@ -408,54 +467,62 @@ def _read_value(
     mark: str,
 ) -> None:
     elements = segment.elements
-    parts = elements[value.element - 1] if len(elements) >= value.element else []
-    if value.joined:
-        raw = " ".join(part for part in parts[(value.component or 1) - 1 :] if part)
+    parts = elements[step.element] if len(elements) > step.element else ()
+    if step.joined_from >= 0:
+        raw = " ".join(part for part in parts[step.joined_from :] if part)
     else:
-        component = value.component or 1
-        raw = parts[component - 1] if len(parts) >= component else ""
-    where: Source = (index, rule.tag, value.element, None if value.joined and value.component == 1 else value.component)
-    if value.expect:
-        if raw != value.constant and (raw or value.expect == "always"):
+        raw = parts[step.component] if len(parts) > step.component else ""
+    value = step.value
+    if step.kind != _FIELD:
+        if step.kind == _EXPECT:
+            if raw == value.constant or not (raw or value.expect == "always"):
+                return
             message = value.mismatch.format(value=raw, expected=value.constant)
-            reading.findings.append(Finding("12", message, source_location(reference, where)))
             if value.failed_path:
                 reading.failed.add(prefix + value.failed_path)
-        return
-    if value.same_as:
-        expected = _get(reading.data, value.same_as)
-        if expected and raw and raw != expected:
+        else:
+            expected = _get(reading.data, value.same_as)
+            if not (expected and raw and raw != expected):
+                return
             message = value.mismatch.format(value=raw, expected=expected)
-            reading.findings.append(Finding("12", message, source_location(reference, where)))
             reading.failed.add(value.same_as)
+        where = source_location(reference, (index, rule.tag, *step.where))
+        reading.findings.append(Finding("12", message, where))
         return
-    full = prefix + value.path
-    fills = [prefix + name for name in value.codec.fills] or [full]
-    for path in fills:
-        reading.sources[path] = where
+    source: Source = (index, rule.tag, *step.where)
+    if step.fills:
+        for name in step.fills:
+            reading.sources[prefix + name] = source
+    else:
+        reading.sources[prefix + value.path] = source
     if raw == "":
         return
-    try:
-        converted = value.codec.read(raw, segment, value, mark)
-    except ValueProblem as problem:
-        text = str(problem) if value.codec.own_message else f"{guide_label(rule, value, full)}: {problem}"
-        reading.findings.append(Finding(problem.code, text, source_location(reference, where)))
-        reading.failed.update(fills)
+    codec = step.codec
+    if codec is None:
+        converted: Any = raw
+    else:
+        try:
+            converted = codec.read(raw, segment, value, mark)
+        except ValueProblem as problem:
+            full = prefix + value.path
+            text = str(problem) if codec.own_message else f"{guide_label(rule, value, full)}: {problem}"
+            reading.findings.append(Finding(problem.code, text, source_location(reference, source)))
+            reading.failed.update(prefix + name for name in step.fills or (value.path,))
+            return
+        if converted is None:
+            return
+        if step.fills:
+            for name, item in converted.items():
+                obj[name] = item
+            return
+    names = step.names
+    if len(names) == 1:
+        obj[names[0]] = converted
         return
-    if converted is None:
-        return
-    if value.codec.fills:
-        for name, item in converted.items():
-            _put(obj, name, item)
-        return
-    _put(obj, value.path, converted)
-
-
-def _put(obj: dict[str, Any], path: str, value: Any) -> None:
-    *parents, last = path.split(".")
-    for name in parents:
-        obj = obj.setdefault(name, {})
-    obj[last] = value
+    target = obj
+    for name in names[:-1]:
+        target = target.setdefault(name, {})
+    target[names[-1]] = converted
 
 
 def _get(obj: Any, path: str) -> Any:
