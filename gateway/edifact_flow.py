@@ -234,7 +234,7 @@ class EdifactFlow:
         are appended to ``syntax`` (the guide's own, where the directory has
         not already reported that position with that code); the result is what
         phase 2 needs, or None when the message is syntactically rejected."""
-        mapping = map_cusdec(message, decimal, with_sources=True)  # spooled below: read for every declaration
+        mapping = map_cusdec(message, decimal)
         reported = {_position_key(f) for f in syntax}
         syntax.extend(f for f in mapping.findings if _position_key(f) not in reported)
         declaration = mapping.declaration

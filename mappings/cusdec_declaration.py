@@ -3,9 +3,7 @@
 The full mapper walks one message once. Every field it sets remembers the
 segment, element and component it came from, so that any later error about the
 field — ours, pydantic's or the portal's pointer — can be reported at its
-EDIFACT position. ``map_cusdec`` first tries ``mappings.cusdec_fast``, which maps
-an ordinary message without that bookkeeping, and leaves the sources to be
-computed by the full walk when they are first read.
+EDIFACT position.
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,8 +18,7 @@ from pydantic import ValidationError
 from diagnostics import Finding, Location
 from diagnostics.field_paths import nearest_source, pydantic_complaints
 from domain import Declaration
-from mappings.cusdec_fast import NO_AMOUNTS, PLAIN_AMOUNTS, TAX_AMOUNTS, plain_decimal, plain_declaration
-from mappings.edifact_values import ValueProblem, parse_date_102, parse_decimal
+from mappings.edifact_values import ValueProblem, parse_date_102, parse_decimal, plain_decimal
 from parsers.edifact.model import Message, Segment
 
 GUIDE = ("CUSDEC", "D", "96B")
@@ -72,6 +68,16 @@ FIELD_GUIDE: dict[str, str] = {
     "value_for_tax": "MOA+125 after TAX GST",
 }
 
+PLAIN_AMOUNTS = {"38": "invoice_amount", "40": "value_for_duty"}
+"""MOA qualifier → line field, before any TAX of the line (or after a TAX without type)."""
+TAX_AMOUNTS: dict[str, dict[str, str]] = {
+    "CUD": {"124": "customs_duty"},
+    "EXC": {"124": "excise_tax"},
+    "GST": {"124": "gst", "125": "value_for_tax"},
+}
+"""MOA qualifier → line field after a TAX of each type (none after other types)."""
+NO_AMOUNTS: dict[str, str] = {}
+
 
 # The guide's segment order per section. A missing field is reported, as ISO 9735
 # UCS 0096 asks, at the last segment processed before the place its segment was due.
@@ -112,33 +118,17 @@ def source_location(message_ref: str, source: Source | None) -> Location:
 
 class MappingResult:
     """The declaration (None when it could not be built), the findings, and
-    where each domain field came from.
+    where each domain field came from (domain path → ``Source``)."""
 
-    ``sources`` may be given as a function that computes them: they are then
-    computed on first access (and the function, with the message it holds,
-    dropped). ``map_cusdec`` does so for the messages it maps on the fast path.
-    """
-
-    __slots__ = ("declaration", "findings", "message_ref", "_sources")
+    __slots__ = ("declaration", "findings", "message_ref", "sources")
 
     def __init__(
-        self,
-        declaration: Declaration | None,
-        findings: list[Finding],
-        sources: dict[str, Source] | Callable[[], dict[str, Source]],
-        message_ref: str,
+        self, declaration: Declaration | None, findings: list[Finding], sources: dict[str, Source], message_ref: str
     ) -> None:
         self.declaration = declaration
         self.findings = findings
-        self._sources = sources
+        self.sources = sources
         self.message_ref = message_ref
-
-    @property
-    def sources(self) -> dict[str, Source]:
-        """Domain path → where the field was read (see ``Source``)."""
-        if callable(self._sources):
-            self._sources = self._sources()
-        return self._sources
 
     def locate(self, path: str | None) -> Location:
         """The EDIFACT location of a domain path, or of its nearest parent."""
@@ -151,7 +141,7 @@ class _Builder:
     def __init__(self, message: Message, decimal_mark: str) -> None:
         self.message = message
         self.decimal_mark = decimal_mark
-        self.usual_mark = decimal_mark in (".", ",")  # see cusdec_fast.plain_decimal
+        self.usual_mark = decimal_mark in (".", ",")  # see edifact_values.plain_decimal
         self.data: dict[str, Any] = {"lines": []}
         self.sources: dict[str, Source] = {}
         self.findings: list[Finding] = []
@@ -235,31 +225,12 @@ _HEADER, _LINES, _SUMMARY = 0, 1, 2
 _NOTHING: list[str] = []  # an absent element: no components
 
 
-def map_cusdec(message: Message, decimal_mark: str = ".", *, with_sources: bool = False) -> MappingResult:
-    """Map one CUSDEC message of guide CAD01 to a Declaration.
-
-    An ordinary message is mapped by ``cusdec_fast.plain_declaration``; its
-    ``sources`` are computed by the full walk only if they are read. Any other
-    message is mapped by the full walk, which records the sources as it goes
-    and produces the findings. The result is the same either way.
-
-    ``with_sources=True`` goes straight to the full walk: for callers that read
-    the sources of every declaration (the gateway spools them), for which the
-    fast path followed by the full walk would cost more than the walk alone.
-    """
-    if not with_sources:
-        declaration = plain_declaration(message, decimal_mark)
-        if declaration is not None:
-            return MappingResult(declaration, [], partial(_sources, message, decimal_mark), message.reference)
+def map_cusdec(message: Message, decimal_mark: str = ".") -> MappingResult:
+    """Map one CUSDEC message of guide CAD01 to a Declaration: the full walk,
+    which records the sources as it goes and produces the findings."""
     builder = _walk(message, decimal_mark)
     declaration = _validate(builder)
     return MappingResult(declaration, builder.findings, builder.sources, message.reference)
-
-
-def _sources(message: Message, decimal_mark: str) -> dict[str, Source]:
-    """The sources of a message the fast path mapped (it has no findings: the
-    walk's data is valid, so validating it again would add nothing)."""
-    return _walk(message, decimal_mark).sources
 
 
 def _walk(message: Message, decimal_mark: str) -> _Builder:

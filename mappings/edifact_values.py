@@ -8,6 +8,11 @@ from decimal import Decimal, InvalidOperation
 
 _NUMBER = re.compile(r"^\d+(?:[.,]\d+)?$")
 
+plain_decimal = re.compile("[0-9]+(?:[.][0-9]+)?").fullmatch
+"""ASCII digits with an optional ``.`` fraction: when the decimal mark is ``.`` or
+``,``, ``parse_decimal`` accepts them and returns ``Decimal(text)`` (it only
+rewrites ``,`` and the decimal mark to ``.``), so a mapper may take that shortcut."""
+
 
 class ValueProblem(ValueError):
     """A value that does not fit; ``code`` is the 0085 syntax error code."""
