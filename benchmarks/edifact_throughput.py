@@ -205,7 +205,7 @@ def _measure_reader(path: Path) -> dict:
 
 
 def _measure_pipeline(path: Path) -> dict:
-    from mappings import cusdec_declaration, cusdec_fast
+    from mappings import cusdec_declaration
     from mappings.cusdec_declaration import map_cusdec
     from parsers.edifact.model import InterchangeStart, MessageRead
     from parsers.edifact.reader import read_edifact
@@ -229,8 +229,6 @@ def _measure_pipeline(path: Path) -> dict:
 
         return timed_validate
 
-    # map_cusdec validates in cusdec_fast (ordinary messages) or in the full mapper
-    cusdec_fast.validate = timed(cusdec_fast.validate)
     cusdec_declaration._validate = timed(cusdec_declaration._validate)
     envelope_s = directory_s = mapping_s = 0.0
     events = messages = declarations = envelope_findings = directory_findings = mapping_findings = 0

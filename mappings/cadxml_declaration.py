@@ -7,10 +7,6 @@ only when an error needs one. Any later error that knows only a domain path
 (pydantic's, a business rule's, the portal's pointer) is placed through
 ``XmlMappingResult.locate``. The field table is in docs/formats/cad-xml.md.
 
-A caller that needs no sources may ask for the fast path (``mappings.cadxml_fast``:
-the same dict, without the walk) for an ordinary declaration; see
-``map_cad_declaration``.
-
 Finding codes are the ones the EDIFACT mapper uses (UN/EDIFACT 0085): ``12``
 invalid value, ``13`` missing, ``35`` too many repetitions.
 """
@@ -29,10 +25,7 @@ from pydantic import ValidationError
 from diagnostics import Finding, Location
 from diagnostics.field_paths import nearest_source, parent_path, pydantic_complaints
 from domain import Declaration
-from domain.checked_amounts import validate_checked
 from domain.declaration import AmendmentKind
-from domain.trusted_lines import build_lines
-from mappings.cadxml_fast import FastMapping, map_fast
 
 NAMESPACE = "urn:wco:datamodel:WCO:Declaration:1"
 _N = f"{{{NAMESPACE}}}"
@@ -371,25 +364,9 @@ def _map_lines(b: _Builder, item: etree._Element, checks: _Checks) -> None:
             sources[keys["country_of_origin"]] = child.sourceline
 
 
-def map_cad_declaration(
-    element: etree._Element, base: str = "/DocumentMetaData/Declaration[1]", *, with_sources: bool = True
-) -> XmlMappingResult:
-    """Map one schema-valid CAD-IN Declaration element to a Declaration.
-
-    With ``with_sources=False`` an ordinary declaration takes the fast path
-    (``mappings.cadxml_fast``), which records no sources: the result's
-    ``sources`` is then empty, and ``locate`` gives a field its XPath but the
-    Declaration's line. They cannot be recorded later (the reader clears the
-    element once its consumer moves on), so the default keeps them: only a
-    caller that never places anything by domain path (business rules, the
-    portal's rejections) opts out. Whenever the fast path gives up, or pydantic
-    refuses its dict, the walk maps the element: the findings are always the walk's."""
-    if not with_sources:
-        fast = map_fast(element)
-        if fast is not None:
-            result = _fast_result(fast, element, base)
-            if result is not None:
-                return result
+def map_cad_declaration(element: etree._Element, base: str = "/DocumentMetaData/Declaration[1]") -> XmlMappingResult:
+    """Map one schema-valid CAD-IN Declaration element to a Declaration: the
+    walk, which records the sources as it goes and produces the findings."""
     builder, raw_version = _walk(element, base)
     declaration = _validate(builder)
     data = builder.data
@@ -402,20 +379,6 @@ def map_cad_declaration(
         data.get("transaction_number"),
         raw_version,
         data.get("filer_reference"),
-    )
-
-
-def _fast_result(fast: FastMapping, element: etree._Element, base: str) -> XmlMappingResult | None:
-    """The fast path's result; None when pydantic refuses the dict (the walk
-    locates its complaints). The fast path checked the line amounts' digits."""
-    data = fast.data
-    build_lines(data["lines"])
-    try:
-        declaration = validate_checked(data)
-    except ValidationError:
-        return None
-    return XmlMappingResult(
-        declaration, [], {}, base, element.sourceline, data.get("transaction_number"), fast.version, data.get("filer_reference")
     )
 
 

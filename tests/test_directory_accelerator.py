@@ -169,16 +169,36 @@ def _values(slot: Slot) -> st.SearchStrategy[str]:
     )
 
 
+def _at_the_limits(element: ElementDef, mark: str) -> st.SearchStrategy[str]:
+    """A value at or just past an element's length limits: letters, non-Latin
+    text, digits, with a sign or a decimal mark (neither counted in a length)."""
+    lengths = {element.min_length - 1, element.min_length, element.max_length, element.max_length + 1}
+    values: list[str] = []
+    for length in sorted(n for n in lengths if n > 0):
+        digits = "7" * (length - 1)
+        values += ["A" * length, "\u4e00" * length, digits + "7", "-" + digits + "7", digits + mark + "5"]
+    return st.sampled_from(values)
+
+
+def _element_at(slot: Slot, component: int) -> ElementDef | None:
+    """The definition of component ``component`` (0-based) of a slot; None past its end."""
+    if slot.composite is None:
+        return slot.element if component == 0 else None
+    components = slot.composite.components
+    return components[component].element if component < len(components) else None
+
+
 @st.composite
 def random_segments(draw: st.DrawFn) -> Segment:
-    """A valid-looking segment with up to three mutations: a value replaced,
-    a component or an element added, elements cut off, a value emptied."""
+    """A valid-looking segment with up to three mutations: a value replaced
+    (by any value, or by one at or just past its length limits), a component
+    or an element added, elements cut off, a value emptied."""
     mark = draw(st.sampled_from(MARKS))
     definition = DIRECTORY.segments[draw(st.sampled_from(TAGS))]
     slots = definition.elements
     elements = [list(element) for element in draw(valid_segments(definition, mark)).elements]
     for _ in range(draw(st.integers(0, 3))):
-        mutation = draw(st.sampled_from(["value", "value", "value", "component", "element", "cut", "empty"]))
+        mutation = draw(st.sampled_from(["value", "value", "value", "limit", "limit", "component", "element", "cut", "empty"]))
         if mutation == "element" or not elements:
             elements.append(draw(st.lists(_values(slots[-1]), max_size=2)))
             continue
@@ -189,7 +209,12 @@ def random_segments(draw: st.DrawFn) -> Segment:
         elif mutation == "component" or not element:
             element.append(draw(_values(slot)))
         else:
-            element[draw(st.integers(0, len(element) - 1))] = "" if mutation == "empty" else draw(_values(slot))
+            index = draw(st.integers(0, len(element) - 1))
+            defined = _element_at(slot, index) if at < len(slots) else None
+            if mutation == "limit" and defined is not None:
+                element[index] = draw(_at_the_limits(defined, mark))
+            else:
+                element[index] = "" if mutation == "empty" else draw(_values(slot))
     return Segment(definition.tag, elements)
 
 
@@ -262,6 +287,28 @@ def test_valid_segments_are_clean_in_c(data: st.DataObject, mark: str) -> None:
     segment = data.draw(valid_segments(definition, mark))
     assert slow_findings(segment, mark) == []
     assert suspects([segment], mark) == []
+
+
+@needs_accelerator
+@BOUNDED
+@given(st.data(), st.sampled_from(MARKS))
+def test_c_and_python_agree_on_values_at_the_length_limits(data: st.DataObject, mark: str) -> None:
+    """A valid segment with one value at or just past its length limits: clean in
+    C exactly when the Python check finds nothing (a length off by one fails here)."""
+    definition = DIRECTORY.segments[data.draw(st.sampled_from(TAGS))]
+    elements = [list(element) for element in data.draw(valid_segments(definition, mark)).elements]
+    at = data.draw(st.integers(0, len(definition.elements) - 1))
+    slot = definition.elements[at]
+    width = 1 if slot.composite is None else len(slot.composite.components)
+    index = data.draw(st.integers(0, width - 1))
+    defined = _element_at(slot, index)
+    assert defined is not None
+    while len(elements) <= at:
+        elements.append([""])
+    elements[at] += [""] * (index + 1 - len(elements[at]))
+    elements[at][index] = data.draw(_at_the_limits(defined, mark))
+    segment = Segment(definition.tag, elements)
+    assert (suspects([segment], mark) == []) == (slow_findings(segment, mark) == [])
 
 
 # Fixed lengths above 1 (too short: 40), which D.96B as we define it never has, and

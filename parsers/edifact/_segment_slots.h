@@ -1,8 +1,8 @@
 /*
  * The __slots__ offsets of parsers.edifact.model.Segment, for the C extensions
  * that read its slots (or, in the tokenizer, write them) without attribute
- * look-ups: parsers/edifact/_tokenizer.c, validators/directory/_content.c and
- * mappings/_cusdec_lines.c include this file after <Python.h>.
+ * look-ups: parsers/edifact/_tokenizer.c and validators/directory/_content.c
+ * include this file after <Python.h>.
  */
 #ifndef CARM_SEGMENT_SLOTS_H
 #define CARM_SEGMENT_SLOTS_H
