@@ -220,10 +220,10 @@ def _measure_pipeline(path: Path) -> dict:
     pydantic_seconds = [0.0]
 
     def timed(validate):  # the Declaration.model_validate step of map_cusdec
-        def timed_validate(argument):
+        def timed_validate(*arguments):
             started = clock()
             try:
-                return validate(argument)
+                return validate(*arguments)
             finally:
                 pydantic_seconds[0] += clock() - started
 
