@@ -578,16 +578,15 @@ def upgrade_schema(engine: Engine, revision: str = "head") -> None:
         connection.commit()
         if revision == "head" and current == head_revision():
             return
-    with _migration_lock(engine):
-        with engine.connect() as connection:
-            from alembic import command
+    with _migration_lock(engine), engine.connect() as connection:
+        from alembic import command
 
-            config = alembic_config(connection)
-            if current_revision(connection) is None and inspect(connection).has_table("files"):
-                command.stamp(config, "0001")
-                connection.commit()
-            command.upgrade(config, revision)
+        config = alembic_config(connection)
+        if current_revision(connection) is None and inspect(connection).has_table("files"):
+            command.stamp(config, "0001")
             connection.commit()
+        command.upgrade(config, revision)
+        connection.commit()
 
 
 @contextmanager
