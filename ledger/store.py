@@ -381,7 +381,7 @@ class Ledger:
 
     # documents ------------------------------------------------------------
     def record_post(self, file_id: int, *, idempotency_key: str, message_reference: str, transaction_number: str | None,
-                    version: int | None, status: str, response: dict | None, kind: str = "declaration",
+                    version: int | None, status: str, response: dict[str, Any] | None, kind: str = "declaration",
                     lease_seconds: float | None = None) -> None:
         """A post the portal answered, recorded at once (before any acknowledgement):
         one row per (file, idempotency key) until the file's documents are recorded."""
