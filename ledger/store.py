@@ -15,8 +15,9 @@ import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, delete, event, inspect, or_, select, text
 from sqlalchemy.engine import Connection, Engine
@@ -32,6 +33,9 @@ from ledger.tables import (
     SentInterchangeRecord,
     utcnow,
 )
+
+if TYPE_CHECKING:  # alembic is imported when a schema is upgraded, not with the ledger
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -541,7 +545,7 @@ def _serialize_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def alembic_config(connection: Connection | None = None) -> Any:
+def alembic_config(connection: Connection | None = None) -> Config:
     from alembic.config import Config
 
     config = Config()
@@ -551,16 +555,15 @@ def alembic_config(connection: Connection | None = None) -> Any:
     return config
 
 
-_HEAD: str | None = None
-
-
+@cache
 def head_revision() -> str:
-    global _HEAD
-    if _HEAD is None:
-        from alembic.script import ScriptDirectory
+    """The newest migration's revision, read once."""
+    from alembic.script import ScriptDirectory
 
-        _HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    return _HEAD  # type: ignore[return-value]
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migration in {MIGRATIONS}")
+    return head
 
 
 def current_revision(connection: Connection) -> str | None:
