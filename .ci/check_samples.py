@@ -53,7 +53,7 @@ def main(folder: str) -> int:
         return 1
     with ThreadPoolExecutor(max_workers=2) as pool:
         problems = list(pool.map(problem_with, files))
-    failures = [(path, problem) for path, problem in zip(files, problems) if problem]
+    failures = [(path, problem) for path, problem in zip(files, problems, strict=True) if problem]
     for path, problem in failures:
         print(f"SAMPLE FAILED {path.relative_to(root)}: {problem}")
     print(f"samples: {len(files) - len(failures)} of {len(files)} answered with a specific JSON verdict")

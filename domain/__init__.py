@@ -10,7 +10,15 @@ from domain.declaration import (
     Vendor,
 )
 from domain.outcome import AssessedLine, DeclarationOutcome, OutcomeStatus, PortalError
-from domain.payment import Application, Payment, PaymentChannel, PaymentOutcome, PaymentStatus, RemittanceItem, Statement
+from domain.payment import (
+    Application,
+    Payment,
+    PaymentChannel,
+    PaymentOutcome,
+    PaymentStatus,
+    RemittanceItem,
+    Statement,
+)
 
 __all__ = [
     "Amendment",

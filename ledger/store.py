@@ -15,8 +15,9 @@ import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, delete, event, inspect, or_, select, text
 from sqlalchemy.engine import Connection, Engine
@@ -32,6 +33,9 @@ from ledger.tables import (
     SentInterchangeRecord,
     utcnow,
 )
+
+if TYPE_CHECKING:  # alembic is imported when a schema is upgraded, not with the ledger
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -381,7 +385,7 @@ class Ledger:
 
     # documents ------------------------------------------------------------
     def record_post(self, file_id: int, *, idempotency_key: str, message_reference: str, transaction_number: str | None,
-                    version: int | None, status: str, response: dict | None, kind: str = "declaration",
+                    version: int | None, status: str, response: dict[str, Any] | None, kind: str = "declaration",
                     lease_seconds: float | None = None) -> None:
         """A post the portal answered, recorded at once (before any acknowledgement):
         one row per (file, idempotency key) until the file's documents are recorded."""
@@ -541,7 +545,7 @@ def _serialize_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def alembic_config(connection: Connection | None = None) -> Any:
+def alembic_config(connection: Connection | None = None) -> Config:
     from alembic.config import Config
 
     config = Config()
@@ -551,16 +555,15 @@ def alembic_config(connection: Connection | None = None) -> Any:
     return config
 
 
-_HEAD: str | None = None
-
-
+@cache
 def head_revision() -> str:
-    global _HEAD
-    if _HEAD is None:
-        from alembic.script import ScriptDirectory
+    """The newest migration's revision, read once."""
+    from alembic.script import ScriptDirectory
 
-        _HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    return _HEAD  # type: ignore[return-value]
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migration in {MIGRATIONS}")
+    return head
 
 
 def current_revision(connection: Connection) -> str | None:
@@ -578,16 +581,15 @@ def upgrade_schema(engine: Engine, revision: str = "head") -> None:
         connection.commit()
         if revision == "head" and current == head_revision():
             return
-    with _migration_lock(engine):
-        with engine.connect() as connection:
-            from alembic import command
+    with _migration_lock(engine), engine.connect() as connection:
+        from alembic import command
 
-            config = alembic_config(connection)
-            if current_revision(connection) is None and inspect(connection).has_table("files"):
-                command.stamp(config, "0001")
-                connection.commit()
-            command.upgrade(config, revision)
+        config = alembic_config(connection)
+        if current_revision(connection) is None and inspect(connection).has_table("files"):
+            command.stamp(config, "0001")
             connection.commit()
+        command.upgrade(config, revision)
+        connection.commit()
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -30,7 +31,7 @@ class FileRecord(Base):
     state: Mapped[str] = mapped_column(String(16), index=True)
     format: Mapped[str | None] = mapped_column(String(16))
     accepted: Mapped[bool | None]
-    summary: Mapped[dict | None] = mapped_column(JSON)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     run_id: Mapped[str | None] = mapped_column(String(250))
     received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
@@ -94,7 +95,7 @@ class DocumentRecord(Base):
     version: Mapped[int | None]
     idempotency_key: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16))
-    response: Mapped[dict | None] = mapped_column(JSON)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     position: Mapped[int | None] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(16), default="declaration", server_default="declaration")
@@ -126,13 +127,13 @@ class SentInterchangeRecord(Base):
     recipient: Mapped[str] = mapped_column(String(64))  # UNB 0010 as we wrote it
     control_reference: Mapped[str] = mapped_column(String(32))  # our UNB 0020
     kind: Mapped[str] = mapped_column(String(16))  # contrl, contrl-receipt, cusres
-    message_references: Mapped[list] = mapped_column(JSON)
+    message_references: Mapped[list[str]] = mapped_column(JSON)
     file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"))  # the inbound file it answered
     answers_reference: Mapped[str] = mapped_column(String(32))  # UNB 0020 of the inbound interchange
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # The partner's verdict (its CONTRL's UCI 0083 and UCM rejections), when received.
     ack_action: Mapped[str | None] = mapped_column(String(3))
     ack_code: Mapped[str | None] = mapped_column(String(3))
-    ack_rejections: Mapped[list | None] = mapped_column(JSON)
+    ack_rejections: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
     ack_file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"))
     acknowledged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -90,7 +90,7 @@ def test_workers_starting_together_migrate_once(backend: str, tmp_path: Path) ->
             try:
                 barrier.wait()
                 Ledger(url).dispose()
-            except BaseException as error:  # noqa: BLE001
+            except BaseException as error:
                 errors.append(error)
 
         threads = [threading.Thread(target=start) for _ in range(6)]

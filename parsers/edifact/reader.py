@@ -76,7 +76,7 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate, compress, count, repeat
 from operator import add, contains, itemgetter, ne, sub
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 from diagnostics import Finding, Location
 from parsers.edifact.model import (
@@ -94,35 +94,43 @@ from parsers.edifact.model import (
     SyntaxProblem,
 )
 
-__all__ = ["read_edifact", "CODECS", "accelerator_available", "use_accelerator"]
+__all__ = ["CODECS", "accelerator_available", "read_edifact", "use_accelerator"]
 
 # The optional C accelerator of the batch path (parsers/edifact/_tokenizer.c).
 # Without it (not built, or CARM_EDIFACT_ACCELERATOR=0) the pure-Python batch
 # path below does the same work; tests/test_tokenizer_accelerator.py checks
 # that both give the same events.
-try:
-    from parsers.edifact import _tokenizer as _accelerator
+_Tokenize = Callable[
+    [str, int, int, int, int, bool, str, str, str | None, str | None, str, bytes | None],
+    tuple[list[Segment | None], list[tuple[int, int, int, bool]], int],
+]
+"""``_tokenizer.tokenize`` (see parsers/edifact/_tokenizer.pyi)."""
 
-    _accelerator.configure(Segment)
-except Exception:  # not built, or built for another Segment layout  # pragma: no cover
-    _accelerator = None  # type: ignore[assignment]
-_tokenize = (
-    _accelerator.tokenize
-    if _accelerator is not None and os.environ.get("CARM_EDIFACT_ACCELERATOR", "1") != "0"
-    else None
-)
+
+def _load_accelerator() -> _Tokenize | None:
+    try:
+        from parsers.edifact import _tokenizer
+
+        _tokenizer.configure(Segment)
+    except Exception:  # not built, or built for another Segment layout  # pragma: no cover
+        return None
+    return _tokenizer.tokenize
+
+
+_ACCELERATOR = _load_accelerator()
+_tokenize = _ACCELERATOR if os.environ.get("CARM_EDIFACT_ACCELERATOR", "1") != "0" else None
 
 
 def accelerator_available() -> bool:
     """Whether the C tokenizer was built and imported."""
-    return _accelerator is not None
+    return _ACCELERATOR is not None
 
 
 def use_accelerator(enabled: bool) -> bool:
     """Switch the C tokenizer on or off (when available); returns whether it was on."""
     global _tokenize
     was = _tokenize is not None
-    _tokenize = _accelerator.tokenize if enabled and _accelerator is not None else None
+    _tokenize = _ACCELERATOR if enabled else None
     return was
 
 DEFAULT_DELIMITERS = Delimiters()
@@ -170,7 +178,6 @@ _SINGLE_BYTE_CODECS = frozenset(codec for codec in CODECS.values() if codec != "
 _BLANK_TEXT = _BLANK.decode("ascii")
 _MARKS = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12"  # length-preserving masks
 _WINDOW = 4096  # characters cut into segments at once: small batches stay in the CPU caches
-_BATCH, _SINGLE = 0, 1  # kinds of what ``_Scanner.batches`` yields
 _SPLITS = repeat(str.split)
 _ZEROS, _ONES, _THREES = repeat(0), repeat(1), repeat(3)
 _first = itemgetter(0)
@@ -369,11 +376,11 @@ class _Scanner:
         self._pos = end + 1
         return data, start + len(piece) - len(data), True, False
 
-    def batches(self, decoder: _SegmentDecoder) -> Iterator[tuple[int, object]]:
+    def batches(self, decoder: _SegmentDecoder) -> Iterator[_Batch | _Raw]:
         """The batch counterpart of ``segments`` for a decoder whose ``batchable`` is true.
 
-        Yields ``(_BATCH, _Batch)`` for runs of terminated segments (about
-        ``_WINDOW`` bytes each) and ``(_SINGLE, raw)`` for an oversized or
+        Yields a ``_Batch`` for each run of terminated segments (about
+        ``_WINDOW`` bytes each) and a ``_Raw`` for an oversized or
         unterminated last segment, which take the per-segment path. Before a
         batch is yielded the scanner already stands after it; a consumer that
         stops inside a batch must ``rewind`` to where it stopped.
@@ -404,16 +411,16 @@ class _Scanner:
                 at = 0
                 while at < cut:
                     until = masked.rfind(terminator, at, at + _WINDOW) + 1 or masked.find(terminator, at) + 1
-                    yield _BATCH, self._cut(text, masked, mark, at, until, region, base, replaced)
+                    yield self._cut(text, masked, mark, at, until, region, base, replaced)
                     at = until
             if len(region) - cut > self.max_segment:
-                yield _SINGLE, self._skip_oversized(term_byte)
+                yield self._skip_oversized(term_byte)
             elif not self._fill():
                 tail = region[cut:]
                 data = tail.lstrip(_BLANK)
                 self._pos = len(self._buf)
                 if data.strip(_BLANK):
-                    yield _SINGLE, (data, base + len(region) - len(data), False, False)
+                    yield (data, base + len(region) - len(data), False, False)
                 return
 
     @staticmethod
@@ -437,11 +444,12 @@ class _Scanner:
             terms = list(compress(terms, keep))
         return _Batch(texts, offsets, terms, region, base, replaced)
 
-    def _single_segments(self, terminator: bytes, release: str, base: int) -> Iterator[tuple[int, object]]:
+    def _single_segments(self, terminator: bytes, release: str | None, base: int) -> Iterator[_Raw]:
         """Hand the complete segments of the buffer one by one to the per-segment path."""
         region = self._buf[self._pos :]
         pieces = region.split(terminator)
-        pieces = _join_released(pieces, terminator, release.encode("ascii"))
+        if release is not None:
+            pieces = _join_released(pieces, terminator, release.encode("ascii"))
         pieces.pop()
         offset = base
         for piece in pieces:
@@ -450,7 +458,7 @@ class _Scanner:
             self._pos = offset - self._base
             data = piece.lstrip(_BLANK)
             if data:
-                yield _SINGLE, (data, start + len(piece) - len(data), True, False)
+                yield (data, start + len(piece) - len(data), True, False)
 
     def _skip_oversized(self, terminator: bytes) -> _Raw:
         """Drop a segment that exceeds ``max_segment`` bytes, up to its terminator."""
@@ -520,7 +528,7 @@ class _SegmentDecoder:
         service = [delimiters.element, delimiters.component, self.repetition, delimiters.terminator]
         self._escapes = [
             (f"{self.release}{char}", placeholder)
-            for char, placeholder in zip([self.release, *service], _PLACEHOLDERS)
+            for char, placeholder in zip([self.release, *service], _PLACEHOLDERS, strict=True)
             if char
         ]
         service_chars = {c for c in [self.release, *service] if c}
@@ -557,7 +565,7 @@ class _SegmentDecoder:
             undecodable = True
         release, repetition = self.release, self.repetition
         if release is not None and release in text:
-            tag, elements, repetitions = self._split_released(text)
+            tag, elements, repetitions = self._split_released(text, release)
         elif repetition is not None and repetition in text:
             tag, elements, repetitions = self._split(text)
         else:  # the common case, inlined for speed
@@ -574,25 +582,26 @@ class _SegmentDecoder:
 
     def _split(self, text: str) -> tuple[str, list[list[str]], dict[int, list[list[str]]] | None]:
         parts = text.split(self.element)
-        if self.repetition is not None and self.repetition in text:
-            return (parts[0], *self._split_repeated(parts[1:]))
+        repetition = self.repetition
+        if repetition is not None and repetition in text:
+            return (parts[0], *self._split_repeated(parts[1:], repetition))
         component = self.component
         return parts[0], [p.split(component) for p in parts[1:]], None
 
     def _split_repeated(
-        self, parts: list[str]
+        self, parts: list[str], repetition: str
     ) -> tuple[list[list[str]], dict[int, list[list[str]]] | None]:
         elements: list[list[str]] = []
         repetitions: dict[int, list[list[str]]] = {}
         for number, part in enumerate(parts, 1):
-            occurrences = [o.split(self.component) for o in part.split(self.repetition)]  # type: ignore[arg-type]
+            occurrences = [o.split(self.component) for o in part.split(repetition)]
             elements.append(occurrences[0])
             if len(occurrences) > 1:
                 repetitions[number] = occurrences
         return elements, repetitions or None
 
     def _split_released(
-        self, text: str
+        self, text: str, release: str
     ) -> tuple[str, list[list[str]], dict[int, list[list[str]]] | None]:
         """Split a segment containing the release character.
 
@@ -608,7 +617,7 @@ class _SegmentDecoder:
             if pair in text:
                 text = text.replace(pair, placeholder)
                 protected.append((placeholder, pair[1]))
-        tag, elements, repetitions = self._split(text.replace(self.release, ""))  # type: ignore[arg-type]
+        tag, elements, repetitions = self._split(text.replace(release, ""))
         if not protected:
             return tag, elements, repetitions
         elements = [[_restore(c, protected) for c in element] for element in elements]
@@ -718,7 +727,8 @@ def _first_component(
 # Events ------------------------------------------------------------------------
 
 
-def _problem(code: str, text: str, **where) -> SyntaxProblem:
+def _problem(code: str, text: str, **where: Any) -> SyntaxProblem:
+    """A syntax problem at the ``Location`` the keywords describe."""
     return SyntaxProblem(Finding(code, text, Location(**where)))
 
 
@@ -729,7 +739,7 @@ def _parse_una(raw: bytes) -> tuple[Delimiters, list[Finding]]:
         return DEFAULT_DELIMITERS, [
             Finding("13", f"UNA service string advice is truncated: {raw!r}", Location(tag="UNA"))
         ]
-    component, element, decimal, release, repetition, terminator = chars
+    component, element, decimal, release, repetition, terminator = tuple(chars)
     delimiters = Delimiters(
         component=component,
         element=element,
@@ -933,12 +943,11 @@ class _Reader:
         element, component = repeat(decoder.element), repeat(repeat(decoder.component))
         suspects = [c for c in (decoder.release, decoder.repetition) if c]
         invalid = decoder.invalid
-        for kind, payload in scanner.batches(decoder):
-            if kind == _SINGLE:
-                if (yield from self._one(state, payload, enveloped, decode)):  # type: ignore[arg-type]
+        for batch in scanner.batches(decoder):
+            if not isinstance(batch, _Batch):  # a raw segment for the per-segment path
+                if (yield from self._one(state, batch, enveloped, decode)):
                     return
                 continue
-            batch: _Batch = payload  # type: ignore[assignment]
             texts = batch.texts
             n = len(texts)
             if not n:  # only blank pieces (e.g. a doubled terminator): no segments
@@ -1000,7 +1009,9 @@ class _Reader:
             state.position = first + n - 1
         yield from self._close_all(state, enveloped, "end of file")
 
-    def _dispatch_decoded(self, state: _Interchange, segment: Segment, offset: int, enveloped: bool):  # noqa: ANN202
+    def _dispatch_decoded(
+        self, state: _Interchange, segment: Segment, offset: int, enveloped: bool
+    ) -> Generator[Event, None, int]:
         """Hand a segment the fast paths decoded already to the per-segment
         dispatcher; 2 when it ends the reading of this interchange, else 0."""
         ok = (b"", offset, True, False)
@@ -1009,7 +1020,7 @@ class _Reader:
         return 2 if done else 0
 
     def _read_tokenized(
-        self, state: _Interchange, enveloped: bool, tokenize: Callable[..., tuple[list, list, int]]
+        self, state: _Interchange, enveloped: bool, tokenize: _Tokenize
     ) -> Iterator[Event]:
         """``_read_batches`` with the C tokenizer: the same events.
 
@@ -1034,7 +1045,9 @@ class _Reader:
             at = 0
             while True:
                 first = state.position + 1
-                segments, stops, until = tokenize(text, at, base, _WINDOW, first, replaced, *arguments)
+                found, stops, until = tokenize(text, at, base, _WINDOW, first, replaced, *arguments)
+                # None stands only at the odd stops, which are decoded from ``region``, never read from here.
+                segments = cast("list[Segment]", found)
                 if until == at:
                     break
                 at = until

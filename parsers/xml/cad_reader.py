@@ -108,7 +108,7 @@ def element_xpath(element: etree._Element, declaration_index: int | None = None)
         if node.tag == DECLARATION_TAG and declaration_index is not None and local_name(parent.tag) == "DocumentMetaData":
             steps.append(f"{name}[{declaration_index}]")
         else:
-            same = [sibling for sibling in parent.iterchildren(node.tag)]
+            same = [sibling for sibling in parent if sibling.tag == node.tag]
             if name in REPEATING or len(same) > 1:
                 steps.append(f"{name}[{same.index(node) + 1}]")
             else:

@@ -53,9 +53,10 @@ def read_pain001(stream: BinaryIO) -> Pain001Document | Finding:
     except etree.XMLSyntaxError as error:
         return describe_parse_error(error)
     namespace = etree.QName(root).namespace or ""
-    version = pain001_version(str(root.tag))
+    tag = str(root.tag)  # a parsed element's tag is a str
+    version = pain001_version(tag)
     if version is None:
-        return Finding("XML-ROOT", f"root element {root.tag} is not a pain.001 Document", Location(xpath="/*[1]"))
+        return Finding("XML-ROOT", f"root element {tag} is not a pain.001 Document", Location(xpath="/*[1]"))
     if version < MIN_VERSION or not namespace.startswith(ISO_NAMESPACE):
         return Finding(
             VERSION_REFUSED,

@@ -65,7 +65,8 @@ PARSER_OPTIONS: dict[str, Any] = {
 
 def secure_parser(**overrides: Any) -> etree.XMLParser:
     """A whole-document parser with the hardened settings (schemas, tests)."""
-    return etree.XMLParser(**{**PARSER_OPTIONS, **overrides})
+    parser: etree.XMLParser = etree.XMLParser(**{**PARSER_OPTIONS, **overrides})
+    return parser
 
 
 @cache

@@ -78,8 +78,10 @@ def upgrade() -> None:
             op.create_index("ix_documents_transaction_number", "documents", ["transaction_number"])
     else:
         for unique in sa.inspect(op.get_bind()).get_unique_constraints("documents"):
+            name = unique["name"]
             if unique["column_names"] == ["idempotency_key"]:  # "documents_idempotency_key_key"
-                op.drop_constraint(unique["name"], "documents", type_="unique")
+                assert name is not None, "PostgreSQL names every constraint"
+                op.drop_constraint(name, "documents", type_="unique")
         op.add_column("documents", sa.Column("position", sa.Integer))
         op.add_column("documents", sa.Column("kind", sa.String(16), nullable=False, server_default="declaration"))
     op.create_index("ix_documents_file_position", "documents", ["file_id", "position"], unique=True)
