@@ -29,11 +29,12 @@ def render(page: str, text: str) -> str:
     for (name, block), make in BLOCKS.items():
         if name != page:
             continue
-        pattern = re.compile(rf"(<!-- generated: {re.escape(block)} -->\n).*?(<!-- end: {re.escape(block)} -->)", re.S)
-        if not pattern.search(text):
+        pattern = re.compile(rf"<!-- generated: {re.escape(block)} -->\n.*?(?=<!-- end: {re.escape(block)} -->)", re.S)
+        found = pattern.search(text)
+        if found is None:
             raise ValueError(f"docs/formats/{page} has no generated block {block!r}")
         body = make().strip("\n")
-        text = pattern.sub(lambda match: f"{match.group(1)}{body}\n{match.group(2)}", text)
+        text = f"{text[: found.start()]}<!-- generated: {block} -->\n{body}\n{text[found.end() :]}"
     return text
 
 

@@ -66,7 +66,7 @@ def test_a_date_after_doc_belongs_to_the_document_group() -> None:
 def test_amounts_after_a_tax_belong_to_that_tax() -> None:
     """SG41 is TAX, MOA: after TAX+7+CUD, MOA+124 is the duty and MOA+38 is not the invoice amount;
     after a tax type the guide does not read, its amounts are not read either."""
-    line = list(LINE[:4]) + ["TAX+7+CUD", "MOA+124:1.00", "MOA+38:5.00:USD", "TAX+7+VAT", "MOA+124:9.00", "MOA+40:7.00:CAD"]
+    line = [*LINE[:4], "TAX+7+CUD", "MOA+124:1.00", "MOA+38:5.00:USD", "TAX+7+VAT", "MOA+124:9.00", "MOA+40:7.00:CAD"]
     reading = read_message(CAD01, _message(*HEADER, "UNS+D", *line, "UNS+S"))
     assert reading.data["lines"][0] == {
         "line_number": 1, "hs_code": "6109100010", "tariff_treatment": "2", "description": "SHIRTS",
