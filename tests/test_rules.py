@@ -18,10 +18,10 @@ import pytest
 
 from diagnostics import Severity
 from domain import Declaration
+from duties.tariff import TARIFF_TREATMENTS
 from gateway.edifact_flow import FlowOptions
 from gateway.pipeline import check_stream
 from mappings.cusdec_declaration import map_cusdec
-from portal.tariff import TARIFF_TREATMENTS
 from tests.ack_reader import read_cusres
 from tests.edifact_helpers import FIXTURES, messages_of
 from validators.reference_data import DEFAULT_DIRECTORY, ReferenceData, default_reference
