@@ -243,7 +243,7 @@ def test_reference_data_shipped_subsets() -> None:
     assert {"CAD", "USD", "EUR"} <= set(ref.currencies)
     assert {"KGM", "NMB", "PR"} <= set(ref.units)
     assert "0497" in ref.offices
-    assert set(ref.treatments) == set(TARIFF_TREATMENTS), "tariff_treatments.csv and portal/tariff.py disagree"
+    assert set(ref.treatments) == set(TARIFF_TREATMENTS), "tariff_treatments.csv and duties/tariff.py disagree"
     assert ref.exchange_rates.rate("USD", dt.date(2025, 1, 15)) == Decimal("1.35")
     assert ref.exchange_rates.rate("USD", dt.date(2025, 3, 1)) == Decimal("1.43")
     assert ref.exchange_rates.rate("USD", dt.date(2023, 12, 31)) is None
