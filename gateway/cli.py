@@ -41,7 +41,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _estimate(args: argparse.Namespace) -> int:
     from gateway.estimate import estimate_bytes, render_text
-    from portal.tariff import Tariff
+    from duties.tariff import Tariff
 
     path = Path(args.file)
     try:

@@ -14,11 +14,11 @@ from decimal import Decimal
 from typing import Any
 
 from domain import Declaration
+from duties.assessment import assess_line, to_cents
+from duties.tariff import Tariff
 from mappings.cusdec_declaration import is_guide_message, map_cusdec
 from parsers.edifact.model import InterchangeStart, MessageRead
 from parsers.edifact.reader import read_edifact
-from portal.assessment import assess_line, to_cents
-from portal.tariff import Tariff
 
 AMOUNTS = ("value_for_duty", "customs_duty", "excise_tax", "value_for_tax", "gst")
 _LABELS = {"value_for_duty": "VFD", "customs_duty": "Duty", "excise_tax": "Excise", "value_for_tax": "VFT", "gst": "GST"}

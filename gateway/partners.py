@@ -12,23 +12,22 @@ partner::
     channel = { type = "sftp", connection_id = "partner_broker01_sftp", inbox = "inbox" }
     acknowledgements = { contrl = true, syntax_version = 4, charset = "UNOC" }
 
-Channels: ``local`` (a folder, relative paths are taken under ``data_dir``),
-``sftp`` (an Airflow SFTP connection id and remote directories) and ``s3`` (an
-Airflow AWS connection id, a bucket and key prefixes). Credentials never live
-here: they are in the Airflow connections. See docs/transports.md.
+Channels (``local``, ``sftp``, ``s3``) are the transports' models
+(``transports.channels``). Credentials never live here: they are in the Airflow
+connections. See docs/transports.md.
 """
 
 from __future__ import annotations
 
-import posixpath
 import tomllib
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from domain.identifiers import bn9_valid, is_program_account
+from transports.channels import Channel, LocalChannel, SftpChannel
 
 PARTNER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 # UNB 0004 / 0007 (an..35 / an..4) and our own limit on XML sender ids.
@@ -58,96 +57,6 @@ class EdifactIdentity(_Model):
 
     def __str__(self) -> str:
         return f"{self.id}:{self.qualifier}" if self.qualifier else self.id
-
-
-def _relative_remote_dir(value: str) -> str:
-    """A remote directory: absolute or relative to the login directory, never with ``..``."""
-    if not value or "\\" in value or "\x00" in value:
-        raise ValueError("must be a non-empty POSIX path")
-    if ".." in PurePosixPath(value).parts:
-        raise ValueError("must not contain '..'")
-    normalized = posixpath.normpath(value)
-    if normalized in (".", "/"):
-        raise ValueError("must name a directory below the login or root directory")
-    return normalized
-
-
-def _prefix(value: str) -> str:
-    """An S3 key prefix: no leading slash, no ``..`` or ``.`` segments, ending with ``/``."""
-    stripped = value.strip("/")
-    if not stripped:
-        raise ValueError("must not be empty (use e.g. 'inbox/')")
-    parts = stripped.split("/")
-    if any(part in ("", ".", "..") for part in parts) or "\\" in stripped:
-        raise ValueError("must be plain segments separated by '/', without '.', '..' or '//'")
-    return stripped + "/"
-
-
-class LocalChannel(_Model):
-    """A folder holding inbox/, outbox/, archive/, quarantine/ and processing/."""
-
-    type: Literal["local"] = "local"
-    path: Path = Field(description="The partner's folder; relative paths are under settings.data_dir.")
-
-    def folder(self, data_dir: Path) -> Path:
-        return self.path if self.path.is_absolute() else data_dir / self.path
-
-
-class SftpChannel(_Model):
-    """Directories on an SFTP server reached through an Airflow SFTP connection."""
-
-    type: Literal["sftp"] = "sftp"
-    connection_id: Annotated[str, Field(min_length=1)]
-    inbox: str = "inbox"
-    outbox: str = "outbox"
-    archive: str = "archive"
-    quarantine: str = "quarantine"
-    processing: str = "processing"
-
-    _check_dirs = field_validator("inbox", "outbox", "archive", "quarantine", "processing")(_relative_remote_dir)
-
-    @model_validator(mode="after")
-    def _distinct(self) -> SftpChannel:
-        dirs = [self.inbox, self.outbox, self.archive, self.quarantine, self.processing]
-        if len(set(dirs)) != len(dirs):
-            raise ValueError(f"inbox, outbox, archive, quarantine and processing must be distinct directories: {dirs}")
-        return self
-
-    def areas(self) -> dict[str, str]:
-        return {a: getattr(self, a) for a in ("inbox", "outbox", "archive", "quarantine", "processing")}
-
-
-class S3Channel(_Model):
-    """Key prefixes in one bucket reached through an Airflow AWS connection."""
-
-    type: Literal["s3"] = "s3"
-    connection_id: Annotated[str, Field(min_length=1)]
-    bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
-    inbox_prefix: str = "inbox/"
-    outbox_prefix: str = "outbox/"
-    archive_prefix: str = "archive/"
-    quarantine_prefix: str = "quarantine/"
-    processing_prefix: str = "processing/"
-
-    _check_prefixes = field_validator(
-        "inbox_prefix", "outbox_prefix", "archive_prefix", "quarantine_prefix", "processing_prefix"
-    )(_prefix)
-
-    @model_validator(mode="after")
-    def _disjoint(self) -> S3Channel:
-        # A prefix inside another would make e.g. the inbox listing see the processing area.
-        prefixes = self.areas()
-        for name, prefix in prefixes.items():
-            for other_name, other in prefixes.items():
-                if name != other_name and other.startswith(prefix):
-                    raise ValueError(f"{other_name} {other!r} lies inside {name} {prefix!r}: prefixes must be disjoint")
-        return self
-
-    def areas(self) -> dict[str, str]:
-        return {a: getattr(self, f"{a}_prefix") for a in ("inbox", "outbox", "archive", "quarantine", "processing")}
-
-
-Channel = Annotated[LocalChannel | SftpChannel | S3Channel, Field(discriminator="type")]
 
 
 class AckPreferences(_Model):
@@ -215,6 +124,10 @@ class PartnerRegistry(_Model):
     def ids(self) -> list[str]:
         return [p.id for p in self.partners]
 
+    def channels(self) -> dict[str, Channel]:
+        """Partner id → its channel, what the transports need of the registry."""
+        return {p.id: p.channel for p in self.partners}
+
     def get(self, partner_id: str) -> Partner:
         for partner in self.partners:
             if partner.id == partner_id:
@@ -222,7 +135,7 @@ class PartnerRegistry(_Model):
         raise KeyError(f"no partner {partner_id!r} in the registry")
 
 
-def _channel_area_keys(channel: LocalChannel | SftpChannel | S3Channel) -> list[tuple[str, ...]]:
+def _channel_area_keys(channel: Channel) -> list[tuple[str, ...]]:
     """Identities of the places a channel writes to; two partners must never share one."""
     if isinstance(channel, LocalChannel):
         return [("local", str(channel.path))]

@@ -11,6 +11,7 @@ from typing import Any
 
 from gateway.partners import PartnerRegistry, load_registry
 from gateway.pipeline import Pipeline, ProcessedFile
+from gateway.portal_lookups import PortalClientLookups
 from gateway.settings import Settings
 from ledger import Ledger
 from portal.client import PortalClient
@@ -29,7 +30,7 @@ def load_partners(settings: Settings) -> PartnerRegistry:
 @contextmanager
 def open_transport(settings: Settings, registry: PartnerRegistry | None = None) -> Iterator[PartnerChannels]:
     """Every configured partner's channel behind one Transport; SFTP/S3 sessions closed on exit."""
-    with PartnerChannels(registry or load_partners(settings), settings.resolved_data_dir) as transport:
+    with PartnerChannels((registry or load_partners(settings)).channels(), settings.resolved_data_dir) as transport:
         yield transport
 
 
@@ -42,7 +43,7 @@ def open_pipeline(settings: Settings, task: str | None = None) -> Iterator[Pipel
         with open_transport(settings, registry) as transport:
             # The portal is the authority on what it enforces itself; the gateway
             # adds the version-history and delegation look-ups and the warnings.
-            rules = portal_context(client, portal_prechecks=False)
+            rules = portal_context(PortalClientLookups(client), portal_prechecks=False)
             payments = PaymentClient(client).submit_payment
             yield Pipeline(settings, transport, ledger, client.submit_declaration, rules, registry, task=task, payment_poster=payments)
     finally:

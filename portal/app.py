@@ -28,11 +28,11 @@ from pydantic import BaseModel, Field
 from domain.declaration import Declaration, DeclarationFunction
 from domain.identifiers import ProgramAccount, bn9_of, is_program_account
 from domain.outcome import DeclarationOutcome, OutcomeStatus, PortalError
+from duties.tariff import Tariff
 from portal import codes
 from portal.assessment import Assessment, assess
 from portal.payments import payment_router
 from portal.store import Delegation, IdempotencyRecord, PortalStore, StoreConflict, StoredVersion
-from portal.tariff import Tariff
 
 DECLARATIONS_PATH = "/v1/declarations"
 DEFAULT_DELEGATIONS = Path(__file__).resolve().parent.parent / "fixtures" / "reference" / "delegations.csv"

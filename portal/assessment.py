@@ -1,56 +1,20 @@
-"""Duty and tax assessment, the way CARM computes it itself (carm-brief §1, §7).
-
-Per line, with rates in percent from the tariff row for (hs_code, treatment):
-
-- customs duty  = value for duty × duty rate
-- excise tax    = value for duty × excise rate (ad valorem simplification: the real
-  excise taxes are often specific, per unit or per litre)
-- value for tax = value for duty + customs duty + excise tax
-- GST           = value for tax × 5 %, or 0 when the tariff row is GST-exempt
-
-Every amount is rounded to the cent with ROUND_HALF_UP on its line; value for
-tax uses the rounded duty and excise; totals are sums of rounded line amounts.
-Amounts the filer declared are ignored.
+"""The portal's assessment of a declaration: every line classified against the tariff
+(P201 unknown HS code, P202 unknown treatment), then assessed with the formulas of
+``duties.assessment``; totals are sums of the rounded line amounts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
-from domain.declaration import Declaration, DeclarationLine
+from domain.declaration import Declaration
 from domain.outcome import AssessedLine, PortalError
+from duties.assessment import assess_line
+from duties.tariff import TARIFF_TREATMENTS, Tariff, normalize_treatment
 from portal import codes
-from portal.tariff import TARIFF_TREATMENTS, Tariff, TariffRow, normalize_treatment
 
-GST_RATE = Decimal("5")
-_CENT = Decimal("0.01")
-_HUNDRED = Decimal("100")
 _ZERO = Decimal("0.00")
-
-
-def to_cents(amount: Decimal) -> Decimal:
-    return amount.quantize(_CENT, rounding=ROUND_HALF_UP)
-
-
-def percent_of(amount: Decimal, rate: Decimal) -> Decimal:
-    return to_cents(amount * rate / _HUNDRED)
-
-
-def assess_line(line: DeclarationLine, row: TariffRow) -> AssessedLine:
-    value_for_duty = to_cents(line.value_for_duty)
-    duty = percent_of(value_for_duty, row.duty_rate)
-    excise = percent_of(value_for_duty, row.excise_rate)
-    value_for_tax = value_for_duty + duty + excise
-    gst = _ZERO if row.gst_exempt else percent_of(value_for_tax, GST_RATE)
-    return AssessedLine(
-        line_number=line.line_number,
-        value_for_duty=value_for_duty,
-        customs_duty=duty,
-        excise_tax=excise,
-        value_for_tax=value_for_tax,
-        gst=gst,
-    )
 
 
 @dataclass(frozen=True)

@@ -23,19 +23,36 @@ from __future__ import annotations
 import random
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import httpx
 
 from domain.declaration import Declaration
 from domain.outcome import DeclarationOutcome
 
-if TYPE_CHECKING:
-    from gateway.settings import Settings
-
 _RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 _OUTCOME_STATUS_CODES = (412, 415, 422)
 """Answers whose body is a DeclarationOutcome that rejects the declaration."""
+
+
+class PortalSettings(Protocol):
+    """The settings ``PortalClient.from_settings`` reads; ``gateway.settings.Settings`` has them
+    (the portal sits below the gateway, so it names what it needs instead of importing it)."""
+
+    @property
+    def portal_url(self) -> str: ...
+    @property
+    def portal_api_key(self) -> str | None: ...
+    @property
+    def portal_timeout_seconds(self) -> float: ...
+    @property
+    def portal_max_attempts(self) -> int: ...
+    @property
+    def portal_backoff_seconds(self) -> float: ...
+    @property
+    def portal_circuit_failures(self) -> int: ...
+    @property
+    def portal_circuit_cooldown_seconds(self) -> float: ...
 
 
 class PortalRequestError(Exception):
@@ -155,7 +172,7 @@ class PortalClient:
         self.circuit = CircuitBreaker(circuit_failures, circuit_cooldown)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> PortalClient:
+    def from_settings(cls, settings: PortalSettings) -> PortalClient:
         return cls(
             settings.portal_url,
             api_key=settings.portal_api_key,

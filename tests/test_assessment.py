@@ -11,8 +11,9 @@ import pytest
 
 from domain.declaration import Declaration, DeclarationLine
 from domain.outcome import AssessedLine
-from portal.assessment import assess, assess_line
-from portal.tariff import Tariff, TariffRow
+from duties.assessment import assess_line
+from duties.tariff import Tariff, TariffRow
+from portal.assessment import assess
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TARIFF = Tariff.load(PROJECT_ROOT / "fixtures" / "reference" / "tariff.csv")

@@ -4,16 +4,19 @@ gateway's pre-check through the client's cached ``delegation_active`` and the ru
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 
+from domain import Declaration
+from gateway.portal_lookups import PortalClientLookups
 from portal.client import PortalClient
 from portal.server import PortalServer
 from tests.builders import declaration as build_declaration
-from validators.rules import check_declaration
+from validators.rules import ContextUnavailable, check_declaration
 from validators.rules.lookups import portal_context
 
 IMPORTER = "123456782RM0001"
@@ -128,8 +131,6 @@ def test_client_delegation_active_is_cached(portal_server: PortalServer) -> None
 
 
 def test_client_returns_sender_rejections_as_outcomes(portal_server: PortalServer) -> None:
-    from domain import Declaration
-
     with PortalClient(portal_server.url) as client:
         outcome = client.submit_declaration(Declaration.model_validate(declaration(declarant=f"{OTHER_BROKER}RM0001")), "k-1")
     assert outcome.status.value == "412"
@@ -137,13 +138,11 @@ def test_client_returns_sender_rejections_as_outcomes(portal_server: PortalServe
 
 
 def test_gateway_precheck_and_history_through_the_portal(portal_server: PortalServer) -> None:
-    """portal_context(client): DLG-ACT and the history rules with the live portal."""
-    from domain import Declaration
-
+    """portal_context(PortalClientLookups(client)): DLG-ACT and the history rules with the live portal."""
     undelegated = Declaration.model_validate(declaration(declarant=f"{OTHER_BROKER}RM0001", release_date="2025-01-15"))
     delegated = Declaration.model_validate(declaration(release_date="2025-01-15"))
     with PortalClient(portal_server.url) as client:
-        context = portal_context(client, today=dt.date(2025, 1, 16))
+        context = portal_context(PortalClientLookups(client), today=dt.date(2025, 1, 16))
         assert [v.rule_id for v in check_declaration(undelegated, context)] == ["DLG-ACT"]
         assert check_declaration(delegated, context) == []
         assert client.submit_declaration(delegated, "k-2").status.value == "40"
@@ -152,5 +151,23 @@ def test_gateway_precheck_and_history_through_the_portal(portal_server: PortalSe
             {**delegated.model_dump(), "version": 2, "function": "4", "amendment": {"reason_code": "R2-74-1-C11"}}
         )
         assert check_declaration(change, context) == []
-        late = portal_context(client, today=dt.date(2025, 2, 3))  # payment due date 2025-01-31
+        late = portal_context(PortalClientLookups(client), today=dt.date(2025, 2, 3))  # payment due date 2025-01-31
         assert [v.rule_id for v in check_declaration(change, late)] == ["VER-ADJ"]
+
+
+def test_lookups_answer_unknown_transactions_and_give_way_when_the_portal_is_down(portal_server: PortalServer) -> None:
+    """A transaction the portal does not know has no history; an unreachable portal makes both
+    lookups ``ContextUnavailable``, so the rules that need them are skipped, not failed."""
+    with PortalClient(portal_server.url) as client:
+        assert PortalClientLookups(client).history("10207003999999") is None
+    with socket.socket() as sock:  # a port nobody listens on once the socket is closed
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    with PortalClient(f"http://127.0.0.1:{closed}", max_attempts=1) as down:
+        lookups = PortalClientLookups(down)
+        with pytest.raises(ContextUnavailable):
+            lookups.history("10207003000585")
+        with pytest.raises(ContextUnavailable):
+            lookups.delegation_active(IMPORTER, f"{BROKER}RM0001")
+        undelegated = Declaration.model_validate(declaration(declarant=f"{OTHER_BROKER}RM0001"))
+        assert "DLG-ACT" not in [v.rule_id for v in check_declaration(undelegated, portal_context(lookups))]

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from gateway.estimate import estimate_bytes
-from portal.tariff import Tariff
+from duties.tariff import Tariff
 from tests.edifact_helpers import CUSDEC, FIXTURES
 
 CLI = [sys.executable, "-m", "gateway.cli", "estimate"]

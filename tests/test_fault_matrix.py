@@ -31,6 +31,7 @@ from sqlalchemy import create_engine, text
 from gateway import service
 from gateway.operator import reprocess
 from gateway.pipeline import Pipeline, ProcessedFile
+from gateway.portal_lookups import PortalClientLookups
 from gateway.settings import Settings
 from ledger import Ledger
 from portal.client import PortalClient
@@ -423,12 +424,12 @@ def test_two_workers_resuming_the_same_stale_claim(world: World) -> None:
 def _sftp_pipeline(world: World, transport: Any) -> Pipeline:
     client = PortalClient.from_settings(world.settings)
     ledger = Ledger(world.ledger_url)
-    return Pipeline(world.settings, transport, ledger, client.submit_declaration, portal_context(client, portal_prechecks=False), None, task="test")
+    return Pipeline(world.settings, transport, ledger, client.submit_declaration, portal_context(PortalClientLookups(client), portal_prechecks=False), None, task="test")
 
 
 @pytest.fixture
 def sftp(sshd: Any, world: World) -> Iterator[dict[str, Any]]:
-    from gateway.partners import SftpChannel
+    from transports.channels import SftpChannel
     from tests.servers import SFTP_CONN_ID
     from transports.sftp import SftpTransport
 
@@ -499,7 +500,7 @@ class _Body:
 def test_s3_500_on_put(world: World, s3_server: Any) -> None:
     from botocore.awsrequest import AWSResponse
 
-    from gateway.partners import S3Channel
+    from transports.channels import S3Channel
     from tests.servers import S3_CONN_ID
     from transports.s3 import S3Transport
 

@@ -7,10 +7,7 @@ from pathlib import Path
 import pytest
 
 from gateway.partners import (
-    LocalChannel,
     RegistryError,
-    S3Channel,
-    SftpChannel,
     load_registry,
     may_file_for,
     owns_sender,
@@ -18,6 +15,7 @@ from gateway.partners import (
     parse_registry,
 )
 from gateway.settings import PROJECT_ROOT, Settings
+from transports.channels import LocalChannel, S3Channel, SftpChannel
 
 FULL = """
 [[partners]]
@@ -80,6 +78,7 @@ def test_every_channel_type_with_normalized_paths() -> None:
     assert isinstance(s3, S3Channel)
     assert s3.inbox_prefix == "broker03/inbox/"
     assert LocalChannel(path=Path("/abs")).folder(Path("/data")) == Path("/abs")
+    assert registry.channels() == {"broker01": registry.get("broker01").channel, "broker02": sftp, "broker03": s3}
     with pytest.raises(KeyError):
         registry.get("nobody")
 

@@ -16,10 +16,10 @@ from fastapi.responses import Response
 from sqlalchemy import Engine, create_engine, text
 
 from domain.declaration import Declaration, DeclarationLine
+from duties.tariff import Tariff
 from portal.app import submit
 from portal.server import PortalServer
 from portal.store import PortalStore, StoredVersion
-from portal.tariff import Tariff
 
 TARIFF_PATH = Path(__file__).resolve().parent.parent / "fixtures" / "reference" / "tariff.csv"
 TXN = "10207003000585"

@@ -18,10 +18,10 @@ import pytest
 
 from diagnostics import Severity
 from domain import Declaration
+from duties.tariff import TARIFF_TREATMENTS
 from gateway.edifact_flow import FlowOptions
 from gateway.pipeline import check_stream
 from mappings.cusdec_declaration import map_cusdec
-from portal.tariff import TARIFF_TREATMENTS
 from tests.ack_reader import read_cusres
 from tests.edifact_helpers import FIXTURES, messages_of
 from validators.reference_data import DEFAULT_DIRECTORY, ReferenceData, default_reference
@@ -243,7 +243,7 @@ def test_reference_data_shipped_subsets() -> None:
     assert {"CAD", "USD", "EUR"} <= set(ref.currencies)
     assert {"KGM", "NMB", "PR"} <= set(ref.units)
     assert "0497" in ref.offices
-    assert set(ref.treatments) == set(TARIFF_TREATMENTS), "tariff_treatments.csv and portal/tariff.py disagree"
+    assert set(ref.treatments) == set(TARIFF_TREATMENTS), "tariff_treatments.csv and duties/tariff.py disagree"
     assert ref.exchange_rates.rate("USD", dt.date(2025, 1, 15)) == Decimal("1.35")
     assert ref.exchange_rates.rate("USD", dt.date(2025, 3, 1)) == Decimal("1.43")
     assert ref.exchange_rates.rate("USD", dt.date(2023, 12, 31)) is None

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from gateway.partners import S3Channel
 from tests.servers import S3_CONN_ID, S3Server
 from transports.base import InboundFile
+from transports.channels import S3Channel
 from transports.s3 import S3Transport
 
 BUCKET = "carm-transport-tests"

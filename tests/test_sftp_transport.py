@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.partners import SftpChannel
 from tests.servers import SFTP_CONN_ID, SshServer
 from transports.base import InboundFile
+from transports.channels import SftpChannel
 from transports.sftp import SftpTransport
 
 

@@ -1,6 +1,7 @@
 """One ``Transport`` over every partner of the registry, each on its own channel.
 
-``PartnerChannels`` dispatches each call to the implementation of the
+``PartnerChannels`` takes every partner's channel (partner id → channel, from the
+partner registry) and dispatches each call to the implementation of the
 partner's channel (local folder, SFTP, S3), so one ``Pipeline`` can run over
 all configured partners at once. Only partners in the registry exist: a
 folder or prefix nobody configured is never read.
@@ -8,13 +9,13 @@ folder or prefix nobody configured is never read.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from gateway.partners import LocalChannel, PartnerRegistry, S3Channel, SftpChannel
 from transports.base import ClaimedFile, InboundFile, Transport
+from transports.channels import Channel, LocalChannel, S3Channel, SftpChannel
 from transports.local import AREAS, LocalFolderTransport
 from transports.s3 import HookFactory as S3HookFactory
 from transports.s3 import S3Transport
@@ -44,23 +45,22 @@ class PartnerFolderTransport(LocalFolderTransport):
 class PartnerChannels:
     def __init__(
         self,
-        registry: PartnerRegistry,
+        channels: Mapping[str, Channel],
         data_dir: Path,
         sftp_hook_factory: SftpHookFactory | None = None,
         s3_hook_factory: S3HookFactory | None = None,
     ) -> None:
-        self.registry = registry
+        self.channels = dict(channels)
         self._routes: dict[str, Transport] = {}
         sftp: dict[str, SftpChannel] = {}
         s3: dict[str, S3Channel] = {}
-        for partner in registry.partners:
-            channel = partner.channel
+        for partner_id, channel in self.channels.items():
             if isinstance(channel, LocalChannel):
-                self._routes[partner.id] = PartnerFolderTransport(partner.id, channel.folder(data_dir))
+                self._routes[partner_id] = PartnerFolderTransport(partner_id, channel.folder(data_dir))
             elif isinstance(channel, SftpChannel):
-                sftp[partner.id] = channel
+                sftp[partner_id] = channel
             else:
-                s3[partner.id] = channel
+                s3[partner_id] = channel
         self.sftp = SftpTransport(sftp, sftp_hook_factory) if sftp else None
         self.s3 = S3Transport(s3, s3_hook_factory) if s3 else None
         for transport in (self.sftp, self.s3):
@@ -86,7 +86,7 @@ class PartnerChannels:
             raise KeyError(f"partner {partner!r} is not in the registry") from None
 
     def partners(self) -> list[str]:
-        return self.registry.ids()
+        return list(self.channels)
 
     def list_inbox(self, partner: str) -> list[InboundFile]:
         return self.route(partner).list_inbox(partner)
@@ -116,5 +116,4 @@ class PartnerChannels:
 
     def describe(self, partner: str) -> dict[str, Any]:
         """Where a partner's files live, for logs (no credentials: only the connection id)."""
-        channel = self.registry.get(partner).channel
-        return channel.model_dump(mode="json")
+        return self.channels[partner].model_dump(mode="json")

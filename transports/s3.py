@@ -41,8 +41,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, BinaryIO
 
-from gateway.partners import S3Channel
 from transports.base import ClaimedFile, InboundFile, new_claim_id
+from transports.channels import S3Channel
 from transports.local import safe_name
 from transports.remote_reader import RemoteReader
 

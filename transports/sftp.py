@@ -32,8 +32,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from gateway.partners import SftpChannel
 from transports.base import ClaimedFile, InboundFile, new_claim_id
+from transports.channels import SftpChannel
 from transports.local import safe_name
 from transports.remote_reader import RemoteReader
 

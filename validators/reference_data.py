@@ -15,7 +15,7 @@ in ``tariff.csv``) names a table's version, reported in ``versions``.
 | ``exchange_rates.csv`` | ``currency,valid_from,rate`` — CAD per unit, in force until the next row |
 | ``tariff_treatments.csv`` | ``code,abbreviation,name,origins`` — origins ``*`` or ISO codes |
 | ``holidays.csv`` | ``date,name`` — non-business days besides weekends |
-| ``tariff.csv`` | loaded by ``portal.tariff.Tariff`` (the portal's own loader) |
+| ``tariff.csv`` | loaded by ``duties.tariff.Tariff`` |
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
 
-from portal.tariff import Tariff, normalize_treatment
+from duties.tariff import Tariff, normalize_treatment
 
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "fixtures" / "reference"
 _VERSION_PREFIXES = ("# reference-version:", "# tariff-version:")

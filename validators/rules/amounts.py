@@ -2,7 +2,7 @@
 declared amount against the gateway's own assessment (the portal's formulas, carm-brief §7).
 
 Declared amounts are optional; a rule only checks the amounts the file declares. Amounts are
-compared after rounding half-up to the cent, exactly as ``portal.assessment`` computes them.
+compared after rounding half-up to the cent, exactly as ``duties.assessment`` computes them.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from decimal import Decimal
 
 from domain import Declaration, DeclarationLine
 from domain.outcome import AssessedLine
-from portal.assessment import GST_RATE, assess_line, percent_of, to_cents
-from portal.tariff import TariffRow
+from duties.assessment import GST_RATE, assess_line, percent_of, to_cents
+from duties.tariff import TariffRow
 from validators.rules.base import RuleContext
 
 

@@ -46,7 +46,7 @@ are skipped. A lookup that raises `ContextUnavailable` (portal unreachable) skip
 
 ## Rounding
 
-All arithmetic is `Decimal`, as in `portal/assessment.py` (the gateway reuses its functions):
+All arithmetic is `Decimal`, with the formulas of `duties/assessment.py` (the portal assesses with them too):
 every amount is rounded **half-up to the cent on its line**; value for tax uses the rounded duty
 and excise; totals are the **sums of the rounded line amounts**. A declared amount must equal the
 computed one to the cent (no tolerance).

@@ -1,64 +1,36 @@
-"""Context lookups backed by the portal API (``portal.client.PortalClient``).
+"""What the business rules ask the portal, as a protocol the rules own.
 
     from validators.rules.lookups import portal_context
-    context = portal_context(client)            # history + delegation, today, shipped reference data
+    context = portal_context(lookups)           # history + delegation, today, shipped reference data
     violations = check_declaration(declaration, context)
 
-A portal that cannot be reached makes the lookups raise ``ContextUnavailable``: the rules
-that need them are skipped and the portal enforces the same checks when the declaration
-is posted.
+The gateway answers ``PortalLookups`` with its portal client
+(``gateway.portal_lookups.PortalClientLookups``), so the rules know nothing of HTTP. A portal
+that cannot be reached makes a lookup raise ``ContextUnavailable``: the rules that need it are
+skipped and the portal enforces the same checks when the declaration is posted.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from validators.rules.base import ContextUnavailable, RuleContext, TransactionHistory
-
-if TYPE_CHECKING:
-    from portal.client import PortalClient
+from validators.rules.base import RuleContext, TransactionHistory
 
 
-def portal_history(client: PortalClient) -> Any:
-    """A ``HistoryLookup``: GET /v1/declarations/{n} (+ version 1 for its release date)."""
-    from portal.client import PortalRequestError, PortalUnavailable
+class PortalLookups(Protocol):
+    """The portal's answers the version-history and delegation rules need.
 
-    def lookup(transaction_number: str) -> TransactionHistory | None:
-        try:
-            record = client.get_declaration(transaction_number)
-            versions = sorted(summary["version"] for summary in record["versions"])
-            first = record["latest"] if versions[0] == record["latest"]["version"] else client.get_version(transaction_number, versions[0])
-        except PortalRequestError as error:
-            if error.status_code == 404:
-                return None
-            raise ContextUnavailable(str(error)) from error
-        except PortalUnavailable as error:
-            raise ContextUnavailable(str(error)) from error
-        return TransactionHistory(
-            transaction_number=transaction_number,
-            latest_version=record["latest"]["version"],
-            cancelled=bool(record["cancelled"]),
-            release_date=dt.date.fromisoformat(first["declaration"]["release_date"]),
-        )
+    Both methods raise ``ContextUnavailable`` when the portal cannot answer.
+    """
 
-    return lookup
+    def history(self, transaction_number: str) -> TransactionHistory | None:
+        """The portal's accepted versions of a transaction; None when it knows none."""
+
+    def delegation_active(self, importer: str, declarant: str) -> bool:
+        """True when the declarant (broker account) holds an active delegation from the importer."""
 
 
-def portal_delegation(client: PortalClient) -> Any:
-    """A ``DelegationLookup``: ``client.delegation_active`` (cached by the client)."""
-    from portal.client import PortalRequestError, PortalUnavailable
-
-    def lookup(importer: str, declarant: str) -> bool:
-        try:
-            return client.delegation_active(importer, declarant)
-        except (PortalRequestError, PortalUnavailable) as error:
-            raise ContextUnavailable(str(error)) from error
-
-    return lookup
-
-
-def portal_context(client: PortalClient, **overrides: Any) -> RuleContext:
+def portal_context(lookups: PortalLookups, **overrides: Any) -> RuleContext:
     """A full context: the portal's history and delegations, plus ``overrides``
     (``reference``, ``today``, ``portal_prechecks``, ``warnings``)."""
-    return RuleContext(history=portal_history(client), delegation=portal_delegation(client), **overrides)
+    return RuleContext(history=lookups.history, delegation=lookups.delegation_active, **overrides)
