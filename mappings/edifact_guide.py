@@ -127,6 +127,13 @@ class Value:
     writes; ``expect`` makes the reader check it (a ``Finding`` 12 with
     ``mismatch``, formatted with ``value`` and ``expected``); ``same_as``
     compares the value with a field already read instead of setting one.
+    ``repeats``: every segment read appends its text (empty text too, so that
+    item n is the n-th segment's) to the list at ``path``, the source of item n
+    at ``path[n]``. ``only_if_given``: an empty element leaves the field and its
+    source as they are (the value overrides one read before it). ``read_empty``:
+    the codec reads empty text too (it raises when that is a problem).
+    ``problem_prefix``: a problem is said as ``{problem_prefix}: {problem}``
+    instead of after the field's guide label.
     """
 
     path: str
@@ -147,6 +154,10 @@ class Value:
     write: bool = True
     write_from: str = ""  # writer: the attribute written, when not ``path``
     default: Callable[[Any, Any], Any] | None = None  # writer: (object, root) -> value when the field is None
+    repeats: bool = False
+    only_if_given: bool = False
+    read_empty: bool = False
+    problem_prefix: str = ""
 
     @property
     def is_read(self) -> bool:
@@ -430,15 +441,27 @@ def _read_value(
             reading.failed.add(value.same_as)
         return
     full = prefix + value.path
+    if value.repeats:
+        items = obj.setdefault(value.path, [])
+        reading.sources[f"{full}[{len(items)}]"] = where
+        items.append(raw)
+        return
+    if raw == "" and value.only_if_given:
+        return
     fills = [prefix + name for name in value.codec.fills] or [full]
     for path in fills:
         reading.sources[path] = where
-    if raw == "":
+    if raw == "" and not value.read_empty:
         return
     try:
         converted = value.codec.read(raw, segment, value, mark)
     except ValueProblem as problem:
-        text = str(problem) if value.codec.own_message else f"{guide_label(rule, value, full)}: {problem}"
+        if value.codec.own_message:
+            text = str(problem)
+        elif value.problem_prefix:
+            text = f"{value.problem_prefix}: {problem}"
+        else:
+            text = f"{guide_label(rule, value, full)}: {problem}"
         reading.findings.append(Finding(problem.code, text, source_location(reference, where)))
         reading.failed.update(fills)
         return
