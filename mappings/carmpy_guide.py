@@ -69,7 +69,8 @@ def _not_read(tag: str, directory: str = "", note: str = "") -> SegmentRule:
 
 _FREE_TEXT = SegmentRule("FTX", "PMD", note="each one a part of the remittance text", values=(
     Value("texts", 4, 1, "C108 4440", joined=True, repeats=True,
-          note="joined with a space; read for accounts, transaction numbers and `SOA YYYY-MM` when no `DOC` is given"),
+          note="→ `unstructured`, the texts joined with a space; without `DOC`, searched for BN15 RM accounts, "
+               "14-digit transaction numbers and `SOA YYYY-MM`"),
 ))
 
 
@@ -80,7 +81,7 @@ def _remittance_item(directory: str, currency_group: str) -> SegmentRule:
         values=(
             Value("", 1, 1, "C002 1001", constant="929"),
             Value("number", 2, 1, "C503 1004",
-                  note="a transaction number, or a statement `YYYY-MM` (billing period by the month of its end); optional"),
+                  note="→ `transaction_numbers[0]`, or `statement` when `YYYY-MM`; empty: the account"),
         ),
         group=(
             SegmentRule("MOA", "12", values=(
@@ -89,7 +90,8 @@ def _remittance_item(directory: str, currency_group: str) -> SegmentRule:
             _not_read("MOA", note="other amounts: not read"),
             _not_read("DTM"),
             SegmentRule("RFF", "ADE", status="M", values=(
-                Value("account", 1, 2, "C506 1154", status="M", note="BN15 RM program account `#########RM####`"),
+                Value("account", 1, 2, "C506 1154", status="M",
+                      note="BN15 RM program account `#########RM####` (missing: 0085 `13`)"),
             )),
             _not_read("RFF", note="other references: not read"),
             _not_read("NAD"),
@@ -103,20 +105,20 @@ CARMPY_PAYMUL = Guide(
     sections=(Section((
         SegmentRule("BGM", status="M", values=(
             Value("", 1, 1, "C002 1001", constant="452", note="multiple payment order"),
-            Value("message_id", 2, 1, "C106 1004", status="M", note="unique per sender"),
+            Value("message_id", 2, 1, "C106 1004", status="M", note="sent before by the same sender: `PAY-DUPM`"),
         )),
         SegmentRule("DTM", "137", status="M", note="the message date: not read"),
         SegmentRule(
-            "LIN", target="lins[]", directory="SG4", status="M",
-            note="the value date, ordering account and payer of the payments (SEQ) that follow",
+            "LIN", target="lins[]", directory="SG4", status="M", documented_as="",
+            note="its values are those of each of its SEQ's payments",
             group=(
                 _value_date("203"),
                 _not_read("DTM"),
                 _not_read("RFF"),
                 SegmentRule(
-                    "MOA", "9", directory="SG5", note="when given: must equal the sum of the SEQ amounts (PAY-CTL)",
+                    "MOA", "9", directory="SG5",
                     values=(
-                        _amount("total", "LIN total"),
+                        _amount("total", "LIN total", note="not a field: must equal the sum of the SEQ amounts (`PAY-CTL`)"),
                         Value("currency", 1, 3, "C516 6345", note="the payments' currency when their MOA has none"),
                     ),
                     group=(SegmentRule("CUX", directory="SG5", values=(
@@ -131,7 +133,8 @@ CARMPY_PAYMUL = Guide(
                     Value("payer_name", 4, 1, "C080 3036", only_if_given=True, note="the payer"),
                 )),
                 SegmentRule(
-                    "SEQ", target="payments[]", directory="SG11", status="M", note="one payment (credit transfer)",
+                    "SEQ", target="payments[]", directory="SG11", status="M", documented_as="",
+                    note="one payment (credit transfer)",
                     group=(
                         SegmentRule("MOA", "9", status="M", values=(
                             _amount("amount", "payment amount"),
@@ -140,7 +143,8 @@ CARMPY_PAYMUL = Guide(
                         _not_read("MOA", note="other amounts: not read"),
                         _not_read("DTM"),
                         SegmentRule("RFF", "CR", status="M", values=(
-                            Value("end_to_end_reference", 1, 2, "C506 1154", status="M", note="unique per payment"),
+                            Value("end_to_end_reference", 1, 2, "C506 1154", status="M",
+                                  note="repeated within the message: `PAY-DUPE`"),
                         )),
                         _not_read("RFF", note="other references: not read"),
                         _not_read("FII", "SG12", "the beneficiary's bank (`FII+BF`): not read"),
@@ -154,9 +158,7 @@ CARMPY_PAYMUL = Guide(
                 ),
             ),
         ),
-        SegmentRule("CNT", "2", values=(
-            Value("", 1, 2, "C270 6066", note="when given: the number of SEQ groups (PAY-NB)"),
-        )),
+        SegmentRule("CNT", "2", note="not a field: 6066, when given, must equal the number of SEQ groups (`PAY-NB`)"),
     )),),
 )
 
@@ -167,12 +169,12 @@ CARMPY_REMADV = Guide(
         Section((
             SegmentRule("BGM", status="M", values=(
                 Value("", 1, 1, "C002 1001", constant="481", note="remittance advice"),
-                Value("message_id", 2, 1, "C106 1004", status="M", note="unique per sender"),
+                Value("message_id", 2, 1, "C106 1004", status="M", note="sent before by the same sender: `PAY-DUPM`"),
             )),
             SegmentRule("DTM", "137", status="M", note="the message date: not read"),
             _value_date("209"),
             SegmentRule("RFF", "CR", status="M", values=(
-                Value("end_to_end_reference", 1, 2, "C506 1154", status="M", note="unique per payment"),
+                Value("end_to_end_reference", 1, 2, "C506 1154", status="M"),
             )),
             SegmentRule("FII", "OR", values=(Value("payer_account", 2, 1, "C078 3194", note="the payer's account"),)),
             _FREE_TEXT,

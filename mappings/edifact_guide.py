@@ -188,6 +188,7 @@ class SegmentRule:
     status: str = "C"
     note: str = ""
     label: str = ""  # how the segment is named in messages, when not "TAG+QUALIFIER"
+    documented_as: str | None = None  # docs: the path prefix of the group's fields, when not ``target`` ("": the parent's)
 
     @property
     def name(self) -> str:
@@ -588,7 +589,9 @@ def guide_table(rules: Sequence[SegmentRule], prefix: str = "", depth: int = 0) 
     rows: list[str] = []
     for rule in rules:
         inner = prefix
-        if rule.target:
+        if rule.documented_as is not None:
+            inner = prefix + rule.documented_as
+        elif rule.target:
             inner = prefix + rule.target.replace("[]", "[n]") + "."
         shown = [value for value in rule.values if value.path or value.constant is not None or value.same_as or value.default]
         for number, value in enumerate(shown or [Value("", 0)]):
