@@ -65,7 +65,7 @@ class PaymentValues:
     end_to_end_reference: str | None = None
     payer_name: str | None = None
     payer_account: str | None = None
-    items: list[dict[str, Any]] = field(default_factory=list)  # DOC groups: number, account, amount
+    items: list[dict[str, Any]] = field(default_factory=list)  # DOC groups: RemittanceItem's fields
     texts: list[str] = field(default_factory=list)  # FTX+PMD
     sources: dict[str, Source] = field(default_factory=dict)
 
@@ -84,14 +84,17 @@ def take_values(values: PaymentValues, data: Mapping[str, Any], sources: Mapping
         values.texts = list(texts)
         position, tag, element, _whole = sources[f"{prefix}texts[0]"]
         values.sources["remittance"] = (position, tag, element, 1)  # where the text starts, as acknowledgements say
-    for index, item in enumerate(data.get("remittance", [])):
+    for index, read in enumerate(data.get("remittance", [])):
         path = f"remittance[{index}]"
-        values.items.append(item)
+        number = read.get("number")
+        statement = number if number and _PERIOD.match(number) else None
+        values.items.append({
+            "account": read.get("account"), "amount": read.get("amount"), "statement": statement,
+            "transaction_numbers": [number] if number and not statement else [],
+        })
         values.sources[path] = sources[prefix + path]
-        number = item.get("number")
         if number:
-            kind = "statement" if _PERIOD.match(number) else "transaction_numbers[0]"
-            values.sources[f"{path}.{kind}"] = sources[f"{prefix}{path}.number"]
+            values.sources[f"{path}.statement" if statement else f"{path}.transaction_numbers[0]"] = sources[f"{prefix}{path}.number"]
         for name in ("account", "amount"):
             if f"{prefix}{path}.{name}" in sources:
                 values.sources[f"{path}.{name}"] = sources[f"{prefix}{path}.{name}"]
@@ -110,15 +113,10 @@ def finish_payment(
 
     items: list[RemittanceItem] = []
     for index, item in enumerate(values.items):
-        if not item.get("account"):
+        if not item["account"]:
             missing("remittance DOC without RFF+ADE: the BN15 RM account to pay is missing", result.sources[f"remittance[{index}]"][0], "DOC")
             continue
-        number = item.get("number")
-        period = bool(number and _PERIOD.match(number))
-        items.append(RemittanceItem(
-            account=item["account"], transaction_numbers=[number] if number and not period else [],
-            statement=number if period else None, amount=item.get("amount"),
-        ))
+        items.append(RemittanceItem(**item))
     unstructured = " ".join(values.texts) or None
     if not values.items and unstructured:
         items = items_from_text(unstructured)
@@ -135,11 +133,11 @@ def finish_payment(
     if result.findings:
         return result
     try:
-        result.payment = Payment(
-            message_id=message_id, end_to_end_reference=values.end_to_end_reference, payer_name=values.payer_name,
-            payer_account=values.payer_account, amount=values.amount, currency=values.currency, value_date=values.value_date,
-            channel=channel, remittance=items, unstructured=unstructured,
-        )
+        result.payment = Payment.model_validate({
+            "message_id": message_id, "end_to_end_reference": values.end_to_end_reference, "payer_name": values.payer_name,
+            "payer_account": values.payer_account, "amount": values.amount, "currency": values.currency,
+            "value_date": values.value_date, "channel": channel, "remittance": items, "unstructured": unstructured,
+        })
     except ValidationError as error:
         for problem in error.errors():
             pointer = ".".join(str(part) for part in problem["loc"])

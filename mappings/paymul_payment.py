@@ -20,7 +20,13 @@ from diagnostics import Finding, Location
 from domain.payment import PaymentChannel
 from mappings.carmpy_guide import CARMPY_PAYMUL
 from mappings.edifact_guide import Reading, read_message
-from mappings.edifact_payment import EdiPayment, EdiPaymentMapping, PaymentValues, finish_payment, take_values
+from mappings.edifact_payment import (
+    EdiPayment,
+    EdiPaymentMapping,
+    PaymentValues,
+    finish_payment,
+    take_values,
+)
 from mappings.payment_codes import CONTROL_SUM_MISMATCH, COUNT_MISMATCH
 from parsers.edifact.model import Message
 
@@ -49,14 +55,16 @@ def map_paymul(message: Message, decimal: str = ".") -> EdiPaymentMapping:
             values = PaymentValues()
             take_values(values, lin, sources, f"lins[{number}].")
             take_values(values, seq, sources, path + ".")
-            payment = finish_payment(values, of_payment.get(path, []), message.reference, sources[path][0], mapping.message_id, PaymentChannel.PAYMUL)
+            payment = finish_payment(
+                values, of_payment.get(path, []), message.reference, sources[path][0], mapping.message_id, PaymentChannel.PAYMUL
+            )
             mapping.payments.append(payment)
             if values.amount is not None:
                 amounts.append(values.amount)
         total = lin.get("total")
-        if total is not None and sum(amounts, Decimal("0")) != total:
+        if total is not None and sum(amounts, Decimal(0)) != total:
             mapping.group_findings.append(Finding(
-                CONTROL_SUM_MISMATCH, f"LIN total MOA+9 is {total} but its payments add up to {sum(amounts, Decimal('0'))}",
+                CONTROL_SUM_MISMATCH, f"LIN total MOA+9 is {total} but its payments add up to {sum(amounts, Decimal(0))}",
                 Location(message_ref=message.reference, segment=sources[f"lins[{number}].total"][0], tag="MOA", element=1, component=2),
             ))
     if "CNT+2" in reading.seen:
