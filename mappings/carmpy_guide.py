@@ -19,23 +19,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from mappings.edifact_guide import Codec, Decimals, Guide, Section, SegmentRule, Value
+from mappings.edifact_guide import Date102, Decimals, Guide, Section, SegmentRule, Value
 from mappings.edifact_values import ValueProblem, parse_date_102
 from parsers.edifact.model import Segment
 
 
-class PaymentDate(Codec):
-    """C507 2380 in format 102 (``CCYYMMDD``); the format code (2379), when
-    given, must be 102. An empty date is not a date."""
+class PaymentDate(Date102):
+    """C507 2380 in format 102 (``CCYYMMDD``), said in this guide's words; an
+    empty date is not a date."""
 
     def read(self, text: str, segment: Segment, value: Value, mark: str) -> Any:
         fmt = segment.get(value.element, (value.component or 1) + 1)
         if fmt not in ("", "102"):
             raise ValueProblem("12", f"date format {fmt!r} is not 102 (CCYYMMDD)")
         return parse_date_102(text)
-
-    def write(self, value: Any) -> str:
-        return str(value.strftime("%Y%m%d"))
 
 
 class Amount(Decimals):
@@ -77,7 +74,7 @@ _FREE_TEXT = SegmentRule("FTX", "PMD", note="each one a part of the remittance t
 def _remittance_item(directory: str, currency_group: str) -> SegmentRule:
     """``DOC`` and its group: one remittance item."""
     return SegmentRule(
-        "DOC", target="remittance[]", directory=directory, note="one remittance item",
+        "DOC", target="remittance[]", directory=directory, note="one remittance item (1001 is not checked)",
         values=(
             Value("", 1, 1, "C002 1001", constant="929"),
             Value("number", 2, 1, "C503 1004",
@@ -196,4 +193,4 @@ CARMPY_REMADV = Guide(
     ),
 )
 
-__all__ = ["AMOUNT", "CARMPY_PAYMUL", "CARMPY_REMADV", "PAYMENT_DATE"]
+__all__ = ["CARMPY_PAYMUL", "CARMPY_REMADV"]

@@ -127,9 +127,10 @@ class Value:
     writes; ``expect`` makes the reader check it (a ``Finding`` 12 with
     ``mismatch``, formatted with ``value`` and ``expected``); ``same_as``
     compares the value with a field already read instead of setting one.
-    ``repeats``: every segment read appends its text (empty text too, so that
-    item n is the n-th segment's) to the list at ``path``, the source of item n
-    at ``path[n]``. ``only_if_given``: an empty element leaves the field and its
+    ``repeats``: every segment read appends its text as it is (empty text too,
+    so that item n is the n-th segment's) to the list ``path`` (a name) of the
+    group's object, the source of item n at ``path[n]``; the writer does not
+    write such values. ``only_if_given``: an empty element leaves the field and its
     source as they are (the value overrides one read before it). ``read_empty``:
     the codec reads empty text too (it raises when that is a problem).
     ``problem_prefix``: a problem is said as ``{problem_prefix}: {problem}``
