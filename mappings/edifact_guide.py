@@ -547,7 +547,7 @@ def _write_rule(rule: SegmentRule, obj: Any, root: Any) -> Iterator[OutSegment]:
 
 def _written(value: Value, obj: Any, root: Any) -> str | None:
     """The text the writer puts at ``value``'s place, or None."""
-    if not value.write:
+    if not value.write or value.repeats:
         return None
     if value.constant is not None:
         return value.constant
