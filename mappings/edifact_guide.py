@@ -127,6 +127,14 @@ class Value:
     writes; ``expect`` makes the reader check it (a ``Finding`` 12 with
     ``mismatch``, formatted with ``value`` and ``expected``); ``same_as``
     compares the value with a field already read instead of setting one.
+    ``repeats``: every segment read appends its text as it is (empty text too,
+    so that item n is the n-th segment's) to the list ``path`` (a name) of the
+    group's object, the source of item n at ``path[n]``; the writer does not
+    write such values. ``only_if_given``: an empty element leaves the field and its
+    source as they are (the value overrides one read before it). ``read_empty``:
+    the codec reads empty text too (it raises when that is a problem).
+    ``problem_prefix``: a problem is said as ``{problem_prefix}: {problem}``
+    instead of after the field's guide label.
     """
 
     path: str
@@ -147,6 +155,10 @@ class Value:
     write: bool = True
     write_from: str = ""  # writer: the attribute written, when not ``path``
     default: Callable[[Any, Any], Any] | None = None  # writer: (object, root) -> value when the field is None
+    repeats: bool = False
+    only_if_given: bool = False
+    read_empty: bool = False
+    problem_prefix: str = ""
 
     @property
     def is_read(self) -> bool:
@@ -177,6 +189,7 @@ class SegmentRule:
     status: str = "C"
     note: str = ""
     label: str = ""  # how the segment is named in messages, when not "TAG+QUALIFIER"
+    documented_as: str | None = None  # docs: the path prefix of the group's fields, when not ``target`` ("": the parent's)
 
     @property
     def name(self) -> str:
@@ -490,12 +503,19 @@ def _read_value(
         reading.findings.append(Finding("12", message, where))
         return
     source: Source = (index, rule.tag, *step.where)
+    if value.repeats:
+        items = obj.setdefault(value.path, [])
+        reading.sources[f"{prefix}{value.path}[{len(items)}]"] = source
+        items.append(raw)
+        return
+    if raw == "" and value.only_if_given:
+        return
     if step.fills:
         for name in step.fills:
             reading.sources[prefix + name] = source
     else:
         reading.sources[prefix + value.path] = source
-    if raw == "":
+    if raw == "" and not value.read_empty:
         return
     codec = step.codec
     if codec is None:
@@ -504,8 +524,12 @@ def _read_value(
         try:
             converted = codec.read(raw, segment, value, mark)
         except ValueProblem as problem:
-            full = prefix + value.path
-            text = str(problem) if codec.own_message else f"{guide_label(rule, value, full)}: {problem}"
+            if codec.own_message:
+                text = str(problem)
+            elif value.problem_prefix:
+                text = f"{value.problem_prefix}: {problem}"
+            else:
+                text = f"{guide_label(rule, value, prefix + value.path)}: {problem}"
             reading.findings.append(Finding(problem.code, text, source_location(reference, source)))
             reading.failed.update(prefix + name for name in step.fills or (value.path,))
             return
@@ -589,7 +613,7 @@ def _write_rule(rule: SegmentRule, obj: Any, root: Any) -> Iterator[OutSegment]:
 
 def _written(value: Value, obj: Any, root: Any) -> str | None:
     """The text the writer puts at ``value``'s place, or None."""
-    if not value.write:
+    if not value.write or value.repeats:
         return None
     if value.constant is not None:
         return value.constant
@@ -632,7 +656,9 @@ def guide_table(rules: Sequence[SegmentRule], prefix: str = "", depth: int = 0) 
     rows: list[str] = []
     for rule in rules:
         inner = prefix
-        if rule.target:
+        if rule.documented_as is not None:
+            inner = prefix + rule.documented_as
+        elif rule.target:
             inner = prefix + rule.target.replace("[]", "[n]") + "."
         shown = [value for value in rule.values if value.path or value.constant is not None or value.same_as or value.default]
         for number, value in enumerate(shown or [Value("", 0)]):

@@ -4,7 +4,7 @@
 
 A generated block stands between ``<!-- generated: NAME -->`` and
 ``<!-- end: NAME -->``; the prose around it is written by hand.
-tests/test_guide_docs.py checks that the committed pages equal this output.
+tests/test_edifact_guide.py checks that the committed pages equal this output.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from mappings.carmpy_guide import CARMPY_PAYMUL, CARMPY_REMADV
 from mappings.cusdec_guide import CAD01
 from mappings.edifact_guide import guide_markdown
 
@@ -20,6 +21,8 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "formats"
 
 BLOCKS: dict[tuple[str, str], Callable[[], str]] = {
     ("cusdec-cad.md", "CAD01"): lambda: guide_markdown(CAD01),
+    ("payments.md", "CARMPY-PAYMUL"): lambda: guide_markdown(CARMPY_PAYMUL),
+    ("payments.md", "CARMPY-REMADV"): lambda: guide_markdown(CARMPY_REMADV),
 }
 """(page, block name) → what the block holds."""
 

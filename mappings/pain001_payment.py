@@ -24,15 +24,12 @@ from pydantic import ValidationError
 
 from diagnostics import Finding, Location
 from domain.payment import Payment, PaymentChannel, RemittanceItem
+from mappings.payment_codes import CONTROL_SUM_MISMATCH, COUNT_MISMATCH
+from mappings.remittance_text import items_from_text
 
 STRUCTURE = "PAIN-STR"  # a required element missing or malformed
-COUNT_MISMATCH = "PAY-NB"  # NbOfTxs differs from the transactions (pain.002 AM18)
-CONTROL_SUM_MISMATCH = "PAY-CTL"  # CtrlSum differs from the sum of the amounts (pain.002 AM10)
 DUPLICATE_REFERENCE = "PAY-DUPE"  # an end-to-end reference repeated within the file (pain.002 DU04)
 
-_BN15 = re.compile(r"(?<![0-9])(\d{9})\s?RM\s?(\d{4})(?![0-9])")
-_TXN = re.compile(r"(?<![0-9A-Z])(\d{14})(?![0-9])")
-_SOA = re.compile(r"\bSOA\s*[:#]?\s*(\d{4}-\d{2})\b")
 _PERIOD = re.compile(r"^\d{4}-\d{2}$")
 
 
@@ -263,21 +260,7 @@ def _remittance(r: _Reader, tx: etree._Element, path: str, mapped: MappedPayment
         except ValidationError as error:
             mapped.findings.append(Finding(STRUCTURE, f"remittance item: {error.errors()[0]['msg']}", Location(xpath=s_path, line=strd.sourceline)))
     if not structured and unstructured:
-        items = _from_text(unstructured)
+        items = items_from_text(unstructured)
         for index in range(len(items)):
             mapped.sources[f"remittance[{index}]"] = (f"{base}/Ustrd", info.sourceline)
     return items, unstructured
-
-
-def _from_text(text: str) -> list[RemittanceItem]:
-    """Items from unstructured remittance: every BN15 RM account named, with the
-    transaction numbers and statement named anywhere in the text (one account: all of them)."""
-    accounts = list(dict.fromkeys(f"{a}RM{b}" for a, b in _BN15.findall(text.upper())))
-    if not accounts:
-        return []
-    masked = _BN15.sub(" ", text.upper())
-    numbers = list(dict.fromkeys(_TXN.findall(masked)))
-    period = _SOA.search(masked)
-    if len(accounts) > 1:
-        return [RemittanceItem(account=account) for account in accounts]
-    return [RemittanceItem(account=accounts[0], transaction_numbers=numbers, statement=period.group(1) if period else None)]
