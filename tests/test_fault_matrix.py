@@ -29,7 +29,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from gateway import service
-from gateway.operator import reprocess
+from gateway.service import reprocess
 from gateway.pipeline import Pipeline, ProcessedFile
 from gateway.settings import Settings
 from ledger import Ledger
