@@ -31,6 +31,11 @@ class StoredDocument:
     status: str | None
 
 
+@dataclass
+class StoredInterchange:
+    accepted: bool
+
+
 class StoredReport:
     """The report an earlier attempt stored: what filing the file away and the
     batch summary need (``FileReport``'s reading side)."""
@@ -42,7 +47,7 @@ class StoredReport:
         self.accepted = bool(data.get("accepted"))
         self.acknowledgements: list[str] = list(data.get("acknowledgements") or [])
         self.documents = [StoredDocument(d.get("status")) for d in data.get("documents") or []]
-        self.interchanges: list[dict[str, Any]] = list(data.get("interchanges") or [])
+        self.interchanges = [StoredInterchange(bool(i.get("accepted"))) for i in data.get("interchanges") or []]
 
     @classmethod
     def from_ledger(cls, summary: dict[str, Any] | None) -> StoredReport:
@@ -54,7 +59,7 @@ class StoredReport:
 
     def all_errors(self) -> list[str]:
         found = [e.get("message", "") for e in self._data.get("errors") or []]
-        for item in [*self.interchanges, *(self._data.get("documents") or [])]:
+        for item in [*(self._data.get("interchanges") or []), *(self._data.get("documents") or [])]:
             found.extend(e.get("message", "") for e in item.get("errors") or [])
         return found
 

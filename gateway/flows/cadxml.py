@@ -115,9 +115,12 @@ class XmlFlow:
         self._documents.append(document)
         if read.findings:
             document.errors = list(read.findings)
-            ids = _ids(read)
-            document.reference = _reference(ids["transaction_number"], ids["version"])
-            return SpooledDeclaration(str(read.index), MESSAGE_TYPE, None, cadout.SCHEMA_ERROR, list(read.findings), xpath=read.xpath, line=read.line, **ids)
+            transaction_number, version, filer_reference = _ids(read)
+            document.reference = _reference(transaction_number, version)
+            return SpooledDeclaration(
+                str(read.index), MESSAGE_TYPE, None, cadout.SCHEMA_ERROR, list(read.findings), {},
+                filer_reference, transaction_number, version, read.xpath, read.line,
+            )
         # the sources are spooled: they place the rule findings and the portal's rejections
         mapping = map_cad_declaration(read.element, read.xpath)
         item = SpooledDeclaration(
@@ -254,7 +257,7 @@ def _reference(transaction_number: str | None, version: str | None) -> str | Non
     return f"{transaction_number}{int(version):05d}" if version.isdigit() and len(version) <= 5 else None
 
 
-def _ids(read: DeclarationRead) -> dict[str, str | None]:
+def _ids(read: DeclarationRead) -> tuple[str | None, str | None, str | None]:
     """Transaction number, version and filer reference read straight from the
     element (a declaration with schema errors is not mapped)."""
     ns = "{urn:wco:datamodel:WCO:Declaration:1}"
@@ -263,4 +266,4 @@ def _ids(read: DeclarationRead) -> dict[str, str | None]:
         value = read.element.findtext(ns + tag)
         return value.strip() or None if value is not None else None
 
-    return {"transaction_number": text("ID"), "version": text("VersionID"), "filer_reference": text("FunctionalReferenceID")}
+    return text("ID"), text("VersionID"), text("FunctionalReferenceID")

@@ -48,8 +48,8 @@ class MessageRegistration:
 
 EDIFACT_MESSAGES = (
     MessageRegistration("CUSDEC", "D", "96B", "CAD01", CusdecHandler),
-    MessageRegistration("PAYMUL", "D", "96B", "payments", PaymentMessagesHandler),
-    MessageRegistration("REMADV", "D", "96B", "payments", PaymentMessagesHandler),
+    MessageRegistration("PAYMUL", "D", "96B", "CARMPY", PaymentMessagesHandler),
+    MessageRegistration("REMADV", "D", "96B", "CARMPY", PaymentMessagesHandler),
 )
 """In the order phase 2 answers them; registrations with the same handler share
 one handler (and one answer interchange) per inbound interchange."""
