@@ -30,8 +30,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from gateway import service
-from gateway.service import reprocess
 from gateway.pipeline import Pipeline, ProcessedFile
+from gateway.service import reprocess
 from gateway.settings import Settings
 from ledger import Ledger
 from portal.client import PortalClient
