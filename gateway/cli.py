@@ -18,7 +18,7 @@ EXIT_ACCEPTED, EXIT_REJECTED, EXIT_CANNOT_RUN = 0, 1, 2
 
 
 def _check(args: argparse.Namespace) -> int:
-    from gateway.pipeline import check_stream
+    from gateway.flows.dispatch import check_stream
 
     path = Path(args.file)
     try:
@@ -122,7 +122,8 @@ def _ledger_show(args: argparse.Namespace) -> int:
 
 
 def _reprocess(args: argparse.Namespace) -> int:
-    from gateway.operator import OperatorError, reprocess
+    from gateway.operator import OperatorError
+    from gateway.service import reprocess
 
     try:
         result = reprocess(_operator_settings(args), file_ids=args.file or [], parked=args.parked)

@@ -1,5 +1,6 @@
 """Operator paths: what the ledger knows about a file, an interchange or a
-transaction, and reprocessing a quarantined file or the parked files.
+transaction, and preparing a quarantined file or the parked files for
+reprocessing (``service.reprocess`` then processes them).
 
 Reprocessing keeps the history: the file record is continued (same id, its
 ``file_events`` grow), never replaced. A quarantined file's bytes go back to
@@ -12,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from gateway.settings import Settings
 from ledger import Ledger
 from ledger.store import FileState
 from transports.base import ClaimedFile, InboundFile, Transport
@@ -114,26 +114,3 @@ def prepare_reprocess(ledger: Ledger, transport: Transport, file_ids: list[int],
             notes.append(f"file {file_id} ({record.name}) is {record.state}: nothing to reprocess")
     return notes
 
-
-def reprocess(settings: Settings, *, file_ids: list[int] | None = None, parked: bool = False, run_id: str = "operator") -> dict[str, Any]:
-    """``carm-edi reprocess``: the named files, or every parked file, processed now."""
-    from gateway import service
-
-    with service.open_pipeline(settings, task="carm-edi reprocess") as pipeline:
-        ledger = pipeline.ledger
-        ids = list(file_ids or [])
-        if parked:
-            ids += [r.id for r in ledger.files(state=FileState.PARKED)]
-        if not ids:
-            raise OperatorError("nothing to reprocess: no file named and no file parked")
-        notes = prepare_reprocess(ledger, pipeline.transport, ids, who="carm-edi reprocess")
-        results = []
-        for file_id in ids:
-            record = ledger.file(file_id)
-            if record.state == FileState.RELEASED:
-                results += pipeline.process_names(record.partner, [record.name], run_id)
-            elif record.state in FileState.RESUMABLE:
-                result = pipeline.resume(file_id, run_id)
-                if result is not None:
-                    results.append(result)
-        return {"notes": notes, "files": [service.file_summary(p) for p in results]}

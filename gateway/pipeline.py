@@ -18,25 +18,28 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from diagnostics import Finding, Location
-from gateway.edifact_flow import EdifactFlow, FlowOptions, Poster, SentInterchange
+from domain import Declaration, DeclarationOutcome
+from gateway.flows.contract import (
+    FlowOptions,
+    PaymentPoster,
+    Poster,
+    SenderReference,
+    SentInterchange,
+)
+from gateway.flows.dispatch import check_stream
+from gateway.flows.edifact import EdifactFlow
+from gateway.partners import PartnerRegistry
 from gateway.report import FileReport
 from gateway.settings import Settings
-from gateway.partners import PartnerRegistry, owns_xml_sender
-from gateway.payment_flow import PaymentPoster
-from gateway.sniff import sniff
-from gateway.xml_flow import XmlFlow
-from gateway.payment_flow import Pain001Flow
-from parsers.xml.pain001_reader import pain001_version
+from gateway.stored_report import StoredReport, stored_summary
 from ledger import Ledger
 from ledger.store import FileState, as_utc
 from ledger.tables import utcnow
-from domain import Declaration, DeclarationOutcome
-from portal.client import PortalUnavailable
-from validators.rules import RuleContext
 from mappings.contrl import ReceivedContrl
-from parsers.edifact.model import InterchangeHeader
+from portal.client import PortalUnavailable
 from transports.base import ClaimedFile, InboundFile, Transport, new_claim_id
 from transports.local import is_plain_name
+from validators.rules import RuleContext
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ class ProcessedFile:
     partner: str
     name: str
     state: str
-    report: FileReport
+    report: FileReport | StoredReport
 
     def to_dict(self) -> dict[str, object]:
         return {"partner": self.partner, "name": self.name, "state": self.state, "report": self.report.to_dict()}
@@ -63,48 +66,12 @@ def file_digest(stream: BinaryIO) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-CAD_IN_ROOT = "{urn:wco:datamodel:WCO:Declaration:1}DocumentMetaData"
-OFFLINE_RULES = RuleContext()
-"""Offline checking has no portal to ask, so the gateway applies every rule it
-can on its own, warnings included (the portal-backed ones are skipped)."""
-
-
-def check_stream(stream: BinaryIO, name: str, options: FlowOptions | None = None) -> FileReport:
-    """Run one file through the flow for its format; with default options,
-    check it offline without posting or answering (``carm-edi check``)."""
-    options = options or FlowOptions(rules_context=OFFLINE_RULES)
-    sniffed = sniff(stream)
-    if sniffed.format == "xml":
-        if sniffed.root == CAD_IN_ROOT:
-            partner = options.partner
-            known = (lambda sender: owns_xml_sender(partner, sender)) if partner is not None else None
-            return XmlFlow(name, options, sender_known=known).run(stream)
-        if pain001_version(sniffed.root) is not None:  # ISO 20022 pain.001: gateway/payment_flow.py
-            return Pain001Flow(name, options).run(stream)
-        return _unsupported_xml(name, sniffed.root)
-    return EdifactFlow(name, options).run(stream)
-
-
-def _unsupported_xml(name: str, root: str | None) -> FileReport:
-    report = FileReport(file=name, format="xml")
-    report.errors.append(
-        Finding(
-            "XML-TYPE",
-            f"XML document {root or '(unreadable root element)'} is not supported: this gateway accepts "
-            f"CAD-IN ({CAD_IN_ROOT}), ISO 20022 pain.001 (version 09 or later) and EDIFACT "
-            "CUSDEC, PAYMUL and REMADV D:96B",
-            Location(xpath="/*[1]"),
-        )
-    )
-    return report
-
-
 class _LedgerRegistry:
     def __init__(self, ledger: Ledger, file_id: int) -> None:
         self._ledger = ledger
         self._file_id = file_id
 
-    def register(self, header: InterchangeHeader) -> bool:
+    def register(self, header: SenderReference) -> bool:
         return self._ledger.register_interchange(self._file_id, header.sender, header.sender_qualifier, header.control_reference)
 
 
@@ -233,34 +200,12 @@ def _history_before_own_posts(lookup: Callable[[str], object], hidden: set[tuple
     return lookup_before
 
 
-class StoredReport:
-    """The report of a file whose acknowledgements were written by an earlier
-    attempt (ledger state ``acknowledged``): read back from the ledger summary."""
-
-    def __init__(self, data: dict[str, object]) -> None:
-        self._data = data
-        self.file = str(data.get("file", ""))
-        self.format = data.get("format")
-        self.accepted = bool(data.get("accepted"))
-        self.acknowledgements = list(data.get("acknowledgements") or [])  # type: ignore[call-overload]
-        self.documents = [dataclasses.make_dataclass("D", ["status"])(d.get("status")) for d in data.get("documents") or []]  # type: ignore[union-attr]
-        self.interchanges = list(data.get("interchanges") or [])  # type: ignore[call-overload]
-
-    def all_errors(self) -> list[str]:
-        found = [e.get("message", "") for e in self._data.get("errors") or []]  # type: ignore[union-attr]
-        for item in [*self.interchanges, *(self._data.get("documents") or [])]:  # type: ignore[misc]
-            found.extend(e.get("message", "") for e in item.get("errors") or [])
-        return found
-
-    def to_dict(self) -> dict[str, object]:
-        return self._data
+Checkpoint = Callable[[str], None]
+"""Called at named points of the work ("moved", "recorded", "posted",
+"acknowledged", "archived"): the fault-injection tests kill the process there."""
 
 
 class Pipeline:
-    checkpoint: Callable[[str], None] | None = None
-    """Fault injection (``transports/faults.py``): called at named points of the
-    work ("recorded", "posted", "acknowledged", "archived"); None in production."""
-
     def __init__(
         self,
         settings: Settings,
@@ -271,6 +216,7 @@ class Pipeline:
         registry: PartnerRegistry | None = None,
         task: str | None = None,
         payment_poster: PaymentPoster | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> None:
         self.settings = settings
         self.transport = transport
@@ -280,11 +226,11 @@ class Pipeline:
         self.rules_context = rules_context
         self.registry = registry
         self.task = task
+        self.checkpoint = checkpoint
 
     def _checkpoint(self, name: str) -> None:
-        hook = self.checkpoint
-        if hook is not None:
-            hook(name)
+        if self.checkpoint is not None:
+            self.checkpoint(name)
 
     def process_names(self, partner: str, names: Iterable[str], run_id: str | None = None) -> list[ProcessedFile]:
         """Claim and process the named inbox files; names already taken are skipped."""
@@ -367,7 +313,7 @@ class Pipeline:
         claimed = ClaimedFile(inbound, record.claim_id or "", record.location or "")
         log.warning("%s/%s: resuming file %d from %s (attempt %d)", record.partner, record.name, file_id, record.state, record.attempts)
         if record.state == FileState.ACKNOWLEDGED:
-            return self._file_away(claimed, file_id, StoredReport(record.summary or {}), run_id, record.outcome, record.note)  # type: ignore[arg-type]
+            return self._file_away(claimed, file_id, StoredReport.from_ledger(record.summary), run_id, record.outcome, record.note)
         refusal = self._refusal(inbound)
         if not record.sha256 and refusal is None:  # killed (or cut off) before it was hashed
             return self._identify_and_work(claimed, file_id, run_id)
@@ -397,7 +343,7 @@ class Pipeline:
             reason = "; ".join(str(f) for f in report.all_errors()[:5]) or "nothing in the file could be accepted"
         self.ledger.move_file(
             file_id, FileState.ACKNOWLEDGED, run_id=run_id, task=self.task, outcome=outcome, note=reason,
-            format=report.format, accepted=report.accepted, summary=report.to_dict(),
+            format=report.format, accepted=report.accepted, summary=stored_summary(report),
         )  # fmt: skip
         self._checkpoint("acknowledged")
         return self._file_away(claimed, file_id, report, run_id, outcome, reason)
@@ -497,7 +443,7 @@ class Pipeline:
         with sink.open(name) as out:
             out.write(json.dumps(report.to_dict(), indent=2).encode())
 
-    def _file_away(self, claimed: ClaimedFile, file_id: int, report: FileReport, run_id: str | None = None, outcome: str | None = None, reason: str | None = None) -> ProcessedFile:
+    def _file_away(self, claimed: ClaimedFile, file_id: int, report: FileReport | StoredReport, run_id: str | None = None, outcome: str | None = None, reason: str | None = None) -> ProcessedFile:
         if outcome is None:
             outcome = "archive" if any(i.accepted for i in report.interchanges) else "quarantine"
         state = FileState.QUARANTINED if outcome == "quarantine" else FileState.ARCHIVED

@@ -1,6 +1,6 @@
 """Entry points shared by the Airflow DAG and the CLI: plan batches, run one
-batch, summarize. Each builds what it needs from settings at call time, so
-nothing happens when a DAG file is parsed."""
+batch, summarize, reprocess. Each builds what it needs from settings at call
+time, so nothing happens when a DAG file is parsed."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from gateway.operator import OperatorError, prepare_reprocess
 from gateway.partners import PartnerRegistry, load_registry
-from gateway.pipeline import Pipeline, ProcessedFile
+from gateway.pipeline import Checkpoint, Pipeline, ProcessedFile
 from gateway.portal_lookups import PortalClientLookups
 from gateway.settings import Settings
 from ledger import Ledger
+from ledger.store import FileState
 from portal.client import PortalClient
 from portal.payments import PaymentClient
 from transports.partner_channels import PartnerChannels
@@ -35,7 +37,9 @@ def open_transport(settings: Settings, registry: PartnerRegistry | None = None) 
 
 
 @contextmanager
-def open_pipeline(settings: Settings, task: str | None = None) -> Iterator[Pipeline]:
+def open_pipeline(settings: Settings, task: str | None = None, checkpoint: Checkpoint | None = None) -> Iterator[Pipeline]:
+    """The pipeline on the configured ledger, portal and partner channels
+    (``checkpoint``: the fault-injection tests' hook, None in production)."""
     registry = load_partners(settings)
     ledger = Ledger(settings.ledger_database_url())
     client = PortalClient.from_settings(settings)
@@ -45,7 +49,9 @@ def open_pipeline(settings: Settings, task: str | None = None) -> Iterator[Pipel
             # adds the version-history and delegation look-ups and the warnings.
             rules = portal_context(PortalClientLookups(client), portal_prechecks=False)
             payments = PaymentClient(client).submit_payment
-            yield Pipeline(settings, transport, ledger, client.submit_declaration, rules, registry, task=task, payment_poster=payments)
+            yield Pipeline(
+                settings, transport, ledger, client.submit_declaration, rules, registry, task=task, payment_poster=payments, checkpoint=checkpoint
+            )
     finally:
         client.close()
         ledger.dispose()
@@ -61,8 +67,6 @@ def plan_batches(settings: Settings, reprocess: list[int] | None = None) -> list
     A partner whose channel cannot be listed (server down, bad credentials) is
     logged and skipped: the other partners are still served.
     """
-    from gateway.operator import prepare_reprocess
-
     batches = []
     ledger = Ledger(settings.ledger_database_url())
     try:
@@ -129,3 +133,25 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
         summary["parked"] = len(parked)
         summary["parked_files"] = parked
     return summary
+
+
+def reprocess(settings: Settings, *, file_ids: list[int] | None = None, parked: bool = False, run_id: str = "operator") -> dict[str, Any]:
+    """``carm-edi reprocess``: the named files, or every parked file, processed now."""
+    with open_pipeline(settings, task="carm-edi reprocess") as pipeline:
+        ledger = pipeline.ledger
+        ids = list(file_ids or [])
+        if parked:
+            ids += [r.id for r in ledger.files(state=FileState.PARKED)]
+        if not ids:
+            raise OperatorError("nothing to reprocess: no file named and no file parked")
+        notes = prepare_reprocess(ledger, pipeline.transport, ids, who="carm-edi reprocess")
+        results = []
+        for file_id in ids:
+            record = ledger.file(file_id)
+            if record.state == FileState.RELEASED:
+                results += pipeline.process_names(record.partner, [record.name], run_id)
+            elif record.state in FileState.RESUMABLE:
+                result = pipeline.resume(file_id, run_id)
+                if result is not None:
+                    results.append(result)
+        return {"notes": notes, "files": [file_summary(p) for p in results]}

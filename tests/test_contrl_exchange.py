@@ -7,8 +7,9 @@ import io
 import json
 from pathlib import Path
 
-from gateway.edifact_flow import FlowOptions
-from gateway.pipeline import Pipeline, check_stream
+from gateway.flows.contract import FlowOptions
+from gateway.flows.dispatch import check_stream
+from gateway.pipeline import Pipeline
 from gateway.settings import Settings
 from ledger import Ledger
 from mappings.edifact_writer import InterchangeWriter, segment

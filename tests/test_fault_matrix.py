@@ -6,8 +6,9 @@ ledger, portal, outbox and archive is checked: 0 files lost, 0 duplicate posts,
 exactly one CONTRL per interchange and one CUSRES message per declaration (or,
 with the portal down, every file parked and reported).
 
-SIGKILL faults run the gateway in a child process that kills itself at a named
-checkpoint of the pipeline (``transports.faults.kill_at``); the rerun happens here.
+SIGKILL faults run the gateway in a child process whose pipeline is given a
+checkpoint hook that kills it at a named point (``tests.faults.kill_at``); the
+rerun happens here.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from gateway import service
-from gateway.operator import reprocess
 from gateway.pipeline import Pipeline, ProcessedFile
 from gateway.portal_lookups import PortalClientLookups
+from gateway.service import reprocess
 from gateway.settings import Settings
 from ledger import Ledger
 from portal.client import PortalClient
@@ -39,7 +40,7 @@ from portal.server import PortalServer
 from tests.ack_reader import read_contrls, read_cusres
 from tests.conftest import FIXTURES, PROJECT_ROOT, fixture_file
 from tests.databases import BACKENDS, database
-from transports.faults import KILL_ENV, FaultyHTTPTransport, FaultyTransport
+from tests.faults import FaultyHTTPTransport, FaultyTransport
 from validators.rules.lookups import portal_context
 
 PARTNER = "broker01"
@@ -47,11 +48,11 @@ FILES = {"v01_single.edi": 1, "v02_multi_message.edi": 3}  # name -> declaration
 LEASE = 1.0  # seconds: a killed worker's claim is resumable this long after its last heartbeat
 
 CHILD = """
-from transports.faults import install_kill_from_env
-install_kill_from_env()
+import sys
 from gateway import service
 from gateway.settings import Settings
-with service.open_pipeline(Settings(), task="child") as pipeline:
+from tests.faults import kill_spec
+with service.open_pipeline(Settings(), task="child", checkpoint=kill_spec(sys.argv[1])) as pipeline:
     pipeline.resume_stale(run_id="run-killed")
     pipeline.process_inbox(run_id="run-killed")
 raise SystemExit(3)  # never reached when the checkpoint kills us
@@ -94,8 +95,8 @@ class World:
 
     def run_killed(self, point: str) -> None:
         """The gateway in a child process, SIGKILLed at ``point`` (``name[:nth]``)."""
-        env = {**os.environ, KILL_ENV: point, "PYTHONPATH": str(PROJECT_ROOT)}
-        result = subprocess.run([sys.executable, "-c", CHILD], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180)
+        env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+        result = subprocess.run([sys.executable, "-c", CHILD, point], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180)
         assert result.returncode == -9, f"child was not killed at {point}: rc={result.returncode}\n{result.stderr[-3000:]}"
         time.sleep(LEASE + 0.2)  # the dead worker's lease ends
 

@@ -16,8 +16,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.edifact_flow import FlowOptions
-from gateway.pipeline import check_stream
+from gateway.flows.contract import FlowOptions
+from gateway.flows.dispatch import check_stream
 from parsers.edifact.model import MessageRead, SyntaxProblem
 from parsers.edifact.reader import read_edifact
 from tests.edifact_helpers import FIXTURES

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.payment import Payment, RemittanceItem, billing_period, payment_due_date, period_id
-from gateway.pipeline import check_stream
+from gateway.flows.dispatch import check_stream
 from portal.payments import business_day_rule, load_holidays
 from portal.server import PortalServer
 from tests.conftest import TARIFF_PATH

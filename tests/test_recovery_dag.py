@@ -4,7 +4,7 @@ acknowledgements, same ledger states, nothing left in the inbox or processing/.
 
 Two worlds (data folder, portal database, ledger), one Airflow database. World A:
 one ``dag.test()``. World B: ``dag.test()`` in a child process that SIGKILLs itself
-after the portal answered v01's post (``transports.faults``), before any answer to
+after the portal answered v01's post (``tests.faults``), before any answer to
 v01 was written; then ``dag.test()`` again, whose ``list_batches`` finds v01 in
 processing/ (its lease ended) and resumes it.
 
@@ -32,13 +32,14 @@ from sqlalchemy import create_engine, text
 from portal.server import PortalServer
 from tests.conftest import FIXTURES, PROJECT_ROOT, fixture_file
 from tests.test_dag import edifact_segments
-from transports.faults import KILL_ENV
 
 PARTNER = "broker01"
 FILES = ["i10_bad_date.edi", "i11_unknown_hs.edi", "v01_single.edi", "v02_multi_message.edi", "v04_correction.edi"]
 RUN_DAG = """
-from transports.faults import install_kill_from_env
-install_kill_from_env()
+import sys
+if len(sys.argv) > 1:
+    from tests.faults import kill_dag_pipelines_at
+    kill_dag_pipelines_at(sys.argv[1])
 from airflow.dag_processing.dagbag import DagBag
 run = DagBag(dag_folder=%r).dags["carm_inbound"].test()
 print("STATE", run.state)
@@ -57,16 +58,13 @@ def _env(world: dict[str, Any]) -> dict[str, str]:
         "CARM_CLAIM_LEASE_SECONDS": "1",
         "PYTHONPATH": str(PROJECT_ROOT),
     }
-    return {**{k: v for k, v in os.environ.items() if k != KILL_ENV}, **values}
+    return {**os.environ, **values}
 
 
 def _dag_test(world: dict[str, Any], kill: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = _env(world)
-    if kill:
-        env[KILL_ENV] = kill
     return subprocess.run(
-        [sys.executable, "-c", RUN_DAG % str(PROJECT_ROOT / "dags")],
-        env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", RUN_DAG % str(PROJECT_ROOT / "dags"), *([kill] if kill else [])],
+        env=_env(world), cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
 
 

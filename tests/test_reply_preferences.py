@@ -7,7 +7,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from gateway.edifact_flow import EdifactFlow, FlowOptions
+from gateway.flows.contract import FlowOptions
+from gateway.flows.edifact import EdifactFlow
 from gateway.partners import Partner
 from tests.ack_reader import read_contrls
 from tests.edifact_helpers import CUSDEC

@@ -19,8 +19,8 @@ import pytest
 from diagnostics import Severity
 from domain import Declaration
 from duties.tariff import TARIFF_TREATMENTS
-from gateway.edifact_flow import FlowOptions
-from gateway.pipeline import check_stream
+from gateway.flows.contract import FlowOptions
+from gateway.flows.dispatch import check_stream
 from mappings.cusdec_declaration import map_cusdec
 from tests.ack_reader import read_cusres
 from tests.edifact_helpers import FIXTURES, messages_of
@@ -286,7 +286,7 @@ def test_reference_table_with_wrong_columns_is_refused(tmp_path: Path) -> None:
 def test_issue_cases_in_the_xml_channel_point_at_the_xpath(rule_id: str, xpath: str) -> None:
     """The same declaration as a CAD-IN file through the XML flow: rejected in its
     CAD-OUT (schema-valid) with the same rule id, the pointer as an XPath."""
-    from gateway.xml_flow import XmlFlow
+    from gateway.flows.cadxml import XmlFlow
     from mappings.cadxml_declaration import cadin_document
     from tests.xml_helpers import MemorySink, read_cadout
 

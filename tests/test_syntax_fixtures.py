@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from gateway.edifact_flow import FlowOptions
-from gateway.pipeline import check_stream
+from gateway.flows.contract import FlowOptions
+from gateway.flows.dispatch import check_stream
 from mappings.cusdec_declaration import map_cusdec
 from parsers.edifact.model import InterchangeStart, MessageRead
 from parsers.edifact.reader import read_edifact

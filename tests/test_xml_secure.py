@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from gateway.edifact_flow import FlowOptions
-from gateway.xml_flow import XmlFlow
+from gateway.flows.contract import FlowOptions
+from gateway.flows.cadxml import XmlFlow
 from parsers.xml.cad_reader import DeclarationRead, ReadProblem, read_cad_in
 from parsers.xml.secure import PARSER_OPTIONS, XmlLimits, check_prolog, secure_parser
 from tests.xml_helpers import XML_FIXTURES, MemorySink, read_cadout
@@ -90,8 +90,8 @@ _BOUNDED = textwrap.dedent(
     """
     import json, os, sys, time
     sys.path.insert(0, sys.argv[1])
-    from gateway.edifact_flow import FlowOptions
-    from gateway.xml_flow import XmlFlow
+    from gateway.flows.contract import FlowOptions
+    from gateway.flows.cadxml import XmlFlow
     workdir, names = sys.argv[2], sys.argv[3:]
     head = b'<?xml version="1.0"?>\\n<DocumentMetaData xmlns="urn:wco:datamodel:WCO:Declaration:1">'
     junk = os.path.join(workdir, "junk.xml")  # ~100 MB of elements that never complete a Declaration

@@ -1,6 +1,6 @@
 """One CAD-IN XML file through the gateway (docs/formats/cad-xml.md).
 
-The same two-phase discipline as ``EdifactFlow``, with the file in the role
+The same two-phase discipline as ``EdifactFlow`` (``gateway.flows.edifact``), with the file in the role
 of the interchange:
 
 Phase 1 streams the file (``parsers.xml.cad_reader``): each Declaration is
@@ -21,107 +21,26 @@ a single file-level Response.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import tempfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import IO, Any, BinaryIO
+from collections.abc import Callable
+from typing import BinaryIO
 
 from diagnostics import Finding, Location, Severity
 from domain import Declaration, DeclarationOutcome, OutcomeStatus
-from gateway.edifact_flow import FlowOptions, idempotency_key
+from gateway.flows.answering import post_and_answer
+from gateway.flows.contract import FlowOptions, register_reference
+from gateway.flows.spool import Spool, SpooledDeclaration
 from gateway.report import DocumentReport, DocumentStatus, FileReport, InterchangeReport
 from mappings import cadout
 from mappings.cadout import CadOutError, CadOutResponse, CadOutWriter
-from mappings.cadxml_declaration import XmlMappingResult, XSource, locate, map_cad_declaration
+from mappings.cadxml_declaration import XmlMappingResult, locate, map_cad_declaration
 from parsers.xml.cad_reader import DeclarationRead, HeaderRead, ReadProblem, read_cad_in
 from parsers.xml.secure import XmlLimits
 from validators.declaration_rules import check_declaration
 
+CAD_IN_ROOT = "{urn:wco:datamodel:WCO:Declaration:1}DocumentMetaData"
 MESSAGE_TYPE = "CAD-IN"
 DUPLICATE = "XML-DUP"
 NOT_PROCESSED = "XML-FILE"
-
-
-@dataclass
-class _Item:
-    """What phase 1 decided about one declaration (a line of the spool)."""
-
-    index: int
-    base: str
-    line: int | None
-    status: str | None  # a gateway rejection's CAD-OUT status; None: passed every check
-    declaration: Declaration | None
-    errors: list[Finding] = field(default_factory=list)
-    sources: dict[str, XSource] = field(default_factory=dict)
-    transaction_number: str | None = None
-    version: str | None = None
-    filer_reference: str | None = None
-
-    def locate(self, pointer: str | None) -> Location:
-        location = locate(self.base, self.line, self.sources, pointer)
-        return Location(xpath=location.xpath, line=location.line, field=pointer)
-
-
-class _Spool:
-    """Phase 1's verdicts on disk (in memory up to 4 MiB)."""
-
-    def __init__(self) -> None:
-        self._file: IO[str] = tempfile.SpooledTemporaryFile(max_size=4 << 20, mode="w+", encoding="utf-8")
-        self.count = 0
-
-    def add(self, item: _Item) -> None:
-        row = {
-            "index": item.index,
-            "base": item.base,
-            "line": item.line,
-            "status": item.status,
-            "declaration": item.declaration.model_dump(mode="json") if item.declaration else None,
-            "errors": [_finding_json(f) for f in item.errors],
-            "sources": item.sources,
-            "ids": [item.transaction_number, item.version, item.filer_reference],
-        }
-        self._file.write(json.dumps(row, separators=(",", ":")) + "\n")
-        self.count += 1
-
-    def __iter__(self) -> Iterator[_Item]:
-        self._file.seek(0)
-        for text in self._file:
-            row = json.loads(text)
-            txn, version, filer = row["ids"]
-            yield _Item(
-                row["index"],
-                row["base"],
-                row["line"],
-                row["status"],
-                Declaration.model_validate(row["declaration"]) if row["declaration"] else None,
-                [_finding_from_json(f) for f in row["errors"]],
-                row["sources"],
-                txn,
-                version,
-                filer,
-            )
-
-    def close(self) -> None:
-        self._file.close()
-
-
-def _finding_json(finding: Finding) -> dict[str, Any]:
-    return {"code": finding.code, "message": finding.message, "severity": finding.severity.value, "location": finding.location.to_dict()}
-
-
-def _finding_from_json(data: dict[str, Any]) -> Finding:
-    return Finding(data["code"], data["message"], Location(**data["location"]), Severity(data["severity"]))
-
-
-@dataclass(frozen=True)
-class _FileHeader:
-    """What the duplicate registry needs (the shape of an EDIFACT InterchangeHeader)."""
-
-    sender: str
-    sender_qualifier: str
-    control_reference: str
 
 
 class XmlFlow:
@@ -146,10 +65,10 @@ class XmlFlow:
         self.sender_known = sender_known
         self.report = FileReport(file=name, format="xml")
         self.header: HeaderRead | None = None
-        self._documents: dict[int, DocumentReport] = {}
+        self._documents: list[DocumentReport] = []  # one per spooled declaration, in spool order
 
     def run(self, stream: BinaryIO) -> FileReport:
-        spool = _Spool()
+        spool = Spool()
         try:
             problem = self._phase1(stream, spool)
             self._phase2(spool, problem)
@@ -158,7 +77,7 @@ class XmlFlow:
         return self.report
 
     # phase 1 -------------------------------------------------------------------
-    def _phase1(self, stream: BinaryIO, spool: _Spool) -> ReadProblem | None:
+    def _phase1(self, stream: BinaryIO, spool: Spool) -> ReadProblem | None:
         for event in read_cad_in(stream, self.limits):
             if isinstance(event, DeclarationRead):
                 spool.add(self._declaration(event))
@@ -172,14 +91,8 @@ class XmlFlow:
         return None
 
     def _duplicate(self, header: HeaderRead) -> ReadProblem | None:
-        registry = self.options.registry
-        if registry is None or not header.application_reference:
-            return None
-        reference = header.application_reference
-        if len(reference) > 32:
-            reference = hashlib.sha256(reference.encode()).hexdigest()[:32]
         sender = self._sender_id()
-        if registry.register(_FileHeader(sender, "BN15", reference)):  # type: ignore[arg-type]
+        if register_reference(self.options, sender, "BN15", header.application_reference):
             return None
         finding = Finding(
             DUPLICATE,
@@ -196,20 +109,23 @@ class XmlFlow:
                         return sender.id
         return self.options.partner_id
 
-    def _declaration(self, read: DeclarationRead) -> _Item:
+    def _declaration(self, read: DeclarationRead) -> SpooledDeclaration:
         document = DocumentReport(str(read.index), MESSAGE_TYPE, DocumentStatus.REJECTED)
         self.report.documents.append(document)
-        self._documents[read.index] = document
+        self._documents.append(document)
         if read.findings:
             document.errors = list(read.findings)
-            ids = _ids(read)
-            document.reference = _reference(ids["transaction_number"], ids["version"])
-            return _Item(read.index, read.xpath, read.line, cadout.SCHEMA_ERROR, None, list(read.findings), **ids)
+            transaction_number, version, filer_reference = _ids(read)
+            document.reference = _reference(transaction_number, version)
+            return SpooledDeclaration(
+                str(read.index), MESSAGE_TYPE, None, cadout.SCHEMA_ERROR, list(read.findings), {},
+                filer_reference, transaction_number, version, read.xpath, read.line,
+            )
         # the sources are spooled: they place the rule findings and the portal's rejections
         mapping = map_cad_declaration(read.element, read.xpath)
-        item = _Item(
-            read.index, read.xpath, read.line, None, mapping.declaration, list(mapping.findings), mapping.sources,
-            mapping.transaction_number, mapping.version, mapping.filer_reference,
+        item = SpooledDeclaration(
+            str(read.index), MESSAGE_TYPE, mapping.declaration, None, list(mapping.findings), dict(mapping.sources),
+            mapping.filer_reference, mapping.transaction_number, mapping.version, read.xpath, read.line,
         )
         declaration = mapping.declaration
         document.reference = declaration.reference if declaration is not None else _reference(mapping.transaction_number, mapping.version)
@@ -222,7 +138,7 @@ class XmlFlow:
         document.status = DocumentStatus.REJECTED if item.status else DocumentStatus.ACCEPTED
         return item
 
-    def _check(self, item: _Item, declaration: Declaration, mapping: XmlMappingResult) -> str | None:
+    def _check(self, item: SpooledDeclaration, declaration: Declaration, mapping: XmlMappingResult) -> str | None:
         """Senders, then the business rules; the status of the worst finding."""
         status: str | None = None
         senders = self.header.senders if self.header else ()
@@ -252,13 +168,13 @@ class XmlFlow:
                 status = status or cadout.SENDER_MISMATCH
         violations = check_declaration(declaration, self.options.rules_context)
         for violation in violations:
-            item.errors.append(Finding(violation.rule_id, violation.message, item.locate(violation.pointer), violation.severity))
+            item.errors.append(Finding(violation.rule_id, violation.message, locate_field(item, violation.pointer), violation.severity))
         if any(v.severity is Severity.ERROR for v in violations):
             status = status or OutcomeStatus.REJECTED.value
         return status
 
     # phase 2 -------------------------------------------------------------------
-    def _phase2(self, spool: _Spool, problem: ReadProblem | None) -> None:
+    def _phase2(self, spool: Spool, problem: ReadProblem | None) -> None:
         sink = self.options.sink
         if sink is None:
             self._respond(spool, problem, None)
@@ -275,7 +191,7 @@ class XmlFlow:
             writer.close()
         self.report.acknowledgements.append(name)
 
-    def _respond(self, spool: _Spool, problem: ReadProblem | None, writer: CadOutWriter | None) -> None:
+    def _respond(self, spool: Spool, problem: ReadProblem | None, writer: CadOutWriter | None) -> None:
         header = self.header
         interchange = InterchangeReport(
             sender=self._sender_id(),
@@ -303,41 +219,30 @@ class XmlFlow:
         if writer is not None:
             writer.write(CadOutResponse(problem.status, [_error(finding)]))
 
-    def _answer(self, spool: _Spool, writer: CadOutWriter | None) -> int:
+    def _answer(self, spool: Spool, writer: CadOutWriter | None) -> int:
         """Post what passed, answer everything; returns how many declarations
         passed the syntax checks (XSD and mapping)."""
         passed = 0
-        poster = self.options.poster
-        for item in spool:
-            document = self._documents[item.index]
+
+        def answer(item: SpooledDeclaration, outcome: DeclarationOutcome | None, portal: list[Finding]) -> None:
+            nonlocal passed
             if item.status not in (cadout.SCHEMA_ERROR, cadout.SYNTAX_ERROR):
                 passed += 1
-            outcome: DeclarationOutcome | None = None
-            status = item.status or cadout.FUNCTIONAL_ACKNOWLEDGEMENT
-            errors = [_error(f) for f in item.errors]
-            if item.status is None and item.declaration is not None and poster is not None:
-                outcome = poster(item.declaration, idempotency_key(item.declaration))
-                status = outcome.status.value
-                for error in outcome.errors:
-                    location = item.locate(error.pointer)
-                    finding = Finding(error.code, error.message, location)
-                    document.errors.append(finding)
-                    errors.append(_error(finding))
-                document.record_outcome(outcome)
-            if writer is not None:
-                writer.write(
-                    CadOutResponse(
-                        status,
-                        errors,
-                        item.index,
-                        item.transaction_number,
-                        item.version if item.version is not None else (f"{item.declaration.version:05d}" if item.declaration else None),
-                        item.filer_reference,
-                        outcome,
-                    )
-                )
+            if writer is None:
+                return
+            status = outcome.status.value if outcome is not None else item.status or cadout.FUNCTIONAL_ACKNOWLEDGEMENT
+            version = item.version if item.version is not None else (f"{item.declaration.version:05d}" if item.declaration else None)
+            errors = [_error(f) for f in [*item.errors, *portal]]
+            writer.write(CadOutResponse(status, errors, int(item.ref), item.transaction_number, version, item.filer_reference, outcome))
+
+        post_and_answer(zip(spool, self._documents, strict=True), self.options.poster, locate_field, answer)
         return passed
 
+
+def locate_field(item: SpooledDeclaration, pointer: str | None) -> Location:
+    """The XPath and line of a domain pointer in the declaration, with the pointer as its field."""
+    location = locate(item.xpath or "", item.line, item.sources, pointer)
+    return Location(xpath=location.xpath, line=location.line, field=pointer)
 
 def _error(finding: Finding) -> CadOutError:
     return CadOutError(finding.code, finding.message, finding.location.xpath, finding.location.line)
@@ -352,7 +257,7 @@ def _reference(transaction_number: str | None, version: str | None) -> str | Non
     return f"{transaction_number}{int(version):05d}" if version.isdigit() and len(version) <= 5 else None
 
 
-def _ids(read: DeclarationRead) -> dict[str, str | None]:
+def _ids(read: DeclarationRead) -> tuple[str | None, str | None, str | None]:
     """Transaction number, version and filer reference read straight from the
     element (a declaration with schema errors is not mapped)."""
     ns = "{urn:wco:datamodel:WCO:Declaration:1}"
@@ -361,4 +266,4 @@ def _ids(read: DeclarationRead) -> dict[str, str | None]:
         value = read.element.findtext(ns + tag)
         return value.strip() or None if value is not None else None
 
-    return {"transaction_number": text("ID"), "version": text("VersionID"), "filer_reference": text("FunctionalReferenceID")}
+    return text("ID"), text("VersionID"), text("FunctionalReferenceID")

@@ -1,6 +1,5 @@
-"""Fault injection for the fault-matrix tests (docs/reliability.md).
-
-Nothing here is used in production. Three small tools:
+"""Fault injection for the fault-matrix tests (docs/reliability.md): test
+support, never imported by the gateway. The tools:
 
 * ``FaultyTransport(inner)``: any ``Transport`` with faults on chosen calls:
   ``fail(op, error, nth=...)`` raises on the nth call of ``op`` (claim, open,
@@ -9,10 +8,13 @@ Nothing here is used in production. Three small tools:
   then run ``on_cut`` (e.g. close the real SSH session) and raise, as a dropped
   connection does.
 * ``FaultyPoster(poster)``: the portal poster with failures on chosen calls.
-* ``kill_at(point, nth)``: a ``Pipeline.checkpoint`` hook that SIGKILLs the
-  process at the nth time the pipeline passes ``point`` ("recorded", "posted",
-  "acknowledged", "archived"); ``install_kill_from_env()`` installs one from
-  ``CARM_FAULT_KILL_AT=point[:nth]`` (used by child processes of the tests).
+* ``kill_at(point, nth)``: a checkpoint hook (``Pipeline(checkpoint=...)``,
+  ``service.open_pipeline(checkpoint=...)``) that SIGKILLs the process the nth
+  time the pipeline passes ``point`` ("moved", "recorded", "posted",
+  "acknowledged", "archived"); ``kill_spec("posted:2")`` reads one from text.
+* ``kill_dag_pipelines_at(spec)``: for a child process running the Airflow DAG,
+  whose tasks open their pipelines themselves.
+* ``FaultyHTTPTransport``: under the portal client, failing chosen requests.
 """
 
 from __future__ import annotations
@@ -26,9 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from gateway.pipeline import Checkpoint
 from transports.base import ClaimedFile, InboundFile, Transport
-
-KILL_ENV = "CARM_FAULT_KILL_AT"
 
 
 class InjectedFault(ConnectionError):
@@ -222,7 +223,7 @@ class FaultyPoster:
         return self.poster(declaration, key)
 
 
-def kill_at(point: str, nth: int = 1) -> Callable[[str], None]:
+def kill_at(point: str, nth: int = 1) -> Checkpoint:
     """A checkpoint hook: SIGKILL this process the ``nth`` time ``point`` is passed."""
     seen: Counter[str] = Counter()
 
@@ -234,15 +235,25 @@ def kill_at(point: str, nth: int = 1) -> Callable[[str], None]:
     return checkpoint
 
 
-def install_kill_from_env() -> None:
-    """``CARM_FAULT_KILL_AT=posted:2``: SIGKILL at the second post (child processes of tests)."""
-    spec = os.environ.get(KILL_ENV)
-    if not spec:
-        return
-    from gateway.pipeline import Pipeline
-
+def kill_spec(spec: str) -> Checkpoint:
+    """``"posted:2"``: SIGKILL at the second post (``point[:nth]``, nth 1 by default)."""
     point, _, nth = spec.partition(":")
-    Pipeline.checkpoint = staticmethod(kill_at(point, int(nth or 1)))  # type: ignore[assignment]
+    return kill_at(point, int(nth or 1))
+
+
+def kill_dag_pipelines_at(spec: str) -> None:
+    """Every pipeline the DAG's tasks open in this process (``service.open_pipeline``)
+    gets one ``kill_spec(spec)`` hook: a DAG task takes no hook of its own, so this
+    wraps the entry point it calls (child processes of tests only)."""
+    from gateway import service
+
+    checkpoint = kill_spec(spec)
+    open_pipeline = service.open_pipeline
+
+    def open_killing_pipeline(settings: Any, task: str | None = None) -> Any:
+        return open_pipeline(settings, task, checkpoint)
+
+    service.open_pipeline = open_killing_pipeline  # type: ignore[assignment]  # test support: see the docstring
 
 
 class FaultyHTTPTransport:

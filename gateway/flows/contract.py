@@ -1,0 +1,122 @@
+"""The contract every flow works under: its options, the protocols it writes
+through, and the deterministic keys (a retry posts and answers with the same
+ones)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+from domain import Declaration, DeclarationOutcome
+from domain.payment import Payment, PaymentOutcome
+from gateway.partners import Partner
+from mappings.contrl import ReceivedContrl
+from validators.rules import RuleContext
+
+Poster = Callable[[Declaration, str], DeclarationOutcome]
+PaymentPoster = Callable[[Payment, str], PaymentOutcome]
+
+
+class AckSink(Protocol):
+    """Where acknowledgements go: an atomic writer per file name."""
+
+    def open(self, name: str) -> AbstractContextManager[BinaryIO]: ...
+
+
+class SenderReference(Protocol):
+    """What duplicate detection keys on: an interchange header, or a file's or a
+    payment message's id in the same shape."""
+
+    @property
+    def sender(self) -> str: ...
+
+    @property
+    def sender_qualifier(self) -> str: ...
+
+    @property
+    def control_reference(self) -> str: ...
+
+
+class InterchangeRegistry(Protocol):
+    def register(self, header: SenderReference) -> bool:
+        """False when this sender used this control reference before."""
+
+
+@dataclass(frozen=True)
+class SentInterchange:
+    """An interchange the gateway wrote to a partner (a CONTRL, a receipt, CUSRES or APERAK)."""
+
+    control_reference: str  # our UNB 0020
+    kind: str  # "contrl", "contrl-receipt", "cusres" or "aperak"
+    recipient: str  # UNB 0010: the partner's EDI id
+    message_references: tuple[str, ...]  # UNH 0062 of each message in it
+    answers: str  # UNB 0020 of the inbound interchange it answers
+    file: str  # the inbound file it answers
+
+
+class AcknowledgementRegistry(Protocol):
+    """Remembers what the gateway sent, so partners' CONTRLs can be matched to it."""
+
+    def record_sent(self, sent: SentInterchange) -> None: ...
+
+    def match_received(self, received: ReceivedContrl) -> SentInterchange | None:
+        """Record the partner's verdict on the interchange UCI 0020 names and
+        return what that interchange was; None when we never sent it."""
+
+
+@dataclass
+class FlowOptions:
+    our_id: tuple[str, str] = ("CARMGW", "ZZZ")
+    poster: Poster | None = None  # None: check only, post nothing
+    sink: AckSink | None = None  # None: write no acknowledgements
+    registry: InterchangeRegistry | None = None  # None: no duplicate detection
+    partner_id: str = "UNKNOWN"
+    seed: str = ""  # e.g. the file's SHA-256: makes our control references stable
+    receipt_contrl: bool = False  # also send a receipt CONTRL (UCI 0083 = 8) per interchange, before the verdict
+    acknowledgements: AcknowledgementRegistry | None = None  # None: sent interchanges are not recorded
+    rules_context: RuleContext | None = None  # None: the rules that need no reference beyond the file
+    payment_poster: PaymentPoster | None = None  # None: payments are checked, not posted
+    partner: Partner | None = None  # the inbox owner: whose sender ids and importer accounts are allowed
+    now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+
+
+def idempotency_key(declaration: Declaration) -> str:
+    """Deterministic per document version and content: a retry sends the same key."""
+    digest = hashlib.sha256(declaration.model_dump_json().encode()).hexdigest()[:16]
+    return f"cad-{declaration.transaction_number}-{declaration.version:05d}-{digest}"
+
+
+def payment_idempotency_key(payment: Payment) -> str:
+    """Deterministic per payment content: a retried file posts with the same key."""
+    digest = hashlib.sha256(payment.model_dump_json().encode()).hexdigest()[:32]
+    return f"pay-{digest}"
+
+
+def control_reference(seed: str) -> str:
+    """A 14-character interchange reference derived from what it answers, so a
+    rerun writes the same acknowledgement."""
+    return hashlib.sha256(seed.encode()).hexdigest()[:14].upper()
+
+
+@dataclass(frozen=True)
+class MessageReference:
+    """A file's or a payment message's id in the registry's shape (``SenderReference``)."""
+
+    sender: str
+    sender_qualifier: str
+    control_reference: str
+
+
+def register_reference(options: FlowOptions, sender: str, qualifier: str, reference: str | None) -> bool:
+    """False when this sender sent this id before (gateway ledger); an id longer
+    than the registry's 32 characters is kept as its hash."""
+    registry = options.registry
+    if registry is None or not reference:
+        return True
+    if len(reference) > 32:
+        reference = hashlib.sha256(reference.encode()).hexdigest()[:32]
+    return registry.register(MessageReference(sender, qualifier, reference))

@@ -1,0 +1,138 @@
+"""CUSDEC D.96B (guide CAD01) in an EDIFACT interchange: each message mapped to
+a Declaration and checked (business rules, the partner's importers) as the
+interchange streams, then spooled; once the interchange is sound, each is posted
+and answered with a CUSRES (``<file>.cusres.edi``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from diagnostics import Finding, Location, Severity
+from diagnostics.field_paths import nearest_source
+from domain import DeclarationOutcome, OutcomeStatus
+from gateway.flows.answering import post_and_answer
+from gateway.flows.contract import FlowOptions
+from gateway.flows.replies import InterchangeReplies, preferred_syntax
+from gateway.flows.spool import Spool, SpooledDeclaration
+from gateway.partners import may_file_for
+from gateway.report import DocumentReport, DocumentStatus
+from mappings.cusdec_declaration import map_cusdec, source_location
+from mappings.cusres import IDENTIFIER as CUSRES_IDENTIFIER
+from mappings.cusres import CusresError, cusres_segments
+from parsers.edifact.model import Message
+from validators.declaration_rules import check_declaration
+
+
+class CusdecHandler:
+    """The CUSDEC messages of one interchange (``handlers.MessageHandler``)."""
+
+    def __init__(self, replies: InterchangeReplies, options: FlowOptions) -> None:
+        self.replies = replies
+        self.options = options
+        self.spool = Spool()
+        # The report entries of the spooled messages, in spool order: message
+        # references repeat across interchanges (and, wrongly, within one), so
+        # documents are never looked up by reference.
+        self.documents: list[DocumentReport] = []
+
+    def read(self, message: Message, decimal: str, syntax: list[Finding], document: DocumentReport) -> list[Finding]:
+        spooled = self._map(message, decimal, syntax, document)
+        if spooled is None:
+            return []
+        self.spool.add(spooled)
+        self.documents.append(document)
+        return spooled.errors
+
+    def _map(self, message: Message, decimal: str, syntax: list[Finding], document: DocumentReport) -> SpooledDeclaration | None:
+        """Map a guide message and apply the business rules. Syntax findings
+        are appended to ``syntax`` (the guide's own, where the directory has
+        not already reported that position with that code); the result is what
+        phase 2 needs, or None when the message is syntactically rejected."""
+        mapping = map_cusdec(message, decimal)
+        reported = {position_key(f) for f in syntax}
+        syntax.extend(f for f in mapping.findings if position_key(f) not in reported)
+        declaration = mapping.declaration
+        if declaration is not None:
+            document.reference = declaration.reference
+        if declaration is None or syntax:
+            return None
+        spooled = SpooledDeclaration(message.reference, message.type, declaration, sources=dict(mapping.sources), filer_reference=declaration.filer_reference)
+        partner = self.options.partner
+        if partner is not None and not may_file_for(partner, declaration.importer.account):
+            message_text = f"partner {partner.id} is not registered to file for importer {declaration.importer.account}"
+            spooled.errors.append(Finding("PTN-IMP", message_text, locate(spooled, "importer.account")))
+        for violation in check_declaration(declaration, self.options.rules_context):
+            spooled.errors.append(Finding(violation.rule_id, violation.message, locate(spooled, violation.pointer), violation.severity))
+        rejected = rejecting(spooled.errors)
+        spooled.status = OutcomeStatus.REJECTED.value if rejected else None
+        document.status = DocumentStatus.REJECTED if rejected else DocumentStatus.ACCEPTED
+        return spooled
+
+    def answer(self) -> None:
+        if self.spool.count == 0:
+            return
+        charset, version = preferred_syntax(self.options)
+        writer = self.replies.writer("cusres", syntax=(charset or "UNOC", version or "3"))
+        sent: list[str] = []
+
+        def answer(item: SpooledDeclaration, outcome: DeclarationOutcome | None, portal: list[Finding]) -> None:
+            if writer is None:
+                return
+            status = outcome.status if outcome is not None else OutcomeStatus(item.status or OutcomeStatus.ACCEPTED.value)
+            errors = [_cusres_error(f) for f in [*item.errors, *portal]]
+            reference = item.declaration.reference if item.declaration else item.ref
+            writer.write_message(
+                item.ref,
+                CUSRES_IDENTIFIER,
+                cusres_segments(
+                    reference=reference,
+                    status=status,
+                    inbound_interchange=self.replies.header.control_reference,
+                    inbound_message=item.ref,
+                    filer_reference=item.filer_reference,
+                    outcome=outcome,
+                    errors=errors,
+                    issued=self.options.now(),
+                ),
+            )
+            sent.append(item.ref)
+
+        post_and_answer(zip(self.spool, self.documents, strict=True), self.options.poster, locate, answer)
+        if writer is not None:
+            writer.close()
+            self.replies.record_sent(writer.control_reference, "cusres", sent)
+
+    def withdraw(self) -> None:
+        for document in self.documents:
+            if document.status == DocumentStatus.ACCEPTED:
+                document.status = DocumentStatus.REJECTED
+                document.errors.append(Finding("18", "not processed: the interchange was rejected", Location(message_ref=document.message_ref)))
+
+    def close(self) -> None:
+        self.spool.close()
+
+
+def locate(item: SpooledDeclaration, pointer: str | None) -> Location:
+    """The position of a domain pointer (or of its nearest parent), with the pointer as its field."""
+    return dataclasses.replace(source_location(item.ref, nearest_source(item.sources, pointer)), field=pointer)
+
+
+def _cusres_error(finding: Finding) -> CusresError:
+    pointer = finding.location.field
+    return CusresError(finding.code, finding.message, pointer, finding.location.describe(), _line_of(pointer))
+
+
+def _line_of(pointer: str | None) -> int | None:
+    if pointer and pointer.startswith("lines["):
+        return int(pointer[6 : pointer.index("]")]) + 1
+    return None
+
+
+def position_key(finding: Finding) -> tuple[str, int | None, int | None, int | None]:
+    location = finding.location
+    return finding.code, location.segment, location.element, location.component
+
+
+def rejecting(findings: list[Finding]) -> bool:
+    """Errors reject a declaration; warnings travel with it."""
+    return any(f.severity is Severity.ERROR for f in findings)

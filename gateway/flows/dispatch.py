@@ -1,0 +1,45 @@
+"""The flow for a file: XML by its root element, anything else as EDIFACT."""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from diagnostics import Finding, Location
+from gateway.flows.cadxml import CAD_IN_ROOT
+from gateway.flows.contract import FlowOptions
+from gateway.flows.edifact import EdifactFlow
+from gateway.flows.handlers import xml_registration
+from gateway.report import FileReport
+from gateway.sniff import sniff
+from validators.rules import RuleContext
+
+OFFLINE_RULES = RuleContext()
+"""Offline checking has no portal to ask, so the gateway applies every rule it
+can on its own, warnings included (the portal-backed ones are skipped)."""
+
+
+def check_stream(stream: BinaryIO, name: str, options: FlowOptions | None = None) -> FileReport:
+    """Run one file through the flow for its format; with default options,
+    check it offline without posting or answering (``carm-edi check``)."""
+    options = options or FlowOptions(rules_context=OFFLINE_RULES)
+    sniffed = sniff(stream)
+    if sniffed.format == "xml":
+        registration = xml_registration(sniffed.root)
+        if registration is None:
+            return _unsupported_xml(name, sniffed.root)
+        return registration.flow(name, options).run(stream)
+    return EdifactFlow(name, options).run(stream)
+
+
+def _unsupported_xml(name: str, root: str | None) -> FileReport:
+    report = FileReport(file=name, format="xml")
+    report.errors.append(
+        Finding(
+            "XML-TYPE",
+            f"XML document {root or '(unreadable root element)'} is not supported: this gateway accepts "
+            f"CAD-IN ({CAD_IN_ROOT}), ISO 20022 pain.001 (version 09 or later) and EDIFACT "
+            "CUSDEC, PAYMUL and REMADV D:96B",
+            Location(xpath="/*[1]"),
+        )
+    )
+    return report

@@ -1,0 +1,282 @@
+"""One EDIFACT file through the gateway, interchange by interchange.
+
+Phase 1 streams the interchange: syntax and envelope checks, then each message
+goes to the handler registered for its type, version and release
+(``gateway.flows.handlers``: CUSDEC, PAYMUL, REMADV), which maps and checks it
+and keeps what phase 2 needs; every message gets its CONTRL verdict. Phase 2
+runs when the interchange has been read to its end: only if the interchange is
+sound do the handlers post and answer (CUSRES, APERAK); a truncated or
+miscounted interchange posts nothing. The CONTRL is written last, when its UCI
+verdict is known.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from diagnostics import Finding, Location
+from gateway.flows.contract import FlowOptions
+from gateway.flows.handlers import (
+    EDIFACT_MESSAGES,
+    MessageHandler,
+    edifact_registration,
+)
+from gateway.flows.received_contrl import received_contrl
+from gateway.flows.replies import (
+    AcknowledgementFiles,
+    InterchangeReplies,
+    preferred_syntax,
+)
+from gateway.partners import owns_sender
+from gateway.report import DocumentReport, DocumentStatus, FileReport, InterchangeReport
+from mappings.contrl import ACKNOWLEDGED, ContrlBuilder, MessageVerdict
+from parsers.edifact.model import (
+    Delimiters,
+    InterchangeEnd,
+    InterchangeHeader,
+    InterchangeStart,
+    Message,
+    MessageRead,
+    Segment,
+    SyntaxProblem,
+)
+from parsers.edifact.reader import read_edifact
+from validators.directory import validate_message
+from validators.envelope import EnvelopeValidator
+
+
+@dataclass
+class _OpenInterchange:
+    replies: InterchangeReplies
+    contrl: ContrlBuilder
+    handlers: dict[object, MessageHandler]  # by handler factory, in registration order
+    envelope_findings: list[Finding] = field(default_factory=list)
+    ended: bool = False
+    only_acknowledgements: bool = True  # a CONTRL is never answered with a CONTRL
+    receipt_sent: bool = False
+
+    @property
+    def header(self) -> InterchangeHeader:
+        return self.replies.header
+
+    def close(self) -> None:
+        for handler in self.handlers.values():
+            handler.close()
+
+
+class EdifactFlow:
+    def __init__(self, name: str, options: FlowOptions) -> None:
+        self.name = name
+        self.options = options
+        self.report = FileReport(file=name, format="edifact")
+        self._stack = ExitStack()
+        self._files = AcknowledgementFiles(name, options, self.report, self._stack)
+        self._orphans: list[Finding] = []
+        self._count = 0
+        self._detached: _OpenInterchange | None = None  # handlers of messages outside any interchange (answered by nobody)
+
+    def run(self, stream: BinaryIO) -> FileReport:
+        with self._stack:
+            current: _OpenInterchange | None = None
+            envelope = EnvelopeValidator()
+            for event in read_edifact(stream):
+                findings = envelope.observe(event)
+                if isinstance(event, InterchangeStart):
+                    if current is not None:
+                        self._finish(current)
+                    current = self._start(event.header)
+                    current.envelope_findings.extend(findings)
+                elif isinstance(event, MessageRead):
+                    self._message(current, event.message, findings)
+                elif isinstance(event, SyntaxProblem):
+                    self._problem(current, event.finding)
+                    self._problem(current, *findings)
+                elif isinstance(event, InterchangeEnd):
+                    if current is not None:
+                        current.envelope_findings.extend(findings)
+                        current.ended = True
+                else:  # group start/end: only envelope findings matter here
+                    self._problem(current, *findings)
+            if current is not None:
+                self._finish(current)
+            elif self._orphans or not self.report.documents:
+                self._answer_unreadable()
+            if self._detached is not None:
+                self._detached.close()
+        return self.report
+
+    # phase 1 -------------------------------------------------------------------
+    def _open(self, header: InterchangeHeader, index: int) -> _OpenInterchange:
+        replies = InterchangeReplies(self._files, self.options, header, index)
+        handlers: dict[object, MessageHandler] = {}
+        for registration in EDIFACT_MESSAGES:
+            if registration.handler not in handlers:
+                handlers[registration.handler] = registration.handler(replies, self.options)
+        return _OpenInterchange(replies, ContrlBuilder(header, preferred_syntax(self.options)), handlers)
+
+    def _start(self, header: InterchangeHeader) -> _OpenInterchange:
+        self._count += 1
+        current = self._open(header, self._count)
+        current.envelope_findings.extend(self._orphans)
+        self._orphans = []
+        partner = self.options.partner
+        if partner is not None and not owns_sender(partner, header.sender, header.sender_qualifier):
+            current.envelope_findings.append(
+                Finding(
+                    "23",
+                    f"interchange sender {header.sender}:{header.sender_qualifier} is not one of partner "
+                    f"{partner.id}'s identifications; the interchange is refused",
+                    Location(segment=header.segment.position or 1, tag="UNB", element=2),
+                )
+            )
+        registry = self.options.registry
+        if registry is not None and header.control_reference and not registry.register(header):
+            current.envelope_findings.append(
+                Finding(
+                    "26",
+                    f"duplicate interchange: sender {header.sender} used control reference "
+                    f"{header.control_reference!r} before",
+                    Location(segment=header.segment.position or 1, tag="UNB", element=5),
+                )
+            )
+        return current
+
+    def _problem(self, current: _OpenInterchange | None, *findings: Finding) -> None:
+        if current is None:
+            self._orphans.extend(findings)
+        else:
+            current.envelope_findings.extend(findings)
+
+    def _message(self, current: _OpenInterchange | None, message: Message, envelope: list[Finding]) -> None:
+        decimal = current.header.delimiters.decimal if current else "."
+        syntax = [*message.findings, *envelope, *validate_message(message, decimal)]
+        if message.type == "CONTRL":
+            self.report.documents.append(received_contrl(message, syntax, self.options.acknowledgements))
+            return
+        if current is not None:
+            current.only_acknowledgements = False
+            self._write_receipt(current)
+        document = DocumentReport(message.reference, message.type, DocumentStatus.REJECTED)
+        self.report.documents.append(document)
+        registration = edifact_registration(message)
+        errors: list[Finding] = []
+        if registration is None:
+            syntax.append(_not_supported(message))
+            document.status = DocumentStatus.NOT_SUPPORTED
+        else:
+            holder = current if current is not None else self._detached_interchange()
+            errors = holder.handlers[registration.handler].read(message, decimal, syntax, document)
+        document.errors = syntax + errors
+        if current is not None:
+            current.contrl.add(MessageVerdict(message.reference, _message_identifier(message), accepted=not syntax, findings=syntax))
+
+    def _detached_interchange(self) -> _OpenInterchange:
+        if self._detached is None:
+            self._detached = self._open(self._unreadable_header(), 0)
+        return self._detached
+
+    # phase 2 -------------------------------------------------------------------
+    def _finish(self, current: _OpenInterchange) -> None:
+        header = current.header
+        if not current.ended and not any(f.location.tag == "UNZ" for f in current.envelope_findings):
+            current.envelope_findings.append(
+                Finding("13", "the interchange has no UNZ trailer (truncated file?)", Location(tag="UNZ"))
+            )
+        sound = not current.envelope_findings
+        answered = not current.only_acknowledgements
+        accepted = sound and (not answered or current.contrl.action(current.envelope_findings) == ACKNOWLEDGED)
+        summary = InterchangeReport(header.sender, header.control_reference, accepted=accepted, errors=list(current.envelope_findings))
+        self.report.interchanges.append(summary)
+        for handler in current.handlers.values():
+            if sound:
+                handler.answer()
+            else:
+                handler.withdraw()
+        wanted = self.options.partner is None or self.options.partner.acknowledgements.contrl
+        if answered and (wanted or not accepted):  # a rejection is always answered
+            summary.contrl_action = self._write_contrl(current)
+        current.close()
+
+    # acknowledgements ------------------------------------------------------------
+    def _write_contrl(self, current: _OpenInterchange) -> str:
+        out = self._files.stream("contrl")
+        reference = current.replies.reference("contrl")
+        if out is None:
+            return current.contrl.action(current.envelope_findings)
+        action = current.contrl.write(
+            out,
+            our_id=self.options.our_id,
+            control_reference=reference,
+            interchange_findings=current.envelope_findings,
+            prepared=self.options.now(),
+        )
+        current.replies.record_sent(reference, "contrl", ["1"])
+        return action
+
+    def _write_receipt(self, current: _OpenInterchange) -> None:
+        """The receipt CONTRL (UCI 8), once per interchange, before anything else
+        is written for it. It waits for the first message that is not a CONTRL:
+        an interchange of acknowledgements gets no CONTRL, not even a receipt."""
+        if not self.options.receipt_contrl or current.receipt_sent:
+            return
+        current.receipt_sent = True
+        out = self._files.stream("contrl")
+        if out is None:
+            return
+        reference = current.replies.reference("receipt")
+        current.contrl.write_receipt(out, our_id=self.options.our_id, control_reference=reference, prepared=self.options.now())
+        current.replies.record_sent(reference, "contrl-receipt", ["1"])
+
+    def reject(self, findings: list[Finding]) -> FileReport:
+        """Refuse a file without reading it (too large, unsafe name): the report
+        and a rejecting CONTRL addressed to the partner."""
+        with self._stack:
+            self._answer_unreadable(findings)
+        return self.report
+
+    def _answer_unreadable(self, findings: list[Finding] | None = None) -> None:
+        """No interchange could be read: reject with a CONTRL addressed to the partner."""
+        findings = findings or self._orphans or [Finding("13", "no UNB interchange header found", Location(segment=1, tag="UNB"))]
+        self.report.errors.extend(findings)
+        self._count += 1
+        header = self._unreadable_header()
+        replies = InterchangeReplies(self._files, self.options, header, self._count)
+        current = _OpenInterchange(replies, ContrlBuilder(header, preferred_syntax(self.options)), {}, list(findings), ended=True, only_acknowledgements=False)
+        self._write_contrl(current)
+
+    def _unreadable_header(self) -> InterchangeHeader:
+        """The partner's interchange as far as we can tell, when none was read."""
+        return InterchangeHeader(
+            segment=Segment("UNB", []),
+            delimiters=Delimiters(),
+            una_present=False,
+            syntax_identifier="UNOC",
+            syntax_version="3",
+            sender=self.options.partner_id,
+            sender_qualifier="ZZZ",
+            recipient=self.options.our_id[0],
+            recipient_qualifier=self.options.our_id[1],
+            prepared_date="",
+            prepared_time="",
+            control_reference="0",
+        )
+
+
+def _not_supported(message: Message) -> Finding:
+    return Finding(
+        "17",
+        f"message type {message.type} {message.version}:{message.release} is not supported; this gateway accepts "
+        "CUSDEC D:96B (guide CAD01), PAYMUL and REMADV D:96B, and acknowledgements (CONTRL)",
+        Location(message_ref=message.reference, segment=1, tag="UNH", element=2, component=1),
+    )
+
+
+def _message_identifier(message: Message) -> list[str]:
+    """UNH S009 as received (CONTRL UCM echoes it), or its four mandatory parts."""
+    header = message.segments[0].elements if message.segments else []
+    if len(header) > 1 and any(header[1]):
+        return list(header[1])
+    return [message.type, message.version, message.release, message.agency]
+
