@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from mappings import xml_guide
+from mappings.cadin_guide import CADIN
 from mappings.cusdec_guide import CAD01
 from mappings.edifact_guide import guide_markdown
 
@@ -20,6 +22,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "formats"
 
 BLOCKS: dict[tuple[str, str], Callable[[], str]] = {
     ("cusdec-cad.md", "CAD01"): lambda: guide_markdown(CAD01),
+    ("cad-xml.md", "CAD-IN"): lambda: xml_guide.guide_markdown(CADIN),
 }
 """(page, block name) → what the block holds."""
 

@@ -221,7 +221,7 @@ class Element:
             return f"{self.name}[{self.select}='{self.kind}']"
         if self.target.endswith("[]"):
             return f"{self.name}[#]"
-        return f"{self.name}[1]" if self.occurs > 1 else self.name
+        return f"{self.name}[1]" if self.occurs > 1 and self.repeat == 1 else self.name
 
     @property
     def reads(self) -> bool:
@@ -592,6 +592,8 @@ def _rows(rule: Element, relative: str, prefix: str, sections: list[tuple[str, l
             note = (note + "; " if note else "") + f"written `{child.fallback}` otherwise"
         if domain or value or note or not child.children:
             rows.append(f"| `{there}` | {domain} | {value} | {child.status} | {note} |")
+        if not child.reads and child.constant is None and child.fallback is None:
+            continue  # neither read nor written: its children are not listed
         for attribute in child.attributes:
             if attribute.path:
                 domain, value = f"`{(inner + attribute.path).replace('[]', '[k-1]')}`", attribute.codec.name
