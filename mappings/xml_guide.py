@@ -381,162 +381,204 @@ class Reading:
     texts: dict[str, str | None] = field(default_factory=dict)
 
 
-_Table = dict[str, list[Element]]
-_TABLES: dict[int, _Table] = {}
+class _ReadPlan:
+    """A rule compiled for the reader: what it does with an element, and
+    the plans of its children by Clark name (only those that read something)."""
 
+    __slots__ = ("attributes", "children", "codec", "keep_text", "kind", "leaf", "list_name", "path", "repeat", "rule", "select", "target")
 
-def _table(guide: XmlGuide, rule: Element) -> _Table:
-    """Clark name → the rules of ``rule``'s children that read something."""
-    table = _TABLES.get(id(rule))
-    if table is None:
-        table = _TABLES[id(rule)] = {}
+    def __init__(self, rule: Element, namespace: str) -> None:
+        self.rule = rule
+        self.path = rule.path
+        self.codec = rule.codec
+        self.keep_text = rule.keep_text
+        self.repeat = rule.repeat
+        self.list_name = rule.target[:-2] if rule.target.endswith("[]") else ""
+        self.target = "" if self.list_name else rule.target
+        self.select = f"{{{namespace}}}{rule.select}" if rule.select else ""
+        self.kind = rule.kind
+        self.attributes = tuple(attribute for attribute in rule.attributes if attribute.path or attribute.checked)
+        self.children: dict[str, list[_ReadPlan]] = {}
         for child in rule.children:
             if child.reads:
-                table.setdefault(f"{{{guide.namespace}}}{child.name}", []).append(child)
-    return table
+                self.children.setdefault(f"{{{namespace}}}{child.name}", []).append(_ReadPlan(child, namespace))
+        self.leaf = bool(self.path) and not (rule.target or self.keep_text or self.attributes or self.children)
+
+
+_READ_PLANS: dict[int, _ReadPlan] = {}  # per guide
 
 
 def read_element(guide: XmlGuide, element: etree._Element, base: str) -> Reading:
     """Walk one element (the guide's root, e.g. a ``Declaration``) against
     ``guide``. ``base`` is the element's XPath in its document: findings are
     placed under it."""
+    plan = _READ_PLANS.get(id(guide))
+    if plan is None:
+        plan = _READ_PLANS[id(guide)] = _ReadPlan(guide.root, guide.namespace)
     reading = Reading(data={}, line=source_line(element))
-    _read_children(guide, guide.root, element, reading.data, "", reading, base)
+    _Reader(guide, reading, base).children(plan, element, reading.data, "")
     return reading
 
 
-def _read_children(
-    guide: XmlGuide, rule: Element, element: etree._Element, obj: dict[str, Any], prefix: str, reading: Reading, base: str
-) -> None:
-    table = _table(guide, rule)
-    taken: dict[int, int] = {}  # id(rule) -> elements it took
-    seen: dict[str, int] = {}  # tag -> elements of that name so far
-    for child in element:
-        tag = child.tag
-        if not isinstance(tag, str):  # comments, processing instructions
-            continue
-        rules = table.get(tag)
-        if rules is None:
-            continue
-        seen[tag] = position = seen.get(tag, 0) + 1
-        chosen = _choose(guide, rules, child)
-        if chosen is None:
-            continue
-        count = taken[id(chosen)] = taken.get(id(chosen), 0) + 1
-        if chosen.repeat and count > chosen.repeat:
-            reading.surplus.append(Surplus(chosen, prefix.rstrip("."), position, source_line(child)))
-            continue
-        _read_one(guide, chosen, child, obj, prefix, reading, base)
+class _Reader:
+    """One walk: the guide, what it found, and the root element's XPath."""
+
+    def __init__(self, guide: XmlGuide, reading: Reading, base: str) -> None:
+        self.guide, self.reading, self.base = guide, reading, base
+
+    def children(self, plan: _ReadPlan, element: etree._Element, obj: dict[str, Any], prefix: str) -> None:
+        """The children of ``element`` that ``plan``'s children take, in document order."""
+        table = plan.children
+        taken: dict[int, int] = {}  # id(plan) -> elements it took, for the plans with a repeat
+        for child in element:
+            plans = table.get(child.tag)  # comments and PIs: their tag is a function, never found
+            if plans is None:
+                continue
+            chosen = plans[0] if len(plans) == 1 and not plans[0].select else _choose(plans, child)
+            if chosen is None:
+                continue
+            if chosen.repeat:
+                count = taken[id(chosen)] = taken.get(id(chosen), 0) + 1
+                if count > chosen.repeat:
+                    position = 1 + sum(1 for _ in child.itersiblings(child.tag, preceding=True))
+                    self.reading.surplus.append(Surplus(chosen.rule, prefix.rstrip("."), position, source_line(child)))
+                    continue
+            if chosen.leaf:  # most elements: a field's text, nothing else
+                self.set(chosen.codec, child.text, obj, chosen.path, prefix, source_line(child))
+            else:
+                self.one(chosen, child, obj, prefix)
+
+    def one(self, plan: _ReadPlan, child: etree._Element, obj: dict[str, Any], prefix: str) -> None:
+        """One element the guide takes: the object it fills, its text, its attributes, its children."""
+        reading = self.reading
+        line = source_line(child)
+        if plan.list_name:
+            items = obj.setdefault(plan.list_name, [])
+            item: dict[str, Any] = {}
+            items.append(item)
+            path = f"{prefix}{plan.list_name}[{len(items) - 1}]"
+            reading.sources[path] = line
+            obj, prefix = item, path + "."
+        elif plan.target:
+            path = prefix + plan.target
+            reading.sources[path] = line
+            obj, prefix = obj.setdefault(plan.target, {}), path + "."
+        if plan.path:
+            if plan.keep_text:
+                reading.texts[prefix + plan.path] = TOKEN.read(child.text)
+            self.set(plan.codec, child.text, obj, plan.path, prefix, line)
+        for attribute in plan.attributes:
+            given = child.get(attribute.name)
+            if attribute.path:
+                self.set(attribute.codec, given, obj, attribute.path, prefix, line)
+            if attribute.checked and given is not None:
+                reading.checks.append(AttributeCheck(prefix + plan.path if plan.path else prefix.rstrip("."), attribute, given))
+        if plan.children:
+            self.children(plan, child, obj, prefix)
+
+    def set(self, codec: Codec, text: str | None, obj: dict[str, Any], name: str, prefix: str, line: int | None) -> None:
+        """Field ``name`` of ``obj`` (domain path ``prefix + name``) from ``text``."""
+        reading = self.reading
+        try:
+            value = codec.read(text)
+        except BadValue as problem:
+            full = prefix + name
+            reading.sources[full] = line
+            location = Location(xpath=self.base + self.guide.xpath_of(full), line=line)
+            reading.findings.append(Finding(problem.code, f"{self.guide.describe(full)}: {problem}", location))
+            reading.failed.add(full)
+            return
+        if value is not None:
+            reading.sources[prefix + name] = line
+            obj[name] = value
 
 
-def _choose(guide: XmlGuide, rules: list[Element], child: etree._Element) -> Element | None:
-    """The rule that takes ``child``: the only one, or the kind its select child names."""
-    if len(rules) == 1 and not rules[0].select:
-        return rules[0]
+def _choose(plans: list[_ReadPlan], child: etree._Element) -> _ReadPlan | None:
+    """The plan that takes ``child``: the first without ``select``, or the kind its select child names."""
     kind: str | None = None
-    for rule in rules:
-        if not rule.select:
-            return rule
+    for plan in plans:
+        if not plan.select:
+            return plan
         if kind is None:
-            first = next(child.iterchildren(f"{{{guide.namespace}}}{rule.select}"), None)
+            first = next(child.iterchildren(plan.select), None)
             kind = TOKEN.read(first.text if first is not None else None) or ""
-        if kind == rule.kind:
-            return rule
+        if kind == plan.kind:
+            return plan
     return None
 
 
-def _read_one(
-    guide: XmlGuide, rule: Element, child: etree._Element, obj: dict[str, Any], prefix: str, reading: Reading, base: str
-) -> None:
-    line = source_line(child)
-    target = rule.target
-    if target:
-        if target.endswith("[]"):
-            items = obj.setdefault(target[:-2], [])
-            item: dict[str, Any] = {}
-            items.append(item)
-            path = f"{prefix}{target[:-2]}[{len(items) - 1}]"
-            obj = item
-        else:
-            path = prefix + target
-            obj = obj.setdefault(target, {})
-        reading.sources[path] = line
-        prefix = path + "."
-    if rule.path:
-        full = prefix + rule.path
-        if rule.keep_text:
-            reading.texts[full] = TOKEN.read(child.text)
-        _set(guide, reading, rule.codec, child.text, obj, rule.path, full, line, base)
-    for attribute in rule.attributes:
-        given = child.get(attribute.name)
-        if attribute.path:
-            _set(guide, reading, attribute.codec, given, obj, attribute.path, prefix + attribute.path, line, base)
-        if attribute.checked and given is not None:
-            reading.checks.append(AttributeCheck(prefix + rule.path if rule.path else prefix.rstrip("."), attribute, given))
-    if rule.children:
-        _read_children(guide, rule, child, obj, prefix, reading, base)
-
-
-def _set(
-    guide: XmlGuide, reading: Reading, codec: Codec, text: str | None, obj: dict[str, Any], name: str, full: str, line: int | None, base: str
-) -> None:
-    try:
-        value = codec.read(text)
-    except BadValue as problem:
-        reading.sources[full] = line
-        location = Location(xpath=base + guide.xpath_of(full), line=line)
-        reading.findings.append(Finding(problem.code, f"{guide.describe(full)}: {problem}", location))
-        reading.failed.add(full)
-        return
-    if value is None:
-        return
-    reading.sources[full] = line
-    obj[name] = value
-
-
 # -- Writing ------------------------------------------------------------------------------------
+
+
+class _WritePlan:
+    """A rule compiled for the writer (only the children that can write something)."""
+
+    __slots__ = ("attributes", "children", "codec", "constant", "fallback", "fixed", "list_name", "name", "path", "target")
+
+    def __init__(self, rule: Element) -> None:
+        self.name = rule.name
+        self.path = rule.path
+        self.codec = rule.codec
+        self.constant = rule.constant
+        self.fallback = rule.fallback
+        self.fixed = rule.constant is not None or rule.fallback is not None  # written with its parent
+        self.list_name = rule.target[:-2] if rule.target.endswith("[]") else ""
+        self.target = "" if self.list_name else rule.target
+        self.attributes = tuple(a for a in rule.attributes if a.path or a.same_as or a.constant is not None)
+        self.children = tuple(_WritePlan(child) for child in rule.children if _writes(child))
+
+
+def _writes(rule: Element) -> bool:
+    return bool(rule.path or rule.constant is not None or rule.fallback is not None or any(_writes(child) for child in rule.children))
+
+
+_WRITE_PLANS: dict[int, _WritePlan] = {}  # per guide
 
 
 def write_element(guide: XmlGuide, root: Any) -> etree._Element:
     """The guide's root element for ``root`` (a domain object). The elements
     have no namespace: they are meant to stand where ``guide.namespace`` is
     the default one."""
-    element, _ = _write(guide.root, root, root)
-    return element
+    plan = _WRITE_PLANS.get(id(guide))
+    if plan is None:
+        plan = _WRITE_PLANS[id(guide)] = _WritePlan(guide.root)
+    holder = etree.Element("holder")
+    _write(plan, holder, root, root)
+    return holder[0] if len(holder) else etree.Element(plan.name)
 
 
-def _write(rule: Element, obj: Any, root: Any) -> tuple[etree._Element, bool]:
-    """``rule``'s element for ``obj``, and whether it carries a value (an
-    element that carries none, fixed codes aside, is not written)."""
-    element = etree.Element(rule.name)
+def _write(plan: _WritePlan, parent: etree._Element, obj: Any, root: Any) -> bool:
+    """Append ``plan``'s element for ``obj`` to ``parent``; whether it carries
+    a value. An element that carries none is taken out again, unless it holds
+    a fixed code (then its parent decides)."""
+    element = etree.SubElement(parent, plan.name)
     carries = False
-    if rule.constant is not None:
-        element.text = rule.constant
-    elif rule.path:
-        text = _written(rule.codec, _attr(obj, rule.path))
+    if plan.constant is not None:
+        element.text = plan.constant
+    elif plan.path:
+        text = _written(plan.codec, _attr(obj, plan.path))
         carries = text is not None
-        element.text = text if text is not None else rule.fallback
-    for attribute in rule.attributes:
+        element.text = text if text is not None else plan.fallback
+    for attribute in plan.attributes:
         if attribute.constant is not None:
             value: str | None = attribute.constant
         else:
             value = _written(attribute.codec, _attr(root, attribute.same_as) if attribute.same_as else _attr(obj, attribute.path))
         if value is not None:
             element.set(attribute.name, value)
-    for child in rule.children:
-        if child.target.endswith("[]"):
-            objects: list[Any] = list(getattr(obj, child.target[:-2]))
+    for child in plan.children:
+        if child.list_name:
+            objects: Any = getattr(obj, child.list_name)
         elif child.target:
             target = getattr(obj, child.target)
-            objects = [] if target is None else [target]
+            objects = () if target is None else (target,)
         else:
-            objects = [obj]
+            objects = (obj,)
         for inner in objects:
-            written, inner_carries = _write(child, inner, root)
-            if inner_carries or child.constant is not None or child.fallback is not None:
-                element.append(written)  # a fixed code goes with its parent, which is written if it carries
-            carries = carries or inner_carries
-    return element, carries
+            carries = _write(child, element, inner, root) or carries
+    if not (carries or plan.fixed):
+        parent.remove(element)
+    return carries
 
 
 def _written(codec: Codec, value: Any) -> str | None:
@@ -547,6 +589,8 @@ def _written(codec: Codec, value: Any) -> str | None:
 
 
 def _attr(obj: Any, path: str) -> Any:
+    if "." not in path:
+        return getattr(obj, path)
     for name in path.split("."):
         if obj is None:
             return None
