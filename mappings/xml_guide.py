@@ -76,6 +76,17 @@ class Text(Codec):
         return text
 
 
+class Stripped(Codec):
+    """Text with the whitespace around it dropped, empty as absent."""
+
+    name = "stripped"
+
+    def read(self, text: str | None) -> Any:
+        if text is None:
+            return None
+        return text.strip() or None
+
+
 class Token(Codec):
     """xs:token content: whitespace collapsed, empty as absent."""
 
@@ -151,7 +162,7 @@ class Flag(Codec):
         return self.code if value == self.meaning else None
 
 
-TEXT, TOKEN, DECIMAL, DATE_102, INTEGER = Text(), Token(), Decimals(), Date102(), Integer()
+TEXT, STRIPPED, TOKEN, DECIMAL, DATE_102, INTEGER = Text(), Stripped(), Token(), Decimals(), Date102(), Integer()
 
 
 # -- The guide ----------------------------------------------------------------------------------
@@ -181,7 +192,8 @@ class Element:
     """One element of the guide, in the XSD's sequence order.
 
     ``path``: the domain field its text carries, relative to the object it
-    fills (``""``: none). ``target``: ``"name"`` fills the object ``name``,
+    fills (``""``: none; ``"name[]"``: each occurrence adds a value to the
+    list ``name``, which the writer does not write). ``target``: ``"name"`` fills the object ``name``,
     ``"name[]"`` a new item of the list ``name`` (``label``: how messages call
     one item, ``line``). ``select``: the child whose ``constant`` tells this
     kind of a repeated element from the others. ``constant``: the fixed text
@@ -219,7 +231,7 @@ class Element:
         """The element's XPath step (``[#]`` stands for a list item's position)."""
         if self.select:
             return f"{self.name}[{self.select}='{self.kind}']"
-        if self.target.endswith("[]"):
+        if self.target.endswith("[]") or self.path.endswith("[]"):
             return f"{self.name}[#]"
         return f"{self.name}[1]" if self.occurs > 1 and self.repeat == 1 else self.name
 
@@ -488,9 +500,15 @@ class _Reader:
             reading.findings.append(Finding(problem.code, f"{self.guide.describe(full)}: {problem}", location))
             reading.failed.add(full)
             return
-        if value is not None:
-            reading.sources[prefix + name] = line
-            obj[name] = value
+        if value is None:
+            return
+        if name.endswith("[]"):
+            values = obj.setdefault(name[:-2], [])
+            reading.sources[f"{prefix}{name[:-2]}[{len(values)}]"] = line
+            values.append(value)
+            return
+        reading.sources[prefix + name] = line
+        obj[name] = value
 
 
 def _choose(plans: list[_ReadPlan], child: etree._Element) -> _ReadPlan | None:
@@ -529,6 +547,8 @@ class _WritePlan:
 
 
 def _writes(rule: Element) -> bool:
+    if rule.path.endswith("[]"):
+        return False
     return bool(rule.path or rule.constant is not None or rule.fallback is not None or any(_writes(child) for child in rule.children))
 
 
@@ -602,32 +622,40 @@ def _attr(obj: Any, path: str) -> Any:
 
 
 def guide_markdown(guide: XmlGuide) -> str:
-    """The mapping table of one guide: one for the root element, one for each
-    list item (XPaths relative to it)."""
+    """The mapping tables of one guide: one for the root element, one for each
+    kind of list item (XPaths and fields relative to the item)."""
     sections: list[tuple[str, list[str]]] = [(f"`{guide.root.name}`", [])]
-    _rows(guide.root, "", "", sections, 0)
+    _rows(guide.root, "", "", "", sections, 0)
     out: list[str] = []
     for title, rows in sections:
-        out += [f"### {title}", "", "| XPath | Domain field | Value | Status | Notes |", "|---|---|---|---|---|", *rows, ""]
+        out += [f"### {title}", "", "| XPath | Field | Value | Status | Notes |", "|---|---|---|---|---|", *rows, ""]
     return "\n".join(out)
 
 
-def _rows(rule: Element, relative: str, prefix: str, sections: list[tuple[str, list[str]]], current: int) -> None:
+def _shown(path: str) -> str:
+    """A field path as the tables show it: the innermost list position is ``k-1``."""
+    head, found, tail = path.rpartition("[]")
+    return f"`{head}[k-1]{tail}`" if found else f"`{path}`"
+
+
+def _rows(rule: Element, relative: str, prefix: str, full: str, sections: list[tuple[str, list[str]]], current: int) -> None:
+    """``relative``: ``rule``'s XPath in its section; ``prefix``: the field
+    path of its object as the section shows it; ``full``: from the root."""
     rows = sections[current][1]
     for child in rule.children:
-        there = f"{relative}/{child.step}".lstrip("/")
+        there = f"{relative}/{child.step}".lstrip("/").replace("[#]", "[k]")
         if child.target.endswith("[]"):
-            name = prefix + child.target[:-2]
-            rows.append(f"| `{there.replace('[#]', '[k]')}` | `{name}[k-1]` | | {child.status} | {child.note} |")
-            sections.append((f"`{child.name}` (`{there.replace('[#]', '[k]')}`) → `{name}[k-1]`", []))
-            _rows(child, "", name + "[].", sections, len(sections) - 1)
+            name = child.target[:-2]
+            rows.append(f"| `{there}` | {_shown(prefix + name + '[]')} | | {child.status} | {child.note} |")
+            sections.append((f"`{child.name}` (`{there}`) → {_shown(full + name + '[]')}", []))
+            _rows(child, "", name + "[].", full + name + "[].", sections, len(sections) - 1)
             continue
-        inner = prefix + child.target + "." if child.target else prefix
-        domain = ""
+        inner, inner_full = prefix, full
         if child.target:
-            domain = f"`{(prefix + child.target).replace('[]', '[k-1]')}`"
+            inner, inner_full = prefix + child.target + ".", full + child.target + "."
+        domain = _shown(prefix + child.target) if child.target else ""
         if child.path:
-            domain = f"`{(inner + child.path).replace('[]', '[k-1]')}`"
+            domain = _shown(inner + child.path)
         value = child.codec.name if child.path else ""
         if child.constant is not None:
             value = f"`{child.constant}` (fixed)" + (" selects the kind" if rule.select == child.name else "")
@@ -636,23 +664,24 @@ def _rows(rule: Element, relative: str, prefix: str, sections: list[tuple[str, l
             note = (note + "; " if note else "") + f"written `{child.fallback}` otherwise"
         if domain or value or note or not child.children:
             rows.append(f"| `{there}` | {domain} | {value} | {child.status} | {note} |")
-        if not child.reads and child.constant is None and child.fallback is None:
-            continue  # neither read nor written: its children are not listed
         for attribute in child.attributes:
             if attribute.path:
-                domain, value = f"`{(inner + attribute.path).replace('[]', '[k-1]')}`", attribute.codec.name
+                domain, value = _shown(inner + attribute.path), attribute.codec.name
             elif attribute.same_as:
                 domain, value = "", f"= `{attribute.same_as}`"
             else:
                 domain, value = "", f"`{attribute.constant}`"
             rows.append(f"| `{there}/@{attribute.name}` | {domain} | {value} | {child.status} | {attribute.note} |")
-        _rows(child, there, inner, sections, current)
+        if not child.reads and child.constant is None and child.fallback is None:
+            continue  # neither read nor written: its children are not listed
+        _rows(child, there, inner, inner_full, sections, current)
 
 
 __all__ = [
     "DATE_102",
     "DECIMAL",
     "INTEGER",
+    "STRIPPED",
     "TEXT",
     "TOKEN",
     "Attribute",
@@ -665,6 +694,7 @@ __all__ = [
     "Flag",
     "Integer",
     "Reading",
+    "Stripped",
     "Surplus",
     "Text",
     "Token",

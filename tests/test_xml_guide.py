@@ -330,3 +330,72 @@ def test_rules_that_read_nothing_are_not_walked() -> None:
     unread = {rule.name for _, rule in walk(CADIN.root) if not rule.reads}
     assert {"LanguageCode", "TotalGrossMassMeasure", "Pointer", "BorderTransportMeans", "ExitDateTime", "ExportCountry"} <= unread
     assert "GoodsShipment" not in unread and "Commodity" not in unread
+
+
+# -- pain.001 on the same mechanism ---------------------------------------------------------------
+
+PAIN_FIXTURES = XML_FIXTURES.parent / "payments" / "pain001"
+PAIN09 = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"
+
+
+def _pain(text: str) -> etree._Element:
+    return etree.fromstring(text.encode(), secure_parser())
+
+
+def test_pain001_reading_keeps_the_message_shape_with_lines() -> None:
+    from mappings.pain001_guide import pain001_guide
+
+    root = _pain((PAIN_FIXTURES / "valid" / "v05_two_payment_infos.xml").read_text())
+    reading = read_element(pain001_guide(PAIN09), root, "/Document")
+    header = reading.data["initiation"]["header"]
+    assert (header["message_id"], header["party_id"], header["party_name"]) == ("PAIN-V05", "BROKER01", "MAPLE LEAF IMPORTS INC")
+    infos = reading.data["initiation"]["infos"]
+    assert [info["id"] for info in infos] == ["PAIN-V05-P1", "PAIN-V05-P2"]
+    second = infos[1]["transactions"][0]
+    assert second["instructed"] == {"text": "25.50", "currency": "CAD"}
+    assert second["remittance"]["structured"][0]["account"] == "123456782RM0001"
+    sources = reading.sources
+    assert (sources["initiation.infos[1]"], sources["initiation.infos[1].transactions[0]"], sources["initiation.infos[1].transactions[0].instructed"]) == (27, 35, 37)
+    assert sources["initiation.infos[0].other"] == 17
+
+
+def test_pain001_elements_the_message_has_once_are_read_once_and_ustrd_repeats() -> None:
+    from mappings.pain001_guide import pain001_guide
+
+    text = (PAIN_FIXTURES / "valid" / "v05_two_payment_infos.xml").read_text()
+    text = text.replace("<MsgId>PAIN-V05</MsgId>", "<MsgId> PAIN-V05 </MsgId><MsgId>SECOND</MsgId>")
+    text = text.replace("<RmtInf><Strd>", "<RmtInf><Ustrd> PAY  123456782RM0001 </Ustrd><Ustrd>  </Ustrd><Ustrd>SOA 2025-01</Ustrd><Strd>", 1)
+    reading = read_element(pain001_guide(PAIN09), _pain(text), "/Document")
+    assert reading.data["initiation"]["header"]["message_id"] == "PAIN-V05"
+    remittance = reading.data["initiation"]["infos"][0]["transactions"][0]["remittance"]
+    assert remittance["unstructured"] == ["PAY  123456782RM0001", "SOA 2025-01"]
+    guide = pain001_guide(PAIN09)
+    assert guide.xpath_of("initiation.infos[0].transactions[0].remittance.unstructured[1]") == (
+        "/CstmrCdtTrfInitn/PmtInf[1]/CdtTrfTxInf[1]/RmtInf/Ustrd[2]"
+    )
+
+
+def test_pain001_guide_follows_the_namespace_of_the_version() -> None:
+    from mappings.pain001_guide import pain001_guide
+
+    ten = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.10"
+    assert pain001_guide(ten).namespace == ten and pain001_guide(ten) is pain001_guide(ten)
+    text = (PAIN_FIXTURES / "valid" / "v05_two_payment_infos.xml").read_text()
+    root = _pain(text.replace(PAIN09, ten))
+    assert read_element(pain001_guide(PAIN09), root, "/Document").data == {}
+    assert read_element(pain001_guide(ten), root, "/Document").data["initiation"]["header"]["message_id"] == "PAIN-V05"
+
+
+def test_pain001_payments_are_placed_at_their_elements() -> None:
+    from mappings.pain001_payment import map_pain001
+
+    message = map_pain001(_pain((PAIN_FIXTURES / "valid" / "v05_two_payment_infos.xml").read_text()), PAIN09)
+    assert message.findings == []
+    second = message.payments[1]
+    assert (second.ref, second.xpath, second.line, second.payment_information_id) == (
+        "PmtInf[2]/CdtTrfTxInf[1]", "/Document/CstmrCdtTrfInitn/PmtInf[2]/CdtTrfTxInf[1]", 35, "PAIN-V05-P2"
+    )
+    assert second.payment is not None and second.payment.amount == Decimal("25.50")
+    assert second.locate("amount").xpath == "/Document/CstmrCdtTrfInitn/PmtInf[2]/CdtTrfTxInf[1]/Amt/InstdAmt"
+    assert second.locate("amount").line == 37
+    assert second.locate("remittance[0].account").xpath.endswith("/RmtInf/Strd[1]/CdtrRefInf/Ref")
