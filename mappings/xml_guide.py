@@ -193,9 +193,9 @@ class Element:
 
     ``path``: the domain field its text carries, relative to the object it
     fills (``""``: none; ``"name[]"``: each occurrence adds a value to the
-    list ``name``, which the writer does not write). ``target``: ``"name"`` fills the object ``name``,
-    ``"name[]"`` a new item of the list ``name`` (``label``: how messages call
-    one item, ``line``). ``select``: the child whose ``constant`` tells this
+    list ``name``, which the writer does not write). ``target``: ``"name"``
+    fills the object ``name``, ``"name[]"`` a new item of the list ``name``
+    (``label``: how messages call one item, ``line``). ``select``: the child whose ``constant`` tells this
     kind of a repeated element from the others. ``constant``: the fixed text
     the writer writes; ``fallback``: what it writes when the field gives
     nothing and the parent is written anyway. ``occurs``: the XSD's
