@@ -26,8 +26,9 @@ Only lxml's public API is used (iteration, ``tag``, ``text``, ``get``,
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -348,10 +349,8 @@ def _generic(path: str) -> str:
 # -- Reading ------------------------------------------------------------------------------------
 
 
-def source_line(element: etree._Element) -> int | None:
-    """The element's line in its document (lxml-stubs leave ``sourceline`` untyped)."""
-    line: object = element.sourceline
-    return line if isinstance(line, int) else None
+source_line: Callable[[etree._Element], int | None] = operator.attrgetter("sourceline")
+"""The element's line in its document (typed here: lxml-stubs leave ``sourceline`` untyped)."""
 
 
 @dataclass(frozen=True)
@@ -397,7 +396,7 @@ class _ReadPlan:
     """A rule compiled for the reader: what it does with an element, and
     the plans of its children by Clark name (only those that read something)."""
 
-    __slots__ = ("attributes", "children", "codec", "keep_text", "kind", "leaf", "list_name", "path", "repeat", "rule", "select", "target")
+    __slots__ = ("attributes", "children", "codec", "keep_text", "kind", "leaf", "list_name", "path", "read", "repeat", "rule", "select", "target")
 
     def __init__(self, rule: Element, namespace: str) -> None:
         self.rule = rule
@@ -414,7 +413,8 @@ class _ReadPlan:
         for child in rule.children:
             if child.reads:
                 self.children.setdefault(f"{{{namespace}}}{child.name}", []).append(_ReadPlan(child, namespace))
-        self.leaf = bool(self.path) and not (rule.target or self.keep_text or self.attributes or self.children)
+        self.leaf = bool(self.path) and not (rule.target or self.keep_text or self.attributes or self.children or self.path.endswith("[]"))
+        self.read = rule.codec.read
 
 
 _READ_PLANS: dict[int, _ReadPlan] = {}  # per guide
@@ -441,6 +441,7 @@ class _Reader:
     def children(self, plan: _ReadPlan, element: etree._Element, obj: dict[str, Any], prefix: str) -> None:
         """The children of ``element`` that ``plan``'s children take, in document order."""
         table = plan.children
+        sources = self.reading.sources
         taken: dict[int, int] = {}  # id(plan) -> elements it took, for the plans with a repeat
         for child in element:
             plans = table.get(child.tag)  # comments and PIs: their tag is a function, never found
@@ -456,7 +457,14 @@ class _Reader:
                     self.reading.surplus.append(Surplus(chosen.rule, prefix.rstrip("."), position, source_line(child)))
                     continue
             if chosen.leaf:  # most elements: a field's text, nothing else
-                self.set(chosen.codec, child.text, obj, chosen.path, prefix, source_line(child))
+                try:
+                    value = chosen.read(child.text)
+                except BadValue:
+                    self.set(chosen.codec, child.text, obj, chosen.path, prefix, source_line(child))
+                    continue
+                if value is not None:
+                    sources[prefix + chosen.path] = source_line(child)
+                    obj[chosen.path] = value
             else:
                 self.one(chosen, child, obj, prefix)
 
