@@ -14,7 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mappings.carmpy_guide import CARMPY_PAYMUL, CARMPY_REMADV
+from mappings import xml_guide
+from mappings.cadin_guide import CADIN
 from mappings.cusdec_guide import CAD01
+from mappings.pain001_guide import PAIN001
 from mappings.edifact_guide import guide_markdown
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "formats"
@@ -23,6 +26,8 @@ BLOCKS: dict[tuple[str, str], Callable[[], str]] = {
     ("cusdec-cad.md", "CAD01"): lambda: guide_markdown(CAD01),
     ("payments.md", "CARMPY-PAYMUL"): lambda: guide_markdown(CARMPY_PAYMUL),
     ("payments.md", "CARMPY-REMADV"): lambda: guide_markdown(CARMPY_REMADV),
+    ("cad-xml.md", "CAD-IN"): lambda: xml_guide.guide_markdown(CADIN),
+    ("payments.md", "pain.001"): lambda: xml_guide.guide_markdown(PAIN001),
 }
 """(page, block name) → what the block holds."""
 

@@ -1,11 +1,14 @@
 """pain.001 (version 09 and later) → domain ``Payment``s (docs/formats/payments.md).
 
-One ``Payment`` per ``CdtTrfTxInf``: the payer and value date come from its ``PmtInf``,
-the message id from ``GrpHdr``. Remittance: each ``RmtInf/Strd`` is one item — the
-account from ``CdtrRefInf/Ref``, transaction numbers (or a statement, ``Tp/CdOrPrtry/Prtry``
+The guide (``mappings.pain001_guide``) says which element carries which value;
+``mappings.xml_guide.read_element`` reads the Document with it once. This module
+makes the payments of what was read: one ``Payment`` per ``CdtTrfTxInf``, the
+payer and value date from its ``PmtInf``, the message id from ``GrpHdr``.
+Remittance: each ``RmtInf/Strd`` is one item — the account from
+``CdtrRefInf/Ref``, transaction numbers (or a statement, ``Tp/CdOrPrtry/Prtry``
 ``SOA`` or a ``YYYY-MM`` number) from ``RfrdDocInf/Nb``, the amount from
-``RfrdDocAmt/RmtdAmt``. Without ``Strd`` the ``Ustrd`` text is searched for BN15 RM
-accounts, 14-digit transaction numbers and ``SOA YYYY-MM``.
+``RfrdDocAmt/RmtdAmt``. Without ``Strd`` the ``Ustrd`` text is searched for BN15
+RM accounts, 14-digit transaction numbers and ``SOA YYYY-MM``.
 
 Group checks: ``GrpHdr/NbOfTxs`` and ``GrpHdr/CtrlSum`` (and those of each ``PmtInf``)
 against the transactions (``PAY-NB``, ``PAY-CTL``). Every finding carries the XPath and
@@ -16,8 +19,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from lxml import etree
 from pydantic import ValidationError
@@ -26,11 +31,15 @@ from diagnostics import Finding, Location
 from domain.payment import Payment, PaymentChannel, RemittanceItem
 from mappings.payment_codes import CONTROL_SUM_MISMATCH, COUNT_MISMATCH
 from mappings.remittance_text import items_from_text
+from mappings.pain001_guide import pain001_guide
+from mappings.xml_guide import read_element
 
 STRUCTURE = "PAIN-STR"  # a required element missing or malformed
 DUPLICATE_REFERENCE = "PAY-DUPE"  # an end-to-end reference repeated within the file (pain.002 DU04)
 
 _PERIOD = re.compile(r"^\d{4}-\d{2}$")
+
+BASE = "/Document/CstmrCdtTrfInitn"
 
 
 @dataclass
@@ -68,25 +77,6 @@ class Pain001Message:
     payments: list[MappedPayment] = field(default_factory=list)
 
 
-class _Reader:
-    def __init__(self, namespace: str) -> None:
-        self.ns = f"{{{namespace}}}"
-
-    def find(self, element: etree._Element | None, path: str) -> etree._Element | None:
-        if element is None:
-            return None
-        return element.find("/".join(self.ns + step for step in path.split("/")))
-
-    def findall(self, element: etree._Element, path: str) -> list[etree._Element]:
-        return element.findall("/".join(self.ns + step for step in path.split("/")))
-
-    def text(self, element: etree._Element | None, path: str) -> str | None:
-        found = self.find(element, path)
-        if found is None or found.text is None:
-            return None
-        return found.text.strip() or None
-
-
 def _decimal(text: str | None) -> Decimal | None:
     if text is None:
         return None
@@ -97,47 +87,54 @@ def _decimal(text: str | None) -> Decimal | None:
     return value if value.is_finite() else None
 
 
+def _stripped(text: str | None) -> str | None:
+    return (text or "").strip() or None
+
+
 def map_pain001(root: etree._Element, namespace: str) -> Pain001Message:
-    r = _Reader(namespace)
-    base = "/Document/CstmrCdtTrfInitn"
-    initiation = r.find(root, "CstmrCdtTrfInitn")
+    reading = read_element(pain001_guide(namespace), root, "/Document")
+    lines = reading.sources  # the line of each element read, by its path in reading.data
+    initiation: dict[str, Any] | None = reading.data.get("initiation")
     if initiation is None:
         message = Pain001Message(None, None, None, None)
-        message.findings.append(Finding(STRUCTURE, "pain.001 Document without CstmrCdtTrfInitn", Location(xpath="/Document", line=root.sourceline)))
+        message.findings.append(Finding(STRUCTURE, "pain.001 Document without CstmrCdtTrfInitn", Location(xpath="/Document", line=reading.line)))
         return message
-    header = r.find(initiation, "GrpHdr")
+    header: dict[str, Any] = initiation.get("header", {})
+    header_line = lines.get("initiation.header")
     message = Pain001Message(
-        r.text(header, "MsgId"),
-        r.text(header, "InitgPty/Id/OrgId/Othr/Id") or r.text(header, "InitgPty/Nm"),
-        r.text(header, "NbOfTxs"),
-        r.text(header, "CtrlSum"),
+        header.get("message_id"),
+        header.get("party_id") or header.get("party_name"),
+        header.get("number_of_transactions"),
+        header.get("control_sum"),
     )
-    for name in ("MsgId", "NbOfTxs"):
-        if r.text(header, name) is None:
-            message.findings.append(Finding(STRUCTURE, f"GrpHdr/{name} is missing", Location(xpath=f"{base}/GrpHdr/{name}", line=header.sourceline if header is not None else None)))
+    for name, key in (("MsgId", "message_id"), ("NbOfTxs", "number_of_transactions")):
+        if header.get(key) is None:
+            message.findings.append(Finding(STRUCTURE, f"GrpHdr/{name} is missing", Location(xpath=f"{BASE}/GrpHdr/{name}", line=header_line)))
     amounts: list[Decimal] = []
     seen: set[str] = set()
-    for p_index, info in enumerate(r.findall(initiation, "PmtInf"), 1):
-        p_path = f"{base}/PmtInf[{p_index}]"
+    for p_index, info in enumerate(initiation.get("infos", ()), 1):
+        p_path = f"{BASE}/PmtInf[{p_index}]"
         p_amounts: list[Decimal] = []
-        transactions = r.findall(info, "CdtTrfTxInf")
+        transactions = info.get("transactions", ())
         for t_index, transaction in enumerate(transactions, 1):
-            mapped = _map_transaction(r, message.message_id, info, p_path, transaction, f"{p_path}/CdtTrfTxInf[{t_index}]", f"PmtInf[{p_index}]/CdtTrfTxInf[{t_index}]")
-            mapped.payment_information_id = r.text(info, "PmtInfId")
+            where = f"initiation.infos[{p_index - 1}].transactions[{t_index - 1}]"
+            mapped = _map_transaction(lines, message.message_id, info, p_index, transaction, t_index)
+            mapped.payment_information_id = info.get("id")
             if mapped.end_to_end_reference:
                 if mapped.end_to_end_reference in seen:
                     mapped.findings.append(Finding(DUPLICATE_REFERENCE, f"end-to-end reference {mapped.end_to_end_reference} is used twice in this file",
-                                                   Location(xpath=f"{mapped.xpath}/PmtId/EndToEndId", line=transaction.sourceline)))
+                                                   Location(xpath=f"{mapped.xpath}/PmtId/EndToEndId", line=lines.get(where))))
                 seen.add(mapped.end_to_end_reference)
-            amount = _decimal(r.text(transaction, "Amt/InstdAmt"))
+            amount = _decimal(_stripped(transaction.get("instructed", {}).get("text")))
             if amount is not None:
                 p_amounts.append(amount)
             message.payments.append(mapped)
-        _check_totals(message.findings, r.text(info, "NbOfTxs"), r.text(info, "CtrlSum"), len(transactions), p_amounts, f"{p_path}", info.sourceline)
+        line = lines.get(f"initiation.infos[{p_index - 1}]")
+        _check_totals(message.findings, info.get("number_of_transactions"), info.get("control_sum"), len(transactions), p_amounts, p_path, line)
         amounts.extend(p_amounts)
     if not message.payments:
-        message.findings.append(Finding(STRUCTURE, "the message holds no PmtInf/CdtTrfTxInf", Location(xpath=base, line=initiation.sourceline)))
-    _check_totals(message.findings, message.number_of_transactions, message.control_sum, len(message.payments), amounts, f"{base}/GrpHdr", header.sourceline if header is not None else None)
+        message.findings.append(Finding(STRUCTURE, "the message holds no PmtInf/CdtTrfTxInf", Location(xpath=BASE, line=lines.get("initiation"))))
+    _check_totals(message.findings, message.number_of_transactions, message.control_sum, len(message.payments), amounts, f"{BASE}/GrpHdr", header_line)
     return message
 
 
@@ -151,55 +148,53 @@ def _check_totals(findings: list[Finding], declared_count: str | None, declared_
             findings.append(Finding(CONTROL_SUM_MISMATCH, f"CtrlSum is {declared_sum} but the instructed amounts add up to {total}", Location(xpath=f"{path}/CtrlSum", line=line)))
 
 
-def _map_transaction(
-    r: _Reader, message_id: str | None, info: etree._Element, p_path: str, tx: etree._Element, path: str, ref: str
-) -> MappedPayment:
-    e2e = r.text(tx, "PmtId/EndToEndId")
-    mapped = MappedPayment(ref, path, tx.sourceline, e2e, None)
+def _map_transaction(lines: Mapping[str, int | None], message_id: str | None, info: dict[str, Any], p_index: int, tx: dict[str, Any], t_index: int) -> MappedPayment:
+    p_path = f"{BASE}/PmtInf[{p_index}]"
+    path = f"{p_path}/CdtTrfTxInf[{t_index}]"
+    where = f"initiation.infos[{p_index - 1}].transactions[{t_index - 1}]"
+    info_line, tx_line = lines.get(f"initiation.infos[{p_index - 1}]"), lines.get(where)
+    e2e = tx.get("end_to_end_reference")
+    mapped = MappedPayment(f"PmtInf[{p_index}]/CdtTrfTxInf[{t_index}]", path, tx_line, e2e, None)
     src = mapped.sources
-
-    def need(element_path: str, base: str, base_element: etree._Element, label: str) -> str | None:
-        value = r.text(base_element, element_path)
-        if value is None:
-            mapped.findings.append(Finding(STRUCTURE, f"{label} is missing", Location(xpath=f"{base}/{element_path}", line=base_element.sourceline)))
-        return value
-
-    need("PmtId/EndToEndId", path, tx, "PmtId/EndToEndId")
-    src["end_to_end_reference"] = (f"{path}/PmtId/EndToEndId", tx.sourceline)
-    src["message_id"] = ("/Document/CstmrCdtTrfInitn/GrpHdr/MsgId", None)
-    amount_element = r.find(tx, "Amt/InstdAmt")
-    src["amount"] = (f"{path}/Amt/InstdAmt", amount_element.sourceline if amount_element is not None else tx.sourceline)
+    if e2e is None:
+        mapped.findings.append(Finding(STRUCTURE, "PmtId/EndToEndId is missing", Location(xpath=f"{path}/PmtId/EndToEndId", line=tx_line)))
+    src["end_to_end_reference"] = (f"{path}/PmtId/EndToEndId", tx_line)
+    src["message_id"] = (f"{BASE}/GrpHdr/MsgId", None)
+    instructed: dict[str, Any] | None = tx.get("instructed")
+    amount_line = lines.get(f"{where}.instructed")
+    src["amount"] = (f"{path}/Amt/InstdAmt", amount_line if instructed is not None else tx_line)
     src["currency"] = (f"{path}/Amt/InstdAmt/@Ccy", src["amount"][1])
     amount = currency = None
-    if amount_element is None:
-        mapped.findings.append(Finding(STRUCTURE, "Amt/InstdAmt is missing (EqvtAmt is not accepted)", Location(xpath=f"{path}/Amt", line=tx.sourceline)))
+    if instructed is None:
+        mapped.findings.append(Finding(STRUCTURE, "Amt/InstdAmt is missing (EqvtAmt is not accepted)", Location(xpath=f"{path}/Amt", line=tx_line)))
     else:
-        amount = _decimal((amount_element.text or "").strip())
-        currency = amount_element.get("Ccy")
+        text = instructed.get("text")
+        amount = _decimal((text or "").strip())
+        currency = instructed.get("currency")
         if amount is None:
-            mapped.findings.append(Finding(STRUCTURE, f"InstdAmt {amount_element.text!r} is not a decimal amount", Location(xpath=src["amount"][0], line=src["amount"][1])))
+            mapped.findings.append(Finding(STRUCTURE, f"InstdAmt {text!r} is not a decimal amount", Location(xpath=src["amount"][0], line=src["amount"][1])))
         if not currency:
             mapped.findings.append(Finding(STRUCTURE, "InstdAmt has no Ccy attribute", Location(xpath=src["currency"][0], line=src["currency"][1])))
-    date_text = r.text(info, "ReqdExctnDt/Dt") or (r.text(info, "ReqdExctnDt/DtTm") or "")[:10] or None
-    src["value_date"] = (f"{p_path}/ReqdExctnDt", info.sourceline)
+    date_text = info.get("date") or (info.get("date_time") or "")[:10] or None
+    src["value_date"] = (f"{p_path}/ReqdExctnDt", info_line)
     value_date = None
     if date_text is None:
-        mapped.findings.append(Finding(STRUCTURE, "PmtInf/ReqdExctnDt/Dt is missing", Location(xpath=src["value_date"][0], line=info.sourceline)))
+        mapped.findings.append(Finding(STRUCTURE, "PmtInf/ReqdExctnDt/Dt is missing", Location(xpath=src["value_date"][0], line=info_line)))
     else:
         try:
             value_date = dt.date.fromisoformat(date_text)
         except ValueError:
-            mapped.findings.append(Finding(STRUCTURE, f"ReqdExctnDt {date_text!r} is not an ISO date", Location(xpath=src["value_date"][0], line=info.sourceline)))
-    src["payer_account"] = (f"{p_path}/DbtrAcct/Id", info.sourceline)
-    remittance, unstructured = _remittance(r, tx, path, mapped)
+            mapped.findings.append(Finding(STRUCTURE, f"ReqdExctnDt {date_text!r} is not an ISO date", Location(xpath=src["value_date"][0], line=info_line)))
+    src["payer_account"] = (f"{p_path}/DbtrAcct/Id", info_line)
+    remittance, unstructured = _remittance(lines, tx, where, path, tx_line, mapped)
     if mapped.findings or amount is None or value_date is None or not currency or e2e is None or message_id is None:
         return mapped
     try:
         mapped.payment = Payment(
             message_id=message_id,
             end_to_end_reference=e2e,
-            payer_name=r.text(info, "Dbtr/Nm"),
-            payer_account=r.text(info, "DbtrAcct/Id/IBAN") or r.text(info, "DbtrAcct/Id/Othr/Id"),
+            payer_name=info.get("payer_name"),
+            payer_account=info.get("iban") or info.get("other"),
             amount=amount,
             currency=currency,
             value_date=value_date,
@@ -215,52 +210,58 @@ def _map_transaction(
     return mapped
 
 
-def _remittance(r: _Reader, tx: etree._Element, path: str, mapped: MappedPayment) -> tuple[list[RemittanceItem], str | None]:
-    info = r.find(tx, "RmtInf")
+def _remittance(lines: Mapping[str, int | None], tx: dict[str, Any], where: str, path: str, tx_line: int | None, mapped: MappedPayment) -> tuple[list[RemittanceItem], str | None]:
+    info: dict[str, Any] | None = tx.get("remittance")
     if info is None:
-        mapped.sources["remittance"] = (f"{path}/RmtInf", tx.sourceline)
+        mapped.sources["remittance"] = (f"{path}/RmtInf", tx_line)
         return [], None
     base = f"{path}/RmtInf"
-    mapped.sources["remittance"] = (base, info.sourceline)
-    unstructured = " ".join(t.text.strip() for t in r.findall(info, "Ustrd") if t.text and t.text.strip()) or None
+    where = f"{where}.remittance"
+    info_line = lines.get(where)
+    mapped.sources["remittance"] = (base, info_line)
+    unstructured = " ".join(info.get("unstructured", ())) or None
     items: list[RemittanceItem] = []
-    structured = r.findall(info, "Strd")
+    structured = info.get("structured", ())
     for s_index, strd in enumerate(structured, 1):
         s_path = f"{base}/Strd[{s_index}]"
+        s_where = f"{where}.structured[{s_index - 1}]"
+        strd_line = lines.get(s_where)
         index = len(items)
-        account = r.text(strd, "CdtrRefInf/Ref")
-        mapped.sources[f"remittance[{index}]"] = (s_path, strd.sourceline)
-        mapped.sources[f"remittance[{index}].account"] = (f"{s_path}/CdtrRefInf/Ref", strd.sourceline)
+        account = strd.get("account")
+        mapped.sources[f"remittance[{index}]"] = (s_path, strd_line)
+        mapped.sources[f"remittance[{index}].account"] = (f"{s_path}/CdtrRefInf/Ref", strd_line)
         if account is None:
-            mapped.findings.append(Finding(STRUCTURE, "Strd without CdtrRefInf/Ref: the BN15 RM account to pay is missing", Location(xpath=f"{s_path}/CdtrRefInf/Ref", line=strd.sourceline)))
+            mapped.findings.append(Finding(STRUCTURE, "Strd without CdtrRefInf/Ref: the BN15 RM account to pay is missing", Location(xpath=f"{s_path}/CdtrRefInf/Ref", line=strd_line)))
             continue
         numbers: list[str] = []
         period: str | None = None
-        for d_index, document in enumerate(r.findall(strd, "RfrdDocInf"), 1):
-            number = r.text(document, "Nb")
+        for d_index, document in enumerate(strd.get("documents", ()), 1):
+            number = document.get("number")
             if number is None:
                 continue
-            kind = r.text(document, "Tp/CdOrPrtry/Prtry")
-            if kind == "SOA" or _PERIOD.match(number):
+            document_line = lines.get(f"{s_where}.documents[{d_index - 1}]")
+            if document.get("kind") == "SOA" or _PERIOD.match(number):
                 period = number
-                mapped.sources[f"remittance[{index}].statement"] = (f"{s_path}/RfrdDocInf[{d_index}]/Nb", document.sourceline)
+                mapped.sources[f"remittance[{index}].statement"] = (f"{s_path}/RfrdDocInf[{d_index}]/Nb", document_line)
             else:
-                mapped.sources[f"remittance[{index}].transaction_numbers[{len(numbers)}]"] = (f"{s_path}/RfrdDocInf[{d_index}]/Nb", document.sourceline)
+                mapped.sources[f"remittance[{index}].transaction_numbers[{len(numbers)}]"] = (f"{s_path}/RfrdDocInf[{d_index}]/Nb", document_line)
                 numbers.append(number)
-        amount_element = r.find(strd, "RfrdDocAmt/RmtdAmt")
+        remitted: dict[str, Any] | None = strd.get("remitted")
         amount = None
-        if amount_element is not None:
-            mapped.sources[f"remittance[{index}].amount"] = (f"{s_path}/RfrdDocAmt/RmtdAmt", amount_element.sourceline)
-            amount = _decimal((amount_element.text or "").strip())
+        if remitted is not None:
+            amount_path = f"{s_path}/RfrdDocAmt/RmtdAmt"
+            amount_line = lines.get(f"{s_where}.remitted")
+            mapped.sources[f"remittance[{index}].amount"] = (amount_path, amount_line)
+            amount = _decimal((remitted.get("text") or "").strip())
             if amount is None:
-                mapped.findings.append(Finding(STRUCTURE, f"RmtdAmt {amount_element.text!r} is not a decimal amount", Location(xpath=f"{s_path}/RfrdDocAmt/RmtdAmt", line=amount_element.sourceline)))
+                mapped.findings.append(Finding(STRUCTURE, f"RmtdAmt {remitted.get('text')!r} is not a decimal amount", Location(xpath=amount_path, line=amount_line)))
                 continue
         try:
             items.append(RemittanceItem(account=account, transaction_numbers=numbers, statement=period, amount=amount))
         except ValidationError as error:
-            mapped.findings.append(Finding(STRUCTURE, f"remittance item: {error.errors()[0]['msg']}", Location(xpath=s_path, line=strd.sourceline)))
+            mapped.findings.append(Finding(STRUCTURE, f"remittance item: {error.errors()[0]['msg']}", Location(xpath=s_path, line=strd_line)))
     if not structured and unstructured:
         items = items_from_text(unstructured)
         for index in range(len(items)):
-            mapped.sources[f"remittance[{index}]"] = (f"{base}/Ustrd", info.sourceline)
+            mapped.sources[f"remittance[{index}]"] = (f"{base}/Ustrd", info_line)
     return items, unstructured

@@ -1,0 +1,715 @@
+"""An XML message guide as data, and the one reader and one writer it drives.
+
+The XML twin of ``mappings.edifact_guide``. A guide is a tree of ``Element``
+rules that mirrors the XSD's sequences: a rule names an element (its local
+name), the domain field its text carries (relative to the object its group
+fills), how the text reads and writes (``Codec``), its ``Attribute``s and the
+rules of its children. ``target`` says what an element fills: ``"name"`` the
+object ``name``, ``"name[]"`` a new item of the list ``name`` per occurrence.
+A repeated element whose kinds are told apart by a child (``DutyTaxFee`` by
+its ``TypeCode``) has one rule per kind (``select`` names the child, whose
+``constant`` is the kind).
+
+``read_element`` walks one parsed element against the guide, once, in
+document order: every field it sets remembers the line of the element it came
+from; an element a rule has no room for (``repeat``) is left to the caller as
+``Surplus``, and the attributes the guide checks against a value (a currency)
+as ``AttributeCheck``s. The XPath of a field and how messages name it follow
+from the guide (``XmlGuide.xpath_of``, ``XmlGuide.describe``). ``write_element``
+runs the same rules the other way (domain object → element), and
+``guide_markdown`` renders them as the mapping tables of docs/formats/.
+
+Only lxml's public API is used (iteration, ``tag``, ``text``, ``get``,
+``sourceline``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from lxml import etree
+
+from diagnostics import Finding, Location
+from diagnostics.field_paths import parent_path
+
+# -- Value codecs: element text ↔ domain value ---------------------------------------------------
+
+
+class BadValue(ValueError):
+    """Text that does not make a value of its field; ``code``: the finding's code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Codec:
+    """Turns an element's text into a domain value and back. ``read`` returns
+    None for a value that is as good as absent (the field stays unset) and
+    raises ``BadValue`` for text that does not fit; ``write`` returns None
+    (or ``""``) for a value that is not written."""
+
+    name = "text"
+
+    def read(self, text: str | None) -> Any:
+        return text
+
+    def write(self, value: Any) -> str | None:
+        return str(value.value if isinstance(value, Enum) else value)
+
+
+class Text(Codec):
+    """xs:string content as it stands (the domain strips and checks it);
+    ``blank_absent``: a blank text leaves the field unset."""
+
+    def __init__(self, blank_absent: bool = False) -> None:
+        self.blank_absent = blank_absent
+
+    def read(self, text: str | None) -> Any:
+        if self.blank_absent and not (text and text.strip()):
+            return None
+        return text
+
+
+class Stripped(Codec):
+    """Text with the whitespace around it dropped, empty as absent."""
+
+    name = "stripped"
+
+    def read(self, text: str | None) -> Any:
+        if text is None:
+            return None
+        return text.strip() or None
+
+
+class Token(Codec):
+    """xs:token content: whitespace collapsed, empty as absent."""
+
+    name = "token"
+
+    def read(self, text: str | None) -> Any:
+        if text is None:
+            return None
+        return " ".join(text.split()) or None
+
+
+class Decimals(Codec):
+    """An xs:decimal, left as text: pydantic reads it into the field's type and
+    reports what does not fit."""
+
+    name = "decimal"
+
+    def write(self, value: Any) -> str | None:
+        return format(value, "f")
+
+
+class Date102(Codec):
+    """A date as ``CCYYMMDD`` (UN/EDIFACT 2379 format 102), a real calendar date."""
+
+    name = "date CCYYMMDD"
+
+    def read(self, text: str | None) -> Any:
+        value = (text or "").strip()
+        try:
+            return dt.date(int(value[0:4]), int(value[4:6]), int(value[6:8]))
+        except ValueError:
+            raise BadValue("12", f"{value!r} is not a date in the form CCYYMMDD") from None
+
+    def write(self, value: Any) -> str | None:
+        return str(value.strftime("%Y%m%d"))
+
+
+class Integer(Codec):
+    """Digits as an int (anything else leaves the field unset: the XSD's
+    pattern has refused it); written with at least ``width`` digits."""
+
+    name = "integer"
+
+    def __init__(self, width: int = 0) -> None:
+        self.width = width
+
+    def read(self, text: str | None) -> Any:
+        value = TOKEN.read(text)
+        if value is None or not value.isdigit():
+            return None
+        try:
+            return int(value)
+        except ValueError:  # a digit int() does not take (superscripts)
+            return None
+
+    def write(self, value: Any) -> str | None:
+        return f"{value:0{self.width}d}"
+
+
+class Flag(Codec):
+    """A code whose one value means something; any other leaves the field at
+    its domain default (and the writer writes the rule's ``fallback``)."""
+
+    name = "token"
+
+    def __init__(self, code: str, meaning: Any) -> None:
+        self.code, self.meaning = code, meaning
+
+    def read(self, text: str | None) -> Any:
+        return self.meaning if TOKEN.read(text) == self.code else None
+
+    def write(self, value: Any) -> str | None:
+        return self.code if value == self.meaning else None
+
+
+TEXT, STRIPPED, TOKEN, DECIMAL, DATE_102, INTEGER = Text(), Stripped(), Token(), Decimals(), Date102(), Integer()
+
+
+# -- The guide ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """An attribute of an element: a domain field it carries (``path``,
+    relative to the element's object), or a value the writer puts there and
+    the caller checks: ``constant`` (must be that code) or ``same_as`` (must
+    equal that field of the root object, as read)."""
+
+    name: str
+    path: str = ""
+    codec: Codec = TOKEN
+    constant: str | None = None
+    same_as: str = ""
+    note: str = ""
+
+    @property
+    def checked(self) -> bool:
+        return self.constant is not None or bool(self.same_as)
+
+
+@dataclass(frozen=True)
+class Element:
+    """One element of the guide, in the XSD's sequence order.
+
+    ``path``: the domain field its text carries, relative to the object it
+    fills (``""``: none; ``"name[]"``: each occurrence adds a value to the
+    list ``name``, which the writer does not write). ``target``: ``"name"``
+    fills the object ``name``, ``"name[]"`` a new item of the list ``name``
+    (``label``: how messages call one item, ``line``). ``select``: the child whose ``constant`` tells this
+    kind of a repeated element from the others. ``constant``: the fixed text
+    the writer writes; ``fallback``: what it writes when the field gives
+    nothing and the parent is written anyway. ``occurs``: the XSD's
+    maxOccurs; ``repeat``: how many the guide takes (0: all). ``keep_text``:
+    the reader also keeps the token text as read (``Reading.texts``).
+    """
+
+    name: str
+    path: str = ""
+    codec: Codec = TOKEN
+    children: tuple[Element, ...] = ()
+    attributes: tuple[Attribute, ...] = ()
+    target: str = ""
+    select: str = ""
+    constant: str | None = None
+    fallback: str | None = None
+    occurs: int = 1
+    repeat: int = 0
+    keep_text: bool = False
+    status: str = "C"
+    note: str = ""
+    label: str = ""
+
+    @property
+    def kind(self) -> str | None:
+        """The code of the ``select`` child that tells this kind (``CUD``), or None."""
+        if not self.select:
+            return None
+        return next(child.constant for child in self.children if child.name == self.select)
+
+    @property
+    def step(self) -> str:
+        """The element's XPath step (``[#]`` stands for a list item's position)."""
+        if self.select:
+            return f"{self.name}[{self.select}='{self.kind}']"
+        if self.target.endswith("[]") or self.path.endswith("[]"):
+            return f"{self.name}[#]"
+        return f"{self.name}[1]" if self.occurs > 1 and self.repeat == 1 else self.name
+
+    @property
+    def reads(self) -> bool:
+        """Whether the reader has anything to do in it."""
+        return bool(
+            self.path
+            or self.target
+            or self.keep_text
+            or any(attribute.path or attribute.checked for attribute in self.attributes)
+            or any(child.reads for child in self.children)
+        )
+
+
+@dataclass(frozen=True)
+class _Binding:
+    xpath: str  # relative to the root element; "[#]" for each list position
+    where: str | None  # how messages name the place ("Commodity/Classification/ID"); None: not named
+
+
+@dataclass(frozen=True)
+class XmlGuide:
+    """One XML message guide: the root element (one message: a
+    ``Declaration``) and the namespace of its elements."""
+
+    name: str
+    namespace: str
+    root: Element
+
+    def fields(self) -> dict[str, _Binding]:
+        """Domain path (``invoice.number``, ``lines[].hs_code``; ``lines`` for
+        the list's container and ``lines[]`` for an item) → its XPath and name."""
+        found = _FIELDS.get(id(self))
+        if found is None:
+            found = _FIELDS[id(self)] = {}
+            _bind(self.root, "", "", self.root.name, "", found)
+        return found
+
+    def item_labels(self) -> dict[str, str]:
+        """List name → how messages call one item (``lines`` → ``line``)."""
+        return {rule.target[:-2]: rule.label for _, rule in walk(self.root) if rule.target.endswith("[]") and rule.label}
+
+    def xpath_of(self, path: str | None) -> str:
+        """The XPath, relative to the root element, of a domain path:
+        ``lines[2].hs_code`` → ``/GoodsShipment[1]/GovernmentAgencyGoodsItem/Commodity[3]/Classification/ID``.
+        Unknown paths fall back to their nearest known parent; ``""`` when none is known."""
+        fields = self.fields()
+        while path:
+            binding = fields.get(_generic(path))
+            if binding is not None:
+                xpath = binding.xpath
+                for position in re.findall(r"\[(\d+)\]", path):
+                    xpath = xpath.replace("[#]", f"[{int(position) + 1}]", 1)
+                return xpath
+            path = parent_path(path)
+        return ""
+
+    def describe(self, path: str) -> str:
+        """How a message names a domain path: ``lines[2].hs_code`` → ``line 3
+        hs_code (Commodity/Classification/ID)``; ``version`` → ``version
+        (Declaration/VersionID)``; a path the guide does not place, bare."""
+        binding = self.fields().get(_generic(path))
+        label = path
+        match = re.match(r"^(\w+)\[(\d+)\]\.(.+)$", path)
+        if match:
+            item = self.item_labels().get(match.group(1))
+            if item:
+                label = f"{item} {int(match.group(2)) + 1} {match.group(3)}"
+        where = binding.where if binding is not None else None
+        return f"{label} ({where})" if where else label
+
+
+_FIELDS: dict[int, dict[str, _Binding]] = {}  # per guide (guides live as long as the process)
+
+
+def walk(rule: Element) -> Iterator[tuple[int, Element]]:
+    """Every rule under ``rule`` (not itself), in document order, with its depth."""
+    for child in rule.children:
+        yield 0, child
+        for depth, inner in walk(child):
+            yield depth + 1, inner
+
+
+def _bind(rule: Element, prefix: str, xpath: str, anchor: str, relative: str, found: dict[str, _Binding]) -> None:
+    """Record the bindings of ``rule``'s children: ``prefix`` is the domain
+    path of the object they fill (with its dot), ``xpath`` the XPath of
+    ``rule``, and ``anchor`` + ``relative`` how messages name ``rule`` (from
+    the root, or from the list item it is in)."""
+    for child in rule.children:
+        here, there = f"{xpath}/{child.step}", f"{relative}/{child.step}"
+        inner, inner_anchor, inner_relative = prefix, anchor, there
+        if child.target.endswith("[]"):
+            name = prefix + child.target[:-2]
+            found[name] = _Binding(xpath, anchor + relative)
+            found[name + "[]"] = _Binding(here, None)
+            inner, inner_anchor, inner_relative = name + "[].", child.name, ""
+        elif child.target:
+            found[prefix + child.target] = _Binding(here, anchor + there)
+            inner = prefix + child.target + "."
+        if child.path:
+            found[inner + child.path] = _Binding(here, inner_anchor + inner_relative)
+        for attribute in child.attributes:
+            if attribute.path:
+                found[inner + attribute.path] = _Binding(f"{here}/@{attribute.name}", f"{inner_anchor}{inner_relative}/@{attribute.name}")
+        _bind(child, inner, here, inner_anchor, inner_relative, found)
+
+
+def _generic(path: str) -> str:
+    """``lines[2].hs_code`` → ``lines[].hs_code``."""
+    return re.sub(r"\[\d+\]", "[]", path)
+
+
+# -- Reading ------------------------------------------------------------------------------------
+
+
+source_line: Callable[[etree._Element], int | None] = operator.attrgetter("sourceline")
+"""The element's line in its document (typed here: lxml-stubs leave ``sourceline`` untyped)."""
+
+
+@dataclass(frozen=True)
+class Surplus:
+    """An element a rule had no room for (``repeat``): not read. ``owner`` is
+    the domain path of the object it would have filled (``lines[0]``, ``""``
+    for the root); ``position``: its place among its siblings of its name."""
+
+    rule: Element
+    owner: str
+    position: int
+    line: int | None
+
+
+@dataclass(frozen=True)
+class AttributeCheck:
+    """An attribute the guide checks (``Attribute.constant`` or ``same_as``),
+    as found on the element of the field ``path``."""
+
+    path: str
+    attribute: Attribute
+    given: str
+
+
+@dataclass
+class Reading:
+    """What ``read_element`` found: the data for the domain model, the line
+    each field came from, the guide's own findings (values that do not fit
+    their codec) and the paths they are about, what is left to the caller
+    (surplus elements, attribute checks) and the texts kept as read."""
+
+    data: dict[str, Any]
+    line: int | None
+    sources: dict[str, int | None] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    failed: set[str] = field(default_factory=set)
+    surplus: list[Surplus] = field(default_factory=list)
+    checks: list[AttributeCheck] = field(default_factory=list)
+    texts: dict[str, str | None] = field(default_factory=dict)
+
+
+class _ReadPlan:
+    """A rule compiled for the reader: what it does with an element, and
+    the plans of its children by Clark name (only those that read something)."""
+
+    __slots__ = ("attributes", "children", "codec", "keep_text", "kind", "leaf", "list_name", "path", "read", "repeat", "rule", "select", "target")
+
+    def __init__(self, rule: Element, namespace: str) -> None:
+        self.rule = rule
+        self.path = rule.path
+        self.codec = rule.codec
+        self.keep_text = rule.keep_text
+        self.repeat = rule.repeat
+        self.list_name = rule.target[:-2] if rule.target.endswith("[]") else ""
+        self.target = "" if self.list_name else rule.target
+        self.select = f"{{{namespace}}}{rule.select}" if rule.select else ""
+        self.kind = rule.kind
+        self.attributes = tuple(attribute for attribute in rule.attributes if attribute.path or attribute.checked)
+        self.children: dict[str, list[_ReadPlan]] = {}
+        for child in rule.children:
+            if child.reads:
+                self.children.setdefault(f"{{{namespace}}}{child.name}", []).append(_ReadPlan(child, namespace))
+        self.leaf = bool(self.path) and not (rule.target or self.keep_text or self.attributes or self.children or self.path.endswith("[]"))
+        self.read = rule.codec.read
+
+
+_READ_PLANS: dict[int, _ReadPlan] = {}  # per guide
+
+
+def read_element(guide: XmlGuide, element: etree._Element, base: str) -> Reading:
+    """Walk one element (the guide's root, e.g. a ``Declaration``) against
+    ``guide``. ``base`` is the element's XPath in its document: findings are
+    placed under it."""
+    plan = _READ_PLANS.get(id(guide))
+    if plan is None:
+        plan = _READ_PLANS[id(guide)] = _ReadPlan(guide.root, guide.namespace)
+    reading = Reading(data={}, line=source_line(element))
+    _Reader(guide, reading, base).children(plan, element, reading.data, "")
+    return reading
+
+
+class _Reader:
+    """One walk: the guide, what it found, and the root element's XPath."""
+
+    def __init__(self, guide: XmlGuide, reading: Reading, base: str) -> None:
+        self.guide, self.reading, self.base = guide, reading, base
+
+    def children(self, plan: _ReadPlan, element: etree._Element, obj: dict[str, Any], prefix: str) -> None:
+        """The children of ``element`` that ``plan``'s children take, in document order."""
+        table = plan.children
+        sources = self.reading.sources
+        taken: dict[int, int] = {}  # id(plan) -> elements it took, for the plans with a repeat
+        for child in element:
+            plans = table.get(child.tag)  # comments and PIs: their tag is a function, never found
+            if plans is None:
+                continue
+            chosen = plans[0] if len(plans) == 1 and not plans[0].select else _choose(plans, child)
+            if chosen is None:
+                continue
+            if chosen.repeat:
+                count = taken[id(chosen)] = taken.get(id(chosen), 0) + 1
+                if count > chosen.repeat:
+                    position = 1 + sum(1 for _ in child.itersiblings(child.tag, preceding=True))
+                    self.reading.surplus.append(Surplus(chosen.rule, prefix.rstrip("."), position, source_line(child)))
+                    continue
+            if chosen.leaf:  # most elements: a field's text, nothing else
+                try:
+                    value = chosen.read(child.text)
+                except BadValue:
+                    self.set(chosen.codec, child.text, obj, chosen.path, prefix, source_line(child))
+                    continue
+                if value is not None:
+                    sources[prefix + chosen.path] = source_line(child)
+                    obj[chosen.path] = value
+            else:
+                self.one(chosen, child, obj, prefix)
+
+    def one(self, plan: _ReadPlan, child: etree._Element, obj: dict[str, Any], prefix: str) -> None:
+        """One element the guide takes: the object it fills, its text, its attributes, its children."""
+        reading = self.reading
+        line = source_line(child)
+        if plan.list_name:
+            items = obj.setdefault(plan.list_name, [])
+            item: dict[str, Any] = {}
+            items.append(item)
+            path = f"{prefix}{plan.list_name}[{len(items) - 1}]"
+            reading.sources[path] = line
+            obj, prefix = item, path + "."
+        elif plan.target:
+            path = prefix + plan.target
+            reading.sources[path] = line
+            obj, prefix = obj.setdefault(plan.target, {}), path + "."
+        if plan.path:
+            if plan.keep_text:
+                reading.texts[prefix + plan.path] = TOKEN.read(child.text)
+            self.set(plan.codec, child.text, obj, plan.path, prefix, line)
+        for attribute in plan.attributes:
+            given = child.get(attribute.name)
+            if attribute.path:
+                self.set(attribute.codec, given, obj, attribute.path, prefix, line)
+            if attribute.checked and given is not None:
+                reading.checks.append(AttributeCheck(prefix + plan.path if plan.path else prefix.rstrip("."), attribute, given))
+        if plan.children:
+            self.children(plan, child, obj, prefix)
+
+    def set(self, codec: Codec, text: str | None, obj: dict[str, Any], name: str, prefix: str, line: int | None) -> None:
+        """Field ``name`` of ``obj`` (domain path ``prefix + name``) from ``text``."""
+        reading = self.reading
+        try:
+            value = codec.read(text)
+        except BadValue as problem:
+            full = prefix + name
+            reading.sources[full] = line
+            location = Location(xpath=self.base + self.guide.xpath_of(full), line=line)
+            reading.findings.append(Finding(problem.code, f"{self.guide.describe(full)}: {problem}", location))
+            reading.failed.add(full)
+            return
+        if value is None:
+            return
+        if name.endswith("[]"):
+            values = obj.setdefault(name[:-2], [])
+            reading.sources[f"{prefix}{name[:-2]}[{len(values)}]"] = line
+            values.append(value)
+            return
+        reading.sources[prefix + name] = line
+        obj[name] = value
+
+
+def _choose(plans: list[_ReadPlan], child: etree._Element) -> _ReadPlan | None:
+    """The plan that takes ``child``: the first without ``select``, or the kind its select child names."""
+    kind: str | None = None
+    for plan in plans:
+        if not plan.select:
+            return plan
+        if kind is None:
+            first = next(child.iterchildren(plan.select), None)
+            kind = TOKEN.read(first.text if first is not None else None) or ""
+        if kind == plan.kind:
+            return plan
+    return None
+
+
+# -- Writing ------------------------------------------------------------------------------------
+
+
+class _WritePlan:
+    """A rule compiled for the writer (only the children that can write something)."""
+
+    __slots__ = ("attributes", "children", "codec", "constant", "fallback", "fixed", "list_name", "name", "path", "target")
+
+    def __init__(self, rule: Element) -> None:
+        self.name = rule.name
+        self.path = rule.path
+        self.codec = rule.codec
+        self.constant = rule.constant
+        self.fallback = rule.fallback
+        self.fixed = rule.constant is not None or rule.fallback is not None  # written with its parent
+        self.list_name = rule.target[:-2] if rule.target.endswith("[]") else ""
+        self.target = "" if self.list_name else rule.target
+        self.attributes = tuple(a for a in rule.attributes if a.path or a.same_as or a.constant is not None)
+        self.children = tuple(_WritePlan(child) for child in rule.children if _writes(child))
+
+
+def _writes(rule: Element) -> bool:
+    if rule.path.endswith("[]"):
+        return False
+    return bool(rule.path or rule.constant is not None or rule.fallback is not None or any(_writes(child) for child in rule.children))
+
+
+_WRITE_PLANS: dict[int, _WritePlan] = {}  # per guide
+
+
+def write_element(guide: XmlGuide, root: Any) -> etree._Element:
+    """The guide's root element for ``root`` (a domain object). The elements
+    have no namespace: they are meant to stand where ``guide.namespace`` is
+    the default one."""
+    plan = _WRITE_PLANS.get(id(guide))
+    if plan is None:
+        plan = _WRITE_PLANS[id(guide)] = _WritePlan(guide.root)
+    holder = etree.Element("holder")
+    _write(plan, holder, root, root)
+    return holder[0] if len(holder) else etree.Element(plan.name)
+
+
+def _write(plan: _WritePlan, parent: etree._Element, obj: Any, root: Any) -> bool:
+    """Append ``plan``'s element for ``obj`` to ``parent``; whether it carries
+    a value. An element that carries none is taken out again, unless it holds
+    a fixed code (then its parent decides)."""
+    element = etree.SubElement(parent, plan.name)
+    carries = False
+    if plan.constant is not None:
+        element.text = plan.constant
+    elif plan.path:
+        text = _written(plan.codec, _attr(obj, plan.path))
+        carries = text is not None
+        element.text = text if text is not None else plan.fallback
+    for attribute in plan.attributes:
+        if attribute.constant is not None:
+            value: str | None = attribute.constant
+        else:
+            value = _written(attribute.codec, _attr(root, attribute.same_as) if attribute.same_as else _attr(obj, attribute.path))
+        if value is not None:
+            element.set(attribute.name, value)
+    for child in plan.children:
+        if child.list_name:
+            objects: Any = getattr(obj, child.list_name)
+        elif child.target:
+            target = getattr(obj, child.target)
+            objects = () if target is None else (target,)
+        else:
+            objects = (obj,)
+        for inner in objects:
+            carries = _write(child, element, inner, root) or carries
+    if not (carries or plan.fixed):
+        parent.remove(element)
+    return carries
+
+
+def _written(codec: Codec, value: Any) -> str | None:
+    """The text of a value; None when there is none (an empty text neither)."""
+    if value is None:
+        return None
+    return codec.write(value) or None
+
+
+def _attr(obj: Any, path: str) -> Any:
+    if "." not in path:
+        return getattr(obj, path)
+    for name in path.split("."):
+        if obj is None:
+            return None
+        obj = getattr(obj, name)
+    return obj
+
+
+# -- Documentation ------------------------------------------------------------------------------
+
+
+def guide_markdown(guide: XmlGuide) -> str:
+    """The mapping tables of one guide: one for the root element, one for each
+    kind of list item (XPaths and fields relative to the item)."""
+    sections: list[tuple[str, list[str]]] = [(f"`{guide.root.name}`", [])]
+    _rows(guide.root, "", "", "", sections, 0)
+    out: list[str] = []
+    for title, rows in sections:
+        out += [f"### {title}", "", "| XPath | Field | Value | Status | Notes |", "|---|---|---|---|---|", *rows, ""]
+    return "\n".join(out)
+
+
+def _shown(path: str) -> str:
+    """A field path as the tables show it: the innermost list position is ``k-1``."""
+    head, found, tail = path.rpartition("[]")
+    return f"`{head}[k-1]{tail}`" if found else f"`{path}`"
+
+
+def _rows(rule: Element, relative: str, prefix: str, full: str, sections: list[tuple[str, list[str]]], current: int) -> None:
+    """``relative``: ``rule``'s XPath in its section; ``prefix``: the field
+    path of its object as the section shows it; ``full``: from the root."""
+    rows = sections[current][1]
+    for child in rule.children:
+        there = f"{relative}/{child.step}".lstrip("/").replace("[#]", "[k]")
+        if child.target.endswith("[]"):
+            name = child.target[:-2]
+            rows.append(f"| `{there}` | {_shown(prefix + name + '[]')} | | {child.status} | {child.note} |")
+            sections.append((f"`{child.name}` (`{there}`) → {_shown(full + name + '[]')}", []))
+            _rows(child, "", name + "[].", full + name + "[].", sections, len(sections) - 1)
+            continue
+        inner, inner_full = prefix, full
+        if child.target:
+            inner, inner_full = prefix + child.target + ".", full + child.target + "."
+        domain = _shown(prefix + child.target) if child.target else ""
+        if child.path:
+            domain = _shown(inner + child.path)
+        value = child.codec.name if child.path else ""
+        if child.constant is not None:
+            value = f"`{child.constant}` (fixed)" + (" selects the kind" if rule.select == child.name else "")
+        note = child.note
+        if child.fallback is not None:
+            note = (note + "; " if note else "") + f"written `{child.fallback}` otherwise"
+        if domain or value or note or not child.children:
+            rows.append(f"| `{there}` | {domain} | {value} | {child.status} | {note} |")
+        for attribute in child.attributes:
+            if attribute.path:
+                domain, value = _shown(inner + attribute.path), attribute.codec.name
+            elif attribute.same_as:
+                domain, value = "", f"= `{attribute.same_as}`"
+            else:
+                domain, value = "", f"`{attribute.constant}`"
+            rows.append(f"| `{there}/@{attribute.name}` | {domain} | {value} | {child.status} | {attribute.note} |")
+        if not child.reads and child.constant is None and child.fallback is None:
+            continue  # neither read nor written: its children are not listed
+        _rows(child, there, inner, inner_full, sections, current)
+
+
+__all__ = [
+    "DATE_102",
+    "DECIMAL",
+    "INTEGER",
+    "STRIPPED",
+    "TEXT",
+    "TOKEN",
+    "Attribute",
+    "AttributeCheck",
+    "BadValue",
+    "Codec",
+    "Date102",
+    "Decimals",
+    "Element",
+    "Flag",
+    "Integer",
+    "Reading",
+    "Stripped",
+    "Surplus",
+    "Text",
+    "Token",
+    "XmlGuide",
+    "guide_markdown",
+    "read_element",
+    "source_line",
+    "walk",
+    "write_element",
+]
