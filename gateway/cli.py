@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from domain import Declaration, DeclarationOutcome
 from gateway.settings import Settings
 
@@ -40,8 +42,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _estimate(args: argparse.Namespace) -> int:
-    from gateway.estimate import estimate_bytes, render_text
     from duties.tariff import Tariff
+    from gateway.estimate import estimate_bytes, render_text
 
     path = Path(args.file)
     try:
@@ -141,7 +143,8 @@ def _reprocess(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    model = {"declaration": Declaration, "outcome": DeclarationOutcome}[args.model]
+    models: dict[str, type[BaseModel]] = {"declaration": Declaration, "outcome": DeclarationOutcome}
+    model = models[args.model]
     print(json.dumps(model.model_json_schema(), indent=2))
     return EXIT_ACCEPTED
 

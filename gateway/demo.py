@@ -15,8 +15,8 @@ import shutil
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from gateway.settings import PROJECT_ROOT, Settings

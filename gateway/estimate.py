@@ -167,6 +167,6 @@ def render_text(name: str, estimates: list[DeclarationEstimate]) -> str:
             for difference in line.differences:
                 out.append(
                     f"  line {line.line_number}: {_LABELS[difference]} declared {line.declared[difference]}, "
-                    f"computed {line.computed[difference]}"  # type: ignore[index]
+                    f"computed {(line.computed or {})[difference]}"
                 )
     return "\n".join(out) + "\n"

@@ -63,7 +63,7 @@ def file_view(ledger: Ledger, file_id: int) -> dict[str, Any]:
             {"message_reference": d.message_reference, "transaction_number": d.transaction_number, "version": d.version,
              "idempotency_key": d.idempotency_key, "status": d.status}
             for d in ledger.documents(file_id)
-        ],  # fmt: skip
+        ],
         "acknowledgements": [{"kind": a.kind, "location": a.location, "sha256": a.sha256} for a in ledger.acknowledgements(file_id)],
     }
 

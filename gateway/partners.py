@@ -19,6 +19,7 @@ connections. See docs/transports.md.
 
 from __future__ import annotations
 
+import contextlib
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,13 +113,13 @@ class PartnerRegistry(_Model):
                 owners[key] = partner.id
         areas: dict[tuple[str, ...], str] = {}
         for partner in self.partners:
-            for key in _channel_area_keys(partner.channel):
-                if key in areas:
-                    raise ValueError(f"partners {areas[key]!r} and {partner.id!r} share the channel area {'/'.join(key[1:])}")
-                areas[key] = partner.id
+            for area in _channel_area_keys(partner.channel):
+                if area in areas:
+                    raise ValueError(f"partners {areas[area]!r} and {partner.id!r} share the channel area {'/'.join(area[1:])}")
+                areas[area] = partner.id
         return self
 
-    def __iter__(self) -> Iterator[Partner]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[Partner]:  # type: ignore[override]  # the registry iterates its partners, not pydantic's (field, value) pairs
         return iter(self.partners)
 
     def ids(self) -> list[str]:
@@ -153,10 +154,8 @@ def _format_errors(error: ValidationError, data: object) -> str:
             location += f"[{part}]" if isinstance(part, int) else f".{part}" if location else str(part)
         loc = item["loc"]
         if len(loc) >= 2 and loc[0] == "partners" and isinstance(loc[1], int) and isinstance(data, dict):
-            try:
+            with contextlib.suppress(KeyError, IndexError, TypeError):
                 location = location.replace(f"partners[{loc[1]}]", f"partners[{loc[1]}] (id {data['partners'][loc[1]]['id']!r})", 1)
-            except (KeyError, IndexError, TypeError):
-                pass
         lines.append(f"  {location or '(top level)'}: {item['msg']}")
     return "\n".join(lines)
 

@@ -40,6 +40,7 @@ from portal.client import PortalUnavailable
 from transports.base import ClaimedFile, InboundFile, Transport, new_claim_id
 from transports.local import is_plain_name
 from validators.rules import RuleContext
+from validators.rules.base import TransactionHistory
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ class _OutboxSink:
     def open(self, name: str) -> Iterator[BinaryIO]:
         with self._transport.write_outbox(self._partner, name) as out:
             writer = _HashingWriter(out)
-            yield writer  # type: ignore[misc]
+            yield writer  # type: ignore[misc]  # writes and hashes: the part of BinaryIO the acknowledgement writers use
         kind = name.rsplit(".", 2)[-2]
         self._ledger.record_acknowledgement(self._file_id, kind, f"{self._partner}/outbox/{name}", writer.digest.hexdigest())
 
@@ -180,21 +181,23 @@ class _LedgerPoster:
         return outcome
 
 
-def _history_before_own_posts(lookup: Callable[[str], object], hidden: set[tuple[str, int]]) -> Callable[[str], object]:
+def _history_before_own_posts(
+    lookup: Callable[[str], TransactionHistory | None], hidden: set[tuple[str, int]]
+) -> Callable[[str], TransactionHistory | None]:
     """The portal's history as this file saw it on its first attempt: versions an
     earlier, interrupted attempt of this file posted (``hidden``) are left out
     until this attempt posts them again, so the rerun's pre-checks (an original
     must be new, a change must be the next version) decide as they did then."""
 
-    def lookup_before(transaction_number: str) -> object:
+    def lookup_before(transaction_number: str) -> TransactionHistory | None:
         history = lookup(transaction_number)
         mine = sorted(version for txn, version in hidden if txn == transaction_number)
         if history is None or not mine:
             return history
         if mine[0] <= 1:
             return None
-        if history.latest_version >= mine[0]:  # type: ignore[attr-defined]
-            return dataclasses.replace(history, latest_version=mine[0] - 1, cancelled=False)  # type: ignore[type-var]
+        if history.latest_version >= mine[0]:
+            return dataclasses.replace(history, latest_version=mine[0] - 1, cancelled=False)
         return history
 
     return lookup_before

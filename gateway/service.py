@@ -88,9 +88,9 @@ def plan_batches(settings: Settings, reprocess: list[int] | None = None) -> list
                     log.exception("partner %s: cannot list the inbox of %s", partner, transport.describe(partner))
                     continue
                 for start in range(0, len(names), size):
-                    chunk = names[start : start + size]
+                    files = names[start : start + size]
                     number = start // size + 1
-                    batches.append({"partner": partner, "files": chunk, "label": f"{partner} batch {number} ({len(chunk)} files)"})
+                    batches.append({"partner": partner, "files": files, "label": f"{partner} batch {number} ({len(files)} files)"})
     finally:
         ledger.dispose()
     return batches

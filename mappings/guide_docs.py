@@ -13,12 +13,12 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from mappings.carmpy_guide import CARMPY_PAYMUL, CARMPY_REMADV
 from mappings import xml_guide
 from mappings.cadin_guide import CADIN
+from mappings.carmpy_guide import CARMPY_PAYMUL, CARMPY_REMADV
 from mappings.cusdec_guide import CAD01
-from mappings.pain001_guide import PAIN001
 from mappings.edifact_guide import guide_markdown
+from mappings.pain001_guide import PAIN001
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "formats"
 

@@ -29,9 +29,9 @@ from pydantic import ValidationError
 
 from diagnostics import Finding, Location
 from domain.payment import Payment, PaymentChannel, RemittanceItem
+from mappings.pain001_guide import pain001_guide
 from mappings.payment_codes import CONTROL_SUM_MISMATCH, COUNT_MISMATCH
 from mappings.remittance_text import items_from_text
-from mappings.pain001_guide import pain001_guide
 from mappings.xml_guide import read_element
 
 STRUCTURE = "PAIN-STR"  # a required element missing or malformed

@@ -444,7 +444,10 @@ class _Reader:
         sources = self.reading.sources
         taken: dict[int, int] = {}  # id(plan) -> elements it took, for the plans with a repeat
         for child in element:
-            plans = table.get(child.tag)  # comments and PIs: their tag is a function, never found
+            tag = child.tag
+            if not isinstance(tag, str):  # comments and PIs: their tag is a function
+                continue
+            plans = table.get(tag)
             if plans is None:
                 continue
             chosen = plans[0] if len(plans) == 1 and not plans[0].select else _choose(plans, child)
@@ -453,7 +456,7 @@ class _Reader:
             if chosen.repeat:
                 count = taken[id(chosen)] = taken.get(id(chosen), 0) + 1
                 if count > chosen.repeat:
-                    position = 1 + sum(1 for _ in child.itersiblings(child.tag, preceding=True))
+                    position = 1 + len(list(child.itersiblings(tag, preceding=True)))
                     self.reading.surplus.append(Surplus(chosen.rule, prefix.rstrip("."), position, source_line(child)))
                     continue
             if chosen.leaf:  # most elements: a field's text, nothing else
