@@ -226,7 +226,7 @@ def _valid_value(draw: st.DrawFn, element: ElementDef, mark: str, agency_free: b
     if element.kind == "n":
         digits = draw(st.text(alphabet="0123456789", min_size=low, max_size=high))
         at = draw(st.integers(0, len(digits)))
-        if 0 < at and draw(st.booleans()):
+        if at > 0 and draw(st.booleans()):
             digits = digits[:at] + mark + digits[at:]
         return draw(st.sampled_from(["", "-"])) + digits
     alphabet = "ABCXYZ éÉ€Δ-./" if element.kind == "a" else "ABCXYZ0123456789 éÉ€Δ-./\u4e00"

@@ -116,12 +116,11 @@ def test_a_large_file_streams_with_bounded_reads(transport: SftpTransport, partn
 
 def test_a_failed_acknowledgement_leaves_nothing_behind(sshd: SshServer, transport: SftpTransport, partner: str) -> None:
     outbox = sshd.root / partner / "outbox"
-    with pytest.raises(RuntimeError):
-        with transport.write_outbox(partner, "a.contrl.edi") as out:
-            out.write(b"half")
-            out.flush()
-            assert [p.name for p in outbox.iterdir() if not p.name.endswith(".part")] == []  # never visible half-written
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), transport.write_outbox(partner, "a.contrl.edi") as out:
+        out.write(b"half")
+        out.flush()
+        assert [p.name for p in outbox.iterdir() if not p.name.endswith(".part")] == []  # never visible half-written
+        raise RuntimeError("boom")
     assert list(outbox.iterdir()) == []
 
 
