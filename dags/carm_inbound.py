@@ -61,9 +61,8 @@ def carm_inbound() -> None:
         from gateway.settings import Settings
 
         context = get_current_context()
-        # map_index_template renders from the context: Airflow's documented way to name a mapped instance,
-        # though the Context TypedDict does not list the key
-        context["batch_label"] = batch["label"]  # type: ignore[typeddict-unknown-key]
+        # map_index_template renders from the context: Airflow's documented way to name a mapped instance
+        context["batch_label"] = batch["label"]  # type: ignore[typeddict-unknown-key]  # Context does not list our key
         return run_batch(Settings(), batch, context["run_id"], task=f"process_batch[{context['ti'].map_index}]")
 
     @task
@@ -83,8 +82,7 @@ def carm_inbound() -> None:
                 )  # fmt: skip
         return summarize(batches)
 
-    # TaskFlow calls take XComArgs where the function takes their values; Task.__call__ is typed with the latter
-    summary(process_batch.expand(batch=list_batches()))  # type: ignore[arg-type]
+    summary(process_batch.expand(batch=list_batches()))  # type: ignore[arg-type]  # an XComArg: Task.__call__ is typed with the resolved value
 
 
 carm_inbound()
