@@ -34,7 +34,6 @@ MB is 10**6 bytes; single-threaded. Targets: pipeline ≥ 30 MB/s and peak RSS
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import random
@@ -57,39 +56,11 @@ SENDERS = [("123456782RM0001", "HN"), ("123026635RM0001", "AK")]
 NAMESPACE = "urn:wco:datamodel:WCO:Declaration:1"
 
 
-def _edifact_generator():
-    """The EDIFACT benchmark's declaration generator (same declarations)."""
-    path = ROOT / "benchmarks" / "edifact_throughput.py"
-    spec = importlib.util.spec_from_file_location("_edifact_throughput", path)
-    if spec is None or spec.loader is None or not path.exists():
-        return None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return getattr(module, "_declaration", None)
-
-
-def _fixture_generator():
-    """Fallback: the CUSDEC fixtures' declarations v01-v04, renumbered."""
-    from domain.identifiers import transaction_check_digit
-    from mappings.cusdec_declaration import map_cusdec
-    from tests.edifact_helpers import fixture_messages
-
-    bases = []
-    for name in ("valid/v01_single.edi", "valid/v02_multi_message.edi", "valid/v03_multi_line.edi"):
-        bases.extend(map_cusdec(message, decimal).declaration for message, decimal in fixture_messages(name))
-
-    def make(rng: random.Random, index: int):
-        body = f"1{index % 10000:04d}{index:08d}"
-        return rng.choice(bases).model_copy(update={"transaction_number": body + str(transaction_check_digit(body))})
-
-    return make
-
-
 def generate(path: Path, size_bytes: int, indent: bool) -> int:
     """Write one CAD-IN batch file of at least ``size_bytes``; returns the declarations written."""
+    from benchmarks.edifact_throughput import _declaration as make  # the same declarations as the EDIFACT benchmark
     from mappings.cadxml_declaration import cadin_declaration_xml, cadin_head
 
-    make = _edifact_generator() or _fixture_generator()
     rng = random.Random(SEED)
     count = 0
     tmp = path.with_suffix(".part")
