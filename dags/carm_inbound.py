@@ -20,6 +20,7 @@ back to the inbox, a parked one is resumed at once), e.g. ``{"reprocess": [12]}`
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,10 +39,12 @@ log = logging.getLogger(__name__)
     doc_md=__doc__,
     params={
         "reprocess": Param(
-            [], type="array", items={"type": "integer"},
+            [],
+            type="array",
+            items={"type": "integer"},
             description="Ledger file ids to reprocess (quarantined or parked files); history is kept.",
         ),
-    },  # fmt: skip
+    },
 )
 def carm_inbound() -> None:
     @task
@@ -58,11 +61,12 @@ def carm_inbound() -> None:
         from gateway.settings import Settings
 
         context = get_current_context()
-        context["batch_label"] = batch["label"]  # type: ignore[typeddict-unknown-key]
+        # map_index_template renders from the context: Airflow's documented way to name a mapped instance
+        context["batch_label"] = batch["label"]  # type: ignore[typeddict-unknown-key]  # Context does not list our key
         return run_batch(Settings(), batch, context["run_id"], task=f"process_batch[{context['ti'].map_index}]")
 
     @task
-    def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
+    def summary(results: Sequence[dict[str, Any]]) -> dict[str, Any]:  # a lazy XCom sequence, not a list
         from gateway.service import summarize
 
         # One slice request; iterating the lazy XCom sequence instead probes past its
@@ -78,7 +82,7 @@ def carm_inbound() -> None:
                 )  # fmt: skip
         return summarize(batches)
 
-    summary(process_batch.expand(batch=list_batches()))
+    summary(process_batch.expand(batch=list_batches()))  # type: ignore[arg-type]  # an XComArg: Task.__call__ is typed with the resolved value
 
 
 carm_inbound()

@@ -30,6 +30,7 @@ interchange the gateway sent.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -273,22 +274,22 @@ def read_contrl(message: Message) -> ReceivedContrl | None:
     (UCF groups are read for their UCMs; UCF verdicts themselves are not kept)."""
     uci = None
     responses: list[MessageResponse] = []
-    current: dict[str, object] | None = None
+    current: MessageResponse | None = None
 
     def close() -> None:
         if current is not None:
-            responses.append(MessageResponse(**current))  # type: ignore[arg-type]
+            responses.append(current)
 
     for seg in message.segments:
         if seg.tag == "UCI" and uci is None:
             uci = seg
         elif seg.tag == "UCM":
             close()
-            current = {"reference": seg.get(1), "action": seg.get(3), "code": seg.get(4), "errors": ()}
+            current = MessageResponse(reference=seg.get(1), action=seg.get(3), code=seg.get(4))
         elif seg.tag in ("UCS", "UCD") and current is not None:
             code = seg.get(2) if seg.tag == "UCS" else seg.get(1)
             if code:
-                current["errors"] = (*current["errors"], code)  # type: ignore[misc]
+                current = dataclasses.replace(current, errors=(*current.errors, code))
     close()
     if uci is None:
         return None

@@ -20,7 +20,7 @@ import codecs
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import BinaryIO
 
 from pydifact.control import Characters
@@ -53,7 +53,7 @@ def writer_delimiters(delimiters: Delimiters, syntax_version: str) -> Delimiters
     return dataclasses.replace(delimiters, repetition=None)
 
 
-def _repertoire_filter(syntax_identifier: str):
+def _repertoire_filter(syntax_identifier: str) -> Callable[[str | None], str] | None:
     """For UNOA/UNOB (ISO 646 subsets): a function that maps a data value into
     the repertoire (UNOA: upper case) and writes ``.`` for anything outside it."""
     allowed = _REPERTOIRES.get(syntax_identifier)
@@ -110,7 +110,7 @@ class InterchangeWriter:
         delimiters = writer_delimiters(delimiters, syntax[1])
         self._delimiters = delimiters
         self._serializer = _Serializer(
-            Characters(
+            Characters(  # type: ignore[no-untyped-call]  # pydifact's Characters.__init__ has no annotations
                 component_separator=delimiters.component,
                 data_separator=delimiters.element,
                 decimal_point=delimiters.decimal,

@@ -74,7 +74,7 @@ class PortalUnavailable(Exception):
     def __init__(self, attempts: int, last_error: Exception) -> None:
         super().__init__(f"portal unavailable after {attempts} attempt(s): {last_error!r}")
         self.attempts = attempts
-        self.last_error = last_error
+        self.last_error: Exception | None = last_error  # None only for a CircuitOpen that saw no failure
 
 
 class CircuitOpen(PortalUnavailable):
@@ -84,7 +84,7 @@ class CircuitOpen(PortalUnavailable):
     def __init__(self, retry_in: float, last_error: Exception | None) -> None:
         Exception.__init__(self, f"portal circuit open after repeated failures; next trial in {retry_in:.1f} s (last: {last_error!r})")
         self.attempts = 0
-        self.last_error = last_error  # type: ignore[assignment]
+        self.last_error = last_error
         self.retry_in = retry_in
 
 

@@ -101,7 +101,7 @@ class _PaymentItemRow(_Base):
     statement: Mapped[str | None] = mapped_column(String(7), nullable=True)
 
 
-_TABLES = [_PaymentRow.__table__, _PaymentItemRow.__table__]
+_TABLES = [_Base.metadata.tables[row.__tablename__] for row in (_PaymentRow, _PaymentItemRow)]
 
 
 # --- calendar ---------------------------------------------------------------------------------
@@ -313,8 +313,7 @@ def payment_errors(store: PortalStore, payment: Payment, declared: dict[str, dic
         errors.append(AMOUNT_INVALID.error("amount", f"Amount {payment.amount} must be greater than zero with at most 2 decimals"))
     if not payment.remittance:
         errors.append(NO_REMITTANCE.error("remittance"))
-    amounts = payment.item_amounts()
-    for index, (item, amount) in enumerate(zip(payment.remittance, amounts, strict=True)):
+    for index, item in enumerate(payment.remittance):
         pointer = f"remittance[{index}]"
         if item.amount is not None and not _two_places(item.amount):
             errors.append(AMOUNT_INVALID.error(f"{pointer}.amount", f"Remitted amount {item.amount} must be greater than zero with at most 2 decimals"))
@@ -329,10 +328,10 @@ def payment_errors(store: PortalStore, payment: Payment, declared: dict[str, dic
             if debit is None or debit.cancelled:
                 why = "is cancelled" if debit is not None else "is not an accepted declaration of the account"
                 errors.append(TRANSACTION_NOT_ON_ACCOUNT.error(f"{pointer}.transaction_numbers[{position}]", f"Transaction {number} {why} {item.account}"))
-    if payment.remittance and (len(payment.remittance) > 1 or payment.remittance[0].amount is not None):
-        if any(item.amount is None for item in payment.remittance) or sum(amounts, Decimal("0")) != payment.amount:
-            total = sum((a for a in amounts), Decimal("0"))
-            errors.append(AMOUNTS_DO_NOT_ADD_UP.error("remittance", f"Remitted amounts add up to {total}, not to the payment amount {payment.amount}"))
+    total = sum(payment.item_amounts(), Decimal("0"))
+    itemised = len(payment.remittance) > 1 or (bool(payment.remittance) and payment.remittance[0].amount is not None)
+    if itemised and (any(item.amount is None for item in payment.remittance) or total != payment.amount):
+        errors.append(AMOUNTS_DO_NOT_ADD_UP.error("remittance", f"Remitted amounts add up to {total}, not to the payment amount {payment.amount}"))
     return errors
 
 

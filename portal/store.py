@@ -12,20 +12,19 @@ with their validity dates and revocation; seeded from ``fixtures/reference/deleg
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import csv
-
-from storage import create_database_engine
 from sqlalchemy import JSON, Date, DateTime, Engine, Integer, String, Text, UniqueConstraint, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from domain.declaration import Declaration
 from domain.outcome import DeclarationOutcome
+from storage import create_database_engine
 
 
 class StoreConflict(Exception):

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,10 +64,8 @@ def free_ports(count: int) -> list[int]:
 def _stop(process: subprocess.Popen[Any]) -> None:
     """Stop a server we started (its own process group) and reap it."""
     if process.poll() is None:
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(process.pid, 15)
-        except ProcessLookupError:
-            pass
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:

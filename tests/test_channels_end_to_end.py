@@ -258,7 +258,7 @@ def test_two_concurrent_runs_never_process_a_file_twice(world: dict[str, Any], s
             barrier.wait()
             for batch in batches:  # same order: both race for every file
                 results[index].append(service.run_batch(settings, batch, f"run-{index}"))
-        except BaseException as error:  # noqa: BLE001
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]

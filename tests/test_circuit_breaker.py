@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from portal.client import CircuitBreaker, CircuitOpen, PortalClient, PortalParked, PortalUnavailable
+from portal.server import PortalServer
 
 
 class Clock:
@@ -57,7 +58,7 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_an_outage_stops_costing_retries(portal_server) -> None:  # type: ignore[no-untyped-def]
+def test_an_outage_stops_costing_retries(portal_server: PortalServer) -> None:
     from tests.test_portal_client import make_declaration
 
     with PortalClient(f"http://127.0.0.1:{_closed_port()}", max_attempts=4, backoff=0.001, circuit_failures=6, circuit_cooldown=60) as client:

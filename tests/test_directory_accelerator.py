@@ -226,7 +226,7 @@ def _valid_value(draw: st.DrawFn, element: ElementDef, mark: str, agency_free: b
     if element.kind == "n":
         digits = draw(st.text(alphabet="0123456789", min_size=low, max_size=high))
         at = draw(st.integers(0, len(digits)))
-        if 0 < at and draw(st.booleans()):
+        if at > 0 and draw(st.booleans()):
             digits = digits[:at] + mark + digits[at:]
         return draw(st.sampled_from(["", "-"])) + digits
     alphabet = "ABCXYZ éÉ€Δ-./" if element.kind == "a" else "ABCXYZ0123456789 éÉ€Δ-./\u4e00"
@@ -394,17 +394,17 @@ def test_odd_objects_are_suspects_not_crashes() -> None:
     ok = Segment("MOA", [["38", "1.5", "USD"]])
     odd = [
         _OtherSegment("MOA", [["38", "1.5", "USD"]]),
-        Segment("MOA", (["38", "1.5", "USD"],)),  # type: ignore[arg-type]
-        Segment("MOA", [("38", "1.5", "USD")]),  # type: ignore[list-item]
-        Segment("MOA", [["38", 1.5, "USD"]]),  # type: ignore[list-item]
-        Segment(b"MOA", [["38"]]),  # type: ignore[arg-type]
+        Segment("MOA", (["38", "1.5", "USD"],)),  # type: ignore[arg-type]  # the wrong shape on purpose
+        Segment("MOA", [("38", "1.5", "USD")]),  # type: ignore[list-item]  # the wrong shape on purpose
+        Segment("MOA", [["38", 1.5, "USD"]]),  # type: ignore[list-item]  # the wrong shape on purpose
+        Segment(b"MOA", [["38"]]),  # type: ignore[arg-type]  # the wrong shape on purpose
     ]
     unset = Segment.__new__(Segment)
-    undefined = Segment("XYZ", [[object()]])  # type: ignore[list-item]  # skipped, as in Python: no definition
+    undefined = Segment("XYZ", [[object()]])  # type: ignore[list-item]  # a wrong value on purpose; skipped, as in Python: no definition
     assert suspects([ok, *odd, unset, undefined]) == [2, 3, 4, 5, 6, 7]
     assert suspects((ok, ok)) == []
     with pytest.raises(TypeError):
-        suspects(5)  # type: ignore[arg-type]
+        suspects(5)  # type: ignore[arg-type]  # not a sequence, on purpose
 
 
 @needs_accelerator
@@ -416,10 +416,10 @@ def test_tags_are_the_segments_tags_or_none() -> None:
     assert tags(segments) == ("UNH", "BGM", "ÄÖÜ", "UNT")
     assert tags(tuple(segments)) == ("UNH", "BGM", "ÄÖÜ", "UNT")
     assert tags([]) == ()
-    for odd in (_OtherSegment("MOA", []), Segment(b"MOA", []), Segment.__new__(Segment), None, "MOA"):  # type: ignore[arg-type]
+    for odd in (_OtherSegment("MOA", []), Segment(b"MOA", []), Segment.__new__(Segment), None, "MOA"):  # type: ignore[arg-type]  # a bytes tag on purpose
         assert tags([segments[0], odd]) is None
     with pytest.raises(TypeError):
-        tags(5)  # type: ignore[arg-type]
+        tags(5)  # type: ignore[arg-type]  # not a sequence, on purpose
 
 
 @needs_accelerator

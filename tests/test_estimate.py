@@ -6,8 +6,8 @@ import json
 import subprocess
 import sys
 
-from gateway.estimate import estimate_bytes
 from duties.tariff import Tariff
+from gateway.estimate import estimate_bytes
 from tests.edifact_helpers import CUSDEC, FIXTURES
 
 CLI = [sys.executable, "-m", "gateway.cli", "estimate"]

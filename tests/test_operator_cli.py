@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-
 from gateway import service
 from gateway.settings import Settings
 from ledger import Ledger

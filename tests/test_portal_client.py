@@ -3,6 +3,7 @@ server that fails the first requests (500, dropped connection, too slow)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import socket
@@ -104,10 +105,8 @@ def drop_connection(handler: BaseHTTPRequestHandler, _: bytes) -> None:
 def sleep_then(seconds: float, then: Step) -> Step:
     def step(handler: BaseHTTPRequestHandler, body: bytes) -> None:
         time.sleep(seconds)
-        try:
+        with contextlib.suppress(OSError):  # the client gave up waiting
             then(handler, body)
-        except OSError:  # the client gave up waiting
-            pass
 
     return step
 
@@ -263,9 +262,8 @@ def test_transient_failures_are_retried_with_the_same_key(failures: list[Step]) 
 
 def test_gives_up_after_max_attempts_with_the_last_cause() -> None:
     with ScriptedServer(reply(500, {}), reply(500, {}), reply(502, {"detail": "bad gateway"})) as server:
-        with PortalClient(server.url, max_attempts=3, **FAST) as client:
-            with pytest.raises(PortalUnavailable) as failed:
-                client.submit_declaration(make_declaration(), "down")
+        with PortalClient(server.url, max_attempts=3, **FAST) as client, pytest.raises(PortalUnavailable) as failed:
+            client.submit_declaration(make_declaration(), "down")
 
         assert len(server.requests) == 3
     assert failed.value.attempts == 3
@@ -278,9 +276,8 @@ def test_connection_refused_is_unavailable() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with PortalClient(f"http://127.0.0.1:{port}", max_attempts=2, **FAST) as client:
-        with pytest.raises(PortalUnavailable) as failed:
-            client.get_declaration(TXN)
+    with PortalClient(f"http://127.0.0.1:{port}", max_attempts=2, **FAST) as client, pytest.raises(PortalUnavailable) as failed:
+        client.get_declaration(TXN)
     assert failed.value.attempts == 2
     assert isinstance(failed.value.last_error, httpx.ConnectError)
 

@@ -137,10 +137,9 @@ def test_an_empty_object(s3: Any, transport: S3Transport, partner: str) -> None:
 
 
 def test_a_failed_acknowledgement_puts_nothing(s3: Any, transport: S3Transport, partner: str) -> None:
-    with pytest.raises(RuntimeError):
-        with transport.write_outbox(partner, "a.contrl.edi") as out:
-            out.write(b"half")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), transport.write_outbox(partner, "a.contrl.edi") as out:
+        out.write(b"half")
+        raise RuntimeError("boom")
     assert keys(s3, f"{partner}/outbox/") == {}
 
 

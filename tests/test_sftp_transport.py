@@ -4,6 +4,7 @@ Airflow's SFTPHook and the ``carm_test_sftp`` connection (an AIRFLOW_CONN_ varia
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import threading
 import uuid
@@ -107,7 +108,8 @@ def test_a_large_file_streams_with_bounded_reads(transport: SftpTransport, partn
         digest = hashlib.sha256()
         while chunk := stream.read(64 * 1024):
             digest.update(chunk)
-        raw = stream.raw  # type: ignore[attr-defined]
+        assert isinstance(stream, io.BufferedReader)
+        raw = stream.raw
         assert len(raw._buffer) <= 1 << 20  # one window in memory, not the file
         stream.seek(0)
         assert stream.read(16) == data[:16]
@@ -116,12 +118,11 @@ def test_a_large_file_streams_with_bounded_reads(transport: SftpTransport, partn
 
 def test_a_failed_acknowledgement_leaves_nothing_behind(sshd: SshServer, transport: SftpTransport, partner: str) -> None:
     outbox = sshd.root / partner / "outbox"
-    with pytest.raises(RuntimeError):
-        with transport.write_outbox(partner, "a.contrl.edi") as out:
-            out.write(b"half")
-            out.flush()
-            assert [p.name for p in outbox.iterdir() if not p.name.endswith(".part")] == []  # never visible half-written
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), transport.write_outbox(partner, "a.contrl.edi") as out:
+        out.write(b"half")
+        out.flush()
+        assert [p.name for p in outbox.iterdir() if not p.name.endswith(".part")] == []  # never visible half-written
+        raise RuntimeError("boom")
     assert list(outbox.iterdir()) == []
 
 

@@ -66,7 +66,7 @@ class PartnerChannels:
         for transport in (self.sftp, self.s3):
             if transport is not None:
                 for partner_id in transport.channels:
-                    self._routes[partner_id] = transport  # type: ignore[assignment]
+                    self._routes[partner_id] = transport
 
     def __enter__(self) -> PartnerChannels:
         return self

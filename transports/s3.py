@@ -271,14 +271,14 @@ class S3Transport:
         client = self.client(claimed.inbound.partner)
         head = client.head_object(Bucket=channel.bucket, Key=claimed.location)
         reader = _S3Reader(client, channel.bucket, claimed.location, int(head["ContentLength"]), head["ETag"])
-        return io.BufferedReader(reader, buffer_size=1 << 20)  # type: ignore[return-value]
+        return io.BufferedReader(reader, buffer_size=1 << 20)
 
     @contextmanager
     def write_outbox(self, partner: str, name: str) -> Iterator[BinaryIO]:
         channel = self._channel(partner)
         client = self.client(partner)
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
-            yield spool  # type: ignore[misc]
+            yield spool  # type: ignore[misc]  # a SpooledTemporaryFile[bytes] has every BinaryIO method; typeshed does not derive it from BinaryIO
             spool.seek(0)
             client.put_object(Bucket=channel.bucket, Key=channel.outbox_prefix + safe_name(name), Body=spool)
 

@@ -20,6 +20,7 @@ not listed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import io
@@ -201,7 +202,7 @@ class SftpTransport:
         client = self.client(claimed.inbound.partner)
         handle = client.open(claimed.location, "rb")
         size = handle.stat().st_size or 0
-        return io.BufferedReader(_SftpReader(handle, size), buffer_size=64 * 1024)  # type: ignore[return-value]
+        return io.BufferedReader(_SftpReader(handle, size), buffer_size=64 * 1024)
 
     @contextmanager
     def write_outbox(self, partner: str, name: str) -> Iterator[BinaryIO]:
@@ -274,7 +275,7 @@ def _atomic_write(client: SFTPClient, directory: str, name: str) -> Iterator[Bin
     try:
         with client.open(temporary, "wb") as handle:
             handle.set_pipelined(True)  # one round trip per write is ~30x slower
-            yield handle  # type: ignore[misc]
+            yield handle
             handle.flush()  # before close(), which then waits for every pipelined write's status
             written = handle.tell()
         size = client.stat(temporary).st_size
@@ -284,7 +285,5 @@ def _atomic_write(client: SFTPClient, directory: str, name: str) -> Iterator[Bin
         done = True
     finally:
         if not done:
-            try:
+            with contextlib.suppress(OSError):
                 client.remove(temporary)
-            except OSError:
-                pass

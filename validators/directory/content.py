@@ -36,8 +36,8 @@ from parsers.edifact.model import Segment
 from validators.directory.definitions import CompositeDef, ElementDef, SegmentDef, Slot
 
 __all__ = [
-    "ELEMENT_SEPARATOR",
     "COMPONENT_SEPARATOR",
+    "ELEMENT_SEPARATOR",
     "SegmentCheck",
     "compile_segment",
     "content_spec",
@@ -79,7 +79,7 @@ class SegmentCheck:
     """A compiled segment definition for one decimal mark."""
 
     definition: SegmentDef
-    fast: Callable[[str], re.Match[str] | None]
+    fast: Callable[[str, int], re.Match[str] | None]  # a compiled pattern's fullmatch: (text, start)
     coded: tuple[CodeCheck, ...]
     codes: Mapping[str, frozenset[str]]
     decimal_mark: str

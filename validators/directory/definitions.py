@@ -298,7 +298,7 @@ def _expand(first: str, last: str) -> list[str]:
     # count from FIRST like an odometer whose wheels are the alphabets: the
     # codes come in alphabetical order, so it stops past LAST
     wheels = [alphabet.index(c) for c, alphabet in zip(first, alphabets, strict=True)]
-    codes = []
+    codes: list[str] = []
     while True:
         code = "".join(alphabet[wheel] for alphabet, wheel in zip(alphabets, wheels, strict=True))
         if code > last:

@@ -34,38 +34,53 @@ import functools
 import operator
 import os
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from diagnostics import Finding, Location
 from parsers.edifact.model import Message, Segment
 from validators.directory.content import COMPONENT_SEPARATOR as _C
 from validators.directory.content import ELEMENT_SEPARATOR as _E
-from validators.directory.content import SegmentCheck, compile_segment, content_spec, text_separators_safe
+from validators.directory.content import SegmentCheck, SlotSpec, compile_segment, content_spec, text_separators_safe
 from validators.directory.definitions import Directory, load_directory
 from validators.directory.structure import Structure
 
+if TYPE_CHECKING:
+    from validators.directory import _content
+
 __all__ = ["DirectoryValidator", "accelerator_available", "default_validator", "use_accelerator", "validate_message"]
 
-try:
-    from validators.directory import _content as _accelerator
+_Checker = Callable[[type[Segment], dict[str, tuple[SlotSpec, ...]], str], "_content.Checker"]
+"""``_content.Checker`` (see validators/directory/_content.pyi)."""
+_Tags = Callable[[list[Segment]], tuple[str, ...] | None]
 
-    # refuses a Segment without the slots it reads; its tags() needs no definitions
-    _c_tags: Callable[[list[Segment]], tuple[str, ...] | None] | None = _accelerator.Checker(Segment, {}, ".").tags
-except Exception:  # not built, or built for another Segment layout  # pragma: no cover
-    _accelerator = None  # type: ignore[assignment]
-    _c_tags = None
-_accelerated = _accelerator is not None and os.environ.get("CARM_EDIFACT_ACCELERATOR", "1") != "0"
+
+def _load_accelerator() -> tuple[_Checker, _Tags] | None:
+    """The C ``Checker`` class and a definition-free checker's ``tags``; None when not built."""
+    try:
+        from validators.directory import _content
+
+        # refuses a Segment without the slots it reads; its tags() needs no definitions
+        tags = _content.Checker(Segment, {}, ".").tags
+    except Exception:  # not built, or built for another Segment layout  # pragma: no cover
+        return None
+    return _content.Checker, tags
+
+
+_ACCELERATOR = _load_accelerator()
+_c_checker, _c_tags = _ACCELERATOR if _ACCELERATOR is not None else (None, None)
+_accelerated = _ACCELERATOR is not None and os.environ.get("CARM_EDIFACT_ACCELERATOR", "1") != "0"
 
 
 def accelerator_available() -> bool:
     """Whether the C content check was built and imported."""
-    return _accelerator is not None
+    return _ACCELERATOR is not None
 
 
 def use_accelerator(enabled: bool) -> bool:
     """Switch the C content check on or off (when available); returns whether it was on."""
     global _accelerated
     was = _accelerated
-    _accelerated = enabled and _accelerator is not None
+    _accelerated = enabled and _ACCELERATOR is not None
     return was
 
 
@@ -142,12 +157,12 @@ class DirectoryValidator:
         """The C content check for this decimal mark; None when it is off,
         not built, or the mark is not one character (the Python loop then
         checks every segment)."""
-        if not _accelerated or len(decimal_mark) != 1:
+        if not _accelerated or _c_checker is None or len(decimal_mark) != 1:
             return None
         finder = self._suspects.get(decimal_mark)
         if finder is None:
             spec = content_spec(self.directory.segments, self.directory.codes)
-            finder = self._suspects[decimal_mark] = _accelerator.Checker(Segment, spec, decimal_mark).suspects
+            finder = self._suspects[decimal_mark] = _c_checker(Segment, spec, decimal_mark).suspects
         return finder
 
     def validate(self, message: Message, decimal_mark: str = ".") -> list[Finding]:
@@ -201,15 +216,14 @@ class DirectoryValidator:
             candidates = [(position, segments[position - 1]) for position in positions]
         joined_checks = self._segment_checks(decimal_mark)
         delimiters = message.delimiters
-        text_checks = (
-            self._segment_text_checks(decimal_mark, delimiters.element, delimiters.component)
-            if delimiters is not None
-            else None
-        )
+        text_checks = None
+        if delimiters is not None:
+            separators = (decimal_mark, delimiters.element, delimiters.component)
+            text_checks = self._segment_text_checks(*separators)
         joined_get = joined_checks.get
         if text_checks is not None:
             text_get = text_checks.get
-            passed = self._text_passed[(decimal_mark, delimiters.element, delimiters.component)]  # type: ignore[union-attr]
+            passed = self._text_passed[separators]
         failed: list[tuple[int, SegmentCheck, Segment]] = []
         for position, segment in candidates:
             text = segment.text

@@ -32,7 +32,7 @@ def check_declaration(declaration: Declaration, context: RuleContext | None = No
     return [violation for rule in RULES if rule.applies(context) for violation in rule.run(declaration, context)]
 
 
-def rule(rule_id: str) -> Rule:
+def rule(rule_id: str) -> Rule[Declaration]:
     for candidate in RULES:
         if candidate.rule_id == rule_id:
             return candidate

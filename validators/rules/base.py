@@ -7,9 +7,9 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Generic, TypeVar
 
 from diagnostics import Severity
-from domain import Declaration
 from validators.reference_data import ReferenceData, default_reference
 
 
@@ -93,15 +93,18 @@ COMPATIBLE_CONTEXT = RuleContext(portal_prechecks=False, warnings=False)
 not the rules the portal enforces itself — what callers that reject on every violation
 and post to the portal expect (the EDIFACT flow before it passes a context)."""
 
-Check = Callable[[Declaration, RuleContext], Iterator[tuple[str, str]]]
+Subject = TypeVar("Subject")
+"""What a rule checks: the ``Declaration`` (registry.py) or the ``Payment`` (payments.py)."""
+
+Check = Callable[[Subject, RuleContext], Iterator[tuple[str, str]]]
 """A rule's check yields ``(pointer, message)`` for every violation it finds."""
 
 
 @dataclass(frozen=True)
-class Rule:
+class Rule(Generic[Subject]):
     rule_id: str  # at most 8 characters: it is the CUSRES ERC code
     summary: str
-    check: Check
+    check: Check[Subject]
     severity: Severity = Severity.ERROR
     field: str = ""  # the domain path(s) the violations point at
     needs: tuple[Needs, ...] = ()
@@ -113,10 +116,10 @@ class Rule:
         if len(self.rule_id) > 8:
             raise ValueError(f"rule id {self.rule_id!r} is longer than 8 characters")
 
-    def run(self, declaration: Declaration, context: RuleContext) -> list[Violation]:
+    def run(self, subject: Subject, context: RuleContext) -> list[Violation]:
         """The rule's violations; none when a lookup it needs is unavailable."""
         try:
-            return [Violation(self.rule_id, message, pointer, self.severity) for pointer, message in self.check(declaration, context)]
+            return [Violation(self.rule_id, message, pointer, self.severity) for pointer, message in self.check(subject, context)]
         except ContextUnavailable:
             return []
 

@@ -7,6 +7,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from domain import Declaration
 from validators.rules.base import Rule
 from validators.rules.payments import PAYMENT_RULES
 from validators.rules.registry import RULES
@@ -68,7 +71,7 @@ on or before that date is a correction, after it an adjustment.
 """
 
 
-def _row(rule: Rule) -> str:
+def _row(rule: Rule[Any]) -> str:
     needs = ", ".join(need.value for need in rule.needs) or "—"
     portal = f"`{rule.portal_code}`" if rule.portal_code else "—"
     summary = rule.summary + (f" — {rule.notes}" if rule.notes else "")
@@ -78,7 +81,7 @@ def _row(rule: Rule) -> str:
 def render() -> str:
     """docs/rules.md."""
     parts = [_PREAMBLE]
-    groups: dict[str, list[Rule]] = {}
+    groups: dict[str, list[Rule[Declaration]]] = {}
     for rule in RULES:
         groups.setdefault(rule.group, []).append(rule)
     for group, rules in groups.items():

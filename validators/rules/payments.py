@@ -93,20 +93,20 @@ def transaction_numbers(p: Payment, _: RuleContext) -> Iterator[tuple[str, str]]
                 yield pointer, f"transaction number {number} fails its check digit"
 
 
-PAYMENT_RULES: tuple[Rule, ...] = (
-    Rule("PAY-CUR", "Payment currency is CAD", currency_cad, field="currency", portal_code="P402", group="Payments",  # type: ignore[arg-type]
+PAYMENT_RULES: tuple[Rule[Payment], ...] = (
+    Rule("PAY-CUR", "Payment currency is CAD", currency_cad, field="currency", portal_code="P402", group="Payments",
          notes="pain.002 AM03. Applies in every context: a gateway rejection, also enforced by the portal."),
-    Rule("PAY-AMT", "Amounts are greater than zero with at most 2 decimals", amount_valid, field="amount, remittance[i].amount", portal_code="P406", group="Payments",  # type: ignore[arg-type]
+    Rule("PAY-AMT", "Amounts are greater than zero with at most 2 decimals", amount_valid, field="amount, remittance[i].amount", portal_code="P406", group="Payments",
          notes="pain.002 AM12."),
-    Rule("PAY-RMT", "The payment names at least one program account; split payments give every item an amount", remittance_present, field="remittance", group="Payments",  # type: ignore[arg-type]
+    Rule("PAY-RMT", "The payment names at least one program account; split payments give every item an amount", remittance_present, field="remittance", group="Payments",
          notes="Structured remittance (CdtrRefInf, DOC/RFF) or a BN15 in the unstructured text. pain.002 NARR."),
-    Rule("PAY-SUM", "Remitted amounts add up to the payment amount", amounts_add_up, field="remittance", portal_code="P403", group="Payments",  # type: ignore[arg-type]
+    Rule("PAY-SUM", "Remitted amounts add up to the payment amount", amounts_add_up, field="remittance", portal_code="P403", group="Payments",
          notes="pain.002 AM09."),
-    Rule("PAY-ACCT", "Remittance accounts are BN15 RM program accounts (#########RM####)", account_format, field="remittance[i].account", portal_code="P407", group="Payments",  # type: ignore[arg-type]
+    Rule("PAY-ACCT", "Remittance accounts are BN15 RM program accounts (#########RM####)", account_format, field="remittance[i].account", portal_code="P407", group="Payments",
          notes="pain.002 AC01."),
-    Rule("PAY-BN9", "Remittance account BN9 passes Luhn", account_bn9, field="remittance[i].account", portal_code="P407", group="Payments",  # type: ignore[arg-type]
+    Rule("PAY-BN9", "Remittance account BN9 passes Luhn", account_bn9, field="remittance[i].account", portal_code="P407", group="Payments",
          notes="pain.002 AC01."),
-    Rule("PAY-TXN", "Remitted transaction numbers are 14 digits with a valid check digit", transaction_numbers, field="remittance[i].transaction_numbers[j]", group="Payments",  # type: ignore[arg-type]
+    Rule("PAY-TXN", "Remitted transaction numbers are 14 digits with a valid check digit", transaction_numbers, field="remittance[i].transaction_numbers[j]", group="Payments",
          notes="pain.002 NARR. Whether the transaction is on the account is the portal's check (P405)."),
 )
 """In the order they run. Portal codes are listed for reference: unlike the declaration
@@ -119,6 +119,6 @@ def check_payment(payment: Payment, context: RuleContext | None = None) -> list[
     return [
         Violation(rule.rule_id, message, pointer, rule.severity)
         for rule in PAYMENT_RULES
-        for pointer, message in rule.check(payment, context)  # type: ignore[arg-type]
+        for pointer, message in rule.check(payment, context)
         if rule.severity is Severity.ERROR or context.warnings
     ]

@@ -4,13 +4,14 @@ from it by ``python -m validators.rules.catalogue``)."""
 from __future__ import annotations
 
 from diagnostics import Severity
+from domain import Declaration
 from validators.rules import amounts, dates, identifiers, parties
 from validators.rules.base import Needs, Rule
 
 W = Severity.WARNING
 H, D = (Needs.HISTORY,), (Needs.DELEGATION,)
 
-RULES: tuple[Rule, ...] = (
+RULES: tuple[Rule[Declaration], ...] = (
     # identifiers
     Rule("ID-BN9-I", "Importer BN9 passes Luhn", identifiers.importer_bn9, field="importer.account", group="Identifiers"),
     Rule("ID-BN9-D", "Declarant BN9 passes Luhn", identifiers.declarant_bn9, field="declarant.account", group="Identifiers"),
