@@ -86,7 +86,7 @@ def test_unencodable_and_out_of_repertoire_characters_never_become_release_chara
 def test_unknown_syntax_version_is_answered_in_version_3() -> None:
     sink = MemorySink()
     check_stream(io.BytesIO(V01.replace(b"UNOC:3", b"UNOC")), "nov.edi", FlowOptions(sink=sink))
-    syntax, _tag, elements = _segments(sink.files["nov.edi.contrl.edi"])[0]
+    syntax, _tag, _elements = _segments(sink.files["nov.edi.contrl.edi"])[0]
     assert syntax == "UNOC:3"
 
 

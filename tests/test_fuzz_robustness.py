@@ -72,7 +72,7 @@ def _check(name: str, data: bytes) -> None:
     json.dumps(as_dict)
     if not report.accepted:
         errors = report.all_errors()
-        assert errors or not report.documents and not report.interchanges and not report.errors, as_dict
+        assert errors or (not report.documents and not report.interchanges and not report.errors), as_dict
         assert errors, as_dict
         for error in errors:
             assert error.code and error.message and isinstance(error.location.describe(), str)
@@ -102,6 +102,6 @@ def test_arbitrary_bytes_never_crash_the_check(data: bytes) -> None:
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
-@given(st.lists(st.sampled_from(SPECIAL + [b"UNA:+.? '", b"UNA:+.?*'", b"UNB+UNOC:4+A+B+1:1+R'", b"UNH+1+CUSDEC:D:96B:UN:CAD01'", b"UNT+2+1'", b"UNZ+1+R'", b"BGM+929'", b"X"]), max_size=30))
+@given(st.lists(st.sampled_from([*SPECIAL, b"UNA:+.? '", b"UNA:+.?*'", b"UNB+UNOC:4+A+B+1:1+R'", b"UNH+1+CUSDEC:D:96B:UN:CAD01'", b"UNT+2+1'", b"UNZ+1+R'", b"BGM+929'", b"X"]), max_size=30))
 def test_envelope_soup_never_crashes_the_check(parts: list[bytes]) -> None:
     _check("soup.edi", b"".join(parts))

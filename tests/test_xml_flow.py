@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from gateway.flows.cadxml import XmlFlow
 from gateway.flows.contract import FlowOptions
 from gateway.report import DocumentStatus
-from gateway.flows.cadxml import XmlFlow
 from parsers.xml.secure import XmlLimits
 from portal.client import PortalClient, PortalRequestError
 from portal.server import PortalServer

@@ -13,7 +13,13 @@ from lxml import etree
 
 from domain.declaration import Amendment, AmendmentKind, Declaration
 from mappings.cadin_guide import CADIN, NAMESPACE
-from mappings.cadxml_declaration import cadin_declaration_xml, cadin_document, describe_field, map_cad_declaration, xpath_of
+from mappings.cadxml_declaration import (
+    cadin_declaration_xml,
+    cadin_document,
+    describe_field,
+    map_cad_declaration,
+    xpath_of,
+)
 from mappings.xml_guide import Element, read_element, walk, write_element
 from parsers.xml.secure import SCHEMA_DIR, load_schema, secure_parser
 from tests.builders import declaration

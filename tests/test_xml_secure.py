@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from gateway.flows.contract import FlowOptions
 from gateway.flows.cadxml import XmlFlow
+from gateway.flows.contract import FlowOptions
 from parsers.xml.cad_reader import DeclarationRead, ReadProblem, read_cad_in
 from parsers.xml.secure import PARSER_OPTIONS, XmlLimits, check_prolog, secure_parser
 from tests.xml_helpers import XML_FIXTURES, MemorySink, read_cadout
