@@ -20,7 +20,6 @@ support, never imported by the gateway. The tools:
 from __future__ import annotations
 
 import contextlib
-
 import io
 import os
 import signal
