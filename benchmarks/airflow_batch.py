@@ -66,11 +66,16 @@ def upload(sshd: Any, base: str, files: int, phase: int, work: Path) -> None:
     """The partner's upload: every file to a temporary name, then renamed into the inbox."""
     local = work / f"upload-{phase}"
     local.mkdir()
-    commands = [f'mkdir "{base}"'] + [f'mkdir "{base}/{area}"' for area in ("inbox", "outbox", "archive", "quarantine", "processing")]
+    commands = [f'mkdir "{base}"'] + [
+        f'mkdir "{base}/{area}"' for area in ("inbox", "outbox", "archive", "quarantine", "processing")
+    ]
     for number in range(files):
         source = local / f"{number}.edi"
         source.write_bytes(build_file(number, phase))
-        commands += [f'put {source} "{base}/inbox/.{number}.part"', f'rename "{base}/inbox/.{number}.part" "{base}/inbox/f{number:05d}.edi"']
+        commands += [
+            f'put {source} "{base}/inbox/.{number}.part"',
+            f'rename "{base}/inbox/.{number}.part" "{base}/inbox/f{number:05d}.edi"',
+        ]
     sshd.sftp_batch("\n".join(commands) + "\n")
 
 
@@ -148,7 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     from portal.server import PortalServer
     from tests.servers import SFTP_CONN_ID, running_sshd, set_connection
 
-    results: dict[str, Any] = {"files": args.files, "declarations": args.files * DECLARATIONS_PER_FILE, "batch_size": args.batch_size}
+    results: dict[str, Any] = {
+        "files": args.files,
+        "declarations": args.files * DECLARATIONS_PER_FILE,
+        "batch_size": args.batch_size,
+    }
     with running_sshd() as sshd, tempfile.TemporaryDirectory(prefix="carm-bench-") as folder:
         work = Path(folder)
         set_connection(SFTP_CONN_ID, sshd.connection())

@@ -73,7 +73,12 @@ DESCRIPTIONS = [
     "COFFEE MAKERS 12 CUP, 'DELUXE' MODEL",
     "VITAMIN SUPPLEMENTS IN TABLET FORM, RETAIL PACKS OF 100 TABLETS, NOT FOR RESALE TO MINORS",
 ]
-IMPORTERS = ["SOCIÉTÉ GÉNÉRALE D'IMPORTATION", "MAPLE LEAF IMPORTS INC", "LES ENTREPÔTS DU NORD LTÉE", "CASCADE TRADING CO"]
+IMPORTERS = [
+    "SOCIÉTÉ GÉNÉRALE D'IMPORTATION",
+    "MAPLE LEAF IMPORTS INC",
+    "LES ENTREPÔTS DU NORD LTÉE",
+    "CASCADE TRADING CO",
+]
 VENDORS = [
     ("GLOBAL TEXTILES CO", "12 HARBOUR ROAD", "SHANGHAI", "200000", "CN"),
     ("MÜLLER & SÖHNE GMBH", "HAUPTSTRASSE 5", "MÜNCHEN", "80331", "DE"),
@@ -175,7 +180,10 @@ def ensure_file(directory: Path, megabytes: float) -> Path:
     if not path.exists():
         started = time.perf_counter()
         generate(path, int(megabytes * 1_000_000))
-        print(f"generated {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        print(
+            f"generated {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s",
+            file=sys.stderr,
+        )
     return path
 
 
@@ -371,11 +379,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10,100", help="file sizes in MB, comma-separated (default 10,100)")
     parser.add_argument("--quick", action="store_true", help="small files (0.3 and 1 MB), one run each: a smoke run")
     parser.add_argument("--dir", type=Path, help="where to write (and reuse) the files; default: a temporary folder")
-    parser.add_argument("--repeat", type=int, default=None, help="runs per measurement, best kept (default 3, 1 with --quick or above 50 MB)")
-    parser.add_argument("--json", nargs="?", const="-", metavar="FILE", help="also write the results as JSON (to FILE, or stdout)")
-    parser.add_argument("--no-accelerator", action="store_true", help="run everything without the C tokenizer (pure-Python reader)")
     parser.add_argument(
-        "--paired", type=int, metavar="ROUNDS",
+        "--repeat",
+        type=int,
+        default=None,
+        help="runs per measurement, best kept (default 3, 1 with --quick or above 50 MB)",
+    )
+    parser.add_argument(
+        "--json", nargs="?", const="-", metavar="FILE", help="also write the results as JSON (to FILE, or stdout)"
+    )
+    parser.add_argument(
+        "--no-accelerator", action="store_true", help="run everything without the C tokenizer (pure-Python reader)"
+    )
+    parser.add_argument(
+        "--paired",
+        type=int,
+        metavar="ROUNDS",
         help="only the ratio (a)/(b): ROUNDS rounds of one pipeline run and one pydifact run back to back on the "
         "smallest file; prints each round's ratio and their median (robust to a machine whose speed drifts)",
     )
@@ -409,8 +428,12 @@ def main(argv: list[str] | None = None) -> int:
                 python = run_child("reader-python", path, repeat)
                 rows.append(_row("    read_edifact, pure Python", nbytes, python, pipeline["messages"]))
             if size == smallest:
-                rows.append(_row("(b) pydifact Parser alone", nbytes, run_child("pydifact", path, repeat), pipeline["messages"]))
-            rows.append(_row("(c) read-and-count floor", nbytes, run_child("floor", path, repeat), pipeline["messages"]))
+                rows.append(
+                    _row("(b) pydifact Parser alone", nbytes, run_child("pydifact", path, repeat), pipeline["messages"])
+                )
+            rows.append(
+                _row("(c) read-and-count floor", nbytes, run_child("floor", path, repeat), pipeline["messages"])
+            )
     _print(rows)
     load_after = os.getloadavg()
     pace_after = reference_loop_seconds()
@@ -443,16 +466,23 @@ def _paired(args: argparse.Namespace) -> int:
             pipeline = run_child("pipeline", path, 1, not args.no_accelerator)["seconds"]
             pydifact = run_child("pydifact", path, 1)["seconds"]
             rounds.append({"pipeline_seconds": pipeline, "pydifact_seconds": pydifact, "ratio": pydifact / pipeline})
-            print(f"round {number}: pipeline {pipeline:.2f} s, pydifact {pydifact:.2f} s, (a)/(b) {pydifact / pipeline:.2f}x")
+            print(
+                f"round {number}: pipeline {pipeline:.2f} s, pydifact {pydifact:.2f} s, (a)/(b) {pydifact / pipeline:.2f}x"
+            )
     ratios = sorted(r["ratio"] for r in rounds)
     middle = len(ratios) // 2
     median = ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
-    print(f"{file_mb:.1f} MB file, {len(rounds)} rounds: (a)/(b) median {median:.2f}x "
-          f"(min {ratios[0]:.2f}x, max {ratios[-1]:.2f}x)")
+    print(
+        f"{file_mb:.1f} MB file, {len(rounds)} rounds: (a)/(b) median {median:.2f}x "
+        f"(min {ratios[0]:.2f}x, max {ratios[-1]:.2f}x)"
+    )
     pace_after = reference_loop_seconds()
     print(describe_pace(pace_before, pace_after))
     if args.json:
-        text = json.dumps({"file_mb": file_mb, "rounds": rounds, "median_ratio": median, "pace_seconds": [pace_before, pace_after]}, indent=2)
+        text = json.dumps(
+            {"file_mb": file_mb, "rounds": rounds, "median_ratio": median, "pace_seconds": [pace_before, pace_after]},
+            indent=2,
+        )
         if args.json == "-":
             print(text)
         else:
@@ -484,12 +514,16 @@ def _print(rows: list[dict]) -> None:
         if a is None:
             continue
         detail = a["detail"]
-        print(f"{size:.1f} MB file: {detail['declarations']}/{detail['messages']} declarations mapped; directory validation included")
+        print(
+            f"{size:.1f} MB file: {detail['declarations']}/{detail['messages']} declarations mapped; directory validation included"
+        )
         if pydifact is not None and pydifact["file_mb"] == size:
             print(f"  (a)/(b) pipeline vs pydifact Parser alone: {a['mb_per_s'] / pydifact['mb_per_s']:.2f}x")
         elif pydifact is not None:
-            print(f"  (a)/(b): pydifact was run on the {pydifact['file_mb']:.1f} MB file only; "
-                  f"against that: {a['mb_per_s'] / pydifact['mb_per_s']:.2f}x")
+            print(
+                f"  (a)/(b): pydifact was run on the {pydifact['file_mb']:.1f} MB file only; "
+                f"against that: {a['mb_per_s'] / pydifact['mb_per_s']:.2f}x"
+            )
         if c is not None:
             print(f"  (a)/(c) pipeline vs read-and-count floor:  {a['mb_per_s'] / c['mb_per_s']:.4f}x")
         stages = detail.get("stage_seconds", {})
@@ -500,7 +534,8 @@ def _print(rows: list[dict]) -> None:
     python = next((row for row in rows if row["measurement"].strip().startswith("read_edifact, pure")), None)
     if python is not None:
         fast = next(
-            row for row in rows
+            row
+            for row in rows
             if row["measurement"].strip() == "read_edifact alone" and row["file_mb"] == python["file_mb"]
         )
         print(

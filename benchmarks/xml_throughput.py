@@ -93,7 +93,10 @@ def ensure_file(directory: Path, megabytes: float, indent: bool) -> Path:
     if not path.exists():
         started = time.perf_counter()
         count = generate(path, int(megabytes * 1_000_000), indent)
-        print(f"generated {path} ({path.stat().st_size / 1e6:.1f} MB, {count} declarations) in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        print(
+            f"generated {path} ({path.stat().st_size / 1e6:.1f} MB, {count} declarations) in {time.perf_counter() - started:.1f} s",
+            file=sys.stderr,
+        )
     return path
 
 
@@ -251,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
 def _print(rows: list[dict]) -> None:
     print(f"{'measurement':34} {'file MB':>8} {'MB/s':>8} {'decl/s':>9} {'peak RSS MiB':>13}")
     for row in rows:
-        print(f"{row['measurement']:34} {row['file_mb']:>8} {row['mb_per_s']:>8} {row['declarations_per_s']:>9} {row['peak_rss_mib']:>13}")
+        print(
+            f"{row['measurement']:34} {row['file_mb']:>8} {row['mb_per_s']:>8} {row['declarations_per_s']:>9} {row['peak_rss_mib']:>13}"
+        )
     for row in rows:
         detail = row["detail"]
         if row["measurement"] == LABELS["pipeline"]:

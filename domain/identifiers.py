@@ -77,8 +77,4 @@ def transaction_check_digit(first13: str) -> int:
 
 def transaction_number_valid(number: str) -> bool:
     """14 digits whose last one is the check digit of the first 13."""
-    return (
-        len(number) == 14
-        and number.isdigit()
-        and transaction_check_digit(number[:13]) == int(number[13])
-    )
+    return len(number) == 14 and number.isdigit() and transaction_check_digit(number[:13]) == int(number[13])

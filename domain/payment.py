@@ -60,7 +60,9 @@ class RemittanceItem(_Model):
     account: Annotated[str, StringConstraints(min_length=1, max_length=35)] = Field(
         description="BN15 RM program account, #########RM####"
     )
-    transaction_numbers: list[Annotated[str, StringConstraints(min_length=1, max_length=35)]] = Field(default_factory=list)
+    transaction_numbers: list[Annotated[str, StringConstraints(min_length=1, max_length=35)]] = Field(
+        default_factory=list
+    )
     statement: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}$")] | None = Field(
         default=None, description="Billing period by the month of its end (the 17th): 2025-02 = 2025-01-18..2025-02-17"
     )

@@ -20,10 +20,29 @@ _VERSION_PREFIX = "# tariff-version:"
 _COLUMNS = ("hs_code", "treatment", "description", "unit", "duty_rate", "excise_rate", "gst_exempt", "valid_from")
 
 TARIFF_TREATMENTS: dict[str, str] = {
-    "2": "MFN", "3": "GT", "4": "AUT", "5": "NZT", "7": "CCCT", "8": "LDCT", "9": "GPT",
-    "10": "UST", "11": "MT/MXT", "12": "MUST", "13": "CIAT", "14": "CT",
-    "21": "CRT", "22": "IT", "23": "NT", "24": "SLT", "25": "PT", "26": "COLT",
-    "27": "JT", "28": "PAT", "29": "HNT", "30": "KRT", "31": "CETA",
+    "2": "MFN",
+    "3": "GT",
+    "4": "AUT",
+    "5": "NZT",
+    "7": "CCCT",
+    "8": "LDCT",
+    "9": "GPT",
+    "10": "UST",
+    "11": "MT/MXT",
+    "12": "MUST",
+    "13": "CIAT",
+    "14": "CT",
+    "21": "CRT",
+    "22": "IT",
+    "23": "NT",
+    "24": "SLT",
+    "25": "PT",
+    "26": "COLT",
+    "27": "JT",
+    "28": "PAT",
+    "29": "HNT",
+    "30": "KRT",
+    "31": "CETA",
 }
 """Tariff treatment codes the portal accepts: carm-brief §7 (2016 list) plus CETA 31."""
 
@@ -63,9 +82,7 @@ class Tariff:
             (line.removeprefix(_VERSION_PREFIX).strip() for line in lines if line.startswith(_VERSION_PREFIX)),
             None,
         )
-        numbered = [
-            (number, line) for number, line in enumerate(lines, 1) if line.strip() and not line.startswith("#")
-        ]
+        numbered = [(number, line) for number, line in enumerate(lines, 1) if line.strip() and not line.startswith("#")]
         reader = csv.DictReader(line for _, line in numbered)
         if tuple(reader.fieldnames or ()) != _COLUMNS:
             raise ValueError(f"{path}: columns must be {','.join(_COLUMNS)}")

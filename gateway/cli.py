@@ -35,7 +35,9 @@ def _check(args: argparse.Namespace) -> int:
     else:
         print(f"{path.name}: {report.format}, {'ACCEPTED' if report.accepted else 'REJECTED'}")
         for document in report.documents:
-            print(f"  message {document.message_ref} {document.message_type} {document.reference or ''}: {document.status}")
+            print(
+                f"  message {document.message_ref} {document.message_type} {document.reference or ''}: {document.status}"
+            )
         for finding in report.all_errors():
             print(f"  {finding}")
     return EXIT_ACCEPTED if report.accepted else EXIT_REJECTED
@@ -58,7 +60,12 @@ def _estimate(args: argparse.Namespace) -> int:
         return EXIT_CANNOT_RUN
     clean = all(estimate.clean for estimate in estimates)
     if args.json:
-        body = {"file": path.name, "tariff_version": tariff.version, "clean": clean, "declarations": [e.to_dict() for e in estimates]}
+        body = {
+            "file": path.name,
+            "tariff_version": tariff.version,
+            "clean": clean,
+            "declarations": [e.to_dict() for e in estimates],
+        }
         print(json.dumps(body, indent=2, ensure_ascii=False))
     else:
         print(render_text(path.name, estimates), end="")
@@ -67,7 +74,16 @@ def _estimate(args: argparse.Namespace) -> int:
 
 def _emit_cannot_run(as_json: bool, message: str) -> None:
     if as_json:
-        print(json.dumps({"accepted": False, "format": None, "documents": [], "errors": [{"code": "RUN", "message": message, "location": {}}]}))
+        print(
+            json.dumps(
+                {
+                    "accepted": False,
+                    "format": None,
+                    "documents": [],
+                    "errors": [{"code": "RUN", "message": message, "location": {}}],
+                }
+            )
+        )
     else:
         print(message, file=sys.stderr)
 
@@ -83,7 +99,9 @@ def _process(args: argparse.Namespace) -> int:
         print(json.dumps({"files": summaries, "summary": service.summarize([{"files": summaries}])}, indent=2))
     else:
         for item in summaries:
-            print(f"{item['name']}: {item['state']}, {item['documents_accepted']}/{item['documents']} documents accepted")
+            print(
+                f"{item['name']}: {item['state']}, {item['documents_accepted']}/{item['documents']} documents accepted"
+            )
     return EXIT_ACCEPTED if all(s["accepted"] for s in summaries) else EXIT_REJECTED
 
 
@@ -111,13 +129,19 @@ def _ledger_show(args: argparse.Namespace) -> int:
         for v in view["versions"]:
             print(f"  version {v['version']}: {v['status']} (file {v['file_id']}, key {v['idempotency_key']})")
     for f in view["files"]:
-        print(f"file {f['id']} {f['partner']}/{f['name']}: {f['state']} (attempts {f['attempts']}, sha256 {f['sha256'][:12]})")
+        print(
+            f"file {f['id']} {f['partner']}/{f['name']}: {f['state']} (attempts {f['attempts']}, sha256 {f['sha256'][:12]})"
+        )
         if f["note"]:
             print(f"  note: {f['note']}")
         for e in f["history"]:
-            print(f"  {e['at']}  {e['from'] or '-'} -> {e['to']}  run {e['run_id'] or '-'}  {e['task'] or ''}  {e['note'] or ''}".rstrip())
+            print(
+                f"  {e['at']}  {e['from'] or '-'} -> {e['to']}  run {e['run_id'] or '-'}  {e['task'] or ''}  {e['note'] or ''}".rstrip()
+            )
         for d in f["documents"]:
-            print(f"  document {d['message_reference']} {d['transaction_number'] or ''} v{d['version'] or ''}: {d['status']}")
+            print(
+                f"  document {d['message_reference']} {d['transaction_number'] or ''} v{d['version'] or ''}: {d['status']}"
+            )
         for a in f["acknowledgements"]:
             print(f"  acknowledgement {a['kind']}: {a['location']}")
     return EXIT_ACCEPTED
@@ -138,7 +162,9 @@ def _reprocess(args: argparse.Namespace) -> int:
         for note in result["notes"]:
             print(note)
         for item in result["files"]:
-            print(f"{item['name']}: {item['state']}, {item['documents_accepted']}/{item['documents']} documents accepted")
+            print(
+                f"{item['name']}: {item['state']}, {item['documents_accepted']}/{item['documents']} documents accepted"
+            )
     return EXIT_ACCEPTED if all(f["state"] != "parked" for f in result["files"]) else EXIT_REJECTED
 
 
@@ -153,7 +179,13 @@ def _portal_serve(args: argparse.Namespace) -> int:
     from portal.server import serve
 
     settings = Settings()
-    serve(args.host, args.port, args.database_url or settings.portal_database(), settings.tariff_path, api_key=settings.portal_api_key)
+    serve(
+        args.host,
+        args.port,
+        args.database_url or settings.portal_database(),
+        settings.tariff_path,
+        api_key=settings.portal_api_key,
+    )
     return EXIT_ACCEPTED
 
 
@@ -164,16 +196,21 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="carm-edi", description="EDI gateway for CBSA CARM commercial accounting declarations.")
+    parser = argparse.ArgumentParser(
+        prog="carm-edi", description="EDI gateway for CBSA CARM commercial accounting declarations."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    check = commands.add_parser("check", help="validate a file offline, post nothing (exit 0 accepted, 1 rejected, 2 cannot run)")
+    check = commands.add_parser(
+        "check", help="validate a file offline, post nothing (exit 0 accepted, 1 rejected, 2 cannot run)"
+    )
     check.add_argument("file")
     check.add_argument("--json", action="store_true", help="print one JSON object")
     check.set_defaults(handler=_check)
 
     estimate = commands.add_parser(
-        "estimate", help="per line, duty, excise, GST and totals as computed next to the declared ones (exit 1 on a difference)"
+        "estimate",
+        help="per line, duty, excise, GST and totals as computed next to the declared ones (exit 1 on a difference)",
     )
     estimate.add_argument("file")
     estimate.add_argument("--json", action="store_true", help="print one JSON object")
@@ -181,14 +218,18 @@ def build_parser() -> argparse.ArgumentParser:
     estimate.set_defaults(handler=_estimate)
 
     process = commands.add_parser("process", help="process every partner inbox once, without Airflow")
-    process.add_argument("--inbox", dest="data_dir", help="data folder holding partners/<partner>/inbox (default: settings)")
+    process.add_argument(
+        "--inbox", dest="data_dir", help="data folder holding partners/<partner>/inbox (default: settings)"
+    )
     process.add_argument("--partner", help="only this partner")
     process.add_argument("--json", action="store_true")
     process.set_defaults(handler=_process)
 
     ledger = commands.add_parser("ledger", help="what the ledger knows")
     ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True)
-    show = ledger_commands.add_parser("show", help="a file, an interchange or a transaction: states, history, documents, acknowledgements")
+    show = ledger_commands.add_parser(
+        "show", help="a file, an interchange or a transaction: states, history, documents, acknowledgements"
+    )
     which = show.add_mutually_exclusive_group(required=True)
     which.add_argument("--file", type=int, help="ledger file id")
     which.add_argument("--interchange", help="SENDER:CONTROL_REFERENCE")
@@ -197,7 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=_ledger_show)
 
-    again = commands.add_parser("reprocess", help="process a quarantined file or the parked files again, keeping their history")
+    again = commands.add_parser(
+        "reprocess", help="process a quarantined file or the parked files again, keeping their history"
+    )
     what = again.add_mutually_exclusive_group(required=True)
     what.add_argument("--file", type=int, action="append", help="ledger file id (repeatable)")
     what.add_argument("--parked", action="store_true", help="every file parked while the portal was unavailable")

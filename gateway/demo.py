@@ -38,7 +38,11 @@ def run_demo(use_airflow: bool = True) -> int:
     from portal.server import PortalServer
 
     with PortalServer(settings.portal_database(), settings.tariff_path) as portal:
-        demo_env = {"CARM_DATA_DIR": str(settings.resolved_data_dir), "CARM_PORTAL_URL": portal.url, "CARM_BATCH_SIZE": str(DEMO_BATCH_SIZE)}
+        demo_env = {
+            "CARM_DATA_DIR": str(settings.resolved_data_dir),
+            "CARM_PORTAL_URL": portal.url,
+            "CARM_BATCH_SIZE": str(DEMO_BATCH_SIZE),
+        }
         with _environ(**demo_env):
             settings = Settings()
             completed = _run_dag(settings) if use_airflow else _run_pipeline(settings)
@@ -155,7 +159,11 @@ def file_rows(settings: Settings) -> list[dict[str, Any]]:
         report = json.loads(report_path.read_text(encoding="utf-8"))
         name = report["file"]
         documents = [d for d in report["documents"] if d["type"] != "CONTRL"]
-        found = [*report["errors"], *(e for i in report["interchanges"] for e in i["errors"]), *(e for d in report["documents"] for e in d["errors"])]
+        found = [
+            *report["errors"],
+            *(e for i in report["interchanges"] for e in i["errors"]),
+            *(e for d in report["documents"] for e in d["errors"]),
+        ]
         errors = sorted(found, key=lambda error: error["severity"] == "warning")  # errors first
         rows.append(
             {
@@ -211,7 +219,9 @@ def print_portal_view(settings: Settings) -> None:
             print(error)
             return
     for version in history["versions"]:
-        print(f"version {version['version']}: function {version['function']}, status {version['status']}, received {version['received_at']}")
+        print(
+            f"version {version['version']}: function {version['function']}, status {version['status']}, received {version['received_at']}"
+        )
     outcome = history["latest"]["outcome"]
     print(
         f"latest (version {history['latest']['version']}): duty {outcome['total_duty']}, excise {outcome['total_excise']}, "
@@ -252,16 +262,28 @@ def payment_files(statement: Any) -> dict[str, str]:
 """
     if others:
         total = sum((a for _, a in others), Decimal("0"))
-        body = ["BGM+452+DEMO-PAYMUL-1+9", "DTM+137:20250210:102", "LIN+1", "DTM+203:20250210:102", f"MOA+9:{total}:CAD",
-                "FII+OR+00012-003-1234567:MAPLE LEAF IMPORTS INC", "NAD+OY+++MAPLE LEAF IMPORTS INC",
-                "SEQ++1", f"MOA+9:{total}:CAD", "RFF+CR:DEMO-E2E-2", "FII+BF+CBSA-EPAY", "PRC+8"]
+        body = [
+            "BGM+452+DEMO-PAYMUL-1+9",
+            "DTM+137:20250210:102",
+            "LIN+1",
+            "DTM+203:20250210:102",
+            f"MOA+9:{total}:CAD",
+            "FII+OR+00012-003-1234567:MAPLE LEAF IMPORTS INC",
+            "NAD+OY+++MAPLE LEAF IMPORTS INC",
+            "SEQ++1",
+            f"MOA+9:{total}:CAD",
+            "RFF+CR:DEMO-E2E-2",
+            "FII+BF+CBSA-EPAY",
+            "PRC+8",
+        ]
         for number, amount in others:
             body += [f"DOC+929+{number}", f"MOA+12:{amount}", f"RFF+ADE:{ACCOUNT}"]
         body.append("CNT+2:1")
         segments = ["UNH+1+PAYMUL:D:96B:UN:CARMPY", *body, f"UNT+{len(body) + 2}+1"]
         files["02_settle_others.edi"] = (
             "UNA:+.? '\nUNB+UNOC:3+BANK01:ZZZ+CARMGW:ZZZ+250210:0930+DEMOPAY1'\n"
-            + "".join(f"{segment}'\n" for segment in segments) + "UNZ+1+DEMOPAY1'\n"
+            + "".join(f"{segment}'\n" for segment in segments)
+            + "UNZ+1+DEMOPAY1'\n"
         )
     return files
 
@@ -269,11 +291,17 @@ def payment_files(statement: Any) -> dict[str, str]:
 def _print_statement(title: str, statement: Any) -> None:
     print(f"\n--- {title}: statement of {statement.account}")
     for debit in statement.debits:
-        print(f"  {debit.transaction_number} v{debit.version}  period {debit.period} due {debit.due_date}  "
-              f"assessed {debit.assessed:>9}  paid {debit.paid:>9}  outstanding {debit.outstanding:>9}")
+        print(
+            f"  {debit.transaction_number} v{debit.version}  period {debit.period} due {debit.due_date}  "
+            f"assessed {debit.assessed:>9}  paid {debit.paid:>9}  outstanding {debit.outstanding:>9}"
+        )
     for credit in statement.credits:
-        print(f"  payment {credit.end_to_end_reference} ({credit.channel}) {credit.amount}: applied {credit.applied}, unapplied {credit.unapplied}")
-    print(f"  balance {statement.balance} CAD (assessed {statement.total_assessed}, paid {statement.total_paid}, unapplied {statement.unapplied})")
+        print(
+            f"  payment {credit.end_to_end_reference} ({credit.channel}) {credit.amount}: applied {credit.applied}, unapplied {credit.unapplied}"
+        )
+    print(
+        f"  balance {statement.balance} CAD (assessed {statement.total_assessed}, paid {statement.total_paid}, unapplied {statement.unapplied})"
+    )
 
 
 def run_payments(settings: Settings, use_airflow: bool) -> bool:

@@ -21,7 +21,13 @@ from parsers.edifact.model import InterchangeStart, MessageRead
 from parsers.edifact.reader import read_edifact
 
 AMOUNTS = ("value_for_duty", "customs_duty", "excise_tax", "value_for_tax", "gst")
-_LABELS = {"value_for_duty": "VFD", "customs_duty": "Duty", "excise_tax": "Excise", "value_for_tax": "VFT", "gst": "GST"}
+_LABELS = {
+    "value_for_duty": "VFD",
+    "customs_duty": "Duty",
+    "excise_tax": "Excise",
+    "value_for_tax": "VFT",
+    "gst": "GST",
+}
 _ZERO = Decimal("0.00")
 
 
@@ -38,7 +44,9 @@ class LineEstimate:
     def differences(self) -> list[str]:
         if self.computed is None:
             return []
-        return [name for name in AMOUNTS if self.declared[name] is not None and self.declared[name] != self.computed[name]]
+        return [
+            name for name in AMOUNTS if self.declared[name] is not None and self.declared[name] != self.computed[name]
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,7 +82,10 @@ class DeclarationEstimate:
         totals: dict[str, Any] = {}
         for name in AMOUNTS[1:]:
             declared = self.total(name, "declared")
-            totals[name] = {"declared": None if declared is None else str(declared), "computed": str(self.total(name, "computed"))}
+            totals[name] = {
+                "declared": None if declared is None else str(declared),
+                "computed": str(self.total(name, "computed")),
+            }
         computed_due = sum((self.total(n, "computed") or _ZERO for n in ("customs_duty", "excise_tax", "gst")), _ZERO)
         totals["total_due"] = {"computed": str(computed_due)}
         return {
@@ -95,7 +106,9 @@ def estimate_declaration(declaration: Declaration, tariff: Tariff, message_ref: 
         row = tariff.row(line.hs_code, line.tariff_treatment, declaration.release_date)
         if row is None:
             problem = f"HS code {line.hs_code} is not in the tariff on {declaration.release_date.isoformat()}"
-            result.lines.append(LineEstimate(line.line_number, line.hs_code, line.tariff_treatment, declared, None, problem))
+            result.lines.append(
+                LineEstimate(line.line_number, line.hs_code, line.tariff_treatment, declared, None, problem)
+            )
             continue
         assessed = assess_line(line, row)
         computed = {name: getattr(assessed, name) for name in AMOUNTS}
@@ -148,8 +161,14 @@ def render_text(name: str, estimates: list[DeclarationEstimate]) -> str:
         rows = [header]
         for line in estimate.lines:
             computed = line.computed or {}
-            rows.append([str(line.line_number), line.hs_code, line.tariff_treatment,
-                         *(_cell(line.declared[n], computed.get(n)) for n in AMOUNTS)])
+            rows.append(
+                [
+                    str(line.line_number),
+                    line.hs_code,
+                    line.tariff_treatment,
+                    *(_cell(line.declared[n], computed.get(n)) for n in AMOUNTS),
+                ]
+            )
         # a total is flagged only when a line differs: lines may declare some amounts and not others
         totals = ["Total", "", "", ""]
         for n in AMOUNTS[1:]:

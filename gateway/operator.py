@@ -55,20 +55,39 @@ def file_view(ledger: Ledger, file_id: int) -> dict[str, Any]:
         "received_at": _time(record.received_at),
         "updated_at": _time(record.updated_at),
         "history": [
-            {"at": _time(e.at), "from": e.from_state, "to": e.to_state, "run_id": e.run_id, "task": e.task, "note": e.note}
+            {
+                "at": _time(e.at),
+                "from": e.from_state,
+                "to": e.to_state,
+                "run_id": e.run_id,
+                "task": e.task,
+                "note": e.note,
+            }
             for e in ledger.events(file_id)
         ],
-        "interchanges": [{"sender": i.sender, "qualifier": i.sender_qualifier, "control_reference": i.control_reference} for i in interchanges],
+        "interchanges": [
+            {"sender": i.sender, "qualifier": i.sender_qualifier, "control_reference": i.control_reference}
+            for i in interchanges
+        ],
         "documents": [
-            {"message_reference": d.message_reference, "transaction_number": d.transaction_number, "version": d.version,
-             "idempotency_key": d.idempotency_key, "status": d.status}
+            {
+                "message_reference": d.message_reference,
+                "transaction_number": d.transaction_number,
+                "version": d.version,
+                "idempotency_key": d.idempotency_key,
+                "status": d.status,
+            }
             for d in ledger.documents(file_id)
         ],
-        "acknowledgements": [{"kind": a.kind, "location": a.location, "sha256": a.sha256} for a in ledger.acknowledgements(file_id)],
+        "acknowledgements": [
+            {"kind": a.kind, "location": a.location, "sha256": a.sha256} for a in ledger.acknowledgements(file_id)
+        ],
     }
 
 
-def show(ledger: Ledger, *, file_id: int | None = None, interchange: str | None = None, transaction: str | None = None) -> dict[str, Any]:
+def show(
+    ledger: Ledger, *, file_id: int | None = None, interchange: str | None = None, transaction: str | None = None
+) -> dict[str, Any]:
     """``ledger show``: by file id, by interchange (``SENDER:REFERENCE``) or by transaction number."""
     if file_id is not None:
         return {"files": [file_view(ledger, file_id)]}
@@ -87,7 +106,10 @@ def show(ledger: Ledger, *, file_id: int | None = None, interchange: str | None 
         file_ids = sorted({d.file_id for d in documents if d.file_id is not None})
         return {
             "transaction_number": transaction,
-            "versions": [{"version": d.version, "status": d.status, "file_id": d.file_id, "idempotency_key": d.idempotency_key} for d in documents],
+            "versions": [
+                {"version": d.version, "status": d.status, "file_id": d.file_id, "idempotency_key": d.idempotency_key}
+                for d in documents
+            ],
             "files": [file_view(ledger, i) for i in file_ids],
         }
     raise OperatorError("give --file, --interchange or --transaction")
@@ -103,9 +125,17 @@ def prepare_reprocess(ledger: Ledger, transport: Transport, file_ids: list[int],
         if record.duplicate_of is not None:
             notes.append(f"file {file_id} is a duplicate delivery of file {record.duplicate_of}: reprocess that one")
         elif record.state == FileState.QUARANTINED:
-            claimed = ClaimedFile(InboundFile(record.partner, record.name, record.size), record.claim_id or "", record.location or "")
+            claimed = ClaimedFile(
+                InboundFile(record.partner, record.name, record.size), record.claim_id or "", record.location or ""
+            )
             transport.release(claimed)
-            ledger.move_file(file_id, FileState.RELEASED, task=who, note=f"reprocess requested by {who}: back to the inbox", lease_until=None)
+            ledger.move_file(
+                file_id,
+                FileState.RELEASED,
+                task=who,
+                note=f"reprocess requested by {who}: back to the inbox",
+                lease_until=None,
+            )
             notes.append(f"file {file_id} ({record.name}): quarantined → inbox")
         elif record.state in FileState.RESUMABLE:
             ledger.end_lease(file_id, f"reprocess requested by {who}", task=who)
@@ -113,4 +143,3 @@ def prepare_reprocess(ledger: Ledger, transport: Transport, file_ids: list[int],
         else:
             notes.append(f"file {file_id} ({record.name}) is {record.state}: nothing to reprocess")
     return notes
-

@@ -73,7 +73,9 @@ class Partner(_Model):
     name: str | None = None
     edifact_senders: list[EdifactIdentity] = Field(default_factory=list)
     xml_senders: list[_SENDER_ID] = Field(default_factory=list)
-    importer_accounts: list[str] = Field(default_factory=list, description="RM program accounts (BN15) it may file for.")
+    importer_accounts: list[str] = Field(
+        default_factory=list, description="RM program accounts (BN15) it may file for."
+    )
     channel: Channel
     acknowledgements: AckPreferences = AckPreferences()
 
@@ -115,7 +117,9 @@ class PartnerRegistry(_Model):
         for partner in self.partners:
             for area in _channel_area_keys(partner.channel):
                 if area in areas:
-                    raise ValueError(f"partners {areas[area]!r} and {partner.id!r} share the channel area {'/'.join(area[1:])}")
+                    raise ValueError(
+                        f"partners {areas[area]!r} and {partner.id!r} share the channel area {'/'.join(area[1:])}"
+                    )
                 areas[area] = partner.id
         return self
 
@@ -155,7 +159,9 @@ def _format_errors(error: ValidationError, data: object) -> str:
         loc = item["loc"]
         if len(loc) >= 2 and loc[0] == "partners" and isinstance(loc[1], int) and isinstance(data, dict):
             with contextlib.suppress(KeyError, IndexError, TypeError):
-                location = location.replace(f"partners[{loc[1]}]", f"partners[{loc[1]}] (id {data['partners'][loc[1]]['id']!r})", 1)
+                location = location.replace(
+                    f"partners[{loc[1]}]", f"partners[{loc[1]}] (id {data['partners'][loc[1]]['id']!r})", 1
+                )
         lines.append(f"  {location or '(top level)'}: {item['msg']}")
     return "\n".join(lines)
 

@@ -73,7 +73,9 @@ class _LedgerRegistry:
         self._file_id = file_id
 
     def register(self, header: SenderReference) -> bool:
-        return self._ledger.register_interchange(self._file_id, header.sender, header.sender_qualifier, header.control_reference)
+        return self._ledger.register_interchange(
+            self._file_id, header.sender, header.sender_qualifier, header.control_reference
+        )
 
 
 class _LedgerAcknowledgements:
@@ -111,8 +113,12 @@ class _LedgerAcknowledgements:
             return None
         answered = self._ledger.file(record.file_id).name if record.file_id else ""
         return SentInterchange(
-            record.control_reference, record.kind, record.recipient, tuple(record.message_references),
-            record.answers_reference, answered,
+            record.control_reference,
+            record.kind,
+            record.recipient,
+            tuple(record.message_references),
+            record.answers_reference,
+            answered,
         )
 
 
@@ -143,7 +149,9 @@ class _OutboxSink:
             writer = _HashingWriter(out)
             yield writer  # type: ignore[misc]  # writes and hashes: the part of BinaryIO the acknowledgement writers use
         kind = name.rsplit(".", 2)[-2]
-        self._ledger.record_acknowledgement(self._file_id, kind, f"{self._partner}/outbox/{name}", writer.digest.hexdigest())
+        self._ledger.record_acknowledgement(
+            self._file_id, kind, f"{self._partner}/outbox/{name}", writer.digest.hexdigest()
+        )
 
 
 class _LedgerPoster:
@@ -152,7 +160,9 @@ class _LedgerPoster:
     the ``posted`` checkpoint. The first post moves the file to ``parsed`` (its
     interchange was read to the end and found sound) and then ``posted``."""
 
-    def __init__(self, pipeline: Pipeline, poster: Poster, file_id: int, run_id: str | None, hidden: set[tuple[str, int]]) -> None:
+    def __init__(
+        self, pipeline: Pipeline, poster: Poster, file_id: int, run_id: str | None, hidden: set[tuple[str, int]]
+    ) -> None:
         self._pipeline = pipeline
         self._poster = poster
         self._file_id = file_id
@@ -302,7 +312,9 @@ class Pipeline:
         ``acknowledged`` only the filing away is left; otherwise the flow runs
         again: posts are answered from the portal's idempotency records, the
         acknowledgements are rewritten with the same bytes."""
-        record = self.ledger.take_over(file_id, run_id=run_id, task=self.task, lease_seconds=self.settings.claim_lease_seconds, force=force)
+        record = self.ledger.take_over(
+            file_id, run_id=run_id, task=self.task, lease_seconds=self.settings.claim_lease_seconds, force=force
+        )
         if record is None:
             return None
         inbound = InboundFile(record.partner, record.name, record.size)
@@ -314,9 +326,18 @@ class Pipeline:
             self.ledger.confirm_claim(file_id, found.location, run_id=run_id, task=self.task)
             record.location = found.location
         claimed = ClaimedFile(inbound, record.claim_id or "", record.location or "")
-        log.warning("%s/%s: resuming file %d from %s (attempt %d)", record.partner, record.name, file_id, record.state, record.attempts)
+        log.warning(
+            "%s/%s: resuming file %d from %s (attempt %d)",
+            record.partner,
+            record.name,
+            file_id,
+            record.state,
+            record.attempts,
+        )
         if record.state == FileState.ACKNOWLEDGED:
-            return self._file_away(claimed, file_id, StoredReport.from_ledger(record.summary), run_id, record.outcome, record.note)
+            return self._file_away(
+                claimed, file_id, StoredReport.from_ledger(record.summary), run_id, record.outcome, record.note
+            )
         refusal = self._refusal(inbound)
         if not record.sha256 and refusal is None:  # killed (or cut off) before it was hashed
             return self._identify_and_work(claimed, file_id, run_id)
@@ -331,7 +352,15 @@ class Pipeline:
                 results.append(result)
         return results
 
-    def _work(self, claimed: ClaimedFile, file_id: int, sha256: str, refusal: Finding | None, received_at: dt.datetime, run_id: str | None) -> ProcessedFile:
+    def _work(
+        self,
+        claimed: ClaimedFile,
+        file_id: int,
+        sha256: str,
+        refusal: Finding | None,
+        received_at: dt.datetime,
+        run_id: str | None,
+    ) -> ProcessedFile:
         try:
             report = self._run(claimed, file_id, sha256, refusal, received_at=received_at, run_id=run_id)
         except PortalUnavailable as error:  # retries exhausted or circuit open: park, do not fail the task
@@ -359,7 +388,12 @@ class Pipeline:
         try:
             self.transport.release(claimed)
         except Exception as failure:
-            log.warning("%s: cannot release %s (%s); the next run resumes it", claimed.inbound.partner, claimed.location, failure)
+            log.warning(
+                "%s: cannot release %s (%s); the next run resumes it",
+                claimed.inbound.partner,
+                claimed.location,
+                failure,
+            )
             self.ledger.abandon(file_id, why)
             return
         self.ledger.move_file(file_id, FileState.RELEASED, run_id=run_id, task=self.task, note=why, lease_until=None)
@@ -378,7 +412,16 @@ class Pipeline:
         first delivery answers it; this copy is quarantined, nothing is posted or written."""
         why = f"duplicate delivery: the same content (SHA-256) is file {original} in the ledger, which answers it"
         location = self.transport.quarantine(claimed, why)
-        self.ledger.move_file(file_id, FileState.QUARANTINED, run_id=run_id, task=self.task, note=why, location=location, lease_until=None, accepted=False)
+        self.ledger.move_file(
+            file_id,
+            FileState.QUARANTINED,
+            run_id=run_id,
+            task=self.task,
+            note=why,
+            location=location,
+            lease_until=None,
+            accepted=False,
+        )
         report = FileReport(file=claimed.inbound.name, format="")
         report.errors.append(Finding("DUP", why, Location()))
         return ProcessedFile(claimed.inbound.partner, claimed.inbound.name, FileState.QUARANTINED, report)
@@ -386,12 +429,28 @@ class Pipeline:
     def _refusal(self, inbound: InboundFile) -> Finding | None:
         """Why a file is refused without being read, if it is."""
         if inbound.size > self.settings.max_file_bytes:
-            return Finding("SIZE", f"file of {inbound.size} bytes exceeds the limit of {self.settings.max_file_bytes} bytes; it was not read", Location())
+            return Finding(
+                "SIZE",
+                f"file of {inbound.size} bytes exceeds the limit of {self.settings.max_file_bytes} bytes; it was not read",
+                Location(),
+            )
         if not is_plain_name(inbound.name):
-            return Finding("NAME", f"file name {inbound.name!r} is not a plain file name (path separators, '..' or a leading dot); it was not read", Location())
+            return Finding(
+                "NAME",
+                f"file name {inbound.name!r} is not a plain file name (path separators, '..' or a leading dot); it was not read",
+                Location(),
+            )
         return None
 
-    def _run(self, claimed: ClaimedFile, file_id: int, sha256: str, refusal: Finding | None, received_at: dt.datetime | None = None, run_id: str | None = None) -> FileReport:
+    def _run(
+        self,
+        claimed: ClaimedFile,
+        file_id: int,
+        sha256: str,
+        refusal: Finding | None,
+        received_at: dt.datetime | None = None,
+        run_id: str | None = None,
+    ) -> FileReport:
         partner_id = claimed.inbound.partner
         name = claimed.inbound.name
         sink = _OutboxSink(self.transport, partner_id, self.ledger, file_id)
@@ -446,7 +505,15 @@ class Pipeline:
         with sink.open(name) as out:
             out.write(json.dumps(report.to_dict(), indent=2).encode())
 
-    def _file_away(self, claimed: ClaimedFile, file_id: int, report: FileReport | StoredReport, run_id: str | None = None, outcome: str | None = None, reason: str | None = None) -> ProcessedFile:
+    def _file_away(
+        self,
+        claimed: ClaimedFile,
+        file_id: int,
+        report: FileReport | StoredReport,
+        run_id: str | None = None,
+        outcome: str | None = None,
+        reason: str | None = None,
+    ) -> ProcessedFile:
         if outcome is None:
             outcome = "archive" if any(i.accepted for i in report.interchanges) else "quarantine"
         state = FileState.QUARANTINED if outcome == "quarantine" else FileState.ARCHIVED

@@ -23,7 +23,11 @@ class PortalClientLookups:
         try:
             record = client.get_declaration(transaction_number)
             versions = sorted(summary["version"] for summary in record["versions"])
-            first = record["latest"] if versions[0] == record["latest"]["version"] else client.get_version(transaction_number, versions[0])
+            first = (
+                record["latest"]
+                if versions[0] == record["latest"]["version"]
+                else client.get_version(transaction_number, versions[0])
+            )
         except PortalRequestError as error:
             if error.status_code == 404:
                 return None

@@ -37,7 +37,9 @@ def open_transport(settings: Settings, registry: PartnerRegistry | None = None) 
 
 
 @contextmanager
-def open_pipeline(settings: Settings, task: str | None = None, checkpoint: Checkpoint | None = None) -> Iterator[Pipeline]:
+def open_pipeline(
+    settings: Settings, task: str | None = None, checkpoint: Checkpoint | None = None
+) -> Iterator[Pipeline]:
     """The pipeline on the configured ledger, portal and partner channels
     (``checkpoint``: the fault-injection tests' hook, None in production)."""
     registry = load_partners(settings)
@@ -50,7 +52,15 @@ def open_pipeline(settings: Settings, task: str | None = None, checkpoint: Check
             rules = portal_context(PortalClientLookups(client), portal_prechecks=False)
             payments = PaymentClient(client).submit_payment
             yield Pipeline(
-                settings, transport, ledger, client.submit_declaration, rules, registry, task=task, payment_poster=payments, checkpoint=checkpoint
+                settings,
+                transport,
+                ledger,
+                client.submit_declaration,
+                rules,
+                registry,
+                task=task,
+                payment_poster=payments,
+                checkpoint=checkpoint,
             )
     finally:
         client.close()
@@ -90,13 +100,17 @@ def plan_batches(settings: Settings, reprocess: list[int] | None = None) -> list
                 for start in range(0, len(names), size):
                     files = names[start : start + size]
                     number = start // size + 1
-                    batches.append({"partner": partner, "files": files, "label": f"{partner} batch {number} ({len(files)} files)"})
+                    batches.append(
+                        {"partner": partner, "files": files, "label": f"{partner} batch {number} ({len(files)} files)"}
+                    )
     finally:
         ledger.dispose()
     return batches
 
 
-def run_batch(settings: Settings, batch: dict[str, Any], run_id: str | None = None, task: str | None = None) -> dict[str, Any]:
+def run_batch(
+    settings: Settings, batch: dict[str, Any], run_id: str | None = None, task: str | None = None
+) -> dict[str, Any]:
     """Resume the batch's files left in processing/, then claim and process its inbox files."""
     with open_pipeline(settings, task=task) as pipeline:
         processed = [p for p in (pipeline.resume(i, run_id) for i in batch.get("resume", [])) if p is not None]
@@ -135,7 +149,9 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
-def reprocess(settings: Settings, *, file_ids: list[int] | None = None, parked: bool = False, run_id: str = "operator") -> dict[str, Any]:
+def reprocess(
+    settings: Settings, *, file_ids: list[int] | None = None, parked: bool = False, run_id: str = "operator"
+) -> dict[str, Any]:
     """``carm-edi reprocess``: the named files, or every parked file, processed now."""
     with open_pipeline(settings, task="carm-edi reprocess") as pipeline:
         ledger = pipeline.ledger

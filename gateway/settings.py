@@ -27,10 +27,18 @@ class Settings(BaseSettings):
     portal_timeout_seconds: float = 10.0
     portal_max_attempts: int = Field(default=4, ge=1)
     portal_backoff_seconds: float = Field(default=0.2, ge=0)
-    portal_circuit_failures: int = Field(default=8, ge=1, description="Consecutive failed attempts that open the circuit.")
-    portal_circuit_cooldown_seconds: float = Field(default=30.0, ge=0, description="Open circuit: seconds before one trial request.")
-    claim_lease_seconds: float = Field(default=600.0, gt=0, description="A claim not renewed for this long is resumed by the next run.")
-    park_seconds: float = Field(default=300.0, ge=0, description="A file parked for a portal outage waits this long before a run retries it.")
+    portal_circuit_failures: int = Field(
+        default=8, ge=1, description="Consecutive failed attempts that open the circuit."
+    )
+    portal_circuit_cooldown_seconds: float = Field(
+        default=30.0, ge=0, description="Open circuit: seconds before one trial request."
+    )
+    claim_lease_seconds: float = Field(
+        default=600.0, gt=0, description="A claim not renewed for this long is resumed by the next run."
+    )
+    park_seconds: float = Field(
+        default=300.0, ge=0, description="A file parked for a portal outage waits this long before a run retries it."
+    )
     portal_database_url: str | None = Field(
         default=None, description="SQLAlchemy URL of the embedded portal; default SQLite in data_dir."
     )

@@ -104,8 +104,26 @@ class Ledger:
         self.engine.dispose()
 
     # files ----------------------------------------------------------------
-    def _move(self, s: Session, record: FileRecord, state: str, *, run_id: str | None = None, task: str | None = None, note: str | None = None) -> None:
-        s.add(FileEvent(file_id=record.id, from_state=record.state, to_state=state, run_id=run_id or record.run_id, task=task or record.task, note=note))
+    def _move(
+        self,
+        s: Session,
+        record: FileRecord,
+        state: str,
+        *,
+        run_id: str | None = None,
+        task: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        s.add(
+            FileEvent(
+                file_id=record.id,
+                from_state=record.state,
+                to_state=state,
+                run_id=run_id or record.run_id,
+                task=task or record.task,
+                note=note,
+            )
+        )
         record.state = state
         record.updated_at = utcnow()
         if run_id:
@@ -127,7 +145,17 @@ class Ledger:
         lease_seconds: float = 600.0,
     ) -> Claim:
         """``record_claim`` then ``identify``: a claimed file whose digest is known."""
-        file_id = self.record_claim(partner, name, "", size, run_id, task=task, claim_id=claim_id, location=location, lease_seconds=lease_seconds)
+        file_id = self.record_claim(
+            partner,
+            name,
+            "",
+            size,
+            run_id,
+            task=task,
+            claim_id=claim_id,
+            location=location,
+            lease_seconds=lease_seconds,
+        )
         return self.identify(file_id, sha256, size)
 
     def record_claim(
@@ -155,7 +183,16 @@ class Ledger:
             )  # fmt: skip
             s.add(record)
             s.flush()
-            s.add(FileEvent(file_id=record.id, from_state=FileState.RECEIVED, to_state=state, run_id=run_id, task=task, note=name))
+            s.add(
+                FileEvent(
+                    file_id=record.id,
+                    from_state=FileState.RECEIVED,
+                    to_state=state,
+                    run_id=run_id,
+                    task=task,
+                    note=name,
+                )
+            )
             return record.id
 
     def confirm_claim(self, file_id: int, location: str, *, run_id: str | None = None, task: str | None = None) -> None:
@@ -163,7 +200,16 @@ class Ledger:
         with self.session() as s:
             record = s.get_one(FileRecord, file_id)
             record.state, record.location = FileState.CLAIMED, location
-            s.add(FileEvent(file_id=file_id, from_state=FileState.CLAIMING, to_state=FileState.CLAIMED, run_id=run_id, task=task, note=location))
+            s.add(
+                FileEvent(
+                    file_id=file_id,
+                    from_state=FileState.CLAIMING,
+                    to_state=FileState.CLAIMED,
+                    run_id=run_id,
+                    task=task,
+                    note=location,
+                )
+            )
 
     def forget(self, file_id: int) -> None:
         """A claim intent that never became a claim (another worker took the file, or
@@ -188,12 +234,18 @@ class Ledger:
             if not sha256:
                 return Claim(current.id, as_utc(current.received_at))
             if not self.sqlite:  # one decision per content at a time
-                s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"{current.partner}:{current.name}:{sha256}"})
+                s.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                    {"key": f"{current.partner}:{current.name}:{sha256}"},
+                )
             earlier = s.scalars(
                 select(FileRecord)
                 .where(
-                    FileRecord.partner == current.partner, FileRecord.name == current.name, FileRecord.sha256 == sha256,
-                    FileRecord.duplicate_of.is_(None), FileRecord.id != current.id,
+                    FileRecord.partner == current.partner,
+                    FileRecord.name == current.name,
+                    FileRecord.sha256 == sha256,
+                    FileRecord.duplicate_of.is_(None),
+                    FileRecord.id != current.id,
                 )
                 .order_by(FileRecord.id.desc())
                 .limit(1)
@@ -203,10 +255,21 @@ class Ledger:
                 return Claim(current.id, as_utc(current.received_at))
             if earlier.state in FileState.REUSABLE:
                 earlier.size = size
-                earlier.claim_id, earlier.location, earlier.lease_until = current.claim_id, current.location, current.lease_until
+                earlier.claim_id, earlier.location, earlier.lease_until = (
+                    current.claim_id,
+                    current.location,
+                    current.lease_until,
+                )
                 earlier.attempts = (earlier.attempts or 0) + 1
                 earlier.note = None
-                self._move(s, earlier, FileState.CLAIMED, run_id=current.run_id, task=current.task, note=f"claimed again as {current.name}")
+                self._move(
+                    s,
+                    earlier,
+                    FileState.CLAIMED,
+                    run_id=current.run_id,
+                    task=current.task,
+                    note=f"claimed again as {current.name}",
+                )
                 s.execute(delete(FileEvent).where(FileEvent.file_id == current.id))
                 s.delete(current)
                 return Claim(earlier.id, as_utc(earlier.received_at), resumed=True)
@@ -242,7 +305,9 @@ class Ledger:
             record = s.get_one(FileRecord, file_id)
             record.lease_until = utcnow() + dt.timedelta(seconds=seconds)
 
-    def resumable(self, partner: str | None = None, *, now: dt.datetime | None = None, parked: bool = True) -> list[FileRecord]:
+    def resumable(
+        self, partner: str | None = None, *, now: dt.datetime | None = None, parked: bool = True
+    ) -> list[FileRecord]:
         """Files whose holder is gone (in flight, lease ended) and parked files whose
         park delay ended: the next run takes them over. Nothing is locked here."""
         now = now or utcnow()
@@ -291,8 +356,14 @@ class Ledger:
             if previous not in (FileState.ACKNOWLEDGED, FileState.CLAIMING):
                 self._move(s, record, FileState.CLAIMED, run_id=run_id, task=task, note=f"resumed from {previous}")
             else:  # acknowledged: only the filing away is left; claiming: find the file first
-                note = "resumed to file away" if previous == FileState.ACKNOWLEDGED else "resumed to find the claimed file"
-                s.add(FileEvent(file_id=record.id, from_state=previous, to_state=previous, run_id=run_id, task=task, note=note))
+                note = (
+                    "resumed to file away" if previous == FileState.ACKNOWLEDGED else "resumed to find the claimed file"
+                )
+                s.add(
+                    FileEvent(
+                        file_id=record.id, from_state=previous, to_state=previous, run_id=run_id, task=task, note=note
+                    )
+                )
                 record.run_id, record.task = run_id or record.run_id, task or record.task
             s.flush()
             return record
@@ -316,7 +387,16 @@ class Ledger:
         with self.session() as s:
             record = s.get_one(FileRecord, file_id)
             record.lease_until = utcnow()
-            s.add(FileEvent(file_id=file_id, from_state=record.state, to_state=record.state, run_id=run_id or record.run_id, task=task or record.task, note=note))
+            s.add(
+                FileEvent(
+                    file_id=file_id,
+                    from_state=record.state,
+                    to_state=record.state,
+                    run_id=run_id or record.run_id,
+                    task=task or record.task,
+                    note=note,
+                )
+            )
 
     def file(self, file_id: int) -> FileRecord:
         with self.session() as s:
@@ -337,7 +417,9 @@ class Ledger:
 
     def interchange(self, sender: str, reference: str) -> list[InterchangeRecord]:
         with self.session() as s:
-            query = select(InterchangeRecord).where(InterchangeRecord.sender == sender, InterchangeRecord.control_reference == reference)
+            query = select(InterchangeRecord).where(
+                InterchangeRecord.sender == sender, InterchangeRecord.control_reference == reference
+            )
             return list(s.scalars(query.order_by(InterchangeRecord.id)))
 
     def documents_of_transaction(self, transaction_number: str) -> list[DocumentRecord]:
@@ -356,7 +438,11 @@ class Ledger:
         """
         try:
             with self.session() as s:
-                s.add(InterchangeRecord(file_id=file_id, sender=sender, sender_qualifier=qualifier, control_reference=reference))
+                s.add(
+                    InterchangeRecord(
+                        file_id=file_id, sender=sender, sender_qualifier=qualifier, control_reference=reference
+                    )
+                )
             return True
         except IntegrityError:
             pass
@@ -384,21 +470,41 @@ class Ledger:
             return retry
 
     # documents ------------------------------------------------------------
-    def record_post(self, file_id: int, *, idempotency_key: str, message_reference: str, transaction_number: str | None,
-                    version: int | None, status: str, response: dict[str, Any] | None, kind: str = "declaration",
-                    lease_seconds: float | None = None) -> None:
+    def record_post(
+        self,
+        file_id: int,
+        *,
+        idempotency_key: str,
+        message_reference: str,
+        transaction_number: str | None,
+        version: int | None,
+        status: str,
+        response: dict[str, Any] | None,
+        kind: str = "declaration",
+        lease_seconds: float | None = None,
+    ) -> None:
         """A post the portal answered, recorded at once (before any acknowledgement):
         one row per (file, idempotency key) until the file's documents are recorded."""
         with self.session() as s:
             row = s.scalars(
                 select(DocumentRecord).where(
-                    DocumentRecord.file_id == file_id, DocumentRecord.idempotency_key == idempotency_key, DocumentRecord.position.is_(None)
+                    DocumentRecord.file_id == file_id,
+                    DocumentRecord.idempotency_key == idempotency_key,
+                    DocumentRecord.position.is_(None),
                 )
             ).first()
             if row is None:
-                row = DocumentRecord(file_id=file_id, idempotency_key=idempotency_key, message_reference=message_reference)
+                row = DocumentRecord(
+                    file_id=file_id, idempotency_key=idempotency_key, message_reference=message_reference
+                )
                 s.add(row)
-            row.transaction_number, row.version, row.status, row.response, row.kind = transaction_number, version, status, response, kind
+            row.transaction_number, row.version, row.status, row.response, row.kind = (
+                transaction_number,
+                version,
+                status,
+                response,
+                kind,
+            )
             if lease_seconds is not None:  # the holder's heartbeat
                 s.get_one(FileRecord, file_id).lease_until = utcnow() + dt.timedelta(seconds=lease_seconds)
 
@@ -435,7 +541,9 @@ class Ledger:
         """One row per (file, location): a rerun that rewrites the file updates it."""
         with self.session() as s:
             row = s.scalars(
-                select(AcknowledgementRecord).where(AcknowledgementRecord.file_id == file_id, AcknowledgementRecord.location == location)
+                select(AcknowledgementRecord).where(
+                    AcknowledgementRecord.file_id == file_id, AcknowledgementRecord.location == location
+                )
             ).first()
             if row is None:
                 s.add(AcknowledgementRecord(file_id=file_id, kind=kind, location=location, sha256=sha256))

@@ -97,7 +97,11 @@ def response_element(response: CadOutResponse, issued: dt.datetime) -> etree._El
                 _sub(pointer, "LineNumeric", str(error.line))
     if response.sequence is not None:
         declaration = _sub(element, "Declaration")
-        if response.transaction_number and len(response.transaction_number) == 14 and response.transaction_number.isdigit():
+        if (
+            response.transaction_number
+            and len(response.transaction_number) == 14
+            and response.transaction_number.isdigit()
+        ):
             _sub(declaration, "ID", response.transaction_number)
         _sub(declaration, "SequenceNumeric", str(response.sequence))
         if response.version and response.version.isdigit() and len(response.version) <= 5:
@@ -109,7 +113,12 @@ def response_element(response: CadOutResponse, issued: dt.datetime) -> etree._El
 
 
 def _assessment(declaration: etree._Element, outcome: DeclarationOutcome) -> None:
-    for code, value in (("CUD", outcome.total_duty), ("EXC", outcome.total_excise), ("GST", outcome.total_gst), ("TOT", outcome.total_due)):
+    for code, value in (
+        ("CUD", outcome.total_duty),
+        ("EXC", outcome.total_excise),
+        ("GST", outcome.total_gst),
+        ("TOT", outcome.total_due),
+    ):
         fee = _sub(declaration, "DutyTaxFee")
         _sub(fee, "TypeCode", code)
         _amount(_sub(fee, "Payment"), "TaxAssessedAmount", value)
@@ -135,7 +144,9 @@ def _assessment(declaration: etree._Element, outcome: DeclarationOutcome) -> Non
 class CadOutWriter:
     """Streams one CAD-OUT document: the header, then ``write`` per response."""
 
-    def __init__(self, out: BinaryIO, *, sender_id: str, application_reference: str | None, issued: dt.datetime) -> None:
+    def __init__(
+        self, out: BinaryIO, *, sender_id: str, application_reference: str | None, issued: dt.datetime
+    ) -> None:
         self.issued = issued
         self.count = 0
         self._stack = ExitStack()
@@ -173,7 +184,14 @@ class CadOutWriter:
         self._stack.close()
 
 
-def write_cadout(out: BinaryIO, responses: Sequence[CadOutResponse], *, sender_id: str, application_reference: str | None, issued: dt.datetime) -> None:
+def write_cadout(
+    out: BinaryIO,
+    responses: Sequence[CadOutResponse],
+    *,
+    sender_id: str,
+    application_reference: str | None,
+    issued: dt.datetime,
+) -> None:
     """A whole CAD-OUT document at once (tests)."""
     writer = CadOutWriter(out, sender_id=sender_id, application_reference=application_reference, issued=issued)
     for response in responses:

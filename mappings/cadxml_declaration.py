@@ -107,7 +107,9 @@ def map_cad_declaration(element: etree._Element, base: str = "/DocumentMetaData/
     )
 
 
-def _problem(reading: Reading, base: str, code: str, message: str, path: str, suffix: str = "", *, failed: bool = True) -> None:
+def _problem(
+    reading: Reading, base: str, code: str, message: str, path: str, suffix: str = "", *, failed: bool = True
+) -> None:
     reading.findings.append(Finding(code, message, locate(base, reading.line, reading.sources, path, suffix)))
     if path and failed:
         reading.failed.add(path)
@@ -197,7 +199,9 @@ def cadin_head(application_reference: str, senders: list[tuple[str, str]]) -> by
 CADIN_TAIL = b"\n</DocumentMetaData>\n"
 
 
-def cadin_document(declarations: list[Declaration], application_reference: str, senders: list[tuple[str, str]]) -> bytes:
+def cadin_document(
+    declarations: list[Declaration], application_reference: str, senders: list[tuple[str, str]]
+) -> bytes:
     """A whole CAD-IN file (tests and benchmarks)."""
     head = cadin_head(application_reference, senders)
     return head + b"\n".join(cadin_declaration_xml(d) for d in declarations) + CADIN_TAIL

@@ -48,10 +48,17 @@ PAYMENT_DATE, AMOUNT = PaymentDate(), Amount()
 
 
 def _value_date(qualifier: str) -> SegmentRule:
-    return SegmentRule("DTM", qualifier, status="M", values=(
-        Value("value_date", 1, 2, "C507 2380", PAYMENT_DATE, status="M", read_empty=True, problem_prefix="value date"),
-        Value("", 1, 3, "2379", constant="102", note="format 102 = `CCYYMMDD` only"),
-    ))
+    return SegmentRule(
+        "DTM",
+        qualifier,
+        status="M",
+        values=(
+            Value(
+                "value_date", 1, 2, "C507 2380", PAYMENT_DATE, status="M", read_empty=True, problem_prefix="value date"
+            ),
+            Value("", 1, 3, "2379", constant="102", note="format 102 = `CCYYMMDD` only"),
+        ),
+    )
 
 
 def _amount(path: str, what: str, note: str = "") -> Value:
@@ -64,32 +71,69 @@ def _not_read(tag: str, directory: str = "", note: str = "") -> SegmentRule:
     return SegmentRule(tag, directory=directory, note=note or "not read")
 
 
-_FREE_TEXT = SegmentRule("FTX", "PMD", note="each one a part of the remittance text", values=(
-    Value("texts", 4, 1, "C108 4440", joined=True, repeats=True,
-          note="→ `unstructured`, the texts joined with a space; without `DOC`, searched for BN15 RM accounts, "
-               "14-digit transaction numbers and `SOA YYYY-MM`"),
-))
+_FREE_TEXT = SegmentRule(
+    "FTX",
+    "PMD",
+    note="each one a part of the remittance text",
+    values=(
+        Value(
+            "texts",
+            4,
+            1,
+            "C108 4440",
+            joined=True,
+            repeats=True,
+            note="→ `unstructured`, the texts joined with a space; without `DOC`, searched for BN15 RM accounts, "
+            "14-digit transaction numbers and `SOA YYYY-MM`",
+        ),
+    ),
+)
 
 
 def _remittance_item(directory: str, currency_group: str) -> SegmentRule:
     """``DOC`` and its group: one remittance item."""
     return SegmentRule(
-        "DOC", target="remittance[]", directory=directory, note="one remittance item (1001 is not checked)",
+        "DOC",
+        target="remittance[]",
+        directory=directory,
+        note="one remittance item (1001 is not checked)",
         values=(
             Value("", 1, 1, "C002 1001", constant="929"),
-            Value("number", 2, 1, "C503 1004",
-                  note="→ `transaction_numbers[0]`, or `statement` when `YYYY-MM`; empty: the account"),
+            Value(
+                "number",
+                2,
+                1,
+                "C503 1004",
+                note="→ `transaction_numbers[0]`, or `statement` when `YYYY-MM`; empty: the account",
+            ),
         ),
         group=(
-            SegmentRule("MOA", "12", values=(
-                _amount("amount", "remitted amount", note="the item's part of the payment; optional for a single item"),
-            )),
+            SegmentRule(
+                "MOA",
+                "12",
+                values=(
+                    _amount(
+                        "amount", "remitted amount", note="the item's part of the payment; optional for a single item"
+                    ),
+                ),
+            ),
             _not_read("MOA", note="other amounts: not read"),
             _not_read("DTM"),
-            SegmentRule("RFF", "ADE", status="M", values=(
-                Value("account", 1, 2, "C506 1154", status="M",
-                      note="BN15 RM program account `#########RM####` (missing: 0085 `13`)"),
-            )),
+            SegmentRule(
+                "RFF",
+                "ADE",
+                status="M",
+                values=(
+                    Value(
+                        "account",
+                        1,
+                        2,
+                        "C506 1154",
+                        status="M",
+                        note="BN15 RM program account `#########RM####` (missing: 0085 `13`)",
+                    ),
+                ),
+            ),
             _not_read("RFF", note="other references: not read"),
             _not_read("NAD"),
             _not_read("CUX", currency_group),
@@ -99,97 +143,191 @@ def _remittance_item(directory: str, currency_group: str) -> SegmentRule:
 
 CARMPY_PAYMUL = Guide(
     identifier=("PAYMUL", "D", "96B"),
-    sections=(Section((
-        SegmentRule("BGM", status="M", values=(
-            Value("", 1, 1, "C002 1001", constant="452", note="multiple payment order"),
-            Value("message_id", 2, 1, "C106 1004", status="M", note="sent before by the same sender: `PAY-DUPM`"),
-        )),
-        SegmentRule("DTM", "137", status="M", note="the message date: not read"),
-        SegmentRule(
-            "LIN", target="lins[]", directory="SG4", status="M", documented_as="",
-            note="its values are those of each of its SEQ's payments",
-            group=(
-                _value_date("203"),
-                _not_read("DTM"),
-                _not_read("RFF"),
+    sections=(
+        Section(
+            (
                 SegmentRule(
-                    "MOA", "9", directory="SG5",
+                    "BGM",
+                    status="M",
                     values=(
-                        _amount("total", "LIN total", note="not a field: must equal the sum of the SEQ amounts (`PAY-CTL`)"),
-                        Value("currency", 1, 3, "C516 6345", note="the payments' currency when their MOA has none"),
-                    ),
-                    group=(SegmentRule("CUX", directory="SG5", values=(
-                        Value("currency", 1, 2, "C504 6345", note="overrides the MOA currency"),
-                    )),),
-                ),
-                SegmentRule("FII", "OR", directory="SG6", values=(
-                    Value("payer_account", 2, 1, "C078 3194", note="the payer's account"),
-                )),
-                SegmentRule("NAD", "OY", directory="SG7", values=(
-                    Value("payer_name", 2, 1, "C082 3039", write=False, note="when 3036 is empty"),
-                    Value("payer_name", 4, 1, "C080 3036", only_if_given=True, note="the payer"),
-                )),
-                SegmentRule(
-                    "SEQ", target="payments[]", directory="SG11", status="M", documented_as="",
-                    note="one payment (credit transfer)",
-                    group=(
-                        SegmentRule("MOA", "9", status="M", values=(
-                            _amount("amount", "payment amount"),
-                            Value("currency", 1, 3, "C516 6345", status="M", note="`CAD`; else the LIN's"),
-                        )),
-                        _not_read("MOA", note="other amounts: not read"),
-                        _not_read("DTM"),
-                        SegmentRule("RFF", "CR", status="M", values=(
-                            Value("end_to_end_reference", 1, 2, "C506 1154", status="M",
-                                  note="repeated within the message: `PAY-DUPE`"),
-                        )),
-                        _not_read("RFF", note="other references: not read"),
-                        _not_read("FII", "SG12", "the beneficiary's bank (`FII+BF`): not read"),
-                        _not_read("NAD", "SG13"),
-                        SegmentRule(
-                            "PRC", directory="SG16", note="the remittance details",
-                            values=(Value("", 1, 1, "C242 7187", constant="8"),),
-                            group=(_FREE_TEXT, _remittance_item("SG17", "SG18")),
+                        Value("", 1, 1, "C002 1001", constant="452", note="multiple payment order"),
+                        Value(
+                            "message_id",
+                            2,
+                            1,
+                            "C106 1004",
+                            status="M",
+                            note="sent before by the same sender: `PAY-DUPM`",
                         ),
                     ),
                 ),
-            ),
+                SegmentRule("DTM", "137", status="M", note="the message date: not read"),
+                SegmentRule(
+                    "LIN",
+                    target="lins[]",
+                    directory="SG4",
+                    status="M",
+                    documented_as="",
+                    note="its values are those of each of its SEQ's payments",
+                    group=(
+                        _value_date("203"),
+                        _not_read("DTM"),
+                        _not_read("RFF"),
+                        SegmentRule(
+                            "MOA",
+                            "9",
+                            directory="SG5",
+                            values=(
+                                _amount(
+                                    "total",
+                                    "LIN total",
+                                    note="not a field: must equal the sum of the SEQ amounts (`PAY-CTL`)",
+                                ),
+                                Value(
+                                    "currency", 1, 3, "C516 6345", note="the payments' currency when their MOA has none"
+                                ),
+                            ),
+                            group=(
+                                SegmentRule(
+                                    "CUX",
+                                    directory="SG5",
+                                    values=(Value("currency", 1, 2, "C504 6345", note="overrides the MOA currency"),),
+                                ),
+                            ),
+                        ),
+                        SegmentRule(
+                            "FII",
+                            "OR",
+                            directory="SG6",
+                            values=(Value("payer_account", 2, 1, "C078 3194", note="the payer's account"),),
+                        ),
+                        SegmentRule(
+                            "NAD",
+                            "OY",
+                            directory="SG7",
+                            values=(
+                                Value("payer_name", 2, 1, "C082 3039", write=False, note="when 3036 is empty"),
+                                Value("payer_name", 4, 1, "C080 3036", only_if_given=True, note="the payer"),
+                            ),
+                        ),
+                        SegmentRule(
+                            "SEQ",
+                            target="payments[]",
+                            directory="SG11",
+                            status="M",
+                            documented_as="",
+                            note="one payment (credit transfer)",
+                            group=(
+                                SegmentRule(
+                                    "MOA",
+                                    "9",
+                                    status="M",
+                                    values=(
+                                        _amount("amount", "payment amount"),
+                                        Value("currency", 1, 3, "C516 6345", status="M", note="`CAD`; else the LIN's"),
+                                    ),
+                                ),
+                                _not_read("MOA", note="other amounts: not read"),
+                                _not_read("DTM"),
+                                SegmentRule(
+                                    "RFF",
+                                    "CR",
+                                    status="M",
+                                    values=(
+                                        Value(
+                                            "end_to_end_reference",
+                                            1,
+                                            2,
+                                            "C506 1154",
+                                            status="M",
+                                            note="repeated within the message: `PAY-DUPE`",
+                                        ),
+                                    ),
+                                ),
+                                _not_read("RFF", note="other references: not read"),
+                                _not_read("FII", "SG12", "the beneficiary's bank (`FII+BF`): not read"),
+                                _not_read("NAD", "SG13"),
+                                SegmentRule(
+                                    "PRC",
+                                    directory="SG16",
+                                    note="the remittance details",
+                                    values=(Value("", 1, 1, "C242 7187", constant="8"),),
+                                    group=(_FREE_TEXT, _remittance_item("SG17", "SG18")),
+                                ),
+                            ),
+                        ),
+                    ),
+                ),
+                SegmentRule(
+                    "CNT", "2", note="not a field: 6066, when given, must equal the number of SEQ groups (`PAY-NB`)"
+                ),
+            )
         ),
-        SegmentRule("CNT", "2", note="not a field: 6066, when given, must equal the number of SEQ groups (`PAY-NB`)"),
-    )),),
+    ),
 )
 
 
 CARMPY_REMADV = Guide(
     identifier=("REMADV", "D", "96B"),
     sections=(
-        Section((
-            SegmentRule("BGM", status="M", values=(
-                Value("", 1, 1, "C002 1001", constant="481", note="remittance advice"),
-                Value("message_id", 2, 1, "C106 1004", status="M", note="sent before by the same sender: `PAY-DUPM`"),
-            )),
-            SegmentRule("DTM", "137", status="M", note="the message date: not read"),
-            _value_date("209"),
-            SegmentRule("RFF", "CR", status="M", values=(
-                Value("end_to_end_reference", 1, 2, "C506 1154", status="M"),
-            )),
-            SegmentRule("FII", "OR", values=(Value("payer_account", 2, 1, "C078 3194", note="the payer's account"),)),
-            _FREE_TEXT,
-            SegmentRule("NAD", "PL", directory="SG1", values=(
-                Value("payer_name", 2, 1, "C082 3039", write=False, note="when 3036 is empty"),
-                Value("payer_name", 4, 1, "C080 3036", only_if_given=True, note="the payer"),
-            )),
-            SegmentRule("CUX", repeat=1, directory="SG3", values=(
-                Value("currency", 1, 2, "C504 6345", status="M", note="`CAD`; the first CUX only"),
-            )),
-            _remittance_item("SG4", "SG5"),
-        )),
-        Section((
-            SegmentRule("MOA", "12", status="M", values=(
-                _amount("amount", "payment amount", note="the payment: the total remitted"),
-                Value("currency", 1, 3, "C516 6345", only_if_given=True, note="overrides the CUX currency"),
-            )),
-        ), opened_by="S"),
+        Section(
+            (
+                SegmentRule(
+                    "BGM",
+                    status="M",
+                    values=(
+                        Value("", 1, 1, "C002 1001", constant="481", note="remittance advice"),
+                        Value(
+                            "message_id",
+                            2,
+                            1,
+                            "C106 1004",
+                            status="M",
+                            note="sent before by the same sender: `PAY-DUPM`",
+                        ),
+                    ),
+                ),
+                SegmentRule("DTM", "137", status="M", note="the message date: not read"),
+                _value_date("209"),
+                SegmentRule(
+                    "RFF", "CR", status="M", values=(Value("end_to_end_reference", 1, 2, "C506 1154", status="M"),)
+                ),
+                SegmentRule(
+                    "FII", "OR", values=(Value("payer_account", 2, 1, "C078 3194", note="the payer's account"),)
+                ),
+                _FREE_TEXT,
+                SegmentRule(
+                    "NAD",
+                    "PL",
+                    directory="SG1",
+                    values=(
+                        Value("payer_name", 2, 1, "C082 3039", write=False, note="when 3036 is empty"),
+                        Value("payer_name", 4, 1, "C080 3036", only_if_given=True, note="the payer"),
+                    ),
+                ),
+                SegmentRule(
+                    "CUX",
+                    repeat=1,
+                    directory="SG3",
+                    values=(Value("currency", 1, 2, "C504 6345", status="M", note="`CAD`; the first CUX only"),),
+                ),
+                _remittance_item("SG4", "SG5"),
+            )
+        ),
+        Section(
+            (
+                SegmentRule(
+                    "MOA",
+                    "12",
+                    status="M",
+                    values=(
+                        _amount("amount", "payment amount", note="the payment: the total remitted"),
+                        Value("currency", 1, 3, "C516 6345", only_if_given=True, note="overrides the CUX currency"),
+                    ),
+                ),
+            ),
+            opened_by="S",
+        ),
     ),
 )
 

@@ -209,9 +209,7 @@ class ContrlBuilder:
 def ucm_group(verdict: MessageVerdict, identifier_width: int = 5) -> Iterator[OutSegment]:
     """UCM and, for a rejected message, its UCS/UCD children. ``identifier_width``
     is the number of S009 components of the syntax version (4: 7, else 5)."""
-    message_level = [
-        f for f in verdict.findings if f.location.segment is None or f.location.tag in ("UNH", "UNT")
-    ]
+    message_level = [f for f in verdict.findings if f.location.segment is None or f.location.tag in ("UNH", "UNT")]
     head = message_level[0] if message_level else None
     yield segment(
         "UCM",

@@ -52,7 +52,9 @@ def map_cusdec(message: Message, decimal_mark: str = ".") -> MappingResult:
     for code in ("D", "S"):
         if f"UNS+{code}" not in reading.seen:
             what = "detail" if code == "D" else "summary"
-            reading.findings.append(Finding("13", f"UNS+{code} (start of the {what} section) is missing", _at_end(message)))
+            reading.findings.append(
+                Finding("13", f"UNS+{code} (start of the {what} section) is missing", _at_end(message))
+            )
     if "CNT+5" in reading.seen:
         _check_line_count(reading, message.reference)
     declaration = _validate(reading, message)

@@ -189,7 +189,9 @@ class SegmentRule:
     status: str = "C"
     note: str = ""
     label: str = ""  # how the segment is named in messages, when not "TAG+QUALIFIER"
-    documented_as: str | None = None  # docs: the path prefix of the group's fields, when not ``target`` ("": the parent's)
+    documented_as: str | None = (
+        None  # docs: the path prefix of the group's fields, when not ``target`` ("": the parent's)
+    )
 
     @property
     def name(self) -> str:
@@ -229,7 +231,9 @@ class Guide:
 
         def walk(rules: Sequence[SegmentRule], prefix: str) -> Iterator[tuple[str, SegmentRule]]:
             for rule in rules:
-                inner = prefix + (rule.target.rstrip("[]") + ("[]." if rule.target.endswith("[]") else ".") if rule.target else "")
+                inner = prefix + (
+                    rule.target.rstrip("[]") + ("[]." if rule.target.endswith("[]") else ".") if rule.target else ""
+                )
                 yield inner, rule
                 yield from walk(rule.group, inner)
 
@@ -384,7 +388,9 @@ def read_message(guide: Guide, message: Message, decimal_mark: str = ".") -> Rea
     """Walk one message against ``guide`` (UNH and UNT aside). The lists the
     sections' rules fill are there even when empty (a CUSDEC without lines has
     ``lines == []``, which the domain model then refuses)."""
-    data: dict[str, Any] = {rule.target[:-2]: [] for s in guide.sections for rule in s.rules if rule.target.endswith("[]")}
+    data: dict[str, Any] = {
+        rule.target[:-2]: [] for s in guide.sections for rule in s.rules if rule.target.endswith("[]")
+    }
     reading = Reading(data=data)
     reference = message.reference
     sections = {section.opened_by: section for section in guide.sections}
@@ -660,7 +666,9 @@ def guide_table(rules: Sequence[SegmentRule], prefix: str = "", depth: int = 0) 
             inner = prefix + rule.documented_as
         elif rule.target:
             inner = prefix + rule.target.replace("[]", "[n]") + "."
-        shown = [value for value in rule.values if value.path or value.constant is not None or value.same_as or value.default]
+        shown = [
+            value for value in rule.values if value.path or value.constant is not None or value.same_as or value.default
+        ]
         for number, value in enumerate(shown or [Value("", 0)]):
             segment = f"{'↳ ' * depth}`{rule.name}`" if number == 0 else ""
             directory = rule.directory if number == 0 else ""
@@ -694,7 +702,12 @@ def guide_markdown(guide: Guide) -> str:
     lines: list[str] = []
     for section in guide.sections:
         title = f"After `UNS+{section.opened_by}`" if section.opened_by else "From `UNH`"
-        lines += [f"### {title}", "", "| Segment | Group | Element :component (codes) | Domain field | Status | Notes |", "|---|---|---|---|---|---|"]
+        lines += [
+            f"### {title}",
+            "",
+            "| Segment | Group | Element :component (codes) | Domain field | Status | Notes |",
+            "|---|---|---|---|---|---|",
+        ]
         lines += guide_table(section.rules)
         lines.append("")
     return "\n".join(lines)

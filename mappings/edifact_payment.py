@@ -41,9 +41,21 @@ class EdiPayment:
     segment: int = 1  # where it starts (SEQ, or BGM for REMADV)
 
     def locate(self, pointer: str | None) -> Location:
-        source = nearest_source(self.sources, pointer) or (self.segment, "BGM" if self.segment == 2 else "SEQ", None, None)
+        source = nearest_source(self.sources, pointer) or (
+            self.segment,
+            "BGM" if self.segment == 2 else "SEQ",
+            None,
+            None,
+        )
         location = source_location(self.message_ref, source)
-        return Location(message_ref=location.message_ref, segment=location.segment, tag=location.tag, element=location.element, component=location.component, field=pointer)
+        return Location(
+            message_ref=location.message_ref,
+            segment=location.segment,
+            tag=location.tag,
+            element=location.element,
+            component=location.component,
+            field=pointer,
+        )
 
 
 @dataclass
@@ -88,40 +100,59 @@ def take_values(values: PaymentValues, data: Mapping[str, Any], sources: Mapping
         path = f"remittance[{index}]"
         number = read.get("number")
         statement = number if number and _PERIOD.match(number) else None
-        values.items.append({
-            "account": read.get("account"), "amount": read.get("amount"), "statement": statement,
-            "transaction_numbers": [number] if number and not statement else [],
-        })
+        values.items.append(
+            {
+                "account": read.get("account"),
+                "amount": read.get("amount"),
+                "statement": statement,
+                "transaction_numbers": [number] if number and not statement else [],
+            }
+        )
         values.sources[path] = sources[prefix + path]
         if number:
-            values.sources[f"{path}.statement" if statement else f"{path}.transaction_numbers[0]"] = sources[f"{prefix}{path}.number"]
+            values.sources[f"{path}.statement" if statement else f"{path}.transaction_numbers[0]"] = sources[
+                f"{prefix}{path}.number"
+            ]
         for name in ("account", "amount"):
             if f"{prefix}{path}.{name}" in sources:
                 values.sources[f"{path}.{name}"] = sources[f"{prefix}{path}.{name}"]
 
 
 def finish_payment(
-    values: PaymentValues, findings: list[Finding], message_ref: str, segment: int, message_id: str | None, channel: PaymentChannel
+    values: PaymentValues,
+    findings: list[Finding],
+    message_ref: str,
+    segment: int,
+    message_id: str | None,
+    channel: PaymentChannel,
 ) -> EdiPayment:
     """The payment (None when something is missing or wrong: ``findings``, the
     guide's about its values, then what is missing, say why)."""
     result = EdiPayment(message_ref, None, values.end_to_end_reference, list(findings), dict(values.sources), segment)
 
-    def missing(message: str, position: int, tag: str, element: int | None = None, component: int | None = None) -> None:
+    def missing(
+        message: str, position: int, tag: str, element: int | None = None, component: int | None = None
+    ) -> None:
         where = Location(message_ref=message_ref, segment=position, tag=tag, element=element, component=component)
         result.findings.append(Finding("13", message, where))
 
     items: list[RemittanceItem] = []
     for index, item in enumerate(values.items):
         if not item["account"]:
-            missing("remittance DOC without RFF+ADE: the BN15 RM account to pay is missing", result.sources[f"remittance[{index}]"][0], "DOC")
+            missing(
+                "remittance DOC without RFF+ADE: the BN15 RM account to pay is missing",
+                result.sources[f"remittance[{index}]"][0],
+                "DOC",
+            )
             continue
         items.append(RemittanceItem(**item))
     unstructured = " ".join(values.texts) or None
     if not values.items and unstructured:
         items = items_from_text(unstructured)
     if values.amount is None and not any(f.location.tag == "MOA" for f in result.findings):
-        missing("the payment has no amount (MOA+9 / MOA+12)", segment, "SEQ" if channel is PaymentChannel.PAYMUL else "UNS")
+        missing(
+            "the payment has no amount (MOA+9 / MOA+12)", segment, "SEQ" if channel is PaymentChannel.PAYMUL else "UNS"
+        )
     if values.currency is None:
         missing("the payment has no currency (MOA 6345 or CUX)", segment, "MOA", 1, 3)
     if values.value_date is None and not any(f.location.tag == "DTM" for f in result.findings):
@@ -133,11 +164,20 @@ def finish_payment(
     if result.findings:
         return result
     try:
-        result.payment = Payment.model_validate({
-            "message_id": message_id, "end_to_end_reference": values.end_to_end_reference, "payer_name": values.payer_name,
-            "payer_account": values.payer_account, "amount": values.amount, "currency": values.currency,
-            "value_date": values.value_date, "channel": channel, "remittance": items, "unstructured": unstructured,
-        })
+        result.payment = Payment.model_validate(
+            {
+                "message_id": message_id,
+                "end_to_end_reference": values.end_to_end_reference,
+                "payer_name": values.payer_name,
+                "payer_account": values.payer_account,
+                "amount": values.amount,
+                "currency": values.currency,
+                "value_date": values.value_date,
+                "channel": channel,
+                "remittance": items,
+                "unstructured": unstructured,
+            }
+        )
     except ValidationError as error:
         for problem in error.errors():
             pointer = ".".join(str(part) for part in problem["loc"])

@@ -155,7 +155,9 @@ class InterchangeWriter:
         limit = self._repertoire
         if limit is not None:
             segments = [
-                OutSegment(limit(s.tag), *[[limit(c) for c in e] if isinstance(e, list) else limit(e) for e in s.elements])
+                OutSegment(
+                    limit(s.tag), *[[limit(c) for c in e] if isinstance(e, list) else limit(e) for e in s.elements]
+                )
                 for s in segments
             ]
         self._write_text(self._serializer.serialize(list(segments), with_una_header=False, break_lines=True))

@@ -97,7 +97,11 @@ def map_pain001(root: etree._Element, namespace: str) -> Pain001Message:
     initiation: dict[str, Any] | None = reading.data.get("initiation")
     if initiation is None:
         message = Pain001Message(None, None, None, None)
-        message.findings.append(Finding(STRUCTURE, "pain.001 Document without CstmrCdtTrfInitn", Location(xpath="/Document", line=reading.line)))
+        message.findings.append(
+            Finding(
+                STRUCTURE, "pain.001 Document without CstmrCdtTrfInitn", Location(xpath="/Document", line=reading.line)
+            )
+        )
         return message
     header: dict[str, Any] = initiation.get("header", {})
     header_line = lines.get("initiation.header")
@@ -109,7 +113,11 @@ def map_pain001(root: etree._Element, namespace: str) -> Pain001Message:
     )
     for name, key in (("MsgId", "message_id"), ("NbOfTxs", "number_of_transactions")):
         if header.get(key) is None:
-            message.findings.append(Finding(STRUCTURE, f"GrpHdr/{name} is missing", Location(xpath=f"{BASE}/GrpHdr/{name}", line=header_line)))
+            message.findings.append(
+                Finding(
+                    STRUCTURE, f"GrpHdr/{name} is missing", Location(xpath=f"{BASE}/GrpHdr/{name}", line=header_line)
+                )
+            )
     amounts: list[Decimal] = []
     seen: set[str] = set()
     for p_index, info in enumerate(initiation.get("infos", ()), 1):
@@ -122,33 +130,85 @@ def map_pain001(root: etree._Element, namespace: str) -> Pain001Message:
             mapped.payment_information_id = info.get("id")
             if mapped.end_to_end_reference:
                 if mapped.end_to_end_reference in seen:
-                    mapped.findings.append(Finding(DUPLICATE_REFERENCE, f"end-to-end reference {mapped.end_to_end_reference} is used twice in this file",
-                                                   Location(xpath=f"{mapped.xpath}/PmtId/EndToEndId", line=lines.get(where))))
+                    mapped.findings.append(
+                        Finding(
+                            DUPLICATE_REFERENCE,
+                            f"end-to-end reference {mapped.end_to_end_reference} is used twice in this file",
+                            Location(xpath=f"{mapped.xpath}/PmtId/EndToEndId", line=lines.get(where)),
+                        )
+                    )
                 seen.add(mapped.end_to_end_reference)
             amount = _decimal(_stripped(transaction.get("instructed", {}).get("text")))
             if amount is not None:
                 p_amounts.append(amount)
             message.payments.append(mapped)
         line = lines.get(f"initiation.infos[{p_index - 1}]")
-        _check_totals(message.findings, info.get("number_of_transactions"), info.get("control_sum"), len(transactions), p_amounts, p_path, line)
+        _check_totals(
+            message.findings,
+            info.get("number_of_transactions"),
+            info.get("control_sum"),
+            len(transactions),
+            p_amounts,
+            p_path,
+            line,
+        )
         amounts.extend(p_amounts)
     if not message.payments:
-        message.findings.append(Finding(STRUCTURE, "the message holds no PmtInf/CdtTrfTxInf", Location(xpath=BASE, line=lines.get("initiation"))))
-    _check_totals(message.findings, message.number_of_transactions, message.control_sum, len(message.payments), amounts, f"{BASE}/GrpHdr", header_line)
+        message.findings.append(
+            Finding(
+                STRUCTURE, "the message holds no PmtInf/CdtTrfTxInf", Location(xpath=BASE, line=lines.get("initiation"))
+            )
+        )
+    _check_totals(
+        message.findings,
+        message.number_of_transactions,
+        message.control_sum,
+        len(message.payments),
+        amounts,
+        f"{BASE}/GrpHdr",
+        header_line,
+    )
     return message
 
 
-def _check_totals(findings: list[Finding], declared_count: str | None, declared_sum: str | None, count: int, amounts: list[Decimal], path: str, line: int | None) -> None:
+def _check_totals(
+    findings: list[Finding],
+    declared_count: str | None,
+    declared_sum: str | None,
+    count: int,
+    amounts: list[Decimal],
+    path: str,
+    line: int | None,
+) -> None:
     if declared_count is not None and (not declared_count.isdigit() or int(declared_count) != count):
-        findings.append(Finding(COUNT_MISMATCH, f"NbOfTxs is {declared_count} but {path.rsplit('/', 1)[-1].split('[')[0]} holds {count} transaction(s)", Location(xpath=f"{path}/NbOfTxs", line=line)))
+        findings.append(
+            Finding(
+                COUNT_MISMATCH,
+                f"NbOfTxs is {declared_count} but {path.rsplit('/', 1)[-1].split('[')[0]} holds {count} transaction(s)",
+                Location(xpath=f"{path}/NbOfTxs", line=line),
+            )
+        )
     if declared_sum is not None:
         control = _decimal(declared_sum)
         total = sum(amounts, Decimal("0"))
         if control is None or control != total:
-            findings.append(Finding(CONTROL_SUM_MISMATCH, f"CtrlSum is {declared_sum} but the instructed amounts add up to {total}", Location(xpath=f"{path}/CtrlSum", line=line)))
+            findings.append(
+                Finding(
+                    CONTROL_SUM_MISMATCH,
+                    f"CtrlSum is {declared_sum} but the instructed amounts add up to {total}",
+                    Location(xpath=f"{path}/CtrlSum", line=line),
+                )
+            )
 
 
-def _map_transaction(lines: Mapping[str, int | None], message_id: str | None, info: dict[str, Any], p_index: int, tx: dict[str, Any], t_index: int) -> MappedPayment:
+def _map_transaction(
+    lines: Mapping[str, int | None],
+    message_id: str | None,
+    info: dict[str, Any],
+    p_index: int,
+    tx: dict[str, Any],
+    t_index: int,
+) -> MappedPayment:
     p_path = f"{BASE}/PmtInf[{p_index}]"
     path = f"{p_path}/CdtTrfTxInf[{t_index}]"
     where = f"initiation.infos[{p_index - 1}].transactions[{t_index - 1}]"
@@ -157,7 +217,9 @@ def _map_transaction(lines: Mapping[str, int | None], message_id: str | None, in
     mapped = MappedPayment(f"PmtInf[{p_index}]/CdtTrfTxInf[{t_index}]", path, tx_line, e2e, None)
     src = mapped.sources
     if e2e is None:
-        mapped.findings.append(Finding(STRUCTURE, "PmtId/EndToEndId is missing", Location(xpath=f"{path}/PmtId/EndToEndId", line=tx_line)))
+        mapped.findings.append(
+            Finding(STRUCTURE, "PmtId/EndToEndId is missing", Location(xpath=f"{path}/PmtId/EndToEndId", line=tx_line))
+        )
     src["end_to_end_reference"] = (f"{path}/PmtId/EndToEndId", tx_line)
     src["message_id"] = (f"{BASE}/GrpHdr/MsgId", None)
     instructed: dict[str, Any] | None = tx.get("instructed")
@@ -166,25 +228,51 @@ def _map_transaction(lines: Mapping[str, int | None], message_id: str | None, in
     src["currency"] = (f"{path}/Amt/InstdAmt/@Ccy", src["amount"][1])
     amount = currency = None
     if instructed is None:
-        mapped.findings.append(Finding(STRUCTURE, "Amt/InstdAmt is missing (EqvtAmt is not accepted)", Location(xpath=f"{path}/Amt", line=tx_line)))
+        mapped.findings.append(
+            Finding(
+                STRUCTURE,
+                "Amt/InstdAmt is missing (EqvtAmt is not accepted)",
+                Location(xpath=f"{path}/Amt", line=tx_line),
+            )
+        )
     else:
         text = instructed.get("text")
         amount = _decimal((text or "").strip())
         currency = instructed.get("currency")
         if amount is None:
-            mapped.findings.append(Finding(STRUCTURE, f"InstdAmt {text!r} is not a decimal amount", Location(xpath=src["amount"][0], line=src["amount"][1])))
+            mapped.findings.append(
+                Finding(
+                    STRUCTURE,
+                    f"InstdAmt {text!r} is not a decimal amount",
+                    Location(xpath=src["amount"][0], line=src["amount"][1]),
+                )
+            )
         if not currency:
-            mapped.findings.append(Finding(STRUCTURE, "InstdAmt has no Ccy attribute", Location(xpath=src["currency"][0], line=src["currency"][1])))
+            mapped.findings.append(
+                Finding(
+                    STRUCTURE,
+                    "InstdAmt has no Ccy attribute",
+                    Location(xpath=src["currency"][0], line=src["currency"][1]),
+                )
+            )
     date_text = info.get("date") or (info.get("date_time") or "")[:10] or None
     src["value_date"] = (f"{p_path}/ReqdExctnDt", info_line)
     value_date = None
     if date_text is None:
-        mapped.findings.append(Finding(STRUCTURE, "PmtInf/ReqdExctnDt/Dt is missing", Location(xpath=src["value_date"][0], line=info_line)))
+        mapped.findings.append(
+            Finding(STRUCTURE, "PmtInf/ReqdExctnDt/Dt is missing", Location(xpath=src["value_date"][0], line=info_line))
+        )
     else:
         try:
             value_date = dt.date.fromisoformat(date_text)
         except ValueError:
-            mapped.findings.append(Finding(STRUCTURE, f"ReqdExctnDt {date_text!r} is not an ISO date", Location(xpath=src["value_date"][0], line=info_line)))
+            mapped.findings.append(
+                Finding(
+                    STRUCTURE,
+                    f"ReqdExctnDt {date_text!r} is not an ISO date",
+                    Location(xpath=src["value_date"][0], line=info_line),
+                )
+            )
     src["payer_account"] = (f"{p_path}/DbtrAcct/Id", info_line)
     remittance, unstructured = _remittance(lines, tx, where, path, tx_line, mapped)
     if mapped.findings or amount is None or value_date is None or not currency or e2e is None or message_id is None:
@@ -210,7 +298,14 @@ def _map_transaction(lines: Mapping[str, int | None], message_id: str | None, in
     return mapped
 
 
-def _remittance(lines: Mapping[str, int | None], tx: dict[str, Any], where: str, path: str, tx_line: int | None, mapped: MappedPayment) -> tuple[list[RemittanceItem], str | None]:
+def _remittance(
+    lines: Mapping[str, int | None],
+    tx: dict[str, Any],
+    where: str,
+    path: str,
+    tx_line: int | None,
+    mapped: MappedPayment,
+) -> tuple[list[RemittanceItem], str | None]:
     info: dict[str, Any] | None = tx.get("remittance")
     if info is None:
         mapped.sources["remittance"] = (f"{path}/RmtInf", tx_line)
@@ -231,7 +326,13 @@ def _remittance(lines: Mapping[str, int | None], tx: dict[str, Any], where: str,
         mapped.sources[f"remittance[{index}]"] = (s_path, strd_line)
         mapped.sources[f"remittance[{index}].account"] = (f"{s_path}/CdtrRefInf/Ref", strd_line)
         if account is None:
-            mapped.findings.append(Finding(STRUCTURE, "Strd without CdtrRefInf/Ref: the BN15 RM account to pay is missing", Location(xpath=f"{s_path}/CdtrRefInf/Ref", line=strd_line)))
+            mapped.findings.append(
+                Finding(
+                    STRUCTURE,
+                    "Strd without CdtrRefInf/Ref: the BN15 RM account to pay is missing",
+                    Location(xpath=f"{s_path}/CdtrRefInf/Ref", line=strd_line),
+                )
+            )
             continue
         numbers: list[str] = []
         period: str | None = None
@@ -244,7 +345,10 @@ def _remittance(lines: Mapping[str, int | None], tx: dict[str, Any], where: str,
                 period = number
                 mapped.sources[f"remittance[{index}].statement"] = (f"{s_path}/RfrdDocInf[{d_index}]/Nb", document_line)
             else:
-                mapped.sources[f"remittance[{index}].transaction_numbers[{len(numbers)}]"] = (f"{s_path}/RfrdDocInf[{d_index}]/Nb", document_line)
+                mapped.sources[f"remittance[{index}].transaction_numbers[{len(numbers)}]"] = (
+                    f"{s_path}/RfrdDocInf[{d_index}]/Nb",
+                    document_line,
+                )
                 numbers.append(number)
         remitted: dict[str, Any] | None = strd.get("remitted")
         amount = None
@@ -254,12 +358,22 @@ def _remittance(lines: Mapping[str, int | None], tx: dict[str, Any], where: str,
             mapped.sources[f"remittance[{index}].amount"] = (amount_path, amount_line)
             amount = _decimal((remitted.get("text") or "").strip())
             if amount is None:
-                mapped.findings.append(Finding(STRUCTURE, f"RmtdAmt {remitted.get('text')!r} is not a decimal amount", Location(xpath=amount_path, line=amount_line)))
+                mapped.findings.append(
+                    Finding(
+                        STRUCTURE,
+                        f"RmtdAmt {remitted.get('text')!r} is not a decimal amount",
+                        Location(xpath=amount_path, line=amount_line),
+                    )
+                )
                 continue
         try:
             items.append(RemittanceItem(account=account, transaction_numbers=numbers, statement=period, amount=amount))
         except ValidationError as error:
-            mapped.findings.append(Finding(STRUCTURE, f"remittance item: {error.errors()[0]['msg']}", Location(xpath=s_path, line=strd_line)))
+            mapped.findings.append(
+                Finding(
+                    STRUCTURE, f"remittance item: {error.errors()[0]['msg']}", Location(xpath=s_path, line=strd_line)
+                )
+            )
     if not structured and unstructured:
         items = items_from_text(unstructured)
         for index in range(len(items)):

@@ -56,25 +56,42 @@ def map_paymul(message: Message, decimal: str = ".") -> EdiPaymentMapping:
             take_values(values, lin, sources, f"lins[{number}].")
             take_values(values, seq, sources, path + ".")
             payment = finish_payment(
-                values, of_payment.get(path, []), message.reference, sources[path][0], mapping.message_id, PaymentChannel.PAYMUL
+                values,
+                of_payment.get(path, []),
+                message.reference,
+                sources[path][0],
+                mapping.message_id,
+                PaymentChannel.PAYMUL,
             )
             mapping.payments.append(payment)
             if values.amount is not None:
                 amounts.append(values.amount)
         total = lin.get("total")
         if total is not None and sum(amounts, Decimal(0)) != total:
-            mapping.group_findings.append(Finding(
-                CONTROL_SUM_MISMATCH, f"LIN total MOA+9 is {total} but its payments add up to {sum(amounts, Decimal(0))}",
-                Location(message_ref=message.reference, segment=sources[f"lins[{number}].total"][0], tag="MOA", element=1, component=2),
-            ))
+            mapping.group_findings.append(
+                Finding(
+                    CONTROL_SUM_MISMATCH,
+                    f"LIN total MOA+9 is {total} but its payments add up to {sum(amounts, Decimal(0))}",
+                    Location(
+                        message_ref=message.reference,
+                        segment=sources[f"lins[{number}].total"][0],
+                        tag="MOA",
+                        element=1,
+                        component=2,
+                    ),
+                )
+            )
     if "CNT+2" in reading.seen:
         position, segment = reading.seen["CNT+2"]
         declared = segment.get(1, 2)
         if not declared.isdigit() or int(declared) != len(mapping.payments):
-            mapping.group_findings.append(Finding(
-                COUNT_MISMATCH, f"CNT+2 says {declared} payments but the message holds {len(mapping.payments)} SEQ group(s)",
-                Location(message_ref=message.reference, segment=position, tag="CNT", element=1, component=2),
-            ))
+            mapping.group_findings.append(
+                Finding(
+                    COUNT_MISMATCH,
+                    f"CNT+2 says {declared} payments but the message holds {len(mapping.payments)} SEQ group(s)",
+                    Location(message_ref=message.reference, segment=position, tag="CNT", element=1, component=2),
+                )
+            )
     for payment in mapping.payments:
         if payment.payment is None:
             mapping.findings.extend(f for f in payment.findings if f not in mapping.findings)

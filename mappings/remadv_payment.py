@@ -26,7 +26,9 @@ def map_remadv(message: Message, decimal: str = ".") -> EdiPaymentMapping:
     mapping = EdiPaymentMapping(reading.data.get("message_id"))
     values = PaymentValues()
     take_values(values, reading.data, reading.sources, "")
-    payment = finish_payment(values, reading.findings, message.reference, _BGM, mapping.message_id, PaymentChannel.REMADV)
+    payment = finish_payment(
+        values, reading.findings, message.reference, _BGM, mapping.message_id, PaymentChannel.REMADV
+    )
     mapping.payments.append(payment)
     if payment.payment is None:
         mapping.findings.extend(payment.findings)

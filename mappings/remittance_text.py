@@ -23,4 +23,6 @@ def items_from_text(text: str) -> list[RemittanceItem]:
     period = _SOA.search(masked)
     if len(accounts) > 1:
         return [RemittanceItem(account=account) for account in accounts]
-    return [RemittanceItem(account=accounts[0], transaction_numbers=numbers, statement=period.group(1) if period else None)]
+    return [
+        RemittanceItem(account=accounts[0], transaction_numbers=numbers, statement=period.group(1) if period else None)
+    ]

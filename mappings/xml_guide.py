@@ -274,7 +274,9 @@ class XmlGuide:
 
     def item_labels(self) -> dict[str, str]:
         """List name → how messages call one item (``lines`` → ``line``)."""
-        return {rule.target[:-2]: rule.label for _, rule in walk(self.root) if rule.target.endswith("[]") and rule.label}
+        return {
+            rule.target[:-2]: rule.label for _, rule in walk(self.root) if rule.target.endswith("[]") and rule.label
+        }
 
     def xpath_of(self, path: str | None) -> str:
         """The XPath, relative to the root element, of a domain path:
@@ -337,7 +339,9 @@ def _bind(rule: Element, prefix: str, xpath: str, anchor: str, relative: str, fo
             found[inner + child.path] = _Binding(here, inner_anchor + inner_relative)
         for attribute in child.attributes:
             if attribute.path:
-                found[inner + attribute.path] = _Binding(f"{here}/@{attribute.name}", f"{inner_anchor}{inner_relative}/@{attribute.name}")
+                found[inner + attribute.path] = _Binding(
+                    f"{here}/@{attribute.name}", f"{inner_anchor}{inner_relative}/@{attribute.name}"
+                )
         _bind(child, inner, here, inner_anchor, inner_relative, found)
 
 
@@ -396,7 +400,21 @@ class _ReadPlan:
     """A rule compiled for the reader: what it does with an element, and
     the plans of its children by Clark name (only those that read something)."""
 
-    __slots__ = ("attributes", "children", "codec", "keep_text", "kind", "leaf", "list_name", "path", "read", "repeat", "rule", "select", "target")
+    __slots__ = (
+        "attributes",
+        "children",
+        "codec",
+        "keep_text",
+        "kind",
+        "leaf",
+        "list_name",
+        "path",
+        "read",
+        "repeat",
+        "rule",
+        "select",
+        "target",
+    )
 
     def __init__(self, rule: Element, namespace: str) -> None:
         self.rule = rule
@@ -413,7 +431,9 @@ class _ReadPlan:
         for child in rule.children:
             if child.reads:
                 self.children.setdefault(f"{{{namespace}}}{child.name}", []).append(_ReadPlan(child, namespace))
-        self.leaf = bool(self.path) and not (rule.target or self.keep_text or self.attributes or self.children or self.path.endswith("[]"))
+        self.leaf = bool(self.path) and not (
+            rule.target or self.keep_text or self.attributes or self.children or self.path.endswith("[]")
+        )
         self.read = rule.codec.read
 
 
@@ -495,11 +515,15 @@ class _Reader:
             if attribute.path:
                 self.set(attribute.codec, given, obj, attribute.path, prefix, line)
             if attribute.checked and given is not None:
-                reading.checks.append(AttributeCheck(prefix + plan.path if plan.path else prefix.rstrip("."), attribute, given))
+                reading.checks.append(
+                    AttributeCheck(prefix + plan.path if plan.path else prefix.rstrip("."), attribute, given)
+                )
         if plan.children:
             self.children(plan, child, obj, prefix)
 
-    def set(self, codec: Codec, text: str | None, obj: dict[str, Any], name: str, prefix: str, line: int | None) -> None:
+    def set(
+        self, codec: Codec, text: str | None, obj: dict[str, Any], name: str, prefix: str, line: int | None
+    ) -> None:
         """Field ``name`` of ``obj`` (domain path ``prefix + name``) from ``text``."""
         reading = self.reading
         try:
@@ -542,7 +566,18 @@ def _choose(plans: list[_ReadPlan], child: etree._Element) -> _ReadPlan | None:
 class _WritePlan:
     """A rule compiled for the writer (only the children that can write something)."""
 
-    __slots__ = ("attributes", "children", "codec", "constant", "fallback", "fixed", "list_name", "name", "path", "target")
+    __slots__ = (
+        "attributes",
+        "children",
+        "codec",
+        "constant",
+        "fallback",
+        "fixed",
+        "list_name",
+        "name",
+        "path",
+        "target",
+    )
 
     def __init__(self, rule: Element) -> None:
         self.name = rule.name
@@ -560,7 +595,12 @@ class _WritePlan:
 def _writes(rule: Element) -> bool:
     if rule.path.endswith("[]"):
         return False
-    return bool(rule.path or rule.constant is not None or rule.fallback is not None or any(_writes(child) for child in rule.children))
+    return bool(
+        rule.path
+        or rule.constant is not None
+        or rule.fallback is not None
+        or any(_writes(child) for child in rule.children)
+    )
 
 
 _WRITE_PLANS: dict[int, _WritePlan] = {}  # per guide
@@ -594,7 +634,9 @@ def _write(plan: _WritePlan, parent: etree._Element, obj: Any, root: Any) -> boo
         if attribute.constant is not None:
             value: str | None = attribute.constant
         else:
-            value = _written(attribute.codec, _attr(root, attribute.same_as) if attribute.same_as else _attr(obj, attribute.path))
+            value = _written(
+                attribute.codec, _attr(root, attribute.same_as) if attribute.same_as else _attr(obj, attribute.path)
+            )
         if value is not None:
             element.set(attribute.name, value)
     for child in plan.children:
@@ -649,7 +691,9 @@ def _shown(path: str) -> str:
     return f"`{head}[k-1]{tail}`" if found else f"`{path}`"
 
 
-def _rows(rule: Element, relative: str, prefix: str, full: str, sections: list[tuple[str, list[str]]], current: int) -> None:
+def _rows(
+    rule: Element, relative: str, prefix: str, full: str, sections: list[tuple[str, list[str]]], current: int
+) -> None:
     """``relative``: ``rule``'s XPath in its section; ``prefix``: the field
     path of its object as the section shows it; ``full``: from the root."""
     rows = sections[current][1]

@@ -168,9 +168,7 @@ def version_errors(declaration: Declaration, versions: Sequence[StoredVersion]) 
     return errors
 
 
-def sender_outcome(
-    store: PortalStore, declaration: Declaration, received_at: dt.datetime
-) -> DeclarationOutcome | None:
+def sender_outcome(store: PortalStore, declaration: Declaration, received_at: dt.datetime) -> DeclarationOutcome | None:
     """CARM's sender checks, before any business rule: the declarant must be registered
     (else 415 / code 90) and, filing for another business's RM account, hold a delegation
     from it active on the day received (else 412 / code 69). None when they pass; an
@@ -384,9 +382,7 @@ def create_app(
         answered with the first status and body, unchanged (header ``Idempotent-Replayed``)."""
         return submit(store, tariff, declaration, key, check_sender=True)
 
-    @router.get(
-        "/declarations/{transaction_number}", response_model=DeclarationHistory, responses=_GET_RESPONSES
-    )
+    @router.get("/declarations/{transaction_number}", response_model=DeclarationHistory, responses=_GET_RESPONSES)
     def get_declaration(transaction_number: str) -> DeclarationHistory:
         """The latest accepted version with its outcome, and a summary of every version."""
         versions = store.versions(transaction_number)
@@ -416,7 +412,9 @@ def create_app(
         """Register an importer (BN15 RM account) or a broker (BN9 or BN15). An account that is
         already registered is answered 200 with its record, unchanged."""
         if party.role == "importer" and not is_program_account(party.account, "RM"):
-            raise PortalHTTPError(422, [codes.IMPORTER_NOT_RM.error("account", f"{party.account} is not an RM program account")])
+            raise PortalHTTPError(
+                422, [codes.IMPORTER_NOT_RM.error("account", f"{party.account} is not an RM program account")]
+            )
         stored, created = store.add_party(party.account, party.role, party.name)
         if not created:
             response.status_code = 200
@@ -427,9 +425,15 @@ def create_app(
         """Record that the importer's RM account delegates to the broker (BN9: all its accounts)."""
         errors = []
         if not is_program_account(delegation.importer, "RM"):
-            errors.append(codes.IMPORTER_NOT_RM.error("importer", f"{delegation.importer} is not an RM program account"))
+            errors.append(
+                codes.IMPORTER_NOT_RM.error("importer", f"{delegation.importer} is not an RM program account")
+            )
         elif (importer := store.party(delegation.importer)) is None or importer.role != "importer":
-            errors.append(codes.PARTY_UNKNOWN.error("importer", f"Importer {delegation.importer} is not registered as an importer"))
+            errors.append(
+                codes.PARTY_UNKNOWN.error(
+                    "importer", f"Importer {delegation.importer} is not registered as an importer"
+                )
+            )
         if store.party(delegation.broker) is None:
             errors.append(codes.PARTY_UNKNOWN.error("broker", f"Broker {delegation.broker} is not registered"))
         valid_from = delegation.valid_from or dt.datetime.now(dt.UTC).date()
@@ -442,7 +446,9 @@ def create_app(
 
     @router.get("/delegations", response_model=DelegationList, responses=_AUTH_RESPONSES)
     def get_delegations(
-        importer: Annotated[str | None, Query(description="An importer account: delegations recorded for it or its BN9")] = None,
+        importer: Annotated[
+            str | None, Query(description="An importer account: delegations recorded for it or its BN9")
+        ] = None,
         broker: Annotated[str | None, Query(description="A broker account: delegations to it or to its BN9")] = None,
         active: Annotated[bool | None, Query(description="true: only active today; false: only inactive")] = None,
     ) -> DelegationList:

@@ -82,7 +82,9 @@ class CircuitOpen(PortalUnavailable):
     The pipeline parks the file (``PortalParked`` is the same class)."""
 
     def __init__(self, retry_in: float, last_error: Exception | None) -> None:
-        Exception.__init__(self, f"portal circuit open after repeated failures; next trial in {retry_in:.1f} s (last: {last_error!r})")
+        Exception.__init__(
+            self, f"portal circuit open after repeated failures; next trial in {retry_in:.1f} s (last: {last_error!r})"
+        )
         self.attempts = 0
         self.last_error = last_error
         self.retry_in = retry_in
@@ -210,7 +212,9 @@ class PortalClient:
             return response.json()
         raise PortalRequestError(response.status_code, _body(response))
 
-    def delegations(self, importer: str | None = None, broker: str | None = None, active: bool | None = None) -> list[dict[str, Any]]:
+    def delegations(
+        self, importer: str | None = None, broker: str | None = None, active: bool | None = None
+    ) -> list[dict[str, Any]]:
         """The portal's delegations covering the importer and broker accounts."""
         params: dict[str, str] = {}
         if importer:

@@ -29,9 +29,7 @@ NOT_FOUND = ValidationCode("077", "No Data Found or Access Denied")
 # Request problems (our choices).
 SCHEMA_INVALID = ValidationCode("P001", "The request does not match the declaration schema")
 IDEMPOTENCY_KEY_MISSING = ValidationCode("P002", "The Idempotency-Key header is required")
-IDEMPOTENCY_KEY_REUSED = ValidationCode(
-    "P003", "The Idempotency-Key was already used with a different request body"
-)
+IDEMPOTENCY_KEY_REUSED = ValidationCode("P003", "The Idempotency-Key was already used with a different request body")
 API_KEY_INVALID = ValidationCode("P004", "The x-api-key header is missing or invalid")
 TRY_AGAIN = ValidationCode("P005", "Concurrent writes on this transaction; retry with the same key")
 

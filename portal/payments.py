@@ -66,7 +66,9 @@ ACCOUNT_UNKNOWN = ValidationCode("P401", "The program account is not registered 
 CURRENCY_NOT_CAD = ValidationCode("P402", "Payments are accepted in CAD only")
 AMOUNTS_DO_NOT_ADD_UP = ValidationCode("P403", "The remitted amounts do not add up to the payment amount")
 DUPLICATE_PAYMENT = ValidationCode("P404", "A payment with this end-to-end reference was already received")
-TRANSACTION_NOT_ON_ACCOUNT = ValidationCode("P405", "The transaction number is not an accepted declaration of the account")
+TRANSACTION_NOT_ON_ACCOUNT = ValidationCode(
+    "P405", "The transaction number is not an accepted declaration of the account"
+)
 AMOUNT_INVALID = ValidationCode("P406", "Amounts must be greater than zero with at most 2 decimals")
 ACCOUNT_INVALID = ValidationCode("P407", "The account is not a valid BN15 RM program account")
 NO_REMITTANCE = ValidationCode("P408", "The payment names no program account")
@@ -108,7 +110,9 @@ _TABLES = [_Base.metadata.tables[row.__tablename__] for row in (_PaymentRow, _Pa
 
 
 def load_holidays(path: Path = HOLIDAYS) -> frozenset[dt.date]:
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
+    lines = [
+        line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")
+    ]
     return frozenset(dt.date.fromisoformat(row["date"]) for row in csv.DictReader(lines))
 
 
@@ -155,11 +159,17 @@ def _total_due(outcome: dict[str, Any]) -> Decimal:
     return sum((Decimal(str(outcome.get(name) or "0")) for name in ("total_duty", "total_excise", "total_gst")), ZERO)
 
 
-def account_declarations(store: PortalStore, is_business_day: Callable[[dt.date], bool]) -> dict[str, dict[str, _Debit]]:
+def account_declarations(
+    store: PortalStore, is_business_day: Callable[[dt.date], bool]
+) -> dict[str, dict[str, _Debit]]:
     """Account → transaction → its debit: the latest accepted version's assessment
     (nothing for a cancelled CAD); due dates count from the original's release."""
     with Session(store.engine) as session:
-        rows = list(session.scalars(select(_DeclarationRow).order_by(_DeclarationRow.transaction_number, _DeclarationRow.version)))
+        rows = list(
+            session.scalars(
+                select(_DeclarationRow).order_by(_DeclarationRow.transaction_number, _DeclarationRow.version)
+            )
+        )
     latest: dict[str, _DeclarationRow] = {}
     released: dict[str, dt.date] = {}
     for row in rows:
@@ -172,7 +182,12 @@ def account_declarations(store: PortalStore, is_business_day: Callable[[dt.date]
         release = released[number]
         _, end = billing_period(release)
         accounts.setdefault(account, {})[number] = _Debit(
-            number, row.version, cancelled, release, ZERO if cancelled else _total_due(row.outcome), end,
+            number,
+            row.version,
+            cancelled,
+            release,
+            ZERO if cancelled else _total_due(row.outcome),
+            end,
             payment_due_date(end, is_business_day),
         )
     return accounts
@@ -184,12 +199,19 @@ def _stored_payments(store: PortalStore, account: str | None = None) -> list[_St
         if account is not None:
             ids = select(_PaymentItemRow.payment_id).where(_PaymentItemRow.account == account)
             query = query.where(_PaymentRow.id.in_(ids))
-        payments = {row.id: _StoredPayment(row.id, Payment.model_validate(row.body), _utc(row.received_at)) for row in session.scalars(query)}
+        payments = {
+            row.id: _StoredPayment(row.id, Payment.model_validate(row.body), _utc(row.received_at))
+            for row in session.scalars(query)
+        }
         items = session.scalars(
-            select(_PaymentItemRow).where(_PaymentItemRow.payment_id.in_(list(payments))).order_by(_PaymentItemRow.payment_id, _PaymentItemRow.position)
+            select(_PaymentItemRow)
+            .where(_PaymentItemRow.payment_id.in_(list(payments)))
+            .order_by(_PaymentItemRow.payment_id, _PaymentItemRow.position)
         )
         for item in items:
-            payments[item.payment_id].items.append(_Item(item.account, Decimal(item.amount), list(item.transaction_numbers), item.statement))
+            payments[item.payment_id].items.append(
+                _Item(item.account, Decimal(item.amount), list(item.transaction_numbers), item.statement)
+            )
     return list(payments.values())
 
 
@@ -200,7 +222,9 @@ def _oldest_first(debits: Iterable[_Debit]) -> list[_Debit]:
     return sorted(debits, key=lambda d: (d.due_date, d.release_date, d.transaction_number))
 
 
-def apply_payments(debits: dict[str, _Debit], payments: Sequence[_StoredPayment], account: str) -> dict[int, list[Application]]:
+def apply_payments(
+    debits: dict[str, _Debit], payments: Sequence[_StoredPayment], account: str
+) -> dict[int, list[Application]]:
     """Replay the payments (oldest first) against the account's debits; updates ``paid``
     and returns each payment's applications to this account (unapplied: no transaction)."""
     applied: dict[int, list[Application]] = {}
@@ -222,7 +246,9 @@ def apply_payments(debits: dict[str, _Debit], payments: Sequence[_StoredPayment]
                     continue
                 debit.paid += take
                 money -= take
-                applications.append(Application(account=account, transaction_number=debit.transaction_number, amount=take))
+                applications.append(
+                    Application(account=account, transaction_number=debit.transaction_number, amount=take)
+                )
                 if money == 0:
                     break
             if money > 0:
@@ -230,7 +256,9 @@ def apply_payments(debits: dict[str, _Debit], payments: Sequence[_StoredPayment]
     return applied
 
 
-def statement(store: PortalStore, account: str, as_of: dt.date, is_business_day: Callable[[dt.date], bool]) -> Statement:
+def statement(
+    store: PortalStore, account: str, as_of: dt.date, is_business_day: Callable[[dt.date], bool]
+) -> Statement:
     debits = account_declarations(store, is_business_day).get(account, {})
     payments = _stored_payments(store, account)
     applied = apply_payments(debits, payments, account)
@@ -263,9 +291,14 @@ def statement(store: PortalStore, account: str, as_of: dt.date, is_business_day:
         outstanding = sum((d.outstanding for d in members), ZERO)
         due.append(
             DuePeriod(
-                period=period_id(end), period_start=start, period_end=end, statement_date=statement_date(end),
-                due_date=members[0].due_date, assessed=sum((d.assessed for d in members), ZERO),
-                outstanding=outstanding, overdue=outstanding > 0 and as_of > members[0].due_date,
+                period=period_id(end),
+                period_start=start,
+                period_end=end,
+                statement_date=statement_date(end),
+                due_date=members[0].due_date,
+                assessed=sum((d.assessed for d in members), ZERO),
+                outstanding=outstanding,
+                overdue=outstanding > 0 and as_of > members[0].due_date,
             )
         )
     total_assessed = sum((d.assessed for d in ordered), ZERO)
@@ -275,8 +308,15 @@ def statement(store: PortalStore, account: str, as_of: dt.date, is_business_day:
         as_of=as_of,
         debits=[
             DebitLine(
-                transaction_number=d.transaction_number, version=d.version, cancelled=d.cancelled, release_date=d.release_date,
-                period=period_id(d.period_end), due_date=d.due_date, assessed=d.assessed, paid=d.paid, outstanding=d.outstanding,
+                transaction_number=d.transaction_number,
+                version=d.version,
+                cancelled=d.cancelled,
+                release_date=d.release_date,
+                period=period_id(d.period_end),
+                due_date=d.due_date,
+                assessed=d.assessed,
+                paid=d.paid,
+                outstanding=d.outstanding,
             )
             for d in ordered
         ],
@@ -308,30 +348,51 @@ def _known_account(store: PortalStore, account: str, declared: dict[str, dict[st
 def payment_errors(store: PortalStore, payment: Payment, declared: dict[str, dict[str, _Debit]]) -> list[PortalError]:
     errors: list[PortalError] = []
     if payment.currency != CBSA_CURRENCY:
-        errors.append(CURRENCY_NOT_CAD.error("currency", f"Currency {payment.currency} is not accepted: payments are in CAD"))
+        errors.append(
+            CURRENCY_NOT_CAD.error("currency", f"Currency {payment.currency} is not accepted: payments are in CAD")
+        )
     if not _two_places(payment.amount):
-        errors.append(AMOUNT_INVALID.error("amount", f"Amount {payment.amount} must be greater than zero with at most 2 decimals"))
+        errors.append(
+            AMOUNT_INVALID.error("amount", f"Amount {payment.amount} must be greater than zero with at most 2 decimals")
+        )
     if not payment.remittance:
         errors.append(NO_REMITTANCE.error("remittance"))
     for index, item in enumerate(payment.remittance):
         pointer = f"remittance[{index}]"
         if item.amount is not None and not _two_places(item.amount):
-            errors.append(AMOUNT_INVALID.error(f"{pointer}.amount", f"Remitted amount {item.amount} must be greater than zero with at most 2 decimals"))
+            errors.append(
+                AMOUNT_INVALID.error(
+                    f"{pointer}.amount",
+                    f"Remitted amount {item.amount} must be greater than zero with at most 2 decimals",
+                )
+            )
         if not is_program_account(item.account, "RM") or not bn9_valid(bn9_of(item.account)):
-            errors.append(ACCOUNT_INVALID.error(f"{pointer}.account", f"{item.account} is not a valid BN15 RM program account"))
+            errors.append(
+                ACCOUNT_INVALID.error(f"{pointer}.account", f"{item.account} is not a valid BN15 RM program account")
+            )
             continue
         if not _known_account(store, item.account, declared):
-            errors.append(ACCOUNT_UNKNOWN.error(f"{pointer}.account", f"Account {item.account} is not registered with the portal"))
+            errors.append(
+                ACCOUNT_UNKNOWN.error(f"{pointer}.account", f"Account {item.account} is not registered with the portal")
+            )
             continue
         for position, number in enumerate(item.transaction_numbers):
             debit = declared.get(item.account, {}).get(number)
             if debit is None or debit.cancelled:
                 why = "is cancelled" if debit is not None else "is not an accepted declaration of the account"
-                errors.append(TRANSACTION_NOT_ON_ACCOUNT.error(f"{pointer}.transaction_numbers[{position}]", f"Transaction {number} {why} {item.account}"))
+                errors.append(
+                    TRANSACTION_NOT_ON_ACCOUNT.error(
+                        f"{pointer}.transaction_numbers[{position}]", f"Transaction {number} {why} {item.account}"
+                    )
+                )
     total = sum(payment.item_amounts(), Decimal("0"))
     itemised = len(payment.remittance) > 1 or (bool(payment.remittance) and payment.remittance[0].amount is not None)
     if itemised and (any(item.amount is None for item in payment.remittance) or total != payment.amount):
-        errors.append(AMOUNTS_DO_NOT_ADD_UP.error("remittance", f"Remitted amounts add up to {total}, not to the payment amount {payment.amount}"))
+        errors.append(
+            AMOUNTS_DO_NOT_ADD_UP.error(
+                "remittance", f"Remitted amounts add up to {total}, not to the payment amount {payment.amount}"
+            )
+        )
     return errors
 
 
@@ -340,7 +401,9 @@ def payment_digest(payment: Payment) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _record(store: PortalStore, key: str, digest: str, status_code: int, outcome: PaymentOutcome, payment: Payment | None) -> PaymentOutcome:
+def _record(
+    store: PortalStore, key: str, digest: str, status_code: int, outcome: PaymentOutcome, payment: Payment | None
+) -> PaymentOutcome:
     """Store the answer under the key and, for an accepted payment, the payment and its items,
     in one transaction; returns the outcome with the payment id. ``StoreConflict`` on a lost race."""
     received_at = outcome.received_at or dt.datetime.now(dt.UTC)
@@ -348,46 +411,80 @@ def _record(store: PortalStore, key: str, digest: str, status_code: int, outcome
         with Session(store.engine) as session, session.begin():
             if payment is not None:
                 row = _PaymentRow(
-                    end_to_end_reference=payment.end_to_end_reference, message_id=payment.message_id, channel=payment.channel.value,
-                    amount=str(payment.amount), currency=payment.currency, value_date=payment.value_date,
-                    body=payment.model_dump(mode="json"), received_at=received_at,
+                    end_to_end_reference=payment.end_to_end_reference,
+                    message_id=payment.message_id,
+                    channel=payment.channel.value,
+                    amount=str(payment.amount),
+                    currency=payment.currency,
+                    value_date=payment.value_date,
+                    body=payment.model_dump(mode="json"),
+                    received_at=received_at,
                 )
                 session.add(row)
                 session.flush()
                 for position, (item, amount) in enumerate(zip(payment.remittance, payment.item_amounts(), strict=True)):
-                    session.add(_PaymentItemRow(payment_id=row.id, position=position, account=item.account, amount=str(amount),
-                                                transaction_numbers=list(item.transaction_numbers), statement=item.statement))
+                    session.add(
+                        _PaymentItemRow(
+                            payment_id=row.id,
+                            position=position,
+                            account=item.account,
+                            amount=str(amount),
+                            transaction_numbers=list(item.transaction_numbers),
+                            statement=item.statement,
+                        )
+                    )
                 outcome = outcome.model_copy(update={"payment_id": row.id})
-            session.add(_IdempotencyRow(key=key, request_sha256=digest, status_code=status_code,
-                                        response_body=outcome.model_dump_json(), created_at=received_at))
+            session.add(
+                _IdempotencyRow(
+                    key=key,
+                    request_sha256=digest,
+                    status_code=status_code,
+                    response_body=outcome.model_dump_json(),
+                    created_at=received_at,
+                )
+            )
     except IntegrityError as error:
         raise StoreConflict(str(error.orig)) from error
     return outcome
 
 
-def submit_payment(store: PortalStore, payment: Payment, key: str, is_business_day: Callable[[dt.date], bool]) -> Response:
+def submit_payment(
+    store: PortalStore, payment: Payment, key: str, is_business_day: Callable[[dt.date], bool]
+) -> Response:
     digest = payment_digest(payment)
     for _ in range(3):
         record = store.idempotency_record(key)
         if record is not None:
             if record.request_sha256 != digest:
                 return _errors(409, [IDEMPOTENCY_KEY_REUSED.error()])
-            return Response(record.response_body, status_code=record.status_code, media_type="application/json",
-                            headers={"Idempotent-Replayed": "true"})
+            return Response(
+                record.response_body,
+                status_code=record.status_code,
+                media_type="application/json",
+                headers={"Idempotent-Replayed": "true"},
+            )
         received_at = dt.datetime.now(dt.UTC)
         declared = account_declarations(store, is_business_day)
         errors = payment_errors(store, payment, declared)
         if _payment_by_reference(store, payment.end_to_end_reference) is not None:
-            errors.append(DUPLICATE_PAYMENT.error("end_to_end_reference", f"End-to-end reference {payment.end_to_end_reference} was already received"))
+            errors.append(
+                DUPLICATE_PAYMENT.error(
+                    "end_to_end_reference", f"End-to-end reference {payment.end_to_end_reference} was already received"
+                )
+            )
         status = PaymentStatus.REJECTED if errors else PaymentStatus.APPLIED
-        outcome = PaymentOutcome(end_to_end_reference=payment.end_to_end_reference, status=status, received_at=received_at, errors=errors)
+        outcome = PaymentOutcome(
+            end_to_end_reference=payment.end_to_end_reference, status=status, received_at=received_at, errors=errors
+        )
         status_code = 201 if status.accepted else 422
         if status.accepted:
             try:
                 outcome = _record(store, key, digest, status_code, outcome, payment)
             except StoreConflict:
                 continue
-            outcome = outcome.model_copy(update={"applications": _applications(store, outcome.payment_id, payment, is_business_day)})
+            outcome = outcome.model_copy(
+                update={"applications": _applications(store, outcome.payment_id, payment, is_business_day)}
+            )
             _update_answer(store, key, outcome)
         else:
             try:
@@ -406,7 +503,9 @@ def _update_answer(store: PortalStore, key: str, outcome: PaymentOutcome) -> Non
             row.response_body = outcome.model_dump_json()
 
 
-def _applications(store: PortalStore, payment_id: int | None, payment: Payment, is_business_day: Callable[[dt.date], bool]) -> list[Application]:
+def _applications(
+    store: PortalStore, payment_id: int | None, payment: Payment, is_business_day: Callable[[dt.date], bool]
+) -> list[Application]:
     """How the payment was applied, per account, as the statement replays it."""
     found: list[Application] = []
     declared = account_declarations(store, is_business_day)
@@ -423,7 +522,11 @@ def _payment_by_reference(store: PortalStore, reference: str) -> _PaymentRow | N
 
 
 def _errors(status_code: int, errors: list[PortalError]) -> Response:
-    return Response(json.dumps({"errors": [e.model_dump(mode="json") for e in errors]}), status_code=status_code, media_type="application/json")
+    return Response(
+        json.dumps({"errors": [e.model_dump(mode="json") for e in errors]}),
+        status_code=status_code,
+        media_type="application/json",
+    )
 
 
 # --- routes -----------------------------------------------------------------------------------
@@ -435,7 +538,9 @@ def payment_router(store: PortalStore, holidays_path: Path = HOLIDAYS) -> APIRou
     is_business_day = business_day_rule(load_holidays(holidays_path))
     router = APIRouter()
 
-    @router.post("/payments", status_code=201, responses={201: {"model": PaymentOutcome}, 422: {"model": PaymentOutcome}})
+    @router.post(
+        "/payments", status_code=201, responses={201: {"model": PaymentOutcome}, 422: {"model": PaymentOutcome}}
+    )
     def post_payment(payment: Payment, key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> Response:
         """Apply one payment's remittance items to their accounts; idempotent per Idempotency-Key."""
         if not key or not key.strip() or len(key) > 255:
@@ -449,12 +554,17 @@ def payment_router(store: PortalStore, holidays_path: Path = HOLIDAYS) -> APIRou
             return _errors(404, [NOT_FOUND.error("end_to_end_reference")])
         payment = Payment.model_validate(row.body)
         return PaymentOutcome(
-            end_to_end_reference=end_to_end_reference, status=PaymentStatus.APPLIED, payment_id=row.id,
-            received_at=_utc(row.received_at), applications=_applications(store, row.id, payment, is_business_day),
+            end_to_end_reference=end_to_end_reference,
+            status=PaymentStatus.APPLIED,
+            payment_id=row.id,
+            received_at=_utc(row.received_at),
+            applications=_applications(store, row.id, payment, is_business_day),
         )
 
     @router.get("/accounts/{account}/statement", response_model=Statement)
-    def get_statement(account: str, as_of: Annotated[dt.date | None, Query(description="Default: today (UTC)")] = None) -> Any:
+    def get_statement(
+        account: str, as_of: Annotated[dt.date | None, Query(description="Default: today (UTC)")] = None
+    ) -> Any:
         """The account's declarations, payments, balance and due dates."""
         declared = account_declarations(store, is_business_day)
         if not is_program_account(account) or not _known_account(store, account, declared):
@@ -484,7 +594,9 @@ class PaymentClient:
             return PaymentOutcome.model_validate(body)
         if response.status_code == 422 and isinstance(body, dict):  # the request did not match the Payment schema
             errors = [PortalError.model_validate(e) for e in body.get("errors", [])]
-            return PaymentOutcome(end_to_end_reference=payment.end_to_end_reference, status=PaymentStatus.REJECTED, errors=errors)
+            return PaymentOutcome(
+                end_to_end_reference=payment.end_to_end_reference, status=PaymentStatus.REJECTED, errors=errors
+            )
         raise PortalRequestError(response.status_code, body)
 
     def statement(self, account: str, as_of: dt.date | None = None) -> Statement:

@@ -264,11 +264,17 @@ class PortalStore:
                     return Party(row.account, row.role, row.name)
         return None
 
-    def add_delegation(self, importer: str, broker: str, valid_from: dt.date, valid_to: dt.date | None = None) -> Delegation:
+    def add_delegation(
+        self, importer: str, broker: str, valid_from: dt.date, valid_to: dt.date | None = None
+    ) -> Delegation:
         with Session(self.engine) as session, session.begin():
             row = _DelegationRow(
-                importer=importer, broker=broker, valid_from=valid_from, valid_to=valid_to,
-                revoked_at=None, created_at=dt.datetime.now(dt.UTC),
+                importer=importer,
+                broker=broker,
+                valid_from=valid_from,
+                valid_to=valid_to,
+                revoked_at=None,
+                created_at=dt.datetime.now(dt.UTC),
             )
             session.add(row)
             session.flush()
@@ -307,7 +313,9 @@ class PortalStore:
         with Session(self.engine) as session:
             if session.scalar(select(func.count()).select_from(_PartyRow)):
                 return False
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
+        lines = [
+            line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")
+        ]
         for record in csv.DictReader(lines):
             values = {key: (value or "").strip() for key, value in record.items()}
             if values["kind"] == "party":

@@ -28,7 +28,13 @@ def declaration_data(**overrides: Any) -> dict[str, Any]:
         "currency": "USD",
         "exchange_rate": Decimal("1.35"),
         "invoice": {"number": "INV-88231", "issue_date": dt.date(2025, 1, 10), "total_amount": Decimal("600.00")},
-        "vendor": {"name": "GLOBAL TEXTILES CO", "street": "12 HARBOUR ROAD", "city": "SHANGHAI", "postcode": "200000", "country": "CN"},
+        "vendor": {
+            "name": "GLOBAL TEXTILES CO",
+            "street": "12 HARBOUR ROAD",
+            "city": "SHANGHAI",
+            "postcode": "200000",
+            "country": "CN",
+        },
         "filer_reference": "BRK-2025-0001",
         "lines": [
             {

@@ -129,18 +129,34 @@ class FaultyTransport:
         self._writes: list[_Cut] = []
 
     # configuration -------------------------------------------------------------------
-    def fail(self, op: str, error: BaseException | Callable[[], BaseException] | None = None, nth: int | set[int] | None = 1) -> FaultyTransport:
+    def fail(
+        self, op: str, error: BaseException | Callable[[], BaseException] | None = None, nth: int | set[int] | None = 1
+    ) -> FaultyTransport:
         self._faults.append(_Fault(op, _nths(nth), error or InjectedFault(f"injected failure of {op}")))
         return self
 
-    def cut_read(self, after: int, nth: int | set[int] | None = 1, on_cut: Callable[[], None] | None = None,
-                 error: BaseException | Callable[[], BaseException] | None = None) -> FaultyTransport:
-        self._reads.append(_Cut(after, _nths(nth), on_cut, error or InjectedFault(f"connection dropped after {after} bytes read")))
+    def cut_read(
+        self,
+        after: int,
+        nth: int | set[int] | None = 1,
+        on_cut: Callable[[], None] | None = None,
+        error: BaseException | Callable[[], BaseException] | None = None,
+    ) -> FaultyTransport:
+        self._reads.append(
+            _Cut(after, _nths(nth), on_cut, error or InjectedFault(f"connection dropped after {after} bytes read"))
+        )
         return self
 
-    def cut_write(self, after: int, nth: int | set[int] | None = 1, on_cut: Callable[[], None] | None = None,
-                  error: BaseException | Callable[[], BaseException] | None = None) -> FaultyTransport:
-        self._writes.append(_Cut(after, _nths(nth), on_cut, error or InjectedFault(f"connection dropped after {after} bytes written")))
+    def cut_write(
+        self,
+        after: int,
+        nth: int | set[int] | None = 1,
+        on_cut: Callable[[], None] | None = None,
+        error: BaseException | Callable[[], BaseException] | None = None,
+    ) -> FaultyTransport:
+        self._writes.append(
+            _Cut(after, _nths(nth), on_cut, error or InjectedFault(f"connection dropped after {after} bytes written"))
+        )
         return self
 
     def clear(self) -> None:
@@ -267,7 +283,9 @@ class FaultyHTTPTransport:
     * ``"reset"``: sent and processed, then the connection is reset mid-response.
     """
 
-    def __init__(self, inner: Any, plan: Callable[[int, Any], str | None], match: Callable[[Any], bool] | None = None) -> None:
+    def __init__(
+        self, inner: Any, plan: Callable[[int, Any], str | None], match: Callable[[Any], bool] | None = None
+    ) -> None:
         self.inner = inner
         self.plan = plan
         self.match = match or (lambda request: request.method == "POST" and request.url.path.endswith("/declarations"))
@@ -276,7 +294,9 @@ class FaultyHTTPTransport:
         self.faults: Counter[str] = Counter()
 
     @classmethod
-    def install(cls, client: Any, plan: Callable[[int, Any], str | None], match: Callable[[Any], bool] | None = None) -> FaultyHTTPTransport:
+    def install(
+        cls, client: Any, plan: Callable[[int, Any], str | None], match: Callable[[Any], bool] | None = None
+    ) -> FaultyHTTPTransport:
         """Put the fault layer under a ``PortalClient``."""
         faulty = cls(client._http._transport, plan, match)
         client._http._transport = faulty
@@ -302,7 +322,9 @@ class FaultyHTTPTransport:
             response.close()
             if action == "timeout":  # ... but the answer never arrives
                 raise httpx.ReadTimeout("timed out (injected, after the portal answered)", request=request)
-            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body (injected)", request=request)
+            raise httpx.RemoteProtocolError(
+                "peer closed connection without sending complete message body (injected)", request=request
+            )
         return response
 
     def close(self) -> None:

@@ -135,7 +135,9 @@ class SshServer:
             "extra": {"private_key": self.client_key.read_text(), "host_key": self.host_key, "look_for_keys": "false"},
         }
 
-    def sftp_batch(self, commands: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def sftp_batch(
+        self, commands: str, cwd: Path | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run OpenSSH's ``sftp`` in batch mode (key auth, strict host key checking)."""
         command = [
             "sftp", "-b", "-", "-i", str(self.client_key), "-P", str(self.port),
@@ -175,9 +177,9 @@ def running_sshd() -> Iterator[SshServer]:
         config.write_text(
             f"""Port {port}
 ListenAddress 127.0.0.1
-HostKey {etc / 'host_ed25519'}
-PidFile {etc / 'sshd.pid'}
-AuthorizedKeysFile {etc / 'authorized_keys'}
+HostKey {etc / "host_ed25519"}
+PidFile {etc / "sshd.pid"}
+AuthorizedKeysFile {etc / "authorized_keys"}
 StrictModes no
 UsePAM no
 PasswordAuthentication no
@@ -198,7 +200,9 @@ LogLevel VERBOSE
         subprocess.run([str(SSHD), "-t", "-f", str(config)], check=True, capture_output=True, timeout=30)
         log_path = base / "sshd.log"
         with open(log_path, "wb") as log:
-            process = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)], stdout=log, stderr=log, start_new_session=True)
+            process = subprocess.Popen(
+                [str(SSHD), "-D", "-e", "-f", str(config)], stdout=log, stderr=log, start_new_session=True
+            )
         try:
             _wait_for_banner(port, process, log_path)
             server = SshServer("127.0.0.1", port, SFTP_USER, root, host_key, client / "id_ed25519", known_hosts)

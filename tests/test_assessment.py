@@ -94,9 +94,7 @@ def test_gst_exempt_line_has_no_gst() -> None:
 def test_excise_is_ad_valorem_and_enters_value_for_tax() -> None:
     # 1234.56 × 10 % = 123.456 → 123.46; VFT 1358.02; GST 67.901 → 67.90
     line = _line(1, "8415100000", "2", "1234.56")
-    assert assess_line(line, _row("8415100000", "2")) == _assessed(
-        1, "1234.56", "0.00", "123.46", "1358.02", "67.90"
-    )
+    assert assess_line(line, _row("8415100000", "2")) == _assessed(1, "1234.56", "0.00", "123.46", "1358.02", "67.90")
 
 
 def test_rounding_is_half_up_per_amount() -> None:
@@ -191,7 +189,10 @@ def test_rows_apply_from_their_valid_from_date(tmp_path: Path) -> None:
         ("6109100010,*,a,NMB,18,0,maybe,2020-01-01\n", "tariff.csv:3: gst_exempt"),
         ("6109100010,*,a,NMB,x,0,false,2020-01-01\n", "tariff.csv:3:"),
         ("610910,*,a,NMB,18,0,false,2020-01-01\n", "tariff.csv:3: hs_code"),
-        ("6109100010,*,a,NMB,18,0,false,2020-01-01\n6109100010,*,b,NMB,9,0,false,2020-01-01\n", "tariff.csv:4: duplicate"),
+        (
+            "6109100010,*,a,NMB,18,0,false,2020-01-01\n6109100010,*,b,NMB,9,0,false,2020-01-01\n",
+            "tariff.csv:4: duplicate",
+        ),
     ],
 )
 def test_bad_tariff_rows_are_refused_with_their_line(tmp_path: Path, rows: str, message: str) -> None:

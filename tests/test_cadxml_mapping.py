@@ -51,13 +51,32 @@ def test_single_declaration_fields() -> None:
     [result] = xml_fixture("valid/v01_single.xml")
     d = result.declaration
     assert d is not None
-    assert (d.transaction_number, d.version, d.function, d.type_code) == ("10207000300014", 1, DeclarationFunction.ORIGINAL, "AB")
-    assert (d.office_of_release, d.release_date, d.currency, d.exchange_rate) == ("0497", dt.date(2025, 1, 15), "USD", Decimal("1.35"))
-    assert (d.importer.account, d.declarant.account, d.filer_reference) == ("123456782RM0001", "123026635RM0001", "BRK-2025-1")
+    assert (d.transaction_number, d.version, d.function, d.type_code) == (
+        "10207000300014",
+        1,
+        DeclarationFunction.ORIGINAL,
+        "AB",
+    )
+    assert (d.office_of_release, d.release_date, d.currency, d.exchange_rate) == (
+        "0497",
+        dt.date(2025, 1, 15),
+        "USD",
+        Decimal("1.35"),
+    )
+    assert (d.importer.account, d.declarant.account, d.filer_reference) == (
+        "123456782RM0001",
+        "123026635RM0001",
+        "BRK-2025-1",
+    )
     line = d.lines[0]
     assert line.description == "COTTON T-SHIRTS, MEN'S"
     assert (line.hs_code, line.tariff_treatment, line.quantity, line.unit) == ("6109100010", "2", Decimal("120"), "NMB")
-    assert (line.customs_duty, line.gst, line.value_for_tax, line.duty_rate) == (Decimal("145.80"), Decimal("47.79"), Decimal("955.80"), Decimal("18"))
+    assert (line.customs_duty, line.gst, line.value_for_tax, line.duty_rate) == (
+        Decimal("145.80"),
+        Decimal("47.79"),
+        Decimal("955.80"),
+        Decimal("18"),
+    )
 
 
 def test_an_original_without_version_id_is_version_1() -> None:
@@ -68,10 +87,15 @@ def test_an_original_without_version_id_is_version_1() -> None:
 def test_fields_are_located_by_xpath_and_line() -> None:
     [result] = xml_fixture("valid/v01_single.xml")
     location = result.locate("lines[0].hs_code")
-    assert location.xpath == "/DocumentMetaData/Declaration[1]/GoodsShipment[1]/GovernmentAgencyGoodsItem/Commodity[1]/Classification/ID"
+    assert (
+        location.xpath
+        == "/DocumentMetaData/Declaration[1]/GoodsShipment[1]/GovernmentAgencyGoodsItem/Commodity[1]/Classification/ID"
+    )
     assert location.line == 68
     assert result.locate("importer.account").xpath == "/DocumentMetaData/Declaration[1]/GoodsShipment[1]/Importer/ID"
-    assert result.locate("lines[0].gst").xpath.endswith("/Commodity[1]/DutyTaxFee[TypeCode='GST']/Payment/TaxAssessedAmount")
+    assert result.locate("lines[0].gst").xpath.endswith(
+        "/Commodity[1]/DutyTaxFee[TypeCode='GST']/Payment/TaxAssessedAmount"
+    )
     assert xpath_of("lines[3]") == "/GoodsShipment[1]/GovernmentAgencyGoodsItem/Commodity[4]"
     assert xpath_of("lines[0].unknown_field") == "/GoodsShipment[1]/GovernmentAgencyGoodsItem/Commodity[1]"
 
@@ -94,8 +118,16 @@ def test_currency_must_match_the_invoice_currency() -> None:
 
 
 def test_a_change_without_version_is_a_missing_field() -> None:
-    result = _one("", **{"<FunctionCode>9</FunctionCode>": "<FunctionCode>4</FunctionCode>", "    <VersionID>00001</VersionID>\n": ""})
-    assert [(f.code, f.location.xpath) for f in result.findings] == [("13", "/DocumentMetaData/Declaration[1]/VersionID")]
+    result = _one(
+        "",
+        **{
+            "<FunctionCode>9</FunctionCode>": "<FunctionCode>4</FunctionCode>",
+            "    <VersionID>00001</VersionID>\n": "",
+        },
+    )
+    assert [(f.code, f.location.xpath) for f in result.findings] == [
+        ("13", "/DocumentMetaData/Declaration[1]/VersionID")
+    ]
 
 
 def test_pydantic_errors_are_located() -> None:
@@ -120,8 +152,27 @@ def test_pydantic_errors_are_located() -> None:
         ),
         declaration(
             lines=[
-                {"line_number": 1, "description": "A", "hs_code": "0901210000", "tariff_treatment": "2", "country_of_origin": "CO", "quantity": Decimal("250.5"), "unit": "KGM", "value_for_duty": Decimal("1350.00")},
-                {"line_number": 2, "description": "B", "hs_code": "8415100000", "tariff_treatment": "10", "country_of_origin": "US", "quantity": Decimal("4"), "unit": "NMB", "value_for_duty": Decimal("1620.00"), "excise_tax": Decimal("162.00")},
+                {
+                    "line_number": 1,
+                    "description": "A",
+                    "hs_code": "0901210000",
+                    "tariff_treatment": "2",
+                    "country_of_origin": "CO",
+                    "quantity": Decimal("250.5"),
+                    "unit": "KGM",
+                    "value_for_duty": Decimal("1350.00"),
+                },
+                {
+                    "line_number": 2,
+                    "description": "B",
+                    "hs_code": "8415100000",
+                    "tariff_treatment": "10",
+                    "country_of_origin": "US",
+                    "quantity": Decimal("4"),
+                    "unit": "NMB",
+                    "value_for_duty": Decimal("1620.00"),
+                    "excise_tax": Decimal("162.00"),
+                },
             ]
         ),
     ],

@@ -21,15 +21,27 @@ def _message(kind: str, *texts: str) -> Message:
         tag, *elements = text.split("+")
         segments.append(Segment(tag, [element.split(":") for element in elements]))
     segments.append(Segment("UNT", [[str(len(segments) + 1)], ["1"]]))
-    return Message(reference="1", type=kind, version="D", release="96B", agency="UN", association_code="CARMPY", segments=segments)
+    return Message(
+        reference="1", type=kind, version="D", release="96B", agency="UN", association_code="CARMPY", segments=segments
+    )
 
 
-def at(position: int, tag: str, element: int | None = None, component: int | None = None, pointer: str | None = None) -> Location:
+def at(
+    position: int, tag: str, element: int | None = None, component: int | None = None, pointer: str | None = None
+) -> Location:
     return Location(message_ref="1", segment=position, tag=tag, element=element, component=component, field=pointer)
 
 
 LIN = ("LIN+1", "DTM+203:20250210:102", "MOA+9:30.00:CAD", "FII+OR+00012-003-1234567", "NAD+OY+PAYER1")
-SEQ_A = ("SEQ++1", "MOA+9:10.00", "RFF+CR:E2E-A", "PRC+8", "DOC+929+10207000300014", "MOA+12:10.00", f"RFF+ADE:{ACCOUNT}")
+SEQ_A = (
+    "SEQ++1",
+    "MOA+9:10.00",
+    "RFF+CR:E2E-A",
+    "PRC+8",
+    "DOC+929+10207000300014",
+    "MOA+12:10.00",
+    f"RFF+ADE:{ACCOUNT}",
+)
 SEQ_B = ("SEQ++2", "MOA+9:20.00:CAD", "RFF+CR:E2E-B", "PRC+8", "DOC+929+2025-01", f"RFF+ADE:{ACCOUNT}", "MOA+9:99.00")
 
 
@@ -38,12 +50,20 @@ def test_each_seq_is_a_payment_with_its_lins_value_date_payer_and_currency() -> 
     assert (mapping.findings, mapping.group_findings) == ([], [])
     first, second = (mapped.payment for mapped in mapping.payments)
     assert first is not None and second is not None
-    assert (first.message_id, first.value_date, first.payer_account) == ("PM-1", dt.date(2025, 2, 10), "00012-003-1234567")
+    assert (first.message_id, first.value_date, first.payer_account) == (
+        "PM-1",
+        dt.date(2025, 2, 10),
+        "00012-003-1234567",
+    )
     assert first.payer_name == "PAYER1"  # NAD 3039 when 3036 is empty
     assert first.currency == "CAD"  # the LIN's MOA: the SEQ's MOA has none
     assert [item.transaction_numbers for item in first.remittance] == [["10207000300014"]]
     # the MOA+9 after DOC is the document's (SG17), not the payment's
-    assert (second.amount, second.remittance[0].statement, second.remittance[0].amount) == (Decimal("20.00"), "2025-01", None)
+    assert (second.amount, second.remittance[0].statement, second.remittance[0].amount) == (
+        Decimal("20.00"),
+        "2025-01",
+        None,
+    )
 
 
 def test_fields_are_located_where_they_were_read() -> None:
@@ -52,7 +72,9 @@ def test_fields_are_located_where_they_were_read() -> None:
     assert first.locate("value_date") == at(4, "DTM", 1, 2, "value_date")
     assert first.locate("payer_name") == at(7, "NAD", 2, 1, "payer_name")
     assert first.locate("amount") == at(9, "MOA", 1, 2, "amount")
-    assert first.locate("remittance[0].transaction_numbers[0]") == at(12, "DOC", 2, 1, "remittance[0].transaction_numbers[0]")
+    assert first.locate("remittance[0].transaction_numbers[0]") == at(
+        12, "DOC", 2, 1, "remittance[0].transaction_numbers[0]"
+    )
     assert first.locate("remittance[0].account") == at(14, "RFF", 1, 2, "remittance[0].account")
     assert second.locate("remittance[0].statement") == at(19, "DOC", 2, 1, "remittance[0].statement")
     assert second.locate("unstructured") == at(15, "SEQ", None, None, "unstructured")  # nothing closer: the SEQ
@@ -66,7 +88,14 @@ def test_a_dtm_after_lin_stays_in_the_lin_group() -> None:
 
 
 def test_free_text_is_joined_and_read_for_items_when_there_is_no_doc() -> None:
-    seq = ("SEQ++1", "MOA+9:30.00", "RFF+CR:E2E-A", "PRC+8", f"FTX+PMD+++RM {ACCOUNT}:SOA 2025-01", "FTX+PMD+++TXN 10207000300014")
+    seq = (
+        "SEQ++1",
+        "MOA+9:30.00",
+        "RFF+CR:E2E-A",
+        "PRC+8",
+        f"FTX+PMD+++RM {ACCOUNT}:SOA 2025-01",
+        "FTX+PMD+++TXN 10207000300014",
+    )
     [mapped] = map_paymul(_message("PAYMUL", "BGM+452+PM-1+9", *LIN, *seq)).payments
     assert mapped.payment is not None
     assert mapped.payment.unstructured == f"RM {ACCOUNT} SOA 2025-01 TXN 10207000300014"
@@ -100,9 +129,20 @@ def test_value_problems_go_to_the_contrl_where_they_stand() -> None:
 
 
 REMADV = (
-    "BGM+481+RA-1+9", "DTM+137:20250210:102", "DTM+209:20250211:102", "RFF+CR:E2E-R", "FII+OR+00012-003-1234567",
-    "NAD+PL+++MAPLE LEAF", "CUX+2:CAD:11", "DOC+929+2025-01", "MOA+12:60.00", f"RFF+ADE:{ACCOUNT}",
-    "DOC+929", "MOA+12:40.00", f"RFF+ADE:{ACCOUNT}", "UNS+S",
+    "BGM+481+RA-1+9",
+    "DTM+137:20250210:102",
+    "DTM+209:20250211:102",
+    "RFF+CR:E2E-R",
+    "FII+OR+00012-003-1234567",
+    "NAD+PL+++MAPLE LEAF",
+    "CUX+2:CAD:11",
+    "DOC+929+2025-01",
+    "MOA+12:60.00",
+    f"RFF+ADE:{ACCOUNT}",
+    "DOC+929",
+    "MOA+12:40.00",
+    f"RFF+ADE:{ACCOUNT}",
+    "UNS+S",
 )
 
 
@@ -113,7 +153,10 @@ def test_a_remadv_is_one_payment_its_amount_after_uns() -> None:
     assert payment is not None and mapping.findings == []
     assert (payment.amount, payment.currency, payment.value_date) == (Decimal("100.00"), "CAD", dt.date(2025, 2, 11))
     assert payment.payer_name == "MAPLE LEAF"
-    assert [(item.statement, item.amount) for item in payment.remittance] == [("2025-01", Decimal("60.00")), (None, Decimal("40.00"))]
+    assert [(item.statement, item.amount) for item in payment.remittance] == [
+        ("2025-01", Decimal("60.00")),
+        (None, Decimal("40.00")),
+    ]
     assert mapped.locate("currency") == at(8, "CUX", 1, 2, "currency")  # the MOA gives none: the CUX's stands
     assert mapped.locate("amount") == at(16, "MOA", 1, 2, "amount")
 

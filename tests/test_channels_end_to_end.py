@@ -38,7 +38,11 @@ def content(fixture: str, partner: str) -> bytes:
     if fixture == OVERSIZE:
         return fixture_file("v02_multi_message.edi").read_bytes() * 3
     sender = SENDERS["broker03"] if fixture == SPOOFED else SENDERS[partner]
-    return fixture_file("v01_single.edi" if fixture == SPOOFED else fixture).read_bytes().replace(b"BROKER01:ZZZ", sender + b":ZZZ")
+    return (
+        fixture_file("v01_single.edi" if fixture == SPOOFED else fixture)
+        .read_bytes()
+        .replace(b"BROKER01:ZZZ", sender + b":ZZZ")
+    )
 
 
 TRAVERSAL = "x\\..\\..\\broker04\\inbox\\v08_latin1.edi"  # a legal file name on the server
@@ -66,11 +70,15 @@ REFUSED = {"big.edi": "SIZE", TRAVERSAL: "NAME", "nested/dir/v06_unoa_no_una.edi
 
 def registry_text(sftp_base: str, bucket: str) -> str:
     def sftp(partner: str) -> str:
-        dirs = "\n".join(f'{a} = "{sftp_base}/{partner}/{a}"' for a in ("inbox", "outbox", "archive", "quarantine", "processing"))
+        dirs = "\n".join(
+            f'{a} = "{sftp_base}/{partner}/{a}"' for a in ("inbox", "outbox", "archive", "quarantine", "processing")
+        )
         return f'[partners.channel]\ntype = "sftp"\nconnection_id = "{SFTP_CONN_ID}"\n{dirs}\n'
 
     def s3(partner: str) -> str:
-        prefixes = "\n".join(f'{a}_prefix = "{partner}/{a}/"' for a in ("inbox", "outbox", "archive", "quarantine", "processing"))
+        prefixes = "\n".join(
+            f'{a}_prefix = "{partner}/{a}/"' for a in ("inbox", "outbox", "archive", "quarantine", "processing")
+        )
         return f'[partners.channel]\ntype = "s3"\nconnection_id = "{S3_CONN_ID}"\nbucket = "{bucket}"\n{prefixes}\n'
 
     head = '[[partners]]\nid = "{0}"\nedifact_senders = [{{ id = "{1}", qualifier = "ZZZ" }}]\nimporter_accounts = ["123456782RM0001"]\n'
@@ -86,7 +94,9 @@ def registry_text(sftp_base: str, bucket: str) -> str:
 
 
 @pytest.fixture
-def world(sshd: SshServer, s3_server: S3Server, gateway_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def world(
+    sshd: SshServer, s3_server: S3Server, gateway_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
     """The registry (local, two SFTP and two S3 partners), idle partners' and strangers' files seeded."""
     base = f"e2e-{uuid.uuid4().hex[:8]}"
     bucket = f"carm-e2e-{uuid.uuid4().hex[:8]}"
@@ -101,7 +111,9 @@ def world(sshd: SshServer, s3_server: S3Server, gateway_settings: Settings, tmp_
     folders = ["", "/broker02", "/broker02/inbox", "/broker04", "/broker04/outbox", "/stranger", "/stranger/inbox"]
     sshd.sftp_batch("".join(f"mkdir {base}{folder}\n" for folder in folders))  # provisioning
     v01 = fixture_file("v01_single.edi")
-    sshd.sftp_batch(f"put {v01} {base}/broker04/outbox/old.contrl.edi\nput {v01} {base}/stranger/inbox/v01_single.edi\n")
+    sshd.sftp_batch(
+        f"put {v01} {base}/broker04/outbox/old.contrl.edi\nput {v01} {base}/stranger/inbox/v01_single.edi\n"
+    )
     s3.put_object(Bucket=bucket, Key="broker05/outbox/old.contrl.edi", Body=v01.read_bytes())
     s3.put_object(Bucket=bucket, Key="stranger/inbox/v01_single.edi", Body=v01.read_bytes())
     return {"base": base, "bucket": bucket, "s3": s3, "sftp_root": sshd.root / base, "settings": Settings()}
@@ -116,7 +128,10 @@ def upload_sftp(sshd: SshServer, base: str, files: dict[str, str], tmp_path: Pat
         source = local / f"{number}.dat"
         source.write_bytes(content(fixture, "broker02"))
         quoted = name.replace("\\", "\\\\")
-        commands += [f'put {source} "{base}/broker02/inbox/.{number}.part"', f'rename "{base}/broker02/inbox/.{number}.part" "{base}/broker02/inbox/{quoted}"']
+        commands += [
+            f'put {source} "{base}/broker02/inbox/.{number}.part"',
+            f'rename "{base}/broker02/inbox/.{number}.part" "{base}/broker02/inbox/{quoted}"',
+        ]
     sshd.sftp_batch("\n".join(commands) + "\n")
 
 
@@ -126,7 +141,12 @@ def upload_s3(s3: Any, bucket: str, files: dict[str, str]) -> None:
 
 
 def snapshot_sftp(root: Path, *partners: str) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for partner in partners for p in sorted((root / partner).rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for partner in partners
+        for p in sorted((root / partner).rglob("*"))
+        if p.is_file()
+    }
 
 
 def snapshot_s3(s3: Any, bucket: str, *prefixes: str) -> dict[str, bytes]:
@@ -149,9 +169,13 @@ def check_acknowledgements(outbox: dict[str, bytes], name: str, fixture: str) ->
     base = safe(name)
     assert f"{base}.contrl.edi" in outbox, sorted(outbox)
     contrls = read_contrls(outbox[f"{base}.contrl.edi"])
-    assert [(c["uci"]["reference"], c["uci"]["action"]) for c in contrls] == [(w["uci"]["reference"], w["uci"]["action"]) for w in expected["contrl"]]
+    assert [(c["uci"]["reference"], c["uci"]["action"]) for c in contrls] == [
+        (w["uci"]["reference"], w["uci"]["action"]) for w in expected["contrl"]
+    ]
     for actual, wanted in zip(contrls, expected["contrl"], strict=True):
-        assert [(m["ref"], m["action"]) for m in actual["messages"]] == [(m["ref"], m["action"]) for m in wanted["messages"]]
+        assert [(m["ref"], m["action"]) for m in actual["messages"]] == [
+            (m["ref"], m["action"]) for m in wanted["messages"]
+        ]
         if "code" in wanted["uci"]:
             assert actual["uci"]["code"] == wanted["uci"]["code"]
     if expected["cusres"]:
@@ -169,7 +193,13 @@ def safe(name: str) -> str:
 
 
 def test_partners_over_sftp_and_s3_end_to_end(world: dict[str, Any], sshd: SshServer, tmp_path: Path) -> None:
-    base, bucket, s3, root, settings = world["base"], world["bucket"], world["s3"], world["sftp_root"], world["settings"]
+    base, bucket, s3, root, settings = (
+        world["base"],
+        world["bucket"],
+        world["s3"],
+        world["sftp_root"],
+        world["settings"],
+    )
     untouched_sftp = snapshot_sftp(root, "broker04", "stranger")
     untouched_s3 = snapshot_s3(s3, bucket, "broker05/", "stranger/")
     upload_sftp(sshd, base, SFTP_FILES, tmp_path)
@@ -215,8 +245,16 @@ def test_partners_over_sftp_and_s3_end_to_end(world: dict[str, Any], sshd: SshSe
     finally:
         ledger.dispose()
     assert set(records) == set(states)
-    sftp_filed = {p.name.split("__", 1)[1]: (p.parent.parent.parent.parent.name, p.read_bytes()) for p in (root / "broker02").rglob("*__*") if not p.name.endswith(".reason.txt")}
-    s3_filed = {k.rsplit("__", 1)[1]: (k.split("/")[1], v) for k, v in snapshot_s3(s3, bucket, "broker03/archive/", "broker03/quarantine/").items() if not k.endswith(".reason.txt")}
+    sftp_filed = {
+        p.name.split("__", 1)[1]: (p.parent.parent.parent.parent.name, p.read_bytes())
+        for p in (root / "broker02").rglob("*__*")
+        if not p.name.endswith(".reason.txt")
+    }
+    s3_filed = {
+        k.rsplit("__", 1)[1]: (k.split("/")[1], v)
+        for k, v in snapshot_s3(s3, bucket, "broker03/archive/", "broker03/quarantine/").items()
+        if not k.endswith(".reason.txt")
+    }
     for partner, files, filed in (("broker02", SFTP_FILES, sftp_filed), ("broker03", S3_FILES, s3_filed)):
         for name, fixture in files.items():
             data = content(fixture, partner)
@@ -240,13 +278,21 @@ def test_partners_over_sftp_and_s3_end_to_end(world: dict[str, Any], sshd: SshSe
 
 
 def test_two_concurrent_runs_never_process_a_file_twice(world: dict[str, Any], sshd: SshServer, tmp_path: Path) -> None:
-    base, bucket, s3, root, settings = world["base"], world["bucket"], world["s3"], world["sftp_root"], world["settings"]
+    base, bucket, s3, root, settings = (
+        world["base"],
+        world["bucket"],
+        world["s3"],
+        world["sftp_root"],
+        world["settings"],
+    )
     count = 12
     files = {f"g{n:02d}.bin": "i01_garbage.bin" for n in range(count)}  # answered without the portal: fast
     upload_sftp(sshd, base, files, tmp_path)
     upload_s3(s3, bucket, files)
     batches = service.plan_batches(settings)  # both runs were planned before either claimed anything
-    Ledger(settings.ledger_database_url()).dispose()  # the ledger exists before the runs (its first-use schema creation is not race-safe)
+    Ledger(
+        settings.ledger_database_url()
+    ).dispose()  # the ledger exists before the runs (its first-use schema creation is not race-safe)
     assert sum(len(b["files"]) for b in batches) == 2 * count
 
     results: list[list[dict[str, Any]]] = [[], []]
@@ -269,7 +315,9 @@ def test_two_concurrent_runs_never_process_a_file_twice(world: dict[str, Any], s
     assert errors == []
     processed = [(b["partner"], f["name"]) for run_results in results for b in run_results for f in b["files"]]
     assert sorted(processed) == sorted((p, n) for p in ("broker02", "broker03") for n in files)  # each exactly once
-    print(f"run 0 processed {sum(len(b['files']) for b in results[0])}, run 1 {sum(len(b['files']) for b in results[1])}")
+    print(
+        f"run 0 processed {sum(len(b['files']) for b in results[0])}, run 1 {sum(len(b['files']) for b in results[1])}"
+    )
 
     ledger = Ledger(settings.ledger_database_url())
     try:

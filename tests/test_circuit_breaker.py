@@ -61,7 +61,9 @@ def _closed_port() -> int:
 def test_an_outage_stops_costing_retries(portal_server: PortalServer) -> None:
     from tests.test_portal_client import make_declaration
 
-    with PortalClient(f"http://127.0.0.1:{_closed_port()}", max_attempts=4, backoff=0.001, circuit_failures=6, circuit_cooldown=60) as client:
+    with PortalClient(
+        f"http://127.0.0.1:{_closed_port()}", max_attempts=4, backoff=0.001, circuit_failures=6, circuit_cooldown=60
+    ) as client:
         with pytest.raises(PortalUnavailable) as first:
             client.submit_declaration(make_declaration(), "k1")
         assert first.value.attempts == 4 and not isinstance(first.value, CircuitOpen)

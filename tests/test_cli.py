@@ -79,7 +79,11 @@ def test_business_errors_carry_rule_id_and_field() -> None:
     assert exit_code == 1
     [document] = answer["documents"]
     [error] = [e for e in document["errors"] if e["severity"] == "error"]
-    assert (error["code"], error["location"]["field"], error["location"]["tag"]) == ("ID-TXN", "transaction_number", "BGM")
+    assert (error["code"], error["location"]["field"], error["location"]["tag"]) == (
+        "ID-TXN",
+        "transaction_number",
+        "BGM",
+    )
     # Released 2025-01-15, the CAD was due 5 business days later: filed today it is late.
     [warning] = [e for e in document["errors"] if e["severity"] == "warning"]
     assert (warning["code"], warning["location"]["field"]) == ("DAT-LATE", "release_date")
@@ -90,7 +94,11 @@ def test_offline_check_applies_the_gateway_tariff_rules() -> None:
     assert exit_code == 1
     [document] = answer["documents"]
     [error] = [e for e in document["errors"] if e["severity"] == "error"]
-    assert (error["code"], error["location"]["field"], error["location"]["segment"]) == ("TAR-HS", "lines[1].hs_code", 21)
+    assert (error["code"], error["location"]["field"], error["location"]["segment"]) == (
+        "TAR-HS",
+        "lines[1].hs_code",
+        21,
+    )
 
 
 def test_missing_file_cannot_run_with_exit_2() -> None:

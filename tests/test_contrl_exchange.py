@@ -21,7 +21,9 @@ from tests.test_syntax_fixtures import MemorySink
 from transports.local import LocalFolderTransport
 
 V01 = (CUSDEC / "valid" / "v01_single.edi").read_bytes()
-V4 = V01.replace(b"UNA:+.? '", b"UNA:+.?*'").replace(b"UNOC:3+BROKER01:ZZZ+CARMGW:ZZZ+250115", b"UNOC:4+BROKER01:ZZZ:INT1:SUB1+CARMGW:ZZZ:RTE+20250115")
+V4 = V01.replace(b"UNA:+.? '", b"UNA:+.?*'").replace(
+    b"UNOC:3+BROKER01:ZZZ+CARMGW:ZZZ+250115", b"UNOC:4+BROKER01:ZZZ:INT1:SUB1+CARMGW:ZZZ:RTE+20250115"
+)
 
 
 def _segments(data: bytes) -> list[tuple[str, str, list[list[str]]]]:
@@ -66,7 +68,9 @@ def test_syntax_3_contrl_keeps_three_components() -> None:
 def test_writer_releases_the_repetition_separator_in_syntax_4_only() -> None:
     for version, expected in (("4", b"FTX+A?*B+C??D?:E?+F?'G'"), ("3", b"FTX+A*B+C??D?:E?+F?'G'")):
         out = io.BytesIO()
-        writer = InterchangeWriter(out, sender=("A", "ZZZ"), recipient=("B", "ZZZ"), control_reference="1", syntax=("UNOC", version))
+        writer = InterchangeWriter(
+            out, sender=("A", "ZZZ"), recipient=("B", "ZZZ"), control_reference="1", syntax=("UNOC", version)
+        )
         writer.write_message("1", ("X", "D", "96B", "UN"), [segment("FTX", "A*B", "C?D:E+F'G")])
         writer.close()
         assert expected in out.getvalue()
@@ -76,7 +80,9 @@ def test_writer_releases_the_repetition_separator_in_syntax_4_only() -> None:
 
 def test_unencodable_and_out_of_repertoire_characters_never_become_release_characters() -> None:
     out = io.BytesIO()
-    writer = InterchangeWriter(out, sender=("A", "ZZZ"), recipient=("B\ufffd", "ZZZ"), control_reference="1", syntax=("UNOA", "3"))
+    writer = InterchangeWriter(
+        out, sender=("A", "ZZZ"), recipient=("B\ufffd", "ZZZ"), control_reference="1", syntax=("UNOA", "3")
+    )
     writer.write_message("1", ("X", "D", "96B", "UN"), [segment("FTX", "é+x")])
     writer.close()
     assert b"B.:ZZZ" in out.getvalue() and b"FTX+.?+X'" in out.getvalue()
@@ -96,7 +102,10 @@ def test_receipt_contrl_comes_first_per_interchange() -> None:
     report = check_stream(io.BytesIO(data), "two.edi", FlowOptions(sink=sink, receipt_contrl=True, seed="s"))
     contrls = read_contrls(sink.files["two.edi.contrl.edi"])
     assert [(c["uci"]["reference"], c["uci"]["action"], len(c["messages"])) for c in contrls] == [
-        ("IC0007", "8", 0), ("IC0007", "7", 1), ("IC0008", "8", 0), ("IC0008", "7", 1),
+        ("IC0007", "8", 0),
+        ("IC0007", "7", 1),
+        ("IC0008", "8", 0),
+        ("IC0008", "7", 1),
     ]
     assert [i.contrl_action for i in report.interchanges] == ["7", "7"]
 
@@ -118,7 +127,14 @@ def _partner_contrl(reference: str, action: str, rejected: tuple[str, ...] = (),
     body = [f"UCI+{reference}+CARMGW:ZZZ+BROKER01:ZZZ+{action}'"]
     for ref in rejected:
         body += [f"UCM+{ref}+CUSRES:D:96B:UN:CAD01+4'", "UCS+3+12'"]
-    lines = ["UNA:+.? '", f"UNB+UNOC:3+BROKER01:ZZZ+CARMGW:ZZZ+250116:1200+{interchange}'", "UNH+1+CONTRL:D:3:UN'", *body, f"UNT+{len(body) + 2}+1'", f"UNZ+1+{interchange}'"]
+    lines = [
+        "UNA:+.? '",
+        f"UNB+UNOC:3+BROKER01:ZZZ+CARMGW:ZZZ+250116:1200+{interchange}'",
+        "UNH+1+CONTRL:D:3:UN'",
+        *body,
+        f"UNT+{len(body) + 2}+1'",
+        f"UNZ+1+{interchange}'",
+    ]
     return "\n".join(lines).encode()
 
 
@@ -149,9 +165,13 @@ def test_partner_contrls_are_matched_to_what_we_sent(tmp_path: Path, portal_serv
         [matched] = results["ack1.edi"].report.documents
         assert matched.status == "received" and not matched.errors
         assert matched.acknowledgement == {
-            "interchange": cusres.control_reference, "action": "7", "matched": True, "kind": "cusres",
+            "interchange": cusres.control_reference,
+            "action": "7",
+            "matched": True,
+            "kind": "cusres",
             "answers": {"file": "v02.edi", "interchange": "IC0002"},
-            "accepted": ["1", "3"], "rejected": [{"message_ref": "2", "code": "12"}],
+            "accepted": ["1", "3"],
+            "rejected": [{"message_ref": "2", "code": "12"}],
         }
         [unmatched] = results["ack2.edi"].report.documents
         assert unmatched.acknowledgement["matched"] is False

@@ -30,15 +30,28 @@ def test_single_declaration_fields() -> None:
     assert (d.type_code, d.office_of_release, d.release_date) == ("AB", "0497", dt.date(2025, 1, 15))
     assert (d.importer.account, d.importer.name) == ("123456782RM0001", "MAPLE LEAF IMPORTS INC")
     assert d.declarant.account == "123026635RM0001"
-    assert (d.vendor.name, d.vendor.city, d.vendor.postcode, d.vendor.country) == ("GLOBAL TEXTILES CO", "SHANGHAI", "200000", "CN")
+    assert (d.vendor.name, d.vendor.city, d.vendor.postcode, d.vendor.country) == (
+        "GLOBAL TEXTILES CO",
+        "SHANGHAI",
+        "200000",
+        "CN",
+    )
     assert (d.currency, d.exchange_rate) == ("USD", Decimal("1.35"))
-    assert (d.invoice.number, d.invoice.issue_date, d.invoice.total_amount) == ("INV-1", dt.date(2025, 1, 10), Decimal("600.00"))
+    assert (d.invoice.number, d.invoice.issue_date, d.invoice.total_amount) == (
+        "INV-1",
+        dt.date(2025, 1, 10),
+        Decimal("600.00"),
+    )
     assert d.filer_reference == "BRK-2025-1"
     line = d.lines[0]
     assert line.description == "COTTON T-SHIRTS, MEN'S"  # released apostrophe
     assert (line.hs_code, line.tariff_treatment, line.country_of_origin) == ("6109100010", "2", "CN")
     assert (line.quantity, line.unit) == (Decimal("120"), "NMB")
-    assert (line.invoice_amount, line.value_for_duty, line.duty_rate) == (Decimal("600.00"), Decimal("810.00"), Decimal("18"))
+    assert (line.invoice_amount, line.value_for_duty, line.duty_rate) == (
+        Decimal("600.00"),
+        Decimal("810.00"),
+        Decimal("18"),
+    )
     assert (line.customs_duty, line.gst, line.value_for_tax) == (Decimal("145.80"), Decimal("47.79"), Decimal("955.80"))
 
 
@@ -74,7 +87,9 @@ def test_latin1_names_decoded_as_unoc() -> None:
 
 def findings_of(name: str) -> list[tuple[str, int | None, str | None, int | None, int | None]]:
     result = mapped(name)
-    return [(f.code, f.location.segment, f.location.tag, f.location.element, f.location.component) for f in result.findings]
+    return [
+        (f.code, f.location.segment, f.location.tag, f.location.element, f.location.component) for f in result.findings
+    ]
 
 
 def test_missing_mandatory_fields_are_located() -> None:
@@ -142,5 +157,7 @@ def test_bad_number_is_type_error_37() -> None:
     data = out.getvalue().replace(b"MOA+40:810.00:CAD", b"MOA+40:8I0.00:CAD")
     [(message, decimal)] = messages_of(data)
     result = map_cusdec(message, decimal)
-    assert [(f.code, f.location.tag, f.location.element, f.location.component) for f in result.findings] == [("37", "MOA", 1, 2)]
+    assert [(f.code, f.location.tag, f.location.element, f.location.component) for f in result.findings] == [
+        ("37", "MOA", 1, 2)
+    ]
     assert "value_for_duty" in result.findings[0].message

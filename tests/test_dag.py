@@ -197,7 +197,12 @@ def test_run_maps_one_task_per_batch_named_after_it(dag_run: dict[str, Any]) -> 
 
 
 def test_run_files_originals_away(dag_run: dict[str, Any], gateway_settings: Settings) -> None:
-    assert filed_away(gateway_settings, "archive") == {"v01_single.edi", "v02_multi_message.edi", "v04_correction.edi", "i11_unknown_hs.edi"}
+    assert filed_away(gateway_settings, "archive") == {
+        "v01_single.edi",
+        "v02_multi_message.edi",
+        "v04_correction.edi",
+        "i11_unknown_hs.edi",
+    }
     assert filed_away(gateway_settings, "quarantine") == {"i06_unz_reference.edi", "i10_bad_date.edi"}
     inbox = gateway_settings.resolved_data_dir / "partners" / PARTNER / "inbox"
     assert list(inbox.iterdir()) == []
@@ -254,7 +259,9 @@ def test_cusres_of_a_three_message_interchange(dag_run: dict[str, Any], gateway_
     ]
 
 
-def test_correction_is_version_2_in_the_portal(dag_run: dict[str, Any], gateway_settings: Settings, portal_server: PortalServer) -> None:
+def test_correction_is_version_2_in_the_portal(
+    dag_run: dict[str, Any], gateway_settings: Settings, portal_server: PortalServer
+) -> None:
     outbox = gateway_settings.resolved_data_dir / "partners" / PARTNER / "outbox"
     (cusres,) = messages(edifact_segments(outbox / "v04_correction.edi.cusres.edi"))
     assert first(elements(cusres, "BGM"))[1] == "1020700030001400002"
@@ -270,7 +277,9 @@ def test_correction_is_version_2_in_the_portal(dag_run: dict[str, Any], gateway_
     assert history["latest"]["outcome"]["total_gst"] == "40.50"
 
 
-def test_a_bad_interchange_is_rejected_whole(dag_run: dict[str, Any], gateway_settings: Settings, portal_server: PortalServer) -> None:
+def test_a_bad_interchange_is_rejected_whole(
+    dag_run: dict[str, Any], gateway_settings: Settings, portal_server: PortalServer
+) -> None:
     outbox = gateway_settings.resolved_data_dir / "partners" / PARTNER / "outbox"
     contrl = edifact_segments(outbox / "i06_unz_reference.edi.contrl.edi")
     uci = first(elements(contrl, "UCI"))

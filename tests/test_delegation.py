@@ -28,7 +28,9 @@ def post(http: httpx.Client, body: dict[str, Any]) -> httpx.Response:
     return http.post("/v1/declarations", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
 
 
-def declaration(declarant: str = f"{BROKER}RM0001", transaction: str = "10207003000585", **changes: Any) -> dict[str, Any]:
+def declaration(
+    declarant: str = f"{BROKER}RM0001", transaction: str = "10207003000585", **changes: Any
+) -> dict[str, Any]:
     body = build_declaration().model_dump(mode="json")
     body.update(transaction_number=transaction, version=1, function="9", **changes)
     body["declarant"] = {"account": declarant, "name": "A BROKER"}
@@ -46,7 +48,9 @@ def test_seeded_delegation_is_listed_and_active(http: httpx.Client) -> None:
     assert answer.status_code == 200
     [delegation] = answer.json()["delegations"]
     assert (delegation["importer"], delegation["broker"], delegation["active"]) == (IMPORTER, BROKER, True)
-    assert http.get("/v1/delegations", params={"importer": IMPORTER, "broker": OTHER_BROKER}).json() == {"delegations": []}
+    assert http.get("/v1/delegations", params={"importer": IMPORTER, "broker": OTHER_BROKER}).json() == {
+        "delegations": []
+    }
 
 
 def test_seeded_broker_files_for_the_importer(http: httpx.Client) -> None:
@@ -107,7 +111,10 @@ def test_new_parties_and_refused_delegations(http: httpx.Client) -> None:
     assert [(e["code"], e["pointer"]) for e in refused.json()["errors"]] == [("P302", "importer"), ("P302", "broker")]
     not_rm = http.post("/v1/delegations", json={"importer": "123456782RP0001", "broker": BROKER})
     assert [e["code"] for e in not_rm.json()["errors"]] == ["P301"]
-    dates = http.post("/v1/delegations", json={"importer": IMPORTER, "broker": BROKER, "valid_from": "2025-02-01", "valid_to": "2025-01-01"})
+    dates = http.post(
+        "/v1/delegations",
+        json={"importer": IMPORTER, "broker": BROKER, "valid_from": "2025-02-01", "valid_to": "2025-01-01"},
+    )
     assert [e["code"] for e in dates.json()["errors"]] == ["P303"]
     assert http.delete("/v1/delegations/99999").status_code == 404
     assert http.post("/v1/parties", json={"account": "046454286RP0001", "role": "importer"}).status_code == 422
@@ -132,7 +139,9 @@ def test_client_delegation_active_is_cached(portal_server: PortalServer) -> None
 
 def test_client_returns_sender_rejections_as_outcomes(portal_server: PortalServer) -> None:
     with PortalClient(portal_server.url) as client:
-        outcome = client.submit_declaration(Declaration.model_validate(declaration(declarant=f"{OTHER_BROKER}RM0001")), "k-1")
+        outcome = client.submit_declaration(
+            Declaration.model_validate(declaration(declarant=f"{OTHER_BROKER}RM0001")), "k-1"
+        )
     assert outcome.status.value == "412"
     assert [e.code for e in outcome.errors] == ["69"]
 

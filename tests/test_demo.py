@@ -31,7 +31,9 @@ QUARANTINED = {
 
 def originals(folder: Path) -> set[str]:
     """Fixture names of the originals filed as ``<claim>__NN_<fixture name>``."""
-    return {p.name.split("__", 1)[1].split("_", 1)[1] for p in folder.rglob("*__*") if not p.name.endswith(".reason.txt")}
+    return {
+        p.name.split("__", 1)[1].split("_", 1)[1] for p in folder.rglob("*__*") if not p.name.endswith(".reason.txt")
+    }
 
 
 @pytest.fixture

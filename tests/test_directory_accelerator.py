@@ -146,8 +146,30 @@ def test_same_findings_with_the_other_decimal_mark(benchmark_cusdec: bytes) -> N
 
 TAGS = sorted(SPEC)
 _ALPHABET = "0123456789-.,ABCXYZaz é€Δ\u4e00?'+:"
-_TRICKY = ["", "6", "5", "9", "-", "-1", "1.5", "1,5", ".5", "5.", "-.5", "1.2.3", "1,2.3", "0", "A", "1A",
-           "X" * 36, "9" * 19, "é", "\u4e00", "1\ud800", "AB\ud801"]
+_TRICKY = [
+    "",
+    "6",
+    "5",
+    "9",
+    "-",
+    "-1",
+    "1.5",
+    "1,5",
+    ".5",
+    "5.",
+    "-.5",
+    "1.2.3",
+    "1,2.3",
+    "0",
+    "A",
+    "1A",
+    "X" * 36,
+    "9" * 19,
+    "é",
+    "\u4e00",
+    "1\ud800",
+    "AB\ud801",
+]
 
 
 def _codes_of(slot: Slot) -> list[str]:
@@ -198,7 +220,9 @@ def random_segments(draw: st.DrawFn) -> Segment:
     slots = definition.elements
     elements = [list(element) for element in draw(valid_segments(definition, mark)).elements]
     for _ in range(draw(st.integers(0, 3))):
-        mutation = draw(st.sampled_from(["value", "value", "value", "limit", "limit", "component", "element", "cut", "empty"]))
+        mutation = draw(
+            st.sampled_from(["value", "value", "value", "limit", "limit", "component", "element", "cut", "empty"])
+        )
         if mutation == "element" or not elements:
             elements.append(draw(st.lists(_values(slots[-1]), max_size=2)))
             continue

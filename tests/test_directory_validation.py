@@ -96,11 +96,70 @@ def test_definitions_load_every_message_we_validate() -> None:
         ("CONTRL", "D", "3"),
         ("CONTRL", "4", "1"),
     }
-    guide_segments = ["UNH", "UNT", "BGM", "CST", "LOC", "DTM", "FTX", "RFF", "DOC", "NAD", "MOA", "CUX", "UNS", "MEA", "TAX", "CNT", "GIS", "ERP", "ERC"]
-    others = ["UCI", "UCM", "UCS", "UCD", "FII", "PAI", "FCA", "SEQ", "PRC", "LIN", "DLI", "AJT", "INP", "GEI", "CTA", "COM", "PCD", "RTE", "BUS"]
+    guide_segments = [
+        "UNH",
+        "UNT",
+        "BGM",
+        "CST",
+        "LOC",
+        "DTM",
+        "FTX",
+        "RFF",
+        "DOC",
+        "NAD",
+        "MOA",
+        "CUX",
+        "UNS",
+        "MEA",
+        "TAX",
+        "CNT",
+        "GIS",
+        "ERP",
+        "ERC",
+    ]
+    others = [
+        "UCI",
+        "UCM",
+        "UCS",
+        "UCD",
+        "FII",
+        "PAI",
+        "FCA",
+        "SEQ",
+        "PRC",
+        "LIN",
+        "DLI",
+        "AJT",
+        "INP",
+        "GEI",
+        "CTA",
+        "COM",
+        "PCD",
+        "RTE",
+        "BUS",
+    ]
     assert set(guide_segments + others) <= set(directory.segments)
-    assert {"1001", "1225", "4343", "3035", "3227", "2005", "2379", "5025", "5283", "5153", "6311", "4451",
-            "1153", "6347", "6343", "0081", "6069", "7365", "1049"} <= set(directory.codes)
+    assert {
+        "1001",
+        "1225",
+        "4343",
+        "3035",
+        "3227",
+        "2005",
+        "2379",
+        "5025",
+        "5283",
+        "5153",
+        "6311",
+        "4451",
+        "1153",
+        "6347",
+        "6343",
+        "0081",
+        "6069",
+        "7365",
+        "1049",
+    } <= set(directory.codes)
 
 
 def test_code_ranges_expand_by_position() -> None:
@@ -132,8 +191,13 @@ def test_code_ranges_of_other_shapes_are_refused() -> None:
 
 
 def test_a_malformed_definition_names_its_file_and_line() -> None:
-    texts = {"elements": "1004 an..35 Document number\n1001 x..3 Bad\n", "composites": "", "segments": "",
-             "messages": "", "codes": ""}
+    texts = {
+        "elements": "1004 an..35 Document number\n1001 x..3 Bad\n",
+        "composites": "",
+        "segments": "",
+        "messages": "",
+        "codes": "",
+    }
     with pytest.raises(ValueError, match=r"elements\.def line 2"):
         parse_directory(texts)
 
@@ -153,19 +217,40 @@ def test_the_guide_example_passes() -> None:
 
 def test_cusres_we_write_passes() -> None:
     outcome = DeclarationOutcome(
-        transaction_number="10207003000585", version=1, status=OutcomeStatus.ACCEPTED,
-        lines=[AssessedLine(line_number=1, value_for_duty=Decimal("810.00"), customs_duty=Decimal("145.80"),
-                            excise_tax=Decimal("0.00"), value_for_tax=Decimal("955.80"), gst=Decimal("47.79"))],
-        total_duty=Decimal("145.80"), total_gst=Decimal("47.79"),
+        transaction_number="10207003000585",
+        version=1,
+        status=OutcomeStatus.ACCEPTED,
+        lines=[
+            AssessedLine(
+                line_number=1,
+                value_for_duty=Decimal("810.00"),
+                customs_duty=Decimal("145.80"),
+                excise_tax=Decimal("0.00"),
+                value_for_tax=Decimal("955.80"),
+                gst=Decimal("47.79"),
+            )
+        ],
+        total_duty=Decimal("145.80"),
+        total_gst=Decimal("47.79"),
     )
     errors = [CusresError("ID-TXN", "transaction number check digit is wrong", "transaction_number", "BGM 2.1", 1)]
     out = io.BytesIO()
     writer = InterchangeWriter(out, sender=("CARMGW", "ZZZ"), recipient=("BROKER01", "ZZZ"), control_reference="R1")
     for reference, status, found in (("1", OutcomeStatus.ACCEPTED, []), ("2", OutcomeStatus.REJECTED, errors)):
-        writer.write_message(reference, CUSRES_IDENTIFIER, cusres_segments(
-            reference="1020700300058500001", status=status, inbound_interchange="IC1", inbound_message=reference,
-            filer_reference="BRK-1", outcome=outcome, errors=found, issued=dt.datetime(2025, 1, 15, 9, 30),
-        ))
+        writer.write_message(
+            reference,
+            CUSRES_IDENTIFIER,
+            cusres_segments(
+                reference="1020700300058500001",
+                status=status,
+                inbound_interchange="IC1",
+                inbound_message=reference,
+                filer_reference="BRK-1",
+                outcome=outcome,
+                errors=found,
+                issued=dt.datetime(2025, 1, 15, 9, 30),
+            ),
+        )
     writer.close()
     messages = messages_of(out.getvalue())
     assert len(messages) == 2
@@ -268,7 +353,9 @@ def test_too_long_is_39_with_a_readable_message() -> None:
     message = interchange(["BGM+929+" + "1" * 36 + "+9", *BODY[1:]])
     (finding,) = validate_message(message)
     assert (finding.code, finding.location) == ("39", at(2, "BGM", 2, 1))
-    assert finding.message == "BGM element 2.1 (C106/1004): '11111111111111111111…' is 36 characters, at most 35 allowed"
+    assert (
+        finding.message == "BGM element 2.1 (C106/1004): '11111111111111111111…' is 36 characters, at most 35 allowed"
+    )
 
 
 def test_numeric_length_ignores_the_decimal_mark_and_minus() -> None:
@@ -281,7 +368,7 @@ def test_numeric_length_ignores_the_decimal_mark_and_minus() -> None:
 def test_too_short_is_40() -> None:
     texts = {
         "elements": "0062 an..14 Reference\n0065 an..6 Type\n0052 an..3 V\n0054 an..3 R\n0051 an..3 A\n"
-                    "0074 n..6 Count\n3207 an3 Country\n",
+        "0074 n..6 Count\n3207 an3 Country\n",
         "composites": "S009 0065 0052 0054 0051\n",
         "segments": "UNH 0062 S009\nUNT 0074 0062\nCTY 3207\n",
         "messages": "message TEST D 96B\nUNH M 1\nCTY M 1\nUNT M 1\n",
@@ -297,8 +384,11 @@ def test_other_decimal_mark_is_19() -> None:
     body = [*HEADER[:10], "MOA+39:600,00:USD", *HEADER[11:], *LINE, *SUMMARY]
     assert findings_of(body) == [("19", at(12, "MOA", 1, 2))]
     assert findings_of([*HEADER[:10], "MOA+39:600.00:USD", *HEADER[11:], *LINE, *SUMMARY], decimal=",") == [
-        ("19", at(12, "MOA", 1, 2)), ("19", at(13, "CUX", 3)), ("19", at(19, "MOA", 1, 2)),
-        ("19", at(20, "MOA", 1, 2)), ("19", at(22, "MOA", 1, 2)),
+        ("19", at(12, "MOA", 1, 2)),
+        ("19", at(13, "CUX", 3)),
+        ("19", at(19, "MOA", 1, 2)),
+        ("19", at(20, "MOA", 1, 2)),
+        ("19", at(22, "MOA", 1, 2)),
     ]
 
 
@@ -366,9 +456,22 @@ _FIXED_NUMERICS = parse_directory(
 @pytest.mark.parametrize(
     "elements",
     [
-        [["123"]], [["12"]], [["1234"]], [["1.23"]], [["12.3"]], [["1.2"]], [["-123"]], [["12."]],
-        [["123"], ["5"]], [["123"], ["55"]], [["123"], ["5."]], [["123"], [".5"]],
-        [["123"], [""], ["12"]], [["123"], [""], ["1.2"]], [["123"], [""], ["1.23"]], [["123"], [""], ["1"]],
+        [["123"]],
+        [["12"]],
+        [["1234"]],
+        [["1.23"]],
+        [["12.3"]],
+        [["1.2"]],
+        [["-123"]],
+        [["12."]],
+        [["123"], ["5"]],
+        [["123"], ["55"]],
+        [["123"], ["5."]],
+        [["123"], [".5"]],
+        [["123"], [""], ["12"]],
+        [["123"], [""], ["1.2"]],
+        [["123"], [""], ["1.23"]],
+        [["123"], [""], ["1"]],
     ],
 )
 def test_fixed_length_numerics_compile_and_agree_with_the_slow_path(elements: list[list[str]]) -> None:

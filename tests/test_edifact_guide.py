@@ -26,7 +26,15 @@ def _message(*texts: str) -> Message:
         tag, *elements = text.split("+")
         segments.append(Segment(tag, [element.split(":") for element in elements]))
     segments.append(Segment("UNT", [[str(len(segments) + 1)], ["1"]]))
-    return Message(reference="1", type="CUSDEC", version="D", release="96B", agency="UN", association_code="CAD01", segments=segments)
+    return Message(
+        reference="1",
+        type="CUSDEC",
+        version="D",
+        release="96B",
+        agency="UN",
+        association_code="CAD01",
+        segments=segments,
+    )
 
 
 def _body(declaration_text: str) -> list[str]:
@@ -34,15 +42,32 @@ def _body(declaration_text: str) -> list[str]:
 
 
 HEADER = (
-    "BGM+929+1020700030001400001+9", "CST++AB", "LOC+22+0497", "DTM+271:20250115:102", "DOC+380+INV-1",
-    "DTM+3:20250110:102", "NAD+IM+123456782RM0001++MAPLE", "NAD+DT+123026635RM0001", "NAD+SE+++GLOBAL",
-    "MOA+39:600.00:USD", "CUX+2:USD:4+3:CAD:11+1.35",
+    "BGM+929+1020700030001400001+9",
+    "CST++AB",
+    "LOC+22+0497",
+    "DTM+271:20250115:102",
+    "DOC+380+INV-1",
+    "DTM+3:20250110:102",
+    "NAD+IM+123456782RM0001++MAPLE",
+    "NAD+DT+123026635RM0001",
+    "NAD+SE+++GLOBAL",
+    "MOA+39:600.00:USD",
+    "CUX+2:USD:4+3:CAD:11+1.35",
 )
-LINE = ("CST+1+6109100010+2", "FTX+AAA+++SHIRTS", "LOC+27+CN", "MEA+AAE++NMB:120", "MOA+38:600.00:USD", "MOA+40:810.00:CAD")
+LINE = (
+    "CST+1+6109100010+2",
+    "FTX+AAA+++SHIRTS",
+    "LOC+27+CN",
+    "MEA+AAE++NMB:120",
+    "MOA+38:600.00:USD",
+    "MOA+40:810.00:CAD",
+)
 
 
 def test_a_sound_message_reads_into_the_domain_fields() -> None:
-    reading = read_message(CAD01, _message(*HEADER, "UNS+D", *LINE, "TAX+7+CUD+++:::18", "MOA+124:145.80", "UNS+S", "CNT+5:1"))
+    reading = read_message(
+        CAD01, _message(*HEADER, "UNS+D", *LINE, "TAX+7+CUD+++:::18", "MOA+124:145.80", "UNS+S", "CNT+5:1")
+    )
     assert reading.findings == []
     data = reading.data
     assert (data["transaction_number"], data["version"]) == ("10207000300014", 1)
@@ -69,8 +94,14 @@ def test_amounts_after_a_tax_belong_to_that_tax() -> None:
     line = [*LINE[:4], "TAX+7+CUD", "MOA+124:1.00", "MOA+38:5.00:USD", "TAX+7+VAT", "MOA+124:9.00", "MOA+40:7.00:CAD"]
     reading = read_message(CAD01, _message(*HEADER, "UNS+D", *line, "UNS+S"))
     assert reading.data["lines"][0] == {
-        "line_number": 1, "hs_code": "6109100010", "tariff_treatment": "2", "description": "SHIRTS",
-        "country_of_origin": "CN", "unit": "NMB", "quantity": Decimal("120"), "customs_duty": Decimal("1.00"),
+        "line_number": 1,
+        "hs_code": "6109100010",
+        "tariff_treatment": "2",
+        "description": "SHIRTS",
+        "country_of_origin": "CN",
+        "unit": "NMB",
+        "quantity": Decimal("120"),
+        "customs_duty": Decimal("1.00"),
     }
 
 
@@ -86,7 +117,9 @@ def test_checks_of_fixed_codes_and_of_the_currency() -> None:
     header = ["CUX+2:EUR:4+3:CAD:11+1.35" if text.startswith("CUX") else text for text in header]
     line = [text.replace("810.00:CAD", "810.00:USD") for text in LINE]
     reading = read_message(CAD01, _message(*header, "UNS+D", *line, "UNS+S"))
-    assert [(f.code, f.message, f.location.segment, f.location.element, f.location.component) for f in reading.findings] == [
+    assert [
+        (f.code, f.message, f.location.segment, f.location.element, f.location.component) for f in reading.findings
+    ] == [
         ("12", "BGM C002 1001 is '930'; this guide expects 929 (goods declaration)", 2, 1, 1),
         ("12", "CUX currency 'EUR' differs from the invoice currency 'USD' in MOA+39", 12, 1, 2),
         ("12", "value for duty must be in CAD, not 'USD'", 19, 1, 3),
@@ -132,7 +165,9 @@ def test_fields_are_named_by_where_the_guide_puts_them(path: str, label: str) ->
 
 
 def _round_trip(d):
-    segments = [Segment(out.tag, [e if isinstance(e, list) else [e] for e in out.elements]) for out in cusdec_segments(d)]
+    segments = [
+        Segment(out.tag, [e if isinstance(e, list) else [e] for e in out.elements]) for out in cusdec_segments(d)
+    ]
     message = _message()
     message.segments[1:1] = segments
     return map_cusdec(message)
@@ -141,21 +176,36 @@ def _round_trip(d):
 def test_the_writer_writes_what_the_reader_reads() -> None:
     base = declaration()
     lines = [
-        line.model_copy(update={"duty_rate": Decimal("5.5"), "customs_duty": Decimal("1.00"), "excise_tax": Decimal("2.00"),
-                                "gst": Decimal("3.00"), "value_for_tax": Decimal("4.00")})
+        line.model_copy(
+            update={
+                "duty_rate": Decimal("5.5"),
+                "customs_duty": Decimal("1.00"),
+                "excise_tax": Decimal("2.00"),
+                "gst": Decimal("3.00"),
+                "value_for_tax": Decimal("4.00"),
+            }
+        )
         for line in base.lines
     ]
     variants = [
         base,
         base.model_copy(update={"lines": lines, "filer_reference": "X-1", "cargo_control_number": "ABCD12345"}),
-        base.model_copy(update={"amendment": Amendment(reason_code="R2-74-1-C11", explanation="word " * 60, kind=AmendmentKind.ADJUSTMENT)}),
+        base.model_copy(
+            update={
+                "amendment": Amendment(
+                    reason_code="R2-74-1-C11", explanation="word " * 60, kind=AmendmentKind.ADJUSTMENT
+                )
+            }
+        ),
     ]
     for d in variants:
         result = _round_trip(d)
         assert result.findings == []
         expected = d.model_dump()
         if d.invoice.total_amount is None:
-            expected["invoice"]["total_amount"] = sum((line.invoice_amount or Decimal(0) for line in d.lines), Decimal("0.00"))
+            expected["invoice"]["total_amount"] = sum(
+                (line.invoice_amount or Decimal(0) for line in d.lines), Decimal("0.00")
+            )
         if d.amendment is not None and d.amendment.explanation:
             expected["amendment"]["explanation"] = " ".join(d.amendment.explanation.split())
         assert result.declaration is not None

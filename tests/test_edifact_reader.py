@@ -98,9 +98,7 @@ def test_control_character_delimiters_for_level_b_without_una():
         b"UNT\x1d3\x1d1\x1cUNZ\x1d1\x1dR1\x1c"
     )
     events = read(data)
-    assert header(events).delimiters == Delimiters(
-        component="\x1f", element="\x1d", release=None, terminator="\x1c"
-    )
+    assert header(events).delimiters == Delimiters(component="\x1f", element="\x1d", release=None, terminator="\x1c")
     assert body(events)[1] == ("FTX", [["AAI"], [""], [""], ["What? yes"]])
     assert problems(events) == [] and messages(events)[0].findings == []
 
@@ -168,9 +166,7 @@ def test_released_terminator_across_chunk_boundaries():
 
 
 def test_release_character_with_utf8_noncharacter_takes_slow_path():
-    data = (
-        "UNB+UNOW:4+S+R+250101:1200+R1'UNH+1+X:D:1:UN'FTX+\ufdd0?+x:y'UNT+3+1'UNZ+1+R1'"
-    ).encode("utf-8")
+    data = ("UNB+UNOW:4+S+R+250101:1200+R1'UNH+1+X:D:1:UN'FTX+\ufdd0?+x:y'UNT+3+1'UNZ+1+R1'").encode("utf-8")
     assert body(read(data))[1] == ("FTX", [["\ufdd0+x", "y"]])
 
 

@@ -47,11 +47,7 @@ def test_unz_message_count_mismatch():
 
 
 def test_unz_counts_groups_when_groups_are_used():
-    data = (
-        UNB
-        + "UNG+X+S+R+250101:1200+G1'UNH+1+X:D:1:UN'UNT+2+1'UNH+2+X:D:1:UN'UNT+2+2'UNE+2+G1'"
-        + "UNZ+1+REF1'"
-    )
+    data = UNB + "UNG+X+S+R+250101:1200+G1'UNH+1+X:D:1:UN'UNT+2+1'UNH+2+X:D:1:UN'UNT+2+2'UNE+2+G1'" + "UNZ+1+REF1'"
     assert check(data) == []
     (finding,) = check(data.replace("UNZ+1+", "UNZ+2+"))
     assert finding.code == "29" and finding.message == "UNZ 0036 says 2 groups, the interchange has 1"

@@ -23,10 +23,18 @@ def test_computed_amounts_equal_the_portal_assessment_of_a_multi_line_file() -> 
     assert estimate.clean
     line3 = estimate.lines[2].computed
     assert {k: str(v) for k, v in line3.items()} == {
-        "value_for_duty": "1620.00", "customs_duty": "0.00", "excise_tax": "162.00", "value_for_tax": "1782.00", "gst": "89.10",
+        "value_for_duty": "1620.00",
+        "customs_duty": "0.00",
+        "excise_tax": "162.00",
+        "value_for_tax": "1782.00",
+        "gst": "89.10",
     }
     # the same totals as the portal's CUSRES for v03 (fixtures/cusdec/expected.json)
-    assert [str(estimate.total(n, "computed")) for n in ("customs_duty", "excise_tax", "gst")] == ["145.80", "162.00", "298.89"]
+    assert [str(estimate.total(n, "computed")) for n in ("customs_duty", "excise_tax", "gst")] == [
+        "145.80",
+        "162.00",
+        "298.89",
+    ]
 
 
 def test_text_table_flags_a_gst_on_the_wrong_base_and_exits_1() -> None:

@@ -96,8 +96,12 @@ class World:
     def run_killed(self, point: str) -> None:
         """The gateway in a child process, SIGKILLed at ``point`` (``name[:nth]``)."""
         env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-        result = subprocess.run([sys.executable, "-c", CHILD, point], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180)
-        assert result.returncode == -9, f"child was not killed at {point}: rc={result.returncode}\n{result.stderr[-3000:]}"
+        result = subprocess.run(
+            [sys.executable, "-c", CHILD, point], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180
+        )
+        assert result.returncode == -9, (
+            f"child was not killed at {point}: rc={result.returncode}\n{result.stderr[-3000:]}"
+        )
         time.sleep(LEASE + 0.2)  # the dead worker's lease ends
 
     def ledger(self) -> Ledger:
@@ -144,7 +148,11 @@ def visible(folder: Path) -> dict[str, bytes]:
     """Files under ``folder`` as a partner sees them (hidden temporary uploads left out)."""
     if not folder.exists():
         return {}
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in folder.rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+    }
 
 
 def local_areas(world: World) -> Callable[[str], dict[str, bytes]]:
@@ -165,7 +173,9 @@ def assert_final(world: World, areas: Callable[[str], dict[str, bytes]], files: 
         [messages] = read_cusres(outbox[f"{name}.cusres.edi"])
         assert len(messages) == declarations and all(m["status"] == "40" for m in messages)
     total = sum(files.values())
-    assert world.portal_rows() == {"declarations": total, "versions": total, "keys": total}, "a declaration was posted twice"
+    assert world.portal_rows() == {"declarations": total, "versions": total, "keys": total}, (
+        "a declaration was posted twice"
+    )
     ledger = world.ledger()
     try:
         records = [r for r in ledger.files() if r.duplicate_of is None]
@@ -173,7 +183,9 @@ def assert_final(world: World, areas: Callable[[str], dict[str, bytes]], files: 
         for record in records:
             documents = ledger.documents(record.id)
             assert len(documents) == files[record.name]
-            assert all(d.idempotency_key for d in documents) and len({d.idempotency_key for d in documents}) == len(documents)
+            assert all(d.idempotency_key for d in documents) and len({d.idempotency_key for d in documents}) == len(
+                documents
+            )
             assert sorted(a.kind for a in ledger.acknowledgements(record.id)) == ["contrl", "cusres", "report"]
     finally:
         ledger.dispose()
@@ -190,7 +202,9 @@ def ledger_states(world: World) -> dict[str, str]:
 # --- the portal ---------------------------------------------------------------------------------
 
 
-def _install(plan: Callable[[int, Any], str | None], match: Callable[[Any], bool] | None = None, store: list[Any] | None = None) -> Callable[[Pipeline], None]:
+def _install(
+    plan: Callable[[int, Any], str | None], match: Callable[[Any], bool] | None = None, store: list[Any] | None = None
+) -> Callable[[Pipeline], None]:
     def setup(pipeline: Pipeline) -> None:
         client: PortalClient = pipeline.poster.__self__  # type: ignore[union-attr]
         faulty = FaultyHTTPTransport.install(client, plan, match)
@@ -253,7 +267,12 @@ def test_portal_down_for_the_whole_run_parks_every_file(world: World) -> None:
         moves = [(e.from_state, e.to_state) for e in ledger.events(ledger.files()[0].id)]
     finally:
         ledger.dispose()
-    assert moves[:4] == [("received", "claiming"), ("claiming", "claimed"), ("claimed", "parsed"), ("parsed", "parked")]  # parked at its first post
+    assert moves[:4] == [
+        ("received", "claiming"),
+        ("claiming", "claimed"),
+        ("claimed", "parsed"),
+        ("parsed", "parked"),
+    ]  # parked at its first post
     assert ("parked", "claimed") in moves and moves[-1] == ("acknowledged", "archived")
 
 
@@ -318,7 +337,9 @@ def test_an_intent_whose_move_never_happened_is_forgotten(world: World) -> None:
     world.deliver(*FILES)
     ledger = world.ledger()
     try:
-        ledger.record_claim(PARTNER, "v01_single.edi", "", 1, "dead-run", claim_id="deadbeef0000", lease_seconds=0, intent=True)
+        ledger.record_claim(
+            PARTNER, "v01_single.edi", "", 1, "dead-run", claim_id="deadbeef0000", lease_seconds=0, intent=True
+        )
     finally:
         ledger.dispose()
     world.run()
@@ -425,7 +446,15 @@ def test_two_workers_resuming_the_same_stale_claim(world: World) -> None:
 def _sftp_pipeline(world: World, transport: Any) -> Pipeline:
     client = PortalClient.from_settings(world.settings)
     ledger = Ledger(world.ledger_url)
-    return Pipeline(world.settings, transport, ledger, client.submit_declaration, portal_context(PortalClientLookups(client), portal_prechecks=False), None, task="test")
+    return Pipeline(
+        world.settings,
+        transport,
+        ledger,
+        client.submit_declaration,
+        portal_context(PortalClientLookups(client), portal_prechecks=False),
+        None,
+        task="test",
+    )
 
 
 @pytest.fixture
@@ -510,7 +539,9 @@ def test_s3_500_on_put(world: World, s3_server: Any) -> None:
     admin.create_bucket(Bucket=bucket)
     base = "broker01"
     channel = S3Channel(
-        connection_id=S3_CONN_ID, bucket=bucket, **{f"{a}_prefix": f"{base}/{a}/" for a in ("inbox", "outbox", "archive", "quarantine", "processing")}
+        connection_id=S3_CONN_ID,
+        bucket=bucket,
+        **{f"{a}_prefix": f"{base}/{a}/" for a in ("inbox", "outbox", "archive", "quarantine", "processing")},
     )
     for name in FILES:
         admin.put_object(Bucket=bucket, Key=f"{base}/inbox/{name}", Body=fixture_file(name).read_bytes())

@@ -24,10 +24,36 @@ from tests.edifact_helpers import FIXTURES
 from tests.test_syntax_fixtures import MemorySink
 
 FILES = sorted(
-    p for folder in ("cusdec", "edifact-syntax") for p in (FIXTURES / folder).rglob("*") if p.is_file() and p.suffix != ".json"
+    p
+    for folder in ("cusdec", "edifact-syntax")
+    for p in (FIXTURES / folder).rglob("*")
+    if p.is_file() and p.suffix != ".json"
 )
 DATA = {p: p.read_bytes() for p in FILES}
-SPECIAL = [b"'", b"+", b":", b"?", b"*", b"\r", b"\n", b"\r\n", b"??", b"?'", b"UNA", b"UNB+", b"UNH+", b"UNT+", b"UNZ+", b"UNG+", b"UNE+", b"\x1c", b"\x1d", b"\x1f", b"\xff", b"\x00"]
+SPECIAL = [
+    b"'",
+    b"+",
+    b":",
+    b"?",
+    b"*",
+    b"\r",
+    b"\n",
+    b"\r\n",
+    b"??",
+    b"?'",
+    b"UNA",
+    b"UNB+",
+    b"UNH+",
+    b"UNT+",
+    b"UNZ+",
+    b"UNG+",
+    b"UNE+",
+    b"\x1c",
+    b"\x1d",
+    b"\x1f",
+    b"\xff",
+    b"\x00",
+]
 
 
 def _segments(data: bytes) -> list[bytes]:
@@ -81,7 +107,11 @@ def _check(name: str, data: bytes) -> None:
     for ack_name, ack in sink.files.items():
         for event in read_edifact(io.BytesIO(ack)):
             assert not isinstance(event, SyntaxProblem), (ack_name, event, ack)
-            assert not isinstance(event, MessageRead) or not event.message.findings, (ack_name, event.message.findings, ack)
+            assert not isinstance(event, MessageRead) or not event.message.findings, (
+                ack_name,
+                event.message.findings,
+                ack,
+            )
 
 
 def test_every_fixture_unmutated() -> None:
@@ -89,7 +119,12 @@ def test_every_fixture_unmutated() -> None:
         _check(path.name, data)
 
 
-@settings(max_examples=4000, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=4000,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(mutated())
 def test_mutated_fixtures_never_crash_the_check(case: tuple[str, bytes]) -> None:
     _check(*case)
@@ -102,6 +137,23 @@ def test_arbitrary_bytes_never_crash_the_check(data: bytes) -> None:
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
-@given(st.lists(st.sampled_from([*SPECIAL, b"UNA:+.? '", b"UNA:+.?*'", b"UNB+UNOC:4+A+B+1:1+R'", b"UNH+1+CUSDEC:D:96B:UN:CAD01'", b"UNT+2+1'", b"UNZ+1+R'", b"BGM+929'", b"X"]), max_size=30))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                *SPECIAL,
+                b"UNA:+.? '",
+                b"UNA:+.?*'",
+                b"UNB+UNOC:4+A+B+1:1+R'",
+                b"UNH+1+CUSDEC:D:96B:UN:CAD01'",
+                b"UNT+2+1'",
+                b"UNZ+1+R'",
+                b"BGM+929'",
+                b"X",
+            ]
+        ),
+        max_size=30,
+    )
+)
 def test_envelope_soup_never_crashes_the_check(parts: list[bytes]) -> None:
     _check("soup.edi", b"".join(parts))

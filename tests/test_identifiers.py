@@ -19,7 +19,9 @@ def test_published_transaction_numbers_validate(number: str) -> None:
     assert transaction_number_valid(number)
 
 
-@pytest.mark.parametrize("number", ["12345123456789", "14969123456789", "10207003000586", "1020700300058", "1020700300058X"])
+@pytest.mark.parametrize(
+    "number", ["12345123456789", "14969123456789", "10207003000586", "1020700300058", "1020700300058X"]
+)
 def test_illustrative_and_altered_numbers_fail(number: str) -> None:
     assert not transaction_number_valid(number)
 

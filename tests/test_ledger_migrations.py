@@ -45,13 +45,20 @@ def test_a_new_ledger_is_migrated_to_head_and_matches_the_orm(backend: str, tmp_
             first = ledger.claim_file("p", "a.edi", "1" * 64, 1, claim_id="c1", location="x")
             second = ledger.claim_file("p", "b.edi", "2" * 64, 1, claim_id="c2", location="y")
             for claim in (first, second):
-                ledger.record_documents(claim.file_id, [{"message_reference": "1", "idempotency_key": "cad-same", "status": "40"}])
+                ledger.record_documents(
+                    claim.file_id, [{"message_reference": "1", "idempotency_key": "cad-same", "status": "40"}]
+                )
             # ...and an acknowledgement is one row per file and location.
             ledger.record_acknowledgement(first.file_id, "contrl", "p/outbox/a.edi.contrl.edi", "0" * 64)
             ledger.record_acknowledgement(first.file_id, "contrl", "p/outbox/a.edi.contrl.edi", "f" * 64)
             assert [a.sha256 for a in ledger.acknowledgements(first.file_id)] == ["f" * 64]
             with pytest.raises(IntegrityError), ledger.session() as s:
-                s.execute(text("INSERT INTO acknowledgements (file_id, kind, location, sha256, created_at) VALUES (:f, 'contrl', 'p/outbox/a.edi.contrl.edi', 'x', CURRENT_TIMESTAMP)"), {"f": first.file_id})
+                s.execute(
+                    text(
+                        "INSERT INTO acknowledgements (file_id, kind, location, sha256, created_at) VALUES (:f, 'contrl', 'p/outbox/a.edi.contrl.edi', 'x', CURRENT_TIMESTAMP)"
+                    ),
+                    {"f": first.file_id},
+                )
         finally:
             ledger.dispose()
 
@@ -68,7 +75,12 @@ def test_a_ledger_from_before_migrations_is_stamped_and_upgraded(backend: str, t
                 "VALUES ('broker01', 'old.edi', 'abc', 3, 'archived', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
             ))  # fmt: skip
             for n in range(2):  # the same key twice was impossible before 0002; a repeated acknowledgement row was not
-                connection.execute(text("INSERT INTO acknowledgements (file_id, kind, location, sha256, created_at) VALUES (1, 'contrl', 'l', :s, CURRENT_TIMESTAMP)"), {"s": str(n)})
+                connection.execute(
+                    text(
+                        "INSERT INTO acknowledgements (file_id, kind, location, sha256, created_at) VALUES (1, 'contrl', 'l', :s, CURRENT_TIMESTAMP)"
+                    ),
+                    {"s": str(n)},
+                )
         engine.dispose()
         ledger = Ledger(url)
         try:

@@ -23,7 +23,9 @@ CLI = [sys.executable, "-m", "gateway.cli"]
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, Any]:
-    result = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
+    result = subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}
+    )
     assert "Traceback" not in result.stderr, result.stderr
     try:
         return result.returncode, json.loads(result.stdout)
@@ -88,7 +90,9 @@ def test_ledger_show_and_reprocess_a_quarantined_file(gateway_settings: Settings
     assert code == 0
 
 
-def test_reprocess_the_parked_files_after_a_portal_outage(gateway_settings: Settings, deliver: Callable[..., Path]) -> None:
+def test_reprocess_the_parked_files_after_a_portal_outage(
+    gateway_settings: Settings, deliver: Callable[..., Path]
+) -> None:
     deliver("v01_single.edi", "v02_multi_message.edi")
     down = {"CARM_PORTAL_URL": f"http://127.0.0.1:{closed_port()}", "CARM_PORTAL_MAX_ATTEMPTS": "2"}
     code, result = cli("process", "--json", env=down)
@@ -99,7 +103,10 @@ def test_reprocess_the_parked_files_after_a_portal_outage(gateway_settings: Sett
 
     code, result = cli("reprocess", "--parked", "--json")
     assert code == 0
-    assert [(f["name"], f["state"]) for f in result["files"]] == [("v01_single.edi", "archived"), ("v02_multi_message.edi", "archived")]
+    assert [(f["name"], f["state"]) for f in result["files"]] == [
+        ("v01_single.edi", "archived"),
+        ("v02_multi_message.edi", "archived"),
+    ]
     code, shown = cli("ledger", "show", "--file", "1", "--json")
     notes = [e["note"] or "" for e in shown["files"][0]["history"]]
     assert any("parked until" in n for n in notes) and any("reprocess requested" in n for n in notes)

@@ -72,8 +72,18 @@ def test_every_channel_type_with_normalized_paths() -> None:
     assert registry.ids() == ["broker01", "broker02", "broker03"]
     sftp = registry.get("broker02").channel
     assert isinstance(sftp, SftpChannel)
-    assert sftp.areas() == {"inbox": "/srv/b2/in", "outbox": "out", "archive": "archive", "quarantine": "quarantine", "processing": "processing"}
-    assert registry.get("broker02").acknowledgements.model_dump() == {"contrl": False, "syntax_version": 4, "charset": "UNOY"}
+    assert sftp.areas() == {
+        "inbox": "/srv/b2/in",
+        "outbox": "out",
+        "archive": "archive",
+        "quarantine": "quarantine",
+        "processing": "processing",
+    }
+    assert registry.get("broker02").acknowledgements.model_dump() == {
+        "contrl": False,
+        "syntax_version": 4,
+        "charset": "UNOY",
+    }
     s3 = registry.get("broker03").channel
     assert isinstance(s3, S3Channel)
     assert s3.inbox_prefix == "broker03/inbox/"
@@ -89,21 +99,45 @@ def test_every_channel_type_with_normalized_paths() -> None:
         ("[[partners]\nid=", "not valid TOML"),
         ("", "partners: Field required"),
         (_partner(channel='{ type = "ftp", path = "p" }'), "does not match any of the expected tags"),
-        (_partner(channel='{ type = "sftp", connection_id = "c", inbox = "../other/inbox" }'), "partners[0] (id 'p1').channel.sftp.inbox: Value error, must not contain '..'"),
+        (
+            _partner(channel='{ type = "sftp", connection_id = "c", inbox = "../other/inbox" }'),
+            "partners[0] (id 'p1').channel.sftp.inbox: Value error, must not contain '..'",
+        ),
         (_partner(channel='{ type = "sftp", connection_id = "c", outbox = "inbox" }'), "must be distinct directories"),
-        (_partner(channel='{ type = "s3", connection_id = "c", bucket = "b-1", processing_prefix = "inbox/p/" }'), "lies inside inbox"),
-        (_partner(channel='{ type = "s3", connection_id = "c", bucket = "b-1", inbox_prefix = "a/../b/" }'), "without '.', '..'"),
-        (_partner(channel='{ type = "s3", connection_id = "c", bucket = "Bad_Bucket" }'), "bucket: String should match pattern"),
+        (
+            _partner(channel='{ type = "s3", connection_id = "c", bucket = "b-1", processing_prefix = "inbox/p/" }'),
+            "lies inside inbox",
+        ),
+        (
+            _partner(channel='{ type = "s3", connection_id = "c", bucket = "b-1", inbox_prefix = "a/../b/" }'),
+            "without '.', '..'",
+        ),
+        (
+            _partner(channel='{ type = "s3", connection_id = "c", bucket = "Bad_Bucket" }'),
+            "bucket: String should match pattern",
+        ),
         (_partner(channel='{ type = "sftp", inbox = "in" }'), "connection_id: Field required"),
         (_partner('importer_accounts = ["123456789RM0001"]'), "fails its check digit"),
         (_partner('importer_accounts = ["123456782RT0001"]'), "is not an RM program account"),
         (_partner(senders="[]"), "could send nothing"),
         (_partner(senders='[{ id = "A+B" }]'), "EDIFACT separators"),
         (_partner('colour = "red"'), "colour: Extra inputs are not permitted"),
-        (_partner('acknowledgements = { syntax_version = 2 }'), "syntax_version: Input should be 3 or 4"),
+        (_partner("acknowledgements = { syntax_version = 2 }"), "syntax_version: Input should be 3 or 4"),
         (_partner() + _partner(), "partner id 'p1' appears twice"),
-        (_partner() + _partner(senders='[{ id = "Y" }]', channel='{ type = "local", path = "q" }').replace('"p1"', '"p2"').replace('id = "Y"', 'id = "X"'), "EDIFACT sender X is claimed by both 'p1' and 'p2'"),
-        (_partner(channel='{ type = "sftp", connection_id = "c" }') + _partner(channel='{ type = "sftp", connection_id = "c" }', senders='[{ id = "Y" }]').replace('"p1"', '"p2"'), "share the channel area"),
+        (
+            _partner()
+            + _partner(senders='[{ id = "Y" }]', channel='{ type = "local", path = "q" }')
+            .replace('"p1"', '"p2"')
+            .replace('id = "Y"', 'id = "X"'),
+            "EDIFACT sender X is claimed by both 'p1' and 'p2'",
+        ),
+        (
+            _partner(channel='{ type = "sftp", connection_id = "c" }')
+            + _partner(channel='{ type = "sftp", connection_id = "c" }', senders='[{ id = "Y" }]').replace(
+                '"p1"', '"p2"'
+            ),
+            "share the channel area",
+        ),
     ],
 )
 def test_invalid_registries_say_where_and_why(text: str, message: str) -> None:

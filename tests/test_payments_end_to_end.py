@@ -43,7 +43,11 @@ class Gateway:
         self.payments = PaymentClient(self.client)
         self.ledger = Ledger(f"sqlite:///{root / 'ledger.sqlite'}")
         self.pipeline = Pipeline(
-            Settings(data_dir=root), self.transport, self.ledger, self.client.submit_declaration, payment_poster=self.payments.submit_payment
+            Settings(data_dir=root),
+            self.transport,
+            self.ledger,
+            self.client.submit_declaration,
+            payment_poster=self.payments.submit_payment,
         )
         self.outbox = root / "partners" / PARTNER / "outbox"
 
@@ -107,7 +111,11 @@ def test_a_pain001_payment_settles_the_declaration_and_the_balance_goes_to_zero(
     # due 10 business days after 2025-01-17 = 2025-01-31
     [period] = before.periods
     assert (period.period, period.period_start, period.statement_date, period.due_date) == (
-        "2025-01", dt.date(2024, 12, 18), dt.date(2025, 1, 25), dt.date(2025, 1, 31))
+        "2025-01",
+        dt.date(2024, 12, 18),
+        dt.date(2025, 1, 25),
+        dt.date(2025, 1, 31),
+    )
     assert period.overdue  # as of 2025-02-20
 
     result = gateway.deliver(PAYMENTS / "pain001" / "valid" / "v02_settles_transaction.xml")

@@ -28,8 +28,14 @@ SAMPLES = Path(os.environ.get("CARM_SAMPLES_DIR", Path(__file__).resolve().paren
 
 
 def payment(**changes) -> Payment:
-    values = dict(message_id="M1", end_to_end_reference="E1", amount=Decimal("193.59"), currency="CAD",
-                  value_date=dt.date(2025, 2, 10), remittance=[RemittanceItem(account=ACCOUNT, transaction_numbers=["10207000300014"])])
+    values = dict(
+        message_id="M1",
+        end_to_end_reference="E1",
+        amount=Decimal("193.59"),
+        currency="CAD",
+        value_date=dt.date(2025, 2, 10),
+        remittance=[RemittanceItem(account=ACCOUNT, transaction_numbers=["10207000300014"])],
+    )
     values.update(changes)
     return Payment(**values)
 
@@ -58,7 +64,15 @@ def test_rule_ids_fit_erc() -> None:
         ({"amount": Decimal("10.005")}, "PAY-AMT"),
         ({"amount": Decimal("0")}, "PAY-AMT"),
         ({"remittance": []}, "PAY-RMT"),
-        ({"remittance": [RemittanceItem(account=ACCOUNT, amount=Decimal("100")), RemittanceItem(account=ACCOUNT, amount=Decimal("90"))]}, "PAY-SUM"),
+        (
+            {
+                "remittance": [
+                    RemittanceItem(account=ACCOUNT, amount=Decimal("100")),
+                    RemittanceItem(account=ACCOUNT, amount=Decimal("90")),
+                ]
+            },
+            "PAY-SUM",
+        ),
         ({"remittance": [RemittanceItem(account="123456782RM001")]}, "PAY-ACCT"),
         ({"remittance": [RemittanceItem(account="123456782RT0001")]}, "PAY-ACCT"),
         ({"remittance": [RemittanceItem(account="123456789RM0001")]}, "PAY-BN9"),
@@ -81,14 +95,19 @@ def test_portal_payment_idempotency(tmp_path: Path) -> None:
         assert first.json()["applications"] == [{"account": ACCOUNT, "transaction_number": None, "amount": "193.59"}]
         again = httpx.post(f"{server.url}/v1/payments", json=body, headers={"Idempotency-Key": "k1"})
         assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
-        other = httpx.post(f"{server.url}/v1/payments", json={**body, "amount": "1.00"}, headers={"Idempotency-Key": "k1"})
+        other = httpx.post(
+            f"{server.url}/v1/payments", json={**body, "amount": "1.00"}, headers={"Idempotency-Key": "k1"}
+        )
         assert other.status_code == 409
         duplicate = httpx.post(f"{server.url}/v1/payments", json=body, headers={"Idempotency-Key": "k2"})
         assert duplicate.status_code == 422 and [e["code"] for e in duplicate.json()["errors"]] == ["P404"]
         missing = httpx.post(f"{server.url}/v1/payments", json=body)
         assert missing.status_code == 400
-        unknown = httpx.post(f"{server.url}/v1/payments", json={**body, "end_to_end_reference": "E9", "remittance": [{"account": "123026635RM0001"}]},
-                             headers={"Idempotency-Key": "k3"})
+        unknown = httpx.post(
+            f"{server.url}/v1/payments",
+            json={**body, "end_to_end_reference": "E9", "remittance": [{"account": "123026635RM0001"}]},
+            headers={"Idempotency-Key": "k3"},
+        )
         assert [e["code"] for e in unknown.json()["errors"]] == ["P401"]
         statement = httpx.get(f"{server.url}/v1/accounts/{ACCOUNT}/statement").json()
         assert statement["balance"] == "-193.59" and statement["unapplied"] == "193.59"
@@ -96,8 +115,14 @@ def test_portal_payment_idempotency(tmp_path: Path) -> None:
         assert httpx.get(f"{server.url}/v1/payments/E1").json()["payment_id"] == 1
 
 
-@pytest.mark.parametrize("name", ["sebastienrousseau-pain001__pain.001.001.09.xml", "moov-io-iso20022__musterfile_pain.001_Nov2020.xml",
-                                  "moov-io-iso20022__sepa_payment_naujas_1.xml"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "sebastienrousseau-pain001__pain.001.001.09.xml",
+        "moov-io-iso20022__musterfile_pain.001_Nov2020.xml",
+        "moov-io-iso20022__sepa_payment_naujas_1.xml",
+    ],
+)
 def test_foreign_pain001_samples_get_a_specific_rejection(name: str) -> None:
     path = SAMPLES / "iso20022" / name
     if not path.is_file():
@@ -116,12 +141,30 @@ def test_the_demo_payment_files_pass_every_check() -> None:
 
     def debit(number: str, amount: str) -> DebitLine:
         value = Decimal(amount)
-        return DebitLine(transaction_number=number, version=1, release_date=dt.date(2025, 1, 15), period="2025-01",
-                         due_date=dt.date(2025, 1, 31), assessed=value, paid=Decimal("0"), outstanding=value)
+        return DebitLine(
+            transaction_number=number,
+            version=1,
+            release_date=dt.date(2025, 1, 15),
+            period="2025-01",
+            due_date=dt.date(2025, 1, 31),
+            assessed=value,
+            paid=Decimal("0"),
+            outstanding=value,
+        )
 
     debits = [debit(SHOWCASE_TRANSACTION, "193.59"), debit("10207000300025", "540.00")]
-    statement = Statement(account=ACCOUNT, as_of=dt.date(2025, 2, 1), debits=debits, credits=[], total_assessed=Decimal("733.59"),
-                          total_paid=Decimal("0"), unapplied=Decimal("0"), balance=Decimal("733.59"), amount_due=Decimal("733.59"), periods=[])
+    statement = Statement(
+        account=ACCOUNT,
+        as_of=dt.date(2025, 2, 1),
+        debits=debits,
+        credits=[],
+        total_assessed=Decimal("733.59"),
+        total_paid=Decimal("0"),
+        unapplied=Decimal("0"),
+        balance=Decimal("733.59"),
+        amount_due=Decimal("733.59"),
+        periods=[],
+    )
     files = payment_files(statement)
     assert sorted(files) == ["01_settle_v01.xml", "02_settle_others.edi"]
     for name, text in files.items():

@@ -27,7 +27,9 @@ PARTNER = "broker01"
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def processed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, ProcessedFile], Path, Ledger, PortalClient]]:
+def processed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[dict[str, ProcessedFile], Path, Ledger, PortalClient]]:
     """All fixtures processed once per database backend (ledger and portal)."""
     root = tmp_path_factory.mktemp("gateway")
     settings = Settings(data_dir=root)
@@ -74,7 +76,14 @@ def test_acknowledgements_match_the_expected_ones(processed, name: str) -> None:
         assert len(actual["messages"]) == len(wanted["messages"])
         for message, wanted_message in zip(actual["messages"], wanted["messages"], strict=True):
             if "segments" in wanted_message:
-                segments = [{"position": s["position"], "code": s["code"], **({"elements": s["elements"]} if s["elements"] else {})} for s in message["segments"]]
+                segments = [
+                    {
+                        "position": s["position"],
+                        "code": s["code"],
+                        **({"elements": s["elements"]} if s["elements"] else {}),
+                    }
+                    for s in message["segments"]
+                ]
                 assert segments == wanted_message["segments"]
             simple = {k: v for k, v in wanted_message.items() if k != "segments"}
             assert _subset(message, simple) == simple
@@ -88,11 +97,17 @@ def test_acknowledgements_match_the_expected_ones(processed, name: str) -> None:
     for actual_messages, wanted_messages in zip(interchanges, expected["cusres"], strict=True):
         assert len(actual_messages) == len(wanted_messages)
         for actual, wanted in zip(actual_messages, wanted_messages, strict=True):
-            assert (actual["ref"], actual["reference"], actual["status"]) == (wanted["ref"], wanted["reference"], wanted["status"])
+            assert (actual["ref"], actual["reference"], actual["status"]) == (
+                wanted["ref"],
+                wanted["reference"],
+                wanted["status"],
+            )
             assert actual["response"] == ("AP" if wanted["status"] == "40" else "RE")
             if "totals" in wanted:
                 assert actual["totals"] == wanted["totals"]
-            assert [{"code": e["code"], "pointer": e.get("pointer")} for e in actual["errors"]] == wanted.get("errors", [])
+            assert [{"code": e["code"], "pointer": e.get("pointer")} for e in actual["errors"]] == wanted.get(
+                "errors", []
+            )
 
 
 def test_every_file_has_a_json_report_and_is_filed_away(processed) -> None:
@@ -114,7 +129,13 @@ def test_cusres_line_amounts_and_references_for_a_multi_line_declaration(process
     [[message]] = read_cusres((partner_dir / "outbox" / "v03_multi_line.edi.cusres.edi").read_bytes())
     assert message["rff"] == {"ACW": "IC0003", "ACE": "1", "ABE": "BRK-2025-1"}
     # Line 3: air conditioners, VFD 1620.00, duty 0 %, excise 10 % = 162.00, VFT 1782.00, GST 89.10.
-    assert message["lines"]["3"] == {"CUD:125": "1620.00", "CUD:124": "0.00", "EXC:124": "162.00", "GST:125": "1782.00", "GST:124": "89.10"}
+    assert message["lines"]["3"] == {
+        "CUD:125": "1620.00",
+        "CUD:124": "0.00",
+        "EXC:124": "162.00",
+        "GST:125": "1782.00",
+        "GST:124": "89.10",
+    }
     # Line 2: roasted coffee is GST-exempt.
     assert message["lines"]["2"]["GST:124"] == "0.00"
 

@@ -276,15 +276,22 @@ def test_connection_refused_is_unavailable() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with PortalClient(f"http://127.0.0.1:{port}", max_attempts=2, **FAST) as client, pytest.raises(PortalUnavailable) as failed:
+    with (
+        PortalClient(f"http://127.0.0.1:{port}", max_attempts=2, **FAST) as client,
+        pytest.raises(PortalUnavailable) as failed,
+    ):
         client.get_declaration(TXN)
     assert failed.value.attempts == 2
     assert isinstance(failed.value.last_error, httpx.ConnectError)
 
 
 def test_rejection_is_not_retried() -> None:
-    rejected = {"transaction_number": TXN, "version": 1, "status": "41",
-                "errors": [{"code": "P102", "message": "exists", "pointer": "transaction_number"}]}
+    rejected = {
+        "transaction_number": TXN,
+        "version": 1,
+        "status": "41",
+        "errors": [{"code": "P102", "message": "exists", "pointer": "transaction_number"}],
+    }
     with ScriptedServer(reply(422, rejected), OK) as server:
         with PortalClient(server.url, **FAST) as client:
             outcome = client.submit_declaration(make_declaration(), "rejected")

@@ -89,7 +89,9 @@ def _state(world: dict[str, Any]) -> dict[str, Any]:
     engine = create_engine(f"sqlite:///{world['root'] / 'portal.sqlite'}")
     with engine.connect() as connection:
         rows = connection.execute(
-            text("SELECT transaction_number, version, function, status, outcome FROM portal_declarations ORDER BY transaction_number, version")
+            text(
+                "SELECT transaction_number, version, function, status, outcome FROM portal_declarations ORDER BY transaction_number, version"
+            )
         ).all()
     engine.dispose()
     portal = []
@@ -102,10 +104,22 @@ def _state(world: dict[str, Any]) -> dict[str, Any]:
         files = sorted(connection.execute(text("SELECT name, state FROM files")).all())
         documents = connection.execute(text("SELECT COUNT(*), COUNT(DISTINCT idempotency_key) FROM documents")).one()
     ledger.dispose()
-    left = [p.name for area in ("inbox", "processing") for p in (partner / area).iterdir() if not p.name.startswith(".")]
+    left = [
+        p.name for area in ("inbox", "processing") for p in (partner / area).iterdir() if not p.name.startswith(".")
+    ]
     archived = sorted(p.name.split("__", 1)[1] for p in (partner / "archive").rglob("*__*"))
-    quarantined = sorted(p.name.split("__", 1)[1] for p in (partner / "quarantine").rglob("*__*") if not p.name.endswith(".reason.txt"))
-    return {"outbox": outbox, "portal": portal, "files": files, "documents": tuple(documents), "left": left, "archived": archived, "quarantined": quarantined}
+    quarantined = sorted(
+        p.name.split("__", 1)[1] for p in (partner / "quarantine").rglob("*__*") if not p.name.endswith(".reason.txt")
+    )
+    return {
+        "outbox": outbox,
+        "portal": portal,
+        "files": files,
+        "documents": tuple(documents),
+        "left": left,
+        "archived": archived,
+        "quarantined": quarantined,
+    }
 
 
 @pytest.fixture

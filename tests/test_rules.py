@@ -52,7 +52,9 @@ def fixture_context(**overrides: Any) -> RuleContext:
     """The context of expected.json: today, a fake portal history and fake delegations."""
     spec = EXPECTED["context"]
     history = {
-        number: TransactionHistory(number, item["latest_version"], item["cancelled"], dt.date.fromisoformat(item["release_date"]))
+        number: TransactionHistory(
+            number, item["latest_version"], item["cancelled"], dt.date.fromisoformat(item["release_date"])
+        )
         for number, item in spec["history"].items()
     }
 
@@ -76,7 +78,9 @@ def declaration_of(name: str) -> Declaration:
 
 def check_file(name: str, options: FlowOptions | None = None):
     """The EDIFACT flow, offline, with the fixtures' full rule context."""
-    return check_stream(io.BytesIO((RULE_FIXTURES / name).read_bytes()), name, options or FlowOptions(rules_context=fixture_context()))
+    return check_stream(
+        io.BytesIO((RULE_FIXTURES / name).read_bytes()), name, options or FlowOptions(rules_context=fixture_context())
+    )
 
 
 # the catalogue --------------------------------------------------------------------------
@@ -115,7 +119,10 @@ def test_failing_fixture_has_its_rule_at_the_cusdec_position(rule_id: str) -> No
     location = finding.location
     assert location.field == wanted["pointer"]
     assert (location.tag, location.segment, location.element, location.component) == (
-        wanted["tag"], wanted["segment"], wanted["element"], wanted["component"],
+        wanted["tag"],
+        wanted["segment"],
+        wanted["element"],
+        wanted["component"],
     )
     assert report.accepted is (rule(rule_id).severity is Severity.WARNING)  # warnings never reject
 
@@ -231,7 +238,9 @@ def test_deadlines() -> None:
 def test_correction_on_the_due_date_is_still_a_correction() -> None:
     declaration = declaration_of(EXPECTED["rules"]["VER-ADJ"]["fail"])
     assert check_declaration(declaration, fixture_context(today=dt.date(2024, 11, 29))) == []
-    assert [v.rule_id for v in check_declaration(declaration, fixture_context(today=dt.date(2024, 12, 2)))] == ["VER-ADJ"]
+    assert [v.rule_id for v in check_declaration(declaration, fixture_context(today=dt.date(2024, 12, 2)))] == [
+        "VER-ADJ"
+    ]
 
 
 # reference data ----------------------------------------------------------------------------
@@ -259,7 +268,9 @@ def test_reference_data_loads_from_another_directory(tmp_path: Path) -> None:
     extract = tmp_path / "extract"
     shutil.copytree(DEFAULT_DIRECTORY, extract)
     offices = extract / "offices.csv"
-    offices.write_text("# reference-version: 2026.2-full\ncode,name\n0497,Toronto\n9999,Test office\n", encoding="utf-8")
+    offices.write_text(
+        "# reference-version: 2026.2-full\ncode,name\n0497,Toronto\n9999,Test office\n", encoding="utf-8"
+    )
     ref = ReferenceData.load(extract)
     assert ref.versions["offices.csv"] == "2026.2-full"
     declaration = declaration_of(EXPECTED["rules"]["ID-OFF"]["fail"])
@@ -277,8 +288,14 @@ def test_reference_table_with_wrong_columns_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("rule_id", "xpath"),
     [
-        ("AMT-GST", "/DocumentMetaData/Declaration[1]/GoodsShipment[1]/GovernmentAgencyGoodsItem/Commodity[1]/DutyTaxFee[TypeCode='GST']/Payment/TaxAssessedAmount"),
-        ("TAR-HS", "/DocumentMetaData/Declaration[1]/GoodsShipment[1]/GovernmentAgencyGoodsItem/Commodity[1]/Classification/ID"),
+        (
+            "AMT-GST",
+            "/DocumentMetaData/Declaration[1]/GoodsShipment[1]/GovernmentAgencyGoodsItem/Commodity[1]/DutyTaxFee[TypeCode='GST']/Payment/TaxAssessedAmount",
+        ),
+        (
+            "TAR-HS",
+            "/DocumentMetaData/Declaration[1]/GoodsShipment[1]/GovernmentAgencyGoodsItem/Commodity[1]/Classification/ID",
+        ),
         ("DLG-ACT", "/DocumentMetaData/Declaration[1]/Declarant/ID"),
         ("VER-ADJ", "/DocumentMetaData/Declaration[1]/FunctionCode"),
     ],

@@ -97,7 +97,9 @@ def test_the_whole_cycle(s3: Any, transport: S3Transport, partner: str) -> None:
     }  # no claim markers, nothing left in processing/
 
 
-def test_release_puts_the_file_back_without_overwriting_a_new_upload(s3: Any, transport: S3Transport, partner: str) -> None:
+def test_release_puts_the_file_back_without_overwriting_a_new_upload(
+    s3: Any, transport: S3Transport, partner: str
+) -> None:
     s3.put_object(Bucket=BUCKET, Key=f"{partner}/inbox/x.edi", Body=b"old")
     claimed = transport.claim(transport.list_inbox(partner)[0])
     assert claimed is not None
@@ -108,7 +110,10 @@ def test_release_puts_the_file_back_without_overwriting_a_new_upload(s3: Any, tr
     assert claimed is not None
     s3.put_object(Bucket=BUCKET, Key=f"{partner}/inbox/x.edi", Body=b"new upload")
     transport.release(claimed)
-    assert keys(s3, f"{partner}/inbox/") == {f"{partner}/inbox/x.edi": b"new upload", f"{partner}/inbox/{claimed.claim_id}__x.edi": b"old"}
+    assert keys(s3, f"{partner}/inbox/") == {
+        f"{partner}/inbox/x.edi": b"new upload",
+        f"{partner}/inbox/{claimed.claim_id}__x.edi": b"old",
+    }
     assert keys(s3, f"{partner}/processing/") == {}
 
 
@@ -143,7 +148,9 @@ def test_a_failed_acknowledgement_puts_nothing(s3: Any, transport: S3Transport, 
     assert keys(s3, f"{partner}/outbox/") == {}
 
 
-def test_names_with_slashes_and_traversal_attempts_stay_in_the_partner_area(s3: Any, transport: S3Transport, partner: str) -> None:
+def test_names_with_slashes_and_traversal_attempts_stay_in_the_partner_area(
+    s3: Any, transport: S3Transport, partner: str
+) -> None:
     victim = f"victim-{partner}/inbox/x.edi"
     s3.put_object(Bucket=BUCKET, Key=victim, Body=b"someone else's")
     # SeaweedFS refuses keys with '.' or '..' segments outright.
@@ -188,7 +195,9 @@ def test_a_stale_claim_marker_is_broken_after_the_lease(s3: Any, partner: str) -
 
 
 @pytest.mark.parametrize(("workers", "rounds"), [(2, 30), (4, 8)])
-def test_concurrent_claimers_of_the_same_file_exactly_one_wins(s3: Any, partner: str, workers: int, rounds: int) -> None:
+def test_concurrent_claimers_of_the_same_file_exactly_one_wins(
+    s3: Any, partner: str, workers: int, rounds: int
+) -> None:
     """Separate transports (separate HTTP clients) race for one object, many times over.
     (SeaweedFS backs off about 1 s on a contended conditional write, hence few 4-way rounds.)"""
     transports = [S3Transport({partner: make_channel(partner)}) for _ in range(workers)]
@@ -203,7 +212,9 @@ def test_concurrent_claimers_of_the_same_file_exactly_one_wins(s3: Any, partner:
         barrier = threading.Barrier(workers)
         results: list[Any] = [None] * workers
 
-        def race(index: int, file: InboundFile = file, barrier: threading.Barrier = barrier, results: list[Any] = results) -> None:
+        def race(
+            index: int, file: InboundFile = file, barrier: threading.Barrier = barrier, results: list[Any] = results
+        ) -> None:
             barrier.wait()
             results[index] = transports[index].claim(file)
 

@@ -144,7 +144,9 @@ def _their_text(path: Path, events: list) -> str:
 def test_agrees_with_pydifact(path):
     ours, events = _both(_require(path))
     theirs = _pydifact_segments(_their_text(path, events))
-    for number, (mine, other) in enumerate(zip(ours, theirs, strict=False), 1):  # the first difference, then the lengths
+    for number, (mine, other) in enumerate(
+        zip(ours, theirs, strict=False), 1
+    ):  # the first difference, then the lengths
         assert mine == other, f"segment {number} differs"
     assert len(ours) == len(theirs)
 

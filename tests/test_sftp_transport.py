@@ -45,7 +45,9 @@ def put(transport: SftpTransport, partner: str, name: str, data: bytes) -> None:
 
 def tree(root: Path) -> dict[str, bytes]:
     """Every regular file below root (server side) with its content."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()
+    }
 
 
 def test_the_whole_cycle(sshd: SshServer, transport: SftpTransport, partner: str) -> None:
@@ -83,7 +85,9 @@ def test_the_whole_cycle(sshd: SshServer, transport: SftpTransport, partner: str
     assert not [p for p in area.rglob("*") if p.name.endswith(".part")]
 
 
-def test_release_puts_the_file_back_without_overwriting_a_new_upload(sshd: SshServer, transport: SftpTransport, partner: str) -> None:
+def test_release_puts_the_file_back_without_overwriting_a_new_upload(
+    sshd: SshServer, transport: SftpTransport, partner: str
+) -> None:
     put(transport, partner, "x.edi", b"old")
     claimed = transport.claim(transport.list_inbox(partner)[0])
     assert claimed is not None
@@ -116,7 +120,9 @@ def test_a_large_file_streams_with_bounded_reads(transport: SftpTransport, partn
     assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
 
 
-def test_a_failed_acknowledgement_leaves_nothing_behind(sshd: SshServer, transport: SftpTransport, partner: str) -> None:
+def test_a_failed_acknowledgement_leaves_nothing_behind(
+    sshd: SshServer, transport: SftpTransport, partner: str
+) -> None:
     outbox = sshd.root / partner / "outbox"
     with pytest.raises(RuntimeError), transport.write_outbox(partner, "a.contrl.edi") as out:
         out.write(b"half")
@@ -157,7 +163,14 @@ def test_traversal_names_never_leave_the_partner_area(sshd: SshServer, transport
     assert inbound.name == "a\\..\\..\\victim\\x.edi"
 
     # Forged names (not from the listing) are refused without touching anything.
-    for forged in ("..\\..\\victim\\x.edi/../../../victim/x.edi", "../../victim/x.edi", "../victim/x.edi", "/etc/passwd", "..", "a/b.edi"):
+    for forged in (
+        "..\\..\\victim\\x.edi/../../../victim/x.edi",
+        "../../victim/x.edi",
+        "../victim/x.edi",
+        "/etc/passwd",
+        "..",
+        "a/b.edi",
+    ):
         assert transport.claim(InboundFile(partner, forged, 1)) is None
     claimed = transport.claim(inbound)
     assert claimed is not None
@@ -203,4 +216,6 @@ def test_two_workers_claiming_the_same_file_exactly_one_wins(transport: SftpTran
         processing = transport.client(partner).listdir(transport.channels[partner].processing)
         assert len(processing) == rounds
         assert transport.list_inbox(partner) == []
-        print(f"worker 1 won {sum(a is not None for a, _ in outcomes)}, worker 2 won {sum(b is not None for _, b in outcomes)}")
+        print(
+            f"worker 1 won {sum(a is not None for a, _ in outcomes)}, worker 2 won {sum(b is not None for _, b in outcomes)}"
+        )

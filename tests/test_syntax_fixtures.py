@@ -78,9 +78,18 @@ def test_report_and_contrl_match_the_expected_ones(name: str) -> None:
         assert {k: actual["uci"][k] for k in uci} == uci
         assert len(actual["messages"]) == len(wanted["messages"])
         for message, wanted_message in zip(actual["messages"], wanted["messages"], strict=True):
-            simple = {"type": "CUSDEC", "code": "", "tag": "", "position": "", **{k: v for k, v in wanted_message.items() if k != "segments"}}
+            simple = {
+                "type": "CUSDEC",
+                "code": "",
+                "tag": "",
+                "position": "",
+                **{k: v for k, v in wanted_message.items() if k != "segments"},
+            }
             assert {k: message[k] for k in simple} == simple
-            segments = [{"position": s["position"], "code": s["code"], **({"elements": s["elements"]} if s["elements"] else {})} for s in message["segments"]]
+            segments = [
+                {"position": s["position"], "code": s["code"], **({"elements": s["elements"]} if s["elements"] else {})}
+                for s in message["segments"]
+            ]
             assert segments == wanted_message.get("segments", [])
 
 

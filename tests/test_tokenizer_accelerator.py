@@ -133,9 +133,34 @@ def test_same_events_on_malformed_inputs(data: bytes, chunk_size: int):
 
 
 _PIECES = [
-    b"'", b"+", b":", b"?", b"*", b"??", b"?'", b"?+", b"\n", b"\r\n", b" ", b"\x1a", b"\x00", b"\xe9", b"\xff",
-    b"UNH+", b"UNT+2+1'", b"UNZ+1+R'", b"UNB+UNOC:3+S+R+250101:1200+R'", b"UNB+UNOA:4+S+R+1+R'",
-    b"UNA:+.? '", b"UNA:+.?*'", b"UNG+X'", b"UNE+1'", b"MOA+38:1.5'", b"FTX+AAA+++A?'B'", b"abc", b"LOC",
+    b"'",
+    b"+",
+    b":",
+    b"?",
+    b"*",
+    b"??",
+    b"?'",
+    b"?+",
+    b"\n",
+    b"\r\n",
+    b" ",
+    b"\x1a",
+    b"\x00",
+    b"\xe9",
+    b"\xff",
+    b"UNH+",
+    b"UNT+2+1'",
+    b"UNZ+1+R'",
+    b"UNB+UNOC:3+S+R+250101:1200+R'",
+    b"UNB+UNOA:4+S+R+1+R'",
+    b"UNA:+.? '",
+    b"UNA:+.?*'",
+    b"UNG+X'",
+    b"UNE+1'",
+    b"MOA+38:1.5'",
+    b"FTX+AAA+++A?'B'",
+    b"abc",
+    b"LOC",
 ]
 
 
@@ -200,7 +225,9 @@ def test_tokenize_rejects_bad_arguments_without_crashing():
 def test_segments_built_in_c_behave_like_python_ones():
     from parsers.edifact import _tokenizer
 
-    (segment,), stops, until = _tokenizer.tokenize("MOA+38:1.5:USD'", 0, 100, 4096, 7, False, "+", ":", "?", None, "'", None)
+    (segment,), stops, until = _tokenizer.tokenize(
+        "MOA+38:1.5:USD'", 0, 100, 4096, 7, False, "+", ":", "?", None, "'", None
+    )
     assert type(segment) is Segment
     assert (segment.tag, segment.elements, segment.position, segment.offset) == ("MOA", [["38", "1.5", "USD"]], 7, 100)
     assert segment.repetitions is None and segment.text == "MOA+38:1.5:USD"
@@ -233,7 +260,13 @@ _SEGMENT = st.builds(
 )
 def test_same_events_on_long_and_short_segments(segments: list[bytes], syntax: bytes, chunk_size: int):
     body = b"'".join(segments) + b"'"
-    data = b"UNA:+.? 'UNB+" + syntax + b"+S+R+1+R'UNH+1+CUSDEC:D:96B:UN'" + body + b"UNT+%d+1'UNZ+1+R'" % (len(segments) + 2)
+    data = (
+        b"UNA:+.? 'UNB+"
+        + syntax
+        + b"+S+R+1+R'UNH+1+CUSDEC:D:96B:UN'"
+        + body
+        + b"UNT+%d+1'UNZ+1+R'" % (len(segments) + 2)
+    )
     assert_same(data, chunk_size)
 
 

@@ -80,8 +80,16 @@ class Previous:
         path.write_bytes(fixture_file(NAME).read_bytes())
         return path
 
-    def file_row(self, state: str, location: Path, *, note: str | None = None, outcome: str | None = None,
-                 summary: dict[str, Any] | None = None, lease_until: dt.datetime | None = None) -> int:
+    def file_row(
+        self,
+        state: str,
+        location: Path,
+        *,
+        note: str | None = None,
+        outcome: str | None = None,
+        summary: dict[str, Any] | None = None,
+        lease_until: dt.datetime | None = None,
+    ) -> int:
         data = fixture_file(NAME).read_bytes()
         self.sql(
             "INSERT INTO files (partner, name, sha256, size, state, format, accepted, summary, run_id, received_at, updated_at,"
@@ -120,7 +128,9 @@ def previous(tmp_path: Path) -> Iterator[Previous]:
 
 def _pipeline(previous: Previous, ledger: Ledger) -> Pipeline:
     settings = Settings(data_dir=previous.root)
-    return Pipeline(settings, LocalFolderTransport(previous.root / "partners"), ledger, previous.client.submit_declaration)
+    return Pipeline(
+        settings, LocalFolderTransport(previous.root / "partners"), ledger, previous.client.submit_declaration
+    )
 
 
 def _fixture() -> tuple[Any, list[Declaration]]:
@@ -175,7 +185,13 @@ def test_a_file_parked_by_the_previous_release_resumes_and_posts_with_the_same_k
 
     assert result.state == "archived" and record.state == "archived" and record.attempts == 2
     assert record.summary is not None and record.summary["report_format"] == 2  # what this release stores
-    assert events[:5] == [("received", "claiming"), ("claiming", "claimed"), ("claimed", "parsed"), ("parsed", "posted"), ("posted", "parked")]
+    assert events[:5] == [
+        ("received", "claiming"),
+        ("claiming", "claimed"),
+        ("claimed", "parsed"),
+        ("parsed", "posted"),
+        ("posted", "parked"),
+    ]
     assert ("parked", "claimed") in events and events[-1] == ("acknowledged", "archived")
     assert [d.idempotency_key for d in documents] == OLD_KEYS
     assert [d.status for d in documents] == ["40", "40", "40"]
@@ -203,7 +219,13 @@ def test_a_file_parked_by_the_previous_release_resumes_and_posts_with_the_same_k
 
 def test_a_file_acknowledged_by_the_previous_release_is_filed_away_with_its_stored_report(previous: Previous) -> None:
     location = previous.park_in_processing()
-    interchange = {"sender": "BROKER01", "control_reference": "000000002", "accepted": True, "contrl_action": "7", "errors": []}
+    interchange = {
+        "sender": "BROKER01",
+        "control_reference": "000000002",
+        "accepted": True,
+        "contrl_action": "7",
+        "errors": [],
+    }
     documents = [
         {"message_ref": str(n), "type": "CUSDEC", "status": "accepted", "reference": f"10207000300{t}00001", "errors": [], "carm_status": "40",
          "assessed": {"duty": "0.00", "excise": "0.00", "gst": "0.00", "total": "0.00"}}
@@ -215,14 +237,21 @@ def test_a_file_acknowledged_by_the_previous_release_is_filed_away_with_its_stor
     }  # fmt: skip
     stale = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)  # its worker died after the acknowledgements
     file_id = previous.file_row("acknowledged", location, outcome="archive", summary=stored, lease_until=stale)
-    previous.history(file_id, ("received", "claiming", NAME), ("claiming", "claimed", str(location)), ("posted", "acknowledged", None))
+    previous.history(
+        file_id,
+        ("received", "claiming", NAME),
+        ("claiming", "claimed", str(location)),
+        ("posted", "acknowledged", None),
+    )
 
     def no_posts(declaration: Declaration, key: str) -> Any:
         raise AssertionError("an acknowledged file is only filed away")
 
     ledger = Ledger(previous.ledger_url)
     try:
-        pipeline = Pipeline(Settings(data_dir=previous.root), LocalFolderTransport(previous.root / "partners"), ledger, no_posts)
+        pipeline = Pipeline(
+            Settings(data_dir=previous.root), LocalFolderTransport(previous.root / "partners"), ledger, no_posts
+        )
         [result] = pipeline.resume_stale(PARTNER, run_id="run-new")
         record = ledger.file(file_id)
     finally:

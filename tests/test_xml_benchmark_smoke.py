@@ -22,7 +22,12 @@ def test_quick_xml_benchmark(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    labels = ("(a) parse + XSD + domain model", "(b) (a) + business rules", "(c) pull parser alone", "(d) parse + XSD alone")
+    labels = (
+        "(a) parse + XSD + domain model",
+        "(b) (a) + business rules",
+        "(c) pull parser alone",
+        "(d) parse + XSD alone",
+    )
     for label in labels:
         assert label in done.stdout
     result = json.loads(report.read_text())

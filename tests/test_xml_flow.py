@@ -80,7 +80,11 @@ def test_documents_and_file_verdict_for_a_batch() -> None:
         ("3", "CAD-IN", "accepted", "1020700030102600001"),
     ]
     [interchange] = report.interchanges
-    assert interchange.accepted and interchange.control_reference == "BRK-BATCH-I02" and interchange.sender == "123026635RM0001"
+    assert (
+        interchange.accepted
+        and interchange.control_reference == "BRK-BATCH-I02"
+        and interchange.sender == "123026635RM0001"
+    )
 
 
 def test_a_rejected_file_posts_nothing_and_withdraws_what_was_read() -> None:
@@ -94,10 +98,14 @@ def test_a_rejected_file_posts_nothing_and_withdraws_what_was_read() -> None:
 
 def test_unknown_trading_partner_is_415() -> None:
     sink = MemorySink()
-    report = run("valid/v01_single.xml", FlowOptions(sink=sink), sender_known=lambda sender: sender != "123026635RM0001")
+    report = run(
+        "valid/v01_single.xml", FlowOptions(sink=sink), sender_known=lambda sender: sender != "123026635RM0001"
+    )
     [response] = read_cadout(sink.files["v01_single.xml.cadout.xml"])
     assert response["status"] == "415"
-    assert response["errors"] == [{"code": "90", "pointer": "/DocumentMetaData/CommunicationMetaData/Sender[2]/ID", "line": 17}]
+    assert response["errors"] == [
+        {"code": "90", "pointer": "/DocumentMetaData/CommunicationMetaData/Sender[2]/ID", "line": 17}
+    ]
     assert report.documents[0].status == "rejected"
 
 
@@ -163,7 +171,9 @@ def test_the_pipeline_processes_cad_in_files(tmp_path: Path, portal_server: Port
     (transport.area("erp01", "inbox") / source.name).write_bytes(source.read_bytes())
     ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     with PortalClient(portal_server.url) as client:
-        [result] = Pipeline(Settings(data_dir=tmp_path), transport, ledger, client.submit_declaration).process_inbox("erp01")
+        [result] = Pipeline(Settings(data_dir=tmp_path), transport, ledger, client.submit_declaration).process_inbox(
+            "erp01"
+        )
         assert (result.state, result.report.format, result.report.accepted) == ("archived", "xml", True)
         responses = read_cadout((transport.area("erp01", "outbox") / f"{source.name}.cadout.xml").read_bytes())
         assert [r["status"] for r in responses] == ["40", "40", "40"]

@@ -117,7 +117,10 @@ ITEM = "/GoodsShipment[1]/GovernmentAgencyGoodsItem"
         ("lines[3]", ITEM + "/Commodity[4]"),
         ("lines[0].unit", ITEM + "/Commodity[1]/GoodsMeasure/TariffQuantity/@unitCode"),
         ("lines[1].duty_rate", ITEM + "/Commodity[2]/DutyTaxFee[TypeCode='CUD']/TaxRateNumeric"),
-        ("lines[0].value_for_tax", ITEM + "/Commodity[1]/DutyTaxFee[TypeCode='GST']/DutyTaxFeeAssessmentBasis/AdValoremTaxBaseAmount"),
+        (
+            "lines[0].value_for_tax",
+            ITEM + "/Commodity[1]/DutyTaxFee[TypeCode='GST']/DutyTaxFeeAssessmentBasis/AdValoremTaxBaseAmount",
+        ),
         ("lines[0].unknown_field", ITEM + "/Commodity[1]"),
         ("vendor.unknown.deeper", "/GoodsShipment[1]/Seller"),
         ("nothing_like_it", ""),
@@ -154,10 +157,22 @@ def test_the_reader_records_the_line_of_every_field() -> None:
     # v01_single.xml: Declaration on line 21, ID on 24, Importer on 44, Commodity on 64 …
     assert reading.line == 21
     expected = {
-        "transaction_number": 24, "version": 27, "currency": 29, "declarant": 32, "declarant.account": 34,
-        "release_date": 40, "importer": 44, "invoice.total_amount": 52, "vendor.city": 57, "lines[0]": 64,
-        "lines[0].hs_code": 68, "lines[0].quantity": 73, "lines[0].unit": 73, "lines[0].duty_rate": 83,
-        "lines[0].value_for_tax": 91, "lines[0].gst": 94,
+        "transaction_number": 24,
+        "version": 27,
+        "currency": 29,
+        "declarant": 32,
+        "declarant.account": 34,
+        "release_date": 40,
+        "importer": 44,
+        "invoice.total_amount": 52,
+        "vendor.city": 57,
+        "lines[0]": 64,
+        "lines[0].hs_code": 68,
+        "lines[0].quantity": 73,
+        "lines[0].unit": 73,
+        "lines[0].duty_rate": 83,
+        "lines[0].value_for_tax": 91,
+        "lines[0].gst": 94,
     }
     assert {path: reading.sources[path] for path in expected} == expected
     assert reading.texts == {"version": "00001"}
@@ -166,17 +181,23 @@ def test_the_reader_records_the_line_of_every_field() -> None:
     assert data["release_date"] == dt.date(2025, 1, 15)
     assert data["version"] == 1 and data["lines"][0]["line_number"] == 1
     assert [(check.path, check.given) for check in reading.checks] == [
-        ("invoice.total_amount", "USD"), ("lines[0].value_for_duty", "CAD"), ("lines[0].invoice_amount", "USD"),
-        ("lines[0].customs_duty", "CAD"), ("lines[0].value_for_tax", "CAD"), ("lines[0].gst", "CAD"),
+        ("invoice.total_amount", "USD"),
+        ("lines[0].value_for_duty", "CAD"),
+        ("lines[0].invoice_amount", "USD"),
+        ("lines[0].customs_duty", "CAD"),
+        ("lines[0].value_for_tax", "CAD"),
+        ("lines[0].gst", "CAD"),
     ]
 
 
 def test_tokens_collapse_whitespace_and_text_stays_as_written() -> None:
-    element = _v01(**{
-        "<ID>6109100010</ID>": "<ID>\n 6109100010 </ID>",
-        "<CityName>SHANGHAI</CityName>": "<CityName> SHANG  HAI </CityName>",
-        'unitCode="NMB"': 'unitCode=" NMB"',
-    })
+    element = _v01(
+        **{
+            "<ID>6109100010</ID>": "<ID>\n 6109100010 </ID>",
+            "<CityName>SHANGHAI</CityName>": "<CityName> SHANG  HAI </CityName>",
+            'unitCode="NMB"': 'unitCode=" NMB"',
+        }
+    )
     data = read_element(CADIN, element, BASE).data
     assert data["lines"][0]["hs_code"] == "6109100010" and data["lines"][0]["unit"] == "NMB"
     assert data["vendor"]["city"] == " SHANG  HAI "
@@ -210,15 +231,19 @@ def test_the_guide_takes_one_goods_shipment() -> None:
     assert [(s.rule.name, s.position) for s in reading.surplus] == [("GoodsShipment", 2), ("GoodsShipment", 3)]
     assert len(reading.data["lines"]) == 1
     result = map_cad_declaration(element, BASE)
-    assert [(f.code, f.location.xpath, f.location.line) for f in result.findings] == [("35", f"{BASE}/GoodsShipment[2]", 100)]
+    assert [(f.code, f.location.xpath, f.location.line) for f in result.findings] == [
+        ("35", f"{BASE}/GoodsShipment[2]", 100)
+    ]
 
 
 def test_currency_attributes_are_checked_once_the_currency_is_known() -> None:
-    element = _v01(**{
-        '<CustomsValueAmount currencyID="CAD">': '<CustomsValueAmount currencyID=" CAD ">',
-        '<TotalAmount currencyID="USD">': '<TotalAmount currencyID="EUR">',
-        '<TaxAssessedAmount currencyID="CAD">145.80': '<TaxAssessedAmount currencyID="USD">145.80',
-    })
+    element = _v01(
+        **{
+            '<CustomsValueAmount currencyID="CAD">': '<CustomsValueAmount currencyID=" CAD ">',
+            '<TotalAmount currencyID="USD">': '<TotalAmount currencyID="EUR">',
+            '<TaxAssessedAmount currencyID="CAD">145.80': '<TaxAssessedAmount currencyID="USD">145.80',
+        }
+    )
     result = map_cad_declaration(element, BASE)
     assert result.declaration is None
     assert [(f.code, f.message, f.location.xpath, f.location.line) for f in result.findings] == [
@@ -251,9 +276,15 @@ def test_a_date_that_is_not_a_calendar_date_is_placed_and_not_repeated_by_pydant
 
 @pytest.mark.parametrize(
     ("code", "kind", "source"),
-    [("ADJ", AmendmentKind.ADJUSTMENT, 29), ("CHG", AmendmentKind.CORRECTION, None), ("APC", AmendmentKind.CORRECTION, None)],
+    [
+        ("ADJ", AmendmentKind.ADJUSTMENT, 29),
+        ("CHG", AmendmentKind.CORRECTION, None),
+        ("APC", AmendmentKind.CORRECTION, None),
+    ],
 )
-def test_statement_type_adj_is_an_adjustment_any_other_a_correction(code: str, kind: AmendmentKind, source: int | None) -> None:
+def test_statement_type_adj_is_an_adjustment_any_other_a_correction(
+    code: str, kind: AmendmentKind, source: int | None
+) -> None:
     text = (XML_FIXTURES / "valid" / "v04_correction.xml").read_text()
     [element] = _declarations(text.replace("<StatementTypeCode>ADJ<", f"<StatementTypeCode>{code}<").encode())
     result = map_cad_declaration(element, BASE)
@@ -285,12 +316,16 @@ def test_the_writer_fixes_what_the_guide_fixes_and_leaves_out_what_carries_nothi
     assert "/Declaration/Amendment/AdditionalInformation/StatementTypeCode" not in _texts(_written(correction))
     explained = base.model_copy(update={"function": "4", "amendment": Amendment(reason_code="R2", explanation="WHY")})
     assert _texts(_written(explained))["/Declaration/Amendment/AdditionalInformation/StatementTypeCode"] == "CHG"
-    adjusted = base.model_copy(update={"function": "4", "amendment": Amendment(reason_code="R2", kind=AmendmentKind.ADJUSTMENT)})
+    adjusted = base.model_copy(
+        update={"function": "4", "amendment": Amendment(reason_code="R2", kind=AmendmentKind.ADJUSTMENT)}
+    )
     texts = _texts(_written(adjusted))
     assert texts["/Declaration/Amendment/AdditionalInformation/StatementTypeCode"] == "ADJ"
     assert "/Declaration/Amendment/AdditionalInformation/StatementDescription" not in texts
 
-    element = _written(base.model_copy(update={"lines": [base.lines[0].model_copy(update={"excise_tax": Decimal("2.50")})]}))
+    element = _written(
+        base.model_copy(update={"lines": [base.lines[0].model_copy(update={"excise_tax": Decimal("2.50")})]})
+    )
     fees = [(fee.findtext("TypeCode"), fee.findtext("Payment/TaxAssessedAmount")) for fee in element.iter("DutyTaxFee")]
     assert ("EXC", "2.50") in fees
     amount = element.find("GoodsShipment/GovernmentAgencyGoodsItem/Commodity/CustomsValueAmount")
@@ -308,18 +343,31 @@ def _round_trips(d: Declaration) -> Declaration | None:
 
 def test_what_the_writer_writes_is_schema_valid_and_reads_back_equal() -> None:
     base = declaration()
-    full_line = base.lines[0].model_copy(update={
-        "duty_rate": Decimal("5.5"), "customs_duty": Decimal("1.00"), "excise_tax": Decimal("2.00"),
-        "gst": Decimal("3.00"), "value_for_tax": Decimal("4.00"), "invoice_amount": Decimal("7.25"),
-    })
+    full_line = base.lines[0].model_copy(
+        update={
+            "duty_rate": Decimal("5.5"),
+            "customs_duty": Decimal("1.00"),
+            "excise_tax": Decimal("2.00"),
+            "gst": Decimal("3.00"),
+            "value_for_tax": Decimal("4.00"),
+            "invoice_amount": Decimal("7.25"),
+        }
+    )
     variants: list[Any] = [
         base,
-        base.model_copy(update={"lines": [full_line, full_line.model_copy(update={"line_number": 2})], "filer_reference": "X&<1>"}),
-        base.model_copy(update={
-            "function": "4", "version": 12,
-            "amendment": Amendment(reason_code="R2-74-1-C11", explanation="A & B <C>", kind=AmendmentKind.ADJUSTMENT),
-            "cargo_control_number": "ABCD-12345",
-        }),
+        base.model_copy(
+            update={"lines": [full_line, full_line.model_copy(update={"line_number": 2})], "filer_reference": "X&<1>"}
+        ),
+        base.model_copy(
+            update={
+                "function": "4",
+                "version": 12,
+                "amendment": Amendment(
+                    reason_code="R2-74-1-C11", explanation="A & B <C>", kind=AmendmentKind.ADJUSTMENT
+                ),
+                "cargo_control_number": "ABCD-12345",
+            }
+        ),
     ]
     for d in variants:
         assert _round_trips(d) == d
@@ -334,7 +382,14 @@ def test_write_element_builds_the_root_without_a_namespace() -> None:
 
 def test_rules_that_read_nothing_are_not_walked() -> None:
     unread = {rule.name for _, rule in walk(CADIN.root) if not rule.reads}
-    assert {"LanguageCode", "TotalGrossMassMeasure", "Pointer", "BorderTransportMeans", "ExitDateTime", "ExportCountry"} <= unread
+    assert {
+        "LanguageCode",
+        "TotalGrossMassMeasure",
+        "Pointer",
+        "BorderTransportMeans",
+        "ExitDateTime",
+        "ExportCountry",
+    } <= unread
     assert "GoodsShipment" not in unread and "Commodity" not in unread
 
 
@@ -354,14 +409,22 @@ def test_pain001_reading_keeps_the_message_shape_with_lines() -> None:
     root = _pain((PAIN_FIXTURES / "valid" / "v05_two_payment_infos.xml").read_text())
     reading = read_element(pain001_guide(PAIN09), root, "/Document")
     header = reading.data["initiation"]["header"]
-    assert (header["message_id"], header["party_id"], header["party_name"]) == ("PAIN-V05", "BROKER01", "MAPLE LEAF IMPORTS INC")
+    assert (header["message_id"], header["party_id"], header["party_name"]) == (
+        "PAIN-V05",
+        "BROKER01",
+        "MAPLE LEAF IMPORTS INC",
+    )
     infos = reading.data["initiation"]["infos"]
     assert [info["id"] for info in infos] == ["PAIN-V05-P1", "PAIN-V05-P2"]
     second = infos[1]["transactions"][0]
     assert second["instructed"] == {"text": "25.50", "currency": "CAD"}
     assert second["remittance"]["structured"][0]["account"] == "123456782RM0001"
     sources = reading.sources
-    assert (sources["initiation.infos[1]"], sources["initiation.infos[1].transactions[0]"], sources["initiation.infos[1].transactions[0].instructed"]) == (27, 35, 37)
+    assert (
+        sources["initiation.infos[1]"],
+        sources["initiation.infos[1].transactions[0]"],
+        sources["initiation.infos[1].transactions[0].instructed"],
+    ) == (27, 35, 37)
     assert sources["initiation.infos[0].other"] == 17
 
 
@@ -370,7 +433,11 @@ def test_pain001_elements_the_message_has_once_are_read_once_and_ustrd_repeats()
 
     text = (PAIN_FIXTURES / "valid" / "v05_two_payment_infos.xml").read_text()
     text = text.replace("<MsgId>PAIN-V05</MsgId>", "<MsgId> PAIN-V05 </MsgId><MsgId>SECOND</MsgId>")
-    text = text.replace("<RmtInf><Strd>", "<RmtInf><Ustrd> PAY  123456782RM0001 </Ustrd><Ustrd>  </Ustrd><Ustrd>SOA 2025-01</Ustrd><Strd>", 1)
+    text = text.replace(
+        "<RmtInf><Strd>",
+        "<RmtInf><Ustrd> PAY  123456782RM0001 </Ustrd><Ustrd>  </Ustrd><Ustrd>SOA 2025-01</Ustrd><Strd>",
+        1,
+    )
     reading = read_element(pain001_guide(PAIN09), _pain(text), "/Document")
     assert reading.data["initiation"]["header"]["message_id"] == "PAIN-V05"
     remittance = reading.data["initiation"]["infos"][0]["transactions"][0]["remittance"]
@@ -399,7 +466,10 @@ def test_pain001_payments_are_placed_at_their_elements() -> None:
     assert message.findings == []
     second = message.payments[1]
     assert (second.ref, second.xpath, second.line, second.payment_information_id) == (
-        "PmtInf[2]/CdtTrfTxInf[1]", "/Document/CstmrCdtTrfInitn/PmtInf[2]/CdtTrfTxInf[1]", 35, "PAIN-V05-P2"
+        "PmtInf[2]/CdtTrfTxInf[1]",
+        "/Document/CstmrCdtTrfInitn/PmtInf[2]/CdtTrfTxInf[1]",
+        35,
+        "PAIN-V05-P2",
     )
     assert second.payment is not None and second.payment.amount == Decimal("25.50")
     assert second.locate("amount").xpath == "/Document/CstmrCdtTrfInitn/PmtInf[2]/CdtTrfTxInf[1]/Amt/InstdAmt"

@@ -46,14 +46,19 @@ def read_cadout(data: bytes) -> list[dict[str, Any]]:
                 {
                     "code": error.findtext(f"{_N}ValidationCode"),
                     "pointer": error.findtext(f"{_N}Pointer/{_N}Location"),
-                    "line": int(error.findtext(f"{_N}Pointer/{_N}LineNumeric")) if error.find(f"{_N}Pointer/{_N}LineNumeric") is not None else None,
+                    "line": int(error.findtext(f"{_N}Pointer/{_N}LineNumeric"))
+                    if error.find(f"{_N}Pointer/{_N}LineNumeric") is not None
+                    else None,
                 }
                 for error in response.iterfind(f"{_N}Error")
             ],
         }
         if declaration is not None:
             entry["id"] = declaration.findtext(f"{_N}ID")
-            totals = {fee.findtext(f"{_N}TypeCode"): fee.findtext(f"{_N}Payment/{_N}TaxAssessedAmount") for fee in declaration.iterfind(f"{_N}DutyTaxFee")}
+            totals = {
+                fee.findtext(f"{_N}TypeCode"): fee.findtext(f"{_N}Payment/{_N}TaxAssessedAmount")
+                for fee in declaration.iterfind(f"{_N}DutyTaxFee")
+            }
             if totals:
                 entry["totals"] = totals
         responses.append(entry)

@@ -167,7 +167,9 @@ class S3Transport:
         channel = self._channel(partner)
         client = self.client(partner)
         files = []
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=channel.bucket, Prefix=channel.inbox_prefix):
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=channel.bucket, Prefix=channel.inbox_prefix
+        ):
             for item in page.get("Contents", []):
                 name = item["Key"][len(channel.inbox_prefix) :]
                 if not name or name.endswith("/") or name.rsplit("/", 1)[-1].startswith("."):
@@ -321,7 +323,13 @@ class S3Transport:
 
     @staticmethod
     def _copy(
-        client: Any, bucket: str, source: str, target: str, size: int, if_match: str | None = None, if_none_match: bool = False
+        client: Any,
+        bucket: str,
+        source: str,
+        target: str,
+        size: int,
+        if_match: str | None = None,
+        if_none_match: bool = False,
     ) -> None:
         conditions: dict[str, str] = {}
         if if_match:

@@ -227,7 +227,9 @@ class SftpTransport:
             # Plain SFTP rename refuses to overwrite: a new upload under the same name stays intact.
             client.rename(claimed.location, posixpath.join(channel.inbox, name))
         except OSError:
-            client.posix_rename(claimed.location, posixpath.join(channel.inbox, f"{claimed.claim_id}__{safe_name(name)}"))
+            client.posix_rename(
+                claimed.location, posixpath.join(channel.inbox, f"{claimed.claim_id}__{safe_name(name)}")
+            )
 
     # --- helpers --------------------------------------------------------------------------
 

@@ -146,8 +146,7 @@ class EnvelopeValidator:
                 findings.append(
                     Finding(
                         "15",
-                        f"message {reference} is outside any group in an interchange that uses "
-                        "functional groups",
+                        f"message {reference} is outside any group in an interchange that uses functional groups",
                         Location(message_ref=reference, segment=1, tag="UNH"),
                     )
                 )
@@ -245,9 +244,7 @@ def _check_unt(message: Message, unt: Segment) -> list[Finding]:
     return findings
 
 
-def _count_check(
-    trailer: Segment, element: int, number: str, actual: int, noun: str, subject: str
-) -> list[Finding]:
+def _count_check(trailer: Segment, element: int, number: str, actual: int, noun: str, subject: str) -> list[Finding]:
     """Compare a trailer's control count with what was read (29), or report it bad (12/13)."""
     raw = trailer.get(element)
     where = Location(segment=trailer.position, tag=trailer.tag, element=element)
@@ -257,9 +254,7 @@ def _count_check(
     if count is None:
         return [Finding("12", f"{trailer.tag} {number} control count {raw!r} is not a number", where)]
     if count != actual:
-        return [
-            Finding("29", f"{trailer.tag} {number} says {count} {noun}, {subject} {actual}", where)
-        ]
+        return [Finding("29", f"{trailer.tag} {number} says {count} {noun}, {subject} {actual}", where)]
     return []
 
 

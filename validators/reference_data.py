@@ -57,7 +57,10 @@ def read_table(path: Path, columns: tuple[str, ...]) -> Table:
     reader = csv.DictReader(line for _, line in numbered)
     if tuple(reader.fieldnames or ()) != columns:
         raise ValueError(f"{path}: columns must be {','.join(columns)}")
-    records = [(number, {k: (v or "").strip() for k, v in record.items()}) for (number, _), record in zip(numbered[1:], reader, strict=True)]
+    records = [
+        (number, {k: (v or "").strip() for k, v in record.items()})
+        for (number, _), record in zip(numbered[1:], reader, strict=True)
+    ]
     return Table(path, version, records)
 
 

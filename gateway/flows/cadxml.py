@@ -118,17 +118,39 @@ class XmlFlow:
             transaction_number, version, filer_reference = _ids(read)
             document.reference = _reference(transaction_number, version)
             return SpooledDeclaration(
-                str(read.index), MESSAGE_TYPE, None, cadout.SCHEMA_ERROR, list(read.findings), {},
-                filer_reference, transaction_number, version, read.xpath, read.line,
+                str(read.index),
+                MESSAGE_TYPE,
+                None,
+                cadout.SCHEMA_ERROR,
+                list(read.findings),
+                {},
+                filer_reference,
+                transaction_number,
+                version,
+                read.xpath,
+                read.line,
             )
         # the sources are spooled: they place the rule findings and the portal's rejections
         mapping = map_cad_declaration(read.element, read.xpath)
         item = SpooledDeclaration(
-            str(read.index), MESSAGE_TYPE, mapping.declaration, None, list(mapping.findings), dict(mapping.sources),
-            mapping.filer_reference, mapping.transaction_number, mapping.version, read.xpath, read.line,
+            str(read.index),
+            MESSAGE_TYPE,
+            mapping.declaration,
+            None,
+            list(mapping.findings),
+            dict(mapping.sources),
+            mapping.filer_reference,
+            mapping.transaction_number,
+            mapping.version,
+            read.xpath,
+            read.line,
         )
         declaration = mapping.declaration
-        document.reference = declaration.reference if declaration is not None else _reference(mapping.transaction_number, mapping.version)
+        document.reference = (
+            declaration.reference
+            if declaration is not None
+            else _reference(mapping.transaction_number, mapping.version)
+        )
         if declaration is None or mapping.findings:
             item.status = cadout.SYNTAX_ERROR
             item.declaration = None
@@ -153,7 +175,10 @@ class XmlFlow:
                         )
                     )
                     status = cadout.UNKNOWN_PARTNER
-        expected = {"AK": ("declarant.account", declaration.declarant.account), "HN": ("importer.account", declaration.importer.account)}
+        expected = {
+            "AK": ("declarant.account", declaration.declarant.account),
+            "HN": ("importer.account", declaration.importer.account),
+        }
         for sender in senders:
             path, account = expected.get(sender.role, (None, None))
             if path is not None and sender.id != account:
@@ -168,7 +193,9 @@ class XmlFlow:
                 status = status or cadout.SENDER_MISMATCH
         violations = check_declaration(declaration, self.options.rules_context)
         for violation in violations:
-            item.errors.append(Finding(violation.rule_id, violation.message, locate_field(item, violation.pointer), violation.severity))
+            item.errors.append(
+                Finding(violation.rule_id, violation.message, locate_field(item, violation.pointer), violation.severity)
+            )
         if any(v.severity is Severity.ERROR for v in violations):
             status = status or OutcomeStatus.REJECTED.value
         return status
@@ -215,7 +242,13 @@ class XmlFlow:
         for document in self.report.documents:
             if document.status == DocumentStatus.ACCEPTED:
                 document.status = DocumentStatus.REJECTED
-            document.errors.append(Finding(NOT_PROCESSED, "not processed: the file was rejected", Location(xpath=f"/DocumentMetaData/Declaration[{document.message_ref}]")))
+            document.errors.append(
+                Finding(
+                    NOT_PROCESSED,
+                    "not processed: the file was rejected",
+                    Location(xpath=f"/DocumentMetaData/Declaration[{document.message_ref}]"),
+                )
+            )
         if writer is not None:
             writer.write(CadOutResponse(problem.status, [_error(finding)]))
 
@@ -231,9 +264,17 @@ class XmlFlow:
             if writer is None:
                 return
             status = outcome.status.value if outcome is not None else item.status or cadout.FUNCTIONAL_ACKNOWLEDGEMENT
-            version = item.version if item.version is not None else (f"{item.declaration.version:05d}" if item.declaration else None)
+            version = (
+                item.version
+                if item.version is not None
+                else (f"{item.declaration.version:05d}" if item.declaration else None)
+            )
             errors = [_error(f) for f in [*item.errors, *portal]]
-            writer.write(CadOutResponse(status, errors, int(item.ref), item.transaction_number, version, item.filer_reference, outcome))
+            writer.write(
+                CadOutResponse(
+                    status, errors, int(item.ref), item.transaction_number, version, item.filer_reference, outcome
+                )
+            )
 
         post_and_answer(zip(spool, self._documents, strict=True), self.options.poster, locate_field, answer)
         return passed
@@ -243,6 +284,7 @@ def locate_field(item: SpooledDeclaration, pointer: str | None) -> Location:
     """The XPath and line of a domain pointer in the declaration, with the pointer as its field."""
     location = locate(item.xpath or "", item.line, item.sources, pointer)
     return Location(xpath=location.xpath, line=location.line, field=pointer)
+
 
 def _error(finding: Finding) -> CadOutError:
     return CadOutError(finding.code, finding.message, finding.location.xpath, finding.location.line)

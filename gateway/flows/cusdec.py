@@ -43,7 +43,9 @@ class CusdecHandler:
         self.documents.append(document)
         return spooled.errors
 
-    def _map(self, message: Message, decimal: str, syntax: list[Finding], document: DocumentReport) -> SpooledDeclaration | None:
+    def _map(
+        self, message: Message, decimal: str, syntax: list[Finding], document: DocumentReport
+    ) -> SpooledDeclaration | None:
         """Map a guide message and apply the business rules. Syntax findings
         are appended to ``syntax`` (the guide's own, where the directory has
         not already reported that position with that code); the result is what
@@ -56,13 +58,21 @@ class CusdecHandler:
             document.reference = declaration.reference
         if declaration is None or syntax:
             return None
-        spooled = SpooledDeclaration(message.reference, message.type, declaration, sources=dict(mapping.sources), filer_reference=declaration.filer_reference)
+        spooled = SpooledDeclaration(
+            message.reference,
+            message.type,
+            declaration,
+            sources=dict(mapping.sources),
+            filer_reference=declaration.filer_reference,
+        )
         partner = self.options.partner
         if partner is not None and not may_file_for(partner, declaration.importer.account):
             message_text = f"partner {partner.id} is not registered to file for importer {declaration.importer.account}"
             spooled.errors.append(Finding("PTN-IMP", message_text, locate(spooled, "importer.account")))
         for violation in check_declaration(declaration, self.options.rules_context):
-            spooled.errors.append(Finding(violation.rule_id, violation.message, locate(spooled, violation.pointer), violation.severity))
+            spooled.errors.append(
+                Finding(violation.rule_id, violation.message, locate(spooled, violation.pointer), violation.severity)
+            )
         rejected = rejecting(spooled.errors)
         spooled.status = OutcomeStatus.REJECTED.value if rejected else None
         document.status = DocumentStatus.REJECTED if rejected else DocumentStatus.ACCEPTED
@@ -78,7 +88,9 @@ class CusdecHandler:
         def answer(item: SpooledDeclaration, outcome: DeclarationOutcome | None, portal: list[Finding]) -> None:
             if writer is None:
                 return
-            status = outcome.status if outcome is not None else OutcomeStatus(item.status or OutcomeStatus.ACCEPTED.value)
+            status = (
+                outcome.status if outcome is not None else OutcomeStatus(item.status or OutcomeStatus.ACCEPTED.value)
+            )
             errors = [_cusres_error(f) for f in [*item.errors, *portal]]
             reference = item.declaration.reference if item.declaration else item.ref
             writer.write_message(
@@ -106,7 +118,11 @@ class CusdecHandler:
         for document in self.documents:
             if document.status == DocumentStatus.ACCEPTED:
                 document.status = DocumentStatus.REJECTED
-                document.errors.append(Finding("18", "not processed: the interchange was rejected", Location(message_ref=document.message_ref)))
+                document.errors.append(
+                    Finding(
+                        "18", "not processed: the interchange was rejected", Location(message_ref=document.message_ref)
+                    )
+                )
 
     def close(self) -> None:
         self.spool.close()

@@ -75,7 +75,9 @@ class EdifactFlow:
         self._files = AcknowledgementFiles(name, options, self.report, self._stack)
         self._orphans: list[Finding] = []
         self._count = 0
-        self._detached: _OpenInterchange | None = None  # handlers of messages outside any interchange (answered by nobody)
+        self._detached: _OpenInterchange | None = (
+            None  # handlers of messages outside any interchange (answered by nobody)
+        )
 
     def run(self, stream: BinaryIO) -> FileReport:
         with self._stack:
@@ -170,7 +172,9 @@ class EdifactFlow:
             errors = holder.handlers[registration.handler].read(message, decimal, syntax, document)
         document.errors = syntax + errors
         if current is not None:
-            current.contrl.add(MessageVerdict(message.reference, _message_identifier(message), accepted=not syntax, findings=syntax))
+            current.contrl.add(
+                MessageVerdict(message.reference, _message_identifier(message), accepted=not syntax, findings=syntax)
+            )
 
     def _detached_interchange(self) -> _OpenInterchange:
         if self._detached is None:
@@ -187,7 +191,9 @@ class EdifactFlow:
         sound = not current.envelope_findings
         answered = not current.only_acknowledgements
         accepted = sound and (not answered or current.contrl.action(current.envelope_findings) == ACKNOWLEDGED)
-        summary = InterchangeReport(header.sender, header.control_reference, accepted=accepted, errors=list(current.envelope_findings))
+        summary = InterchangeReport(
+            header.sender, header.control_reference, accepted=accepted, errors=list(current.envelope_findings)
+        )
         self.report.interchanges.append(summary)
         for handler in current.handlers.values():
             if sound:
@@ -226,7 +232,9 @@ class EdifactFlow:
         if out is None:
             return
         reference = current.replies.reference("receipt")
-        current.contrl.write_receipt(out, our_id=self.options.our_id, control_reference=reference, prepared=self.options.now())
+        current.contrl.write_receipt(
+            out, our_id=self.options.our_id, control_reference=reference, prepared=self.options.now()
+        )
         current.replies.record_sent(reference, "contrl-receipt", ["1"])
 
     def reject(self, findings: list[Finding]) -> FileReport:
@@ -238,12 +246,23 @@ class EdifactFlow:
 
     def _answer_unreadable(self, findings: list[Finding] | None = None) -> None:
         """No interchange could be read: reject with a CONTRL addressed to the partner."""
-        findings = findings or self._orphans or [Finding("13", "no UNB interchange header found", Location(segment=1, tag="UNB"))]
+        findings = (
+            findings
+            or self._orphans
+            or [Finding("13", "no UNB interchange header found", Location(segment=1, tag="UNB"))]
+        )
         self.report.errors.extend(findings)
         self._count += 1
         header = self._unreadable_header()
         replies = InterchangeReplies(self._files, self.options, header, self._count)
-        current = _OpenInterchange(replies, ContrlBuilder(header, preferred_syntax(self.options)), {}, list(findings), ended=True, only_acknowledgements=False)
+        current = _OpenInterchange(
+            replies,
+            ContrlBuilder(header, preferred_syntax(self.options)),
+            {},
+            list(findings),
+            ended=True,
+            only_acknowledgements=False,
+        )
         self._write_contrl(current)
 
     def _unreadable_header(self) -> InterchangeHeader:
@@ -279,4 +298,3 @@ def _message_identifier(message: Message) -> list[str]:
     if len(header) > 1 and any(header[1]):
         return list(header[1])
     return [message.type, message.version, message.release, message.agency]
-

@@ -50,8 +50,14 @@ class PaymentMessagesHandler:
         then gets no APERAK, like CUSDEC no CUSRES)."""
         mapping = map_paymul(message, decimal) if is_paymul(message) else map_remadv(message, decimal)
         reported = {(f.code, f.location.segment, f.location.element, f.location.component) for f in syntax}
-        syntax.extend(f for f in mapping.findings if (f.code, f.location.segment, f.location.element, f.location.component) not in reported)
-        document.acknowledgement = {"payments": [summary(p.payment, None, p.end_to_end_reference) for p in mapping.payments]}
+        syntax.extend(
+            f
+            for f in mapping.findings
+            if (f.code, f.location.segment, f.location.element, f.location.component) not in reported
+        )
+        document.acknowledgement = {
+            "payments": [summary(p.payment, None, p.end_to_end_reference) for p in mapping.payments]
+        }
         if not syntax:
             document.status = DocumentStatus.ACCEPTED
             self.items.append(PaymentMessage(message.reference, message.type, mapping, document))
@@ -60,7 +66,9 @@ class PaymentMessagesHandler:
     def withdraw(self) -> None:
         for item in self.items:
             item.document.status = DocumentStatus.REJECTED
-            item.document.errors.append(Finding("18", "not processed: the interchange was rejected", Location(message_ref=item.message_ref)))
+            item.document.errors.append(
+                Finding("18", "not processed: the interchange was rejected", Location(message_ref=item.message_ref))
+            )
 
     def answer(self) -> None:
         """Duplicates, rules, posting, one APERAK per message."""
@@ -73,10 +81,15 @@ class PaymentMessagesHandler:
             message_errors, payments = self._answer_message(item)
             if writer is not None:
                 writer.write_message(
-                    item.message_ref, APERAK_IDENTIFIER,
+                    item.message_ref,
+                    APERAK_IDENTIFIER,
                     aperak_segments(
-                        message_id=item.mapping.message_id, inbound_interchange=header.control_reference, inbound_message=item.message_ref,
-                        issued=self.options.now(), message_errors=message_errors, payments=payments,
+                        message_id=item.mapping.message_id,
+                        inbound_interchange=header.control_reference,
+                        inbound_message=item.message_ref,
+                        issued=self.options.now(),
+                        message_errors=message_errors,
+                        payments=payments,
                     ),
                 )
                 sent.append(item.message_ref)
@@ -92,15 +105,23 @@ class PaymentMessagesHandler:
         document = item.document
         group = list(item.mapping.group_findings)
         if not group and not register_reference(self.options, sender, item.message_type[:8], item.mapping.message_id):
-            group.append(Finding(DUPLICATE_MESSAGE, f"duplicate message: {sender} sent {item.message_type} {item.mapping.message_id!r} before",
-                                 Location(message_ref=item.message_ref, segment=2, tag="BGM", element=2, component=1)))
+            group.append(
+                Finding(
+                    DUPLICATE_MESSAGE,
+                    f"duplicate message: {sender} sent {item.message_type} {item.mapping.message_id!r} before",
+                    Location(message_ref=item.message_ref, segment=2, tag="BGM", element=2, component=1),
+                )
+            )
         document.errors.extend(group)
         answers: list[AperakPayment] = []
         seen: set[str] = set()
         for mapped in item.mapping.payments:
             if mapped.end_to_end_reference in seen:  # within the message: never posted (a replay would say "applied")
-                finding = Finding(DUPLICATE_REFERENCE, f"end-to-end reference {mapped.end_to_end_reference} is used twice in this message",
-                                  mapped.locate("end_to_end_reference"))
+                finding = Finding(
+                    DUPLICATE_REFERENCE,
+                    f"end-to-end reference {mapped.end_to_end_reference} is used twice in this message",
+                    mapped.locate("end_to_end_reference"),
+                )
                 document.errors.append(finding)
                 answers.append(AperakPayment(mapped.end_to_end_reference, False, errors=[_aperak_error(finding)]))
                 continue
@@ -113,7 +134,9 @@ class PaymentMessagesHandler:
     def _answer_payment(self, mapped: EdiPayment, group: list[Finding], document: DocumentReport) -> AperakPayment:
         payment = mapped.payment
         listed = document.acknowledgement["payments"] if document.acknowledgement else []
-        index = next((i for i, p in enumerate(listed) if p.get("end_to_end_reference") == mapped.end_to_end_reference), None)
+        index = next(
+            (i for i, p in enumerate(listed) if p.get("end_to_end_reference") == mapped.end_to_end_reference), None
+        )
         if group or payment is None:
             finding = Finding(NOT_PROCESSED, "not processed: the message was rejected", mapped.locate(None))
             return AperakPayment(mapped.end_to_end_reference, False, errors=[_aperak_error(finding)])
@@ -124,7 +147,12 @@ class PaymentMessagesHandler:
         if decision.outcome is not None and decision.accepted:
             document.carm_status = decision.outcome.status.value
         errors = [_aperak_error(f) for f in decision.findings if f.severity is Severity.ERROR]
-        return AperakPayment(payment.end_to_end_reference, decision.accepted, applied_text(payment, decision) if decision.accepted else "", errors)
+        return AperakPayment(
+            payment.end_to_end_reference,
+            decision.accepted,
+            applied_text(payment, decision) if decision.accepted else "",
+            errors,
+        )
 
 
 def _aperak_error(finding: Finding) -> AperakError:

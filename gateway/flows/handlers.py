@@ -56,7 +56,14 @@ one handler (and one answer interchange) per inbound interchange."""
 
 
 def edifact_registration(message: Message) -> MessageRegistration | None:
-    return next((r for r in EDIFACT_MESSAGES if (r.type, r.version, r.release) == (message.type, message.version, message.release)), None)
+    return next(
+        (
+            r
+            for r in EDIFACT_MESSAGES
+            if (r.type, r.version, r.release) == (message.type, message.version, message.release)
+        ),
+        None,
+    )
 
 
 class FileFlow(Protocol):
@@ -79,7 +86,9 @@ def _cad_in(name: str, options: FlowOptions) -> FileFlow:
 
 XML_DOCUMENTS = (
     DocumentRegistration("CAD-IN", "WCO DM (docs/formats/cad-xml.md)", lambda root: root == CAD_IN_ROOT, _cad_in),
-    DocumentRegistration("pain.001", "ISO 20022 (docs/formats/payments.md)", lambda root: pain001_version(root) is not None, Pain001Flow),
+    DocumentRegistration(
+        "pain.001", "ISO 20022 (docs/formats/payments.md)", lambda root: pain001_version(root) is not None, Pain001Flow
+    ),
 )
 
 

@@ -57,8 +57,13 @@ class Pain001Flow:
         sender = message.initiating_party or self.options.partner_id
         group = list(message.findings)
         if not group and not register_reference(self.options, sender, "PAIN001", message.message_id):
-            group.append(Finding(DUPLICATE_MESSAGE, f"duplicate message: {sender} sent MsgId {message.message_id!r} before",
-                                 Location(xpath="/Document/CstmrCdtTrfInitn/GrpHdr/MsgId")))
+            group.append(
+                Finding(
+                    DUPLICATE_MESSAGE,
+                    f"duplicate message: {sender} sent MsgId {message.message_id!r} before",
+                    Location(xpath="/Document/CstmrCdtTrfInitn/GrpHdr/MsgId"),
+                )
+            )
         interchange = InterchangeReport(sender, (message.message_id or "")[:32], accepted=not group, errors=list(group))
         self.report.interchanges.append(interchange)
         statuses = [self._transaction(mapped, group) for mapped in message.payments]
@@ -71,14 +76,26 @@ class Pain001Flow:
         findings = list(mapped.findings)
         decision: Decision | None = None
         if group:
-            findings.append(Finding(NOT_PROCESSED, "not processed: the message was rejected", Location(xpath=mapped.xpath, line=mapped.line)))
+            findings.append(
+                Finding(
+                    NOT_PROCESSED,
+                    "not processed: the message was rejected",
+                    Location(xpath=mapped.xpath, line=mapped.line),
+                )
+            )
             if mapped.payment is not None:  # still say what else is wrong with it (nothing is posted)
-                findings.extend(Finding(v.rule_id, v.message, mapped.locate(v.pointer), v.severity) for v in check_payment(mapped.payment))
+                findings.extend(
+                    Finding(v.rule_id, v.message, mapped.locate(v.pointer), v.severity)
+                    for v in check_payment(mapped.payment)
+                )
         elif mapped.payment is not None and not findings:
             decision = decide(mapped.payment, mapped.locate, self.options)
             findings.extend(decision.findings)
         elif mapped.payment is not None and any(f.code == DUPLICATE_REFERENCE for f in findings):
-            findings.extend(Finding(v.rule_id, v.message, mapped.locate(v.pointer), v.severity) for v in check_payment(mapped.payment))
+            findings.extend(
+                Finding(v.rule_id, v.message, mapped.locate(v.pointer), v.severity)
+                for v in check_payment(mapped.payment)
+            )
         document.errors = findings
         document.acknowledgement = {"payment": summary(mapped.payment, decision, mapped.end_to_end_reference)}
         accepted = decision is not None and decision.accepted
@@ -90,7 +107,13 @@ class Pain001Flow:
         reasons = [Reason(f.code, f.message) for f in findings if f.severity is Severity.ERROR or not accepted]
         return TransactionStatus(mapped.payment_information_id, mapped.end_to_end_reference, status, reasons)
 
-    def _answer(self, message: Pain001Message | None, group: list[Finding], statuses: list[TransactionStatus], name: str = "pain.001.001.09") -> None:
+    def _answer(
+        self,
+        message: Pain001Message | None,
+        group: list[Finding],
+        statuses: list[TransactionStatus],
+        name: str = "pain.001.001.09",
+    ) -> None:
         sink = self.options.sink
         if sink is None:
             return

@@ -36,7 +36,9 @@ class Decision:
 
 def decide(payment: Payment, locate: Callable[[str | None], Location], options: FlowOptions) -> Decision:
     """The payment rules, then (when they pass and there is a poster) the portal."""
-    findings = [Finding(v.rule_id, v.message, locate(v.pointer), v.severity) for v in check_payment(payment, RuleContext())]
+    findings = [
+        Finding(v.rule_id, v.message, locate(v.pointer), v.severity) for v in check_payment(payment, RuleContext())
+    ]
     if any(f.severity is Severity.ERROR for f in findings):
         return Decision(False, findings)
     poster = options.payment_poster
@@ -51,14 +53,19 @@ def summary(payment: Payment | None, decision: Decision | None, end_to_end: str 
     """What the JSON report says about one payment."""
     data: dict[str, Any] = {"end_to_end_reference": payment.end_to_end_reference if payment else end_to_end}
     if payment is not None:
-        data.update(amount=str(payment.amount), currency=payment.currency, value_date=payment.value_date.isoformat(),
-                    accounts=payment.accounts)
+        data.update(
+            amount=str(payment.amount),
+            currency=payment.currency,
+            value_date=payment.value_date.isoformat(),
+            accounts=payment.accounts,
+        )
     if decision is not None and decision.outcome is not None:
         outcome = decision.outcome
         data["portal_status"] = outcome.status.value
         data["payment_id"] = outcome.payment_id
         data["applied"] = [
-            {"account": a.account, "transaction_number": a.transaction_number, "amount": str(a.amount)} for a in outcome.applications
+            {"account": a.account, "transaction_number": a.transaction_number, "amount": str(a.amount)}
+            for a in outcome.applications
         ]
     return data
 

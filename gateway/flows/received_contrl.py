@@ -10,11 +10,19 @@ from mappings.contrl import RECEIVED, REJECTED, read_contrl
 from parsers.edifact.model import Message
 
 
-def received_contrl(message: Message, syntax: list[Finding], acknowledgements: AcknowledgementRegistry | None) -> DocumentReport:
+def received_contrl(
+    message: Message, syntax: list[Finding], acknowledgements: AcknowledgementRegistry | None
+) -> DocumentReport:
     document = DocumentReport(message.reference, "CONTRL", DocumentStatus.RECEIVED, errors=syntax)
     received = read_contrl(message)
     if received is None:
-        document.errors.append(Finding("13", "CONTRL without UCI segment: cannot tell which interchange it answers", Location(message_ref=message.reference, segment=2, tag="UCI")))
+        document.errors.append(
+            Finding(
+                "13",
+                "CONTRL without UCI segment: cannot tell which interchange it answers",
+                Location(message_ref=message.reference, segment=2, tag="UCI"),
+            )
+        )
         return document
     verdict: dict[str, object] = {"interchange": received.interchange, "action": received.action}
     if received.code:

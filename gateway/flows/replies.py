@@ -39,7 +39,9 @@ class AcknowledgementFiles:
 class InterchangeReplies:
     """The answers to one inbound interchange (the ``index``-th of its file)."""
 
-    def __init__(self, files: AcknowledgementFiles, options: FlowOptions, header: InterchangeHeader, index: int) -> None:
+    def __init__(
+        self, files: AcknowledgementFiles, options: FlowOptions, header: InterchangeHeader, index: int
+    ) -> None:
         self.files = files
         self.options = options
         self.header = header
@@ -67,7 +69,11 @@ class InterchangeReplies:
         registry = self.options.acknowledgements
         if registry is not None:
             header = self.header
-            registry.record_sent(SentInterchange(reference, kind, header.sender, tuple(messages), header.control_reference, self.files.name))
+            registry.record_sent(
+                SentInterchange(
+                    reference, kind, header.sender, tuple(messages), header.control_reference, self.files.name
+                )
+            )
 
 
 def preferred_syntax(options: FlowOptions) -> Preference:

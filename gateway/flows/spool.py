@@ -35,7 +35,9 @@ class SpooledDeclaration:
     declaration: Declaration | None  # None: not mapped, or rejected before posting
     status: str | None = None  # the answer's status when the gateway rejects it; None: passed every check
     errors: list[Finding] = field(default_factory=list)
-    sources: dict[str, Any] = field(default_factory=dict)  # domain path → where the format read it (as JSON gives it back)
+    sources: dict[str, Any] = field(
+        default_factory=dict
+    )  # domain path → where the format read it (as JSON gives it back)
     filer_reference: str | None = None
     transaction_number: str | None = None  # CAD-IN: as read, also when the declaration was not mapped
     version: str | None = None
@@ -44,7 +46,12 @@ class SpooledDeclaration:
 
 
 def finding_to_json(finding: Finding) -> dict[str, Any]:
-    return {"code": finding.code, "message": finding.message, "severity": finding.severity.value, "location": finding.location.to_dict()}
+    return {
+        "code": finding.code,
+        "message": finding.message,
+        "severity": finding.severity.value,
+        "location": finding.location.to_dict(),
+    }
 
 
 def finding_from_json(data: dict[str, Any]) -> Finding:
@@ -77,7 +84,9 @@ class Spool:
         self._file.seek(0)
         header = json.loads(self._file.readline())
         if header.get("spool_format") != FORMAT:
-            raise SpoolFormatError(f"spool rows of format {header.get('spool_format')!r}; this gateway reads format {FORMAT}")
+            raise SpoolFormatError(
+                f"spool rows of format {header.get('spool_format')!r}; this gateway reads format {FORMAT}"
+            )
         for text in self._file:
             row = json.loads(text)
             filer, transaction, version = row["ids"]

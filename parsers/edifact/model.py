@@ -82,11 +82,7 @@ class Segment:
         return value if value != "" else default
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, Segment)
-            and self.tag == other.tag
-            and self.elements == other.elements
-        )
+        return isinstance(other, Segment) and self.tag == other.tag and self.elements == other.elements
 
     def __repr__(self) -> str:
         return f"Segment({self.tag!r}, {self.elements!r}, position={self.position})"

@@ -133,6 +133,7 @@ def use_accelerator(enabled: bool) -> bool:
     _tokenize = _ACCELERATOR if enabled else None
     return was
 
+
 DEFAULT_DELIMITERS = Delimiters()
 CONTROL_DELIMITERS = Delimiters(component="\x1f", element="\x1d", release=None, terminator="\x1c")
 CONTROL_REPETITION = "\x1e"
@@ -183,9 +184,7 @@ _ZEROS, _ONES, _THREES = repeat(0), repeat(1), repeat(3)
 _first = itemgetter(0)
 
 
-def read_edifact(
-    stream: BinaryIO, *, chunk_size: int = 1 << 20, max_segment_bytes: int = 1 << 22
-) -> Iterator[Event]:
+def read_edifact(stream: BinaryIO, *, chunk_size: int = 1 << 20, max_segment_bytes: int = 1 << 22) -> Iterator[Event]:
     """Yield the events of every interchange in ``stream``, reading it chunk by chunk."""
     yield from _Reader(_Scanner(stream, chunk_size, max_segment_bytes)).events()
 
@@ -239,7 +238,6 @@ class _Batch:
     replaced: bool  # whether undecodable bytes were replaced by U+FFFD
 
 
-
 def _decode(region: bytes, codec: str) -> tuple[str, bool]:
     """``region`` decoded, and whether some bytes were undecodable (replaced:
     with a single-byte codec still one character per byte)."""
@@ -247,6 +245,7 @@ def _decode(region: bytes, codec: str) -> tuple[str, bool]:
         return region.decode(codec), False
     except UnicodeDecodeError:
         return region.decode(codec, "replace"), True
+
 
 class _Scanner:
     """Cuts the byte stream into raw segments, holding at most one chunk plus
@@ -548,9 +547,7 @@ class _SegmentDecoder:
                 if ord(char) < 256:
                     permitted[ord(char)] = 1
             table = bytes(permitted)
-        self.tokenizer_args = (
-            self.element, self.component, self.release, self.repetition, self.terminator, table
-        )
+        self.tokenizer_args = (self.element, self.component, self.release, self.repetition, self.terminator, table)
         """The delimiter arguments of ``_tokenizer.tokenize`` (``table``: the repertoire, or None)."""
 
     def decode(self, raw: bytes) -> _Decoded:
@@ -627,9 +624,7 @@ class _SegmentDecoder:
             }
         return _restore(tag, protected), elements, repetitions
 
-    def _split_released_slowly(
-        self, text: str
-    ) -> tuple[str, list[list[str]], dict[int, list[list[str]]] | None]:
+    def _split_released_slowly(self, text: str) -> tuple[str, list[list[str]], dict[int, list[list[str]]] | None]:
         """Character loop for the rare segment that contains a placeholder character."""
         occurrences: list[list[list[str]]] = []  # per element: its occurrences
         current: list[list[str]] = []  # occurrences of the element being read
@@ -801,8 +796,7 @@ class _Reader:
         elif not found:
             yield _problem(
                 "13",
-                f"not an EDIFACT interchange: no UNA, UNB or UNH segment found "
-                f"(starts with {skipped.preview!r})",
+                f"not an EDIFACT interchange: no UNA, UNB or UNH segment found (starts with {skipped.preview!r})",
             )
         elif skipped.junk:
             yield _Reader._skipped_problem(skipped, found)
@@ -981,7 +975,9 @@ class _Reader:
                             state.position = first + k
                             segment = segments[k]
                             ok = (b"", segment.offset, True, False)
-                            yield from self._dispatch(state, segment, ok, (segment.tag, segment.elements, None, None), enveloped)
+                            yield from self._dispatch(
+                                state, segment, ok, (segment.tag, segment.elements, None, None), enveloped
+                            )
                             yield from self._flush(state)
                 if stop == n:
                     break
@@ -996,9 +992,7 @@ class _Reader:
                     segment = segments[stop]
                     if segment.tag in ("UNA", "UNB"):
                         scanner.rewind(segment.offset)
-                        yield from self._close_all(
-                            state, enveloped, f"a new {segment.tag} at byte {segment.offset}"
-                        )
+                        yield from self._close_all(state, enveloped, f"a new {segment.tag} at byte {segment.offset}")
                         return
                     state.position += 1
                     done = yield from self._dispatch_decoded(state, segment, segment.offset, enveloped)
@@ -1019,9 +1013,7 @@ class _Reader:
         yield from self._flush(state)
         return 2 if done else 0
 
-    def _read_tokenized(
-        self, state: _Interchange, enveloped: bool, tokenize: _Tokenize
-    ) -> Iterator[Event]:
+    def _read_tokenized(self, state: _Interchange, enveloped: bool, tokenize: _Tokenize) -> Iterator[Event]:
         """``_read_batches`` with the C tokenizer: the same events.
 
         ``tokenize`` cuts about ``_WINDOW`` characters of the decoded chunk at a
@@ -1062,7 +1054,9 @@ class _Reader:
                             state.position = first + k
                             segment = segments[k]
                             ok = (b"", segment.offset, True, False)
-                            yield from self._dispatch(state, segment, ok, (segment.tag, segment.elements, None, None), enveloped)
+                            yield from self._dispatch(
+                                state, segment, ok, (segment.tag, segment.elements, None, None), enveloped
+                            )
                             yield from self._flush(state)
                     state.position = first + n - 1
                     continue
@@ -1077,7 +1071,9 @@ class _Reader:
                                 state.position = first + k
                                 segment = segments[k]
                                 ok = (b"", segment.offset, True, False)
-                                yield from self._dispatch(state, segment, ok, (segment.tag, segment.elements, None, None), enveloped)
+                                yield from self._dispatch(
+                                    state, segment, ok, (segment.tag, segment.elements, None, None), enveloped
+                                )
                                 yield from self._flush(state)
                     if stop == n:
                         break
@@ -1263,9 +1259,7 @@ class _Reader:
             )
             message.findings.append(Finding(code, text, location))
         else:
-            location = Location(
-                segment=segment.position, tag=segment.tag or None, element=element, component=component
-            )
+            location = Location(segment=segment.position, tag=segment.tag or None, element=element, component=component)
             state.pending.append(SyntaxProblem(Finding(code, text, location)))
 
 

@@ -105,7 +105,11 @@ def element_xpath(element: etree._Element, declaration_index: int | None = None)
         if parent is None:
             steps.append(name)
             break
-        if node.tag == DECLARATION_TAG and declaration_index is not None and local_name(parent.tag) == "DocumentMetaData":
+        if (
+            node.tag == DECLARATION_TAG
+            and declaration_index is not None
+            and local_name(parent.tag) == "DocumentMetaData"
+        ):
             steps.append(f"{name}[{declaration_index}]")
         else:
             same = [sibling for sibling in parent if sibling.tag == node.tag]
@@ -120,7 +124,9 @@ def element_xpath(element: etree._Element, declaration_index: int | None = None)
 _CLARK = re.compile(r"\{" + re.escape(NAMESPACE) + r"\}")
 
 
-def _schema_findings(schema: etree.XMLSchema, subtree: etree._Element, base_index: int | None, anchor: etree._Element) -> list[Finding]:
+def _schema_findings(
+    schema: etree.XMLSchema, subtree: etree._Element, base_index: int | None, anchor: etree._Element
+) -> list[Finding]:
     """Validate ``subtree`` (as if it were a document) and locate each error
     in the original tree: libxml2's path (``/*/*[9]``) is resolved against
     ``anchor``, the original of the subtree's root."""
@@ -131,7 +137,13 @@ def _schema_findings(schema: etree.XMLSchema, subtree: etree._Element, base_inde
         node = _resolve(anchor, entry.path)
         xpath = element_xpath(node, base_index) if node is not None else None
         message = _CLARK.sub("", entry.message)
-        findings.append(Finding(SCHEMA_ERROR, f"schema: {message}", Location(xpath=xpath, line=entry.line or (node.sourceline if node is not None else None))))
+        findings.append(
+            Finding(
+                SCHEMA_ERROR,
+                f"schema: {message}",
+                Location(xpath=xpath, line=entry.line or (node.sourceline if node is not None else None)),
+            )
+        )
     return findings
 
 
@@ -191,7 +203,12 @@ def read_cad_in(stream: BinaryIO, limits: XmlLimits | None = None) -> Iterator[C
     if root is not None and root[0] != ROOT_TAG:
         root_tag, root_line = root
         yield ReadProblem(
-            refuse(WRONG_ROOT, f"root element {root_tag} is not CAD-IN: expected {ROOT_TAG}", root_line, "/" + local_name(root_tag)),
+            refuse(
+                WRONG_ROOT,
+                f"root element {root_tag} is not CAD-IN: expected {ROOT_TAG}",
+                root_line,
+                "/" + local_name(root_tag),
+            ),
             "400",
         )
         return
@@ -204,7 +221,9 @@ def read_cad_in(stream: BinaryIO, limits: XmlLimits | None = None) -> Iterator[C
     try:
         while True:
             if reader.total > limits.max_file_bytes:
-                yield ReadProblem(refuse(TOO_LARGE, f"the file is larger than {limits.max_file_bytes} bytes", None, None), "400")
+                yield ReadProblem(
+                    refuse(TOO_LARGE, f"the file is larger than {limits.max_file_bytes} bytes", None, None), "400"
+                )
                 return
             if chunk:
                 parser.feed(chunk)
@@ -222,7 +241,12 @@ def read_cad_in(stream: BinaryIO, limits: XmlLimits | None = None) -> Iterator[C
                 pending = 0
             elif pending > limits.max_declaration_bytes:
                 yield ReadProblem(
-                    refuse(TOO_LARGE, f"more than {limits.max_declaration_bytes} bytes without a complete Declaration", None, None),
+                    refuse(
+                        TOO_LARGE,
+                        f"more than {limits.max_declaration_bytes} bytes without a complete Declaration",
+                        None,
+                        None,
+                    ),
                     "400",
                 )
                 return
@@ -251,7 +275,9 @@ class _State:
                 yield self._misplaced(element)
                 return
             findings = self._first(element)
-            header_errors = [f for f in findings if not (f.location.xpath or "").startswith("/DocumentMetaData/Declaration[")]
+            header_errors = [
+                f for f in findings if not (f.location.xpath or "").startswith("/DocumentMetaData/Declaration[")
+            ]
             if header_errors:
                 yield ReadProblem(header_errors[0], "503")
                 return

@@ -96,7 +96,10 @@ def refuse(code: str, message: str, line: int | None = None, xpath: str | None =
 def check_prolog(head: bytes, complete: bool) -> Finding | None:
     """Check the bytes before the root element; ``complete`` says the file
     ends within ``head``. None when the prolog is acceptable."""
-    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00")) or head[:2] in (b"\x00<", b"<\x00"):
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00")) or head[:2] in (
+        b"\x00<",
+        b"<\x00",
+    ):
         return refuse(ENCODING_REFUSED, "only UTF-8 XML is accepted (this file is UTF-16 or UTF-32)", 1)
     text = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
     declaration = _XML_DECL.match(text)

@@ -150,9 +150,7 @@ class _SlowCheck:
         elements = self.segment.elements
         tag = self.segment.tag
         if len(elements) > len(slots):
-            self.report(
-                "16", f"{tag} has {len(elements)} data elements, at most {len(slots)} defined", len(slots) + 1
-            )
+            self.report("16", f"{tag} has {len(elements)} data elements, at most {len(slots)} defined", len(slots) + 1)
         for index, slot in enumerate(slots):
             value = elements[index] if index < len(elements) else []
             if slot.composite is not None:
@@ -165,8 +163,10 @@ class _SlowCheck:
         tag = self.segment.tag
         if len(value) > 1:
             self.report(
-                "16", f"{tag} element {position} ({slot.number}) is a simple data element but has "
-                f"{len(value)} components", position, 2,
+                "16",
+                f"{tag} element {position} ({slot.number}) is a simple data element but has {len(value)} components",
+                position,
+                2,
             )
         text = value[0] if value else ""
         if text == "":
@@ -185,8 +185,11 @@ class _SlowCheck:
         components = composite.components
         if len(value) > len(components):
             self.report(
-                "16", f"{tag} element {position} ({slot.number}) has {len(value)} components, at most "
-                f"{len(components)} defined", position, len(components) + 1,
+                "16",
+                f"{tag} element {position} ({slot.number}) has {len(value)} components, at most "
+                f"{len(components)} defined",
+                position,
+                len(components) + 1,
             )
         for index, component in enumerate(components):
             text = value[index] if index < len(value) else ""
@@ -208,25 +211,33 @@ class _SlowCheck:
                 return
         else:
             if element.kind == "a" and _HAS_DIGIT.search(text):
-                self.report("37", f"{name}: {_preview(text)} contains digits, letters only allowed", position, component)
+                self.report(
+                    "37", f"{name}: {_preview(text)} contains digits, letters only allowed", position, component
+                )
                 return
             length = len(text)
         if length > element.max_length:
             self.report(
-                "39", f"{name}: {_preview(text)} is {length} characters, at most {element.max_length} allowed",
-                position, component,
+                "39",
+                f"{name}: {_preview(text)} is {length} characters, at most {element.max_length} allowed",
+                position,
+                component,
             )
         elif length < element.min_length:
             self.report(
-                "40", f"{name}: {_preview(text)} is {length} characters, at least {element.min_length} required",
-                position, component,
+                "40",
+                f"{name}: {_preview(text)} is {length} characters, at least {element.min_length} required",
+                position,
+                component,
             )
         else:
             codes = self.check.codes.get(element.number)
             if codes is not None and text not in codes and agency in (None, "", _UN_ECE):
                 self.report(
-                    "12", f"{name}: {_preview(text)} is not a D.96B code of {element.number} ({element.name})",
-                    position, component,
+                    "12",
+                    f"{name}: {_preview(text)} is not a D.96B code of {element.number} ({element.name})",
+                    position,
+                    component,
                 )
 
     def numeric(self, name: str, text: str, position: int, component: int | None) -> int | None:
@@ -242,13 +253,17 @@ class _SlowCheck:
         other = _OTHER_MARK.get(mark)
         if other and mark not in body and _DIGITS.fullmatch(body.replace(other, "", 1)):
             self.report(
-                "19", f"{name}: {_preview(text)} uses {other!r} as decimal mark; this interchange's is {mark!r}",
-                position, component,
+                "19",
+                f"{name}: {_preview(text)} uses {other!r} as decimal mark; this interchange's is {mark!r}",
+                position,
+                component,
             )
         else:
             self.report(
-                "37", f"{name}: {_preview(text)} is not numeric (digits, one decimal mark {mark!r}, a leading minus)",
-                position, component,
+                "37",
+                f"{name}: {_preview(text)} is not numeric (digits, one decimal mark {mark!r}, a leading minus)",
+                position,
+                component,
             )
         return None
 
@@ -284,8 +299,12 @@ def _slot_spec(slot: Slot, codes: Mapping[str, frozenset[str]]) -> SlotSpec:
     if composite is None:
         return slot.mandatory, False, (_value_spec(slot, codes, -1),)
     components = composite.components
-    return slot.mandatory, True, tuple(
-        _value_spec(component, codes, _agency_index(composite, index)) for index, component in enumerate(components)
+    return (
+        slot.mandatory,
+        True,
+        tuple(
+            _value_spec(component, codes, _agency_index(composite, index)) for index, component in enumerate(components)
+        ),
     )
 
 

@@ -192,8 +192,7 @@ class DirectoryValidator:
             (position, 0, check.findings(segment, position, reference)) for position, check, segment in failed
         ]
         ordered += [
-            (raised, 1, [Finding(code, text, Location(reference, at, tag))])
-            for raised, code, text, at, tag in walked
+            (raised, 1, [Finding(code, text, Location(reference, at, tag))]) for raised, code, text, at, tag in walked
         ]
         ordered.sort(key=_raised_first)
         return [finding for _, _, found in ordered for finding in found]

@@ -32,17 +32,21 @@ def _assessed(d: Declaration, ctx: RuleContext) -> Iterator[tuple[int, Declarati
 def hs_in_tariff(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     for index, line in enumerate(d.lines):
         if _row(d, line, ctx) is None:
-            yield f"lines[{index}].hs_code", (
-                f"line {line.line_number}: HS code {line.hs_code} is not in the tariff "
-                f"(version {ctx.ref.tariff.version}) on the release date {d.release_date.isoformat()}"
+            yield (
+                f"lines[{index}].hs_code",
+                (
+                    f"line {line.line_number}: HS code {line.hs_code} is not in the tariff "
+                    f"(version {ctx.ref.tariff.version}) on the release date {d.release_date.isoformat()}"
+                ),
             )
 
 
 def treatment_known(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     for index, line in enumerate(d.lines):
         if ctx.ref.treatment(line.tariff_treatment) is None:
-            yield f"lines[{index}].tariff_treatment", (
-                f"line {line.line_number}: tariff treatment {line.tariff_treatment} is not a known treatment code"
+            yield (
+                f"lines[{index}].tariff_treatment",
+                (f"line {line.line_number}: tariff treatment {line.tariff_treatment} is not a known treatment code"),
             )
 
 
@@ -51,18 +55,24 @@ def treatment_for_origin(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str
         info = ctx.ref.treatment(line.tariff_treatment)
         if info is not None and not info.allows(line.country_of_origin):
             allowed = " ".join(sorted(info.origins or ()))
-            yield f"lines[{index}].tariff_treatment", (
-                f"line {line.line_number}: tariff treatment {line.tariff_treatment} ({info.abbreviation}) "
-                f"does not apply to goods originating in {line.country_of_origin} (it applies to: {allowed})"
+            yield (
+                f"lines[{index}].tariff_treatment",
+                (
+                    f"line {line.line_number}: tariff treatment {line.tariff_treatment} ({info.abbreviation}) "
+                    f"does not apply to goods originating in {line.country_of_origin} (it applies to: {allowed})"
+                ),
             )
 
 
 def exchange_rate(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     expected = ctx.ref.exchange_rates.rate(d.currency, d.release_date)
     if expected is not None and d.exchange_rate != expected:
-        yield "exchange_rate", (
-            f"exchange rate {d.exchange_rate} CAD per {d.currency} differs from the reference rate "
-            f"{expected} in force on the release date {d.release_date.isoformat()}"
+        yield (
+            "exchange_rate",
+            (
+                f"exchange rate {d.exchange_rate} CAD per {d.currency} differs from the reference rate "
+                f"{expected} in force on the release date {d.release_date.isoformat()}"
+            ),
         )
 
 
@@ -72,46 +82,61 @@ def value_for_duty(d: Declaration, _: RuleContext) -> Iterator[tuple[str, str]]:
             continue
         expected = to_cents(line.invoice_amount * d.exchange_rate)
         if to_cents(line.value_for_duty) != expected:
-            yield f"lines[{index}].value_for_duty", (
-                f"line {line.line_number}: value for duty {line.value_for_duty} CAD is not the invoice amount "
-                f"{line.invoice_amount} {d.currency} × exchange rate {d.exchange_rate} = {expected} CAD"
+            yield (
+                f"lines[{index}].value_for_duty",
+                (
+                    f"line {line.line_number}: value for duty {line.value_for_duty} CAD is not the invoice amount "
+                    f"{line.invoice_amount} {d.currency} × exchange rate {d.exchange_rate} = {expected} CAD"
+                ),
             )
 
 
 def duty_rate(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     for index, line, row, _ in _assessed(d, ctx):
         if line.duty_rate is not None and line.duty_rate != row.duty_rate:
-            yield f"lines[{index}].duty_rate", (
-                f"line {line.line_number}: duty rate {line.duty_rate} % differs from the tariff rate "
-                f"{row.duty_rate} % for HS {line.hs_code} under treatment {line.tariff_treatment}"
+            yield (
+                f"lines[{index}].duty_rate",
+                (
+                    f"line {line.line_number}: duty rate {line.duty_rate} % differs from the tariff rate "
+                    f"{row.duty_rate} % for HS {line.hs_code} under treatment {line.tariff_treatment}"
+                ),
             )
 
 
 def customs_duty(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     for index, line, row, assessed in _assessed(d, ctx):
         if line.customs_duty is not None and line.customs_duty != assessed.customs_duty:
-            yield f"lines[{index}].customs_duty", (
-                f"line {line.line_number}: customs duty {line.customs_duty} differs from "
-                f"{row.duty_rate} % × value for duty {assessed.value_for_duty} = {assessed.customs_duty}"
+            yield (
+                f"lines[{index}].customs_duty",
+                (
+                    f"line {line.line_number}: customs duty {line.customs_duty} differs from "
+                    f"{row.duty_rate} % × value for duty {assessed.value_for_duty} = {assessed.customs_duty}"
+                ),
             )
 
 
 def excise_tax(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     for index, line, row, assessed in _assessed(d, ctx):
         if line.excise_tax is not None and line.excise_tax != assessed.excise_tax:
-            yield f"lines[{index}].excise_tax", (
-                f"line {line.line_number}: excise tax {line.excise_tax} differs from "
-                f"{row.excise_rate} % × value for duty {assessed.value_for_duty} = {assessed.excise_tax}"
+            yield (
+                f"lines[{index}].excise_tax",
+                (
+                    f"line {line.line_number}: excise tax {line.excise_tax} differs from "
+                    f"{row.excise_rate} % × value for duty {assessed.value_for_duty} = {assessed.excise_tax}"
+                ),
             )
 
 
 def value_for_tax(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     for index, line, _, assessed in _assessed(d, ctx):
         if line.value_for_tax is not None and line.value_for_tax != assessed.value_for_tax:
-            yield f"lines[{index}].value_for_tax", (
-                f"line {line.line_number}: value for tax {line.value_for_tax} differs from value for duty "
-                f"{assessed.value_for_duty} + customs duty {assessed.customs_duty} + excise tax "
-                f"{assessed.excise_tax} = {assessed.value_for_tax}"
+            yield (
+                f"lines[{index}].value_for_tax",
+                (
+                    f"line {line.line_number}: value for tax {line.value_for_tax} differs from value for duty "
+                    f"{assessed.value_for_duty} + customs duty {assessed.customs_duty} + excise tax "
+                    f"{assessed.excise_tax} = {assessed.value_for_tax}"
+                ),
             )
 
 
@@ -121,20 +146,32 @@ def gst(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
             continue
         pointer = f"lines[{index}].gst"
         if row.gst_exempt:
-            yield pointer, (
-                f"line {line.line_number}: GST {line.gst} declared on goods that are GST-exempt "
-                f"(HS {line.hs_code}); GST is 0.00"
+            yield (
+                pointer,
+                (
+                    f"line {line.line_number}: GST {line.gst} declared on goods that are GST-exempt "
+                    f"(HS {line.hs_code}); GST is 0.00"
+                ),
             )
-        elif line.gst == percent_of(assessed.value_for_duty, GST_RATE) and assessed.value_for_tax != assessed.value_for_duty:
-            yield pointer, (
-                f"line {line.line_number}: GST {line.gst} is computed on the value for duty "
-                f"{assessed.value_for_duty}; GST is {GST_RATE} % of the value for tax {assessed.value_for_tax} "
-                f"(value for duty + duty + excise) = {assessed.gst}"
+        elif (
+            line.gst == percent_of(assessed.value_for_duty, GST_RATE)
+            and assessed.value_for_tax != assessed.value_for_duty
+        ):
+            yield (
+                pointer,
+                (
+                    f"line {line.line_number}: GST {line.gst} is computed on the value for duty "
+                    f"{assessed.value_for_duty}; GST is {GST_RATE} % of the value for tax {assessed.value_for_tax} "
+                    f"(value for duty + duty + excise) = {assessed.gst}"
+                ),
             )
         else:
-            yield pointer, (
-                f"line {line.line_number}: GST {line.gst} differs from {GST_RATE} % × value for tax "
-                f"{assessed.value_for_tax} = {assessed.gst}"
+            yield (
+                pointer,
+                (
+                    f"line {line.line_number}: GST {line.gst} differs from {GST_RATE} % × value for tax "
+                    f"{assessed.value_for_tax} = {assessed.gst}"
+                ),
             )
 
 
@@ -145,7 +182,10 @@ def header_total(d: Declaration, _: RuleContext) -> Iterator[tuple[str, str]]:
         return
     lines_sum = sum((amount for amount in amounts if amount is not None), Decimal("0.00"))
     if to_cents(total) != to_cents(lines_sum):
-        yield "invoice.total_amount", (
-            f"invoice total {total} {d.currency} differs from the sum of the line invoice amounts "
-            f"{to_cents(lines_sum)} {d.currency}"
+        yield (
+            "invoice.total_amount",
+            (
+                f"invoice total {total} {d.currency} differs from the sum of the line invoice amounts "
+                f"{to_cents(lines_sum)} {d.currency}"
+            ),
         )

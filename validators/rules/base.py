@@ -119,7 +119,10 @@ class Rule(Generic[Subject]):
     def run(self, subject: Subject, context: RuleContext) -> list[Violation]:
         """The rule's violations; none when a lookup it needs is unavailable."""
         try:
-            return [Violation(self.rule_id, message, pointer, self.severity) for pointer, message in self.check(subject, context)]
+            return [
+                Violation(self.rule_id, message, pointer, self.severity)
+                for pointer, message in self.check(subject, context)
+            ]
         except ContextUnavailable:
             return []
 

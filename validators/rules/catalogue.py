@@ -85,7 +85,9 @@ def render() -> str:
     for rule in RULES:
         groups.setdefault(rule.group, []).append(rule)
     for group, rules in groups.items():
-        parts.append(f"\n## {group}\n\n| Id | Severity | Field | Needs | Portal code | Rule |\n|---|---|---|---|---|---|\n")
+        parts.append(
+            f"\n## {group}\n\n| Id | Severity | Field | Needs | Portal code | Rule |\n|---|---|---|---|---|---|\n"
+        )
         parts.append("\n".join(_row(rule) for rule in rules) + "\n")
     parts.append(
         "\n## Payments\n\nOn the domain `Payment` (`validators/rules/payments.py`, `check_payment`), for pain.001, PAYMUL "

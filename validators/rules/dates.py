@@ -24,7 +24,10 @@ from validators.rules.base import (
 def release_not_in_future(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     today = ctx.filing_date
     if d.release_date > today:
-        yield "release_date", f"release date {d.release_date.isoformat()} is in the future (today is {today.isoformat()})"
+        yield (
+            "release_date",
+            f"release date {d.release_date.isoformat()} is in the future (today is {today.isoformat()})",
+        )
 
 
 def accounted_in_time(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
@@ -33,9 +36,12 @@ def accounted_in_time(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, s
     due = accounting_due_date(d.release_date, ctx.ref)
     today = ctx.filing_date
     if today > due:
-        yield "release_date", (
-            f"the CAD for goods released on {d.release_date.isoformat()} was due on {due.isoformat()} "
-            f"(5 business days after release); filed on {today.isoformat()}, it is late and interest may apply"
+        yield (
+            "release_date",
+            (
+                f"the CAD for goods released on {d.release_date.isoformat()} was due on {due.isoformat()} "
+                f"(5 business days after release); filed on {today.isoformat()}, it is late and interest may apply"
+            ),
         )
 
 
@@ -68,17 +74,23 @@ def original_is_new(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str
         return
     history = _history(d, ctx)
     if history is not None:
-        yield "transaction_number", (
-            f"transaction {d.transaction_number} already exists (latest version {history.latest_version}); "
-            "an original needs a new transaction number"
+        yield (
+            "transaction_number",
+            (
+                f"transaction {d.transaction_number} already exists (latest version {history.latest_version}); "
+                "an original needs a new transaction number"
+            ),
         )
 
 
 def follow_up_exists(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     if _is_follow_up(d) and _history(d, ctx) is None:
-        yield "transaction_number", (
-            f"{_kind(d)} of transaction {d.transaction_number}, which does not exist: "
-            "only a declaration that was accepted can be changed or cancelled"
+        yield (
+            "transaction_number",
+            (
+                f"{_kind(d)} of transaction {d.transaction_number}, which does not exist: "
+                "only a declaration that was accepted can be changed or cancelled"
+            ),
         )
 
 
@@ -87,8 +99,11 @@ def follow_up_not_cancelled(d: Declaration, ctx: RuleContext) -> Iterator[tuple[
         return
     history = _history(d, ctx)
     if history is not None and history.cancelled:
-        yield "transaction_number", (
-            f"{_kind(d)} of transaction {d.transaction_number}, which was cancelled in version {history.latest_version}"
+        yield (
+            "transaction_number",
+            (
+                f"{_kind(d)} of transaction {d.transaction_number}, which was cancelled in version {history.latest_version}"
+            ),
         )
 
 
@@ -97,9 +112,12 @@ def follow_up_is_next_version(d: Declaration, ctx: RuleContext) -> Iterator[tupl
         return
     history = _history(d, ctx)
     if history is not None and not history.cancelled and d.version != history.latest_version + 1:
-        yield "version", (
-            f"{_kind(d)} is version {d.version}; the next version of transaction {d.transaction_number} "
-            f"is {history.latest_version + 1} (latest accepted: {history.latest_version})"
+        yield (
+            "version",
+            (
+                f"{_kind(d)} is version {d.version}; the next version of transaction {d.transaction_number} "
+                f"is {history.latest_version + 1} (latest accepted: {history.latest_version})"
+            ),
         )
 
 
@@ -114,9 +132,12 @@ def correction_before_due_date(d: Declaration, ctx: RuleContext) -> Iterator[tup
     due = payment_due_date(history.release_date, ctx.ref)
     today = ctx.filing_date
     if today > due:
-        yield "function", (
-            f"change filed on {today.isoformat()}, after the payment due date {due.isoformat()} of transaction "
-            f"{d.transaction_number} (released {history.release_date.isoformat()}): it is no longer a correction "
-            "but an adjustment, which needs CBSA approval and may carry interest; declare it an adjustment "
-            "(EDIFACT FTX+CHG+…+ADJ, XML Amendment/AdditionalInformation/StatementTypeCode ADJ)"
+        yield (
+            "function",
+            (
+                f"change filed on {today.isoformat()}, after the payment due date {due.isoformat()} of transaction "
+                f"{d.transaction_number} (released {history.release_date.isoformat()}): it is no longer a correction "
+                "but an adjustment, which needs CBSA approval and may carry interest; declare it an adjustment "
+                "(EDIFACT FTX+CHG+…+ADJ, XML Amendment/AdditionalInformation/StatementTypeCode ADJ)"
+            ),
         )

@@ -26,17 +26,21 @@ def declarant_bn9(d: Declaration, _: RuleContext) -> Iterator[tuple[str, str]]:
 def importer_program(d: Declaration, _: RuleContext) -> Iterator[tuple[str, str]]:
     program = d.importer.account[9:11]
     if program != "RM":
-        yield "importer.account", (
-            f"importer account {d.importer.account} is a {program} account; a CAD needs an RM (importer) account"
+        yield (
+            "importer.account",
+            (f"importer account {d.importer.account} is a {program} account; a CAD needs an RM (importer) account"),
         )
 
 
 def declarant_program(d: Declaration, _: RuleContext) -> Iterator[tuple[str, str]]:
     program = d.declarant.account[9:11]
     if program not in PROGRAM_IDS:
-        yield "declarant.account", (
-            f"declarant account {d.declarant.account} has program identifier {program}; "
-            f"a BN15 program account is one of {', '.join(PROGRAM_IDS)}"
+        yield (
+            "declarant.account",
+            (
+                f"declarant account {d.declarant.account} has program identifier {program}; "
+                f"a BN15 program account is one of {', '.join(PROGRAM_IDS)}"
+            ),
         )
 
 
@@ -48,9 +52,12 @@ def transaction_check_digit(d: Declaration, _: RuleContext) -> Iterator[tuple[st
 def office_known(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     ref = ctx.ref
     if d.office_of_release not in ref.offices:
-        yield "office_of_release", (
-            f"office of release {d.office_of_release} is not in the office list "
-            f"(offices.csv {ref.versions.get('offices.csv')})"
+        yield (
+            "office_of_release",
+            (
+                f"office of release {d.office_of_release} is not in the office list "
+                f"(offices.csv {ref.versions.get('offices.csv')})"
+            ),
         )
 
 
@@ -60,11 +67,15 @@ def cargo_control_number(d: Declaration, _: RuleContext) -> Iterator[tuple[str, 
         return
     carrier, reference = ccn[:4], ccn[4:]
     if not carrier.isalnum():
-        yield "cargo_control_number", (
-            f"cargo control number {ccn} must start with the 4-character carrier code (A-Z, 0-9), not {carrier!r}"
+        yield (
+            "cargo_control_number",
+            (f"cargo control number {ccn} must start with the 4-character carrier code (A-Z, 0-9), not {carrier!r}"),
         )
     elif not any(char.isalnum() for char in reference):
-        yield "cargo_control_number", f"cargo control number {ccn} has no carrier reference after the carrier code {carrier}"
+        yield (
+            "cargo_control_number",
+            f"cargo control number {ccn} has no carrier reference after the carrier code {carrier}",
+        )
 
 
 def countries_known(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
@@ -73,8 +84,11 @@ def countries_known(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str
         yield "vendor.country", f"vendor country {d.vendor.country} is not an ISO 3166 country code"
     for index, line in enumerate(d.lines):
         if line.country_of_origin not in countries:
-            yield f"lines[{index}].country_of_origin", (
-                f"line {line.line_number}: country of origin {line.country_of_origin} is not an ISO 3166 country code"
+            yield (
+                f"lines[{index}].country_of_origin",
+                (
+                    f"line {line.line_number}: country of origin {line.country_of_origin} is not an ISO 3166 country code"
+                ),
             )
 
 
@@ -87,15 +101,19 @@ def units_known(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     units = ctx.ref.units
     for index, line in enumerate(d.lines):
         if line.unit not in units:
-            yield f"lines[{index}].unit", (
-                f"line {line.line_number}: unit of measure {line.unit} is not a UN/ECE Recommendation 20 code "
-                f"in the unit list (units.csv {ctx.ref.versions.get('units.csv')})"
+            yield (
+                f"lines[{index}].unit",
+                (
+                    f"line {line.line_number}: unit of measure {line.unit} is not a UN/ECE Recommendation 20 code "
+                    f"in the unit list (units.csv {ctx.ref.versions.get('units.csv')})"
+                ),
             )
 
 
 def lines_numbered(d: Declaration, _: RuleContext) -> Iterator[tuple[str, str]]:
     for index, line in enumerate(d.lines):
         if line.line_number != index + 1:
-            yield f"lines[{index}].line_number", (
-                f"line {index + 1} is numbered {line.line_number}; lines are numbered 1, 2, 3 … in order"
+            yield (
+                f"lines[{index}].line_number",
+                (f"line {index + 1} is numbered {line.line_number}; lines are numbered 1, 2, 3 … in order"),
             )

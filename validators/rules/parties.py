@@ -21,7 +21,10 @@ def declarant_delegated(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str,
     if ctx.delegation is None:
         raise ContextUnavailable("no delegation lookup")
     if not ctx.delegation(importer, declarant):
-        yield "declarant.account", (
-            f"declarant {declarant} holds no active delegation from importer {importer}: "
-            "CARM rejects the declaration (sender does not match, 412 / validation code 69)"
+        yield (
+            "declarant.account",
+            (
+                f"declarant {declarant} holds no active delegation from importer {importer}: "
+                "CARM rejects the declaration (sender does not match, 412 / validation code 69)"
+            ),
         )

@@ -51,7 +51,10 @@ def remittance_present(p: Payment, _: RuleContext) -> Iterator[tuple[str, str]]:
         yield "remittance", f"the payment names no program account to apply it to{text}"
     elif len(p.remittance) > 1 and any(item.amount is None for item in p.remittance):
         index = next(i for i, item in enumerate(p.remittance) if item.amount is None)
-        yield f"remittance[{index}].amount", "a payment split over several remittance items needs an amount on every item"
+        yield (
+            f"remittance[{index}].amount",
+            "a payment split over several remittance items needs an amount on every item",
+        )
 
 
 def amounts_add_up(p: Payment, _: RuleContext) -> Iterator[tuple[str, str]]:
@@ -67,17 +70,26 @@ def amounts_add_up(p: Payment, _: RuleContext) -> Iterator[tuple[str, str]]:
 def account_format(p: Payment, _: RuleContext) -> Iterator[tuple[str, str]]:
     for index, item in enumerate(p.remittance):
         if not is_program_account(item.account):
-            yield f"remittance[{index}].account", f"account {item.account!r} is not a BN15 program account (#########RM####)"
+            yield (
+                f"remittance[{index}].account",
+                f"account {item.account!r} is not a BN15 program account (#########RM####)",
+            )
         elif item.account[9:11] != "RM":
-            yield f"remittance[{index}].account", (
-                f"account {item.account} is a {item.account[9:11]} account; payments are applied to RM (import) accounts"
+            yield (
+                f"remittance[{index}].account",
+                (
+                    f"account {item.account} is a {item.account[9:11]} account; payments are applied to RM (import) accounts"
+                ),
             )
 
 
 def account_bn9(p: Payment, _: RuleContext) -> Iterator[tuple[str, str]]:
     for index, item in enumerate(p.remittance):
         if is_program_account(item.account) and not bn9_valid(bn9_of(item.account)):
-            yield f"remittance[{index}].account", f"BN9 {bn9_of(item.account)} of account {item.account} fails the Luhn check digit"
+            yield (
+                f"remittance[{index}].account",
+                f"BN9 {bn9_of(item.account)} of account {item.account} fails the Luhn check digit",
+            )
 
 
 _DIGITS = re.compile(r"^\d{14}$")
@@ -94,20 +106,67 @@ def transaction_numbers(p: Payment, _: RuleContext) -> Iterator[tuple[str, str]]
 
 
 PAYMENT_RULES: tuple[Rule[Payment], ...] = (
-    Rule("PAY-CUR", "Payment currency is CAD", currency_cad, field="currency", portal_code="P402", group="Payments",
-         notes="pain.002 AM03. Applies in every context: a gateway rejection, also enforced by the portal."),
-    Rule("PAY-AMT", "Amounts are greater than zero with at most 2 decimals", amount_valid, field="amount, remittance[i].amount", portal_code="P406", group="Payments",
-         notes="pain.002 AM12."),
-    Rule("PAY-RMT", "The payment names at least one program account; split payments give every item an amount", remittance_present, field="remittance", group="Payments",
-         notes="Structured remittance (CdtrRefInf, DOC/RFF) or a BN15 in the unstructured text. pain.002 NARR."),
-    Rule("PAY-SUM", "Remitted amounts add up to the payment amount", amounts_add_up, field="remittance", portal_code="P403", group="Payments",
-         notes="pain.002 AM09."),
-    Rule("PAY-ACCT", "Remittance accounts are BN15 RM program accounts (#########RM####)", account_format, field="remittance[i].account", portal_code="P407", group="Payments",
-         notes="pain.002 AC01."),
-    Rule("PAY-BN9", "Remittance account BN9 passes Luhn", account_bn9, field="remittance[i].account", portal_code="P407", group="Payments",
-         notes="pain.002 AC01."),
-    Rule("PAY-TXN", "Remitted transaction numbers are 14 digits with a valid check digit", transaction_numbers, field="remittance[i].transaction_numbers[j]", group="Payments",
-         notes="pain.002 NARR. Whether the transaction is on the account is the portal's check (P405)."),
+    Rule(
+        "PAY-CUR",
+        "Payment currency is CAD",
+        currency_cad,
+        field="currency",
+        portal_code="P402",
+        group="Payments",
+        notes="pain.002 AM03. Applies in every context: a gateway rejection, also enforced by the portal.",
+    ),
+    Rule(
+        "PAY-AMT",
+        "Amounts are greater than zero with at most 2 decimals",
+        amount_valid,
+        field="amount, remittance[i].amount",
+        portal_code="P406",
+        group="Payments",
+        notes="pain.002 AM12.",
+    ),
+    Rule(
+        "PAY-RMT",
+        "The payment names at least one program account; split payments give every item an amount",
+        remittance_present,
+        field="remittance",
+        group="Payments",
+        notes="Structured remittance (CdtrRefInf, DOC/RFF) or a BN15 in the unstructured text. pain.002 NARR.",
+    ),
+    Rule(
+        "PAY-SUM",
+        "Remitted amounts add up to the payment amount",
+        amounts_add_up,
+        field="remittance",
+        portal_code="P403",
+        group="Payments",
+        notes="pain.002 AM09.",
+    ),
+    Rule(
+        "PAY-ACCT",
+        "Remittance accounts are BN15 RM program accounts (#########RM####)",
+        account_format,
+        field="remittance[i].account",
+        portal_code="P407",
+        group="Payments",
+        notes="pain.002 AC01.",
+    ),
+    Rule(
+        "PAY-BN9",
+        "Remittance account BN9 passes Luhn",
+        account_bn9,
+        field="remittance[i].account",
+        portal_code="P407",
+        group="Payments",
+        notes="pain.002 AC01.",
+    ),
+    Rule(
+        "PAY-TXN",
+        "Remitted transaction numbers are 14 digits with a valid check digit",
+        transaction_numbers,
+        field="remittance[i].transaction_numbers[j]",
+        group="Payments",
+        notes="pain.002 NARR. Whether the transaction is on the account is the portal's check (P405).",
+    ),
 )
 """In the order they run. Portal codes are listed for reference: unlike the declaration
 rules, payment rules run in every context (the gateway rejects before posting)."""

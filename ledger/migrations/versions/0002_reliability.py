@@ -89,8 +89,7 @@ def upgrade() -> None:
 
     # Rows written before this revision may repeat (file, location): keep the last one.
     op.execute(
-        "DELETE FROM acknowledgements WHERE id NOT IN "
-        "(SELECT MAX(id) FROM acknowledgements GROUP BY file_id, location)"
+        "DELETE FROM acknowledgements WHERE id NOT IN (SELECT MAX(id) FROM acknowledgements GROUP BY file_id, location)"
     )
     op.create_index("ix_acknowledgements_file_location", "acknowledgements", ["file_id", "location"], unique=True)
 
