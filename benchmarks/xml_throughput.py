@@ -48,7 +48,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine_pace import describe as describe_pace  # noqa: E402 (after the path is set)
-from benchmarks.machine_pace import reference_loop_seconds  # noqa: E402
+from benchmarks.machine_pace import reference_loop_seconds  # noqa: E402  # after the path is set
 
 GENERATOR_VERSION = 1
 SEED = 2025

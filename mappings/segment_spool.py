@@ -17,7 +17,7 @@ from mappings.edifact_writer import segment
 class SegmentSpool:
     def __init__(self, memory_limit: int = 1 << 20) -> None:
         # the spool owns the file until close(): no with block can span its life
-        self._file: IO[str] = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+        self._file: IO[str] = tempfile.SpooledTemporaryFile(  # noqa: SIM115  # closed by close()
             max_size=memory_limit, mode="w+", encoding="utf-8"
         )
         self.count = 0

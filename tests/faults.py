@@ -195,7 +195,7 @@ class FaultyTransport:
         stream = self.inner.open(claimed)
         for cut in self._reads:
             if cut.nth is None or number in cut.nth:
-                return io.BufferedReader(_CutReader(stream, cut), buffer_size=256)  # type: ignore[return-value]
+                return io.BufferedReader(_CutReader(stream, cut), buffer_size=256)  # type: ignore[return-value]  # a reader that cuts: the BinaryIO part the pipeline reads
         return stream
 
     @contextmanager
@@ -204,7 +204,7 @@ class FaultyTransport:
         with self.inner.write_outbox(partner, name) as stream:
             for cut in self._writes:
                 if cut.nth is None or number in cut.nth:
-                    yield _CutWriter(stream, cut)  # type: ignore[misc]
+                    yield _CutWriter(stream, cut)  # type: ignore[misc]  # a writer that cuts: the BinaryIO part the sink writes
                     return
             yield stream
 

@@ -206,7 +206,7 @@ def _install(
     plan: Callable[[int, Any], str | None], match: Callable[[Any], bool] | None = None, store: list[Any] | None = None
 ) -> Callable[[Pipeline], None]:
     def setup(pipeline: Pipeline) -> None:
-        client: PortalClient = pipeline.poster.__self__  # type: ignore[union-attr]
+        client: PortalClient = pipeline.poster.__self__  # type: ignore[union-attr]  # the poster is the bound submit_declaration of the real client
         faulty = FaultyHTTPTransport.install(client, plan, match)
         if store is not None:
             store.append((faulty, client))

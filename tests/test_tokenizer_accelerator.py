@@ -37,7 +37,7 @@ def test_accelerator_is_built_when_required():
             "CARM_REQUIRE_ACCELERATOR=1 but parsers.edifact._tokenizer is not importable: "
             "build it with `pip install -e .` (needs a C compiler and the Python headers)"
         )
-        from parsers.edifact import _tokenizer  # noqa: F401
+        from parsers.edifact import _tokenizer  # noqa: F401  # importing it is the test
 
 
 def _events(data: bytes, chunk_size: int, accelerated: bool) -> list:

@@ -139,7 +139,7 @@ def test_an_unavailable_portal_writes_no_partial_cadout() -> None:
     written: list[str] = []
 
     class Sink(MemorySink):
-        def open(self, name):  # type: ignore[override]
+        def open(self, name):  # type: ignore[override]  # the untyped test double records each name it opens
             context = super().open(name)
 
             class Guard:
