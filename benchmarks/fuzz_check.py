@@ -41,7 +41,14 @@ from gateway.flows.dispatch import OFFLINE_RULES, check_stream  # noqa: E402
 
 SPECIAL = [b"'", b"+", b":", b"?", b"*", b"\r", b"\n", b"\r\n", b"??", b"?'", b"UNA:+.? '", b"UNB+", b"UNH+"]
 SPECIAL += [b"UNT+", b"UNZ+", b"\x00", b"\x1c", b"\x85", b"\x9f", b"\xc3", b"\xff", b"<", b"&", b"]]>", b"<!--"]
-UNICODE_DIGITS = ["\u00b2", "\u0663", "\u06f7", "\u0967", "\uff15", "\U0001d7d7"]  # superscript, Arabic-Indic, Devanagari, full-width, math bold: digits to str.isdigit, not all to int()
+UNICODE_DIGITS = [
+    "\u00b2",
+    "\u0663",
+    "\u06f7",
+    "\u0967",
+    "\uff15",
+    "\U0001d7d7",
+]  # superscript, Arabic-Indic, Devanagari, full-width, math bold: digits to str.isdigit, not all to int()
 
 
 class _MemorySink:
