@@ -35,9 +35,8 @@ class SpooledDeclaration:
     declaration: Declaration | None  # None: not mapped, or rejected before posting
     status: str | None = None  # the answer's status when the gateway rejects it; None: passed every check
     errors: list[Finding] = field(default_factory=list)
-    sources: dict[str, Any] = field(
-        default_factory=dict
-    )  # domain path → where the format read it (as JSON gives it back)
+    # domain path → where the format read it (as JSON gives it back)
+    sources: dict[str, Any] = field(default_factory=dict)
     filer_reference: str | None = None
     transaction_number: str | None = None  # CAD-IN: as read, also when the declaration was not mapped
     version: str | None = None
