@@ -92,8 +92,7 @@ def _process(args: argparse.Namespace) -> int:
     from gateway import service
 
     settings = Settings(data_dir=Path(args.data_dir)) if args.data_dir else Settings()
-    with service.open_pipeline(settings) as pipeline:
-        processed = pipeline.process_inbox(args.partner)
+    processed = service.process_once(settings, args.partner)
     summaries = [service.file_summary(p) for p in processed]
     if args.json:
         print(json.dumps({"files": summaries, "summary": service.summarize([{"files": summaries}])}, indent=2))
