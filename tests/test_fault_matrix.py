@@ -331,6 +331,22 @@ def test_killed_between_the_move_and_its_ledger_record(world: World) -> None:
     assert_final(world, local_areas(world))
 
 
+def test_carm_edi_process_resumes_what_a_killed_run_left_in_processing(world: World) -> None:
+    """``carm-edi process`` plans as the DAG does: a claim whose worker was killed
+    (lease ended) is resumed, not left in processing/ for ever."""
+    world.deliver(*FILES)
+    world.run_killed("recorded:1")
+    assert ledger_states(world) == {"v01_single.edi": "claimed"}
+    assert len(visible(world.partner_dir / "processing")) == 1
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "process"],
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "v01_single.edi: archived, 1/1 documents accepted" in result.stdout.splitlines()
+    assert_final(world, local_areas(world))
+
+
 def test_an_intent_whose_move_never_happened_is_forgotten(world: World) -> None:
     """An intent recorded, then the worker died before the move: the file is still in
     the inbox; the rerun drops the intent and claims the file afresh."""
