@@ -216,7 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     estimate.add_argument("--tariff", help="tariff CSV (default: settings' tariff_path)")
     estimate.set_defaults(handler=_estimate)
 
-    process = commands.add_parser("process", help="process every partner inbox once, without Airflow")
+    process = commands.add_parser(
+        "process",
+        help="one run without Airflow, planned as the DAG plans it: stale claims and parked files resumed, then every inbox",
+    )
     process.add_argument(
         "--inbox", dest="data_dir", help="data folder holding partners/<partner>/inbox (default: settings)"
     )
