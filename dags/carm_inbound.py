@@ -9,7 +9,9 @@ no database, no HTTP client and no folder. Reruns are safe: a file is claimed
 (moved out of the inbox) before it is processed, so a file already taken is
 skipped. No task retries: the portal client already retries transient errors,
 and a file whose processing fails is released back to the inbox, where the
-next run (five minutes later) takes it again. A file a killed task left in
+next run (five minutes later) takes it again; an unexpected error in one file
+does not stop the others, and after ``max_failed_attempts`` such errors the file
+ends failed (quarantined and answered). A file a killed task left in
 processing/ (its lease ended) and a file parked during a portal outage are
 resumed by a later run from the ledger's state (docs/reliability.md).
 

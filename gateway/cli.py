@@ -92,8 +92,7 @@ def _process(args: argparse.Namespace) -> int:
     from gateway import service
 
     settings = Settings(data_dir=Path(args.data_dir)) if args.data_dir else Settings()
-    with service.open_pipeline(settings) as pipeline:
-        processed = pipeline.process_inbox(args.partner)
+    processed = service.process_once(settings, args.partner)
     summaries = [service.file_summary(p) for p in processed]
     if args.json:
         print(json.dumps({"files": summaries, "summary": service.summarize([{"files": summaries}])}, indent=2))
@@ -217,7 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     estimate.add_argument("--tariff", help="tariff CSV (default: settings' tariff_path)")
     estimate.set_defaults(handler=_estimate)
 
-    process = commands.add_parser("process", help="process every partner inbox once, without Airflow")
+    process = commands.add_parser(
+        "process",
+        help="one run without Airflow, planned as the DAG plans it: stale claims and parked files resumed, then every inbox",
+    )
     process.add_argument(
         "--inbox", dest="data_dir", help="data folder holding partners/<partner>/inbox (default: settings)"
     )

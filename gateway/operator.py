@@ -116,7 +116,7 @@ def show(
 
 
 def prepare_reprocess(ledger: Ledger, transport: Transport, file_ids: list[int], who: str = "operator") -> list[str]:
-    """Make the named files due for the next run: a quarantined file's bytes go back
+    """Make the named files due for the next run: a quarantined (or failed) file's bytes go back
     to the inbox (ledger ``released``, claimed again later under the same record); a
     parked file is resumable at once. Returns one note per file."""
     notes = []
@@ -124,7 +124,7 @@ def prepare_reprocess(ledger: Ledger, transport: Transport, file_ids: list[int],
         record = ledger.file(file_id)
         if record.duplicate_of is not None:
             notes.append(f"file {file_id} is a duplicate delivery of file {record.duplicate_of}: reprocess that one")
-        elif record.state == FileState.QUARANTINED:
+        elif record.state in (FileState.QUARANTINED, FileState.FAILED):
             claimed = ClaimedFile(
                 InboundFile(record.partner, record.name, record.size), record.claim_id or "", record.location or ""
             )
@@ -135,8 +135,9 @@ def prepare_reprocess(ledger: Ledger, transport: Transport, file_ids: list[int],
                 task=who,
                 note=f"reprocess requested by {who}: back to the inbox",
                 lease_until=None,
+                failures=0,  # a failed file gets its attempts again
             )
-            notes.append(f"file {file_id} ({record.name}): quarantined → inbox")
+            notes.append(f"file {file_id} ({record.name}): {record.state} → inbox")
         elif record.state in FileState.RESUMABLE:
             ledger.end_lease(file_id, f"reprocess requested by {who}", task=who)
             notes.append(f"file {file_id} ({record.name}): {record.state}, resumed by the next run")

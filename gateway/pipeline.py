@@ -3,6 +3,13 @@
 For each file: claim it, record it in the ledger with its SHA-256, run it
 through the flow for its format (acknowledgements to the partner's outbox),
 then archive it — or quarantine it when nothing in it could be accepted.
+
+An unexpected error out of a file's flow (a poison file) is that file's alone:
+the attempt is counted in the ledger, the file goes back to the inbox and the
+run goes on with the other files; at ``settings.max_failed_attempts`` the file
+ends ``failed`` ("failed: internal error"), quarantined and answered. An error
+of the partner's channel is not the file's: the file is given back and the
+error stops the run, as a dropped connection stops every file after it.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from diagnostics import Finding, Location
 from domain import Declaration, DeclarationOutcome
@@ -122,32 +129,87 @@ class _LedgerAcknowledgements:
         )
 
 
-class _HashingWriter:
-    """Writes through to the outbox stream and hashes what passes."""
+class _ChannelWatch:
+    """Whether the partner's channel failed during one attempt at a file: an error
+    then is the channel's (the file is given back, the run stops), not the file's."""
 
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+
+    def note(self, error: BaseException) -> None:
+        if self.error is None:
+            self.error = error
+
+    @contextmanager
+    def watch(self) -> Iterator[None]:
+        try:
+            yield
+        except BaseException as error:
+            self.note(error)
+            raise
+
+
+class _WatchedStream:
+    """The claimed file's stream as the flow reads it: an error out of a call on it
+    (a read, a seek) is the channel's."""
+
+    def __init__(self, inner: BinaryIO, channel: _ChannelWatch) -> None:
+        self._inner = inner
+        self._channel = channel
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._inner, name)
+        if not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._channel.watch():
+                return value(*args, **kwargs)
+
+        return call
+
+
+class _HashingWriter:
+    """Writes through to the outbox stream and hashes what passes; a failed write is the channel's."""
+
+    def __init__(self, out: BinaryIO, channel: _ChannelWatch) -> None:
         self._out = out
+        self._channel = channel
         self.digest = hashlib.sha256()
 
     def write(self, data: bytes) -> int:
         self.digest.update(data)
-        return self._out.write(data)
+        with self._channel.watch():
+            return self._out.write(data)
 
 
 class _OutboxSink:
     """Acknowledgements into the partner's outbox, each recorded in the ledger."""
 
-    def __init__(self, transport: Transport, partner: str, ledger: Ledger, file_id: int) -> None:
+    def __init__(
+        self, transport: Transport, partner: str, ledger: Ledger, file_id: int, channel: _ChannelWatch
+    ) -> None:
         self._transport = transport
         self._partner = partner
         self._ledger = ledger
         self._file_id = file_id
+        self._channel = channel
 
     @contextmanager
     def open(self, name: str) -> Iterator[BinaryIO]:
-        with self._transport.write_outbox(self._partner, name) as out:
-            writer = _HashingWriter(out)
-            yield writer  # type: ignore[misc]  # writes and hashes: the part of BinaryIO the acknowledgement writers use
+        from_flow: list[BaseException] = []
+        try:
+            with self._transport.write_outbox(self._partner, name) as out:
+                writer = _HashingWriter(out, self._channel)
+                try:
+                    yield writer  # type: ignore[misc]  # writes and hashes: the part of BinaryIO the acknowledgement writers use
+                except BaseException as error:
+                    from_flow.append(error)
+                    raise
+        except BaseException as error:
+            if not from_flow or error is not from_flow[0]:  # opening or committing the upload failed
+                self._channel.note(error)
+            raise
         kind = name.rsplit(".", 2)[-2]
         self._ledger.record_acknowledgement(
             self._file_id, kind, f"{self._partner}/outbox/{name}", writer.digest.hexdigest()
@@ -361,10 +423,16 @@ class Pipeline:
         received_at: dt.datetime,
         run_id: str | None,
     ) -> ProcessedFile:
+        channel = _ChannelWatch()
         try:
-            report = self._run(claimed, file_id, sha256, refusal, received_at=received_at, run_id=run_id)
+            report = self._run(claimed, file_id, sha256, refusal, channel, received_at=received_at, run_id=run_id)
         except PortalUnavailable as error:  # retries exhausted or circuit open: park, do not fail the task
             return self._park(claimed, file_id, error, run_id)
+        except Exception as error:
+            if channel.error is None:  # out of the flow: this file's, not the run's
+                return self._failed_attempt(claimed, file_id, sha256, received_at, error, run_id)
+            self._give_back(claimed, file_id, error, run_id)
+            raise
         except BaseException as error:
             self._give_back(claimed, file_id, error, run_id)
             raise
@@ -380,11 +448,13 @@ class Pipeline:
         self._checkpoint("acknowledged")
         return self._file_away(claimed, file_id, report, run_id, outcome, reason)
 
-    def _give_back(self, claimed: ClaimedFile, file_id: int, error: BaseException, run_id: str | None) -> None:
+    def _give_back(
+        self, claimed: ClaimedFile, file_id: int, error: BaseException, run_id: str | None, why: str | None = None
+    ) -> None:
         """After an error: the file back to the inbox (``released``); when even that
         fails (the channel dropped), the claim is abandoned: its lease ends now and
         the next run resumes the file from processing/."""
-        why = f"{type(error).__name__}: {error}"[:2000]
+        why = why or f"{type(error).__name__}: {error}"[:2000]
         try:
             self.transport.release(claimed)
         except Exception as failure:
@@ -397,6 +467,71 @@ class Pipeline:
             self.ledger.abandon(file_id, why)
             return
         self.ledger.move_file(file_id, FileState.RELEASED, run_id=run_id, task=self.task, note=why, lease_until=None)
+
+    def _failed_attempt(
+        self,
+        claimed: ClaimedFile,
+        file_id: int,
+        sha256: str,
+        received_at: dt.datetime,
+        error: Exception,
+        run_id: str | None,
+    ) -> ProcessedFile:
+        """An unexpected error out of the file's flow: counted in the ledger; below
+        the limit the file goes back to the inbox for the next run, at the limit it
+        fails. Either way the run goes on with the other files."""
+        partner, name = claimed.inbound.partner, claimed.inbound.name
+        log.error("%s/%s: internal error in file %d", partner, name, file_id, exc_info=error)
+        limit = self.settings.max_failed_attempts
+        failures = self.ledger.record_failure(
+            file_id, f"{type(error).__name__}: {error}"[:2000], run_id=run_id, task=self.task
+        )
+        why = f"internal error (failed attempt {failures} of {limit}): {type(error).__name__}: {error}"[:2000]
+        if failures >= limit:
+            return self._fail(claimed, file_id, sha256, received_at, why, run_id)
+        self._give_back(claimed, file_id, error, run_id, why=f"{why}; the next run tries again")
+        report = FileReport(file=name, format="")
+        report.errors.append(Finding("INTERNAL", why, Location()))
+        return ProcessedFile(partner, name, FileState.RELEASED, report)
+
+    def _fail(
+        self,
+        claimed: ClaimedFile,
+        file_id: int,
+        sha256: str,
+        received_at: dt.datetime,
+        why: str,
+        run_id: str | None,
+    ) -> ProcessedFile:
+        """Failed: internal error. The partner is answered as for a file refused
+        unread (a rejecting CONTRL, the JSON report) saying the gateway could not
+        process it, without the error's details (those are the ledger's and the
+        log's); the file is quarantined and never retried unless an operator asks.
+        What earlier attempts posted stays recorded."""
+        partner, name = claimed.inbound.partner, claimed.inbound.name
+        finding = Finding(
+            "INTERNAL",
+            f"the gateway could not process this file (an internal error, {self.settings.max_failed_attempts} "
+            f"attempts); it is quarantined and the operator alerted: ledger file {file_id}",
+            Location(),
+        )
+        channel = _ChannelWatch()
+        try:
+            report = self._run(claimed, file_id, sha256, finding, channel, received_at, run_id)
+        except Exception as error:
+            if channel.error is not None:  # the channel dropped: the next run fails the file again and answers it
+                self._give_back(claimed, file_id, error, run_id, why=f"{why}; answering it failed: {error}"[:2000])
+                raise
+            # The refusal itself could not be made: the ledger and the quarantine still say why.
+            log.exception("%s/%s: cannot answer failed file %d", partner, name, file_id)
+            report = FileReport(file=name, format="")
+            report.errors.append(finding)
+        self.ledger.move_file(
+            file_id, FileState.ACKNOWLEDGED, run_id=run_id, task=self.task, outcome="failed", note=why,
+            format=report.format, accepted=False, summary=stored_summary(report),
+        )  # fmt: skip
+        self._checkpoint("acknowledged")
+        return self._file_away(claimed, file_id, report, run_id, "failed", why)
 
     def _park(self, claimed: ClaimedFile, file_id: int, error: PortalUnavailable, run_id: str | None) -> ProcessedFile:
         until = utcnow() + dt.timedelta(seconds=self.settings.park_seconds)
@@ -448,12 +583,13 @@ class Pipeline:
         file_id: int,
         sha256: str,
         refusal: Finding | None,
+        channel: _ChannelWatch,
         received_at: dt.datetime | None = None,
         run_id: str | None = None,
     ) -> FileReport:
         partner_id = claimed.inbound.partner
         name = claimed.inbound.name
-        sink = _OutboxSink(self.transport, partner_id, self.ledger, file_id)
+        sink = _OutboxSink(self.transport, partner_id, self.ledger, file_id, channel)
         hidden = {
             (txn, version) for txn, versions in self.ledger.posted_versions(file_id).items() for version in versions
         }  # what an interrupted attempt of this file posted
@@ -478,9 +614,13 @@ class Pipeline:
         if refusal is not None:
             report = EdifactFlow(name, options).reject([refusal])
         else:
-            with self.transport.open(claimed) as stream:
-                report = check_stream(stream, name, options)
+            with channel.watch():
+                opened = self.transport.open(claimed)
+            with opened as stream:
+                report = check_stream(_WatchedStream(stream, channel), name, options)  # type: ignore[arg-type]  # a BinaryIO whose calls are watched
         self._write_report(sink, report)
+        if refusal is not None:  # no documents of its own; what an earlier attempt posted stays recorded
+            return report
         keys = poster.keys if poster is not None else {}
         self.ledger.record_documents(
             file_id,
@@ -516,12 +656,12 @@ class Pipeline:
     ) -> ProcessedFile:
         if outcome is None:
             outcome = "archive" if any(i.accepted for i in report.interchanges) else "quarantine"
-        state = FileState.QUARANTINED if outcome == "quarantine" else FileState.ARCHIVED
+        state = {"archive": FileState.ARCHIVED, "failed": FileState.FAILED}.get(outcome, FileState.QUARANTINED)
         try:
-            if state == FileState.QUARANTINED:
-                location = self.transport.quarantine(claimed, reason or "nothing in the file could be accepted")
-            else:
+            if state == FileState.ARCHIVED:
                 location = self.transport.archive(claimed)
+            else:
+                location = self.transport.quarantine(claimed, reason or "nothing in the file could be accepted")
         except FileNotFoundError:
             # Resumed after a kill between the move and the ledger update: already filed away.
             location = claimed.location

@@ -1,6 +1,9 @@
 """Entry points shared by the Airflow DAG and the CLI: plan batches, run one
 batch, summarize, reprocess. Each builds what it needs from settings at call
-time, so nothing happens when a DAG file is parsed."""
+time, so nothing happens when a DAG file is parsed. One planner (``plan``)
+serves the DAG (``plan_batches``, one task per batch) and ``carm-edi process``
+(``process_once``, every batch in turn): both resume stale claims and parked
+files before the inbox."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from ledger import Ledger
 from ledger.store import FileState
 from portal.client import PortalClient
 from portal.payments import PaymentClient
+from transports.base import Transport
 from transports.partner_channels import PartnerChannels
 from validators.rules.lookups import portal_context
 
@@ -77,34 +81,38 @@ def plan_batches(settings: Settings, reprocess: list[int] | None = None) -> list
     A partner whose channel cannot be listed (server down, bad credentials) is
     logged and skipped: the other partners are still served.
     """
-    batches = []
     ledger = Ledger(settings.ledger_database_url())
     try:
         with open_transport(settings) as transport:
             if reprocess:
                 for note in prepare_reprocess(ledger, transport, [int(i) for i in reprocess]):
                     log.warning("reprocess: %s", note)
-            for partner in transport.partners():
-                size = settings.batch_size
-                resume = [record.id for record in ledger.resumable(partner)]
-                for start in range(0, len(resume), size):
-                    chunk = resume[start : start + size]
-                    number = start // size + 1
-                    label = f"{partner} resume {number} ({len(chunk)} files)"
-                    batches.append({"partner": partner, "files": [], "resume": chunk, "label": label})
-                try:
-                    names = [f.name for f in transport.list_inbox(partner)]
-                except Exception:
-                    log.exception("partner %s: cannot list the inbox of %s", partner, transport.describe(partner))
-                    continue
-                for start in range(0, len(names), size):
-                    files = names[start : start + size]
-                    number = start // size + 1
-                    batches.append(
-                        {"partner": partner, "files": files, "label": f"{partner} batch {number} ({len(files)} files)"}
-                    )
+            return plan(settings, ledger, transport)
     finally:
         ledger.dispose()
+
+
+def plan(settings: Settings, ledger: Ledger, transport: Transport, partner: str | None = None) -> list[dict[str, Any]]:
+    """The batches of one run (of every partner, or of ``partner``): first the files
+    to resume from processing/, then the inbox files, ``batch_size`` at a time."""
+    batches: list[dict[str, Any]] = []
+    size = settings.batch_size
+    for name in [partner] if partner else transport.partners():
+        resume = [record.id for record in ledger.resumable(name)]
+        for start in range(0, len(resume), size):
+            chunk = resume[start : start + size]
+            label = f"{name} resume {start // size + 1} ({len(chunk)} files)"
+            batches.append({"partner": name, "files": [], "resume": chunk, "label": label})
+        try:
+            names = [f.name for f in transport.list_inbox(name)]
+        except Exception:
+            where = transport.describe(name) if isinstance(transport, PartnerChannels) else name
+            log.exception("partner %s: cannot list the inbox of %s", name, where)
+            continue
+        for start in range(0, len(names), size):
+            files = names[start : start + size]
+            label = f"{name} batch {start // size + 1} ({len(files)} files)"
+            batches.append({"partner": name, "files": files, "label": label})
     return batches
 
 
@@ -113,9 +121,22 @@ def run_batch(
 ) -> dict[str, Any]:
     """Resume the batch's files left in processing/, then claim and process its inbox files."""
     with open_pipeline(settings, task=task) as pipeline:
-        processed = [p for p in (pipeline.resume(i, run_id) for i in batch.get("resume", [])) if p is not None]
-        processed += pipeline.process_names(batch["partner"], batch["files"], run_id)
+        processed = work_batch(pipeline, batch, run_id)
     return {"partner": batch["partner"], "label": batch["label"], "files": [file_summary(p) for p in processed]}
+
+
+def work_batch(pipeline: Pipeline, batch: dict[str, Any], run_id: str | None = None) -> list[ProcessedFile]:
+    """One planned batch on an open pipeline: its files to resume, then its inbox files."""
+    processed = [p for p in (pipeline.resume(i, run_id) for i in batch.get("resume", [])) if p is not None]
+    return processed + pipeline.process_names(batch["partner"], batch["files"], run_id)
+
+
+def process_once(settings: Settings, partner: str | None = None, run_id: str | None = None) -> list[ProcessedFile]:
+    """``carm-edi process``: one run as the DAG plans it (stale claims and parked
+    files resumed, then the inbox), every batch in turn in this process."""
+    with open_pipeline(settings, task="carm-edi process") as pipeline:
+        batches = plan(settings, pipeline.ledger, pipeline.transport, partner)
+        return [processed for batch in batches for processed in work_batch(pipeline, batch, run_id)]
 
 
 def file_summary(processed: ProcessedFile) -> dict[str, Any]:
@@ -146,6 +167,14 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     if parked:  # the portal was unavailable: these wait in processing/ and are retried
         summary["parked"] = len(parked)
         summary["parked_files"] = parked
+    released = [f["name"] for f in files if f["state"] == FileState.RELEASED]
+    if released:  # an internal error: back in the inbox, tried again by the next run
+        summary["released"] = len(released)
+        summary["released_files"] = released
+    failed = [f["name"] for f in files if f["state"] == FileState.FAILED]
+    if failed:  # failed: internal error, at the last allowed attempt (quarantined, answered)
+        summary["failed"] = len(failed)
+        summary["failed_files"] = failed
     return summary
 
 

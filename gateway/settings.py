@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     park_seconds: float = Field(
         default=300.0, ge=0, description="A file parked for a portal outage waits this long before a run retries it."
     )
+    max_failed_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Attempts at a file that may end in an unexpected error (an exception out of its flow); "
+        "at this many the file is failed: internal error (quarantined, answered, not retried).",
+    )
     portal_database_url: str | None = Field(
         default=None, description="SQLAlchemy URL of the embedded portal; default SQLite in data_dir."
     )

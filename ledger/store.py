@@ -50,7 +50,9 @@ class FileState:
     ``parked``: the portal is unavailable; the file waits in processing/ until its
     lease (the park delay) ends or an operator reprocesses it. ``released``: put
     back in the inbox after an error (or by an operator); the next claim of the
-    same content reuses the record."""
+    same content reuses the record. ``failed``: an unexpected error (an exception
+    out of its flow) ended as many attempts as the limit allows ("failed: internal
+    error"): quarantined and answered, never retried unless an operator asks."""
 
     RECEIVED = "received"
     CLAIMING = "claiming"  # recorded before the move into processing/, confirmed after it
@@ -62,11 +64,12 @@ class FileState:
     QUARANTINED = "quarantined"
     PARKED = "parked"
     RELEASED = "released"
+    FAILED = "failed"
 
     IN_FLIGHT = ("claiming", "claimed", "parsed", "posted", "acknowledged")
     """Held by a worker under a lease; resumable once the lease has ended."""
     RESUMABLE = (*IN_FLIGHT, "parked")
-    FINAL = ("archived", "quarantined")
+    FINAL = ("archived", "quarantined", "failed")
     REUSABLE = ("released", "parked")
     """A new delivery of the same content continues this record instead of starting one."""
 
@@ -298,6 +301,24 @@ class Ledger:
             if note is not None and "note" not in fields:
                 record.note = note
             self._move(s, record, state, run_id=run_id, task=task, note=note)
+
+    def record_failure(self, file_id: int, note: str, *, run_id: str | None = None, task: str | None = None) -> int:
+        """An attempt at the file ended in an unexpected error: count it (with a
+        history row saying why) and return how many attempts have failed so far."""
+        with self.session() as s:
+            record = s.scalars(select(FileRecord).where(FileRecord.id == file_id).with_for_update()).one()
+            record.failures = (record.failures or 0) + 1
+            s.add(
+                FileEvent(
+                    file_id=file_id,
+                    from_state=record.state,
+                    to_state=record.state,
+                    run_id=run_id or record.run_id,
+                    task=task or record.task,
+                    note=f"failed attempt {record.failures}: {note}",
+                )
+            )
+            return record.failures
 
     def renew_lease(self, file_id: int, seconds: float) -> None:
         """The holder's heartbeat: its claim stays its own for ``seconds`` more."""

@@ -44,6 +44,8 @@ class FileRecord(Base):
     duplicate_of: Mapped[int | None] = mapped_column(Integer)
     outcome: Mapped[str | None] = mapped_column(String(16))  # "archive" / "quarantine", decided when acknowledged
     note: Mapped[str | None] = mapped_column(Text)  # quarantine or parking reason
+    # Revision 0003: attempts that ended in an unexpected error (a poison file fails at the limit).
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class FileEvent(Base):

@@ -40,7 +40,7 @@ from portal.server import PortalServer
 from tests.ack_reader import read_contrls, read_cusres
 from tests.conftest import FIXTURES, PROJECT_ROOT, fixture_file
 from tests.databases import BACKENDS, database
-from tests.faults import FaultyHTTPTransport, FaultyTransport
+from tests.faults import FaultyHTTPTransport, FaultyPoster, FaultyTransport
 from validators.rules.lookups import portal_context
 
 PARTNER = "broker01"
@@ -328,6 +328,48 @@ def test_killed_between_the_move_and_its_ledger_record(world: World) -> None:
     assert ledger_states(world) == {"v01_single.edi": "claiming"}
     assert len(list((world.partner_dir / "processing").iterdir())) == 1
     world.run()
+    assert_final(world, local_areas(world))
+
+
+def test_an_unexpected_error_after_a_post_is_one_failed_attempt(world: World) -> None:
+    """The poster raises something unexpected at v02's second post (after its first
+    was made): the file is given back with one failed attempt, v01 is not held up,
+    and the next run finishes v02 without posting anything twice."""
+    world.deliver(*FILES)
+
+    def poison(pipeline: Pipeline) -> None:
+        pipeline.poster = FaultyPoster(pipeline.poster, {3: RuntimeError("injected: not a portal outage")})
+
+    results = world.run(run_id="run-1", setup=poison)
+    assert [(r.name, r.state) for r in results] == [
+        ("v01_single.edi", "archived"),
+        ("v02_multi_message.edi", "released"),
+    ]
+    ledger = world.ledger()
+    try:
+        [v02] = [r for r in ledger.files() if r.name == "v02_multi_message.edi"]
+        assert v02.failures == 1 and "RuntimeError: injected" in (v02.note or "")
+        assert len(ledger.documents(v02.id)) == 1  # the post made before the error stays recorded
+    finally:
+        ledger.dispose()
+    assert world.portal_rows()["declarations"] == 2
+    world.run()
+    assert_final(world, local_areas(world))
+
+
+def test_carm_edi_process_resumes_what_a_killed_run_left_in_processing(world: World) -> None:
+    """``carm-edi process`` plans as the DAG does: a claim whose worker was killed
+    (lease ended) is resumed, not left in processing/ for ever."""
+    world.deliver(*FILES)
+    world.run_killed("recorded:1")
+    assert ledger_states(world) == {"v01_single.edi": "claimed"}
+    assert len(visible(world.partner_dir / "processing")) == 1
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "process"],
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "v01_single.edi: archived, 1/1 documents accepted" in result.stdout.splitlines()
     assert_final(world, local_areas(world))
 
 
