@@ -63,7 +63,7 @@ class RemittanceItem(_Model):
     transaction_numbers: list[Annotated[str, StringConstraints(min_length=1, max_length=35)]] = Field(
         default_factory=list
     )
-    statement: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}$")] | None = Field(
+    statement: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}$")] | None = Field(
         default=None, description="Billing period by the month of its end (the 17th): 2025-02 = 2025-01-18..2025-02-17"
     )
     amount: Decimal | None = None

@@ -37,6 +37,7 @@ from lxml import etree
 
 from diagnostics import Finding, Location
 from diagnostics.field_paths import parent_path
+from domain.identifiers import is_ascii_digits
 
 # -- Value codecs: element text ↔ domain value ---------------------------------------------------
 
@@ -117,6 +118,8 @@ class Date102(Codec):
     def read(self, text: str | None) -> Any:
         value = (text or "").strip()
         try:
+            if len(value) != 8 or not is_ascii_digits(value):
+                raise ValueError(value)
             return dt.date(int(value[0:4]), int(value[4:6]), int(value[6:8]))
         except ValueError:
             raise BadValue("12", f"{value!r} is not a date in the form CCYYMMDD") from None
@@ -136,12 +139,9 @@ class Integer(Codec):
 
     def read(self, text: str | None) -> Any:
         value = TOKEN.read(text)
-        if value is None or not value.isdigit():
+        if value is None or not is_ascii_digits(value):
             return None
-        try:
-            return int(value)
-        except ValueError:  # a digit int() does not take (superscripts)
-            return None
+        return int(value)
 
     def write(self, value: Any) -> str | None:
         return f"{value:0{self.width}d}"
