@@ -379,3 +379,25 @@ def test_an_over_long_value_in_any_field_is_a_finding(case: tuple[Kind, Field, t
     mutated = kind.text[:start] + field.long * length + kind.text[end:]
     report = check(mutated.encode(), f"{kind.name}.{'xml' if kind.text.startswith('<') else 'edi'}")
     _refused(report, f"{kind.name} {field.pattern} x{length}")
+
+
+XML_FILES = sorted((FIXTURES / "xml" / "valid").glob("*.xml")) + sorted(
+    (FIXTURES / "payments" / "pain001" / "valid").glob("*.xml")
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    path=st.sampled_from(XML_FILES),
+    gap=st.lists(st.sampled_from([" ", "\t", "\n", "\r\n"]), max_size=6).map("".join),
+    junk=st.text(alphabet=st.characters(blacklist_characters="<&", blacklist_categories=("Cs", "Cc")), min_size=1),
+)
+def test_any_text_after_the_root_element_is_xml_wf_at_the_line_it_starts(path: Path, gap: str, junk: str) -> None:
+    junk = junk.lstrip() or "x"  # text that is not blank, where only comments and PIs may follow the root
+    data = path.read_bytes().rstrip() + (gap + junk).encode()
+    before = data[: len(data) - len(junk.encode())]
+    report = check(data, path.name)
+    assert not report.accepted
+    [finding] = report.errors
+    assert finding.code == "XML-WF"
+    assert finding.location.line == before.count(b"\n") + 1
