@@ -34,7 +34,7 @@ from domain.payment import Payment, PaymentChannel, RemittanceItem
 from mappings.pain001_guide import pain001_guide
 from mappings.payment_codes import CONTROL_SUM_MISMATCH, COUNT_MISMATCH
 from mappings.remittance_text import items_from_text
-from mappings.xml_guide import read_element
+from mappings.xml_guide import DECIMAL_TEXT, read_element
 
 STRUCTURE = "PAIN-STR"  # a required element missing or malformed
 DUPLICATE_REFERENCE = "PAY-DUPE"  # an end-to-end reference repeated within the file (pain.002 DU04)
@@ -79,13 +79,8 @@ class Pain001Message:
     payments: list[MappedPayment] = field(default_factory=list)
 
 
-_DECIMAL = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
-"""xs:decimal's lexical form (ASCII digits): ``Decimal`` alone also takes ``1e3``,
-``1_000``, ``NaN`` and other scripts' digits."""
-
-
 def _decimal(text: str | None) -> Decimal | None:
-    if text is None or not _DECIMAL.match(text):
+    if text is None or not DECIMAL_TEXT.match(text):
         return None
     try:
         return Decimal(text)

@@ -100,11 +100,23 @@ class Token(Codec):
         return " ".join(text.split()) or None
 
 
+DECIMAL_TEXT = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
+"""xs:decimal's lexical form, in ASCII digits: ``Decimal`` (and pydantic) also
+take ``1e3``, ``1_000``, ``NaN`` and other scripts' digits (Arabic-Indic "10" is 10)."""
+
+
 class Decimals(Codec):
-    """An xs:decimal, left as text: pydantic reads it into the field's type and
-    reports what does not fit."""
+    """An xs:decimal in ASCII digits, left as text: pydantic reads it into the
+    field's type and reports what does not fit (size, places, sign)."""
 
     name = "decimal"
+
+    def read(self, text: str | None) -> Any:
+        if text is None or not text.strip():
+            return text
+        if not DECIMAL_TEXT.match(text.strip()):
+            raise BadValue("12", f"{text.strip()!r} is not a decimal number")
+        return text
 
     def write(self, value: Any) -> str | None:
         return format(value, "f")

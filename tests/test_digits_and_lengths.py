@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from diagnostics import Finding
 from gateway.flows.dispatch import check_stream
 from gateway.report import FileReport
+from mappings.xml_guide import DECIMAL, BadValue
 from tests.edifact_helpers import FIXTURES
 
 CUSDEC = FIXTURES / "cusdec" / "valid" / "v01_single.edi"
@@ -206,6 +207,15 @@ def test_pain001_digits_and_lengths_are_findings_at_their_xpath(before: str, aft
     report = check(text.replace(before, after).encode(), "pain.xml")
     assert not report.accepted
     assert any((f.location.xpath or "").endswith(xpath) and f.location.line for f in errors(report)), errors(report)
+
+
+@pytest.mark.parametrize("text", ["١٠", "1e3", "1_000", "NaN", "10²"])
+def test_the_xml_guides_decimal_codec_takes_ascii_decimals_only(text: str) -> None:
+    # the CAD-IN XSD refuses these first; the codec does not rely on it (pydantic reads Arabic-Indic ten as 10)
+    with pytest.raises(BadValue) as raised:
+        DECIMAL.read(text)
+    assert raised.value.code == "12"
+    assert DECIMAL.read(" 12.50 ") == " 12.50 "
 
 
 # --- XML: well-formedness before type -----------------------------------------------------------
