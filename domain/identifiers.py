@@ -12,9 +12,10 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
-BN9_PATTERN = r"^\d{9}$"
-PROGRAM_ACCOUNT_PATTERN = r"^\d{9}[A-Z]{2}\d{4}$"
-TRANSACTION_NUMBER_PATTERN = r"^\d{14}$"
+# [0-9], not \d: \d takes any Unicode digit (٣, ²) in Python's re and in pydantic's patterns.
+BN9_PATTERN = r"^[0-9]{9}$"
+PROGRAM_ACCOUNT_PATTERN = r"^[0-9]{9}[A-Z]{2}[0-9]{4}$"
+TRANSACTION_NUMBER_PATTERN = r"^[0-9]{14}$"
 
 BN9 = Annotated[str, StringConstraints(pattern=BN9_PATTERN)]
 ProgramAccount = Annotated[str, StringConstraints(pattern=PROGRAM_ACCOUNT_PATTERN)]
@@ -24,9 +25,16 @@ TransactionNumber = Annotated[str, StringConstraints(pattern=TRANSACTION_NUMBER_
 _PROGRAM_ACCOUNT_RE = re.compile(PROGRAM_ACCOUNT_PATTERN)
 
 
+def is_ascii_digits(text: str) -> bool:
+    """One or more of the ASCII digits 0-9. ``str.isdigit`` also takes other
+    scripts' digits and superscripts (``٣``, ``²``), some of which ``int`` reads
+    and some it refuses; an identifier or count in a file is ASCII digits only."""
+    return text.isascii() and text.isdigit()
+
+
 def luhn_valid(digits: str) -> bool:
     """Standard Luhn (mod 10) over a string of digits."""
-    if not digits.isdigit():
+    if not is_ascii_digits(digits):
         return False
     total = 0
     for index, char in enumerate(reversed(digits)):
@@ -62,7 +70,7 @@ def transaction_check_digit(first13: str) -> int:
     Digits at odd 0-based positions are doubled (digits of a two-digit product
     added); the check digit is the sum mod 10 — not ``10 - sum mod 10``.
     """
-    if len(first13) != 13 or not first13.isdigit():
+    if len(first13) != 13 or not is_ascii_digits(first13):
         raise ValueError("a transaction number's body is 13 digits")
     total = 0
     for index, char in enumerate(first13):
@@ -77,4 +85,4 @@ def transaction_check_digit(first13: str) -> int:
 
 def transaction_number_valid(number: str) -> bool:
     """14 digits whose last one is the check digit of the first 13."""
-    return len(number) == 14 and number.isdigit() and transaction_check_digit(number[:13]) == int(number[13])
+    return len(number) == 14 and is_ascii_digits(number) and transaction_check_digit(number[:13]) == int(number[13])

@@ -33,6 +33,9 @@ from domain.outcome import PortalError
 
 Reference = Annotated[str, StringConstraints(min_length=1, max_length=35)]
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Amount = Annotated[Decimal, Field(max_digits=18)]
+"""At most 18 digits, as every channel's field allows (ISO 20022 totalDigits,
+EDIFACT 5004 n..18); the decimal places are the payment rules' (``PAY-AMT``)."""
 
 CBSA_CURRENCY = "CAD"
 BILLING_PERIOD_END_DAY = 17
@@ -63,10 +66,10 @@ class RemittanceItem(_Model):
     transaction_numbers: list[Annotated[str, StringConstraints(min_length=1, max_length=35)]] = Field(
         default_factory=list
     )
-    statement: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}$")] | None = Field(
+    statement: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}$")] | None = Field(
         default=None, description="Billing period by the month of its end (the 17th): 2025-02 = 2025-01-18..2025-02-17"
     )
-    amount: Decimal | None = None
+    amount: Amount | None = None
 
 
 class Payment(_Model):
@@ -74,7 +77,7 @@ class Payment(_Model):
     end_to_end_reference: Reference
     payer_name: Annotated[str, StringConstraints(max_length=140)] | None = None
     payer_account: Annotated[str, StringConstraints(max_length=34)] | None = None
-    amount: Decimal
+    amount: Amount
     currency: CurrencyCode
     value_date: dt.date
     channel: PaymentChannel = PaymentChannel.API

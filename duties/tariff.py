@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from domain.identifiers import is_ascii_digits
+
 DEFAULT_TREATMENT = "*"
 _VERSION_PREFIX = "# tariff-version:"
 _COLUMNS = ("hs_code", "treatment", "description", "unit", "duty_rate", "excise_rate", "gst_exempt", "valid_from")
@@ -49,7 +51,7 @@ TARIFF_TREATMENTS: dict[str, str] = {
 
 def normalize_treatment(code: str) -> str:
     """``"02"`` and ``"2"`` are the same treatment; the table uses the short form."""
-    return str(int(code)) if code.isdigit() else code
+    return str(int(code)) if is_ascii_digits(code) else code
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ class Tariff:
 def _parse_row(record: dict[str, str], where: str) -> TariffRow:
     try:
         hs_code = record["hs_code"].strip()
-        if len(hs_code) != 10 or not hs_code.isdigit():
+        if len(hs_code) != 10 or not is_ascii_digits(hs_code):
             raise ValueError(f"hs_code {hs_code!r} is not 10 digits")
         gst_exempt = record["gst_exempt"].strip().lower()
         if gst_exempt not in ("true", "false"):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from lxml import etree
+from diagnostics import Finding
+from parsers.xml.secure import peek_root
 
 _HEAD = 64 * 1024
 
@@ -14,6 +15,7 @@ _HEAD = 64 * 1024
 class Sniffed:
     format: str  # "edifact", "xml", "empty" or "unknown"
     root: str | None = None  # XML: "{namespace}localname" of the root element
+    problem: Finding | None = None  # XML: a well-formedness error within the head (it wins over the root)
 
 
 def sniff(stream: BinaryIO) -> Sniffed:
@@ -24,21 +26,8 @@ def sniff(stream: BinaryIO) -> Sniffed:
     if not text:
         return Sniffed("empty")
     if text.startswith(b"<"):
-        return Sniffed("xml", _xml_root(head))
+        peek = peek_root(head, complete=len(head) < _HEAD)
+        return Sniffed("xml", peek.tag, peek.problem)
     if b"UNA" in head[:4096] or b"UNB" in head[:4096] or b"UNH" in head[:4096]:
         return Sniffed("edifact")
     return Sniffed("unknown")
-
-
-def _xml_root(head: bytes) -> str | None:
-    """The root element's name, read with a parser that loads nothing external."""
-    parser = etree.XMLPullParser(
-        events=("start",), resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
-    )
-    try:
-        parser.feed(head)
-        for _event, element in parser.read_events():
-            return str(element.tag)
-    except etree.XMLSyntaxError:
-        return None
-    return None

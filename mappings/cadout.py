@@ -24,6 +24,7 @@ from typing import BinaryIO
 from lxml import etree
 
 from domain import DeclarationOutcome, OutcomeStatus
+from domain.identifiers import is_ascii_digits
 
 NAMESPACE = "urn:wco:datamodel:WCO:Declaration:1"
 _N = f"{{{NAMESPACE}}}"
@@ -100,11 +101,11 @@ def response_element(response: CadOutResponse, issued: dt.datetime) -> etree._El
         if (
             response.transaction_number
             and len(response.transaction_number) == 14
-            and response.transaction_number.isdigit()
+            and is_ascii_digits(response.transaction_number)
         ):
             _sub(declaration, "ID", response.transaction_number)
         _sub(declaration, "SequenceNumeric", str(response.sequence))
-        if response.version and response.version.isdigit() and len(response.version) <= 5:
+        if response.version and is_ascii_digits(response.version) and len(response.version) <= 5:
             _sub(declaration, "VersionID", response.version)
         outcome = response.outcome
         if outcome is not None and outcome.status.accepted:

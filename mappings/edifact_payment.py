@@ -20,12 +20,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from diagnostics import Finding, Location
-from diagnostics.field_paths import nearest_source
+from diagnostics.field_paths import nearest_source, path_from_loc
 from domain.payment import Payment, PaymentChannel, RemittanceItem
 from mappings.edifact_guide import Source, source_location
 from mappings.remittance_text import items_from_text
 
-_PERIOD = re.compile(r"^\d{4}-\d{2}$")
+_PERIOD = re.compile(r"^[0-9]{4}-[0-9]{2}$")
 _FIELDS = ("amount", "currency", "value_date", "end_to_end_reference", "payer_name", "payer_account")
 
 
@@ -136,7 +136,7 @@ def finish_payment(
         where = Location(message_ref=message_ref, segment=position, tag=tag, element=element, component=component)
         result.findings.append(Finding("13", message, where))
 
-    items: list[RemittanceItem] = []
+    items: list[RemittanceItem | dict[str, Any]] = []  # read items are validated with the payment: located
     for index, item in enumerate(values.items):
         if not item["account"]:
             missing(
@@ -145,10 +145,10 @@ def finish_payment(
                 "DOC",
             )
             continue
-        items.append(RemittanceItem(**item))
+        items.append(item)
     unstructured = " ".join(values.texts) or None
     if not values.items and unstructured:
-        items = items_from_text(unstructured)
+        items = list(items_from_text(unstructured))
     if values.amount is None and not any(f.location.tag == "MOA" for f in result.findings):
         missing(
             "the payment has no amount (MOA+9 / MOA+12)", segment, "SEQ" if channel is PaymentChannel.PAYMUL else "UNS"
@@ -179,7 +179,7 @@ def finish_payment(
             }
         )
     except ValidationError as error:
-        for problem in error.errors():
-            pointer = ".".join(str(part) for part in problem["loc"])
+        for problem in error.errors(include_url=False):
+            pointer = path_from_loc(problem["loc"])
             result.findings.append(Finding("12", f"{pointer}: {problem['msg']}", result.locate(pointer)))
     return result

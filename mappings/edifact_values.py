@@ -6,7 +6,9 @@ import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
 
-_NUMBER = re.compile(r"^\d+(?:[.,]\d+)?$")
+from domain.identifiers import is_ascii_digits
+
+_NUMBER = re.compile(r"^[0-9]+(?:[.,][0-9]+)?$")  # ASCII digits: \d takes any script's
 
 
 class ValueProblem(ValueError):
@@ -35,7 +37,7 @@ def parse_decimal(text: str, decimal_mark: str = ".") -> Decimal:
 
 def parse_date_102(text: str) -> dt.date:
     """A date in format 102 (``CCYYMMDD``)."""
-    if len(text) != 8 or not text.isdigit():
+    if len(text) != 8 or not is_ascii_digits(text):
         raise ValueProblem("12", f"{text!r} is not a date in format 102 (CCYYMMDD)")
     try:
         return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))

@@ -28,16 +28,18 @@ from lxml import etree
 from pydantic import ValidationError
 
 from diagnostics import Finding, Location
+from diagnostics.field_paths import path_from_loc
+from domain.identifiers import is_ascii_digits
 from domain.payment import Payment, PaymentChannel, RemittanceItem
 from mappings.pain001_guide import pain001_guide
 from mappings.payment_codes import CONTROL_SUM_MISMATCH, COUNT_MISMATCH
 from mappings.remittance_text import items_from_text
-from mappings.xml_guide import read_element
+from mappings.xml_guide import DECIMAL_TEXT, read_element
 
 STRUCTURE = "PAIN-STR"  # a required element missing or malformed
 DUPLICATE_REFERENCE = "PAY-DUPE"  # an end-to-end reference repeated within the file (pain.002 DU04)
 
-_PERIOD = re.compile(r"^\d{4}-\d{2}$")
+_PERIOD = re.compile(r"^[0-9]{4}-[0-9]{2}$")
 
 BASE = "/Document/CstmrCdtTrfInitn"
 
@@ -78,13 +80,12 @@ class Pain001Message:
 
 
 def _decimal(text: str | None) -> Decimal | None:
-    if text is None:
+    if text is None or not DECIMAL_TEXT.match(text):
         return None
     try:
-        value = Decimal(text)
-    except InvalidOperation:
+        return Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the pattern admits decimals only
         return None
-    return value if value.is_finite() else None
 
 
 def _stripped(text: str | None) -> str | None:
@@ -180,7 +181,7 @@ def _check_totals(
     path: str,
     line: int | None,
 ) -> None:
-    if declared_count is not None and (not declared_count.isdigit() or int(declared_count) != count):
+    if declared_count is not None and (not is_ascii_digits(declared_count) or int(declared_count) != count):
         findings.append(
             Finding(
                 COUNT_MISMATCH,
@@ -291,8 +292,8 @@ def _map_transaction(
             unstructured=unstructured,
         )
     except ValidationError as error:
-        for problem in error.errors():
-            pointer = ".".join(str(part) for part in problem["loc"]).replace(".0", "[0]")
+        for problem in error.errors(include_url=False):
+            pointer = path_from_loc(problem["loc"])
             location = mapped.locate(pointer)
             mapped.findings.append(Finding(STRUCTURE, f"{pointer}: {problem['msg']}", location))
     return mapped
@@ -369,11 +370,9 @@ def _remittance(
         try:
             items.append(RemittanceItem(account=account, transaction_numbers=numbers, statement=period, amount=amount))
         except ValidationError as error:
-            mapped.findings.append(
-                Finding(
-                    STRUCTURE, f"remittance item: {error.errors()[0]['msg']}", Location(xpath=s_path, line=strd_line)
-                )
-            )
+            for problem in error.errors(include_url=False):
+                pointer = f"remittance[{index}].{path_from_loc(problem['loc'])}"
+                mapped.findings.append(Finding(STRUCTURE, f"{pointer}: {problem['msg']}", mapped.locate(pointer)))
     if not structured and unstructured:
         items = items_from_text(unstructured)
         for index in range(len(items)):

@@ -17,6 +17,7 @@ import re
 from decimal import Decimal
 
 from diagnostics import Finding, Location
+from domain.identifiers import is_ascii_digits
 from domain.payment import PaymentChannel
 from mappings.carmpy_guide import CARMPY_PAYMUL
 from mappings.edifact_guide import Reading, read_message
@@ -31,7 +32,7 @@ from mappings.payment_codes import CONTROL_SUM_MISMATCH, COUNT_MISMATCH
 from parsers.edifact.model import Message
 
 PAYMUL = CARMPY_PAYMUL.identifier
-_PAYMENT = re.compile(r"^lins\[\d+\]\.payments\[\d+\]")
+_PAYMENT = re.compile(r"^lins\[[0-9]+\]\.payments\[[0-9]+\]")
 
 __all__ = ["PAYMUL", "EdiPayment", "EdiPaymentMapping", "is_paymul", "map_paymul"]
 
@@ -84,7 +85,7 @@ def map_paymul(message: Message, decimal: str = ".") -> EdiPaymentMapping:
     if "CNT+2" in reading.seen:
         position, segment = reading.seen["CNT+2"]
         declared = segment.get(1, 2)
-        if not declared.isdigit() or int(declared) != len(mapping.payments):
+        if not is_ascii_digits(declared) or int(declared) != len(mapping.payments):
             mapping.group_findings.append(
                 Finding(
                     COUNT_MISMATCH,

@@ -7,9 +7,9 @@ import re
 
 from domain.payment import RemittanceItem
 
-_BN15 = re.compile(r"(?<![0-9])(\d{9})\s?RM\s?(\d{4})(?![0-9])")
-_TXN = re.compile(r"(?<![0-9A-Z])(\d{14})(?![0-9])")
-_SOA = re.compile(r"\bSOA\s*[:#]?\s*(\d{4}-\d{2})\b")
+_BN15 = re.compile(r"(?<![0-9])([0-9]{9})\s?RM\s?([0-9]{4})(?![0-9])")
+_TXN = re.compile(r"(?<![0-9A-Z])([0-9]{14})(?![0-9])")
+_SOA = re.compile(r"\bSOA\s*[:#]?\s*([0-9]{4}-[0-9]{2})\b")
 
 
 def items_from_text(text: str) -> list[RemittanceItem]:

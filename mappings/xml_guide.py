@@ -37,6 +37,7 @@ from lxml import etree
 
 from diagnostics import Finding, Location
 from diagnostics.field_paths import parent_path
+from domain.identifiers import is_ascii_digits
 
 # -- Value codecs: element text ↔ domain value ---------------------------------------------------
 
@@ -99,11 +100,23 @@ class Token(Codec):
         return " ".join(text.split()) or None
 
 
+DECIMAL_TEXT = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
+"""xs:decimal's lexical form, in ASCII digits: ``Decimal`` (and pydantic) also
+take ``1e3``, ``1_000``, ``NaN`` and other scripts' digits (Arabic-Indic "10" is 10)."""
+
+
 class Decimals(Codec):
-    """An xs:decimal, left as text: pydantic reads it into the field's type and
-    reports what does not fit."""
+    """An xs:decimal in ASCII digits, left as text: pydantic reads it into the
+    field's type and reports what does not fit (size, places, sign)."""
 
     name = "decimal"
+
+    def read(self, text: str | None) -> Any:
+        if text is None or not text.strip():
+            return text
+        if not DECIMAL_TEXT.match(text.strip()):
+            raise BadValue("12", f"{text.strip()!r} is not a decimal number")
+        return text
 
     def write(self, value: Any) -> str | None:
         return format(value, "f")
@@ -117,6 +130,8 @@ class Date102(Codec):
     def read(self, text: str | None) -> Any:
         value = (text or "").strip()
         try:
+            if len(value) != 8 or not is_ascii_digits(value):
+                raise ValueError(value)
             return dt.date(int(value[0:4]), int(value[4:6]), int(value[6:8]))
         except ValueError:
             raise BadValue("12", f"{value!r} is not a date in the form CCYYMMDD") from None
@@ -136,12 +151,9 @@ class Integer(Codec):
 
     def read(self, text: str | None) -> Any:
         value = TOKEN.read(text)
-        if value is None or not value.isdigit():
+        if value is None or not is_ascii_digits(value):
             return None
-        try:
-            return int(value)
-        except ValueError:  # a digit int() does not take (superscripts)
-            return None
+        return int(value)
 
     def write(self, value: Any) -> str | None:
         return f"{value:0{self.width}d}"

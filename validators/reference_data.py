@@ -29,6 +29,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
 
+from domain.identifiers import is_ascii_digits
 from duties.tariff import Tariff, normalize_treatment
 
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "fixtures" / "reference"
@@ -156,7 +157,7 @@ class ReferenceData:
         )
 
     def treatment(self, code: str) -> TreatmentInfo | None:
-        return self.treatments.get(normalize_treatment(code)) if code.isdigit() else None
+        return self.treatments.get(normalize_treatment(code)) if is_ascii_digits(code) else None
 
     # business-day calendar (Monday to Friday, minus holidays) ---------------------
     def is_business_day(self, day: dt.date) -> bool:

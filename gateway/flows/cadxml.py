@@ -26,6 +26,7 @@ from typing import BinaryIO
 
 from diagnostics import Finding, Location, Severity
 from domain import Declaration, DeclarationOutcome, OutcomeStatus
+from domain.identifiers import is_ascii_digits
 from gateway.flows.answering import post_and_answer
 from gateway.flows.contract import FlowOptions, register_reference
 from gateway.flows.spool import Spool, SpooledDeclaration
@@ -292,11 +293,11 @@ def _error(finding: Finding) -> CadOutError:
 
 def _reference(transaction_number: str | None, version: str | None) -> str | None:
     """The 19-digit reference from raw values, when they have the shape for it."""
-    if not transaction_number or len(transaction_number) != 14 or not transaction_number.isdigit():
+    if not transaction_number or len(transaction_number) != 14 or not is_ascii_digits(transaction_number):
         return None
     if version is None:
         return f"{transaction_number}00001"
-    return f"{transaction_number}{int(version):05d}" if version.isdigit() and len(version) <= 5 else None
+    return f"{transaction_number}{int(version):05d}" if is_ascii_digits(version) and len(version) <= 5 else None
 
 
 def _ids(read: DeclarationRead) -> tuple[str | None, str | None, str | None]:

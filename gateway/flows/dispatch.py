@@ -11,6 +11,7 @@ from gateway.flows.edifact import EdifactFlow
 from gateway.flows.handlers import xml_registration
 from gateway.report import FileReport
 from gateway.sniff import sniff
+from parsers.xml.secure import first_parse_error
 from validators.rules import RuleContext
 
 OFFLINE_RULES = RuleContext()
@@ -26,13 +27,26 @@ def check_stream(stream: BinaryIO, name: str, options: FlowOptions | None = None
     if sniffed.format == "xml":
         registration = xml_registration(sniffed.root)
         if registration is None:
-            return _unsupported_xml(name, sniffed.root)
+            return _unsupported_xml(name, sniffed.root, sniffed.problem or _parse_error(stream))
         return registration.flow(name, options).run(stream)
     return EdifactFlow(name, options).run(stream)
 
 
-def _unsupported_xml(name: str, root: str | None) -> FileReport:
+def _parse_error(stream: BinaryIO) -> Finding | None:
+    """The first well-formedness error of the whole file; the stream is rewound."""
+    problem = first_parse_error(stream)
+    stream.seek(0)
+    return problem
+
+
+def _unsupported_xml(name: str, root: str | None, problem: Finding | None) -> FileReport:
+    """A document no flow takes: its well-formedness error when it has one
+    (that comes first: junk after a root element is not an unknown type),
+    else ``XML-TYPE``."""
     report = FileReport(file=name, format="xml")
+    if problem is not None:
+        report.errors.append(problem)
+        return report
     report.errors.append(
         Finding(
             "XML-TYPE",

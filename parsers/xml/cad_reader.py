@@ -42,6 +42,7 @@ from parsers.xml.secure import (
     describe_parse_error,
     load_element_schema,
     load_schema,
+    peek_root,
     refuse,
 )
 
@@ -175,18 +176,6 @@ class _CountingReader:
         return chunk
 
 
-def _root_of(head: bytes) -> tuple[str, int | None] | None:
-    """The root element's name and line, from the head of the file."""
-    parser = etree.XMLPullParser(events=("start",), **PARSER_OPTIONS)
-    try:
-        parser.feed(head)
-        for _event, element in parser.read_events():
-            return str(element.tag), element.sourceline
-    except etree.XMLSyntaxError:
-        return None
-    return None
-
-
 def read_cad_in(stream: BinaryIO, limits: XmlLimits | None = None) -> Iterator[CadEvent]:
     """Read a CAD-IN file, yielding its header, then its declarations one by one.
 
@@ -195,19 +184,20 @@ def read_cad_in(stream: BinaryIO, limits: XmlLimits | None = None) -> Iterator[C
     limits = limits or XmlLimits()
     reader = _CountingReader(stream, limits.max_file_bytes)
     head = reader.read(limits.max_prolog_bytes)
-    problem = check_prolog(head, complete=len(head) < limits.max_prolog_bytes)
+    complete = len(head) < limits.max_prolog_bytes
+    problem = check_prolog(head, complete)
     if problem is not None:
         yield ReadProblem(problem, "400")
         return
-    root = _root_of(head)
-    if root is not None and root[0] != ROOT_TAG:
-        root_tag, root_line = root
+    root = peek_root(head, complete)
+    if root.tag is not None and root.tag != ROOT_TAG:
         yield ReadProblem(
-            refuse(
+            root.problem  # well-formedness first: a root followed by junk is not a wrong root
+            or refuse(
                 WRONG_ROOT,
-                f"root element {root_tag} is not CAD-IN: expected {ROOT_TAG}",
-                root_line,
-                "/" + local_name(root_tag),
+                f"root element {root.tag} is not CAD-IN: expected {ROOT_TAG}",
+                root.line,
+                "/" + local_name(root.tag),
             ),
             "400",
         )

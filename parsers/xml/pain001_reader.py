@@ -20,7 +20,7 @@ from diagnostics import Finding, Location
 from parsers.xml.secure import TOO_LARGE, check_prolog, describe_parse_error, refuse, secure_parser
 
 MAX_PAYMENT_FILE_BYTES = 64 << 20
-PAIN001_NAMESPACE = re.compile(r"pain\.001\.001\.(\d{2})")
+PAIN001_NAMESPACE = re.compile(r"pain\.001\.001\.([0-9]{2})")
 ISO_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:pain.001.001."
 MIN_VERSION = 9
 VERSION_REFUSED = "PAIN-VER"

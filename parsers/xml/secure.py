@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from lxml import etree
 
@@ -142,3 +142,56 @@ def describe_parse_error(error: etree.XMLSyntaxError) -> Finding:
     else:
         code = NOT_WELL_FORMED
     return refuse(code, f"not well-formed XML: {message}", line, None)
+
+
+@dataclass(frozen=True)
+class RootPeek:
+    """What the head of an XML file shows: the root element's name and line
+    (None when no start tag could be read) and the first well-formedness error
+    within the head, if any (a file with junk after its root element has both)."""
+
+    tag: str | None
+    line: int | None
+    problem: Finding | None
+
+
+def peek_root(head: bytes, complete: bool) -> RootPeek:
+    """Read the head of a file for its root element with the hardened parser;
+    ``complete``: the file ends within ``head``.
+
+    The events read before an error are kept: an error after the root's start
+    tag does not hide the root, and an error is reported, not swallowed."""
+    parser = etree.XMLPullParser(events=("start",), **PARSER_OPTIONS)
+    problem: Finding | None = None
+    try:
+        parser.feed(head)
+        if complete:
+            parser.close()
+    except etree.XMLSyntaxError as error:
+        problem = describe_parse_error(error)
+    for _event, element in parser.read_events():
+        return RootPeek(str(element.tag), element.sourceline, problem)
+    return RootPeek(None, None, problem)
+
+
+class _NoTree:
+    """A parser target that keeps nothing: reading for well-formedness only
+    (lxml calls only the target methods that exist)."""
+
+    def close(self) -> None:
+        return None
+
+
+def first_parse_error(stream: BinaryIO, chunk_bytes: int = XmlLimits.chunk_bytes) -> Finding | None:
+    """The first well-formedness error of a whole file, read in chunks without
+    building a tree (memory stays flat); None when the file is well-formed."""
+    # ParserTarget is the stubs' protocol of every optional target method; lxml needs none but close.
+    target = cast("etree.ParserTarget[None]", _NoTree())
+    parser = etree.XMLParser(target=target, **PARSER_OPTIONS)
+    try:
+        while chunk := stream.read(chunk_bytes):
+            parser.feed(chunk)
+        parser.close()
+    except etree.XMLSyntaxError as error:
+        return describe_parse_error(error)
+    return None

@@ -92,7 +92,7 @@ def account_bn9(p: Payment, _: RuleContext) -> Iterator[tuple[str, str]]:
             )
 
 
-_DIGITS = re.compile(r"^\d{14}$")
+_DIGITS = re.compile(r"^[0-9]{14}$")
 
 
 def transaction_numbers(p: Payment, _: RuleContext) -> Iterator[tuple[str, str]]:
