@@ -27,7 +27,7 @@ from typing import BinaryIO
 from diagnostics import Finding, Location, Severity
 from domain import Declaration, DeclarationOutcome, OutcomeStatus
 from gateway.flows.answering import post_and_answer
-from gateway.flows.contract import FlowOptions, register_reference
+from gateway.flows.contract import FlowOptions, acknowledgement_name, register_reference
 from gateway.flows.spool import Spool, SpooledDeclaration
 from gateway.report import DocumentReport, DocumentStatus, FileReport, InterchangeReport
 from mappings import cadout
@@ -206,7 +206,7 @@ class XmlFlow:
         if sink is None:
             self._respond(spool, problem, None)
             return
-        name = f"{self.name}.cadout.xml"
+        name = acknowledgement_name(self.options, self.name, "cadout.xml")
         with sink.open(name) as out:  # an exception (portal unavailable) discards the partial CAD-OUT
             writer = CadOutWriter(
                 out,

@@ -73,6 +73,7 @@ class FlowOptions:
     our_id: tuple[str, str] = ("CARMGW", "ZZZ")
     poster: Poster | None = None  # None: check only, post nothing
     sink: AckSink | None = None  # None: write no acknowledgements
+    outbox_stem: str = ""  # how this delivery's acknowledgements are named, unique per delivery; "": the file's name
     registry: InterchangeRegistry | None = None  # None: no duplicate detection
     partner_id: str = "UNKNOWN"
     seed: str = ""  # e.g. the file's SHA-256: makes our control references stable
@@ -82,6 +83,13 @@ class FlowOptions:
     payment_poster: PaymentPoster | None = None  # None: payments are checked, not posted
     partner: Partner | None = None  # the inbox owner: whose sender ids and importer accounts are allowed
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+
+
+def acknowledgement_name(options: FlowOptions, file_name: str, suffix: str) -> str:
+    """The name of one of a file's acknowledgements (``suffix``: "contrl.edi",
+    "report.json" ...): the delivery's outbox stem, so two deliveries under one
+    name (or two names that sanitise alike) never answer into the same file."""
+    return f"{options.outbox_stem or file_name}.{suffix}"
 
 
 def idempotency_key(declaration: Declaration) -> str:
