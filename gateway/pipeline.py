@@ -79,6 +79,11 @@ class _LedgerRegistry:
             self._file_id, header.sender, header.sender_qualifier, header.control_reference
         )
 
+    def release(self, header: SenderReference) -> None:
+        self._ledger.release_interchange(
+            self._file_id, header.sender, header.sender_qualifier, header.control_reference
+        )
+
 
 class _LedgerAcknowledgements:
     """The flow's ``AcknowledgementRegistry`` on the ledger's ``sent_interchanges``."""

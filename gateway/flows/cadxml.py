@@ -27,7 +27,7 @@ from typing import BinaryIO
 from diagnostics import Finding, Location, Severity
 from domain import Declaration, DeclarationOutcome, OutcomeStatus
 from gateway.flows.answering import post_and_answer
-from gateway.flows.contract import FlowOptions, acknowledgement_name, register_reference
+from gateway.flows.contract import FlowOptions, acknowledgement_name, register_reference, release_reference
 from gateway.flows.spool import Spool, SpooledDeclaration
 from gateway.report import DocumentReport, DocumentStatus, FileReport, InterchangeReport
 from mappings import cadout
@@ -66,6 +66,7 @@ class XmlFlow:
         self.report = FileReport(file=name, format="xml")
         self.header: HeaderRead | None = None
         self._documents: list[DocumentReport] = []  # one per spooled declaration, in spool order
+        self._registered: tuple[str, str] | None = None  # (sender, ApplicationReferenceID) this file registered
 
     def run(self, stream: BinaryIO) -> FileReport:
         spool = Spool()
@@ -93,6 +94,8 @@ class XmlFlow:
     def _duplicate(self, header: HeaderRead) -> ReadProblem | None:
         sender = self._sender_id()
         if register_reference(self.options, sender, "BN15", header.application_reference):
+            if header.application_reference:
+                self._registered = (sender, header.application_reference)
             return None
         finding = Finding(
             DUPLICATE,
@@ -229,6 +232,9 @@ class XmlFlow:
             self._reject_file(problem, interchange, writer)
         else:
             interchange.accepted = self._answer(spool, writer) > 0
+        if not interchange.accepted and self._registered is not None:  # a refused file burns nothing
+            sender, reference = self._registered
+            release_reference(self.options, sender, "BN15", reference)
         if header is not None or problem is None:
             self.report.interchanges.append(interchange)
 

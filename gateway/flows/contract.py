@@ -45,6 +45,11 @@ class InterchangeRegistry(Protocol):
     def register(self, header: SenderReference) -> bool:
         """False when this sender used this control reference before."""
 
+    def release(self, header: SenderReference) -> None:
+        """Forget this file's registration of ``header``: its interchange was
+        refused, so the sender's legitimate interchange with that reference is
+        not a duplicate."""
+
 
 @dataclass(frozen=True)
 class SentInterchange:
@@ -125,6 +130,16 @@ def register_reference(options: FlowOptions, sender: str, qualifier: str, refere
     registry = options.registry
     if registry is None or not reference:
         return True
+    return registry.register(_registry_key(sender, qualifier, reference))
+
+
+def release_reference(options: FlowOptions, sender: str, qualifier: str, reference: str | None) -> None:
+    """Undo ``register_reference`` for a file or message that was refused."""
+    if options.registry is not None and reference:
+        options.registry.release(_registry_key(sender, qualifier, reference))
+
+
+def _registry_key(sender: str, qualifier: str, reference: str) -> MessageReference:
     if len(reference) > 32:
         reference = hashlib.sha256(reference.encode()).hexdigest()[:32]
-    return registry.register(MessageReference(sender, qualifier, reference))
+    return MessageReference(sender, qualifier, reference)
