@@ -76,7 +76,7 @@ class EdifactFlow:
         self._files = AcknowledgementFiles(name, options, self.report, self._stack)
         self._orphans: list[Finding] = []
         self._count = 0
-        self._registered: set[tuple[str, str, str]] = set()  # (sender, qualifier, reference) this file registered
+        self._registered: set[tuple[str, str, str]] = set()  # (sender, qualifier, reference) held by this file
         self._detached: _OpenInterchange | None = (
             None  # handlers of messages outside any interchange (answered by nobody)
         )
@@ -217,6 +217,7 @@ class EdifactFlow:
                 handler.withdraw()
         if current.registered and not accepted and self.options.registry is not None:
             self.options.registry.release(header)  # a refused interchange burns nothing
+            self._registered.discard((header.sender, header.sender_qualifier, header.control_reference))
         wanted = self.options.partner is None or self.options.partner.acknowledgements.contrl
         if answered and (wanted or not accepted):  # a rejection is always answered
             summary.contrl_action = self._write_contrl(current)
