@@ -7,8 +7,11 @@ Exit codes of ``check``: 0 accepted, 1 rejected, 2 cannot run; of ``estimate``:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -88,11 +91,31 @@ def _emit_cannot_run(as_json: bool, message: str) -> None:
         print(message, file=sys.stderr)
 
 
+@contextlib.contextmanager
+def _output_to_stderr() -> Iterator[None]:
+    """While the work runs, whatever is written to stdout goes to stderr: log
+    lines (Airflow's hooks log to stdout, through handlers that hold the stream
+    itself, hence at the file descriptor too), so stdout carries only the
+    command's answer (``--json``: one JSON document)."""
+    stdout = sys.stdout
+    stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        stdout.flush()  # what a library buffered meanwhile goes to stderr too
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _process(args: argparse.Namespace) -> int:
     from gateway import service
 
     settings = Settings(data_dir=Path(args.data_dir)) if args.data_dir else Settings()
-    processed = service.process_once(settings, args.partner)
+    with _output_to_stderr():
+        processed = service.process_once(settings, args.partner)
     summaries = [service.file_summary(p) for p in processed]
     if args.json:
         print(json.dumps({"files": summaries, "summary": service.summarize([{"files": summaries}])}, indent=2))
@@ -151,7 +174,8 @@ def _reprocess(args: argparse.Namespace) -> int:
     from gateway.service import reprocess
 
     try:
-        result = reprocess(_operator_settings(args), file_ids=args.file or [], parked=args.parked)
+        with _output_to_stderr():
+            result = reprocess(_operator_settings(args), file_ids=args.file or [], parked=args.parked)
     except OperatorError as error:
         _emit_cannot_run(args.json, str(error))
         return EXIT_CANNOT_RUN

@@ -8,6 +8,7 @@ a readable account of what came out.
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -185,6 +186,11 @@ def _state(partner: Path, name: str) -> str:
     return "in inbox"
 
 
+def _acknowledgement(outbox: Path, name: str, suffix: str) -> Path | None:
+    """The demo's answer ``suffix`` to the file ``name``: ``<name>.<ledger file id>.<suffix>``."""
+    return next(iter(sorted(outbox.glob(f"{glob.escape(name)}.*.{suffix}"))), None)
+
+
 def print_account(settings: Settings) -> None:
     rows = file_rows(settings)
     print(f"\n{'file':<36} {'state':<12} {'docs':>6}  first finding (errors before warnings)")
@@ -200,8 +206,8 @@ def print_account(settings: Settings) -> None:
     for showcase in SHOWCASE:
         name = next((r["name"] for r in rows if r["name"].endswith(showcase)), None)
         for kind in ("contrl", "cusres"):
-            path = outbox / f"{name}.{kind}.edi"
-            if name and path.exists():
+            path = _acknowledgement(outbox, name, f"{kind}.edi") if name else None
+            if path is not None:
                 print(f"\n--- {path.name}")
                 print(path.read_text(encoding="latin-1").rstrip())
     print_portal_view(settings)
@@ -331,8 +337,8 @@ def run_payments(settings: Settings, use_airflow: bool) -> bool:
         for name in names:
             print(f"\n{name}: {'archived' if any((inbox.parent / 'archive').rglob(f'*__{name}')) else 'not archived'}")
             for kind in ("pain002.xml", "aperak.edi"):
-                path = outbox / f"{name}.{kind}"
-                if path.exists():
+                path = _acknowledgement(outbox, name, kind)
+                if path is not None:
                     print(f"--- {path.name}")
                     print(path.read_text(encoding="utf-8").rstrip())
         _print_statement("after the payments", payments.statement(ACCOUNT))

@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from gateway.flows.contract import (
     Poster,
     SenderReference,
     SentInterchange,
+    acknowledgement_name,
 )
 from gateway.flows.dispatch import check_stream
 from gateway.flows.edifact import EdifactFlow
@@ -45,7 +47,7 @@ from ledger.tables import utcnow
 from mappings.contrl import ReceivedContrl
 from portal.client import PortalUnavailable
 from transports.base import ClaimedFile, InboundFile, Transport, new_claim_id
-from transports.local import is_plain_name
+from transports.local import is_plain_name, safe_name
 from validators.rules import RuleContext
 from validators.rules.base import TransactionHistory
 
@@ -81,6 +83,11 @@ class _LedgerRegistry:
 
     def register(self, header: SenderReference) -> bool:
         return self._ledger.register_interchange(
+            self._file_id, header.sender, header.sender_qualifier, header.control_reference
+        )
+
+    def release(self, header: SenderReference) -> None:
+        self._ledger.release_interchange(
             self._file_id, header.sender, header.sender_qualifier, header.control_reference
         )
 
@@ -183,8 +190,20 @@ class _HashingWriter:
             return self._out.write(data)
 
 
+def outbox_stem(name: str, file_id: int) -> str:
+    """How a delivery's acknowledgements are named in the outbox: the file's name
+    with anything but letters, digits, ``.``, ``_`` and ``-`` made ``_`` (a path's
+    ``/`` too: ``old/inv1.edi`` reads ``old_inv1.edi``), then its ledger file id:
+    ``inv1.edi.17`` → ``inv1.edi.17.contrl.edi``. Two deliveries never share it
+    (the same name twice, two names that sanitise alike); a rerun of the same
+    delivery rewrites the same files."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip("._-")[:150] or "unnamed"
+    return f"{cleaned}.{file_id}"
+
+
 class _OutboxSink:
-    """Acknowledgements into the partner's outbox, each recorded in the ledger."""
+    """Acknowledgements into the partner's outbox, each recorded in the ledger
+    under the name it was written as."""
 
     def __init__(
         self, transport: Transport, partner: str, ledger: Ledger, file_id: int, channel: _ChannelWatch
@@ -197,6 +216,7 @@ class _OutboxSink:
 
     @contextmanager
     def open(self, name: str) -> Iterator[BinaryIO]:
+        name = safe_name(name)  # what the transport writes: the location the ledger records exists
         from_flow: list[BaseException] = []
         try:
             with self._transport.write_outbox(self._partner, name) as out:
@@ -605,6 +625,7 @@ class Pipeline:
             registry=_LedgerRegistry(self.ledger, file_id),
             acknowledgements=_LedgerAcknowledgements(self.ledger, partner_id, file_id),
             partner_id=partner_id,
+            outbox_stem=outbox_stem(name, file_id),
             seed=sha256 or f"{partner_id}:{name}:{file_id}",
             rules_context=rules,
             partner=self.registry.get(partner_id) if self.registry else None,
@@ -618,7 +639,7 @@ class Pipeline:
                 opened = self.transport.open(claimed)
             with opened as stream:
                 report = check_stream(_WatchedStream(stream, channel), name, options)  # type: ignore[arg-type]  # a BinaryIO whose calls are watched
-        self._write_report(sink, report)
+        self._write_report(sink, report, options)
         if refusal is not None:  # no documents of its own; what an earlier attempt posted stays recorded
             return report
         keys = poster.keys if poster is not None else {}
@@ -638,9 +659,9 @@ class Pipeline:
         )
         return report
 
-    def _write_report(self, sink: _OutboxSink, report: FileReport) -> None:
+    def _write_report(self, sink: _OutboxSink, report: FileReport, options: FlowOptions) -> None:
         """A JSON report beside the EDI acknowledgements, for machines and people."""
-        name = f"{report.file}.report.json"
+        name = acknowledgement_name(options, report.file, "report.json")
         report.acknowledgements.append(name)
         with sink.open(name) as out:
             out.write(json.dumps(report.to_dict(), indent=2).encode())

@@ -558,6 +558,22 @@ class Ledger:
             return list(s.scalars(query))
 
     # acknowledgements -----------------------------------------------------
+    def release_interchange(self, file_id: int | None, sender: str, qualifier: str, reference: str) -> None:
+        """Forget an interchange this file registered and then refused (its sender
+        was not the inbox owner's, its envelope was broken ...): a refused
+        interchange burns nothing. Another file's registration is left alone."""
+        if file_id is None:
+            return
+        with self.session() as s:
+            s.execute(
+                delete(InterchangeRecord).where(
+                    InterchangeRecord.file_id == file_id,
+                    InterchangeRecord.sender == sender,
+                    InterchangeRecord.sender_qualifier == qualifier,
+                    InterchangeRecord.control_reference == reference,
+                )
+            )
+
     def record_acknowledgement(self, file_id: int | None, kind: str, location: str, sha256: str) -> None:
         """One row per (file, location): a rerun that rewrites the file updates it."""
         with self.session() as s:

@@ -3,10 +3,46 @@
 from __future__ import annotations
 
 import io
+import re
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from parsers.edifact.model import InterchangeStart, MessageRead
 from parsers.edifact.reader import read_edifact
+
+
+def stem(name: str) -> str:
+    """The part of ``name``'s acknowledgement names before the ledger file id."""
+    from gateway.pipeline import outbox_stem
+
+    return outbox_stem(name, 0).removesuffix(".0")
+
+
+def ack_names(names: Iterable[str], file: str, suffix: str) -> list[str]:
+    """The outbox names answering the inbound ``file`` (its sanitised name) with
+    ``suffix`` ("contrl.edi", "report.json" ...): ``<file>.<ledger file id>.<suffix>``."""
+    pattern = re.compile(rf"{re.escape(file)}\.\d+\.{re.escape(suffix)}")
+    found = [name for name in names if pattern.fullmatch(name)]
+    return sorted(found, key=lambda name: int(name[len(file) + 1 :].split(".", 1)[0]))  # in delivery order
+
+
+def ack_name(names: Iterable[str], file: str, suffix: str) -> str:
+    """The one outbox name answering ``file`` with ``suffix``."""
+    names = list(names)
+    found = ack_names(names, file, suffix)
+    assert len(found) == 1, f"expected one {file}.<id>.{suffix}, found {found} in {sorted(names)}"
+    return found[0]
+
+
+def ack_path(outbox: Path, file: str, suffix: str) -> Path:
+    """The one file in ``outbox`` answering ``file`` with ``suffix``."""
+    return outbox / ack_name((p.name for p in outbox.iterdir()), file, suffix)
+
+
+def has_ack(outbox: Path | Iterable[str], file: str, suffix: str) -> bool:
+    names = (p.name for p in outbox.iterdir()) if isinstance(outbox, Path) else outbox
+    return bool(ack_names(names, file, suffix))
 
 
 def read_contrls(data: bytes) -> list[dict[str, Any]]:

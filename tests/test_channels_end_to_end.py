@@ -18,7 +18,7 @@ import pytest
 from gateway import service
 from gateway.settings import Settings
 from ledger import Ledger
-from tests.ack_reader import read_contrls, read_cusres
+from tests.ack_reader import ack_name, has_ack, read_contrls, read_cusres, stem
 from tests.conftest import fixture_file
 from tests.edifact_helpers import CUSDEC
 from tests.servers import S3_CONN_ID, SFTP_CONN_ID, S3Server, SshServer
@@ -166,9 +166,8 @@ def check_acknowledgements(outbox: dict[str, bytes], name: str, fixture: str) ->
     """CONTRL (UCI/UCM actions) and CUSRES (BGM reference, GIS status) as in expected.json."""
     folder = "valid" if fixture.startswith("v") else "invalid"
     expected = EXPECTED["files"][f"{folder}/{fixture}"]
-    base = safe(name)
-    assert f"{base}.contrl.edi" in outbox, sorted(outbox)
-    contrls = read_contrls(outbox[f"{base}.contrl.edi"])
+    base = stem(name)
+    contrls = read_contrls(outbox[ack_name(outbox, base, "contrl.edi")])
     assert [(c["uci"]["reference"], c["uci"]["action"]) for c in contrls] == [
         (w["uci"]["reference"], w["uci"]["action"]) for w in expected["contrl"]
     ]
@@ -179,11 +178,11 @@ def check_acknowledgements(outbox: dict[str, bytes], name: str, fixture: str) ->
         if "code" in wanted["uci"]:
             assert actual["uci"]["code"] == wanted["uci"]["code"]
     if expected["cusres"]:
-        interchanges = read_cusres(outbox[f"{base}.cusres.edi"])
+        interchanges = read_cusres(outbox[ack_name(outbox, base, "cusres.edi")])
         actual_messages = [(m["ref"], m["reference"], m["status"]) for i in interchanges for m in i]
         assert actual_messages == [(m["ref"], m["reference"], m["status"]) for i in expected["cusres"] for m in i]
     else:
-        assert f"{base}.cusres.edi" not in outbox
+        assert not has_ack(outbox, base, "cusres.edi")
 
 
 def safe(name: str) -> str:
@@ -225,18 +224,18 @@ def test_partners_over_sftp_and_s3_end_to_end(world: dict[str, Any], sshd: SshSe
             check_acknowledgements(outbox, name, fixture)
         for name in REFUSED.keys() & files.keys():
             # Refused unread: its report says why, and a CONTRL rejects it (0085 18, unspecified).
-            report = json.loads(outbox[f"{safe(name)}.report.json"])
+            report = json.loads(outbox[ack_name(outbox, stem(name), "report.json")])
             assert (report["accepted"], [e["code"] for e in report["errors"]]) == (False, [REFUSED[name]])
-            [contrl] = read_contrls(outbox[f"{safe(name)}.contrl.edi"])
+            [contrl] = read_contrls(outbox[ack_name(outbox, stem(name), "contrl.edi")])
             assert (contrl["uci"]["reference"], contrl["uci"]["action"], contrl["uci"]["code"]) == ("0", "4", "18")
         assert not any(n.endswith(".part") or n.startswith(".") for n in outbox)
     # The spoofed interchange is refused: UCI code 23 (unknown interchange sender) at UNB element 2
     # (S011 position 3), nothing posted.
-    [contrl] = read_contrls(sftp_outbox[f"{SPOOFED}.contrl.edi"])
+    [contrl] = read_contrls(sftp_outbox[ack_name(sftp_outbox, SPOOFED, "contrl.edi")])
     assert (contrl["uci"]["reference"], contrl["uci"]["action"], contrl["uci"]["code"], contrl["uci"]["tag"], contrl["uci"]["position"]) == (
         "IC0001", "4", "23", "UNB", "3",
     )  # fmt: skip
-    assert f"{SPOOFED}.cusres.edi" not in sftp_outbox
+    assert not has_ack(sftp_outbox, SPOOFED, "cusres.edi")
 
     # Originals filed away under <claim>__<safe name>, with the uploaded bytes' SHA-256 in the ledger.
     ledger = Ledger(settings.ledger_database_url())
@@ -267,7 +266,7 @@ def test_partners_over_sftp_and_s3_end_to_end(world: dict[str, Any], sshd: SshSe
     assert snapshot_s3(s3, bucket, "broker03/inbox/", "broker03/processing/") == {}
 
     # The traversal name stayed in broker02's area; nobody else's area changed.
-    assert "v08_latin1.edi.contrl.edi" in sftp_outbox
+    assert has_ack(sftp_outbox, "x_.._.._broker04_inbox_v08_latin1.edi", "contrl.edi")
     assert snapshot_sftp(root, "broker04", "stranger") == untouched_sftp
     assert snapshot_s3(s3, bucket, "broker05/", "stranger/") == untouched_s3
     assert sorted(p.name for p in root.iterdir()) == ["broker02", "broker04", "stranger"]
@@ -329,4 +328,4 @@ def test_two_concurrent_runs_never_process_a_file_twice(world: dict[str, Any], s
     assert len(quarantined) == count
     assert len(snapshot_s3(s3, bucket, "broker03/quarantine/")) == 2 * count  # each original + its reason
     sftp_acks = sorted(p.name for p in (root / "broker02" / "outbox").iterdir() if p.name.endswith(".contrl.edi"))
-    assert sftp_acks == sorted(f"{n}.contrl.edi" for n in files)
+    assert [name.split(".", 2)[0] for name in sftp_acks] == sorted(n.split(".")[0] for n in files)

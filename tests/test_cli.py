@@ -129,10 +129,10 @@ def test_process_runs_the_pipeline_without_airflow(tmp_path: Path) -> None:
     states = {f["name"]: f["state"] for f in answer["files"]}
     assert states == {"v01_single.edi": "archived", "i01_garbage.bin": "quarantined"}
     outbox = sorted(p.name for p in (tmp_path / "partners" / "broker01" / "outbox").iterdir())
-    assert outbox == [
-        "i01_garbage.bin.contrl.edi",
-        "i01_garbage.bin.report.json",
-        "v01_single.edi.contrl.edi",
-        "v01_single.edi.cusres.edi",
-        "v01_single.edi.report.json",
+    assert outbox == [  # named after the file and its ledger id (files are taken in name order)
+        "i01_garbage.bin.1.contrl.edi",
+        "i01_garbage.bin.1.report.json",
+        "v01_single.edi.2.contrl.edi",
+        "v01_single.edi.2.cusres.edi",
+        "v01_single.edi.2.report.json",
     ]

@@ -15,7 +15,7 @@ from ledger import Ledger
 from mappings.edifact_writer import InterchangeWriter, segment
 from parsers.edifact.model import InterchangeStart, MessageRead
 from parsers.edifact.reader import read_edifact
-from tests.ack_reader import read_contrls
+from tests.ack_reader import ack_path, has_ack, read_contrls
 from tests.edifact_helpers import CUSDEC
 from tests.test_syntax_fixtures import MemorySink
 from transports.local import LocalFolderTransport
@@ -177,8 +177,8 @@ def test_partner_contrls_are_matched_to_what_we_sent(tmp_path: Path, portal_serv
         assert unmatched.acknowledgement["matched"] is False
         assert [e.code for e in unmatched.errors] == ["ACK-REF"]
         outbox = transport.area("broker01", "outbox")
-        assert not (outbox / "ack1.edi.contrl.edi").exists()  # a CONTRL is never answered
-        report = json.loads((outbox / "ack1.edi.report.json").read_text())
+        assert not has_ack(outbox, "ack1.edi", "contrl.edi")  # a CONTRL is never answered
+        report = json.loads(ack_path(outbox, "ack1.edi", "report.json").read_text())
         assert report["documents"][0]["acknowledgement"]["matched"] is True
 
         record = {r.kind: r for r in ledger.sent_interchanges("broker01")}["cusres"]

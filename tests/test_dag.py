@@ -22,6 +22,7 @@ import pytest
 
 from gateway.settings import Settings
 from portal.server import PortalServer
+from tests.ack_reader import ack_path, has_ack
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DAGS_FOLDER = PROJECT_ROOT / "dags"
@@ -210,7 +211,7 @@ def test_run_files_originals_away(dag_run: dict[str, Any], gateway_settings: Set
 
 def test_contrl_and_cusres_of_a_good_single_declaration(dag_run: dict[str, Any], gateway_settings: Settings) -> None:
     outbox = gateway_settings.resolved_data_dir / "partners" / PARTNER / "outbox"
-    contrl = edifact_segments(outbox / "v01_single.edi.contrl.edi")
+    contrl = edifact_segments(ack_path(outbox, "v01_single.edi", "contrl.edi"))
     unb = first(elements(contrl, "UNB"))
     assert unb[1] == ["CARMGW", "ZZZ"] and unb[2] == ["BROKER01", "ZZZ"]  # our answer goes back to the sender
     assert first(elements(contrl, "UNH"))[1][0] == "CONTRL"
@@ -219,7 +220,7 @@ def test_contrl_and_cusres_of_a_good_single_declaration(dag_run: dict[str, Any],
     assert ucm[0] == "1" and ucm[1][:3] == ["CUSDEC", "D", "96B"] and ucm[2] == "7"
     assert elements(contrl, "UCS") == [] and elements(contrl, "UCD") == []
 
-    (cusres,) = messages(edifact_segments(outbox / "v01_single.edi.cusres.edi"))
+    (cusres,) = messages(edifact_segments(ack_path(outbox, "v01_single.edi", "cusres.edi")))
     assert cusres[0][1][1][0] == "CUSRES"
     assert first(elements(cusres, "BGM"))[:4] == ["929", "1020700030001400001", "9", "AP"]
     assert elements(cusres, "GIS") == [["40"]]
@@ -240,11 +241,11 @@ def test_contrl_and_cusres_of_a_good_single_declaration(dag_run: dict[str, Any],
 
 def test_cusres_of_a_three_message_interchange(dag_run: dict[str, Any], gateway_settings: Settings) -> None:
     outbox = gateway_settings.resolved_data_dir / "partners" / PARTNER / "outbox"
-    contrl = edifact_segments(outbox / "v02_multi_message.edi.contrl.edi")
+    contrl = edifact_segments(ack_path(outbox, "v02_multi_message.edi", "contrl.edi"))
     assert first(elements(contrl, "UCI"))[0] == "IC0002" and first(elements(contrl, "UCI"))[3] == "7"
     assert [(u[0], u[2]) for u in elements(contrl, "UCM")] == [("1", "7"), ("2", "7"), ("3", "7")]
 
-    answers = messages(edifact_segments(outbox / "v02_multi_message.edi.cusres.edi"))
+    answers = messages(edifact_segments(ack_path(outbox, "v02_multi_message.edi", "cusres.edi")))
     assert [first(elements(m, "BGM"))[1] for m in answers] == [
         "1020700030002500001", "1020700030003600001", "1020700030004700001",
     ]  # fmt: skip
@@ -263,7 +264,7 @@ def test_correction_is_version_2_in_the_portal(
     dag_run: dict[str, Any], gateway_settings: Settings, portal_server: PortalServer
 ) -> None:
     outbox = gateway_settings.resolved_data_dir / "partners" / PARTNER / "outbox"
-    (cusres,) = messages(edifact_segments(outbox / "v04_correction.edi.cusres.edi"))
+    (cusres,) = messages(edifact_segments(ack_path(outbox, "v04_correction.edi", "cusres.edi")))
     assert first(elements(cusres, "BGM"))[1] == "1020700030001400002"
     assert elements(cusres, "GIS") == [["40"]]
     # treatment 10 (UST) 0 %: no duty; GST 5 % of 810.00 = 40.50
@@ -281,17 +282,17 @@ def test_a_bad_interchange_is_rejected_whole(
     dag_run: dict[str, Any], gateway_settings: Settings, portal_server: PortalServer
 ) -> None:
     outbox = gateway_settings.resolved_data_dir / "partners" / PARTNER / "outbox"
-    contrl = edifact_segments(outbox / "i06_unz_reference.edi.contrl.edi")
+    contrl = edifact_segments(ack_path(outbox, "i06_unz_reference.edi", "contrl.edi"))
     uci = first(elements(contrl, "UCI"))
     # action 4 rejected, 0085 code 28 "references do not match", in the UNZ
     assert uci[:6] == ["IC0106", ["BROKER01", "ZZZ"], ["CARMGW", "ZZZ"], "4", "28", "UNZ"]
-    assert not (outbox / "i06_unz_reference.edi.cusres.edi").exists()  # a rejected interchange posts nothing
+    assert not has_ack(outbox, "i06_unz_reference.edi", "cusres.edi")  # a rejected interchange posts nothing
     assert httpx.get(f"{portal_server.url}/v1/declarations/10207000300149").status_code == 404
 
 
 def test_a_syntax_error_rejects_the_message_in_contrl(dag_run: dict[str, Any], gateway_settings: Settings) -> None:
     outbox = gateway_settings.resolved_data_dir / "partners" / PARTNER / "outbox"
-    contrl = edifact_segments(outbox / "i10_bad_date.edi.contrl.edi")
+    contrl = edifact_segments(ack_path(outbox, "i10_bad_date.edi", "contrl.edi"))
     assert first(elements(contrl, "UCI"))[0] == "IC0110"
     assert first(elements(contrl, "UCI"))[3] == "4"  # its only message is rejected
     (ucm,) = elements(contrl, "UCM")
@@ -301,21 +302,21 @@ def test_a_syntax_error_rejects_the_message_in_contrl(dag_run: dict[str, Any], g
     # 0085 code 12 "invalid value"
     assert elements(contrl, "UCS") == [["5"]]
     assert elements(contrl, "UCD") == [["12", ["2", "2"]]]
-    assert not (outbox / "i10_bad_date.edi.cusres.edi").exists()
+    assert not has_ack(outbox, "i10_bad_date.edi", "cusres.edi")
 
 
 def test_a_portal_rejection_is_answered_in_cusres(dag_run: dict[str, Any], gateway_settings: Settings) -> None:
     outbox = gateway_settings.resolved_data_dir / "partners" / PARTNER / "outbox"
-    contrl = edifact_segments(outbox / "i11_unknown_hs.edi.contrl.edi")
+    contrl = edifact_segments(ack_path(outbox, "i11_unknown_hs.edi", "contrl.edi"))
     assert first(elements(contrl, "UCI"))[3] == "7"
     assert [u[2] for u in elements(contrl, "UCM")] == ["7"]  # syntax is fine: acknowledged
 
-    (cusres,) = messages(edifact_segments(outbox / "i11_unknown_hs.edi.cusres.edi"))
+    (cusres,) = messages(edifact_segments(ack_path(outbox, "i11_unknown_hs.edi", "cusres.edi")))
     assert first(elements(cusres, "BGM"))[1:4] == ["1020700040003700001", "9", "RE"]
     assert elements(cusres, "GIS") == [["41"]]
     # The gateway's warning (late, header level) first, then the portal's rejection of line 2.
     assert elements(cusres, "ERP") == [["1"], [["2", "2"]]]  # 1 = header; 2 = a line, line 2
     assert elements(cusres, "ERC") == [["DAT-LATE"], ["P201"]]  # P201: the HS code is not in the tariff
     assert elements(cusres, "TAX") == []  # nothing assessed
-    report = json.loads((outbox / "i11_unknown_hs.edi.report.json").read_text())
+    report = json.loads(ack_path(outbox, "i11_unknown_hs.edi", "report.json").read_text())
     assert report["accepted"] is False

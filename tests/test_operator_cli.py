@@ -18,6 +18,7 @@ from typing import Any
 from gateway import service
 from gateway.settings import Settings
 from ledger import Ledger
+from tests.ack_reader import ack_path
 
 CLI = [sys.executable, "-m", "gateway.cli"]
 
@@ -73,10 +74,10 @@ def test_ledger_show_and_reprocess_a_quarantined_file(gateway_settings: Settings
     assert code == 2
 
     outbox = gateway_settings.resolved_data_dir / "partners" / "broker01" / "outbox"
-    before = (outbox / "i10_bad_date.edi.contrl.edi").read_bytes()
+    before = ack_path(outbox, "i10_bad_date.edi", "contrl.edi").read_bytes()
     code, result = cli("reprocess", "--file", str(ids["i10_bad_date.edi"]), "--json")
     assert [f["state"] for f in result["files"]] == ["quarantined"]  # same bytes, same verdict
-    assert (outbox / "i10_bad_date.edi.contrl.edi").read_bytes() == before  # rewritten identically
+    assert ack_path(outbox, "i10_bad_date.edi", "contrl.edi").read_bytes() == before  # rewritten identically
     code, shown = cli("ledger", "show", "--file", str(ids["i10_bad_date.edi"]), "--json")
     [view] = shown["files"]
     assert view["id"] == ids["i10_bad_date.edi"] and view["attempts"] == 2  # the same record, continued

@@ -23,7 +23,7 @@ from parsers.edifact.reader import read_edifact
 from portal.client import PortalClient
 from portal.payments import PaymentClient
 from portal.server import PortalServer
-from tests.ack_reader import read_contrls
+from tests.ack_reader import ack_names, ack_path, has_ack, read_contrls
 from tests.conftest import FIXTURES, TARIFF_PATH
 from transports.local import LocalFolderTransport
 
@@ -120,7 +120,7 @@ def test_a_pain001_payment_settles_the_declaration_and_the_balance_goes_to_zero(
 
     result = gateway.deliver(PAYMENTS / "pain001" / "valid" / "v02_settles_transaction.xml")
     assert result.state == "archived"
-    answer = pain002((gateway.outbox / "v02_settles_transaction.xml.pain002.xml").read_bytes())
+    answer = pain002(ack_path(gateway.outbox, "v02_settles_transaction.xml", "pain002.xml").read_bytes())
     assert answer == {"group": "ACSC", "transactions": ["ACSC"], "reasons": [], "codes": []}
     after = gateway.statement()
     assert after.balance == Decimal("0.00")
@@ -140,9 +140,13 @@ def test_a_paymul_overpayment_is_applied_and_the_rest_stays_visible(gateway: Gat
     assert statement.unapplied == Decimal("6.41")
     assert statement.balance == Decimal("-6.41")
     assert [c.unapplied for c in statement.credits] == [Decimal("0.00"), Decimal("6.41")]
-    [contrl] = read_contrls((gateway.outbox / "v01_account_only.edi.contrl.edi").read_bytes())
-    assert contrl["uci"]["action"] == "7"
-    [message] = aperak((gateway.outbox / "v01_account_only.edi.aperak.edi").read_bytes())
+    # Two deliveries named v01_account_only.edi (the PAYMUL, then the REMADV): each keeps its own answers.
+    names = [p.name for p in gateway.outbox.iterdir()]
+    paymul, remadv = ack_names(names, "v01_account_only.edi", "contrl.edi")
+    for name in (paymul, remadv):
+        [contrl] = read_contrls((gateway.outbox / name).read_bytes())
+        assert contrl["uci"]["action"] == "7"
+    [message] = aperak((gateway.outbox / remadv.replace(".contrl.edi", ".aperak.edi")).read_bytes())
     assert message["verdict"] == "AP" and message["errors"] == [("PAY-OK", "E2E-RV01")]
 
 
@@ -151,7 +155,7 @@ def test_nothing_is_applied_twice(gateway: Gateway) -> None:
     source = PAYMENTS / "pain001" / "valid" / "v01_account_only.xml"
     gateway.deliver(source)
     again = gateway.deliver(source, "resent.xml")  # same MsgId from the same sender: ledger duplicate
-    resent = pain002((gateway.outbox / "resent.xml.pain002.xml").read_bytes())
+    resent = pain002(ack_path(gateway.outbox, "resent.xml", "pain002.xml").read_bytes())
     assert resent["group"] == "RJCT" and "DU01" in resent["reasons"] and "PAY-DUPM" in resent["codes"]
     assert again.state == "quarantined"
     # the same end-to-end reference under a new message id: the portal's ledger says duplicate
@@ -159,7 +163,7 @@ def test_nothing_is_applied_twice(gateway: Gateway) -> None:
     copy = gateway.outbox.parent / "copy.xml"
     copy.write_text(text)
     gateway.deliver(copy, "new_message.xml")
-    answer = pain002((gateway.outbox / "new_message.xml.pain002.xml").read_bytes())
+    answer = pain002(ack_path(gateway.outbox, "new_message.xml", "pain002.xml").read_bytes())
     assert answer["reasons"] == ["DU04"] and answer["codes"] == ["P404"]
     statement = gateway.statement()
     assert statement.total_paid == Decimal("100.00")
@@ -203,25 +207,24 @@ def test_every_fixture_gets_its_expected_acknowledgement(all_processed, key: str
     folder = key.split("/")[0]
     name = f"{folder}_{Path(key).name}"
     if folder == "pain001":
-        answer = pain002((gw.outbox / f"{name}.pain002.xml").read_bytes())
+        answer = pain002(ack_path(gw.outbox, name, "pain002.xml").read_bytes())
         assert answer["group"] == expected["group"]
         assert set(expected["codes"]) <= set(answer["codes"])
         assert set(expected.get("reasons", [])) <= set(answer["reasons"])
         if key.startswith("pain001/invalid"):
             assert answer["reasons"], "an invalid fixture needs a specific reason"
         return
-    [contrl] = read_contrls((gw.outbox / f"{name}.contrl.edi").read_bytes())
+    [contrl] = read_contrls(ack_path(gw.outbox, name, "contrl.edi").read_bytes())
     actions = {m["action"] for m in contrl["messages"]}
     assert actions == {expected["contrl"]}
-    path = gw.outbox / f"{name}.aperak.edi"
     if expected["aperak"] is None:
-        assert not path.exists()
+        assert not has_ack(gw.outbox, name, "aperak.edi")
         codes = {e["code"] for m in contrl["messages"] for e in m.get("errors", [])} | {
             s.get("code") for m in contrl["messages"] for s in m.get("segments", [])
         }
         assert any(codes), "the CONTRL must say what is wrong"
         return
-    [message] = aperak(path.read_bytes())
+    [message] = aperak(ack_path(gw.outbox, name, "aperak.edi").read_bytes())
     assert message["verdict"] == expected["aperak"]
     assert set(expected["codes"]) <= {code for code, _ in message["errors"]}
 

@@ -17,7 +17,7 @@ from gateway.settings import Settings
 from ledger import Ledger
 from portal.client import PortalClient
 from portal.server import PortalServer
-from tests.ack_reader import read_contrls, read_cusres
+from tests.ack_reader import ack_path, has_ack, read_contrls, read_cusres
 from tests.databases import BACKENDS, database
 from tests.edifact_helpers import CUSDEC, FIXTURES
 from transports.local import LocalFolderTransport
@@ -66,7 +66,7 @@ def test_acknowledgements_match_the_expected_ones(processed, name: str) -> None:
     base = Path(name).name
     assert result.state == expected["state"]
 
-    contrl_file = partner_dir / "outbox" / f"{base}.contrl.edi"
+    contrl_file = ack_path(partner_dir / "outbox", base, "contrl.edi")
     contrls = read_contrls(contrl_file.read_bytes())
     assert len(contrls) == len(expected["contrl"])
     for actual, wanted in zip(contrls, expected["contrl"], strict=True):
@@ -88,10 +88,10 @@ def test_acknowledgements_match_the_expected_ones(processed, name: str) -> None:
             simple = {k: v for k, v in wanted_message.items() if k != "segments"}
             assert _subset(message, simple) == simple
 
-    cusres_file = partner_dir / "outbox" / f"{base}.cusres.edi"
     if not expected["cusres"]:
-        assert not cusres_file.exists()
+        assert not has_ack(partner_dir / "outbox", base, "cusres.edi")
         return
+    cusres_file = ack_path(partner_dir / "outbox", base, "cusres.edi")
     interchanges = read_cusres(cusres_file.read_bytes())
     assert len(interchanges) == len(expected["cusres"])
     for actual_messages, wanted_messages in zip(interchanges, expected["cusres"], strict=True):
@@ -114,7 +114,7 @@ def test_every_file_has_a_json_report_and_is_filed_away(processed) -> None:
     results, partner_dir, ledger, _client = processed
     for name, result in results.items():
         base = Path(name).name
-        report = json.loads((partner_dir / "outbox" / f"{base}.report.json").read_text())
+        report = json.loads(ack_path(partner_dir / "outbox", base, "report.json").read_text())
         assert report["accepted"] == result.report.accepted
         area = "archive" if result.state == "archived" else "quarantine"
         assert list((partner_dir / area).rglob(f"*__{base}")), f"{base} not in {area}"
@@ -126,7 +126,7 @@ def test_every_file_has_a_json_report_and_is_filed_away(processed) -> None:
 
 def test_cusres_line_amounts_and_references_for_a_multi_line_declaration(processed) -> None:
     _results, partner_dir, _ledger, _client = processed
-    [[message]] = read_cusres((partner_dir / "outbox" / "v03_multi_line.edi.cusres.edi").read_bytes())
+    [[message]] = read_cusres(ack_path(partner_dir / "outbox", "v03_multi_line.edi", "cusres.edi").read_bytes())
     assert message["rff"] == {"ACW": "IC0003", "ACE": "1", "ABE": "BRK-2025-1"}
     # Line 3: air conditioners, VFD 1620.00, duty 0 %, excise 10 % = 162.00, VFT 1782.00, GST 89.10.
     assert message["lines"]["3"] == {

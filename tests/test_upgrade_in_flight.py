@@ -33,7 +33,7 @@ from parsers.edifact.model import InterchangeStart, MessageRead
 from parsers.edifact.reader import read_edifact
 from portal.client import PortalClient
 from portal.server import PortalServer
-from tests.ack_reader import read_contrls, read_cusres
+from tests.ack_reader import ack_path, read_contrls, read_cusres
 from tests.conftest import FIXTURES, fixture_file
 from transports.local import LocalFolderTransport
 
@@ -208,11 +208,11 @@ def test_a_file_parked_by_the_previous_release_resumes_and_posts_with_the_same_k
     assert len(stored) == 3 and keys == sorted(OLD_KEYS)  # the first post was replayed, not repeated
 
     outbox = previous.partner_dir / "outbox"
-    [contrl] = read_contrls((outbox / f"{NAME}.contrl.edi").read_bytes())
+    [contrl] = read_contrls(ack_path(outbox, NAME, "contrl.edi").read_bytes())
     assert contrl["uci"]["action"] == "7"
-    [answers] = read_cusres((outbox / f"{NAME}.cusres.edi").read_bytes())
+    [answers] = read_cusres(ack_path(outbox, NAME, "cusres.edi").read_bytes())
     assert [a["status"] for a in answers] == ["40", "40", "40"]
-    report = json.loads((outbox / f"{NAME}.report.json").read_text())
+    report = json.loads(ack_path(outbox, NAME, "report.json").read_text())
     assert "report_format" not in report  # the partner's report is unchanged
     assert [d["carm_status"] for d in report["documents"]] == ["40", "40", "40"]
 

@@ -120,6 +120,9 @@ def test_duplicate_application_reference_is_refused() -> None:
             self.seen.add(key)
             return fresh
 
+        def release(self, header) -> None:
+            self.seen.discard((header.sender, header.sender_qualifier, header.control_reference))
+
     registry = Registry()
     first = run("valid/v01_single.xml", FlowOptions(registry=registry))
     sink = MemorySink()
@@ -127,6 +130,28 @@ def test_duplicate_application_reference_is_refused() -> None:
     assert first.accepted and not second.accepted
     [response] = read_cadout(sink.files["v01_single.xml.cadout.xml"])
     assert (response["status"], [e["code"] for e in response["errors"]]) == ("400", ["XML-DUP"])
+
+
+def test_a_refused_file_burns_no_application_reference() -> None:
+    """A file refused after its header was read (its declaration fails the XSD)
+    does not spend its ApplicationReferenceID: the corrected file with it is accepted."""
+    seen: set[tuple[str, str, str]] = set()
+
+    class Registry:
+        def register(self, header) -> bool:
+            key = (header.sender, header.sender_qualifier, header.control_reference)
+            fresh = key not in seen
+            seen.add(key)
+            return fresh
+
+        def release(self, header) -> None:
+            seen.discard((header.sender, header.sender_qualifier, header.control_reference))
+
+    refused = run("invalid/i01_schema_missing_element.xml", FlowOptions(registry=Registry()))
+    assert not refused.accepted and refused.interchanges[0].control_reference == "1020700030001400001001"
+    corrected = run("valid/v01_single.xml", FlowOptions(registry=Registry()))
+    assert corrected.accepted, [str(e) for e in corrected.all_errors()]
+    assert seen == {("123026635RM0001", "BN15", "1020700030001400001001")}  # now spent, by the accepted file
 
 
 def test_an_unavailable_portal_writes_no_partial_cadout() -> None:
@@ -163,6 +188,7 @@ def test_the_pipeline_processes_cad_in_files(tmp_path: Path, portal_server: Port
     from gateway.pipeline import Pipeline
     from gateway.settings import Settings
     from ledger import Ledger
+    from tests.ack_reader import ack_path
     from transports.local import LocalFolderTransport
 
     transport = LocalFolderTransport(tmp_path / "partners")
@@ -175,7 +201,7 @@ def test_the_pipeline_processes_cad_in_files(tmp_path: Path, portal_server: Port
             "erp01"
         )
         assert (result.state, result.report.format, result.report.accepted) == ("archived", "xml", True)
-        responses = read_cadout((transport.area("erp01", "outbox") / f"{source.name}.cadout.xml").read_bytes())
+        responses = read_cadout(ack_path(transport.area("erp01", "outbox"), source.name, "cadout.xml").read_bytes())
         assert [r["status"] for r in responses] == ["40", "40", "40"]
         assert sorted(d.status for d in ledger.documents()) == ["40", "40", "40"]
         for document in result.report.documents:

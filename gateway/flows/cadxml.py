@@ -28,7 +28,7 @@ from diagnostics import Finding, Location, Severity
 from domain import Declaration, DeclarationOutcome, OutcomeStatus
 from domain.identifiers import is_ascii_digits
 from gateway.flows.answering import post_and_answer
-from gateway.flows.contract import FlowOptions, register_reference
+from gateway.flows.contract import FlowOptions, acknowledgement_name, register_reference, release_reference
 from gateway.flows.spool import Spool, SpooledDeclaration
 from gateway.report import DocumentReport, DocumentStatus, FileReport, InterchangeReport
 from mappings import cadout
@@ -67,6 +67,7 @@ class XmlFlow:
         self.report = FileReport(file=name, format="xml")
         self.header: HeaderRead | None = None
         self._documents: list[DocumentReport] = []  # one per spooled declaration, in spool order
+        self._registered: tuple[str, str] | None = None  # (sender, ApplicationReferenceID) this file registered
 
     def run(self, stream: BinaryIO) -> FileReport:
         spool = Spool()
@@ -94,6 +95,8 @@ class XmlFlow:
     def _duplicate(self, header: HeaderRead) -> ReadProblem | None:
         sender = self._sender_id()
         if register_reference(self.options, sender, "BN15", header.application_reference):
+            if header.application_reference:
+                self._registered = (sender, header.application_reference)
             return None
         finding = Finding(
             DUPLICATE,
@@ -207,7 +210,7 @@ class XmlFlow:
         if sink is None:
             self._respond(spool, problem, None)
             return
-        name = f"{self.name}.cadout.xml"
+        name = acknowledgement_name(self.options, self.name, "cadout.xml")
         with sink.open(name) as out:  # an exception (portal unavailable) discards the partial CAD-OUT
             writer = CadOutWriter(
                 out,
@@ -230,6 +233,9 @@ class XmlFlow:
             self._reject_file(problem, interchange, writer)
         else:
             interchange.accepted = self._answer(spool, writer) > 0
+        if not interchange.accepted and self._registered is not None:  # a refused file burns nothing
+            sender, reference = self._registered
+            release_reference(self.options, sender, "BN15", reference)
         if header is not None or problem is None:
             self.report.interchanges.append(interchange)
 

@@ -45,6 +45,11 @@ class InterchangeRegistry(Protocol):
     def register(self, header: SenderReference) -> bool:
         """False when this sender used this control reference before."""
 
+    def release(self, header: SenderReference) -> None:
+        """Forget this file's registration of ``header``: its interchange was
+        refused, so the sender's legitimate interchange with that reference is
+        not a duplicate."""
+
 
 @dataclass(frozen=True)
 class SentInterchange:
@@ -73,6 +78,7 @@ class FlowOptions:
     our_id: tuple[str, str] = ("CARMGW", "ZZZ")
     poster: Poster | None = None  # None: check only, post nothing
     sink: AckSink | None = None  # None: write no acknowledgements
+    outbox_stem: str = ""  # how this delivery's acknowledgements are named, unique per delivery; "": the file's name
     registry: InterchangeRegistry | None = None  # None: no duplicate detection
     partner_id: str = "UNKNOWN"
     seed: str = ""  # e.g. the file's SHA-256: makes our control references stable
@@ -82,6 +88,13 @@ class FlowOptions:
     payment_poster: PaymentPoster | None = None  # None: payments are checked, not posted
     partner: Partner | None = None  # the inbox owner: whose sender ids and importer accounts are allowed
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+
+
+def acknowledgement_name(options: FlowOptions, file_name: str, suffix: str) -> str:
+    """The name of one of a file's acknowledgements (``suffix``: "contrl.edi",
+    "report.json" ...): the delivery's outbox stem, so two deliveries under one
+    name (or two names that sanitise alike) never answer into the same file."""
+    return f"{options.outbox_stem or file_name}.{suffix}"
 
 
 def idempotency_key(declaration: Declaration) -> str:
@@ -117,6 +130,16 @@ def register_reference(options: FlowOptions, sender: str, qualifier: str, refere
     registry = options.registry
     if registry is None or not reference:
         return True
+    return registry.register(_registry_key(sender, qualifier, reference))
+
+
+def release_reference(options: FlowOptions, sender: str, qualifier: str, reference: str | None) -> None:
+    """Undo ``register_reference`` for a file or message that was refused."""
+    if options.registry is not None and reference:
+        options.registry.release(_registry_key(sender, qualifier, reference))
+
+
+def _registry_key(sender: str, qualifier: str, reference: str) -> MessageReference:
     if len(reference) > 32:
         reference = hashlib.sha256(reference.encode()).hexdigest()[:32]
-    return registry.register(MessageReference(sender, qualifier, reference))
+    return MessageReference(sender, qualifier, reference)

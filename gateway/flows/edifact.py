@@ -56,6 +56,7 @@ class _OpenInterchange:
     ended: bool = False
     only_acknowledgements: bool = True  # a CONTRL is never answered with a CONTRL
     receipt_sent: bool = False
+    registered: bool = False  # its (sender, reference) was registered for it: released if it is refused
 
     @property
     def header(self) -> InterchangeHeader:
@@ -75,6 +76,7 @@ class EdifactFlow:
         self._files = AcknowledgementFiles(name, options, self.report, self._stack)
         self._orphans: list[Finding] = []
         self._count = 0
+        self._registered: set[tuple[str, str, str]] = set()  # (sender, qualifier, reference) held by this file
         self._detached: _OpenInterchange | None = (
             None  # handlers of messages outside any interchange (answered by nobody)
         )
@@ -133,8 +135,18 @@ class EdifactFlow:
                     Location(segment=header.segment.position or 1, tag="UNB", element=2),
                 )
             )
+            return current  # not the sender's to spend: its reference is not registered
+        self._register(current)
+        return current
+
+    def _register(self, current: _OpenInterchange) -> None:
+        """Duplicate detection (26); what this interchange registers is released
+        again in ``_finish`` if it is refused."""
+        header = current.header
         registry = self.options.registry
-        if registry is not None and header.control_reference and not registry.register(header):
+        if registry is None or not header.control_reference:
+            return
+        if not registry.register(header):
             current.envelope_findings.append(
                 Finding(
                     "26",
@@ -143,7 +155,10 @@ class EdifactFlow:
                     Location(segment=header.segment.position or 1, tag="UNB", element=5),
                 )
             )
-        return current
+            return
+        key = (header.sender, header.sender_qualifier, header.control_reference)
+        current.registered = key not in self._registered  # an earlier interchange of this file holds it otherwise
+        self._registered.add(key)
 
     def _problem(self, current: _OpenInterchange | None, *findings: Finding) -> None:
         if current is None:
@@ -200,6 +215,9 @@ class EdifactFlow:
                 handler.answer()
             else:
                 handler.withdraw()
+        if current.registered and not accepted and self.options.registry is not None:
+            self.options.registry.release(header)  # a refused interchange burns nothing
+            self._registered.discard((header.sender, header.sender_qualifier, header.control_reference))
         wanted = self.options.partner is None or self.options.partner.acknowledgements.contrl
         if answered and (wanted or not accepted):  # a rejection is always answered
             summary.contrl_action = self._write_contrl(current)
@@ -266,15 +284,22 @@ class EdifactFlow:
         self._write_contrl(current)
 
     def _unreadable_header(self) -> InterchangeHeader:
-        """The partner's interchange as far as we can tell, when none was read."""
+        """The partner's interchange as far as we can tell, when none was read:
+        from the partner's first registered interchange id (the registry key
+        only when it has none)."""
+        sender, qualifier = self.options.partner_id, "ZZZ"
+        partner = self.options.partner
+        if partner is not None and partner.edifact_senders:
+            identity = partner.edifact_senders[0]
+            sender, qualifier = identity.id, identity.qualifier or ""
         return InterchangeHeader(
             segment=Segment("UNB", []),
             delimiters=Delimiters(),
             una_present=False,
             syntax_identifier="UNOC",
             syntax_version="3",
-            sender=self.options.partner_id,
-            sender_qualifier="ZZZ",
+            sender=sender,
+            sender_qualifier=qualifier,
             recipient=self.options.our_id[0],
             recipient_qualifier=self.options.our_id[1],
             prepared_date="",

@@ -8,7 +8,7 @@ import hashlib
 from typing import BinaryIO
 
 from diagnostics import Finding, Location, Severity
-from gateway.flows.contract import FlowOptions, register_reference
+from gateway.flows.contract import FlowOptions, acknowledgement_name, register_reference
 from gateway.flows.payments import (
     DUPLICATE_MESSAGE,
     NOT_PROCESSED,
@@ -117,7 +117,7 @@ class Pain001Flow:
         sink = self.options.sink
         if sink is None:
             return
-        out_name = f"{self.name}.pain002.xml"
+        out_name = acknowledgement_name(self.options, self.name, "pain002.xml")
         root = pain002_document(
             message_id=_answer_id(self.options.seed or self.name),
             created=self.options.now(),

@@ -1,5 +1,5 @@
 """Where an EDIFACT flow's acknowledgements go: one file per kind
-(``<file>.contrl.edi``, ``.cusres.edi``, ``.aperak.edi``), opened on first use,
+(``<stem>.contrl.edi``, ``.cusres.edi``, ``.aperak.edi``: ``acknowledgement_name``), opened on first use,
 and, per interchange, the writers and references of its answers."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 from typing import BinaryIO
 
-from gateway.flows.contract import FlowOptions, SentInterchange, control_reference
+from gateway.flows.contract import FlowOptions, SentInterchange, acknowledgement_name, control_reference
 from gateway.report import FileReport
 from mappings.contrl import Preference
 from mappings.edifact_writer import InterchangeWriter
@@ -25,12 +25,12 @@ class AcknowledgementFiles:
         self._streams: dict[str, BinaryIO] = {}
 
     def stream(self, kind: str) -> BinaryIO | None:
-        """The stream of ``<file>.<kind>.edi``; None when the flow writes no acknowledgements."""
+        """The stream of ``<stem>.<kind>.edi``; None when the flow writes no acknowledgements."""
         sink = self._options.sink
         if sink is None:
             return None
         if kind not in self._streams:
-            name = f"{self.name}.{kind}.edi"
+            name = acknowledgement_name(self._options, self.name, f"{kind}.edi")
             self._streams[kind] = self._stack.enter_context(sink.open(name))
             self._report.acknowledgements.append(name)
         return self._streams[kind]
