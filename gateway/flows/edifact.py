@@ -83,7 +83,9 @@ class EdifactFlow:
         with self._stack:
             current: _OpenInterchange | None = None
             envelope = EnvelopeValidator()
-            for event in read_edifact(stream):
+            partner = self.options.partner
+            keep_line_breaks = partner is not None and partner.edifact_line_breaks == "data"
+            for event in read_edifact(stream, keep_line_breaks=keep_line_breaks):
                 findings = envelope.observe(event)
                 if isinstance(event, InterchangeStart):
                     if current is not None:

@@ -160,6 +160,10 @@ CODECS: dict[str, str] = {
 }
 """Python codec for each UNB 0001 syntax identifier (code list 0001)."""
 
+# C1 control characters: in no EDIFACT repertoire. ISO 8859 charsets leave
+# 0x80-0x9F undefined (Python decodes them to U+0080-U+009F); in UTF-8 text they
+# are almost always bytes written in another charset (Windows-1252 quotes, UTF-8 read as latin-1).
+_C1_CONTROLS = "[\x80-\x9f]"
 _LEVEL_A = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,-()/='+:?!\"%&*;<>"
 _REPERTOIRES = {"UNOA": _LEVEL_A, "UNOB": _LEVEL_A + "abcdefghijklmnopqrstuvwxyz_"}
 
@@ -564,7 +568,13 @@ class _SegmentDecoder:
         ]
         service_chars = {c for c in [self.release, *service] if c}
         allowed = _REPERTOIRES.get(syntax_identifier)
-        self.invalid = re.compile(f"[^{re.escape(allowed + ''.join(service_chars))}]") if allowed else None
+        self.invalid: re.Pattern[str] | None = None
+        """A character outside the declared repertoire (reported 21): for UNOA and
+        UNOB anything but their characters, for the other charsets a C1 control."""
+        if allowed:
+            self.invalid = re.compile(f"[^{re.escape(allowed + ''.join(service_chars))}]")
+        elif syntax_identifier in CODECS:
+            self.invalid = re.compile(_C1_CONTROLS)
         self.batchable = codec in _SINGLE_BYTE_CODECS and all(
             c.isascii() and c not in _BLANK_TEXT for c in service_chars
         )
@@ -576,6 +586,8 @@ class _SegmentDecoder:
                 if ord(char) < 256:
                     permitted[ord(char)] = 1
             table = bytes(permitted)
+        elif self.invalid is not None:
+            table = bytes(0 if 0x80 <= code <= 0x9F else 1 for code in range(256))
         self.tokenizer_args = (self.element, self.component, self.release, self.repetition, self.terminator, table)
         """The delimiter arguments of ``_tokenizer.tokenize`` (``table``: the repertoire, or None)."""
 
