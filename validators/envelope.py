@@ -97,7 +97,9 @@ class EnvelopeValidator:
 
     def __init__(self) -> None:
         self._scope = _Scope()
-        self._interchanges: set[tuple[str, str, str]] = set()  # (sender, qualifier, reference) read in this file
+        # hash((sender, qualifier, reference)) of each interchange read in this file: one small int
+        # each, so a file of a million tiny interchanges stays small (a 64-bit collision is negligible)
+        self._interchanges: set[int] = set()
 
     def observe(self, event: Event) -> list[Finding]:
         if isinstance(event, MessageRead):
@@ -121,7 +123,7 @@ class EnvelopeValidator:
         sender, qualifier, reference = unb.get(2, 1), unb.get(2, 2), unb.get(5, 1)
         if not reference:
             return []
-        key = (sender, qualifier, reference)
+        key = hash((sender, qualifier, reference))
         if key not in self._interchanges:
             self._interchanges.add(key)
             return []
