@@ -78,6 +78,10 @@ class Partner(_Model):
     )
     channel: Channel
     acknowledgements: AckPreferences = AckPreferences()
+    edifact_line_breaks: Literal["layout", "data"] = Field(
+        default="layout",
+        description="CR/LF inside EDIFACT segments: layout to drop (wrapped files), or data the partner really sends.",
+    )
 
     @field_validator("importer_accounts")
     @classmethod

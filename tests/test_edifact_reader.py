@@ -29,9 +29,9 @@ MSG = "UNH+1+CUSDEC:D:96B:UN'BGM+929+X1+9'UNT+3+1'"
 UNZ = "UNZ+1+REF1'"
 
 
-def read(data: bytes | str, chunk_size: int = 1 << 20) -> list[Event]:
+def read(data: bytes | str, chunk_size: int = 1 << 20, *, keep_line_breaks: bool = False) -> list[Event]:
     raw = data.encode("latin-1") if isinstance(data, str) else data
-    return list(read_edifact(io.BytesIO(raw), chunk_size=chunk_size))
+    return list(read_edifact(io.BytesIO(raw), chunk_size=chunk_size, keep_line_breaks=keep_line_breaks))
 
 
 def kinds(events: list[Event]) -> list[str]:
@@ -197,7 +197,7 @@ def test_line_breaks_and_blanks_between_segments_are_ignored():
 
 
 def test_segment_offsets_and_positions():
-    data = UNB + "\nUNH+1+X:D:1:UN'\nUNT+2+1'\n" + UNZ
+    data = UNB + " UNH+1+X:D:1:UN' UNT+2+1' " + UNZ
     events = read(data)
     unh, unt = messages(events)[0].segments
     assert (unh.position, unh.offset) == (2, len(UNB) + 1)
@@ -206,12 +206,45 @@ def test_segment_offsets_and_positions():
     assert isinstance(end, InterchangeEnd) and end.segment_count == 4 and end.trailer.position == 4
 
 
+def test_offsets_count_the_bytes_without_layout_line_breaks():
+    data = UNB + "\r\nUNH+1+X:D:1:UN'\r\nUNT+2+1'\n" + UNZ
+    unh, unt = messages(read(data))[0].segments
+    assert (unh.offset, unt.offset) == (len(UNB), len(UNB) + 15)
+    unh, unt = messages(read(data, keep_line_breaks=True))[0].segments
+    assert (unh.offset, unt.offset) == (len(UNB) + 2, len(UNB) + 2 + 15 + 2)
+
+
 # Line breaks inside segments ----------------------------------------------------
 
 
-def test_line_break_inside_a_value_is_data():
+def test_line_break_inside_a_value_is_layout_unless_the_partner_sends_it_as_data():
     data = f"{UNB}UNH+1+X:D:1:UN'FTX+AAI+++LINE ONE\nLINE TWO'UNT+3+1'{UNZ}"
-    assert body(read(data))[1] == ("FTX", [["AAI"], [""], [""], ["LINE ONE\nLINE TWO"]])
+    assert body(read(data))[1] == ("FTX", [["AAI"], [""], [""], ["LINE ONELINE TWO"]])
+    assert body(read(data, keep_line_breaks=True))[1] == ("FTX", [["AAI"], [""], [""], ["LINE ONE\nLINE TWO"]])
+
+
+def test_line_break_as_terminator_is_kept_and_other_breaks_are_dropped():
+    data = "UNA:+.? \nUNB+UNOC:3+S+R+250101:1200+R1\r\nUNH+1+X:D:1:UN\r\nFTX+AAI+++A\rB\r\nUNT+3+1\nUNZ+1+R1\n"
+    events = read(data)
+    assert body(events)[1] == ("FTX", [["AAI"], [""], [""], ["AB"]])
+    assert header(events).control_reference == "R1" and events[-1].trailer.elements == [["1"], ["R1"]]
+    assert problems(events) == [] and messages(events)[0].findings == []
+
+
+def test_the_unz_and_unh_of_a_wrapped_file_hold_no_line_break():
+    """The two cases of the issue: a false 28 and a message type 'D:\\n96A'."""
+    data = "UNB+UNOC:3+S+R+250101:1200+01001386'UNH+1+INVOIC:D:\n96A:UN'UNT+2+1'UNZ+1+0100\r\n1386'"
+    events = read(data)
+    assert (messages(events)[0].version, messages(events)[0].release) == ("D", "96A")
+    assert events[-1].trailer.elements == [["1"], ["01001386"]]
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 7, 64])
+def test_a_crlf_on_a_chunk_edge_is_dropped(chunk_size):
+    flat = UNB + "UNH+1+CUSDEC:D:96B:UN'FTX+AAI+++RELEASED ?' QUOTE'UNT+3+1'" + UNZ
+    for at in range(len(UNB), len(flat)):
+        wrapped = flat[:at] + "\r\n" + flat[at:]
+        assert body(read(wrapped, chunk_size)) == body(read(flat)), (chunk_size, at)
 
 
 def test_line_break_inside_a_tag_is_removed():

@@ -91,7 +91,62 @@ def test_duplicate_message_reference():
 
 def test_same_reference_in_another_interchange_is_fine():
     one = UNB + "UNH+1+X:D:1:UN'UNT+2+1'UNZ+1+REF1'"
-    assert check(one + one) == []
+    two = UNB.replace("REF1", "REF2") + "UNH+1+X:D:1:UN'UNT+2+1'UNZ+1+REF2'"
+    assert check(one + two) == []
+
+
+def test_the_same_interchange_twice_in_one_file_is_a_duplicate():
+    one = UNB + "UNH+1+X:D:1:UN'UNT+2+1'UNZ+1+REF1'"
+    (finding,) = check(one + one)
+    assert finding.code == "26" and "'REF1' earlier in this file" in finding.message
+    assert where(finding) == (None, 1, "UNB", 5, None)
+    assert [f.code for f in check(one + one + one)] == ["26", "26"]
+
+
+def test_another_sender_or_qualifier_may_use_the_same_reference():
+    one = UNB + "UNH+1+X:D:1:UN'UNT+2+1'UNZ+1+REF1'"
+    assert check(one + one.replace("SENDER:ZZ", "OTHER:ZZ") + one.replace("SENDER:ZZ", "SENDER:14")) == []
+
+
+def test_unh_without_message_identifier_is_missing_it():
+    (finding,) = check(UNB + "UNH+1+:D:96B:UN'UNT+2+1'UNZ+1+REF1'")
+    assert (finding.code, finding.message) == ("13", "UNH 0065 message type is missing")
+    assert where(finding) == ("1", 1, "UNH", 2, 1)
+    findings = check(UNB + "UNH+1'UNT+2+1'UNZ+1+REF1'")
+    assert [(f.code, where(f)[3:]) for f in findings] == [
+        ("13", (2, 1)),
+        ("13", (2, 2)),
+        ("13", (2, 3)),
+        ("13", (2, 4)),
+    ]
+
+
+def test_unb_date_and_time_are_checked():
+    def unb_findings(date_time: str, version: str = "3") -> list[tuple[str, int | None]]:
+        unb = UNB.replace("250101:1200", date_time).replace("UNOC:3", f"UNOC:{version}")
+        return [(f.code, f.location.component) for f in check(unb + "UNZ+0+REF1'")]
+
+    assert unb_findings("19101:118") == [("40", 1), ("40", 2)]
+    assert unb_findings("250101:1200") == [] and unb_findings("000229:0000") == [] and unb_findings("991231:2359") == []
+    assert unb_findings("20250101:1200") == [("39", 1)]
+    assert unb_findings("20250101:1200", "4") == [] and unb_findings("250101:1200", "4") == []
+    assert unb_findings("2025010:1200", "4") == [("12", 1)]
+    assert unb_findings("250230:2400") == [("12", 1), ("12", 2)]
+    assert unb_findings("25O101:12h0") == [("37", 1), ("37", 2)]
+    assert unb_findings("250101:12000") == [("39", 2)]
+    (finding, _time) = check(UNB.replace("250101:1200", "19101:118") + "UNZ+0+REF1'")
+    assert finding.message == "UNB 0017 date of preparation '19101' is 5 digits, YYMMDD has 6"
+    assert where(finding) == (None, 1, "UNB", 4, 1)
+
+
+def test_unz_reference_with_an_extra_component_is_one_too_many_not_a_mismatch():
+    (finding,) = check(UNB + "UNZ+0+REF1:X'")
+    assert finding.code == "16" and "UNZ 0020" in finding.message
+    assert where(finding) == (None, 2, "UNZ", 2, 2)
+    (finding,) = check(UNB + "UNZ+0+REF1+X'")
+    assert (finding.code, where(finding)) == ("16", (None, 2, "UNZ", 3, None))
+    (finding,) = check(UNB + "UNG+X+S+R+250101:1200+G1'UNE+0+G1:X'UNZ+1+REF1'")
+    assert (finding.code, where(finding)) == ("16", (None, 3, "UNE", 2, 2))
 
 
 def test_groups_and_bare_messages_are_not_mixed():

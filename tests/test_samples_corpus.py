@@ -41,6 +41,9 @@ PYDIFACT_REJECTS = {
     "xlate-staedi__wrapped_invoic_d97b.edi": "line breaks inside tags",
     "xlate-staedi__wrapped_invoic_d97b_una.edi": "line breaks inside tags",
 }
+# Samples whose line breaks inside a segment are data, not layout: read as for a
+# partner with that setting (pydifact keeps every line break as data).
+LINE_BREAKS_AS_DATA = frozenset({"php-edifact-edifact__example_multiline.edi"})
 # pydifact has no envelope: it parses the corrupted 'FNB' header line and the
 # orphaned UNZ as segments; with no UNB we report both and leave them out.
 JUNK_HEADER_SAMPLE = "EdiFabric-EDIFACT.NET__Edifact_INVOIC_D00A_InvalidHeader.txt"
@@ -70,8 +73,8 @@ def _edifact_sample(name: str) -> bytes:
     return _require(SAMPLES / "edifact" / name).read_bytes()
 
 
-def _read(data: bytes, chunk_size: int = 1 << 20) -> list[Event]:
-    return list(read_edifact(io.BytesIO(data), chunk_size=chunk_size))
+def _read(data: bytes, chunk_size: int = 1 << 20, *, keep_line_breaks: bool = False) -> list[Event]:
+    return list(read_edifact(io.BytesIO(data), chunk_size=chunk_size, keep_line_breaks=keep_line_breaks))
 
 
 def _summary(events: list[Event]) -> list:
@@ -131,7 +134,7 @@ def _pydifact_segments(text: str) -> list[tuple[str, list[list[str]]]]:
 def _both(path: Path) -> tuple[list[tuple[str, list[list[str]]]], list]:
     """Our segments, and the events, with pydifact given the text decoded by our codec."""
     data = path.read_bytes()
-    events = _read(data)
+    events = _read(data, keep_line_breaks=path.name in LINE_BREAKS_AS_DATA)
     return _our_segments(events), events
 
 
@@ -195,8 +198,19 @@ def test_wrapped_samples_read_like_their_unwrapped_originals(wrapped, original):
     assert _our_segments(_read(_edifact_sample(wrapped))) == _our_segments(_read(_edifact_sample(original)))
 
 
-def test_multiline_sample_keeps_the_line_break_as_data():
+def test_multiline_sample_drops_the_line_break_as_layout():
     events = _read(_edifact_sample("php-edifact-edifact__example_multiline.edi"))
+    (message,) = [e.message for e in events if isinstance(e, MessageRead)]
+    assert message.segments[5].elements[3] == [
+        "THE SHIPPER SHALL NOT BE RESPONSIBLE FOR ANY COSTS/DELAYS OCCUR",
+        "DUE TO INTERVENTION OF CUSTOMS.",
+    ]
+    assert message.findings == []
+
+
+def test_multiline_sample_keeps_the_line_break_as_data_for_a_partner_that_sends_it():
+    data = _edifact_sample("php-edifact-edifact__example_multiline.edi")
+    events = _read(data, keep_line_breaks=True)
     (message,) = [e.message for e in events if isinstance(e, MessageRead)]
     ftx = message.segments[5]
     assert ftx.elements[3] == [

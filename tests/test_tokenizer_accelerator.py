@@ -281,3 +281,27 @@ def test_long_segments_split_as_written():
     ftx = message.segments[1]
     assert ftx.elements == [["AAA"], [""], [""], values, ["ASCII ONLY"], ["SOCIÉTÉ"]]
     assert ftx.text == segment
+
+
+@needs_accelerator
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, len(MSG) + 11),
+            st.sampled_from([b"\x85", b"\x80", b"\x9f", b"\xa0", b"\xd0\x96", b"\xc2\x85", b"\r", b"\n", b"\r\n"]),
+        ),
+        max_size=8,
+    ),
+    st.sampled_from([b"UNOC:3", b"UNOE:3", b"UNOB:3", b"UNOY:4", b"XXXX:3"]),
+    st.sampled_from([1 << 20, 1, 2, 7, 64]),
+)
+def test_same_events_with_line_breaks_and_bytes_outside_the_charset(
+    inserts: list[tuple[int, bytes]], syntax: bytes, chunk_size: int
+):
+    """Layout line breaks dropped and C1 controls reported (21) alike on both
+    paths, for every charset family (UNOE: characters above U+00FF)."""
+    body = MSG + b"UNZ+1+REF1'"
+    for at, piece in sorted(inserts, reverse=True):
+        body = body[:at] + piece + body[at:]
+    assert_same(UNB.replace(b"UNOC:3", syntax) + body, chunk_size)

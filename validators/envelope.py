@@ -10,10 +10,20 @@ Checks (UN/EDIFACT syntax error codes, data element 0085):
 
 * UNB: syntax identifier (0001), syntax version (0002), sender (0004),
   recipient (0010), date (0017), time (0019) and control reference (0020)
-  present (13); syntax version 1-4 (2).
+  present (13); syntax version 1-4 (2). The date is YYMMDD (syntax version 4:
+  YYMMDD or CCYYMMDD) and the time HHMM: other characters than digits 37,
+  too few digits 40, too many 39, no such day or time 12.
+* The same interchange (sender, qualifier and control reference) twice in one
+  file: the second is a duplicate (26). Earlier files are the ledger's job.
 * UNZ: 0020 equals UNB 0020 (28); 0036 equals the number of groups when the
   interchange uses UNG, else of messages (29).
 * UNE: 0048 equals UNG 0048 (28); 0060 equals the messages in the group (29).
+* UNZ and UNE hold two simple data elements: a further component or element
+  is one too many (16, at that component or element), not a mismatch.
+* UNH: the message identifier's type (0065), version (0052), release (0054)
+  and agency (0051) present (13): a message that does not say what it is is
+  missing its identifier, not of a type that is not supported. (An empty
+  message reference 0062 is the directory validator's.)
 * UNT: 0062 equals UNH 0062 (28); 0074 equals the segments of the message,
   UNH and UNT included (29).
 * UNH 0062 unique within the interchange (26).
@@ -32,6 +42,7 @@ UNB/UNG/UNE/UNZ checks carry the segment's position in the interchange.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -59,6 +70,13 @@ _UNB_MANDATORY = (
     (5, 1, "0020", "interchange control reference"),
 )
 _SYNTAX_VERSIONS = frozenset({"1", "2", "3", "4"})
+_UNH_MANDATORY = (
+    (2, 1, "0065", "message type"),
+    (2, 2, "0052", "message version number"),
+    (2, 3, "0054", "message release number"),
+    (2, 4, "0051", "controlling agency"),
+)
+_DIGITS = frozenset("0123456789")
 
 
 @dataclass(slots=True)
@@ -79,13 +97,17 @@ class EnvelopeValidator:
 
     def __init__(self) -> None:
         self._scope = _Scope()
+        # hash((sender, qualifier, reference)) of each interchange read in this file: one small int
+        # each, so a file of a million tiny interchanges stays small (a 64-bit collision is negligible)
+        self._interchanges: set[int] = set()
 
     def observe(self, event: Event) -> list[Finding]:
         if isinstance(event, MessageRead):
             return self._message(event.message)
         if isinstance(event, InterchangeStart):
-            self._scope = _Scope(control_reference=event.header.control_reference)
-            return _check_unb(event.header.segment)
+            header = event.header
+            self._scope = _Scope(control_reference=header.control_reference)
+            return _check_unb(header.segment) + self._duplicate(header.segment)
         if isinstance(event, GroupStart):
             return self._group_start(event.group.segment, event.group.reference)
         if isinstance(event, GroupEnd):
@@ -95,6 +117,24 @@ class EnvelopeValidator:
             self._scope = _Scope()
             return findings
         return []
+
+    def _duplicate(self, unb: Segment) -> list[Finding]:
+        """26 for an interchange this file held before (same sender, qualifier and control reference)."""
+        sender, qualifier, reference = unb.get(2, 1), unb.get(2, 2), unb.get(5, 1)
+        if not reference:
+            return []
+        key = hash((sender, qualifier, reference))
+        if key not in self._interchanges:
+            self._interchanges.add(key)
+            return []
+        return [
+            Finding(
+                "26",
+                f"duplicate interchange: sender {sender}:{qualifier} used control reference {reference!r} "
+                "earlier in this file",
+                Location(segment=unb.position or 1, tag="UNB", element=5),
+            )
+        ]
 
     # Groups --------------------------------------------------------------------
 
@@ -121,7 +161,8 @@ class EnvelopeValidator:
         scope.in_group = False
         if une is None:
             return []
-        findings = _count_check(une, 1, "0060", scope.group_messages, "messages", "the group has")
+        findings = _too_many(une, ("0060", "0048"))
+        findings += _count_check(une, 1, "0060", scope.group_messages, "messages", "the group has")
         if une.get(2) != scope.group_reference:
             findings.append(
                 Finding(
@@ -136,8 +177,8 @@ class EnvelopeValidator:
 
     def _message(self, message: Message) -> list[Finding]:
         scope = self._scope
-        findings: list[Finding] = []
         reference = message.reference
+        findings = _check_unh(message)
         if scope.in_group:
             scope.group_messages += 1
         else:
@@ -170,10 +211,11 @@ class EnvelopeValidator:
         if unz is None:
             return []
         scope = self._scope
+        findings = _too_many(unz, ("0036", "0020"))
         if scope.groups:
-            findings = _count_check(unz, 1, "0036", scope.groups, "groups", "the interchange has")
+            findings += _count_check(unz, 1, "0036", scope.groups, "groups", "the interchange has")
         else:
-            findings = _count_check(unz, 1, "0036", scope.messages, "messages", "the interchange has")
+            findings += _count_check(unz, 1, "0036", scope.messages, "messages", "the interchange has")
         if unz.get(2) != scope.control_reference:
             findings.append(
                 Finding(
@@ -209,6 +251,98 @@ def _check_unb(unb: Segment) -> list[Finding]:
                 "2",
                 f"UNB syntax version {version!r} is not supported (expected 1 to 4)",
                 Location(segment=unb.position, tag="UNB", element=1, component=2),
+            )
+        )
+    date, time = unb.get(4, 1), unb.get(4, 2)
+    if date.strip():
+        problem = _date_problem(date, (6, 8) if version == "4" else (6,))
+        if problem:
+            findings.append(_unb_value(unb, 1, "0017 date of preparation", date, *problem))
+    if time.strip():
+        problem = _time_problem(time)
+        if problem:
+            findings.append(_unb_value(unb, 2, "0019 time of preparation", time, *problem))
+    return findings
+
+
+def _unb_value(unb: Segment, component: int, name: str, value: str, code: str, why: str) -> Finding:
+    return Finding(
+        code,
+        f"UNB {name} {value!r} {why}",
+        Location(segment=unb.position, tag="UNB", element=4, component=component),
+    )
+
+
+def _digits_problem(value: str, lengths: tuple[int, ...], form: str) -> tuple[str, str] | None:
+    """(code, why) when ``value`` is not all ASCII digits of one of ``lengths``."""
+    if not set(value) <= _DIGITS:
+        return "37", f"is not {form}: digits only"
+    if len(value) < lengths[0]:
+        return "40", f"is {len(value)} digits, {form} has {' or '.join(map(str, lengths))}"
+    if len(value) > lengths[-1]:
+        return "39", f"is {len(value)} digits, {form} has {' or '.join(map(str, lengths))}"
+    if len(value) not in lengths:
+        return "12", f"is {len(value)} digits, {form} has {' or '.join(map(str, lengths))}"
+    return None
+
+
+def _date_problem(value: str, lengths: tuple[int, ...]) -> tuple[str, str] | None:
+    form = " or ".join({6: "YYMMDD", 8: "CCYYMMDD"}[n] for n in lengths)
+    problem = _digits_problem(value, lengths, form)
+    if problem:
+        return problem
+    year = int(value[:-4]) + (2000 if len(value) == 6 else 0)  # YY: 20YY has every day 19YY has
+    try:
+        dt.date(max(year, 1), int(value[-4:-2]), int(value[-2:]))
+    except ValueError:
+        return "12", "is no calendar date"
+    return None
+
+
+def _time_problem(value: str) -> tuple[str, str] | None:
+    problem = _digits_problem(value, (4,), "HHMM")
+    if problem:
+        return problem
+    if int(value[:2]) > 23 or int(value[2:]) > 59:
+        return "12", "is no time of day (HHMM, 0000 to 2359)"
+    return None
+
+
+def _check_unh(message: Message) -> list[Finding]:
+    """13 for each mandatory part of UNH S009 that is empty or absent."""
+    unh = message.header
+    if all(unh.get(element, component).strip() for element, component, _n, _name in _UNH_MANDATORY):
+        return []
+    return [
+        Finding(
+            "13",
+            f"UNH {number} {name} is missing",
+            Location(message_ref=message.reference, segment=1, tag="UNH", element=element, component=component),
+        )
+        for element, component, number, name in _UNH_MANDATORY
+        if not unh.get(element, component).strip()
+    ]
+
+
+def _too_many(trailer: Segment, numbers: tuple[str, ...]) -> list[Finding]:
+    """16 for a component or element beyond a trailer's simple data elements ``numbers``."""
+    findings = []
+    for element, values in enumerate(trailer.elements[: len(numbers)], 1):
+        if len(values) > 1:
+            findings.append(
+                Finding(
+                    "16",
+                    f"{trailer.tag} {numbers[element - 1]} is a simple data element but has {len(values)} "
+                    f"components: {':'.join(values)!r}",
+                    Location(segment=trailer.position, tag=trailer.tag, element=element, component=2),
+                )
+            )
+    if len(trailer.elements) > len(numbers):
+        findings.append(
+            Finding(
+                "16",
+                f"{trailer.tag} has {len(trailer.elements)} data elements, at most {len(numbers)} allowed",
+                Location(segment=trailer.position, tag=trailer.tag, element=len(numbers) + 1),
             )
         )
     return findings

@@ -85,7 +85,9 @@ class EdifactFlow:
         with self._stack:
             current: _OpenInterchange | None = None
             envelope = EnvelopeValidator()
-            for event in read_edifact(stream):
+            partner = self.options.partner
+            keep_line_breaks = partner is not None and partner.edifact_line_breaks == "data"
+            for event in read_edifact(stream, keep_line_breaks=keep_line_breaks):
                 findings = envelope.observe(event)
                 if isinstance(event, InterchangeStart):
                     if current is not None:
@@ -179,7 +181,9 @@ class EdifactFlow:
         self.report.documents.append(document)
         registration = edifact_registration(message)
         errors: list[Finding] = []
-        if registration is None:
+        if registration is None and not _identified(message):
+            pass  # the envelope check reported the missing identifier (13): the message is rejected
+        elif registration is None:
             syntax.append(_not_supported(message))
             document.status = DocumentStatus.NOT_SUPPORTED
         else:
@@ -315,6 +319,11 @@ def _not_supported(message: Message) -> Finding:
         "CUSDEC D:96B (guide CAD01), PAYMUL and REMADV D:96B, and acknowledgements (CONTRL)",
         Location(message_ref=message.reference, segment=1, tag="UNH", element=2, component=1),
     )
+
+
+def _identified(message: Message) -> bool:
+    """Whether UNH S009 names the message's type, version, release and agency."""
+    return all(part.strip() for part in (message.type, message.version, message.release, message.agency))
 
 
 def _message_identifier(message: Message) -> list[str]:

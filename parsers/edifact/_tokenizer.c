@@ -12,7 +12,9 @@
  *
  * A segment is plain when, after its leading blanks (" \t\r\n\x1a"), it holds
  * no (unreleased) repetition character, no U+FFFD (when ``replaced``), no
- * character outside ``allowed`` (a 256-byte table, or None for "any"), and its
+ * character below U+0100 that ``allowed`` (a 256-byte table, or None for "any")
+ * refuses (characters above U+00FF come from the ISO 8859 parts' upper halves,
+ * which no table restricts), and its
  * tag (the text before the first element separator) is three characters
  * without a component separator or release character. A plain segment may hold
  * release characters: each is dropped and the character after it kept as data
@@ -424,7 +426,7 @@ cut(PyObject *text, int kind, const void *data, Py_ssize_t len, Py_ssize_t start
                 }
                 ch = PyUnicode_READ(kind, data, q);
             }
-            if (ch == rep || (replaced && ch == 0xfffd) || (allowed != NULL && (ch > 0xff || !allowed[ch]))) {
+            if (ch == rep || (replaced && ch == 0xfffd) || (allowed != NULL && ch <= 0xff && !allowed[ch])) {
                 odd = 1;
             }
             q++;

@@ -32,16 +32,21 @@ Syntax rules applied
   Bytes after UNZ that do not start a new interchange are reported the same
   way. A file with no UNA/UNB/UNH at all yields one finding saying that it is
   not an EDIFACT interchange (13); an empty or blank file yields "empty file".
-* Line breaks: blanks, tabs, CR and LF between segments are ignored. Inside a
-  segment a line break is data (it is outside the UNOA/UNOB repertoires and
-  reported there) — with two exceptions for "wrapped" files, whose writers
-  insert line breaks at a fixed width regardless of content:
-    1. a line break inside a segment tag is removed (tags are 3 letters);
-    2. when the UNB segment itself contains a line break, the interchange is
-       treated as wrapped and *every* CR/LF inside its segments is removed.
-       UNB values (identifiers, dates, references) can never legitimately hold
-       a line break, so a break there proves the file was wrapped.
-  Line-break bytes that are themselves delimiters are never removed.
+* Line breaks: CR and LF are layout, not data. From the start of the first
+  interchange on, every CR and LF that is not one of its delimiters is dropped
+  from the byte stream before it is cut into segments, wherever it stands:
+  between segments, inside a tag or a value, between a release character and
+  the character it releases. Writers that wrap their output at a fixed width
+  (80 or 999 columns: bank and legacy exports) break segments anywhere, so a
+  wrapped file reads exactly like its unwrapped twin, and a file cut into
+  chunks reads the same wherever a chunk edge falls. Byte offsets
+  (``Segment.offset`` and the "at byte" of findings) then count the bytes read
+  without those line breaks. A partner that really sends line breaks as data
+  (multi-line free text) is read with ``keep_line_breaks=True``: line breaks
+  and blanks between segments are still ignored, inside a segment they are
+  data (outside the UNOA/UNOB repertoires and reported there), except inside a
+  segment tag (tags are 3 letters). The choice is made once per file, at its
+  first interchange.
 * Encoding: segments are cut on bytes (delimiters are single ASCII/control
   bytes, which never occur inside a UTF-8 multi-byte sequence), then each
   segment is decoded with the codec of the UNB syntax identifier (0001) and
@@ -155,20 +160,24 @@ CODECS: dict[str, str] = {
 }
 """Python codec for each UNB 0001 syntax identifier (code list 0001)."""
 
+# C1 control characters: in no EDIFACT repertoire. ISO 8859 charsets leave
+# 0x80-0x9F undefined (Python decodes them to U+0080-U+009F); in UTF-8 text they
+# are almost always bytes written in another charset (Windows-1252 quotes, UTF-8 read as latin-1).
+_C1_CONTROLS = "[\x80-\x9f]"
 _LEVEL_A = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,-()/='+:?!\"%&*;<>"
 _REPERTOIRES = {"UNOA": _LEVEL_A, "UNOB": _LEVEL_A + "abcdefghijklmnopqrstuvwxyz_"}
 
 _START = re.compile(rb"(?<![A-Za-z0-9])(?:UNA|UNB[+\x1d]|UNH[+\x1d])")
 _BLANK = b" \t\r\n\x1a"
 _BOM = b"\xef\xbb\xbf"
-_BREAKS = ("\r", "\n")
+_BREAKS = (b"\r", b"\n")
 _PREVIEW = 40
 _ENVELOPE_TAGS = frozenset({"UNH", "UNT", "UNG", "UNE", "UNZ"})
 _STOP_TAGS = _ENVELOPE_TAGS | {"UNA", "UNB"}  # segments the batch path hands to the dispatcher
 
 # The batch path (``_Scanner.batches`` + ``_Reader._read_batches``) -------------
-# Used for single-byte charsets with ASCII, non-blank delimiters and no
-# unwrapping, i.e. nearly every real interchange. It decodes a whole chunk at
+# Used for single-byte charsets with ASCII, non-blank delimiters, i.e. nearly
+# every real interchange. It decodes a whole chunk at
 # once (one character per byte, so character and byte offsets agree), cuts it
 # with one ``str.split``, and splits every segment into elements and components
 # with ``map`` chains that run in C. Any segment it cannot vouch for (release or
@@ -184,9 +193,18 @@ _ZEROS, _ONES, _THREES = repeat(0), repeat(1), repeat(3)
 _first = itemgetter(0)
 
 
-def read_edifact(stream: BinaryIO, *, chunk_size: int = 1 << 20, max_segment_bytes: int = 1 << 22) -> Iterator[Event]:
-    """Yield the events of every interchange in ``stream``, reading it chunk by chunk."""
-    yield from _Reader(_Scanner(stream, chunk_size, max_segment_bytes)).events()
+def read_edifact(
+    stream: BinaryIO,
+    *,
+    chunk_size: int = 1 << 20,
+    max_segment_bytes: int = 1 << 22,
+    keep_line_breaks: bool = False,
+) -> Iterator[Event]:
+    """Yield the events of every interchange in ``stream``, reading it chunk by chunk.
+
+    ``keep_line_breaks``: line breaks inside segments are data (a partner
+    setting), not layout to drop (the default; see the module docstring)."""
+    yield from _Reader(_Scanner(stream, chunk_size, max_segment_bytes), keep_line_breaks).events()
 
 
 # Bytes -> raw segments ---------------------------------------------------------
@@ -259,6 +277,7 @@ class _Scanner:
         self._pos = 0  # index in _buf of the first unconsumed byte
         self._base = 0  # file offset of _buf[0]
         self._eof = False
+        self._drop: tuple[bytes, ...] | None = None  # layout line breaks dropped from here on (None: undecided)
 
     @property
     def offset(self) -> int:
@@ -272,10 +291,21 @@ class _Scanner:
         if not data:
             self._eof = True
             return False
+        if self._drop:
+            data = _without(data, self._drop)
         self._base += self._pos
         self._buf = self._buf[self._pos :] + data
         self._pos = 0
         return True
+
+    def drop_line_breaks(self, breaks: tuple[bytes, ...]) -> None:
+        """Drop ``breaks`` from every byte not yet consumed, now and in every
+        later chunk; only the first call of a file counts (its first interchange decides)."""
+        if self._drop is not None:
+            return
+        self._drop = breaks
+        if breaks:
+            self._buf = self._buf[: self._pos] + _without(self._buf[self._pos :], breaks)
 
     def is_empty(self) -> bool:
         return not self._buf[self._pos :] and not self._fill()
@@ -473,6 +503,13 @@ class _Scanner:
                 return preview, start, False, True
 
 
+def _without(data: bytes, breaks: tuple[bytes, ...]) -> bytes:
+    """``data`` without the single bytes ``breaks`` (CR, LF)."""
+    for brk in breaks:
+        data = data.replace(brk, b"")
+    return data
+
+
 def _join_released(pieces: list[bytes], terminator: bytes, release: bytes) -> list[bytes]:
     """Re-join pieces that were cut at a released terminator (odd run of release bytes)."""
     joined: list[bytes] = []
@@ -505,7 +542,7 @@ _PLACEHOLDER_RE = re.compile(f"[{_PLACEHOLDERS}]")  # only UTF-8 text can contai
 
 
 class _SegmentDecoder:
-    """Decodes raw segments of one interchange: charset, unwrapping, splitting."""
+    """Decodes raw segments of one interchange: charset, splitting."""
 
     def __init__(
         self,
@@ -514,7 +551,6 @@ class _SegmentDecoder:
         codec: str = "latin-1",
         *,
         repeat: bool = False,
-        unwrap: bool = False,
     ) -> None:
         self.delimiters = delimiters
         self.element = delimiters.element
@@ -531,13 +567,16 @@ class _SegmentDecoder:
             if char
         ]
         service_chars = {c for c in [self.release, *service] if c}
-        self._unwrap = tuple(b.encode() for b in _BREAKS if b not in service_chars) if unwrap else ()
         allowed = _REPERTOIRES.get(syntax_identifier)
-        self.invalid = re.compile(f"[^{re.escape(allowed + ''.join(service_chars))}]") if allowed else None
-        self.batchable = (
-            codec in _SINGLE_BYTE_CODECS
-            and not unwrap
-            and all(c.isascii() and c not in _BLANK_TEXT for c in service_chars)
+        self.invalid: re.Pattern[str] | None = None
+        """A character outside the declared repertoire (reported 21): for UNOA and
+        UNOB anything but their characters, for the other charsets a C1 control."""
+        if allowed:
+            self.invalid = re.compile(f"[^{re.escape(allowed + ''.join(service_chars))}]")
+        elif syntax_identifier in CODECS:
+            self.invalid = re.compile(_C1_CONTROLS)
+        self.batchable = codec in _SINGLE_BYTE_CODECS and all(
+            c.isascii() and c not in _BLANK_TEXT for c in service_chars
         )
         """Whether the batch path may read this interchange (see ``_SINGLE_BYTE_CODECS``)."""
         table = None
@@ -547,13 +586,12 @@ class _SegmentDecoder:
                 if ord(char) < 256:
                     permitted[ord(char)] = 1
             table = bytes(permitted)
+        elif self.invalid is not None:
+            table = bytes(0 if 0x80 <= code <= 0x9F else 1 for code in range(256))
         self.tokenizer_args = (self.element, self.component, self.release, self.repetition, self.terminator, table)
         """The delimiter arguments of ``_tokenizer.tokenize`` (``table``: the repertoire, or None)."""
 
     def decode(self, raw: bytes) -> _Decoded:
-        if self._unwrap:
-            for brk in self._unwrap:
-                raw = raw.replace(brk, b"")
         try:
             text = raw.decode(self.codec)
             undecodable = False
@@ -769,8 +807,9 @@ class _Interchange:
 class _Reader:
     """Turns the scanner's raw segments into events, one interchange at a time."""
 
-    def __init__(self, scanner: _Scanner) -> None:
+    def __init__(self, scanner: _Scanner, keep_line_breaks: bool = False) -> None:
         self._scanner = scanner
+        self._keep_line_breaks = keep_line_breaks
 
     def events(self) -> Iterator[Event]:
         scanner = self._scanner
@@ -822,6 +861,7 @@ class _Reader:
             delimiters = CONTROL_DELIMITERS
         else:
             delimiters = DEFAULT_DELIMITERS
+        scanner.drop_line_breaks(() if self._keep_line_breaks else _layout_breaks(delimiters))
         cutting = (
             delimiters.terminator.encode("latin-1"),
             ord(delimiters.release) if delimiters.release else None,
@@ -852,21 +892,18 @@ class _Reader:
     def _start_interchange(
         self, raw: _Raw, una_delimiters: Delimiters, una_present: bool
     ) -> tuple[InterchangeHeader, _Interchange]:
-        """Read UNB, choose charset/repetition/unwrapping, and build the header."""
+        """Read UNB, choose charset and repetition, and build the header."""
         data, offset = raw[0], raw[1]
-        unwrap = any(b.encode() in data for b in _BREAKS if b != una_delimiters.terminator)
-        provisional = _SegmentDecoder(una_delimiters, unwrap=unwrap).decode(data)[1]
+        provisional = _SegmentDecoder(una_delimiters).decode(data)[1]
         syntax = provisional[0] if provisional else [""]
         syntax_identifier, syntax_version = syntax[0], (syntax[1] if len(syntax) > 1 else "")
         delimiters = _effective_delimiters(una_delimiters, una_present, syntax_version)
         codec = CODECS.get(syntax_identifier, "latin-1")
         state = _Interchange(
-            _SegmentDecoder(
-                delimiters, syntax_identifier, codec, repeat=delimiters.repetition is not None, unwrap=unwrap
-            ),
+            _SegmentDecoder(delimiters, syntax_identifier, codec, repeat=delimiters.repetition is not None),
             position=1,
         )
-        decoded = _SegmentDecoder(delimiters, syntax_identifier, codec, unwrap=unwrap).decode(data)
+        decoded = _SegmentDecoder(delimiters, syntax_identifier, codec).decode(data)
         unb = Segment(decoded[0], decoded[1], 1, offset)
         if syntax_identifier and syntax_identifier not in CODECS:
             state.pending.append(
@@ -1261,6 +1298,13 @@ class _Reader:
         else:
             location = Location(segment=segment.position, tag=segment.tag or None, element=element, component=component)
             state.pending.append(SyntaxProblem(Finding(code, text, location)))
+
+
+def _layout_breaks(delimiters: Delimiters) -> tuple[bytes, ...]:
+    """The line breaks that are layout in an interchange with ``delimiters``: those that are no delimiter."""
+    service = {delimiters.component, delimiters.element, delimiters.release, delimiters.repetition}
+    service.add(delimiters.terminator)
+    return tuple(brk for brk in _BREAKS if brk.decode("latin-1") not in service)
 
 
 def _effective_delimiters(una: Delimiters, una_present: bool, syntax_version: str) -> Delimiters:
