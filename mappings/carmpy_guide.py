@@ -141,27 +141,25 @@ def _remittance_item(directory: str, currency_group: str) -> SegmentRule:
     )
 
 
+def _message_head(code: str, note: str) -> tuple[SegmentRule, SegmentRule]:
+    """BGM (the document code and the message id) and the message date, as both messages begin."""
+    bgm = SegmentRule(
+        "BGM",
+        status="M",
+        values=(
+            Value("", 1, 1, "C002 1001", constant=code, note=note),
+            Value("message_id", 2, 1, "C106 1004", status="M", note="sent before by the same sender: `PAY-DUPM`"),
+        ),
+    )
+    return bgm, SegmentRule("DTM", "137", status="M", note="the message date: not read")
+
+
 CARMPY_PAYMUL = Guide(
     identifier=("PAYMUL", "D", "96B"),
     sections=(
         Section(
             (
-                SegmentRule(
-                    "BGM",
-                    status="M",
-                    values=(
-                        Value("", 1, 1, "C002 1001", constant="452", note="multiple payment order"),
-                        Value(
-                            "message_id",
-                            2,
-                            1,
-                            "C106 1004",
-                            status="M",
-                            note="sent before by the same sender: `PAY-DUPM`",
-                        ),
-                    ),
-                ),
-                SegmentRule("DTM", "137", status="M", note="the message date: not read"),
+                *_message_head("452", "multiple payment order"),
                 SegmentRule(
                     "LIN",
                     target="lins[]",
@@ -272,22 +270,7 @@ CARMPY_REMADV = Guide(
     sections=(
         Section(
             (
-                SegmentRule(
-                    "BGM",
-                    status="M",
-                    values=(
-                        Value("", 1, 1, "C002 1001", constant="481", note="remittance advice"),
-                        Value(
-                            "message_id",
-                            2,
-                            1,
-                            "C106 1004",
-                            status="M",
-                            note="sent before by the same sender: `PAY-DUPM`",
-                        ),
-                    ),
-                ),
-                SegmentRule("DTM", "137", status="M", note="the message date: not read"),
+                *_message_head("481", "remittance advice"),
                 _value_date("209"),
                 SegmentRule(
                     "RFF", "CR", status="M", values=(Value("end_to_end_reference", 1, 2, "C506 1154", status="M"),)
