@@ -1,4 +1,7 @@
-"""The flow for a file: XML by its root element, anything else as EDIFACT."""
+"""The flow for a file: XML by its root element, EDIFACT by its envelope; a
+file that is neither goes to the flow of the partner's registered format
+(``gateway.flows.refusal.registered_format``): EDIFACT unless the partner is
+registered for CAD-IN only."""
 
 from __future__ import annotations
 
@@ -6,9 +9,11 @@ from typing import BinaryIO
 
 from diagnostics import Finding, Location
 from gateway.flows.cadxml import CAD_IN_ROOT
+from gateway.flows.cadxml import MESSAGE_TYPE as CAD_IN
 from gateway.flows.contract import FlowOptions
 from gateway.flows.edifact import EdifactFlow
 from gateway.flows.handlers import xml_registration
+from gateway.flows.refusal import registered_format
 from gateway.report import FileReport
 from gateway.sniff import sniff
 from parsers.xml.secure import first_parse_error
@@ -29,6 +34,11 @@ def check_stream(stream: BinaryIO, name: str, options: FlowOptions | None = None
         if registration is None:
             return _unsupported_xml(name, sniffed.root, sniffed.problem or _parse_error(stream))
         return registration.flow(name, options).run(stream)
+    if sniffed.format in ("unknown", "empty") and registered_format(options.partner) == CAD_IN:
+        # Neither EDIFACT nor XML: answered as the CAD-IN it should have been (a CAD-OUT saying why).
+        cad_in = xml_registration(CAD_IN_ROOT)
+        assert cad_in is not None  # CAD-IN is always registered
+        return cad_in.flow(name, options).run(stream)
     return EdifactFlow(name, options).run(stream)
 
 
