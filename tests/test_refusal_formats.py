@@ -144,3 +144,18 @@ def test_a_cad_in_that_fails_with_an_internal_error_is_answered_with_a_cad_out(
     assert result.state == "failed"
     assert _outbox_kinds(outbox, "decl.xml") == ["cadout.xml", "report.json"]
     assert _cadout_responses(outbox, "decl.xml") == [("505", ["INTERNAL"])]
+
+
+def test_an_unsupported_xml_document_is_answered_in_the_partners_registered_format(tmp_path: Path) -> None:
+    registry = parse_registry(REGISTRY)
+    invoice = b'<?xml version="1.0"?>\n<Invoice><Total>1</Total></Invoice>\n'
+    result, outbox = _process(tmp_path / "cad", "erp01", "invoice.xml", invoice, registry)
+    assert result.state == "quarantined"
+    assert _outbox_kinds(outbox, "invoice.xml") == ["cadout.xml", "report.json"]
+    assert _cadout_responses(outbox, "invoice.xml") == [("400", ["XML-TYPE"])]
+    result, outbox = _process(tmp_path / "edi", "broker01", "invoice.xml", invoice, registry)
+    assert _outbox_kinds(outbox, "invoice.xml") == ["contrl.edi", "report.json"]
+    [contrl] = read_contrls(ack_path(outbox, "invoice.xml", "contrl.edi").read_bytes())
+    assert contrl["uci"]["action"] == "4"
+    report = json.loads(ack_path(outbox, "invoice.xml", "report.json").read_bytes())
+    assert (report["format"], [e["code"] for e in report["errors"]]) == ("xml", ["XML-TYPE"])
