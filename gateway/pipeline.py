@@ -36,10 +36,11 @@ from gateway.flows.contract import (
     acknowledgement_name,
 )
 from gateway.flows.dispatch import check_stream
-from gateway.flows.edifact import EdifactFlow
+from gateway.flows.refusal import INTERNAL, refuse
 from gateway.partners import PartnerRegistry
 from gateway.report import FileReport
 from gateway.settings import Settings
+from gateway.sniff import Sniffed, sniff
 from gateway.stored_report import StoredReport, stored_summary
 from ledger import Ledger
 from ledger.store import FileState, as_utc
@@ -524,13 +525,13 @@ class Pipeline:
         run_id: str | None,
     ) -> ProcessedFile:
         """Failed: internal error. The partner is answered as for a file refused
-        unread (a rejecting CONTRL, the JSON report) saying the gateway could not
+        unread (a rejecting acknowledgement in its format, the JSON report) saying the gateway could not
         process it, without the error's details (those are the ledger's and the
         log's); the file is quarantined and never retried unless an operator asks.
         What earlier attempts posted stays recorded."""
         partner, name = claimed.inbound.partner, claimed.inbound.name
         finding = Finding(
-            "INTERNAL",
+            INTERNAL,
             f"the gateway could not process this file (an internal error, {self.settings.max_failed_attempts} "
             f"attempts); it is quarantined and the operator alerted: ledger file {file_id}",
             Location(),
@@ -633,7 +634,7 @@ class Pipeline:
             now=lambda: prepared,  # when the file was first received: a rerun writes the same bytes
         )
         if refusal is not None:
-            report = EdifactFlow(name, options).reject([refusal])
+            report = refuse(name, options, [refusal], self._sniff_refused(claimed, refusal))
         else:
             with channel.watch():
                 opened = self.transport.open(claimed)
@@ -658,6 +659,22 @@ class Pipeline:
             ],
         )
         return report
+
+    def _sniff_refused(self, claimed: ClaimedFile, refusal: Finding) -> Sniffed | None:
+        """The format of a refused or failed file from its first bytes, so it is
+        answered in it; None (the partner's registered formats decide) for a
+        file whose name is unsafe, which is never opened, or whose head cannot
+        be read."""
+        if refusal.code == "NAME":
+            return None
+        try:
+            with self.transport.open(claimed) as stream:
+                return sniff(stream)
+        except Exception as error:
+            log.warning(
+                "%s: cannot look at %s to tell its format (%s)", claimed.inbound.partner, claimed.location, error
+            )
+            return None
 
     def _write_report(self, sink: _OutboxSink, report: FileReport, options: FlowOptions) -> None:
         """A JSON report beside the EDI acknowledgements, for machines and people."""

@@ -204,6 +204,24 @@ class XmlFlow:
             status = status or OutcomeStatus.REJECTED.value
         return status
 
+    def reject(self, findings: list[Finding], status: str = cadout.SYNTAX_ERROR) -> FileReport:
+        """Refuse a file without reading it (too large, unsafe name) or one the
+        gateway failed on: the report and a CAD-OUT with one file-level
+        Response of ``status`` carrying the findings."""
+        self.report.errors.extend(findings)
+        sink = self.options.sink
+        if sink is None:
+            return self.report
+        name = acknowledgement_name(self.options, self.name, "cadout.xml")
+        with sink.open(name) as out:
+            writer = CadOutWriter(
+                out, sender_id=self.options.our_id[0], application_reference=None, issued=self.options.now()
+            )
+            writer.write(CadOutResponse(status, [_error(finding) for finding in findings]))
+            writer.close()
+        self.report.acknowledgements.append(name)
+        return self.report
+
     # phase 2 -------------------------------------------------------------------
     def _phase2(self, spool: Spool, problem: ReadProblem | None) -> None:
         sink = self.options.sink

@@ -1,4 +1,7 @@
-"""The flow for a file: XML by its root element, anything else as EDIFACT."""
+"""The flow for a file: XML by its root element, EDIFACT by its envelope; a
+file that is neither goes to the flow of the partner's registered format
+(``gateway.flows.refusal.registered_format``): EDIFACT unless the partner is
+registered for CAD-IN only."""
 
 from __future__ import annotations
 
@@ -6,9 +9,11 @@ from typing import BinaryIO
 
 from diagnostics import Finding, Location
 from gateway.flows.cadxml import CAD_IN_ROOT
+from gateway.flows.cadxml import MESSAGE_TYPE as CAD_IN
 from gateway.flows.contract import FlowOptions
 from gateway.flows.edifact import EdifactFlow
 from gateway.flows.handlers import xml_registration
+from gateway.flows.refusal import refuse, registered_format
 from gateway.report import FileReport
 from gateway.sniff import sniff
 from parsers.xml.secure import first_parse_error
@@ -27,8 +32,16 @@ def check_stream(stream: BinaryIO, name: str, options: FlowOptions | None = None
     if sniffed.format == "xml":
         registration = xml_registration(sniffed.root)
         if registration is None:
-            return _unsupported_xml(name, sniffed.root, sniffed.problem or _parse_error(stream))
+            finding = _unsupported_xml(sniffed.root, sniffed.problem or _parse_error(stream))
+            report = refuse(name, options, [finding], sniffed)  # in the partner's registered format
+            report.format = "xml"
+            return report
         return registration.flow(name, options).run(stream)
+    if sniffed.format in ("unknown", "empty") and registered_format(options.partner) == CAD_IN:
+        # Neither EDIFACT nor XML: answered as the CAD-IN it should have been (a CAD-OUT saying why).
+        cad_in = xml_registration(CAD_IN_ROOT)
+        assert cad_in is not None  # CAD-IN is always registered
+        return cad_in.flow(name, options).run(stream)
     return EdifactFlow(name, options).run(stream)
 
 
@@ -39,21 +52,16 @@ def _parse_error(stream: BinaryIO) -> Finding | None:
     return problem
 
 
-def _unsupported_xml(name: str, root: str | None, problem: Finding | None) -> FileReport:
-    """A document no flow takes: its well-formedness error when it has one
-    (that comes first: junk after a root element is not an unknown type),
-    else ``XML-TYPE``."""
-    report = FileReport(file=name, format="xml")
+def _unsupported_xml(root: str | None, problem: Finding | None) -> Finding:
+    """Why a document no flow takes is refused: its well-formedness error when
+    it has one (that comes first: junk after a root element is not an unknown
+    type), else ``XML-TYPE``."""
     if problem is not None:
-        report.errors.append(problem)
-        return report
-    report.errors.append(
-        Finding(
-            "XML-TYPE",
-            f"XML document {root or '(unreadable root element)'} is not supported: this gateway accepts "
-            f"CAD-IN ({CAD_IN_ROOT}), ISO 20022 pain.001 (version 09 or later) and EDIFACT "
-            "CUSDEC, PAYMUL and REMADV D:96B",
-            Location(xpath="/*[1]"),
-        )
+        return problem
+    return Finding(
+        "XML-TYPE",
+        f"XML document {root or '(unreadable root element)'} is not supported: this gateway accepts "
+        f"CAD-IN ({CAD_IN_ROOT}), ISO 20022 pain.001 (version 09 or later) and EDIFACT "
+        "CUSDEC, PAYMUL and REMADV D:96B",
+        Location(xpath="/*[1]"),
     )
-    return report

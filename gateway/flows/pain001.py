@@ -70,6 +70,14 @@ class Pain001Flow:
         self._answer(message, group, statuses, name)
         return self.report
 
+    def reject(self, findings: list[Finding]) -> FileReport:
+        """Refuse a file without reading it (too large, unsafe name) or one the
+        gateway failed on: the report and a pain.002 rejecting the message (RJCT)
+        with the findings as its group reasons."""
+        self.report.errors.extend(findings)
+        self._answer(None, findings, [])
+        return self.report
+
     def _transaction(self, mapped: MappedPayment, group: list[Finding]) -> TransactionStatus:
         document = DocumentReport(mapped.ref, PAIN001_TYPE, DocumentStatus.REJECTED)
         self.report.documents.append(document)
