@@ -28,6 +28,7 @@ from typing import Any
 from pydifact.segments import Segment as OutSegment
 
 from diagnostics import Finding, Location
+from mappings.derived import PerObject
 from mappings.edifact_values import ValueProblem, parse_date_102, parse_decimal
 from mappings.edifact_writer import segment as out_segment
 from parsers.edifact.model import Message, Segment
@@ -242,10 +243,7 @@ class Guide:
 
     def fields(self) -> dict[str, list[tuple[SegmentRule, Value]]]:
         """Domain path (``invoice.number``, ``lines[].hs_code``) → the rules and values that carry it."""
-        found = _FIELDS.get(id(self))
-        if found is None:
-            found = _FIELDS[id(self)] = self._fields()
-        return found
+        return _FIELDS.derive(self, Guide._fields)
 
     def _fields(self) -> dict[str, list[tuple[SegmentRule, Value]]]:
         found: dict[str, list[tuple[SegmentRule, Value]]] = {}
@@ -284,7 +282,7 @@ class Guide:
         return bindings[0][0].tag if bindings else "UNH"
 
 
-_FIELDS: dict[int, dict[str, list[tuple[SegmentRule, Value]]]] = {}  # per guide (guides live as long as the process)
+_FIELDS = PerObject()
 
 
 def _generic(path: str) -> str:
@@ -361,14 +359,11 @@ def _plans(rules: Sequence[SegmentRule]) -> dict[str, list[_Plan]]:
     return table
 
 
-_SECTION_PLANS: dict[int, dict[str, list[_Plan]]] = {}  # per section (guides live as long as the process)
+_SECTION_PLANS = PerObject()
 
 
 def _section_plans(section: Section) -> dict[str, list[_Plan]]:
-    plans = _SECTION_PLANS.get(id(section))
-    if plans is None:
-        plans = _SECTION_PLANS[id(section)] = _plans(section.rules)
-    return plans
+    return _SECTION_PLANS.derive(section, lambda made: _plans(made.rules))
 
 
 class _Frame:

@@ -38,6 +38,7 @@ from lxml import etree
 from diagnostics import Finding, Location
 from diagnostics.field_paths import parent_path
 from domain.identifiers import is_ascii_digits
+from mappings.derived import PerObject
 
 # -- Value codecs: element text ↔ domain value ---------------------------------------------------
 
@@ -278,11 +279,7 @@ class XmlGuide:
     def fields(self) -> dict[str, _Binding]:
         """Domain path (``invoice.number``, ``lines[].hs_code``; ``lines`` for
         the list's container and ``lines[]`` for an item) → its XPath and name."""
-        found = _FIELDS.get(id(self))
-        if found is None:
-            found = _FIELDS[id(self)] = {}
-            _bind(self.root, "", "", self.root.name, "", found)
-        return found
+        return _FIELDS.derive(self, _bindings)
 
     def item_labels(self) -> dict[str, str]:
         """List name → how messages call one item (``lines`` → ``line``)."""
@@ -320,7 +317,13 @@ class XmlGuide:
         return f"{label} ({where})" if where else label
 
 
-_FIELDS: dict[int, dict[str, _Binding]] = {}  # per guide (guides live as long as the process)
+_FIELDS = PerObject()
+
+
+def _bindings(guide: XmlGuide) -> dict[str, _Binding]:
+    found: dict[str, _Binding] = {}
+    _bind(guide.root, "", "", guide.root.name, "", found)
+    return found
 
 
 def walk(rule: Element) -> Iterator[tuple[int, Element]]:
@@ -449,16 +452,14 @@ class _ReadPlan:
         self.read = rule.codec.read
 
 
-_READ_PLANS: dict[int, _ReadPlan] = {}  # per guide
+_READ_PLANS = PerObject()
 
 
 def read_element(guide: XmlGuide, element: etree._Element, base: str) -> Reading:
     """Walk one element (the guide's root, e.g. a ``Declaration``) against
     ``guide``. ``base`` is the element's XPath in its document: findings are
     placed under it."""
-    plan = _READ_PLANS.get(id(guide))
-    if plan is None:
-        plan = _READ_PLANS[id(guide)] = _ReadPlan(guide.root, guide.namespace)
+    plan = _READ_PLANS.derive(guide, lambda made: _ReadPlan(made.root, made.namespace))
     reading = Reading(data={}, line=source_line(element))
     _Reader(guide, reading, base).children(plan, element, reading.data, "")
     return reading
@@ -615,16 +616,14 @@ def _writes(rule: Element) -> bool:
     )
 
 
-_WRITE_PLANS: dict[int, _WritePlan] = {}  # per guide
+_WRITE_PLANS = PerObject()
 
 
 def write_element(guide: XmlGuide, root: Any) -> etree._Element:
     """The guide's root element for ``root`` (a domain object). The elements
     have no namespace: they are meant to stand where ``guide.namespace`` is
     the default one."""
-    plan = _WRITE_PLANS.get(id(guide))
-    if plan is None:
-        plan = _WRITE_PLANS[id(guide)] = _WritePlan(guide.root)
+    plan = _WRITE_PLANS.derive(guide, lambda made: _WritePlan(made.root))
     holder = etree.Element("holder")
     _write(plan, holder, root, root)
     return holder[0] if len(holder) else etree.Element(plan.name)

@@ -230,3 +230,18 @@ def test_every_domain_field_of_a_declaration_has_a_place_in_the_guide() -> None:
     for name in DeclarationLine.model_fields:
         assert f"lines[].{name}" in guided, name
     assert Path(guide_docs.DOCS / "cusdec-cad.md").exists()
+
+
+def test_guides_made_and_dropped_never_share_compiled_rules() -> None:
+    """Plans are cached per guide object: a guide built later, perhaps at the same
+    address as a dropped one, reads with its own rules."""
+    import gc
+
+    from mappings.edifact_guide import Guide, Section, SegmentRule, Value
+
+    for qualifier in ("A", "B", "C", "D"):
+        guide = Guide(("X", "D", "96B"), (Section((SegmentRule("FTX", qualifier, values=(Value("text", 4, 1),)),)),))
+        reading = read_message(guide, _message(f"FTX+{qualifier}+++hello"))
+        assert reading.data == {"text": "hello"}, qualifier
+        del guide, reading
+        gc.collect()
