@@ -3,7 +3,10 @@
 The CSV (fixtures/reference/tariff.csv) has one row per (hs_code, treatment,
 valid_from); treatment ``*`` is the default for treatments not listed. Rates are
 percent. Lines starting with ``#`` are comments; ``# tariff-version: X`` names
-the table's version.
+the table's version and ``# tariff-scope: full`` says it is the whole Customs Tariff
+(without it the table is an excerpt, as the shipped one is, and an HS code missing
+from it may still be in the tariff). The treatment codes themselves are reference
+data (``fixtures/reference/tariff_treatments.csv``, ``validators.reference_data``).
 """
 
 from __future__ import annotations
@@ -19,34 +22,9 @@ from domain.identifiers import is_ascii_digits
 
 DEFAULT_TREATMENT = "*"
 _VERSION_PREFIX = "# tariff-version:"
+_SCOPE_PREFIX = "# tariff-scope:"
+_SCOPES = ("excerpt", "full")
 _COLUMNS = ("hs_code", "treatment", "description", "unit", "duty_rate", "excise_rate", "gst_exempt", "valid_from")
-
-TARIFF_TREATMENTS: dict[str, str] = {
-    "2": "MFN",
-    "3": "GT",
-    "4": "AUT",
-    "5": "NZT",
-    "7": "CCCT",
-    "8": "LDCT",
-    "9": "GPT",
-    "10": "UST",
-    "11": "MT/MXT",
-    "12": "MUST",
-    "13": "CIAT",
-    "14": "CT",
-    "21": "CRT",
-    "22": "IT",
-    "23": "NT",
-    "24": "SLT",
-    "25": "PT",
-    "26": "COLT",
-    "27": "JT",
-    "28": "PAT",
-    "29": "HNT",
-    "30": "KRT",
-    "31": "CETA",
-}
-"""Tariff treatment codes the portal accepts: carm-brief §7 (2016 list) plus CETA 31."""
 
 
 def normalize_treatment(code: str) -> str:
@@ -69,8 +47,9 @@ class TariffRow:
 class Tariff:
     """Rate look-ups by HS code, tariff treatment and date."""
 
-    def __init__(self, rows: list[TariffRow], version: str | None = None) -> None:
+    def __init__(self, rows: list[TariffRow], version: str | None = None, *, excerpt: bool = True) -> None:
         self.version = version
+        self.excerpt = excerpt  # False only for a table that declares itself the whole tariff
         self._rows: dict[tuple[str, str], list[TariffRow]] = defaultdict(list)
         for row in rows:
             self._rows[(row.hs_code, row.treatment)].append(row)
@@ -84,6 +63,11 @@ class Tariff:
             (line.removeprefix(_VERSION_PREFIX).strip() for line in lines if line.startswith(_VERSION_PREFIX)),
             None,
         )
+        scope = next(
+            (line.removeprefix(_SCOPE_PREFIX).strip() for line in lines if line.startswith(_SCOPE_PREFIX)), "excerpt"
+        )
+        if scope not in _SCOPES:
+            raise ValueError(f"{path}: tariff-scope must be one of {', '.join(_SCOPES)}, not {scope!r}")
         numbered = [(number, line) for number, line in enumerate(lines, 1) if line.strip() and not line.startswith("#")]
         reader = csv.DictReader(line for _, line in numbered)
         if tuple(reader.fieldnames or ()) != _COLUMNS:
@@ -97,7 +81,17 @@ class Tariff:
                 raise ValueError(f"{path}:{number}: duplicate row for {key}")
             seen.add(key)
             rows.append(row)
-        return cls(rows, version)
+        return cls(rows, version, excerpt=scope == "excerpt")
+
+    @property
+    def described(self) -> str:
+        """``the loaded tariff excerpt (version V)`` or ``the tariff (version V)``, for messages."""
+        return f"the {'loaded tariff excerpt' if self.excerpt else 'tariff'} (version {self.version or 'unnamed'})"
+
+    def first_listed(self, hs_code: str) -> dt.date | None:
+        """The earliest date any row of ``hs_code`` applies from; None when the table has none."""
+        dates = [row.valid_from for (code, _), rows in self._rows.items() if code == hs_code for row in rows]
+        return min(dates, default=None)
 
     def row(self, hs_code: str, treatment: str, as_of: dt.date) -> TariffRow | None:
         """The row in force on ``as_of`` for the treatment, else the default row."""

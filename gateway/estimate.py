@@ -1,6 +1,8 @@
 """``carm-edi estimate FILE``: what the gateway computes for each CUSDEC line — duty, excise,
 value for tax, GST and totals, by the portal's own formulas (portal/assessment.py) at the
-reference tariff — next to what the file declares, with every difference flagged.
+reference tariff — next to what the file declares, with every difference flagged. A line whose
+origin is not entitled to the treatment it claims (TAR-ORG) is flagged and computed under the
+treatment its goods get without a claim (MFN, or GT for the General Tariff's countries).
 
 Exit codes: 0 every declared amount matches, 1 a difference (or a line that cannot be
 assessed), 2 the file cannot be read as CUSDEC.
@@ -19,6 +21,7 @@ from duties.tariff import Tariff
 from mappings.cusdec_declaration import is_guide_message, map_cusdec
 from parsers.edifact.model import InterchangeStart, MessageRead
 from parsers.edifact.reader import read_edifact
+from validators.reference_data import ReferenceData, default_reference
 
 AMOUNTS = ("value_for_duty", "customs_duty", "excise_tax", "value_for_tax", "gst")
 _LABELS = {
@@ -98,21 +101,43 @@ class DeclarationEstimate:
         }
 
 
-def estimate_declaration(declaration: Declaration, tariff: Tariff, message_ref: str = "1") -> DeclarationEstimate:
+def _entitled_treatment(treatment: str, origin: str, reference: ReferenceData) -> tuple[str | None, str | None]:
+    """The treatment to compute under and the problem to report: the claimed one when the origin
+    is entitled to it (or the code is unknown: TAR-TT's business), else the default for the origin."""
+    claimed = reference.treatment(treatment)
+    if claimed is None or claimed.allows(origin):
+        return treatment, None
+    fallback = reference.default_treatment(origin)
+    problem = f"{claimed.label} does not apply to goods originating in {origin}"
+    if fallback is None:
+        return None, problem
+    return fallback.code, f"{problem}: computed under {fallback.label}"
+
+
+def estimate_declaration(
+    declaration: Declaration, tariff: Tariff, message_ref: str = "1", reference: ReferenceData | None = None
+) -> DeclarationEstimate:
+    """``reference``: the treatment list (None: the shipped one)."""
+    reference = reference if reference is not None else default_reference()
     result = DeclarationEstimate(message_ref, declaration.reference)
     for line in declaration.lines:
         declared = {name: getattr(line, name) for name in AMOUNTS}
         declared["value_for_duty"] = to_cents(line.value_for_duty)
-        row = tariff.row(line.hs_code, line.tariff_treatment, declaration.release_date)
+        treatment, problem = _entitled_treatment(line.tariff_treatment, line.country_of_origin, reference)
+        row = None if treatment is None else tariff.row(line.hs_code, treatment, declaration.release_date)
         if row is None:
-            problem = f"HS code {line.hs_code} is not in the tariff on {declaration.release_date.isoformat()}"
+            problem = problem or (
+                f"HS code {line.hs_code} is not in {tariff.described} on {declaration.release_date.isoformat()}"
+            )
             result.lines.append(
                 LineEstimate(line.line_number, line.hs_code, line.tariff_treatment, declared, None, problem)
             )
             continue
         assessed = assess_line(line, row)
         computed = {name: getattr(assessed, name) for name in AMOUNTS}
-        result.lines.append(LineEstimate(line.line_number, line.hs_code, line.tariff_treatment, declared, computed))
+        result.lines.append(
+            LineEstimate(line.line_number, line.hs_code, line.tariff_treatment, declared, computed, problem)
+        )
     return result
 
 

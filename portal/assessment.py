@@ -11,8 +11,9 @@ from decimal import Decimal
 from domain.declaration import Declaration
 from domain.outcome import AssessedLine, PortalError
 from duties.assessment import assess_line
-from duties.tariff import TARIFF_TREATMENTS, Tariff, normalize_treatment
+from duties.tariff import Tariff
 from portal import codes
+from validators.reference_data import default_reference
 
 _ZERO = Decimal("0.00")
 
@@ -41,14 +42,15 @@ def assess(declaration: Declaration, tariff: Tariff) -> Assessment:
     """Assess every line at the rates in force on the release date.
 
     Errors point at ``lines[i].tariff_treatment`` (code not in the treatment
-    list) and ``lines[i].hs_code`` (HS code without a row in force); all lines
-    are checked so that one rejection reports every problem.
+    list, ``tariff_treatments.csv`` of the reference data) and ``lines[i].hs_code``
+    (HS code without a row in force); all lines are checked so that one rejection
+    reports every problem.
     """
     as_of = declaration.release_date
     assessed: list[AssessedLine] = []
     errors: list[PortalError] = []
     for index, line in enumerate(declaration.lines):
-        treatment_known = normalize_treatment(line.tariff_treatment) in TARIFF_TREATMENTS
+        treatment_known = default_reference().treatment(line.tariff_treatment) is not None
         if not treatment_known:
             errors.append(
                 codes.TARIFF_TREATMENT_UNKNOWN.error(

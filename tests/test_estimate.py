@@ -58,7 +58,10 @@ def test_json_output_with_an_unknown_hs_code() -> None:
     assert body["tariff_version"] == "2025.1-illustrative"
     [declaration] = body["declarations"]
     assert declaration["lines"][1]["computed"] is None
-    assert "6109999999 is not in the tariff" in declaration["lines"][1]["problem"]
+    assert (
+        "6109999999 is not in the loaded tariff excerpt (version 2025.1-illustrative)"
+        in declaration["lines"][1]["problem"]
+    )
     assert declaration["totals"]["gst"] == {"declared": "47.79", "computed": "540.00"}
 
 

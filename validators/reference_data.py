@@ -13,7 +13,7 @@ in ``tariff.csv``) names a table's version, reported in ``versions``.
 | ``currencies.csv`` | ``code,name`` — ISO 4217 |
 | ``units.csv`` | ``code,name`` — UN/ECE Rec. 20 |
 | ``exchange_rates.csv`` | ``currency,valid_from,rate`` — CAD per unit, in force until the next row |
-| ``tariff_treatments.csv`` | ``code,abbreviation,name,origins`` — origins ``*`` or ISO codes |
+| ``tariff_treatments.csv`` | ``code,abbreviation,name,origins,subset,source`` — the one list of treatment codes; origins ``*`` (any, ``-XX`` excludes) or ISO codes |
 | ``holidays.csv`` | ``date,name`` — non-business days besides weekends |
 | ``tariff.csv`` | loaded by ``duties.tariff.Tariff`` |
 """
@@ -35,6 +35,10 @@ from duties.tariff import Tariff, normalize_treatment
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "fixtures" / "reference"
 _VERSION_PREFIXES = ("# reference-version:", "# tariff-version:")
 ANY_ORIGIN = "*"
+TREATMENT_COLUMNS = ("code", "abbreviation", "name", "origins", "subset", "source")
+MFN, GT = "2", "3"
+"""The treatments goods get without a preference claim: the General Tariff for the countries it
+lists (North Korea), the Most-Favoured-Nation Tariff for every other origin."""
 
 
 @dataclass(frozen=True)
@@ -67,13 +71,59 @@ def read_table(path: Path, columns: tuple[str, ...]) -> Table:
 
 @dataclass(frozen=True)
 class TreatmentInfo:
-    code: str
+    """A tariff treatment and the origins entitled to it (``tariff_treatments.csv``)."""
+
+    code: str  # the short form: "2" for MFN 02
     abbreviation: str
     name: str
-    origins: frozenset[str] | None  # None: any origin
+    origins: frozenset[str] | None  # None: any origin not in ``excluded``
+    excluded: frozenset[str] = frozenset()
+    subset: bool = False  # the origins are an illustrative subset of the entitled ones
+    source: str = ""
+
+    @property
+    def label(self) -> str:
+        """How a broker names it: the abbreviation and the two-digit code, ``MFN (02)``."""
+        return f"{self.abbreviation} ({int(self.code):02d})"
 
     def allows(self, country: str) -> bool:
+        if country in self.excluded:
+            return False
         return self.origins is None or country in self.origins
+
+    def describe_origins(self) -> str:
+        """``US PR``; ``any origin except KP``; a subset says so."""
+        if self.origins is None:
+            excluded = " ".join(sorted(self.excluded))
+            return f"any origin except {excluded}" if excluded else "any origin"
+        listed = " ".join(sorted(self.origins))
+        return f"{listed} (an illustrative subset of its beneficiaries)" if self.subset else listed
+
+
+def _treatment(number: int, record: dict[str, str], path: Path) -> TreatmentInfo:
+    """One row of ``tariff_treatments.csv``, checked."""
+    where = f"{path}:{number}"
+    if not is_ascii_digits(record["code"]):
+        raise ValueError(f"{where}: treatment code {record['code']!r} is not digits")
+    tokens = record["origins"].split()
+    any_origin = tokens[:1] == [ANY_ORIGIN]
+    excluded = [token[1:] for token in tokens[1:]] if any_origin else []
+    listed = [] if any_origin else tokens
+    if any_origin and not all(token.startswith("-") for token in tokens[1:]):
+        raise ValueError(f"{where}: after * only exclusions (-XX) may follow")
+    if not tokens or not all(len(c) == 2 and c.isascii() and c.isupper() for c in excluded + listed):
+        raise ValueError(f"{where}: origins must be * or ISO 3166 alpha-2 codes, not {record['origins']!r}")
+    if record["subset"] not in ("true", "false"):
+        raise ValueError(f"{where}: subset must be true or false, not {record['subset']!r}")
+    return TreatmentInfo(
+        code=normalize_treatment(record["code"]),
+        abbreviation=record["abbreviation"],
+        name=record["name"],
+        origins=None if any_origin else frozenset(listed),
+        excluded=frozenset(excluded),
+        subset=record["subset"] == "true",
+        source=record["source"],
+    )
 
 
 class ExchangeRates:
@@ -130,13 +180,13 @@ class ReferenceData:
             except (ValueError, InvalidOperation) as error:
                 raise ValueError(f"{rate_table.path}:{number}: {error}") from error
 
-        treatments = {}
-        for _, record in table("tariff_treatments.csv", ("code", "abbreviation", "name", "origins")).records:
-            origins = record["origins"].split()
-            code = normalize_treatment(record["code"])
-            treatments[code] = TreatmentInfo(
-                code, record["abbreviation"], record["name"], None if origins == [ANY_ORIGIN] else frozenset(origins)
-            )
+        treatment_table = table("tariff_treatments.csv", TREATMENT_COLUMNS)
+        treatments: dict[str, TreatmentInfo] = {}
+        for number, record in treatment_table.records:
+            info = _treatment(number, record, treatment_table.path)
+            if info.code in treatments:
+                raise ValueError(f"{treatment_table.path}:{number}: treatment code {info.code} listed twice")
+            treatments[info.code] = info
 
         holidays = frozenset(
             dt.date.fromisoformat(record["date"]) for _, record in table("holidays.csv", ("date", "name")).records
@@ -158,6 +208,27 @@ class ReferenceData:
 
     def treatment(self, code: str) -> TreatmentInfo | None:
         return self.treatments.get(normalize_treatment(code)) if is_ascii_digits(code) else None
+
+    def treatment_label(self, code: str) -> str:
+        """``MFN (02)`` for a known code; an unknown one as declared."""
+        info = self.treatment(code)
+        return info.label if info is not None else code
+
+    def accepted_treatments(self) -> str:
+        """Every treatment, by code: ``MFN (02), GT (03), …``."""
+        return ", ".join(info.label for info in sorted(self.treatments.values(), key=lambda info: int(info.code)))
+
+    def default_treatment(self, country: str) -> TreatmentInfo | None:
+        """The treatment goods from ``country`` get without a preference: GT where it lists the
+        country, else MFN; None when the loaded list has neither."""
+        general = self.treatments.get(GT)
+        if general is not None and general.origins is not None and country in general.origins:
+            return general
+        return self.treatments.get(MFN)
+
+    def treatments_for(self, country: str) -> list[TreatmentInfo]:
+        """The treatments goods originating in ``country`` may claim, by code."""
+        return sorted((i for i in self.treatments.values() if i.allows(country)), key=lambda info: int(info.code))
 
     # business-day calendar (Monday to Friday, minus holidays) ---------------------
     def is_business_day(self, day: dt.date) -> bool:

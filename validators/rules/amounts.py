@@ -30,15 +30,24 @@ def _assessed(d: Declaration, ctx: RuleContext) -> Iterator[tuple[int, Declarati
 
 
 def hs_in_tariff(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    tariff = ctx.ref.tariff
     for index, line in enumerate(d.lines):
-        if _row(d, line, ctx) is None:
-            yield (
-                f"lines[{index}].hs_code",
-                (
-                    f"line {line.line_number}: HS code {line.hs_code} is not in the tariff "
-                    f"(version {ctx.ref.tariff.version}) on the release date {d.release_date.isoformat()}"
-                ),
+        if _row(d, line, ctx) is not None:
+            continue
+        listed = tariff.first_listed(line.hs_code)
+        if listed is not None:
+            problem = (
+                f"has no row in force on the release date {d.release_date.isoformat()} in {tariff.described}; "
+                f"its rows apply from {listed.isoformat()}"
             )
+        elif tariff.excerpt:
+            problem = (
+                f"is not in {tariff.described}: the excerpt holds only some tariff items, so check the code "
+                "against the Customs Tariff or load a full extract"
+            )
+        else:
+            problem = f"is not in {tariff.described}"
+        yield f"lines[{index}].hs_code", f"line {line.line_number}: HS code {line.hs_code} {problem}"
 
 
 def treatment_known(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
@@ -46,22 +55,27 @@ def treatment_known(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str
         if ctx.ref.treatment(line.tariff_treatment) is None:
             yield (
                 f"lines[{index}].tariff_treatment",
-                (f"line {line.line_number}: tariff treatment {line.tariff_treatment} is not a known treatment code"),
+                (
+                    f"line {line.line_number}: tariff treatment {line.tariff_treatment} is not a treatment code; "
+                    f"accepted: {ctx.ref.accepted_treatments()}"
+                ),
             )
 
 
 def treatment_for_origin(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     for index, line in enumerate(d.lines):
         info = ctx.ref.treatment(line.tariff_treatment)
-        if info is not None and not info.allows(line.country_of_origin):
-            allowed = " ".join(sorted(info.origins or ()))
-            yield (
-                f"lines[{index}].tariff_treatment",
-                (
-                    f"line {line.line_number}: tariff treatment {line.tariff_treatment} ({info.abbreviation}) "
-                    f"does not apply to goods originating in {line.country_of_origin} (it applies to: {allowed})"
-                ),
-            )
+        origin = line.country_of_origin
+        if info is None or info.allows(origin):
+            continue
+        entitled = ", ".join(other.label for other in ctx.ref.treatments_for(origin)) or "none listed"
+        yield (
+            f"lines[{index}].tariff_treatment",
+            (
+                f"line {line.line_number}: {info.label} {info.name} does not apply to goods originating in {origin} "
+                f"(it applies to {info.describe_origins()}); goods from {origin} may claim: {entitled}"
+            ),
+        )
 
 
 def exchange_rate(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
@@ -98,7 +112,7 @@ def duty_rate(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
                 f"lines[{index}].duty_rate",
                 (
                     f"line {line.line_number}: duty rate {line.duty_rate} % differs from the tariff rate "
-                    f"{row.duty_rate} % for HS {line.hs_code} under treatment {line.tariff_treatment}"
+                    f"{row.duty_rate} % for HS {line.hs_code} under {ctx.ref.treatment_label(line.tariff_treatment)}"
                 ),
             )
 

@@ -111,6 +111,7 @@ class Rule(Generic[Subject]):
     portal_code: str | None = None  # the portal's validation code for the same check, if any
     group: str = ""
     notes: str = ""
+    source: str = ""  # the public text the rule rests on, or "unverified: our choice, docs/decisions.md"
 
     def __post_init__(self) -> None:
         if len(self.rule_id) > 8:

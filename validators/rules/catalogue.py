@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain import Declaration
+from validators.reference_data import default_reference
 from validators.rules.base import Rule
 from validators.rules.payments import PAYMENT_RULES
 from validators.rules.registry import RULES
@@ -26,7 +27,10 @@ code and the CAD-OUT validation code), a severity, a message and a **pointer**: 
 model (`lines[1].hs_code`, 0-based) that each channel maps back to its own position (segment and
 element through the CUSDEC mapper's sources; an XPath in the XML channel).
 
-**Errors** reject the declaration; **warnings** are reported and do not reject it.
+**Errors** reject the declaration; **warnings** are reported and do not reject it. **Source** names
+the public text a rule rests on (a D-memo, the Customs Tariff, a customs notice `CN yy-nn`, a
+regulation section, the project's domain brief `carm-brief §n`), or says `unverified: our choice,
+docs/decisions.md` where no public text was found.
 
 ## Context
 
@@ -71,11 +75,35 @@ on or before that date is a correction, after it an adjustment.
 """
 
 
+_HEADER = "| Id | Severity | Field | Needs | Portal code | Rule | Source |\n|---|---|---|---|---|---|---|\n"
+
+
 def _row(rule: Rule[Any]) -> str:
     needs = ", ".join(need.value for need in rule.needs) or "—"
     portal = f"`{rule.portal_code}`" if rule.portal_code else "—"
     summary = rule.summary + (f" — {rule.notes}" if rule.notes else "")
-    return f"| `{rule.rule_id}` | {rule.severity.value} | `{rule.field}` | {needs} | {portal} | {summary} |"
+    return (
+        f"| `{rule.rule_id}` | {rule.severity.value} | `{rule.field}` | {needs} | {portal} | {summary} "
+        f"| {rule.source} |"
+    )
+
+
+def _treatments() -> str:
+    """The treatment list (TAR-TT) and who may claim each (TAR-ORG), from tariff_treatments.csv."""
+    reference = default_reference()
+    rows = [
+        f"| {info.label} | {info.name} | {info.describe_origins()} | {info.source} |"
+        for info in sorted(reference.treatments.values(), key=lambda info: int(info.code))
+    ]
+    return (
+        "\n## Tariff treatments\n\n"
+        "The codes `TAR-TT` accepts and the origins `TAR-ORG` accepts for each, from "
+        "`fixtures/reference/tariff_treatments.csv` "
+        f"(version {reference.versions.get('tariff_treatments.csv')}), the one list of treatment codes "
+        "(the embedded portal's `P202` and `carm-edi estimate` read it too). A declaration may give a code "
+        "with or without its leading zero (`2` or `02`).\n\n"
+        "| Treatment | Name | Origins entitled | Source |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
+    )
 
 
 def render() -> str:
@@ -85,18 +113,16 @@ def render() -> str:
     for rule in RULES:
         groups.setdefault(rule.group, []).append(rule)
     for group, rules in groups.items():
-        parts.append(
-            f"\n## {group}\n\n| Id | Severity | Field | Needs | Portal code | Rule |\n|---|---|---|---|---|---|\n"
-        )
+        parts.append(f"\n## {group}\n\n{_HEADER}")
         parts.append("\n".join(_row(rule) for rule in rules) + "\n")
     parts.append(
         "\n## Payments\n\nOn the domain `Payment` (`validators/rules/payments.py`, `check_payment`), for pain.001, PAYMUL "
         "and REMADV alike; they run in every context (the portal code is the portal's own check of the same thing). "
         "The file-level checks (control sum, number of transactions, duplicate message id) and the pain.002 reason "
-        "codes are in [formats/payments.md](formats/payments.md).\n\n"
-        "| Id | Severity | Field | Needs | Portal code | Rule |\n|---|---|---|---|---|---|\n"
+        "codes are in [formats/payments.md](formats/payments.md).\n\n" + _HEADER
     )
     parts.append("\n".join(_row(rule) for rule in PAYMENT_RULES) + "\n")
+    parts.append(_treatments())
     parts.append(
         "\nReference tables (`validators/reference_data.py`; versions are the `# reference-version:` comments) "
         "ship as illustrative subsets; point `ReferenceData.load(directory)` at a full extract.\n"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from domain import Declaration
-from domain.identifiers import bn9_of, bn9_valid, transaction_number_valid
+from domain.identifiers import bn9_of, bn9_valid, transaction_check_digit, transaction_number_valid
 from validators.rules.base import RuleContext
 
 PROGRAM_IDS = ("RC", "RM", "RP", "RT")
@@ -44,9 +44,17 @@ def declarant_program(d: Declaration, _: RuleContext) -> Iterator[tuple[str, str
         )
 
 
-def transaction_check_digit(d: Declaration, _: RuleContext) -> Iterator[tuple[str, str]]:
-    if not transaction_number_valid(d.transaction_number):
-        yield "transaction_number", f"transaction number {d.transaction_number} fails its check digit"
+def transaction_number_check_digit(d: Declaration, _: RuleContext) -> Iterator[tuple[str, str]]:
+    number = d.transaction_number
+    if not transaction_number_valid(number):
+        expected = transaction_check_digit(number[:13])
+        yield (
+            "transaction_number",
+            (
+                f"transaction number {number} fails its check digit: the last digit is {number[13]}, "
+                f"expected {expected} ({number[:13]}{expected})"
+            ),
+        )
 
 
 def office_known(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:

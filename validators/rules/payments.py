@@ -114,6 +114,7 @@ PAYMENT_RULES: tuple[Rule[Payment], ...] = (
         portal_code="P402",
         group="Payments",
         notes="pain.002 AM03. Applies in every context: a gateway rejection, also enforced by the portal.",
+        source="unverified: our choice, docs/decisions.md (CARM payments are in Canadian dollars)",
     ),
     Rule(
         "PAY-AMT",
@@ -123,6 +124,7 @@ PAYMENT_RULES: tuple[Rule[Payment], ...] = (
         portal_code="P406",
         group="Payments",
         notes="pain.002 AM12.",
+        source="ISO 4217 (CAD has two decimal places)",
     ),
     Rule(
         "PAY-RMT",
@@ -131,6 +133,7 @@ PAYMENT_RULES: tuple[Rule[Payment], ...] = (
         field="remittance",
         group="Payments",
         notes="Structured remittance (CdtrRefInf, DOC/RFF) or a BN15 in the unstructured text. pain.002 NARR.",
+        source="unverified: our choice, docs/decisions.md",
     ),
     Rule(
         "PAY-SUM",
@@ -140,6 +143,7 @@ PAYMENT_RULES: tuple[Rule[Payment], ...] = (
         portal_code="P403",
         group="Payments",
         notes="pain.002 AM09.",
+        source="unverified: our choice, docs/decisions.md",
     ),
     Rule(
         "PAY-ACCT",
@@ -149,6 +153,7 @@ PAYMENT_RULES: tuple[Rule[Payment], ...] = (
         portal_code="P407",
         group="Payments",
         notes="pain.002 AC01.",
+        source="carm-brief §5 (RM program account #########RM####); CSCB CARM Bulletin 5397",
     ),
     Rule(
         "PAY-BN9",
@@ -158,6 +163,7 @@ PAYMENT_RULES: tuple[Rule[Payment], ...] = (
         portal_code="P407",
         group="Payments",
         notes="pain.002 AC01.",
+        source="python-stdnum stdnum/ca/bn.py (the BN9 check digit is Luhn)",
     ),
     Rule(
         "PAY-TXN",
@@ -166,6 +172,7 @@ PAYMENT_RULES: tuple[Rule[Payment], ...] = (
         field="remittance[i].transaction_numbers[j]",
         group="Payments",
         notes="pain.002 NARR. Whether the transaction is on the account is the portal's check (P405).",
+        source="carm-brief §5 (14-digit transaction number with its check digit)",
     ),
 )
 """In the order they run. Portal codes are listed for reference: unlike the declaration

@@ -14,7 +14,12 @@ H, D = (Needs.HISTORY,), (Needs.DELEGATION,)
 RULES: tuple[Rule[Declaration], ...] = (
     # identifiers
     Rule(
-        "ID-BN9-I", "Importer BN9 passes Luhn", identifiers.importer_bn9, field="importer.account", group="Identifiers"
+        "ID-BN9-I",
+        "Importer BN9 passes Luhn",
+        identifiers.importer_bn9,
+        field="importer.account",
+        group="Identifiers",
+        source="python-stdnum stdnum/ca/bn.py (the BN9 check digit is Luhn); carm-brief §5",
     ),
     Rule(
         "ID-BN9-D",
@@ -22,6 +27,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         identifiers.declarant_bn9,
         field="declarant.account",
         group="Identifiers",
+        source="python-stdnum stdnum/ca/bn.py (the BN9 check digit is Luhn); carm-brief §5",
     ),
     Rule(
         "ID-RM",
@@ -30,6 +36,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         field="importer.account",
         group="Identifiers",
         notes="The portal rejects the same with P301; kept in every context (a v1 rule).",
+        source="CSCB CARM Bulletin 5397 (CADs are made under the importer's RM account)",
     ),
     Rule(
         "ID-PGM",
@@ -37,13 +44,15 @@ RULES: tuple[Rule[Declaration], ...] = (
         identifiers.declarant_program,
         field="declarant.account",
         group="Identifiers",
+        source="python-stdnum stdnum/ca/bn.py (program identifiers RC, RM, RP, RT); which of them a declarant may use is unverified: our choice, docs/decisions.md",
     ),
     Rule(
         "ID-TXN",
         "Transaction number check digit (sum mod 10, every second digit doubled)",
-        identifiers.transaction_check_digit,
+        identifiers.transaction_number_check_digit,
         field="transaction_number",
         group="Identifiers",
+        source="D17-1-10 Appendix F (not read); the weights checked on six published numbers (carm-brief §5): docs/decisions.md",
     ),
     Rule(
         "ID-OFF",
@@ -51,6 +60,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         identifiers.office_known,
         field="office_of_release",
         group="Identifiers",
+        source="D17-1-10 (B3 field 4, office number); the list: CBSA's offices, an illustrative subset here",
     ),
     Rule(
         "ID-CCN",
@@ -59,6 +69,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         field="cargo_control_number",
         group="Identifiers",
         notes="Length 5-25 and the characters A-Z, 0-9, '-' are the model's syntax check.",
+        source="carm-brief §5 (a 4-character CBSA carrier code plus the carrier's reference; BorderConnect glossary)",
     ),
     Rule(
         "ID-CTY",
@@ -66,6 +77,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         identifiers.countries_known,
         field="lines[i].country_of_origin, vendor.country",
         group="Identifiers",
+        source="D17-1-10 (ISO 3166 alpha-2, with XK for Kosovo)",
     ),
     Rule(
         "ID-CUR",
@@ -73,6 +85,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         identifiers.currency_known,
         field="currency",
         group="Identifiers",
+        source="D17-1-10 (ISO 4217 currency codes)",
     ),
     Rule(
         "ID-UOM",
@@ -80,6 +93,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         identifiers.units_known,
         field="lines[i].unit",
         group="Identifiers",
+        source="UN/ECE Recommendation 20; CBSA's tariff service gives units as Rec. 20 codes (carm-brief §7)",
     ),
     Rule(
         "LIN-SEQ",
@@ -87,6 +101,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         identifiers.lines_numbered,
         field="lines[i].line_number",
         group="Identifiers",
+        source="unverified: our choice, docs/decisions.md",
     ),
     # tariff and amounts
     Rule(
@@ -96,23 +111,25 @@ RULES: tuple[Rule[Declaration], ...] = (
         field="lines[i].hs_code",
         portal_code="P201",
         group="Tariff and amounts",
+        source="Customs Tariff (the schedule in force on the release date); CBSA's tariff service (carm-brief §7)",
     ),
     Rule(
         "TAR-TT",
-        "Tariff treatment code is known",
+        "Tariff treatment code is in the treatment list (fixtures/reference/tariff_treatments.csv)",
         amounts.treatment_known,
         field="lines[i].tariff_treatment",
         portal_code="P202",
         group="Tariff and amounts",
+        source="CBSA treatment codes: carm-brief §7 (list at 2016-08-01); CSCB 2017-06-27 (31 CEUT, 32 UAT); CN 18-22 (33 CPTPT); CN 21-06 (34 UKT)",
     ),
     Rule(
         "TAR-ORG",
-        "Tariff treatment applies to the country of origin",
+        "The country of origin is entitled to the tariff treatment claimed",
         amounts.treatment_for_origin,
-        severity=W,
         field="lines[i].tariff_treatment",
         group="Tariff and amounts",
-        notes="A warning: origin is one condition of a preference, not proof of it, and the shipped treatment list leaves GPT, LDCT and CCCT unconstrained.",
+        notes="An error: a preference claimed for goods of a country not entitled to it underpays the duty. Eligibility is reference data (`origins` of tariff_treatments.csv); origin is one condition of a preference, not proof of it. The message lists the treatments the origin may claim.",
+        source="Customs Tariff, List of Countries and Applicable Tariff Treatments; CN 23-21 (UST for US goods, MXT for Mexican); CN 21-06",
     ),
     Rule(
         "AMT-FX",
@@ -121,6 +138,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         field="exchange_rate",
         group="Tariff and amounts",
         notes="No finding when the reference table has no rate for the currency and date.",
+        source="D13-2-3 (the rate in force on the date of direct shipment; this rule still uses the release date: carm-rules-review)",
     ),
     Rule(
         "AMT-VFD",
@@ -129,6 +147,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         field="lines[i].value_for_duty",
         group="Tariff and amounts",
         notes="Only lines that declare their invoice amount.",
+        source="Customs Act s.48; D13-4-3 (transaction value)",
     ),
     Rule(
         "AMT-RATE",
@@ -136,6 +155,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         amounts.duty_rate,
         field="lines[i].duty_rate",
         group="Tariff and amounts",
+        source="Customs Tariff (the rate of the line's treatment)",
     ),
     Rule(
         "AMT-DUTY",
@@ -143,6 +163,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         amounts.customs_duty,
         field="lines[i].customs_duty",
         group="Tariff and amounts",
+        source="Customs Tariff (ad valorem rate × value for duty; specific rates not modelled: carm-rules-review)",
     ),
     Rule(
         "AMT-EXC",
@@ -150,6 +171,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         amounts.excise_tax,
         field="lines[i].excise_tax",
         group="Tariff and amounts",
+        source="CN 24-35 (CARM excise tax codes); ad valorem is our simplification: docs/decisions.md",
     ),
     Rule(
         "AMT-VFT",
@@ -157,6 +179,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         amounts.value_for_tax,
         field="lines[i].value_for_tax",
         group="Tariff and amounts",
+        source="D13-2-5 (value for tax = value for duty + duties + excise; SIMA not modelled)",
     ),
     Rule(
         "AMT-GST",
@@ -165,6 +188,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         field="lines[i].gst",
         group="Tariff and amounts",
         notes="Names the mistake when the GST was computed on the value for duty.",
+        source="D13-2-5 (GST 5 % of the value for tax)",
     ),
     Rule(
         "AMT-TOT",
@@ -174,6 +198,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         field="invoice.total_amount",
         group="Tariff and amounts",
         notes="A warning: existing partner files carry invoice totals of the whole commercial invoice.",
+        source="unverified: our choice, docs/decisions.md",
     ),
     # dates and versions
     Rule(
@@ -182,6 +207,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         dates.release_not_in_future,
         field="release_date",
         group="Dates and versions",
+        source="unverified: our choice, docs/decisions.md",
     ),
     Rule(
         "DAT-LATE",
@@ -191,6 +217,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         field="release_date",
         group="Dates and versions",
         notes="The message gives the due date.",
+        source="SOR/86-1062 s.10.3 (accounting within 5 business days of release; exceptions not modelled)",
     ),
     Rule(
         "VER-RSN",
@@ -199,6 +226,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         field="amendment",
         group="Dates and versions",
         notes="The portal rejects the same with P106; kept in every context (a v1 rule).",
+        source="D17-2-1 Appendix A (reason codes; any text accepted here); CSCB CARM Bulletin 5412",
     ),
     Rule(
         "VER-ORIG",
@@ -207,6 +235,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         field="version",
         group="Dates and versions",
         notes="The portal rejects the same with P101; kept in every context (a v1 rule).",
+        source="carm-brief §1 (an original is version 1; 14-digit number + 5-digit version)",
     ),
     Rule(
         "VER-DUP",
@@ -216,6 +245,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         needs=H,
         portal_code="P102",
         group="Dates and versions",
+        source="carm-brief §1 (one transaction number per CAD, versions under it)",
     ),
     Rule(
         "VER-UNK",
@@ -225,6 +255,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         needs=H,
         portal_code="P103",
         group="Dates and versions",
+        source="carm-brief §1 (a change references the original's transaction number)",
     ),
     Rule(
         "VER-CNCL",
@@ -234,6 +265,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         needs=H,
         portal_code="P105",
         group="Dates and versions",
+        source="unverified: our choice, docs/decisions.md",
     ),
     Rule(
         "VER-NEXT",
@@ -243,6 +275,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         needs=H,
         portal_code="P104",
         group="Dates and versions",
+        source="carm-brief §1 (each change creates the next version)",
     ),
     Rule(
         "VER-ADJ",
@@ -252,6 +285,7 @@ RULES: tuple[Rule[Declaration], ...] = (
         needs=H,
         group="Dates and versions",
         notes="Payment due date = 10 business days after the 17th that ends the billing period of the original's release. A change declared an adjustment (amendment kind `adjustment`: EDIFACT FTX+CHG C107 4441 `ADJ`, XML StatementTypeCode `ADJ`) passes at any time; CBSA approves it.",
+        source="carm-brief §1 (correction before the payment due date, adjustment after); SOR/86-1062 s.10.3",
     ),
     # parties
     Rule(
@@ -263,5 +297,6 @@ RULES: tuple[Rule[Declaration], ...] = (
         portal_code="69",
         group="Delegation",
         notes="The portal answers 412 / code 69 (no delegation) or 415 / code 90 (unknown declarant).",
+        source="CBSA CARM: importers delegate authority to their broker in the client portal (carm-brief §6)",
     ),
 )
