@@ -2,10 +2,11 @@
 value for tax, GST and totals, by the portal's own formulas (portal/assessment.py) at the
 reference tariff — next to what the file declares, with every difference flagged. A line whose
 origin is not entitled to the treatment it claims (TAR-ORG) is flagged and computed under the
-treatment its goods get without a claim (MFN, or GT for the General Tariff's countries).
+treatment its goods get without a claim (MFN, or GT for the General Tariff's countries); an unknown
+treatment code (TAR-TT) is flagged too.
 
-Exit codes: 0 every declared amount matches, 1 a difference (or a line that cannot be
-assessed), 2 the file cannot be read as CUSDEC.
+Exit codes: 0 every declared amount matches, 1 a difference or a flagged line (no tariff row,
+an unknown treatment, a treatment the origin may not claim), 2 the file cannot be read as CUSDEC.
 """
 
 from __future__ import annotations
@@ -103,9 +104,12 @@ class DeclarationEstimate:
 
 def _entitled_treatment(treatment: str, origin: str, reference: ReferenceData) -> tuple[str | None, str | None]:
     """The treatment to compute under and the problem to report: the claimed one when the origin
-    is entitled to it (or the code is unknown: TAR-TT's business), else the default for the origin."""
+    is entitled to it, else the default for the origin; an unknown code is flagged and computed at
+    the tariff's default row, as before."""
     claimed = reference.treatment(treatment)
-    if claimed is None or claimed.allows(origin):
+    if claimed is None:
+        return treatment, f"tariff treatment {treatment} is not a treatment code: computed at the tariff's default rate"
+    if claimed.allows(origin):
         return treatment, None
     fallback = reference.default_treatment(origin)
     problem = f"{claimed.label} does not apply to goods originating in {origin}"

@@ -294,6 +294,14 @@ def test_estimate_shows_the_duty_chinese_goods_owe() -> None:
     assert declaration["totals"]["total_due"] == {"computed": "606.69"}
 
 
+def test_estimate_flags_an_unknown_treatment_code() -> None:
+    code, body = cli("estimate", "--json", str(RULE_FIXTURES / "tar-tt_fail.edi"))
+    assert code == 1 and body["clean"] is False
+    [line] = body["declarations"][0]["lines"]
+    assert line["problem"] == "tariff treatment 99 is not a treatment code: computed at the tariff's default rate"
+    assert line["computed"]["customs_duty"] == "145.80"  # 6109100010's default row: 18 % of 810.00
+
+
 def test_estimate_of_the_entitled_claim_is_clean() -> None:
     code, body = cli("estimate", "--json", str(ISSUE / "v03_uat_ukraine.edi"))
     assert code == 0 and body["clean"] is True
