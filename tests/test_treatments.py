@@ -33,7 +33,7 @@ from validators.rules.payments import PAYMENT_RULES
 
 RULE_FIXTURES = FIXTURES / "rules"
 CADIN = RULE_FIXTURES / "cadin"
-ISSUE = RULE_FIXTURES / "issue16"
+ORIGIN = RULE_FIXTURES / "origin"
 CLI = [sys.executable, "-m", "gateway.cli"]
 COMMODITY_1 = "/DocumentMetaData/Declaration[1]/GoodsShipment[1]/GovernmentAgencyGoodsItem/Commodity[1]"
 
@@ -252,7 +252,7 @@ def test_unknown_tariff_scope_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["v03_uat_ukraine.edi", "v03_uat_ukraine.xml"])
 def test_ukrainian_goods_under_uat_are_accepted(name: str) -> None:
-    code, answer = cli("check", "--json", str(ISSUE / name))
+    code, answer = cli("check", "--json", str(ORIGIN / name))
     assert code == 0 and answer["accepted"] is True
     [document] = answer["documents"]
     assert document["status"] == "accepted"
@@ -267,7 +267,7 @@ def test_ukrainian_goods_under_uat_are_accepted(name: str) -> None:
     ],
 )
 def test_chinese_goods_under_ust_are_rejected_by_tar_org(name: str, position: dict[str, Any]) -> None:
-    code, answer = cli("check", "--json", str(ISSUE / name))
+    code, answer = cli("check", "--json", str(ORIGIN / name))
     assert code == 1 and answer["accepted"] is False
     [document] = answer["documents"]
     assert document["status"] == "rejected"
@@ -280,7 +280,7 @@ def test_chinese_goods_under_ust_are_rejected_by_tar_org(name: str, position: di
 
 def test_estimate_shows_the_duty_chinese_goods_owe() -> None:
     """Line 1: 600.00 USD × 1.35 = 810.00 CAD; under MFN 18 % → duty 145.80, VFT 955.80, GST 47.79."""
-    code, body = cli("estimate", "--json", str(ISSUE / "v03_ust_china.edi"))
+    code, body = cli("estimate", "--json", str(ORIGIN / "v03_ust_china.edi"))
     assert code == 1 and body["clean"] is False
     [declaration] = body["declarations"]
     line = declaration["lines"][0]
@@ -303,6 +303,6 @@ def test_estimate_flags_an_unknown_treatment_code() -> None:
 
 
 def test_estimate_of_the_entitled_claim_is_clean() -> None:
-    code, body = cli("estimate", "--json", str(ISSUE / "v03_uat_ukraine.edi"))
+    code, body = cli("estimate", "--json", str(ORIGIN / "v03_uat_ukraine.edi"))
     assert code == 0 and body["clean"] is True
     assert [line["problem"] for line in body["declarations"][0]["lines"]] == [None] * 4
