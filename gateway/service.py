@@ -3,7 +3,7 @@ batch, summarize, reprocess. Each builds what it needs from settings at call
 time, so nothing happens when a DAG file is parsed. One planner (``plan``)
 serves the DAG (``plan_batches``, one task per batch) and ``carm-edi process``
 (``process_once``, every batch in turn): both resume stale claims and parked
-files before the inbox."""
+files before the inbox, and hand out only complete inbox files (``gateway.quiet``)."""
 
 from __future__ import annotations
 
@@ -182,7 +182,7 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
         summary["parked"] = len(parked)
         summary["parked_files"] = parked
     released = [f["name"] for f in files if f["state"] == FileState.RELEASED]
-    if released:  # an internal error: back in the inbox, tried again by the next run
+    if released:  # an internal error, or a file still being written: back in the inbox for the next run
         summary["released"] = len(released)
         summary["released_files"] = released
     failed = [f["name"] for f in files if f["state"] == FileState.FAILED]
