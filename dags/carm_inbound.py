@@ -1,6 +1,8 @@
 """``carm_inbound``: every partner inbox, in batches of files, through the gateway.
 
-``list_batches`` cuts the inbox files into batches, ``process_batch`` is mapped
+``list_batches`` cuts the complete inbox files into batches (a file written in
+place must first hold still for its partner's quiet period, measured within the
+task: docs/transports.md, "Complete files only"), ``process_batch`` is mapped
 over them (one task instance per batch of files, labelled with the batch in the
 UI) and ``summary`` adds up the results. Batches may run in any order (in
 parallel under a real executor); within a batch, files go in name order. The DAG is wiring only: the work is in

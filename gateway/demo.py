@@ -43,6 +43,7 @@ def run_demo(use_airflow: bool = True) -> int:
             "CARM_DATA_DIR": str(settings.resolved_data_dir),
             "CARM_PORTAL_URL": portal.url,
             "CARM_BATCH_SIZE": str(DEMO_BATCH_SIZE),
+            "CARM_QUIET_SECONDS": "0",  # the fixtures were copied in whole before the run
         }
         with _environ(**demo_env):
             settings = Settings()

@@ -11,6 +11,7 @@ partner::
     importer_accounts = ["123456782RM0001"]
     channel = { type = "sftp", connection_id = "partner_broker01_sftp", inbox = "inbox" }
     acknowledgements = { contrl = true, syntax_version = 4, charset = "UNOC" }
+    uploads = { mode = "rename" }   # or { quiet_seconds = 10 }: when an upload is complete
 
 Channels (``local``, ``sftp``, ``s3``) are the transports' models
 (``transports.channels``). Credentials never live here: they are in the Airflow
@@ -68,6 +69,29 @@ class AckPreferences(_Model):
     charset: Literal["UNOA", "UNOB", "UNOC", "UNOD", "UNOE", "UNOF", "UNOW", "UNOY"] | None = None
 
 
+class Uploads(_Model):
+    """When a file the partner uploads is complete and may be claimed (docs/transports.md, "Complete files only")."""
+
+    mode: Literal["in_place", "rename"] = Field(
+        default="in_place",
+        description="in_place: written under its final name, claimed once it held still for quiet_seconds; "
+        "rename: uploaded under a temporary name and renamed when done, so a listed file is claimed at once.",
+    )
+    quiet_seconds: Annotated[float, Field(ge=0, le=300)] | None = Field(
+        default=None, description="in_place: seconds the size and modification time must hold still (None: settings)."
+    )
+    temporary_names: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: ["*.part", "*.filepart", "*.partial", "*.tmp"],
+        description="Names (glob patterns, any case) of uploads in progress: never claimed. A leading dot always is one.",
+    )
+
+    @model_validator(mode="after")
+    def _quiet_for_in_place(self) -> Uploads:
+        if self.mode == "rename" and self.quiet_seconds is not None:
+            raise ValueError("quiet_seconds applies to mode 'in_place' only: a renamed upload is complete at once")
+        return self
+
+
 class Partner(_Model):
     id: Annotated[str, Field(pattern=PARTNER_ID_PATTERN)]
     name: str | None = None
@@ -78,6 +102,7 @@ class Partner(_Model):
     )
     channel: Channel
     acknowledgements: AckPreferences = AckPreferences()
+    uploads: Uploads = Uploads()
     edifact_line_breaks: Literal["layout", "data"] = Field(
         default="layout",
         description="CR/LF inside EDIFACT segments: layout to drop (wrapped files), or data the partner really sends.",

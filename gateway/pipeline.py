@@ -20,7 +20,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -38,6 +38,7 @@ from gateway.flows.contract import (
 from gateway.flows.dispatch import check_stream
 from gateway.flows.refusal import INTERNAL, refuse
 from gateway.partners import PartnerRegistry
+from gateway.quiet import Observation, observation, unchanged
 from gateway.report import FileReport
 from gateway.settings import Settings
 from gateway.sniff import Sniffed, sniff
@@ -328,18 +329,36 @@ class Pipeline:
         if self.checkpoint is not None:
             self.checkpoint(name)
 
-    def process_names(self, partner: str, names: Iterable[str], run_id: str | None = None) -> list[ProcessedFile]:
-        """Claim and process the named inbox files; names already taken are skipped."""
+    def process_names(
+        self,
+        partner: str,
+        names: Iterable[str],
+        run_id: str | None = None,
+        observed: Mapping[str, Observation] | None = None,
+    ) -> list[ProcessedFile]:
+        """Claim and process the named inbox files; names already taken are skipped,
+        and so is a file no longer as the planner ``observed`` it (its upload went
+        on): the next run looks at it again."""
         wanted = set(names)
         results = []
         for inbound in self.transport.list_inbox(partner):
-            if inbound.name in wanted:
-                result = self.process(inbound, run_id)
-                if result is not None:
-                    results.append(result)
+            if inbound.name not in wanted:
+                continue
+            seen = (observed or {}).get(inbound.name)
+            if seen is not None and not unchanged(inbound, seen):
+                log.info(
+                    "%s/%s: changed since the run was planned (size, modified %s, now %s): left for the next run",
+                    partner, inbound.name, list(seen), observation(inbound),
+                )  # fmt: skip
+                continue
+            result = self.process(inbound, run_id)
+            if result is not None:
+                results.append(result)
         return results
 
     def process_inbox(self, partner: str | None = None, run_id: str | None = None) -> list[ProcessedFile]:
+        """Claim and process every listed inbox file at once, without the planner's
+        check that it is complete (``gateway.quiet``): for inboxes whose files are."""
         partners = [partner] if partner else self.transport.partners()
         results = []
         for name in partners:
@@ -383,6 +402,8 @@ class Pipeline:
             except BaseException as error:
                 self._give_back(claimed, file_id, error, run_id)
                 raise
+            if size != claimed.inbound.size:
+                return self._still_written(claimed, file_id, size, run_id)
         claim = self.ledger.identify(file_id, sha256, size)
         if claim.duplicate_of is not None:
             return self._duplicate(claimed, claim.file_id, claim.duplicate_of, run_id)
@@ -553,6 +574,22 @@ class Pipeline:
         )  # fmt: skip
         self._checkpoint("acknowledged")
         return self._file_away(claimed, file_id, report, run_id, "failed", why)
+
+    def _still_written(self, claimed: ClaimedFile, file_id: int, size: int, run_id: str | None) -> ProcessedFile:
+        """The claimed file is not the size it was listed at: its writer still had it
+        open and wrote on after the claim moved it. It is not answered (half a file
+        would be rejected, and its rest quarantined after it); it goes back to the
+        inbox (``released``) for a later run to claim once it held still."""
+        inbound = claimed.inbound
+        why = (
+            f"still being written: listed at {inbound.size} bytes, {size} bytes when read after the claim; "
+            "back in the inbox unanswered, a later run takes it once it is complete"
+        )
+        log.warning("%s/%s: %s", inbound.partner, inbound.name, why)
+        self._give_back(claimed, file_id, ValueError(why), run_id, why=why)
+        report = FileReport(file=inbound.name, format="")
+        report.errors.append(Finding("PARTIAL", why, Location()))
+        return ProcessedFile(inbound.partner, inbound.name, FileState.RELEASED, report)
 
     def _park(self, claimed: ClaimedFile, file_id: int, error: PortalUnavailable, run_id: str | None) -> ProcessedFile:
         until = utcnow() + dt.timedelta(seconds=self.settings.park_seconds)

@@ -3,7 +3,7 @@ batch, summarize, reprocess. Each builds what it needs from settings at call
 time, so nothing happens when a DAG file is parsed. One planner (``plan``)
 serves the DAG (``plan_batches``, one task per batch) and ``carm-edi process``
 (``process_once``, every batch in turn): both resume stale claims and parked
-files before the inbox."""
+files before the inbox, and hand out only complete inbox files (``gateway.quiet``)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from gateway.operator import OperatorError, prepare_reprocess
 from gateway.partners import PartnerRegistry, load_registry
 from gateway.pipeline import Checkpoint, Pipeline, ProcessedFile
 from gateway.portal_lookups import PortalClientLookups
+from gateway.quiet import complete_files, completion, observation
 from gateway.settings import Settings
 from ledger import Ledger
 from ledger.store import FileState
@@ -81,38 +82,51 @@ def plan_batches(settings: Settings, reprocess: list[int] | None = None) -> list
     A partner whose channel cannot be listed (server down, bad credentials) is
     logged and skipped: the other partners are still served.
     """
+    registry = load_partners(settings)
     ledger = Ledger(settings.ledger_database_url())
     try:
-        with open_transport(settings) as transport:
+        with open_transport(settings, registry) as transport:
             if reprocess:
                 for note in prepare_reprocess(ledger, transport, [int(i) for i in reprocess]):
                     log.warning("reprocess: %s", note)
-            return plan(settings, ledger, transport)
+            return plan(settings, ledger, transport, registry=registry)
     finally:
         ledger.dispose()
 
 
-def plan(settings: Settings, ledger: Ledger, transport: Transport, partner: str | None = None) -> list[dict[str, Any]]:
+def plan(
+    settings: Settings,
+    ledger: Ledger,
+    transport: Transport,
+    partner: str | None = None,
+    registry: PartnerRegistry | None = None,
+) -> list[dict[str, Any]]:
     """The batches of one run (of every partner, or of ``partner``): first the files
-    to resume from processing/, then the inbox files, ``batch_size`` at a time."""
+    to resume from processing/, then the complete inbox files (``gateway.quiet``:
+    the run may wait up to the longest quiet period once), ``batch_size`` at a time.
+    An inbox batch carries what the planner saw of each file (``observed``): a file
+    changed by the time its batch runs is left for the next run."""
+    names = [partner] if partner else transport.partners()
+    known = set(registry.ids()) if registry is not None else set()
+    rules = {
+        name: completion(registry.get(name) if registry is not None and name in known else None, settings.quiet_seconds)
+        for name in names
+    }
+    inboxes = complete_files(transport, rules)
     batches: list[dict[str, Any]] = []
     size = settings.batch_size
-    for name in [partner] if partner else transport.partners():
+    for name in names:
         resume = [record.id for record in ledger.resumable(name)]
         for start in range(0, len(resume), size):
             chunk = resume[start : start + size]
             label = f"{name} resume {start // size + 1} ({len(chunk)} files)"
             batches.append({"partner": name, "files": [], "resume": chunk, "label": label})
-        try:
-            names = [f.name for f in transport.list_inbox(name)]
-        except Exception:
-            where = transport.describe(name) if isinstance(transport, PartnerChannels) else name
-            log.exception("partner %s: cannot list the inbox of %s", name, where)
-            continue
-        for start in range(0, len(names), size):
-            files = names[start : start + size]
+        inbox = inboxes.get(name, [])
+        for start in range(0, len(inbox), size):
+            files = inbox[start : start + size]
             label = f"{name} batch {start // size + 1} ({len(files)} files)"
-            batches.append({"partner": name, "files": files, "label": label})
+            observed = {f.name: observation(f) for f in files}
+            batches.append({"partner": name, "files": [f.name for f in files], "observed": observed, "label": label})
     return batches
 
 
@@ -128,14 +142,14 @@ def run_batch(
 def work_batch(pipeline: Pipeline, batch: dict[str, Any], run_id: str | None = None) -> list[ProcessedFile]:
     """One planned batch on an open pipeline: its files to resume, then its inbox files."""
     processed = [p for p in (pipeline.resume(i, run_id) for i in batch.get("resume", [])) if p is not None]
-    return processed + pipeline.process_names(batch["partner"], batch["files"], run_id)
+    return processed + pipeline.process_names(batch["partner"], batch["files"], run_id, batch.get("observed"))
 
 
 def process_once(settings: Settings, partner: str | None = None, run_id: str | None = None) -> list[ProcessedFile]:
     """``carm-edi process``: one run as the DAG plans it (stale claims and parked
     files resumed, then the inbox), every batch in turn in this process."""
     with open_pipeline(settings, task="carm-edi process") as pipeline:
-        batches = plan(settings, pipeline.ledger, pipeline.transport, partner)
+        batches = plan(settings, pipeline.ledger, pipeline.transport, partner, pipeline.registry)
         return [processed for batch in batches for processed in work_batch(pipeline, batch, run_id)]
 
 
@@ -168,7 +182,7 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
         summary["parked"] = len(parked)
         summary["parked_files"] = parked
     released = [f["name"] for f in files if f["state"] == FileState.RELEASED]
-    if released:  # an internal error: back in the inbox, tried again by the next run
+    if released:  # an internal error, or a file still being written: back in the inbox for the next run
         summary["released"] = len(released)
         summary["released_files"] = released
     failed = [f["name"] for f in files if f["state"] == FileState.FAILED]

@@ -36,6 +36,13 @@ class Settings(BaseSettings):
     claim_lease_seconds: float = Field(
         default=600.0, gt=0, description="A claim not renewed for this long is resumed by the next run."
     )
+    quiet_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="An inbox file is claimed once its size and modification time held still this long, "
+        "measured within one run (a partner's uploads.quiet_seconds overrides it; 0: claimed when listed).",
+    )
     park_seconds: float = Field(
         default=300.0, ge=0, description="A file parked for a portal outage waits this long before a run retries it."
     )

@@ -60,7 +60,8 @@ def portal_server(tmp_path: Path) -> Iterator[PortalServer]:
 def gateway_settings(tmp_path: Path, portal_server: PortalServer, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Settings with every folder and database in tmp_path, posting to ``portal_server``.
 
-    They are also exported as ``CARM_*`` variables, so code that builds
+    Inbox files are claimed when listed (``quiet_seconds`` 0): the tests copy
+    whole files in. They are also exported as ``CARM_*`` variables, so code that builds
     ``Settings()`` itself (the DAG's tasks) sees the same values.
     """
     values = {
@@ -68,6 +69,7 @@ def gateway_settings(tmp_path: Path, portal_server: PortalServer, monkeypatch: p
         "ledger_url": f"sqlite:///{tmp_path / 'ledger.sqlite'}",
         "portal_url": portal_server.url,
         "portal_backoff_seconds": "0.01",
+        "quiet_seconds": "0",  # tests put whole files in place; tests/test_partial_uploads.py sets its own
     }
     for name, value in values.items():
         monkeypatch.setenv(f"CARM_{name.upper()}", value)

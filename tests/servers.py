@@ -135,16 +135,21 @@ class SshServer:
             "extra": {"private_key": self.client_key.read_text(), "host_key": self.host_key, "look_for_keys": "false"},
         }
 
+    def sftp_command(self, *options: str) -> list[str]:
+        """OpenSSH's ``sftp`` in batch mode reading its commands from stdin (``options``: e.g. ``-l 800``)."""
+        return [
+            "sftp", "-b", "-", *options, "-i", str(self.client_key), "-P", str(self.port),
+            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={self.known_hosts}",
+            "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10", f"{self.user}@{self.host}",
+        ]  # fmt: skip
+
     def sftp_batch(
         self, commands: str, cwd: Path | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """Run OpenSSH's ``sftp`` in batch mode (key auth, strict host key checking)."""
-        command = [
-            "sftp", "-b", "-", "-i", str(self.client_key), "-P", str(self.port),
-            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={self.known_hosts}",
-            "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10", f"{self.user}@{self.host}",
-        ]  # fmt: skip
-        result = subprocess.run(command, input=commands, capture_output=True, text=True, cwd=cwd, timeout=60)
+        result = subprocess.run(
+            self.sftp_command(), input=commands, capture_output=True, text=True, cwd=cwd, timeout=60
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"sftp -b failed ({result.returncode}):\n{commands}\n{result.stdout}\n{result.stderr}")
         return result

@@ -57,6 +57,7 @@ def _env(world: dict[str, Any]) -> dict[str, str]:
         # "the second post" is v01's in every run, and v04 (an adjustment of v01) follows v01.
         "CARM_BATCH_SIZE": "5",
         "CARM_CLAIM_LEASE_SECONDS": "1",
+        "CARM_QUIET_SECONDS": "0",  # the files are copied in whole before the run
         "PYTHONPATH": str(PROJECT_ROOT),
     }
     return {**os.environ, **values}

@@ -13,6 +13,8 @@ class InboundFile:
     partner: str
     name: str  # the file name as the partner gave it; never used as a path unchecked
     size: int
+    modified: float | None = None  # modification time (POSIX seconds) as listed; None when the channel gives none
+    whole: bool = False  # the channel shows the file only once it is complete (an S3 object); else it may be growing
 
 
 @dataclass(frozen=True)

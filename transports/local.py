@@ -64,7 +64,8 @@ class LocalFolderTransport:
         files = []
         for entry in sorted(os.scandir(inbox), key=lambda e: e.name):
             if entry.is_file(follow_symlinks=False) and not entry.name.startswith("."):
-                files.append(InboundFile(partner, entry.name, entry.stat().st_size))
+                status = entry.stat(follow_symlinks=False)
+                files.append(InboundFile(partner, entry.name, status.st_size, status.st_mtime))
         return files
 
     def claim(self, inbound: InboundFile, claim_id: str | None = None) -> ClaimedFile | None:

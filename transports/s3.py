@@ -177,7 +177,10 @@ class S3Transport:
                 if not is_addressable(name):
                     log.warning("%s: skipping inbox key %r: it cannot be addressed safely", partner, item["Key"])
                     continue
-                files.append(InboundFile(partner, name, int(item.get("Size", 0))))
+                modified = item.get("LastModified")
+                stamp = modified.timestamp() if modified is not None else None
+                # An object appears only once its PUT (or multipart upload) completed: whole when listed.
+                files.append(InboundFile(partner, name, int(item.get("Size", 0)), stamp, whole=True))
         return sorted(files, key=lambda f: f.name)
 
     def claim(self, inbound: InboundFile, claim_id: str | None = None) -> ClaimedFile | None:

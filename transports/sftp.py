@@ -160,7 +160,7 @@ class SftpTransport:
             if entry.st_mode is None or not stat.S_ISREG(entry.st_mode):
                 log.info("%s: skipping inbox entry %r: not a regular file", partner, name)
                 continue
-            files.append(InboundFile(partner, name, entry.st_size or 0))
+            files.append(InboundFile(partner, name, entry.st_size or 0, entry.st_mtime))
         return sorted(files, key=lambda f: f.name)
 
     def claim(self, inbound: InboundFile, claim_id: str | None = None) -> ClaimedFile | None:
