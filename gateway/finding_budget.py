@@ -27,8 +27,9 @@ LISTED_FINDINGS = 1000
 """Findings a file's report lists in full (issue 15: "findings listed in full up to 1,000 per file")."""
 
 QUOTED_CHARACTERS = 500
-"""The longest message or location text a listed finding keeps: findings quote
-the input, and junk can hand them a "value" or a "tag" of megabytes."""
+"""The longest message or location text a listed finding keeps (and the longest
+identifier a report entry shows): findings quote the input, and junk can hand
+them a "value", a "tag" or a message reference of megabytes."""
 
 
 class FindingBudget:
@@ -83,7 +84,7 @@ class Findings(list[Finding]):
     def append(self, finding: Finding) -> None:
         self.found += 1
         if self.first is None:
-            self.first = finding
+            self.first = _bounded(finding)
         if self.budget.admit(finding):
             super().append(_bounded(finding))
 
@@ -98,7 +99,7 @@ class Findings(list[Finding]):
     def insert(self, index: SupportsIndex, finding: Finding) -> None:
         self.found += 1
         if self.first is None or index == 0:
-            self.first = finding
+            self.first = _bounded(finding)
         if self.budget.admit(finding):
             super().insert(index, _bounded(finding))
 
@@ -110,23 +111,28 @@ class Findings(list[Finding]):
 def _bounded(finding: Finding) -> Finding:
     """``finding`` with its message and location texts cut to ``QUOTED_CHARACTERS``."""
     location = finding.location
-    texts = (finding.message, location.tag, location.field, location.xpath)
+    texts = (finding.message, location.message_ref, location.tag, location.field, location.xpath)
     if all(text is None or len(text) <= QUOTED_CHARACTERS for text in texts):
         return finding
     return dataclasses.replace(
         finding,
-        message=_cut(finding.message),
+        message=quoted(finding.message),
         location=dataclasses.replace(
-            location, tag=_cut(location.tag), field=_cut(location.field), xpath=_cut(location.xpath)
+            location,
+            message_ref=quoted(location.message_ref),
+            tag=quoted(location.tag),
+            field=quoted(location.field),
+            xpath=quoted(location.xpath),
         ),
     )
 
 
 @overload
-def _cut(text: str) -> str: ...
+def quoted(text: str) -> str: ...
 @overload
-def _cut(text: None) -> None: ...
-def _cut(text: str | None) -> str | None:
+def quoted(text: None) -> None: ...
+def quoted(text: str | None) -> str | None:
+    """``text`` as a report quotes what it read: cut to ``QUOTED_CHARACTERS``."""
     if text is None or len(text) <= QUOTED_CHARACTERS:
         return text
     return f"{text[:QUOTED_CHARACTERS]}… ({len(text):,} characters)"

@@ -8,7 +8,7 @@ from typing import Any
 
 from diagnostics import Finding, Severity
 from domain import DeclarationOutcome, OutcomeStatus
-from gateway.finding_budget import FindingBudget, Findings
+from gateway.finding_budget import FindingBudget, Findings, quoted
 
 
 class DocumentStatus:
@@ -48,10 +48,10 @@ class DocumentReport:
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "message_ref": self.message_ref,
-            "type": self.message_type,
+            "message_ref": quoted(self.message_ref),
+            "type": quoted(self.message_type),
             "status": self.status,
-            "reference": self.reference,
+            "reference": quoted(self.reference),
             "errors": [e.to_dict() for e in self.errors],
         }
         if self.carm_status is not None:
@@ -73,8 +73,8 @@ class InterchangeReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "sender": self.sender,
-            "control_reference": self.control_reference,
+            "sender": quoted(self.sender),
+            "control_reference": quoted(self.control_reference),
             "accepted": self.accepted,
             "contrl_action": self.contrl_action,
             "errors": [e.to_dict() for e in self.errors],

@@ -146,6 +146,18 @@ def test_a_run_of_segments_outside_any_message_is_one_finding_after_its_first() 
     assert not interchange.accepted and report.documents[0].status == DocumentStatus.REJECTED  # withdrawn
 
 
+def test_what_a_report_quotes_of_the_input_is_cut_to_500_characters() -> None:
+    junk = b"Q" * 100_000
+    data = UNB + b"UNH+" + junk + b"+" + junk + b":D:96B:UN'BGM+1'UNT+3+" + junk + b"'UNZ+1+BUDGET1'\n"
+    report, _ = _check(data, "junk.edi")
+    text = json.dumps(report.to_dict())
+    assert len(text) < 20_000  # the junk is quoted a dozen times
+    [document] = report.to_dict()["documents"]
+    assert document["message_ref"] == "Q" * 500 + "… (100,000 characters)"
+    assert all(len(f["message"]) <= 530 and len(f["location"].get("message_ref", "")) <= 530 for f in document["errors"])
+    assert "17" in {f["code"] for f in document["errors"]}
+
+
 def _pipeline(
     tmp_path: Path,
     files: dict[str, bytes],
