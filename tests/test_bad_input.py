@@ -154,8 +154,26 @@ def test_what_a_report_quotes_of_the_input_is_cut_to_500_characters() -> None:
     assert len(text) < 20_000  # the junk is quoted a dozen times
     [document] = report.to_dict()["documents"]
     assert document["message_ref"] == "Q" * 500 + "… (100,000 characters)"
-    assert all(len(f["message"]) <= 530 and len(f["location"].get("message_ref", "")) <= 530 for f in document["errors"])
+    assert all(
+        len(f["message"]) <= 530 and len(f["location"].get("message_ref", "")) <= 530 for f in document["errors"]
+    )
     assert "17" in {f["code"] for f in document["errors"]}
+
+
+def test_the_directory_validator_does_not_remember_the_walk_of_a_huge_message() -> None:
+    """Its memo is for small messages sharing a tag sequence: a 20,000-segment
+    message's tags and findings must not stay in the process after it."""
+    from parsers.edifact.model import MessageRead
+    from parsers.edifact.reader import read_edifact
+    from validators.directory import default_validator, validate_message
+
+    head = b"UNH+1+CUSDEC:D:96B:UN:CAD01'BGM+929+1020700030001400001+9'"
+    data = UNB + head + b"XYZ+1'" * 20_000 + b"UNT+20003+1'UNZ+1+BUDGET1'"
+    [message] = [e.message for e in read_edifact(io.BytesIO(data)) if isinstance(e, MessageRead)]
+    found = validate_message(message)
+    assert Counter(f.code for f in found)["15"] == 20_000
+    walks = default_validator()._walks[("CUSDEC", "D", "96B")]
+    assert all(len(tags) < 20_000 for tags in walks)
 
 
 def _pipeline(
