@@ -43,6 +43,9 @@ def _check(args: argparse.Namespace) -> int:
             )
         for finding in report.all_errors():
             print(f"  {finding}")
+        note = report.budget.sentence()
+        if note is not None:
+            print(f"  {note}")
     return EXIT_ACCEPTED if report.accepted else EXIT_REJECTED
 
 

@@ -107,6 +107,12 @@ class Partner(_Model):
         default="layout",
         description="CR/LF inside EDIFACT segments: layout to drop (wrapped files), or data the partner really sends.",
     )
+    max_file_bytes: int | None = Field(
+        default=None, ge=1, description="Larger files are refused unread; None: settings.max_file_bytes."
+    )
+    max_failed_attempts: int | None = Field(
+        default=None, ge=1, description="Internal errors before a file is failed; None: settings.max_failed_attempts."
+    )
 
     @field_validator("importer_accounts")
     @classmethod

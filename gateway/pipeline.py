@@ -6,7 +6,7 @@ then archive it — or quarantine it when nothing in it could be accepted.
 
 An unexpected error out of a file's flow (a poison file) is that file's alone:
 the attempt is counted in the ledger, the file goes back to the inbox and the
-run goes on with the other files; at ``settings.max_failed_attempts`` the file
+run goes on with the other files; at ``max_failed_attempts`` (the partner's, else the settings') the file
 ends ``failed`` ("failed: internal error"), quarantined and answered. An error
 of the partner's channel is not the file's: the file is given back and the
 error stops the run, as a dropped connection stops every file after it.
@@ -37,7 +37,7 @@ from gateway.flows.contract import (
 )
 from gateway.flows.dispatch import check_stream
 from gateway.flows.refusal import INTERNAL, refuse
-from gateway.partners import PartnerRegistry
+from gateway.partners import Partner, PartnerRegistry
 from gateway.quiet import Observation, observation, unchanged
 from gateway.report import FileReport
 from gateway.settings import Settings
@@ -524,7 +524,7 @@ class Pipeline:
         fails. Either way the run goes on with the other files."""
         partner, name = claimed.inbound.partner, claimed.inbound.name
         log.error("%s/%s: internal error in file %d", partner, name, file_id, exc_info=error)
-        limit = self.settings.max_failed_attempts
+        limit = self._max_failed_attempts(partner)
         failures = self.ledger.record_failure(
             file_id, f"{type(error).__name__}: {error}"[:2000], run_id=run_id, task=self.task
         )
@@ -553,7 +553,7 @@ class Pipeline:
         partner, name = claimed.inbound.partner, claimed.inbound.name
         finding = Finding(
             INTERNAL,
-            f"the gateway could not process this file (an internal error, {self.settings.max_failed_attempts} "
+            f"the gateway could not process this file (an internal error, {self._max_failed_attempts(partner)} "
             f"attempts); it is quarantined and the operator alerted: ledger file {file_id}",
             Location(),
         )
@@ -619,12 +619,32 @@ class Pipeline:
         report.errors.append(Finding("DUP", why, Location()))
         return ProcessedFile(claimed.inbound.partner, claimed.inbound.name, FileState.QUARANTINED, report)
 
+    def _partner(self, partner_id: str) -> Partner | None:
+        """The registry's entry for a partner (None: no registry, or not in it)."""
+        if self.registry is None:
+            return None
+        try:
+            return self.registry.get(partner_id)
+        except KeyError:
+            return None
+
+    def _max_file_bytes(self, partner_id: str) -> int:
+        partner = self._partner(partner_id)
+        limit = partner.max_file_bytes if partner is not None else None
+        return limit if limit is not None else self.settings.max_file_bytes
+
+    def _max_failed_attempts(self, partner_id: str) -> int:
+        partner = self._partner(partner_id)
+        limit = partner.max_failed_attempts if partner is not None else None
+        return limit if limit is not None else self.settings.max_failed_attempts
+
     def _refusal(self, inbound: InboundFile) -> Finding | None:
-        """Why a file is refused without being read, if it is."""
-        if inbound.size > self.settings.max_file_bytes:
+        """Why a file is refused without being read, if it is (its size is the listing's: nothing is opened)."""
+        limit = self._max_file_bytes(inbound.partner)
+        if inbound.size > limit:
             return Finding(
                 "SIZE",
-                f"file of {inbound.size} bytes exceeds the limit of {self.settings.max_file_bytes} bytes; it was not read",
+                f"file of {inbound.size} bytes exceeds the limit of {limit} bytes; it was not read",
                 Location(),
             )
         if not is_plain_name(inbound.name):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from diagnostics import Finding, Severity
 from domain import DeclarationOutcome, OutcomeStatus
+from gateway.finding_budget import FindingBudget, Findings, quoted
 
 
 class DocumentStatus:
@@ -24,7 +26,7 @@ class DocumentReport:
     status: str
     reference: str | None = None  # 19-digit CARM reference when known
     carm_status: str | None = None
-    errors: list[Finding] = field(default_factory=list)
+    errors: Findings = field(default_factory=Findings)  # the file's: ``FileReport.findings()``
     assessed: dict[str, str] | None = None
     acknowledgement: dict[str, Any] | None = None  # a received CONTRL: its verdict and what it answers
 
@@ -46,10 +48,10 @@ class DocumentReport:
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "message_ref": self.message_ref,
-            "type": self.message_type,
+            "message_ref": quoted(self.message_ref),
+            "type": quoted(self.message_type),
             "status": self.status,
-            "reference": self.reference,
+            "reference": quoted(self.reference),
             "errors": [e.to_dict() for e in self.errors],
         }
         if self.carm_status is not None:
@@ -67,12 +69,12 @@ class InterchangeReport:
     control_reference: str
     accepted: bool
     contrl_action: str | None = None
-    errors: list[Finding] = field(default_factory=list)
+    errors: Findings = field(default_factory=Findings)  # the file's: ``FileReport.findings()``
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "sender": self.sender,
-            "control_reference": self.control_reference,
+            "sender": quoted(self.sender),
+            "control_reference": quoted(self.control_reference),
             "accepted": self.accepted,
             "contrl_action": self.contrl_action,
             "errors": [e.to_dict() for e in self.errors],
@@ -85,13 +87,22 @@ class FileReport:
     format: str
     interchanges: list[InterchangeReport] = field(default_factory=list)
     documents: list[DocumentReport] = field(default_factory=list)
-    errors: list[Finding] = field(default_factory=list)
     acknowledgements: list[str] = field(default_factory=list)
+    budget: FindingBudget = field(default_factory=FindingBudget, repr=False, compare=False)
+    errors: Findings = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.errors = self.findings()
+
+    def findings(self, found: Iterable[Finding] = ()) -> Findings:
+        """A new collection of this file's findings (a document's, an
+        interchange's), listed under the file's budget."""
+        return Findings(self.budget, found)
 
     @property
     def accepted(self) -> bool:
         return (
-            not self.errors
+            not self.errors.found
             and bool(self.interchanges or self.documents)
             and all(i.accepted for i in self.interchanges)
             and all(d.status in (DocumentStatus.ACCEPTED, DocumentStatus.RECEIVED) for d in self.documents)
@@ -120,4 +131,12 @@ class FileReport:
             "documents": [d.to_dict() for d in self.documents],
             "errors": [e.to_dict() for e in self.errors],
             "acknowledgements": self.acknowledgements,
+            **self.omitted(),
         }
+
+    def omitted(self) -> dict[str, Any]:
+        """The report's keys for the findings past the budget: none when all are listed."""
+        sentence = self.budget.sentence()
+        if sentence is None:
+            return {}
+        return {"findings_omitted": dict(self.budget.omitted.most_common()), "findings_note": sentence}

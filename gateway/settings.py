@@ -50,7 +50,8 @@ class Settings(BaseSettings):
         default=3,
         ge=1,
         description="Attempts at a file that may end in an unexpected error (an exception out of its flow); "
-        "at this many the file is failed: internal error (quarantined, answered, not retried).",
+        "at this many the file is failed: internal error (quarantined, answered, not retried); "
+        "a partner's max_failed_attempts in the registry overrides it.",
     )
     portal_database_url: str | None = Field(
         default=None, description="SQLAlchemy URL of the embedded portal; default SQLite in data_dir."
@@ -59,7 +60,12 @@ class Settings(BaseSettings):
     gateway_id: str = Field(default="CARMGW", description="Our UNB sender id on acknowledgements.")
     gateway_id_qualifier: str = Field(default="ZZZ")
     batch_size: int = Field(default=20, ge=1, description="Files per mapped Airflow task.")
-    max_file_bytes: int = Field(default=2 * 1024**3, ge=1)
+    max_file_bytes: int = Field(
+        default=1024**3,
+        ge=1,
+        description="Larger files are refused unread (a SIZE finding, a rejecting acknowledgement), whatever their "
+        "format; a partner's max_file_bytes in the registry overrides it.",
+    )
     partners_path: Path = Field(
         default=PROJECT_ROOT / "fixtures" / "partners.toml",
         description="The partner registry (TOML, see docs/transports.md).",

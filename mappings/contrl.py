@@ -121,7 +121,7 @@ class ContrlBuilder:
         self.rejected = 0
 
     def add(self, verdict: MessageVerdict) -> None:
-        mark = "" if verdict.findings else _CLEAN
+        mark = _CLEAN if verdict.accepted else ""  # a rejected message whose findings were not listed is still rejected
         width = _composite_width(self.syntax[1], 7, 5)
         for item in ucm_group(verdict, width):
             self._spool.append(item, mark)

@@ -184,7 +184,7 @@ def test_a_file_parked_by_the_previous_release_resumes_and_posts_with_the_same_k
         ledger.dispose()
 
     assert result.state == "archived" and record.state == "archived" and record.attempts == 2
-    assert record.summary is not None and record.summary["report_format"] == 2  # what this release stores
+    assert record.summary is not None and record.summary["report_format"] == 3  # what this release stores
     assert events[:5] == [
         ("received", "claiming"),
         ("claiming", "claimed"),

@@ -114,11 +114,11 @@ class XmlFlow:
         return self.options.partner_id
 
     def _declaration(self, read: DeclarationRead) -> SpooledDeclaration:
-        document = DocumentReport(str(read.index), MESSAGE_TYPE, DocumentStatus.REJECTED)
+        document = DocumentReport(str(read.index), MESSAGE_TYPE, DocumentStatus.REJECTED, errors=self.report.findings())
         self.report.documents.append(document)
         self._documents.append(document)
         if read.findings:
-            document.errors = list(read.findings)
+            document.errors.extend(read.findings)
             transaction_number, version, filer_reference = _ids(read)
             document.reference = _reference(transaction_number, version)
             return SpooledDeclaration(
@@ -160,7 +160,7 @@ class XmlFlow:
             item.declaration = None
         else:
             item.status = self._check(item, declaration, mapping)
-        document.errors = list(item.errors)
+        document.errors.extend(item.errors)
         document.status = DocumentStatus.REJECTED if item.status else DocumentStatus.ACCEPTED
         return item
 
@@ -246,6 +246,7 @@ class XmlFlow:
             sender=self._sender_id(),
             control_reference=(header.application_reference or "") if header else "",
             accepted=False,
+            errors=self.report.findings(),
         )
         if problem is not None:
             self._reject_file(problem, interchange, writer)

@@ -13,10 +13,11 @@ verdict is known.
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from diagnostics import Finding, Location
+from gateway.finding_budget import Findings
 from gateway.flows.contract import FlowOptions
 from gateway.flows.handlers import (
     EDIFACT_MESSAGES,
@@ -52,7 +53,7 @@ class _OpenInterchange:
     replies: InterchangeReplies
     contrl: ContrlBuilder
     handlers: dict[object, MessageHandler]  # by handler factory, in registration order
-    envelope_findings: list[Finding] = field(default_factory=list)
+    envelope_findings: Findings  # the file's budget; the interchange's report lists them
     ended: bool = False
     only_acknowledgements: bool = True  # a CONTRL is never answered with a CONTRL
     receipt_sent: bool = False
@@ -74,7 +75,7 @@ class EdifactFlow:
         self.report = FileReport(file=name, format="edifact")
         self._stack = ExitStack()
         self._files = AcknowledgementFiles(name, options, self.report, self._stack)
-        self._orphans: list[Finding] = []
+        self._orphans = self.report.findings()  # outside any interchange: the next one's, or the file's
         self._count = 0
         self._registered: set[tuple[str, str, str]] = set()  # (sender, qualifier, reference) held by this file
         self._detached: _OpenInterchange | None = (
@@ -107,7 +108,7 @@ class EdifactFlow:
                     self._problem(current, *findings)
             if current is not None:
                 self._finish(current)
-            elif self._orphans or not self.report.documents:
+            elif self._orphans.found or not self.report.documents:
                 self._answer_unreadable()
             if self._detached is not None:
                 self._detached.close()
@@ -120,13 +121,16 @@ class EdifactFlow:
         for registration in EDIFACT_MESSAGES:
             if registration.handler not in handlers:
                 handlers[registration.handler] = registration.handler(replies, self.options)
-        return _OpenInterchange(replies, ContrlBuilder(header, preferred_syntax(self.options)), handlers)
+        return _OpenInterchange(
+            replies, ContrlBuilder(header, preferred_syntax(self.options)), handlers, self.report.findings()
+        )
 
     def _start(self, header: InterchangeHeader) -> _OpenInterchange:
         self._count += 1
         current = self._open(header, self._count)
-        current.envelope_findings.extend(self._orphans)
-        self._orphans = []
+        if self._orphans.found:  # handed on, not copied: a copy would count against the budget twice
+            current.envelope_findings = self._orphans
+            self._orphans = self.report.findings()
         partner = self.options.partner
         if partner is not None and not owns_sender(partner, header.sender, header.sender_qualifier):
             current.envelope_findings.append(
@@ -172,12 +176,16 @@ class EdifactFlow:
         decimal = current.header.delimiters.decimal if current else "."
         syntax = [*message.findings, *envelope, *validate_message(message, decimal)]
         if message.type == "CONTRL":
-            self.report.documents.append(received_contrl(message, syntax, self.options.acknowledgements))
+            self.report.documents.append(
+                received_contrl(message, self.report.findings(syntax), self.options.acknowledgements)
+            )
             return
         if current is not None:
             current.only_acknowledgements = False
             self._write_receipt(current)
-        document = DocumentReport(message.reference, message.type, DocumentStatus.REJECTED)
+        document = DocumentReport(
+            message.reference, message.type, DocumentStatus.REJECTED, errors=self.report.findings()
+        )
         self.report.documents.append(document)
         registration = edifact_registration(message)
         errors: list[Finding] = []
@@ -189,10 +197,14 @@ class EdifactFlow:
         else:
             holder = current if current is not None else self._detached_interchange()
             errors = holder.handlers[registration.handler].read(message, decimal, syntax, document)
-        document.errors = syntax + errors
+        document.errors.extend(syntax)
+        listed_syntax = list(document.errors)  # the CONTRL lists what the report lists; its verdict counts them all
+        document.errors.extend(errors)
         if current is not None:
             current.contrl.add(
-                MessageVerdict(message.reference, _message_identifier(message), accepted=not syntax, findings=syntax)
+                MessageVerdict(
+                    message.reference, _message_identifier(message), accepted=not syntax, findings=listed_syntax
+                )
             )
 
     def _detached_interchange(self) -> _OpenInterchange:
@@ -207,11 +219,11 @@ class EdifactFlow:
             current.envelope_findings.append(
                 Finding("13", "the interchange has no UNZ trailer (truncated file?)", Location(tag="UNZ"))
             )
-        sound = not current.envelope_findings
+        sound = not current.envelope_findings.found
         answered = not current.only_acknowledgements
-        accepted = sound and (not answered or current.contrl.action(current.envelope_findings) == ACKNOWLEDGED)
+        accepted = sound and (not answered or current.contrl.action(current.envelope_findings.head()) == ACKNOWLEDGED)
         summary = InterchangeReport(
-            header.sender, header.control_reference, accepted=accepted, errors=list(current.envelope_findings)
+            header.sender, header.control_reference, accepted=accepted, errors=current.envelope_findings
         )
         self.report.interchanges.append(summary)
         for handler in current.handlers.values():
@@ -232,12 +244,12 @@ class EdifactFlow:
         out = self._files.stream("contrl")
         reference = current.replies.reference("contrl")
         if out is None:
-            return current.contrl.action(current.envelope_findings)
+            return current.contrl.action(current.envelope_findings.head())
         action = current.contrl.write(
             out,
             our_id=self.options.our_id,
             control_reference=reference,
-            interchange_findings=current.envelope_findings,
+            interchange_findings=current.envelope_findings.head(),  # the UCI names the first
             prepared=self.options.now(),
         )
         current.replies.record_sent(reference, "contrl", ["1"])
@@ -268,12 +280,12 @@ class EdifactFlow:
 
     def _answer_unreadable(self, findings: list[Finding] | None = None) -> None:
         """No interchange could be read: reject with a CONTRL addressed to the partner."""
-        findings = (
-            findings
-            or self._orphans
-            or [Finding("13", "no UNB interchange header found", Location(segment=1, tag="UNB"))]
-        )
-        self.report.errors.extend(findings)
+        if findings:
+            self.report.errors.extend(findings)
+        elif self._orphans.found:  # handed on, not copied (see ``Findings``)
+            self.report.errors = self._orphans
+        else:
+            self.report.errors.append(Finding("13", "no UNB interchange header found", Location(segment=1, tag="UNB")))
         self._count += 1
         header = self._unreadable_header()
         replies = InterchangeReplies(self._files, self.options, header, self._count)
@@ -281,7 +293,7 @@ class EdifactFlow:
             replies,
             ContrlBuilder(header, preferred_syntax(self.options)),
             {},
-            list(findings),
+            self.report.errors,
             ended=True,
             only_acknowledgements=False,
         )

@@ -64,7 +64,9 @@ class Pain001Flow:
                     Location(xpath="/Document/CstmrCdtTrfInitn/GrpHdr/MsgId"),
                 )
             )
-        interchange = InterchangeReport(sender, (message.message_id or "")[:32], accepted=not group, errors=list(group))
+        interchange = InterchangeReport(
+            sender, (message.message_id or "")[:32], accepted=not group, errors=self.report.findings(group)
+        )
         self.report.interchanges.append(interchange)
         statuses = [self._transaction(mapped, group) for mapped in message.payments]
         self._answer(message, group, statuses, name)
@@ -79,7 +81,7 @@ class Pain001Flow:
         return self.report
 
     def _transaction(self, mapped: MappedPayment, group: list[Finding]) -> TransactionStatus:
-        document = DocumentReport(mapped.ref, PAIN001_TYPE, DocumentStatus.REJECTED)
+        document = DocumentReport(mapped.ref, PAIN001_TYPE, DocumentStatus.REJECTED, errors=self.report.findings())
         self.report.documents.append(document)
         findings = list(mapped.findings)
         decision: Decision | None = None
@@ -104,7 +106,7 @@ class Pain001Flow:
                 Finding(v.rule_id, v.message, mapped.locate(v.pointer), v.severity)
                 for v in check_payment(mapped.payment)
             )
-        document.errors = findings
+        document.errors.extend(findings)
         document.acknowledgement = {"payment": summary(mapped.payment, decision, mapped.end_to_end_reference)}
         accepted = decision is not None and decision.accepted
         if accepted:

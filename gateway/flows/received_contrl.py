@@ -4,6 +4,7 @@ matched to the interchange of ours it answers."""
 from __future__ import annotations
 
 from diagnostics import Finding, Location, Severity
+from gateway.finding_budget import Findings
 from gateway.flows.contract import AcknowledgementRegistry
 from gateway.report import DocumentReport, DocumentStatus
 from mappings.contrl import RECEIVED, REJECTED, read_contrl
@@ -11,8 +12,9 @@ from parsers.edifact.model import Message
 
 
 def received_contrl(
-    message: Message, syntax: list[Finding], acknowledgements: AcknowledgementRegistry | None
+    message: Message, syntax: Findings, acknowledgements: AcknowledgementRegistry | None
 ) -> DocumentReport:
+    """``syntax``: the CONTRL's syntax findings, in its file's budget (the document's list)."""
     document = DocumentReport(message.reference, "CONTRL", DocumentStatus.RECEIVED, errors=syntax)
     received = read_contrl(message)
     if received is None:

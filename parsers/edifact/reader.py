@@ -172,6 +172,8 @@ _BLANK = b" \t\r\n\x1a"
 _BOM = b"\xef\xbb\xbf"
 _BREAKS = (b"\r", b"\n")
 _PREVIEW = 40
+_UNA_LOOKAHEAD = 1024  # bytes after a UNA looked at for its UNB or UNH (see ``_Scanner.una_opens``)
+_TAG_SHOWN = 12  # characters of an overlong "tag" (junk) a finding quotes
 _ENVELOPE_TAGS = frozenset({"UNH", "UNT", "UNG", "UNE", "UNZ"})
 _STOP_TAGS = _ENVELOPE_TAGS | {"UNA", "UNB"}  # segments the batch path hands to the dispatcher
 
@@ -325,6 +327,18 @@ class _Scanner:
                 skipped.add(self._buf[self._pos :], self.offset)
                 self._pos = len(self._buf)
                 return None
+
+    def una_opens(self) -> bool:
+        """Whether the UNA here is followed by a UNB or UNH (blanks and line
+        breaks between them ignored), by nothing but blanks within
+        ``_UNA_LOOKAHEAD`` bytes, or by the end of the file: then it is read
+        as an interchange's start.
+        A UNA followed by anything else is three letters in junk (random bytes
+        spell it once every 16 MB), skipped with the junk around it instead of
+        reading the junk after it segment by segment."""
+        ahead = self.peek(9 + _UNA_LOOKAHEAD)[9:]
+        rest = _without(ahead, _BREAKS).lstrip(_BLANK)
+        return len(rest) < 3 or rest[:3] in (b"UNB", b"UNH")
 
     def take(self, size: int) -> bytes:
         """The next ``size`` bytes (fewer at end of file)."""
@@ -802,6 +816,8 @@ class _Interchange:
     message: Message | None = None
     group_open: bool = False
     pending: list[Event] = field(default_factory=list)
+    stray_first: int = 0  # position of the first segment of a run outside any message (0: no run)
+    stray_last: int = 0  # ... and of its last one so far
 
 
 class _Reader:
@@ -817,16 +833,21 @@ class _Reader:
             yield _problem("13", "empty file")
             return
         found = False
+        skipped = _Skipped()
         while True:
-            skipped = _Skipped()
             tag = scanner.find_start(skipped)
             if tag is None:
                 yield from self._finish_file(found, skipped)
                 return
+            if tag == b"UNA" and not scanner.una_opens():  # three letters that happen to spell UNA in junk
+                offset = scanner.offset
+                skipped.add(scanner.take(3), offset)
+                continue
             if skipped.junk:
                 yield self._skipped_problem(skipped, found)
             found = True
             yield from self._read_interchange(tag)
+            skipped = _Skipped()
 
     @staticmethod
     def _finish_file(found: bool, skipped: _Skipped) -> Iterator[Event]:
@@ -1129,7 +1150,7 @@ class _Reader:
                         state.position += 1
                         # The two stops of every message, when nothing is pending: what
                         # ``_dispatch`` does for them then, without its generators.
-                        if not state.pending:
+                        if not state.pending and not state.stray_first:
                             message = state.message
                             if tag == "UNT" and message is not None:
                                 message.segments.append(segment)
@@ -1166,6 +1187,21 @@ class _Reader:
     ) -> Generator[Event, None, bool]:
         """Route one envelope segment (or a stray one); returns True after UNZ."""
         tag = segment.tag
+        message_open = state.message is not None
+        stray = not (
+            tag == "UNH"
+            or (tag == "UNT" and message_open)
+            or (tag in ("UNG", "UNZ") and enveloped)
+            or (tag == "UNE" and state.group_open)
+        )
+        if stray:
+            if not state.stray_first:  # a run starts: its first segment is reported as such
+                state.stray_first = segment.position
+                yield self._outside(segment, enveloped)
+                self._segment_problems(state, segment, raw, decoded)
+            state.stray_last = segment.position  # the rest of the run: counted, reported once at its end
+            return False
+        yield from self._end_strays(state, enveloped)
         if tag == "UNH":
             yield from self._close_message(state, f"UNH at segment {segment.position}")
             state.message = _message(segment, state.decoder.delimiters)
@@ -1195,24 +1231,37 @@ class _Reader:
             yield from self._flush(state)
             yield InterchangeEnd(segment, state.position)
             return True
-        else:
-            yield self._outside(segment, enveloped)
-            self._segment_problems(state, segment, raw, decoded)
         return False
 
     @staticmethod
-    def _outside(segment: Segment, enveloped: bool) -> SyntaxProblem:
-        if segment.tag in ("UNT", "UNE"):
-            context = f"no open {'UNH' if segment.tag == 'UNT' else 'UNG'} to close"
-        elif enveloped:
-            context = "outside any message"
+    def _end_strays(state: _Interchange, enveloped: bool) -> Iterator[Event]:
+        """End a run of segments outside any message: one finding for all of
+        it after its first (junk after a UNB would otherwise be a finding per segment)."""
+        first, last = state.stray_first, state.stray_last
+        if not first:
+            return
+        state.stray_first = state.stray_last = 0
+        context = _outside_context(None, enveloped)
+        if last == first + 1:
+            text = f"1 more segment (segment {last}) is not supported in this position: {context}; it was skipped"
+        elif last > first:
+            text = (
+                f"{last - first} more segments (segments {first + 1} to {last}) are not supported in this "
+                f"position: {context}; they were skipped"
+            )
         else:
-            context = "outside any message and without a UNB interchange header"
+            return
+        yield _problem("15", text, segment=first + 1)
+
+    @staticmethod
+    def _outside(segment: Segment, enveloped: bool) -> SyntaxProblem:
+        context = _outside_context(segment.tag, enveloped)
+        tag = _shown(segment.tag)
         return _problem(
             "15",
-            f"segment {segment.tag or '(empty tag)'} is not supported in this position: {context}",
+            f"segment {tag or '(empty tag)'} is not supported in this position: {context}",
             segment=segment.position,
-            tag=segment.tag or None,
+            tag=tag or None,
         )
 
     def _close_message(self, state: _Interchange, cause: str) -> Iterator[Event]:
@@ -1242,6 +1291,7 @@ class _Reader:
         yield GroupEnd(None)
 
     def _close_all(self, state: _Interchange, enveloped: bool, cause: str) -> Iterator[Event]:
+        yield from self._end_strays(state, enveloped)
         yield from self._close_message(state, cause)
         if not enveloped:
             return
@@ -1260,9 +1310,9 @@ class _Reader:
     def _segment_problems(self, state: _Interchange, segment: Segment, raw: _Raw, decoded: _Decoded) -> None:
         if decoded[3] is not None:
             element, component, text = decoded[3]
-            self._report(state, segment, "21", f"{segment.tag}: {text}", element, component)
+            self._report(state, segment, "21", f"{_shown(segment.tag)}: {text}", element, component)
         if not raw[2]:
-            self._report(state, segment, "13", f"segment terminator missing at end of file after {segment.tag}")
+            self._report(state, segment, "13", f"segment terminator missing at end of file after {_shown(segment.tag)}")
 
     def _oversized(self, state: _Interchange, raw: _Raw) -> None:
         preview, offset = raw[0], raw[1]
@@ -1286,18 +1336,33 @@ class _Reader:
     ) -> None:
         """File a finding on the open message (if the segment is in it) or as an event."""
         message = state.message
+        tag = _shown(segment.tag) or None
         if message is not None and message.segments[-1] is segment:
             location = Location(
                 message_ref=message.reference,
                 segment=len(message.segments),
-                tag=segment.tag or None,
+                tag=tag,
                 element=element,
                 component=component,
             )
             message.findings.append(Finding(code, text, location))
         else:
-            location = Location(segment=segment.position, tag=segment.tag or None, element=element, component=component)
+            location = Location(segment=segment.position, tag=tag, element=element, component=component)
             state.pending.append(SyntaxProblem(Finding(code, text, location)))
+
+
+def _outside_context(tag: str | None, enveloped: bool) -> str:
+    """Why a segment outside any message is out of place."""
+    if tag in ("UNT", "UNE"):
+        return f"no open {'UNH' if tag == 'UNT' else 'UNG'} to close"
+    if enveloped:
+        return "outside any message"
+    return "outside any message and without a UNB interchange header"
+
+
+def _shown(tag: str) -> str:
+    """A segment tag as a finding quotes it: junk read as a segment can have a "tag" of megabytes."""
+    return tag if len(tag) <= _TAG_SHOWN else f"{tag[:_TAG_SHOWN]}…"
 
 
 def _layout_breaks(delimiters: Delimiters) -> tuple[bytes, ...]:

@@ -92,6 +92,10 @@ def _raised_first(item: tuple[int, int, list[Finding]]) -> tuple[int, int]:
 
 
 _WALK_MEMO_SIZE = 2048  # tag sequences remembered per message type
+_WALK_MEMO_SEGMENTS = 10_000
+"""Longer tag sequences are walked without being remembered: the memo is for the
+many small messages that share a sequence, and one huge (or junk) message would
+otherwise keep its tags and findings for the life of the process."""
 _TEXT_MEMO_SIZE = 1 << 16  # segment texts remembered as valid, per decimal mark and separators
 
 _Suspects = Callable[[list[Segment]], list[int]]
@@ -181,9 +185,11 @@ class DirectoryValidator:
             walks = self._walks[key] = {}
         walked = walks.get(tags)
         if walked is None:
-            if len(walks) >= _WALK_MEMO_SIZE:
-                walks.clear()
-            walked = walks[tags] = self._walk(structure, message, tags)
+            walked = self._walk(structure, message, tags)
+            if len(tags) <= _WALK_MEMO_SEGMENTS:
+                if len(walks) >= _WALK_MEMO_SIZE:
+                    walks.clear()
+                walks[tags] = walked
         if not failed and not walked:
             return []
         # Findings in the order of the segments that raise them, content first.
