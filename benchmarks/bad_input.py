@@ -10,12 +10,13 @@ summary's size and the findings the report omitted.
     python benchmarks/bad_input.py --mb 50 --pipeline
     python benchmarks/bad_input.py --mb 50 --kinds random
 
-Kinds: ``random`` (seeded random bytes), ``one-message`` (one UNH with endless
-segments the CUSDEC directory does not know), ``xml`` (XML-ish garbage: unclosed
-elements), ``many-invalid`` (repeated CUSDEC messages each missing two mandatory
-segments). ``random`` uses ``random.Random(0)``: its 50 MB hold no chance
-``UNB+``/``UNH+`` (a chance UNH would start a message that holds the rest of
-the file, see docs/reliability.md).
+Kinds: ``random`` (seeded random bytes), ``random-in-message`` (a UNB and a
+UNH, then seeded random bytes: what a chance ``UNH+`` in random data opens),
+``one-message`` (one UNH with endless segments the CUSDEC directory does not
+know), ``xml`` (XML-ish garbage: unclosed elements), ``many-invalid`` (repeated
+CUSDEC messages each missing two mandatory segments). A message is kept up to
+the reader's limits (``MAX_MESSAGE_BYTES``, ``MAX_MESSAGE_SEGMENTS``); past
+them it is rejected unread and its segments are dropped as they come.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-KINDS = ("random", "one-message", "xml", "many-invalid")
+KINDS = ("random", "random-in-message", "one-message", "xml", "many-invalid")
 PARTNER = "broker01"
 _INVALID = ROOT / "fixtures" / "cusdec" / "invalid" / "i09_missing_mandatory.edi"
 
@@ -43,7 +44,11 @@ _INVALID = ROOT / "fixtures" / "cusdec" / "invalid" / "i09_missing_mandatory.edi
 def make_input(kind: str, path: Path, size: int) -> Path:
     """Write ``size`` bytes (about) of bad input of ``kind`` to ``path``."""
     with path.open("wb") as out:
-        if kind == "random":
+        if kind in ("random", "random-in-message"):
+            if kind == "random-in-message":
+                out.write(b"UNA:+.? '\nUNB+UNOC:3+BROKER01:ZZZ+CARMGW:ZZZ+250115:0930+RND1'\n")
+                out.write(b"UNH+1+CUSDEC:D:96B:UN:CAD01'\n")
+                size -= out.tell()
             generator = random.Random(0)
             for _ in range(size // (1 << 20)):
                 out.write(generator.randbytes(1 << 20))

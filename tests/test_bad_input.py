@@ -248,9 +248,12 @@ def test_a_file_with_no_readable_document_answers_with_a_small_report(tmp_path: 
     assert error["code"] == "13" and error["message"].startswith("not an EDIFACT interchange")
 
 
-def test_a_50_mb_random_file_peaks_under_128_mib_through_check_and_the_pipeline(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["random", "random-in-message"])
+def test_a_50_mb_random_file_peaks_under_128_mib_through_check_and_the_pipeline(tmp_path: Path, kind: str) -> None:
+    """Random bytes, and random bytes after a UNB and a UNH (the message a
+    chance ``UNH+`` opens: rejected unread past the reader's limits)."""
     out = tmp_path / "result.json"
-    options = ["--mb", "50", "--kinds", "random", "--pipeline", "--dir", str(tmp_path), "--json", str(out)]
+    options = ["--mb", "50", "--kinds", kind, "--pipeline", "--dir", str(tmp_path), "--json", str(out)]
     done = subprocess.run(
         [sys.executable, str(BENCHMARK), *options],
         cwd=ROOT,
@@ -264,9 +267,12 @@ def test_a_50_mb_random_file_peaks_under_128_mib_through_check_and_the_pipeline(
     assert row["bytes"] == 50 * MiB
     check, through = row["check"], row["pipeline"]
     assert check["exit"] == 1 and check["peak_rss_mib"] <= 128, check
-    assert check["report_bytes"] <= SMALL
     assert through["exit"] == 0 and through["state"] == "quarantined" and through["peak_rss_mib"] <= 128, through
-    assert through["report_bytes"] <= SMALL and through["summary_bytes"] <= SMALL
+    assert through["summary_bytes"] <= SMALL
+    if kind == "random":  # no readable document: a small report
+        assert check["report_bytes"] <= SMALL and through["report_bytes"] <= SMALL
+    else:  # one rejected document listing its first 1,000 findings, each quoting at most 500 characters
+        assert check["report_bytes"] <= LISTED_FINDINGS * 2048 and through["report_bytes"] <= LISTED_FINDINGS * 2048
 
 
 REGISTRY = """
@@ -358,3 +364,37 @@ def test_a_partner_failed_attempt_limit_overrides_the_settings(tmp_path: Path, m
     ledger.dispose()
     assert result.state == "released"  # the settings' 3 attempts
     assert "failed attempt 1 of 3" in result.report.errors[0].message
+
+
+def test_a_message_past_the_reader_limits_is_rejected_unread_and_the_next_one_read() -> None:
+    """Past ``max_message_segments`` (30 here) the reader keeps only the UNH: one finding
+    (18) at the first segment past the limit, nothing reported of the rest,
+    the UNT count checked against every segment, the next message whole."""
+    from parsers.edifact.model import MessageRead, SyntaxProblem
+    from parsers.edifact.reader import read_edifact
+    from validators.envelope import EnvelopeValidator
+
+    junk = b"XYZ+\x91'" * 50  # 50 segments, each with a character outside UNOC (21 when read)
+    big = b"UNH+1+CUSDEC:D:96B:UN:CAD01'" + junk + b"UNT+52+1'"
+    data = UNB + big + _message("valid/v01_single.edi", 2) + b"UNZ+2+BUDGET1'"
+    events = list(read_edifact(io.BytesIO(data), max_message_segments=30))
+    first, second = [e.message for e in events if isinstance(e, MessageRead)]
+    assert not [e for e in events if isinstance(e, SyntaxProblem)]
+    assert first.skipped == 50 and [s.tag for s in first.segments] == ["UNH", "UNT"]
+    codes = [(f.code, f.location.segment) for f in first.findings]
+    assert codes == [("21", k) for k in range(2, 31)] + [("18", 31)]
+    assert "rejected unread from segment 31" in first.findings[-1].message
+    assert second.skipped == 0 and not second.findings and second.trailer is not None
+    envelope = EnvelopeValidator()
+    assert not [f for e in events for f in envelope.observe(e) if f.code in ("29", "13")]
+
+
+def test_a_message_past_the_limits_answers_one_rejection_and_no_mapping_errors() -> None:
+    junk = b"XYZ+1'" * 300_000  # past MAX_MESSAGE_SEGMENTS: rejected unread, nothing mapped
+    data = UNB + b"UNH+1+CUSDEC:D:96B:UN:CAD01'" + junk + b"UNT+300002+1'UNZ+1+BUDGET1'"
+    report, sink = _check(data, "big.edi")
+    [document] = report.documents
+    assert document.status == DocumentStatus.REJECTED
+    assert [f.code for f in document.errors] == ["18"]
+    [contrl] = read_contrls(sink.files["big.edi.contrl.edi"])
+    assert [(m["ref"], m["action"]) for m in contrl["messages"]] == [("1", "4")]

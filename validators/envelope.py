@@ -350,7 +350,7 @@ def _too_many(trailer: Segment, numbers: tuple[str, ...]) -> list[Finding]:
 
 def _check_unt(message: Message, unt: Segment) -> list[Finding]:
     reference = message.reference
-    position = len(message.segments)
+    position = len(message.segments) + message.skipped
     findings = []
     count = _number(unt.get(1))
     if count != position:  # the message is sound: no Location to build

@@ -174,7 +174,9 @@ class EdifactFlow:
 
     def _message(self, current: _OpenInterchange | None, message: Message, envelope: list[Finding]) -> None:
         decimal = current.header.delimiters.decimal if current else "."
-        syntax = [*message.findings, *envelope, *validate_message(message, decimal)]
+        syntax = [*message.findings, *envelope]
+        if not message.skipped:  # a message the reader did not keep whole is rejected on its finding alone
+            syntax += validate_message(message, decimal)
         if message.type == "CONTRL":
             self.report.documents.append(
                 received_contrl(message, self.report.findings(syntax), self.options.acknowledgements)
@@ -189,7 +191,9 @@ class EdifactFlow:
         self.report.documents.append(document)
         registration = edifact_registration(message)
         errors: list[Finding] = []
-        if registration is None and not _identified(message):
+        if message.skipped:
+            pass  # rejected unread: nothing of it is mapped
+        elif registration is None and not _identified(message):
             pass  # the envelope check reported the missing identifier (13): the message is rejected
         elif registration is None:
             syntax.append(_not_supported(message))

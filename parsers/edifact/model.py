@@ -131,6 +131,9 @@ class Message:
     delimiters: Delimiters | None = field(default=None, compare=False, repr=False)
     """The delimiters of the interchange the message was read from (None when
     built by hand): what ``Segment.text`` is separated with."""
+    skipped: int = 0
+    """Segments between UNH and UNT not kept: the message outgrew the reader's
+    ``max_message_bytes`` (a finding says so; the message is rejected unread)."""
 
     @property
     def header(self) -> Segment:

@@ -195,18 +195,32 @@ _ZEROS, _ONES, _THREES = repeat(0), repeat(1), repeat(3)
 _first = itemgetter(0)
 
 
+MAX_MESSAGE_BYTES = 4 << 20
+MAX_MESSAGE_SEGMENTS = 200_000
+"""The most of one message the reader keeps: 8 MiB and 250,000 segments, room
+for a CAD of 9,999 lines (the directory's SG30 maximum) written generously; past
+either a message is rejected unread, so junk inside a UNH costs bounded memory
+(docs/decisions.md)."""
+
+
 def read_edifact(
     stream: BinaryIO,
     *,
     chunk_size: int = 1 << 20,
     max_segment_bytes: int = 1 << 22,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    max_message_segments: int = MAX_MESSAGE_SEGMENTS,
     keep_line_breaks: bool = False,
 ) -> Iterator[Event]:
     """Yield the events of every interchange in ``stream``, reading it chunk by chunk.
 
     ``keep_line_breaks``: line breaks inside segments are data (a partner
-    setting), not layout to drop (the default; see the module docstring)."""
-    yield from _Reader(_Scanner(stream, chunk_size, max_segment_bytes), keep_line_breaks).events()
+    setting), not layout to drop (the default; see the module docstring).
+    A message longer than ``max_message_bytes`` (UNH to its last segment) or
+    ``max_message_segments`` is not kept: its segments are dropped as they
+    come, counted in ``Message.skipped``, and a finding (18) says so."""
+    scanner = _Scanner(stream, chunk_size, max_segment_bytes)
+    yield from _Reader(scanner, keep_line_breaks, max_message_bytes, max_message_segments).events()
 
 
 # Bytes -> raw segments ---------------------------------------------------------
@@ -823,9 +837,17 @@ class _Interchange:
 class _Reader:
     """Turns the scanner's raw segments into events, one interchange at a time."""
 
-    def __init__(self, scanner: _Scanner, keep_line_breaks: bool = False) -> None:
+    def __init__(
+        self,
+        scanner: _Scanner,
+        keep_line_breaks: bool = False,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        max_message_segments: int = MAX_MESSAGE_SEGMENTS,
+    ) -> None:
         self._scanner = scanner
         self._keep_line_breaks = keep_line_breaks
+        self._max_message = max(1, max_message_bytes)
+        self._max_segments = max(2, max_message_segments)
 
     def events(self) -> Iterator[Event]:
         scanner = self._scanner
@@ -974,6 +996,7 @@ class _Reader:
         message = state.message
         if message is not None and segment.tag not in _ENVELOPE_TAGS:
             message.segments.append(segment)  # the common case
+            self._bound(message)
             if decoded[3] is not None or not terminated:
                 self._segment_problems(state, segment, raw, decoded)
             return 0
@@ -1028,6 +1051,7 @@ class _Reader:
                     message = state.message
                     if message is not None:
                         message.segments += segments[start:stop]  # the common case
+                        self._bound(message)
                     else:
                         for k in range(start, stop):  # outside any message: reported one by one
                             state.position = first + k
@@ -1107,6 +1131,7 @@ class _Reader:
                     message = state.message
                     if message is not None:
                         message.segments += segments
+                        self._bound(message)
                     else:
                         for k in range(n):  # outside any message: reported one by one
                             state.position = first + k
@@ -1124,6 +1149,7 @@ class _Reader:
                         message = state.message
                         if message is not None:
                             message.segments += segments[start:stop]
+                            self._bound(message)
                         else:
                             for k in range(start, stop):
                                 state.position = first + k
@@ -1264,6 +1290,38 @@ class _Reader:
             tag=tag or None,
         )
 
+    def _bound(self, message: Message) -> None:
+        """After segments were added: drop them if the message outgrew the limits (or did before)."""
+        segments = message.segments
+        if (
+            message.skipped
+            or len(segments) > self._max_segments
+            or segments[-1].offset - segments[0].offset > self._max_message
+        ):
+            self._outgrown(message)
+
+    def _outgrown(self, message: Message) -> None:
+        """Keep only the UNH of a message longer than ``max_message_bytes``; the
+        first time, a finding says so (its position: the first segment past the limit)."""
+        segments = message.segments
+        if not message.skipped:
+            start, limit = segments[0].offset, self._max_message
+            position = next(
+                (i for i, segment in enumerate(segments) if segment.offset - start > limit), self._max_segments
+            )
+            position = min(position, self._max_segments)
+            message.findings.append(
+                Finding(
+                    "18",
+                    f"message {_shown(message.reference)} is longer than the gateway reads of one message "
+                    f"({limit} bytes or {self._max_segments} segments): it is rejected unread from segment "
+                    f"{position + 1} (byte {segments[position].offset}) on",
+                    Location(message_ref=message.reference, segment=position + 1, tag=segments[position].tag),
+                )
+            )
+        message.skipped += len(segments) - 1
+        del segments[1:]
+
     def _close_message(self, state: _Interchange, cause: str) -> Iterator[Event]:
         """Close a message that never got its UNT."""
         if state.message is None:
@@ -1275,7 +1333,7 @@ class _Reader:
                 f"UNT missing: message {message.reference} was not closed before {cause}",
                 Location(
                     message_ref=message.reference,
-                    segment=len(message.segments) + 1,
+                    segment=len(message.segments) + message.skipped + 1,
                     tag="UNT",
                 ),
             )
@@ -1337,10 +1395,12 @@ class _Reader:
         """File a finding on the open message (if the segment is in it) or as an event."""
         message = state.message
         tag = _shown(segment.tag) or None
+        if message is not None and message.skipped and message.segments[-1] is not segment:
+            return  # a segment of a message too long to keep: it is rejected unread from the first such segment
         if message is not None and message.segments[-1] is segment:
             location = Location(
                 message_ref=message.reference,
-                segment=len(message.segments),
+                segment=len(message.segments) + message.skipped,
                 tag=tag,
                 element=element,
                 component=component,
