@@ -1,6 +1,10 @@
 """Our CAD-IN guide (``parsers/xml/schemas/cad-in.xsd``, a ``Declaration``), as data.
 
-One ``Declaration`` element is one version of one CAD (``domain.Declaration``).
+One ``Declaration`` element is one version of one CAD (``domain.Declaration``),
+one ``GoodsShipment`` one of its invoices (vendor, currency and rate, date of
+direct shipment as ``ExitDateTime``, lines as ``Commodity``). A declaration
+of the one-invoice shape (the currency at ``Declaration/CurrencyExchange``)
+still reads: that currency is the one of every GoodsShipment that gives none.
 The rules follow the XSD's sequences element by element, the ones the domain
 does not use included (they carry no field). ``mappings.xml_guide`` reads,
 writes and documents declarations with it (docs/formats/cad-xml.md is
@@ -9,13 +13,17 @@ generated from it); ``mappings.cadxml_declaration`` adds what is not a field.
 
 from __future__ import annotations
 
+from typing import Any
+
 from domain.declaration import AmendmentKind
 from mappings.xml_guide import (
     DATE_102,
     DECIMAL,
     INTEGER,
     TEXT,
+    TOKEN,
     Attribute,
+    Codec,
     Element,
     Flag,
     Integer,
@@ -24,6 +32,20 @@ from mappings.xml_guide import (
 )
 
 NAMESPACE = "urn:wco:datamodel:WCO:Declaration:1"
+
+
+class YesNo(Codec):
+    """``Y`` / ``N`` as True / False (the XSD allows nothing else)."""
+
+    name = "Y/N"
+
+    def read(self, text: str | None) -> Any:
+        value = TOKEN.read(text)
+        return None if value is None else value == "Y"
+
+    def write(self, value: Any) -> str | None:
+        return "Y" if value else "N"
+
 
 _IN_CAD = Attribute("currencyID", constant="CAD", note="must be `CAD`")
 _IN_INVOICE_CURRENCY = Attribute("currencyID", same_as="currency", note="must be the invoice currency")
@@ -48,15 +70,65 @@ def _party(name: str, target: str, note: str) -> Element:
     )
 
 
-def _duty_tax_fee(kind: str, note: str, *children: Element) -> Element:
-    """One kind of ``DutyTaxFee``, told by its ``TypeCode``; one of each kind per line."""
+_UNREAD = {
+    "DutyRegimeCode": Element("DutyRegimeCode", note="not read"),
+    "IndicatorCode": Element("IndicatorCode", note="not read"),
+    "TaxRateNumeric": Element("TaxRateNumeric", note="not read"),
+    "DutyTaxFeeAssessmentBasis": Element(
+        "DutyTaxFeeAssessmentBasis", note="not read", children=(Element("AdValoremTaxBaseAmount", status="M"),)
+    ),
+    "Payment": Element("Payment", note="not read", children=(Element("TaxAssessedAmount", status="M"),)),
+}
+"""The children of ``DutyTaxFee`` after its TypeCode, in the XSD's order, as a kind that does not use them has them."""
+
+
+def _duty_tax_fee(kind: str, note: str, *children: Element, target: str = "", repeat: int = 1) -> Element:
+    """One kind of ``DutyTaxFee``, told by its ``TypeCode``; one of each kind per line
+    (``repeat``), or a list of them (``target``). ``children``: the ones it reads."""
+    given = {child.name: child for child in children}
     return Element(
         "DutyTaxFee",
         select="TypeCode",
-        occurs=3,
-        repeat=1,
+        occurs=20,
+        repeat=repeat,
+        target=target,
         note=note,
-        children=(Element("TypeCode", constant=kind, status="M"), *children),
+        children=(
+            Element("TypeCode", constant=kind, status="M"),
+            *(given.get(name, unread) for name, unread in _UNREAD.items()),
+        ),
+    )
+
+
+def _charge(
+    kind: str, note: str, amount: str, code: str = "", *more: Element, target: str = "", repeat: int = 1
+) -> Element:
+    """A duty, tax or fee of the line with its code (``DutyRegimeCode``) and its amount, in CAD."""
+    coded = (Element("DutyRegimeCode", code, note="the charge's code"),) if code else ()
+    return _duty_tax_fee(
+        kind,
+        note,
+        *coded,
+        *more,
+        Element("Payment", children=(_cad_amount("TaxAssessedAmount", amount, status="M"),)),
+        target=target,
+        repeat=repeat,
+    )
+
+
+def _adjustment(kind: str, path: str, note: str) -> Element:
+    """One kind of ``CustomsValuation/ChargeDeduction``: an addition to or deduction from the price paid."""
+    return Element(
+        "ChargeDeduction",
+        select="ChargesTypeCode",
+        occurs=2,
+        repeat=1,
+        status="M",
+        note=note,
+        children=(
+            Element("ChargesTypeCode", constant=kind, status="M"),
+            _cad_amount("OtherChargeDeductionAmount", path, status="M"),
+        ),
     )
 
 
@@ -111,28 +183,51 @@ _COMMODITY = Element(
             ),
         ),
         Element("Origin", status="M", children=(Element("CountryCode", "country_of_origin", status="M"),)),
+        Element(
+            "CustomsValuation",
+            note="the price paid's adjustments in the value for duty (Customs Act s.48, D13-4-3)",
+            children=(
+                _adjustment("ADD", "value_additions", "additions: commissions, assists, royalties…"),
+                _adjustment("DED", "value_deductions", "deductions: freight after direct shipment…"),
+            ),
+        ),
+        _duty_tax_fee(
+            "SPD",
+            "specific customs duty",
+            Element(
+                "TaxRateNumeric",
+                "specific_duty_rate",
+                DECIMAL,
+                attributes=(Attribute("unitCode", "specific_duty_unit", note="the unit of the rate"),),
+                note="CAD per unit",
+            ),
+        ),
+        _charge("XCD", "an excise duty or excise tax by its code", "amount", "code", target="excise[]", repeat=0),
+        _charge("ADD", "SIMA anti-dumping duty", "anti_dumping_duty"),
+        _charge("CVD", "SIMA countervailing duty", "countervailing_duty"),
+        _charge(
+            "SUR",
+            "surtax (CSCB Bulletin 5396)",
+            "surtax",
+            "surtax_code",
+            Element("IndicatorCode", "surtax_indicator", YesNo(), note="`Y`: a surtax order applies, `N`: none"),
+        ),
+        _charge("SFG", "safeguard surtax", "safeguard", "safeguard_code"),
         _duty_tax_fee(
             "CUD",
             "customs duty; declared, CARM assesses its own",
             Element("TaxRateNumeric", "duty_rate", DECIMAL, note="percent"),
-            Element(
-                "DutyTaxFeeAssessmentBasis", note="not read", children=(Element("AdValoremTaxBaseAmount", status="M"),)
-            ),
             Element("Payment", children=(_cad_amount("TaxAssessedAmount", "customs_duty", status="M"),)),
         ),
         _duty_tax_fee(
             "EXC",
             "excise tax",
-            Element("TaxRateNumeric", note="not read"),
-            Element(
-                "DutyTaxFeeAssessmentBasis", note="not read", children=(Element("AdValoremTaxBaseAmount", status="M"),)
-            ),
             Element("Payment", children=(_cad_amount("TaxAssessedAmount", "excise_tax", status="M"),)),
         ),
         _duty_tax_fee(
             "GST",
             "goods and services tax",
-            Element("TaxRateNumeric", note="not read"),
+            Element("DutyRegimeCode", "gst_status_code", note="GST status code (D17-1-10 Appendix H)"),
             Element(
                 "DutyTaxFeeAssessmentBasis",
                 children=(_cad_amount("AdValoremTaxBaseAmount", "value_for_tax", "the GST base", status="M"),),
@@ -206,7 +301,8 @@ CADIN = XmlGuide(
             ),
             Element(
                 "CurrencyExchange",
-                status="M",
+                write=False,
+                note="the one-invoice shape: the currency of every GoodsShipment that gives none",
                 children=(
                     Element("CurrencyTypeCode", "currency", status="M", note="the invoice currency"),
                     Element("RateNumeric", "exchange_rate", DECIMAL, status="M", note="CAD per one unit of it"),
@@ -227,18 +323,31 @@ CADIN = XmlGuide(
             ),
             Element(
                 "GoodsShipment",
+                target="invoices[]",
+                label="invoice",
                 occurs=99,
-                repeat=1,
                 status="M",
-                note="one per declaration: the domain holds one invoice; a second is an error (`35`)",
+                note="one per invoice",
                 children=(
-                    Element("SequenceNumeric", constant="1"),
-                    Element("ExitDateTime", note="accepted, not used"),
+                    Element("SequenceNumeric", note="accepted, not used"),
+                    Element(
+                        "ExitDateTime",
+                        "direct_shipment_date",
+                        DATE_102,
+                        note="the date of direct shipment (the exchange rate's date, D13-2-3)",
+                    ),
                     Element("ExportCountry", note="accepted, not used", children=(Element("CountryCode", status="M"),)),
-                    _party("Importer", "importer", "the importer"),
+                    _party("Importer", "/importer", "the importer: the same in every GoodsShipment"),
+                    Element(
+                        "CurrencyExchange",
+                        note="M unless `Declaration/CurrencyExchange` gives it",
+                        children=(
+                            Element("CurrencyTypeCode", "currency", status="M", note="the invoice currency"),
+                            Element("RateNumeric", "exchange_rate", DECIMAL, status="M", note="CAD per one unit of it"),
+                        ),
+                    ),
                     Element(
                         "Invoice",
-                        target="invoice",
                         status="M",
                         children=(
                             Element("ID", "number", status="M", note="commercial invoice number"),

@@ -5,17 +5,25 @@ component carries which field; ``mappings.edifact_guide.read_message`` walks one
 message against it once, recording where every field came from, so that any
 later error about a field — ours, pydantic's or the portal's pointer — is
 reported at its EDIFACT position. This module adds what is not a field: the
-sections' presence, the line count, and where a missing field is reported.
+sections' presence, the line count, each line's place under its invoice, and
+where a missing field is reported.
+
+Lines keep their place in the message as their domain path (``lines[2]`` is
+the third CST group, ``Declaration.lines[2]``): the lines of one invoice
+follow each other, in the order of the invoices.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 
 from diagnostics import Finding, Location
-from diagnostics.field_paths import nearest_source, pydantic_complaints
+from diagnostics.field_paths import flat_line_path, line_starts, nearest_source, pydantic_complaints
 from domain import Declaration
 from mappings.cusdec_guide import CAD01
 from mappings.edifact_guide import Reading, SegmentRule, Source, read_message, source_location
@@ -57,7 +65,8 @@ def map_cusdec(message: Message, decimal_mark: str = ".") -> MappingResult:
             )
     if "CNT+5" in reading.seen:
         _check_line_count(reading, message.reference)
-    declaration = _validate(reading, message)
+    placed = _place_lines(reading, message.reference)
+    declaration = _validate(reading, message) if placed else None
     return MappingResult(declaration, reading.findings, reading.sources, message.reference)
 
 
@@ -77,13 +86,74 @@ def _check_line_count(reading: Reading, reference: str) -> None:
         reading.findings.append(Finding("29", f"CNT+5 says {int(declared)} lines, the message has {actual}", location))
 
 
+def _place_lines(reading: Reading, reference: str) -> bool:
+    """Move the lines read (``lines``) under their invoices, by the invoice
+    number each names (``DOC+380`` in its CST group; with one invoice it may
+    say none). False (and findings) when a line cannot be placed: it names no
+    invoice or an unknown one, or the lines of the invoices are interleaved."""
+    data = reading.data
+    lines: list[dict[str, Any]] = data.pop("lines", [])
+    invoices: list[dict[str, Any]] = data.setdefault("invoices", [])
+    numbers: dict[Any, int] = {}
+    for index, invoice in enumerate(invoices):
+        number = invoice.get("number")
+        if number in numbers and len(invoices) > 1:
+            where = source_location(reference, reading.sources.get(f"invoices[{index}].number"))
+            reading.findings.append(
+                Finding("12", f"invoice number {number} appears twice; lines name their invoice by number", where)
+            )
+            return False
+        numbers.setdefault(number, index)
+    current, problems = 0, 0
+    for index, line in enumerate(lines):
+        number = line.pop("invoice", None)
+        where = source_location(
+            reference, reading.sources.get(f"lines[{index}].invoice", reading.sources.get(f"lines[{index}]"))
+        )
+        if number is None and len(invoices) > 1:
+            reading.findings.append(
+                Finding(
+                    "13",
+                    f"line {index + 1} names no invoice (DOC+380 in its CST group); the message has {len(invoices)}",
+                    where,
+                )
+            )
+            problems += 1
+            continue
+        owner = numbers.get(number, -1) if number is not None else 0
+        if owner < 0:
+            reading.findings.append(
+                Finding(
+                    "12", f"line {index + 1} names invoice {number}, which no DOC+380 of the header declares", where
+                )
+            )
+            problems += 1
+        elif owner < current:
+            reading.findings.append(
+                Finding(
+                    "12",
+                    f"line {index + 1} of invoice {number} follows the lines of a later invoice: "
+                    "the lines are grouped by invoice, in the order of the invoices",
+                    where,
+                )
+            )
+            problems += 1
+        elif invoices:
+            current = owner
+            invoices[owner].setdefault("lines", []).append(line)
+    return not problems
+
+
 def _validate(reading: Reading, message: Message) -> Declaration | None:
-    """Build the Declaration; turn pydantic's complaints into located findings."""
+    """Build the Declaration; turn pydantic's complaints into located findings
+    (a line's at its place in the message: ``invoices[1].lines[0]`` → ``lines[3]``)."""
     try:
         return Declaration.model_validate(reading.data)
     except ValidationError as error:
         ref = message.reference
-        for path, missing, detail in pydantic_complaints(error, reading.failed):
+        starts = line_starts([len(invoice.get("lines", ())) for invoice in reading.data.get("invoices", ())])
+        flat = functools.partial(flat_line_path, starts=starts)
+        for path, missing, detail in pydantic_complaints(error, reading.failed, flat):
             if missing:
                 location = _missing_location(reading, ref, path)
             else:
@@ -118,6 +188,8 @@ def _missing_location(reading: Reading, ref: str, path: str) -> Location:
     place the field's segment was due (in the header, or in the field's line)."""
     if path in reading.sources:
         return source_location(ref, reading.sources[path])
+    if re.fullmatch(r"invoices\[\d+\]\.lines", path):  # an invoice no line names: at its DOC+380
+        return source_location(ref, nearest_source(reading.sources, path))
     if path.startswith("lines["):
         item = path[: path.index("]") + 1]
         segments, order = reading.layout.get(item, []), LINE_ORDER

@@ -2,8 +2,13 @@
 
 One CUSDEC message is one version of one CAD (``domain.Declaration``). The rules
 follow the directory's segment groups (SG5 DOC, SG6 NAD, SG8 MOA/SG9 CUX in the
-header; SG30 CST per line with SG33 MOA and SG41 TAX/MOA); the qualifiers are
-this guide's choices. ``mappings.edifact_guide`` reads, writes and documents
+header; SG30 CST per line with SG33 MOA, SG37 DOC and SG41 TAX/MOA); the
+qualifiers are this guide's choices.
+
+Invoices: the n-th ``DOC+380`` group, the n-th ``NAD+SE`` and the n-th
+``MOA+39`` (with its ``CUX``) are the n-th invoice; a line names its invoice by
+number in a ``DOC+380`` of its CST group, which a message with one invoice may
+leave out (so the files of the one-invoice guide read as they did). ``mappings.edifact_guide`` reads, writes and documents
 messages with it (docs/formats/cusdec-cad.md is generated from it).
 """
 
@@ -33,9 +38,47 @@ class Reference19(Codec):
         return {"transaction_number": text[:14], "version": int(text[14:])}
 
 
-def _invoice_total(declaration: Any, root: Any) -> Decimal:
-    """What the writer declares when the invoice total is not given: the sum of the lines."""
-    return sum((line.invoice_amount or Decimal(0) for line in declaration.lines), Decimal("0.00"))
+def _invoice_total(invoice: Any, root: Any) -> Decimal:
+    """What the writer declares when the invoice total is not given: the sum of its lines."""
+    return sum((line.invoice_amount or Decimal(0) for line in invoice.lines), Decimal("0.00"))
+
+
+def _invoice_of(line: Any, declaration: Any) -> str | None:
+    """The number of a line's invoice, written only when the declaration has several."""
+    if len(declaration.invoices) < 2:
+        return None
+    return str(_owners(declaration)[id(line)].number)
+
+
+def _currency_of(line: Any, declaration: Any) -> str:
+    """The currency of a line's invoice."""
+    if len(declaration.invoices) == 1:
+        return str(declaration.invoices[0].currency)
+    return str(_owners(declaration)[id(line)].currency)
+
+
+_LAST_OWNERS: list[tuple[Any, dict[int, Any]]] = []
+
+
+def _owners(declaration: Any) -> dict[int, Any]:
+    """id(line) → its invoice, for the declaration being written (built once per declaration)."""
+    if _LAST_OWNERS and _LAST_OWNERS[0][0] is declaration:
+        return _LAST_OWNERS[0][1]
+    owners = {id(line): invoice for invoice in declaration.invoices for line in invoice.lines}
+    _LAST_OWNERS[:] = [(declaration, owners)]
+    return owners
+
+
+class YesNo(Codec):
+    """``Y`` / ``N`` as True / False."""
+
+    def read(self, text: str, segment: Segment, value: Value, mark: str) -> Any:
+        if text not in ("Y", "N"):
+            raise ValueProblem("12", f"{text!r} is not Y or N")
+        return text == "Y"
+
+    def write(self, value: Any) -> str:
+        return "Y" if value else "N"
 
 
 def _line_count(declaration: Any, root: Any) -> int:
@@ -56,6 +99,43 @@ def _amount(path: str, qualifier: str, note: str = "", label: str = "", status: 
 
 
 _OTHER_MOA = SegmentRule("MOA", directory="SG41 MOA", note="other amounts of the duty or tax: not read")
+
+
+def _specific_duty() -> tuple[Value, ...]:
+    return (
+        Value("specific_duty_rate", 5, 4, "C243 5278", DECIMAL, note="specific customs duty: CAD per unit"),
+        Value("specific_duty_unit", 5, 5, "C243 5273", note="the unit of the rate (UN/ECE Rec. 20)"),
+    )
+
+
+def _charge(
+    kind: str,
+    note: str,
+    *,
+    target: str = "",
+    code: str = "",
+    amount: str = "",
+    values: tuple[Value, ...] = (),
+) -> SegmentRule:
+    """``TAX+1+{kind}``: one duty, tax or fee of the line (5283 ``1``: individual
+    duty, tax or fee of a customs item), its code in C533 and its amount in ``MOA+124``."""
+    coded = (Value(code, 3, 1, "C533 5289", note=f"{note}: its code"),) if code else ()
+    return SegmentRule(
+        "TAX",
+        kind,
+        select=(2, 1),
+        also=((1, 1, "1"),),
+        label=f"TAX+1+{kind}",
+        directory="SG41",
+        target=target,
+        note=note,
+        values=coded + values,
+        group=(
+            *((_amount(amount, "124", "declared, in CAD", f"MOA+124 after TAX+1+{kind}"),) if amount else ()),
+            _OTHER_MOA,
+        ),
+    )
+
 
 _LINE = SegmentRule(
     "CST",
@@ -93,7 +173,34 @@ _LINE = SegmentRule(
             directory="SG33",
             values=(
                 Value("invoice_amount", 1, 2, "C516 5004", DECIMAL, note="in the invoice currency"),
-                Value("", 1, 3, "C516 6345", same_as="currency", read=False, note="written: the invoice currency"),
+                Value(
+                    "",
+                    1,
+                    3,
+                    "C516 6345",
+                    same_as="currency",
+                    default=_currency_of,
+                    read=False,
+                    note="written: the invoice currency",
+                ),
+            ),
+        ),
+        SegmentRule(
+            "MOA",
+            "23",
+            directory="SG33",
+            values=(
+                Value("value_additions", 1, 2, "C516 5004", DECIMAL, note="in CAD: commissions, assists, royalties…"),
+                Value("", 1, 3, "C516 6345", constant="CAD", read=False),
+            ),
+        ),
+        SegmentRule(
+            "MOA",
+            "204",
+            directory="SG33",
+            values=(
+                Value("value_deductions", 1, 2, "C516 5004", DECIMAL, note="in CAD: freight after direct shipment…"),
+                Value("", 1, 3, "C516 6345", constant="CAD", read=False),
             ),
         ),
         SegmentRule(
@@ -115,6 +222,34 @@ _LINE = SegmentRule(
                 ),
             ),
         ),
+        SegmentRule(
+            "DOC",
+            "380",
+            directory="SG37",
+            note="M when the message has several invoices",
+            values=(
+                Value(
+                    "invoice",
+                    2,
+                    1,
+                    "C503 1004",
+                    default=_invoice_of,
+                    note="the number of the line's invoice (a `DOC+380` of the header)",
+                ),
+            ),
+        ),
+        _charge("CUD", "specific customs duty", values=_specific_duty()),
+        _charge("EXC", "one excise duty or excise tax, by its code", target="excise[]", code="code", amount="amount"),
+        _charge("ADD", "SIMA anti-dumping duty", amount="anti_dumping_duty"),
+        _charge("CVD", "SIMA countervailing duty", amount="countervailing_duty"),
+        _charge(
+            "SUR",
+            "surtax (CSCB Bulletin 5396)",
+            code="surtax_code",
+            amount="surtax",
+            values=(Value("surtax_indicator", 6, 1, "5305", YesNo(), note="`Y`: a surtax order applies, `N`: none"),),
+        ),
+        _charge("OTH", "safeguard surtax", code="safeguard_code", amount="safeguard"),
         SegmentRule(
             "TAX",
             "CUD",
@@ -145,7 +280,10 @@ _LINE = SegmentRule(
             select=(2, 1),
             label="TAX+7+GST",
             directory="SG41",
-            values=(Value("", 1, 1, "5283", constant="7"),),
+            values=(
+                Value("", 1, 1, "5283", constant="7"),
+                Value("gst_status_code", 6, 1, "5305", note="D17-1-10 Appendix H GST status code"),
+            ),
             group=(
                 _amount("gst", "124", label="MOA+124 after TAX GST"),
                 _amount("value_for_tax", "125", "the GST base", "MOA+125 after TAX GST"),
@@ -179,7 +317,11 @@ def _party(qualifier: str, target: str, note: str) -> SegmentRule:
 
 CAD01 = Guide(
     identifier=("CUSDEC", "D", "96B"),
-    labels={"lines": "CST segment group (UNS+D … UNS+S)"},
+    labels={
+        "lines": "CST segment group (UNS+D … UNS+S)",
+        "invoices": "DOC+380 groups (SG5), with NAD+SE and MOA+39 in the same order",
+        "invoices[].lines": "CST groups naming the invoice in their DOC+380",
+    },
     sections=(
         Section(
             (
@@ -271,12 +413,29 @@ CAD01 = Guide(
                 SegmentRule(
                     "DOC",
                     "380",
+                    target="invoices[]",
                     directory="SG5",
                     status="M",
-                    values=(Value("invoice.number", 2, 1, "C503 1004", status="M", note="commercial invoice"),),
+                    note="one per invoice (the directory allows 10)",
+                    values=(Value("number", 2, 1, "C503 1004", status="M", note="commercial invoice"),),
                     group=(
                         SegmentRule(
-                            "DTM", "3", values=(Value("invoice.issue_date", 1, 2, "C507 2380", DATE_102), _DATE_FORMAT)
+                            "DTM", "3", values=(Value("issue_date", 1, 2, "C507 2380", DATE_102), _DATE_FORMAT)
+                        ),
+                        SegmentRule(
+                            "DTM",
+                            "11",
+                            values=(
+                                Value(
+                                    "direct_shipment_date",
+                                    1,
+                                    2,
+                                    "C507 2380",
+                                    DATE_102,
+                                    note="despatch date: the date of direct shipment (the exchange rate's date)",
+                                ),
+                                _DATE_FORMAT,
+                            ),
                         ),
                         SegmentRule("DTM", note="other dates of the document: not read"),
                     ),
@@ -286,25 +445,30 @@ CAD01 = Guide(
                 SegmentRule(
                     "NAD",
                     "SE",
-                    target="vendor",
+                    target="invoices[]",
+                    nth=True,
                     directory="SG6",
                     status="M",
+                    note="the n-th is the vendor of the n-th invoice",
                     values=(
-                        Value("name", 4, 1, "C080 3036", status="M"),
-                        Value("street", 5, 1, "C059 3042"),
-                        Value("city", 6, 1, "3164"),
-                        Value("postcode", 8, 1, "3251"),
-                        Value("country", 9, 1, "3207", note="ISO 3166 alpha-2"),
+                        Value("vendor.name", 4, 1, "C080 3036", status="M"),
+                        Value("vendor.street", 5, 1, "C059 3042"),
+                        Value("vendor.city", 6, 1, "3164"),
+                        Value("vendor.postcode", 8, 1, "3251"),
+                        Value("vendor.country", 9, 1, "3207", note="ISO 3166 alpha-2"),
                     ),
                 ),
                 SegmentRule(
                     "MOA",
                     "39",
+                    target="invoices[]",
+                    nth=True,
                     directory="SG8",
                     status="M",
+                    note="the n-th is the total, currency and rate of the n-th invoice",
                     values=(
                         Value(
-                            "invoice.total_amount",
+                            "total_amount",
                             1,
                             2,
                             "C516 5004",

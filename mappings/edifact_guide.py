@@ -127,7 +127,9 @@ class Value:
     ``component`` on, with single spaces). ``constant`` is the code the guide
     writes; ``expect`` makes the reader check it (a ``Finding`` 12 with
     ``mismatch``, formatted with ``value`` and ``expected``); ``same_as``
-    compares the value with a field already read instead of setting one.
+    compares the value with a field already read (of the group's object, else
+    of the root) instead of setting one; the writer copies that field, or
+    ``default``'s value when neither has it.
     ``repeats``: every segment read appends its text as it is (empty text too,
     so that item n is the n-th segment's) to the list ``path`` (a name) of the
     group's object, the source of item n at ``path[n]``; the writer does not
@@ -156,6 +158,7 @@ class Value:
     write: bool = True
     write_from: str = ""  # writer: the attribute written, when not ``path``
     default: Callable[[Any, Any], Any] | None = None  # writer: (object, root) -> value when the field is None
+    # (or when ``path`` names no attribute of the object: a reading aid the domain does not keep)
     repeats: bool = False
     only_if_given: bool = False
     read_empty: bool = False
@@ -177,7 +180,11 @@ class SegmentRule:
     values it carries and the rules of its group (the segments that follow it
     and belong to it). ``target`` is what the group fills: ``""`` the parent's
     object, ``"name"`` the object ``name`` (created when the segment is seen),
-    ``"name[]"`` a new item of the list ``name``."""
+    ``"name[]"`` a new item of the list ``name``; with ``nth``, the n-th segment
+    the rule takes fills the n-th item of the list instead (created when
+    missing): a list whose items' parts stand in separate segment groups.
+    ``also``: more codes (element, component, code) the segment must carry
+    for the rule to take it (the writer writes them)."""
 
     tag: str
     qualifier: str = ""
@@ -185,6 +192,8 @@ class SegmentRule:
     values: tuple[Value, ...] = ()
     group: tuple[SegmentRule, ...] = ()
     target: str = ""
+    nth: bool = False
+    also: tuple[tuple[int, int, str], ...] = ()
     repeat: int = 0  # how often the rule may match within its parent (0: no limit)
     directory: str = ""  # directory position: "SG5", "SG30/SG41"
     status: str = "C"
@@ -201,7 +210,9 @@ class SegmentRule:
         return f"{self.tag}+{self.qualifier}" if self.qualifier else self.tag
 
     def selects(self, segment: Segment) -> bool:
-        return not self.qualifier or segment.get(*self.select) == self.qualifier
+        return (not self.qualifier or segment.get(*self.select) == self.qualifier) and all(
+            segment.get(element, component) == code for element, component, code in self.also
+        )
 
     def describes(self, value: Value) -> str:
         """How a message names the field of ``value``: ``DTM+271 C507 2380``."""
@@ -254,7 +265,7 @@ class Guide:
                 if value.path:
                     found.setdefault(prefix + value.path, []).append((rule, value))
                 elif value.same_as and value.read:
-                    found.setdefault(value.same_as, []).append((rule, value))
+                    found.setdefault(prefix + value.same_as, []).append((rule, value))
         return found
 
     def describe(self, path: str) -> str:
@@ -290,9 +301,12 @@ def _generic(path: str) -> str:
     return re.sub(r"\[\d+\]", "[]", path)
 
 
+_ITEMS = {"lines": "line", "invoices": "invoice"}
+
+
 def _label(path: str, where: str | None) -> str:
-    match = re.match(r"^lines\[(\d+)\]\.(.+)$", path)
-    label = f"line {int(match.group(1)) + 1} {match.group(2)}" if match else path
+    match = re.match(r"^(lines|invoices)\[(\d+)\]\.(.+)$", path)
+    label = f"{_ITEMS[match.group(1)]} {int(match.group(2)) + 1} {match.group(3)}" if match else path
     return f"{label} ({where})" if where else label
 
 
@@ -312,6 +326,7 @@ class Reading:
     failed: set[str] = field(default_factory=set)
     layout: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     seen: dict[str, tuple[int, Segment]] = field(default_factory=dict)  # "UNS+D" / "CNT+5" … → its last segment
+    nth: dict[int, int] = field(default_factory=dict)  # id(plan) of an ``nth`` rule → the last item it filled
 
 
 _FIELD, _EXPECT, _SAME = 0, 1, 2
@@ -337,16 +352,17 @@ class _Step:
 class _Plan:
     """A rule compiled for reading: its selector, its steps and its group's rules by tag."""
 
-    __slots__ = ("rule", "tag", "qualifier", "select", "repeat", "seen", "kind", "name", "steps", "group")
+    __slots__ = ("rule", "tag", "qualifier", "select", "also", "repeat", "seen", "kind", "name", "steps", "group")
 
     def __init__(self, rule: SegmentRule) -> None:
         self.rule = rule
         self.tag = rule.tag
         self.qualifier = rule.qualifier
         self.select = (rule.select[0] - 1, rule.select[1] - 1)
+        self.also = tuple((element - 1, component - 1, code) for element, component, code in rule.also)
         self.repeat = rule.repeat
         self.seen = f"{rule.tag}+{rule.qualifier}" if rule.qualifier else ""
-        self.kind = 2 if rule.target.endswith("[]") else 1 if rule.target else 0
+        self.kind = (3 if rule.nth else 2) if rule.target.endswith("[]") else 1 if rule.target else 0
         self.name = rule.target.removesuffix("[]")
         self.steps = tuple(_Step(value) for value in rule.values if value.is_read)
         self.group = _plans(rule.group)
@@ -446,22 +462,37 @@ def _match(stack: list[_Frame], segment: Segment) -> tuple[int, _Plan | None]:
                 parts = elements[element] if len(elements) > element else ()
                 if (parts[component] if len(parts) > component else "") != plan.qualifier:
                     continue
+            if plan.also and not all(_code_at(segment, *where) for where in plan.also):
+                continue
             if plan.repeat and frame.counts.get(id(plan), 0) >= plan.repeat:
                 continue
             return depth, plan
     return 0, None
 
 
+def _code_at(segment: Segment, element: int, component: int, code: str) -> bool:
+    elements = segment.elements
+    parts = elements[element] if len(elements) > element else ()
+    return (parts[component] if len(parts) > component else "") == code
+
+
 def _open(plan: _Plan, frame: _Frame, reading: Reading, index: int) -> tuple[dict[str, Any], str, str]:
     """The object the rule's values fill, its path prefix, and its list item."""
     name = plan.name
     obj: dict[str, Any]
-    if plan.kind == 2:
+    if plan.kind >= 2:
         items = frame.obj.setdefault(name, [])
-        obj = {}
-        items.append(obj)
-        path = f"{frame.prefix}{name}[{len(items) - 1}]"
-        reading.sources[path] = (index, plan.tag, None, None)
+        if plan.kind == 3:
+            position = reading.nth[id(plan)] = reading.nth.get(id(plan), -1) + 1
+            while len(items) <= position:
+                items.append({})
+            obj = items[position]
+        else:
+            obj = {}
+            items.append(obj)
+            position = len(items) - 1
+        path = f"{frame.prefix}{name}[{position}]"
+        reading.sources.setdefault(path, (index, plan.tag, None, None))
         return obj, path + ".", path
     path = frame.prefix + name
     reading.sources[path] = (index, plan.tag, None, None)
@@ -495,11 +526,12 @@ def _read_value(
             if value.failed_path:
                 reading.failed.add(prefix + value.failed_path)
         else:
-            expected = _get(reading.data, value.same_as)
+            owner, at = (obj, prefix) if _get(obj, value.same_as) is not None else (reading.data, "")
+            expected = _get(owner, value.same_as)
             if not (expected and raw and raw != expected):
                 return
             message = value.mismatch.format(value=raw, expected=expected)
-            reading.failed.add(value.same_as)
+            reading.failed.add(at + value.same_as)
         where = source_location(reference, (index, rule.tag, *step.where))
         reading.findings.append(Finding("12", message, where))
         return
@@ -596,7 +628,7 @@ def _write_rule(rule: SegmentRule, obj: Any, root: Any) -> Iterator[OutSegment]:
         text = _written(value, obj, root)
         if text is None:
             continue
-        carries = carries or bool(value.path or value.default)
+        carries = carries or bool(value.path or (value.default and not value.same_as))
         if value.joined:
             parts = textwrap.wrap(text, 70, break_on_hyphens=False)[:5]
             for offset, part in enumerate(parts):
@@ -608,6 +640,8 @@ def _write_rule(rule: SegmentRule, obj: Any, root: Any) -> Iterator[OutSegment]:
         return
     if rule.qualifier:
         _place(elements, rule.select, rule.qualifier)
+    for element, component, code in rule.also:
+        _place(elements, (element, component), code)
     yield out_segment(rule.tag, *[item[0] if len(item) == 1 else item for item in elements])
     yield from group
 
@@ -619,8 +653,10 @@ def _written(value: Value, obj: Any, root: Any) -> str | None:
     if value.constant is not None:
         return value.constant
     if value.same_as:
-        found = _attr(root, value.same_as)
-    elif value.path or value.write_from:
+        first = value.same_as.split(".")[0]
+        owner = obj if hasattr(obj, first) else root if hasattr(root, first) else None
+        found = None if owner is None else _attr(owner, value.same_as)
+    elif value.write_from or (value.path and (value.default is None or hasattr(obj, value.path.split(".")[0]))):
         found = _attr(obj, value.write_from or value.path)
     else:
         found = None

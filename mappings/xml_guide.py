@@ -209,7 +209,10 @@ class Element:
     fills (``""``: none; ``"name[]"``: each occurrence adds a value to the
     list ``name``, which the writer does not write). ``target``: ``"name"``
     fills the object ``name``, ``"name[]"`` a new item of the list ``name``
-    (``label``: how messages call one item, ``line``). ``select``: the child whose ``constant`` tells this
+    (``label``: how messages call one item, ``line``), ``"/name"`` the object
+    ``name`` of the root (an element repeated in each item of a list: every
+    occurrence after the first must say the same). ``write``: False for an
+    element only read (an older shape's place of a field). ``select``: the child whose ``constant`` tells this
     kind of a repeated element from the others. ``constant``: the fixed text
     the writer writes; ``fallback``: what it writes when the field gives
     nothing and the parent is written anyway. ``occurs``: the XSD's
@@ -229,6 +232,7 @@ class Element:
     occurs: int = 1
     repeat: int = 0
     keep_text: bool = False
+    write: bool = True
     status: str = "C"
     note: str = ""
     label: str = ""
@@ -244,7 +248,8 @@ class Element:
     def step(self) -> str:
         """The element's XPath step (``[#]`` stands for a list item's position)."""
         if self.select:
-            return f"{self.name}[{self.select}='{self.kind}']"
+            item = "[#]" if self.target.endswith("[]") else ""
+            return f"{self.name}[{self.select}='{self.kind}']{item}"
         if self.target.endswith("[]") or self.path.endswith("[]"):
             return f"{self.name}[#]"
         return f"{self.name}[1]" if self.occurs > 1 and self.repeat == 1 else self.name
@@ -298,9 +303,14 @@ class XmlGuide:
                 xpath = binding.xpath
                 for position in re.findall(r"\[(\d+)\]", path):
                     xpath = xpath.replace("[#]", f"[{int(position) + 1}]", 1)
-                return xpath
+                return xpath.replace("[#]", "[1]")  # a root object read in a list item: the first
             path = parent_path(path)
         return ""
+
+    def where(self, path: str) -> str | None:
+        """How messages name the place of a domain path (``Commodity/Classification/ID``), or None."""
+        binding = self.fields().get(_generic(path))
+        return binding.where if binding is not None else None
 
     def describe(self, path: str) -> str:
         """How a message names a domain path: ``lines[2].hs_code`` → ``line 3
@@ -308,11 +318,12 @@ class XmlGuide:
         (Declaration/VersionID)``; a path the guide does not place, bare."""
         binding = self.fields().get(_generic(path))
         label = path
-        match = re.match(r"^(\w+)\[(\d+)\]\.(.+)$", path)
-        if match:
-            item = self.item_labels().get(match.group(1))
+        labels = self.item_labels()
+        for match in reversed(list(re.finditer(r"(\w+)\[(\d+)\]\.", path))):  # the innermost item with a label
+            item = labels.get(match.group(1))
             if item:
-                label = f"{item} {int(match.group(2)) + 1} {match.group(3)}"
+                label = f"{item} {int(match.group(2)) + 1} {path[match.end() :]}"
+                break
         where = binding.where if binding is not None else None
         return f"{label} ({where})" if where else label
 
@@ -347,6 +358,9 @@ def _bind(rule: Element, prefix: str, xpath: str, anchor: str, relative: str, fo
             found[name] = _Binding(xpath, anchor + relative)
             found[name + "[]"] = _Binding(here, None)
             inner, inner_anchor, inner_relative = name + "[].", child.name, ""
+        elif child.target.startswith("/"):
+            found[child.target[1:]] = _Binding(here, anchor + there)
+            inner = child.target[1:] + "."
         elif child.target:
             found[prefix + child.target] = _Binding(here, anchor + there)
             inner = prefix + child.target + "."
@@ -515,6 +529,13 @@ class _Reader:
             path = f"{prefix}{plan.list_name}[{len(items) - 1}]"
             reading.sources[path] = line
             obj, prefix = item, path + "."
+        elif plan.target.startswith("/"):
+            name = plan.target[1:]
+            if name in reading.data:
+                self.again(plan, child, name)
+                return
+            reading.sources[name] = line
+            obj, prefix = reading.data.setdefault(name, {}), name + "."
         elif plan.target:
             path = prefix + plan.target
             reading.sources[path] = line
@@ -533,6 +554,23 @@ class _Reader:
                 )
         if plan.children:
             self.children(plan, child, obj, prefix)
+
+    def again(self, plan: _ReadPlan, child: etree._Element, name: str) -> None:
+        """A root object read once more (in a later list item): it must say what the first said."""
+        other = Reading(data={}, line=self.reading.line)
+        _Reader(self.guide, other, self.base).one(plan, child, other.data, "")
+        if other.data.get(name) != self.reading.data[name] or other.findings:
+            owner = child.getparent()
+            position = 1 if owner is None else 1 + sum(1 for _ in owner.itersiblings(str(owner.tag), preceding=True))
+            where = f"{self.base}{self.guide.xpath_of(name).replace('[1]', f'[{position}]', 1)}"
+            self.reading.findings.append(
+                Finding(
+                    "12",
+                    f"{self.guide.describe(name)} differs from the one given before: a declaration has one {name}",
+                    Location(xpath=where, line=source_line(child)),
+                )
+            )
+            self.reading.failed.add(name)
 
     def set(
         self, codec: Codec, text: str | None, obj: dict[str, Any], name: str, prefix: str, line: int | None
@@ -606,7 +644,7 @@ class _WritePlan:
 
 
 def _writes(rule: Element) -> bool:
-    if rule.path.endswith("[]"):
+    if rule.path.endswith("[]") or not rule.write:
         return False
     return bool(
         rule.path
@@ -625,11 +663,11 @@ def write_element(guide: XmlGuide, root: Any) -> etree._Element:
     the default one."""
     plan = _WRITE_PLANS.derive(guide, lambda made: _WritePlan(made.root))
     holder = etree.Element("holder")
-    _write(plan, holder, root, root)
+    _write(plan, holder, root, (root,))
     return holder[0] if len(holder) else etree.Element(plan.name)
 
 
-def _write(plan: _WritePlan, parent: etree._Element, obj: Any, root: Any) -> bool:
+def _write(plan: _WritePlan, parent: etree._Element, obj: Any, owners: tuple[Any, ...]) -> bool:
     """Append ``plan``'s element for ``obj`` to ``parent``; whether it carries
     a value. An element that carries none is taken out again, unless it holds
     a fixed code (then its parent decides)."""
@@ -646,23 +684,35 @@ def _write(plan: _WritePlan, parent: etree._Element, obj: Any, root: Any) -> boo
             value: str | None = attribute.constant
         else:
             value = _written(
-                attribute.codec, _attr(root, attribute.same_as) if attribute.same_as else _attr(obj, attribute.path)
+                attribute.codec,
+                _attr(_owner(obj, owners, attribute.same_as), attribute.same_as)
+                if attribute.same_as
+                else _attr(obj, attribute.path),
             )
         if value is not None:
             element.set(attribute.name, value)
     for child in plan.children:
         if child.list_name:
             objects: Any = getattr(obj, child.list_name)
+        elif child.target.startswith("/"):
+            objects = (getattr(owners[0], child.target[1:]),)
         elif child.target:
             target = getattr(obj, child.target)
             objects = () if target is None else (target,)
         else:
             objects = (obj,)
         for inner in objects:
-            carries = _write(child, element, inner, root) or carries
+            carries = _write(child, element, inner, (*owners, obj) if inner is not obj else owners) or carries
     if not (carries or plan.fixed):
         parent.remove(element)
     return carries
+
+
+def _owner(obj: Any, owners: tuple[Any, ...], path: str) -> Any:
+    """The nearest object, from ``obj`` out to the root, that has the field ``path``
+    (an invoice line's amount is in its invoice's currency)."""
+    name = path.split(".")[0]
+    return next((o for o in (obj, *reversed(owners)) if hasattr(o, name)), owners[0])
 
 
 def _written(codec: Codec, value: Any) -> str | None:
@@ -717,15 +767,19 @@ def _rows(
             _rows(child, "", name + "[].", full + name + "[].", sections, len(sections) - 1)
             continue
         inner, inner_full = prefix, full
-        if child.target:
+        if child.target.startswith("/"):
+            inner = inner_full = child.target[1:] + "."
+        elif child.target:
             inner, inner_full = prefix + child.target + ".", full + child.target + "."
-        domain = _shown(prefix + child.target) if child.target else ""
+        domain = _shown(inner.rstrip(".")) if child.target else ""
         if child.path:
             domain = _shown(inner + child.path)
         value = child.codec.name if child.path else ""
         if child.constant is not None:
             value = f"`{child.constant}` (fixed)" + (" selects the kind" if rule.select == child.name else "")
         note = child.note
+        if not child.write:
+            note = (note + "; " if note else "") + "read, not written"
         if child.fallback is not None:
             note = (note + "; " if note else "") + f"written `{child.fallback}` otherwise"
         if domain or value or note or not child.children:

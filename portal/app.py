@@ -25,7 +25,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from domain.declaration import Declaration, DeclarationFunction
+from diagnostics.field_paths import flat_line_path, line_starts
+from domain.declaration import Declaration, DeclarationFunction, first_shape
 from domain.identifiers import ProgramAccount, bn9_of, is_program_account
 from domain.outcome import DeclarationOutcome, OutcomeStatus, PortalError
 from duties.tariff import Tariff
@@ -236,8 +237,12 @@ def evaluate(
 
 def request_digest(declaration: Declaration) -> str:
     """SHA-256 of the canonical JSON of the validated declaration: whitespace, key order
-    and optional fields sent as null or left out do not make a different request."""
-    canonical = json.dumps(declaration.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    and optional fields sent as null or left out do not make a different request. A
+    declaration the first (one-invoice) model could hold is digested in that model's
+    shape, so a key stored by an earlier release replays rather than conflicts."""
+    shape = first_shape(declaration)
+    dumped = shape if shape is not None else declaration.model_dump(mode="json")
+    canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -296,7 +301,10 @@ def loc_pointer(loc: Sequence[str | int]) -> str | None:
 
 
 def _validation_errors(exc: RequestValidationError) -> list[PortalError]:
+    """CARM-style schema errors; a line's pointer is its place in the declaration's
+    lines (``lines[3].hs_code``), as every other pointer of the portal."""
     errors = []
+    starts = line_starts(_line_counts(exc.body))
     for error in exc.errors():
         loc = list(error.get("loc", ()))
         if loc and loc[0] in ("body", "path", "query", "header"):
@@ -304,8 +312,18 @@ def _validation_errors(exc: RequestValidationError) -> list[PortalError]:
         if error.get("type") == "json_invalid":
             loc = []
         message = str(error.get("msg") or codes.SCHEMA_INVALID.title)
-        errors.append(codes.SCHEMA_INVALID.error(loc_pointer(loc), message))
+        pointer = loc_pointer(loc)
+        errors.append(codes.SCHEMA_INVALID.error(flat_line_path(pointer, starts) if pointer else None, message))
     return errors
+
+
+def _line_counts(body: Any) -> list[int]:
+    """How many lines each invoice of a (perhaps invalid) request body holds (the
+    one-invoice shape of earlier releases: one invoice)."""
+    invoices = body.get("invoices", [body]) if isinstance(body, dict) else None
+    if not isinstance(invoices, list):
+        return []
+    return [len(i["lines"]) if isinstance(i, dict) and isinstance(i.get("lines"), list) else 0 for i in invoices]
 
 
 def _syntax_outcome(body: Any, errors: list[PortalError]) -> DeclarationOutcome:

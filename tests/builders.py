@@ -56,3 +56,9 @@ def declaration_data(**overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
+
+
+def with_lines(d: Declaration, lines: list[Any], **updates: Any) -> Declaration:
+    """``d`` (one invoice) with that invoice's lines replaced, and other fields updated."""
+    [invoice] = d.invoices
+    return d.model_copy(update={"invoices": [invoice.model_copy(update={"lines": lines})], **updates})

@@ -57,7 +57,7 @@ def test_single_declaration_fields() -> None:
         DeclarationFunction.ORIGINAL,
         "AB",
     )
-    assert (d.office_of_release, d.release_date, d.currency, d.exchange_rate) == (
+    assert (d.office_of_release, d.release_date, d.invoices[0].currency, d.invoices[0].exchange_rate) == (
         "0497",
         dt.date(2025, 1, 15),
         "USD",

@@ -30,14 +30,16 @@ def test_single_declaration_fields() -> None:
     assert (d.type_code, d.office_of_release, d.release_date) == ("AB", "0497", dt.date(2025, 1, 15))
     assert (d.importer.account, d.importer.name) == ("123456782RM0001", "MAPLE LEAF IMPORTS INC")
     assert d.declarant.account == "123026635RM0001"
-    assert (d.vendor.name, d.vendor.city, d.vendor.postcode, d.vendor.country) == (
+    [invoice] = d.invoices
+    vendor = invoice.vendor
+    assert (vendor.name, vendor.city, vendor.postcode, vendor.country) == (
         "GLOBAL TEXTILES CO",
         "SHANGHAI",
         "200000",
         "CN",
     )
-    assert (d.currency, d.exchange_rate) == ("USD", Decimal("1.35"))
-    assert (d.invoice.number, d.invoice.issue_date, d.invoice.total_amount) == (
+    assert (invoice.currency, invoice.exchange_rate, invoice.direct_shipment_date) == ("USD", Decimal("1.35"), None)
+    assert (invoice.number, invoice.issue_date, invoice.total_amount) == (
         "INV-1",
         dt.date(2025, 1, 10),
         Decimal("600.00"),
@@ -76,13 +78,14 @@ def test_multi_line_and_multi_message() -> None:
 def test_decimal_comma_from_una() -> None:
     d = mapped("valid/v05_decimal_comma.edi").declaration
     assert d is not None
-    assert (d.exchange_rate, d.lines[0].value_for_duty) == (Decimal("1.35"), Decimal("10800.00"))
+    assert (d.invoices[0].exchange_rate, d.lines[0].value_for_duty) == (Decimal("1.35"), Decimal("10800.00"))
 
 
 def test_latin1_names_decoded_as_unoc() -> None:
     d = mapped("valid/v08_latin1.edi").declaration
     assert d is not None
-    assert (d.vendor.name, d.vendor.city) == ("SOCIÉTÉ TEXTILE DU QUÉBEC", "MONTRÉAL")
+    vendor = d.invoices[0].vendor
+    assert (vendor.name, vendor.city) == ("SOCIÉTÉ TEXTILE DU QUÉBEC", "MONTRÉAL")
 
 
 def findings_of(name: str) -> list[tuple[str, int | None, str | None, int | None, int | None]]:

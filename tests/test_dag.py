@@ -274,7 +274,7 @@ def test_correction_is_version_2_in_the_portal(
     assert response.status_code == 200
     history = response.json()
     assert [(v["version"], v["function"], v["status"]) for v in history["versions"]] == [(1, "9", "40"), (2, "4", "40")]
-    assert history["latest"]["declaration"]["lines"][0]["tariff_treatment"] == "10"
+    assert history["latest"]["declaration"]["invoices"][0]["lines"][0]["tariff_treatment"] == "10"
     assert history["latest"]["outcome"]["total_gst"] == "40.50"
 
 

@@ -1,9 +1,9 @@
 """``carm-edi demo --no-airflow``: every fixture through the pipeline and the real portal.
 
-Counts by hand from fixtures/cusdec: 8 valid files and 14 invalid ones.
-Archived (an interchange was sound): the 8 valid files, i07 and i08 (business
+Counts by hand from fixtures/cusdec: 9 valid files and 14 invalid ones.
+Archived (an interchange was sound): the 9 valid files, i07 and i08 (business
 rules, answered in CUSRES), i11 (rejected by the portal) and i12 (its CUSDEC
-is accepted, its INVOIC is not supported) = 12. Quarantined: i01 garbage, i02
+is accepted, its INVOIC is not supported) = 13. Quarantined: i01 garbage, i02
 empty, i03 truncated, i04 UNT count, i05 UNZ count, i06 UNZ reference, i09
 missing segment, i10 bad date, i13 line count, i14 duplicate of v01's IC0001 = 10.
 """
@@ -20,6 +20,7 @@ from gateway.demo import run_demo
 ARCHIVED = {
     "v01_single.edi", "v02_multi_message.edi", "v03_multi_line.edi", "v04_correction.edi",
     "v05_decimal_comma.edi", "v06_unoa_no_una.edi", "v07_two_interchanges.edi", "v08_latin1.edi",
+    "v09_two_invoices.edi",
     "i07_bad_bn9.edi", "i08_bad_check_digit.edi", "i11_unknown_hs.edi", "i12_unsupported_type.edi",
 }  # fmt: skip
 QUARANTINED = {
@@ -56,16 +57,16 @@ def test_demo_without_airflow(demo_dir: Path, capsys: pytest.CaptureFixture[str]
     assert list((partner / "inbox").iterdir()) == []
 
     outbox = sorted(p.name for p in (partner / "outbox").iterdir())
-    assert sum(n.endswith(".contrl.edi") for n in outbox) == 22  # every file is answered
-    assert sum(n.endswith(".report.json") for n in outbox) == 22
-    # a CUSRES for each sound interchange holding a CUSDEC: the 12 archived files
+    assert sum(n.endswith(".contrl.edi") for n in outbox) == 23  # every file is answered
+    assert sum(n.endswith(".report.json") for n in outbox) == 23
+    # a CUSRES for each sound interchange holding a CUSDEC: the 13 archived files
     assert {n.split("_", 1)[1].rsplit(".", 3)[0] for n in outbox if n.endswith(".cusres.edi")} == ARCHIVED
-    assert len(outbox) == 56
+    assert len(outbox) == 59
 
     printed = capsys.readouterr().out
-    # 24 messages: valid 1+3+1+1+1+1+2+1 = 11; invalid 0+0 (i01, i02) + 9 x 1 (i03-i11) + 2 (i12) + 1 + 1 = 13.
-    # Accepted: the 11 valid ones and i12's CUSDEC.
-    assert printed.count("22 files: 12 archived, 10 quarantined; 12 of 24 messages accepted") == 2
+    # 25 messages: valid 1+3+1+1+1+1+2+1+1 = 12; invalid 0+0 (i01, i02) + 9 x 1 (i03-i11) + 2 (i12) + 1 + 1 = 13.
+    # Accepted: the 12 valid ones and i12's CUSDEC.
+    assert printed.count("23 files: 13 archived, 10 quarantined; 13 of 25 messages accepted") == 2
     assert "UCI+IC0001+BROKER01:ZZZ+CARMGW:ZZZ+7'" in printed  # v01 acknowledged
     assert "ERC+P201'" in printed  # i11 rejected by the portal
     assert "version 1: function 9, status 40" in printed

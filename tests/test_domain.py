@@ -18,7 +18,7 @@ def test_dates_and_money_keep_their_types() -> None:
     assert isinstance(d.lines[0].value_for_duty, Decimal)
     dumped = json.loads(d.model_dump_json())
     assert dumped["release_date"] == "2025-01-15"
-    assert dumped["lines"][0]["value_for_duty"] == "810.00"
+    assert dumped["invoices"][0]["lines"][0]["value_for_duty"] == "810.00"
 
 
 def test_reference_is_transaction_number_and_five_digit_version() -> None:
@@ -30,13 +30,13 @@ def test_reference_is_transaction_number_and_five_digit_version() -> None:
     [
         ({"transaction_number": "1020700300058"}, "transaction_number"),
         ({"office_of_release": "497"}, "office_of_release"),
-        ({"currency": "usd"}, "currency"),
+        ({"currency": "usd"}, ("invoices", 0, "currency")),
     ],
 )
-def test_formats_are_enforced(change: dict, field: str) -> None:
+def test_formats_are_enforced(change: dict, field: str | tuple) -> None:
     with pytest.raises(ValidationError) as error:
         declaration(**change)
-    assert error.value.errors()[0]["loc"] == (field,)
+    assert error.value.errors()[0]["loc"] == (field if isinstance(field, tuple) else (field,))
 
 
 def test_money_has_at_most_two_decimals() -> None:
@@ -49,4 +49,4 @@ def test_schema_command_prints_the_json_schema() -> None:
     schema = json.loads(result.stdout)
     assert schema["title"] == "Declaration"
     assert schema["properties"]["release_date"]["format"] == "date"
-    assert "lines" in schema["required"]
+    assert "invoices" in schema["required"]

@@ -16,7 +16,7 @@ from mappings.cusdec_guide import CAD01
 from mappings.declaration_cusdec import IDENTIFIER, cusdec_segments
 from mappings.edifact_guide import read_message
 from parsers.edifact.model import Message, Segment
-from tests.builders import declaration
+from tests.builders import declaration, with_lines
 
 
 def _message(*texts: str) -> Message:
@@ -71,11 +71,20 @@ def test_a_sound_message_reads_into_the_domain_fields() -> None:
     assert reading.findings == []
     data = reading.data
     assert (data["transaction_number"], data["version"]) == ("10207000300014", 1)
-    assert data["invoice"] == {"number": "INV-1", "issue_date": dt.date(2025, 1, 10), "total_amount": Decimal("600.00")}
+    [invoice] = data["invoices"]
+    assert invoice == {
+        "number": "INV-1",
+        "issue_date": dt.date(2025, 1, 10),
+        "vendor": {"name": "GLOBAL"},
+        "total_amount": Decimal("600.00"),
+        "currency": "USD",
+        "exchange_rate": Decimal("1.35"),
+    }
     assert data["lines"][0]["customs_duty"] == Decimal("145.80")
     assert data["lines"][0]["duty_rate"] == Decimal("18")
     # positions: segment (UNH = 1), tag, element, component
-    assert reading.sources["invoice.issue_date"] == (7, "DTM", 1, 2)
+    assert reading.sources["invoices[0].issue_date"] == (7, "DTM", 1, 2)
+    assert reading.sources["invoices[0].currency"] == (11, "MOA", 1, 3)
     assert reading.sources["lines[0].description"] == (15, "FTX", 4, None)
     assert reading.sources["lines[0].customs_duty"] == (21, "MOA", 1, 2)
 
@@ -108,7 +117,7 @@ def test_amounts_after_a_tax_belong_to_that_tax() -> None:
 def test_a_second_cux_is_not_read() -> None:
     """SG9 (CUX) occurs once in SG8."""
     reading = read_message(CAD01, _message(*HEADER, "CUX+2:EUR:4+3:CAD:11+9.99", "UNS+D", *LINE, "UNS+S"))
-    assert reading.data["exchange_rate"] == Decimal("1.35")
+    assert reading.data["invoices"][0]["exchange_rate"] == Decimal("1.35")
     assert reading.findings == []
 
 
@@ -124,7 +133,7 @@ def test_checks_of_fixed_codes_and_of_the_currency() -> None:
         ("12", "CUX currency 'EUR' differs from the invoice currency 'USD' in MOA+39", 12, 1, 2),
         ("12", "value for duty must be in CAD, not 'USD'", 19, 1, 3),
     ]
-    assert {"currency", "lines[0].value_for_duty"} <= reading.failed
+    assert {"invoices[0].currency", "lines[0].value_for_duty"} <= reading.failed
 
 
 def test_a_bad_reference_fails_both_fields_with_the_guides_own_words() -> None:
@@ -150,10 +159,12 @@ def test_segments_before_the_first_line_are_reported() -> None:
     [
         ("release_date", "release_date (DTM+271 C507 2380)"),
         ("lines[2].hs_code", "line 3 hs_code (CST C246 #1 7361)"),
-        ("currency", "currency (MOA+39 C516 6345 / CUX C504 6345)"),
+        ("invoices[1].currency", "invoice 2 currency (MOA+39 C516 6345 / CUX C504 6345)"),
+        ("invoices[0].direct_shipment_date", "invoice 1 direct_shipment_date (DTM+11 C507 2380)"),
+        ("lines[0].excise[1].code", "line 1 excise[1].code (TAX+1+EXC C533 5289)"),
         ("version", "version (BGM 1004 (last 5 digits))"),
         ("importer", "importer (NAD+IM)"),
-        ("invoice", "invoice (DOC+380)"),
+        ("invoices", "invoices (DOC+380 groups (SG5), with NAD+SE and MOA+39 in the same order)"),
         ("lines", "lines (CST segment group (UNS+D … UNS+S))"),
         ("lines[0].gst", "line 1 gst (MOA+124 after TAX GST)"),
         ("type_code", "type_code (CST C246 7361 (header))"),
@@ -189,7 +200,7 @@ def test_the_writer_writes_what_the_reader_reads() -> None:
     ]
     variants = [
         base,
-        base.model_copy(update={"lines": lines, "filer_reference": "X-1", "cargo_control_number": "ABCD12345"}),
+        with_lines(base, lines, filer_reference="X-1", cargo_control_number="ABCD12345"),
         base.model_copy(
             update={
                 "amendment": Amendment(
@@ -202,10 +213,11 @@ def test_the_writer_writes_what_the_reader_reads() -> None:
         result = _round_trip(d)
         assert result.findings == []
         expected = d.model_dump()
-        if d.invoice.total_amount is None:
-            expected["invoice"]["total_amount"] = sum(
-                (line.invoice_amount or Decimal(0) for line in d.lines), Decimal("0.00")
-            )
+        for invoice, dumped in zip(d.invoices, expected["invoices"], strict=True):
+            if invoice.total_amount is None:
+                dumped["total_amount"] = sum(
+                    (line.invoice_amount or Decimal(0) for line in invoice.lines), Decimal("0.00")
+                )
         if d.amendment is not None and d.amendment.explanation:
             expected["amendment"]["explanation"] = " ".join(d.amendment.explanation.split())
         assert result.declaration is not None
@@ -220,15 +232,20 @@ def test_format_pages_hold_what_the_guides_generate() -> None:
 
 
 def test_every_domain_field_of_a_declaration_has_a_place_in_the_guide() -> None:
-    from domain import Declaration, DeclarationLine
+    from domain import Declaration, DeclarationLine, Invoice, Vendor
 
     guided = CAD01.fields()
     for name in Declaration.model_fields:
-        if name in ("lines", "amendment", "invoice", "importer", "declarant", "vendor"):
+        if name in ("invoices", "amendment", "importer", "declarant"):
             continue
         assert name in guided, name
+    for name in Invoice.model_fields:
+        if name not in ("vendor", "lines"):
+            assert f"invoices[].{name}" in guided, name
+    for name in Vendor.model_fields:
+        assert f"invoices[].vendor.{name}" in guided, name
     for name in DeclarationLine.model_fields:
-        assert f"lines[].{name}" in guided, name
+        assert f"lines[].{name}" in guided or f"lines[].{name}[].code" in guided, name
     assert Path(guide_docs.DOCS / "cusdec-cad.md").exists()
 
 
@@ -245,3 +262,49 @@ def test_guides_made_and_dropped_never_share_compiled_rules() -> None:
         assert reading.data == {"text": "hello"}, qualifier
         del guide, reading
         gc.collect()
+
+
+def test_nth_rules_fill_the_items_of_a_list_other_groups_opened_and_also_codes_select() -> None:
+    """``nth``: the n-th segment of a rule fills the n-th item; ``also``: a second code selects."""
+    from types import SimpleNamespace
+
+    from mappings.edifact_guide import Guide, Section, SegmentRule, Value, write_segments
+
+    guide = Guide(
+        ("X", "D", "96B"),
+        (
+            Section(
+                (
+                    SegmentRule("DOC", "380", target="items[]", values=(Value("number", 2, 1),)),
+                    SegmentRule("NAD", "SE", target="items[]", nth=True, values=(Value("name", 4, 1),)),
+                    SegmentRule("TAX", "EXC", select=(2, 1), also=((1, 1, "1"),), values=(Value("code", 3, 1),)),
+                    SegmentRule("TAX", "EXC", select=(2, 1), values=(Value("total", 5, 4),)),
+                ),
+            ),
+        ),
+    )
+    reading = read_message(
+        guide, _message("DOC+380+A", "DOC+380+B", "NAD+SE+++ALPHA", "NAD+SE+++BETA", "TAX+1+EXC+K9", "TAX+7+EXC+++:::5")
+    )
+    assert reading.data == {
+        "items": [{"number": "A", "name": "ALPHA"}, {"number": "B", "name": "BETA"}],
+        "code": "K9",
+        "total": "5",
+    }
+    assert reading.sources["items[1].name"] == (5, "NAD", 4, 1)
+    assert reading.sources["items[1]"] == (3, "DOC", None, None)  # the item is where it was opened
+
+    root = SimpleNamespace(
+        items=[SimpleNamespace(number="A", name="ALPHA"), SimpleNamespace(number="B", name="BETA")],
+        code="K9",
+        total="5",
+    )
+    written = [(s.tag, s.elements) for s in write_segments(guide, root)]
+    assert written == [
+        ("DOC", ["380", "A"]),
+        ("DOC", ["380", "B"]),
+        ("NAD", ["SE", "", "", "ALPHA"]),
+        ("NAD", ["SE", "", "", "BETA"]),
+        ("TAX", ["1", "EXC", "K9"]),
+        ("TAX", ["", "EXC", "", "", ["", "", "", "5"]]),
+    ]

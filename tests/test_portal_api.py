@@ -237,7 +237,7 @@ def test_missing_or_oversized_idempotency_key_is_a_bad_request(http: httpx.Clien
 
 def test_schema_errors_are_carm_style_with_domain_pointers(http: httpx.Client) -> None:
     body = make_declaration().model_dump(mode="json")
-    body["lines"][0]["hs_code"] = "61091"
+    body["invoices"][0]["lines"][0]["hs_code"] = "61091"
     body["importer"]["account"] = "123456782"
     body["colour"] = "blue"
     response = http.post("/v1/declarations", json=body, headers={"Idempotency-Key": "key-schema"})

@@ -99,10 +99,10 @@ def test_charsets_delimiters_and_release_characters_are_decoded(name: str) -> No
     declaration = map_cusdec(message, decimal).declaration
     assert declaration is not None
     actual = {
-        "vendor": declaration.vendor.name,
+        "vendor": declaration.invoices[0].vendor.name,
         "description": declaration.lines[0].description,
         "filer_reference": declaration.filer_reference,
-        "total": str(declaration.invoice.total_amount),
+        "total": str(declaration.invoices[0].total_amount),
     }
     wanted = EXPECTED[name]["values"]
     assert {k: actual[k] for k in wanted} == wanted

@@ -8,6 +8,11 @@ portal answered before it went away, the interchange registered in phase 1, the
 stored report (``files.summary``: ``FileReport.to_dict()`` with no format key),
 and the file itself in processing/ as ``<claim id>__<name>``. Nothing of that is
 produced by the code under test.
+
+The model then gained several invoices per declaration: what the previous release
+stored in the first model's shape (portal versions, the portal's request digests,
+the gateway's idempotency keys) is written here by hand in that shape, and must
+read, replay and key the same.
 """
 
 from __future__ import annotations
@@ -61,8 +66,8 @@ class Previous:
     def partner_dir(self) -> Path:
         return self.root / "partners" / PARTNER
 
-    def sql(self, statement: str, **values: Any) -> list[Any]:
-        engine = create_engine(self.ledger_url)
+    def sql(self, statement: str, *, url: str | None = None, **values: Any) -> list[Any]:
+        engine = create_engine(url or self.ledger_url)
         try:
             with engine.begin() as connection:
                 result = connection.execute(text(statement), values)
@@ -263,3 +268,75 @@ def test_a_file_acknowledged_by_the_previous_release_is_filed_away_with_its_stor
     assert (summary["documents"], summary["documents_accepted"], summary["accepted"]) == (3, 3, True)
     assert summary["acknowledgements"] == stored["acknowledgements"]
     assert not list((previous.partner_dir / "outbox").iterdir())  # nothing rewritten
+
+
+# Declarations in the first model's shape (one invoice at the declaration's level), as the
+# previous release stored and hashed them: tests/builders.declaration() written out by hand,
+# fields in that model's order, as its ``model_dump(mode="json")`` gave them.
+FIRST_LINE = {
+    "line_number": 1, "description": "COTTON T-SHIRTS, MEN'S", "hs_code": "6109100010", "tariff_treatment": "2",
+    "country_of_origin": "CN", "quantity": "120", "unit": "NMB", "invoice_amount": "600.00", "value_for_duty": "810.00",
+    "duty_rate": "18", "customs_duty": "145.80", "excise_tax": None, "value_for_tax": "955.80", "gst": "47.79",
+}  # fmt: skip
+FIRST_SHAPE = {
+    "transaction_number": "10207003000585", "version": 1, "function": "9", "type_code": "AB",
+    "importer": {"account": "123456782RM0001", "name": "MAPLE LEAF IMPORTS INC"},
+    "declarant": {"account": "123026635RM0001", "name": "NORTHERN CUSTOMS BROKERS LTD"},
+    "office_of_release": "0497", "release_date": "2025-01-15", "currency": "USD", "exchange_rate": "1.35",
+    "invoice": {"number": "INV-88231", "issue_date": "2025-01-10", "total_amount": "600.00"},
+    "vendor": {"name": "GLOBAL TEXTILES CO", "street": "12 HARBOUR ROAD", "city": "SHANGHAI", "postcode": "200000", "country": "CN"},
+    "filer_reference": "BRK-2025-0001", "cargo_control_number": None, "amendment": None, "lines": [FIRST_LINE],
+}  # fmt: skip
+
+
+def test_a_one_invoice_declaration_keeps_the_idempotency_key_of_the_first_model() -> None:
+    from gateway.flows.contract import idempotency_key
+    from tests.builders import declaration
+
+    first_json = json.dumps(FIRST_SHAPE, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(first_json.encode()).hexdigest()[:16]
+    assert idempotency_key(declaration()) == f"cad-10207003000585-00001-{digest}"
+
+
+def test_a_declaration_the_first_model_could_not_hold_is_keyed_on_its_own_shape() -> None:
+    from gateway.flows.contract import idempotency_key
+    from tests.builders import declaration
+
+    d = declaration()
+    shipped = d.model_copy(
+        update={"invoices": [d.invoices[0].model_copy(update={"direct_shipment_date": dt.date(2025, 1, 11)})]}
+    )
+    digest = hashlib.sha256(shipped.model_dump_json().encode()).hexdigest()[:16]
+    assert idempotency_key(shipped) == f"cad-10207003000585-00001-{digest}"
+    assert idempotency_key(shipped) != idempotency_key(d)
+
+
+def test_the_portal_reads_a_version_stored_in_the_first_models_shape(previous: Previous) -> None:
+    outcome = {"transaction_number": "10207003000585", "version": 1, "status": "40", "received_at": None, "lines": [],
+               "total_duty": "0.00", "total_excise": "0.00", "total_gst": "0.00", "errors": []}  # fmt: skip
+    previous.sql(
+        "INSERT INTO portal_declarations (transaction_number, version, function, body, status, outcome, received_at)"
+        " VALUES ('10207003000585', 1, '9', :body, '40', :outcome, :at)",
+        url=previous.portal_url, body=json.dumps(FIRST_SHAPE), outcome=json.dumps(outcome), at=RECEIVED_AT,
+    )  # fmt: skip
+    record = previous.client.get_version("10207003000585", 1)
+    [invoice] = record["declaration"]["invoices"]
+    assert (invoice["currency"], invoice["exchange_rate"], invoice["number"]) == ("USD", "1.35", "INV-88231")
+    assert invoice["vendor"]["name"] == "GLOBAL TEXTILES CO" and invoice["lines"][0]["gst"] == "47.79"
+
+
+def test_a_post_answered_before_the_upgrade_is_replayed_not_refused(previous: Previous) -> None:
+    """The previous portal stored the digest of the first shape: the same declaration,
+    posted again with its key by this release, is the same request."""
+    from tests.builders import declaration
+
+    digest = hashlib.sha256(json.dumps(FIRST_SHAPE, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    answered = {"transaction_number": "10207003000585", "version": 1, "status": "40", "received_at": None,
+                "lines": [], "total_duty": "145.80", "total_excise": "0.00", "total_gst": "47.79", "errors": []}  # fmt: skip
+    previous.sql(
+        "INSERT INTO portal_idempotency_keys (key, request_sha256, status_code, response_body, created_at)"
+        " VALUES ('key-before-upgrade', :digest, 201, :body, :at)",
+        url=previous.portal_url, digest=digest, body=json.dumps(answered), at=RECEIVED_AT,
+    )  # fmt: skip
+    replayed = previous.client.submit_declaration(declaration(), "key-before-upgrade")
+    assert (replayed.status.value, str(replayed.total_duty)) == ("40", "145.80")

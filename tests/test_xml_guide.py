@@ -22,7 +22,7 @@ from mappings.cadxml_declaration import (
 )
 from mappings.xml_guide import Element, read_element, walk, write_element
 from parsers.xml.secure import SCHEMA_DIR, load_schema, secure_parser
-from tests.builders import declaration
+from tests.builders import declaration, with_lines
 from tests.xml_helpers import XML_FIXTURES
 
 SENDERS = [("123456782RM0001", "HN"), ("123026635RM0001", "AK")]
@@ -85,14 +85,16 @@ def test_the_guide_follows_the_schemas_sequences_element_by_element() -> None:
 
 
 def test_every_domain_field_of_a_declaration_has_a_place_in_the_guide() -> None:
-    from domain import DeclarationLine
+    from domain import DeclarationLine, Invoice
 
     fields = CADIN.fields()
-    objects = {"lines", "amendment", "invoice", "importer", "declarant", "vendor"}
+    objects = {"invoices", "invoices[].lines", "amendment", "importer", "declarant", "invoices[].vendor"}
     for name in Declaration.model_fields:
         assert name in fields, name
+    for name in Invoice.model_fields:
+        assert f"invoices[].{name}" in fields, name
     for name in DeclarationLine.model_fields:
-        assert f"lines[].{name}" in fields, name
+        assert f"invoices[].lines[].{name}" in fields, name
     for name in ("importer", "declarant"):
         assert {f"{name}.account", f"{name}.name"} <= set(fields)
     assert objects <= set(fields)
@@ -111,9 +113,16 @@ ITEM = "/GoodsShipment[1]/GovernmentAgencyGoodsItem"
         ("cargo_control_number", "/Consignment/TransportContractDocument/ID"),
         ("declarant.account", "/Declarant/ID"),
         ("importer.name", "/GoodsShipment[1]/Importer/Name"),
-        ("invoice", "/GoodsShipment[1]/Invoice"),
-        ("vendor.street", "/GoodsShipment[1]/Seller/Address/Line"),
-        ("lines", ITEM),
+        ("invoices[0]", "/GoodsShipment[1]"),
+        ("invoices[1].number", "/GoodsShipment[2]/Invoice/ID"),
+        ("invoices[1].direct_shipment_date", "/GoodsShipment[2]/ExitDateTime"),
+        ("invoices[0].vendor.street", "/GoodsShipment[1]/Seller/Address/Line"),
+        ("invoices[0].lines", ITEM),
+        ("invoices[1].lines[0].hs_code", "/GoodsShipment[2]/GovernmentAgencyGoodsItem/Commodity[1]/Classification/ID"),
+        (
+            "lines[0].excise[1].code",
+            ITEM + "/Commodity[1]/DutyTaxFee[TypeCode='XCD'][2]/DutyRegimeCode",
+        ),
         ("lines[3]", ITEM + "/Commodity[4]"),
         ("lines[0].unit", ITEM + "/Commodity[1]/GoodsMeasure/TariffQuantity/@unitCode"),
         ("lines[1].duty_rate", ITEM + "/Commodity[2]/DutyTaxFee[TypeCode='CUD']/TaxRateNumeric"),
@@ -122,7 +131,7 @@ ITEM = "/GoodsShipment[1]/GovernmentAgencyGoodsItem"
             ITEM + "/Commodity[1]/DutyTaxFee[TypeCode='GST']/DutyTaxFeeAssessmentBasis/AdValoremTaxBaseAmount",
         ),
         ("lines[0].unknown_field", ITEM + "/Commodity[1]"),
-        ("vendor.unknown.deeper", "/GoodsShipment[1]/Seller"),
+        ("invoices[0].vendor.unknown.deeper", "/GoodsShipment[1]/Seller"),
         ("nothing_like_it", ""),
     ],
 )
@@ -130,12 +139,24 @@ def test_xpaths_follow_from_the_guide(path: str, xpath: str) -> None:
     assert xpath_of(path) == xpath
 
 
+def test_a_line_pointer_is_placed_under_its_invoice() -> None:
+    """Rules point at lines by their place in the declaration; the XML nests them under their invoice."""
+    starts = [0, 2]
+    assert xpath_of("lines[1].hs_code", starts) == ITEM + "/Commodity[2]/Classification/ID"
+    assert (
+        xpath_of("lines[2].hs_code", starts)
+        == "/GoodsShipment[2]/GovernmentAgencyGoodsItem/Commodity[1]/Classification/ID"
+    )
+    assert describe_field("invoices[1].lines[0].hs_code", starts) == "line 3 hs_code (Commodity/Classification/ID)"
+
+
 @pytest.mark.parametrize(
     ("path", "label"),
     [
         ("version", "version (Declaration/VersionID)"),
-        ("importer", "importer (Declaration/GoodsShipment[1]/Importer)"),
-        ("lines", "lines (Declaration/GoodsShipment[1]/GovernmentAgencyGoodsItem)"),
+        ("importer", "importer (GoodsShipment/Importer)"),
+        ("invoices[0].lines", "invoice 1 lines (GoodsShipment/GovernmentAgencyGoodsItem)"),
+        ("invoices[1].currency", "invoice 2 currency (GoodsShipment/CurrencyExchange/CurrencyTypeCode)"),
         ("lines[2].hs_code", "line 3 hs_code (Commodity/Classification/ID)"),
         ("lines[0].unit", "line 1 unit (Commodity/GoodsMeasure/TariffQuantity/@unitCode)"),
         ("lines[0].gst", "line 1 gst (Commodity/DutyTaxFee[TypeCode='GST']/Payment/TaxAssessedAmount)"),
@@ -159,34 +180,36 @@ def test_the_reader_records_the_line_of_every_field() -> None:
     expected = {
         "transaction_number": 24,
         "version": 27,
-        "currency": 29,
+        "currency": 29,  # Declaration/CurrencyExchange: the one-invoice shape
         "declarant": 32,
         "declarant.account": 34,
         "release_date": 40,
         "importer": 44,
-        "invoice.total_amount": 52,
-        "vendor.city": 57,
-        "lines[0]": 64,
-        "lines[0].hs_code": 68,
-        "lines[0].quantity": 73,
-        "lines[0].unit": 73,
-        "lines[0].duty_rate": 83,
-        "lines[0].value_for_tax": 91,
-        "lines[0].gst": 94,
+        "invoices[0].total_amount": 52,
+        "invoices[0].vendor.city": 57,
+        "invoices[0].lines[0]": 64,
+        "invoices[0].lines[0].hs_code": 68,
+        "invoices[0].lines[0].quantity": 73,
+        "invoices[0].lines[0].unit": 73,
+        "invoices[0].lines[0].duty_rate": 83,
+        "invoices[0].lines[0].value_for_tax": 91,
+        "invoices[0].lines[0].gst": 94,
     }
     assert {path: reading.sources[path] for path in expected} == expected
     assert reading.texts == {"version": "00001"}
     data = reading.data
-    assert data["lines"][0]["quantity"] == "120" and data["lines"][0]["unit"] == "NMB"  # decimals stay text
+    assert (
+        data["invoices"][0]["lines"][0]["quantity"] == "120" and data["invoices"][0]["lines"][0]["unit"] == "NMB"
+    )  # decimals stay text
     assert data["release_date"] == dt.date(2025, 1, 15)
-    assert data["version"] == 1 and data["lines"][0]["line_number"] == 1
+    assert data["version"] == 1 and data["invoices"][0]["lines"][0]["line_number"] == 1
     assert [(check.path, check.given) for check in reading.checks] == [
-        ("invoice.total_amount", "USD"),
-        ("lines[0].value_for_duty", "CAD"),
-        ("lines[0].invoice_amount", "USD"),
-        ("lines[0].customs_duty", "CAD"),
-        ("lines[0].value_for_tax", "CAD"),
-        ("lines[0].gst", "CAD"),
+        ("invoices[0].total_amount", "USD"),
+        ("invoices[0].lines[0].value_for_duty", "CAD"),
+        ("invoices[0].lines[0].invoice_amount", "USD"),
+        ("invoices[0].lines[0].customs_duty", "CAD"),
+        ("invoices[0].lines[0].value_for_tax", "CAD"),
+        ("invoices[0].lines[0].gst", "CAD"),
     ]
 
 
@@ -199,8 +222,10 @@ def test_tokens_collapse_whitespace_and_text_stays_as_written() -> None:
         }
     )
     data = read_element(CADIN, element, BASE).data
-    assert data["lines"][0]["hs_code"] == "6109100010" and data["lines"][0]["unit"] == "NMB"
-    assert data["vendor"]["city"] == " SHANG  HAI "
+    assert (
+        data["invoices"][0]["lines"][0]["hs_code"] == "6109100010" and data["invoices"][0]["lines"][0]["unit"] == "NMB"
+    )
+    assert data["invoices"][0]["vendor"]["city"] == " SHANG  HAI "
 
 
 def test_a_duty_tax_fee_is_told_by_its_type_code_and_one_of_each_kind_is_read() -> None:
@@ -210,10 +235,10 @@ def test_a_duty_tax_fee_is_told_by_its_type_code_and_one_of_each_kind_is_read() 
     )
     element = _v01(**{"</Commodity>": second + "</Commodity>"})
     reading = read_element(CADIN, element, BASE)
-    line = reading.data["lines"][0]
+    line = reading.data["invoices"][0]["lines"][0]
     assert (line["duty_rate"], line["customs_duty"], line["gst"]) == ("18", "145.80", "47.79")
     [surplus] = reading.surplus
-    assert (surplus.rule.kind, surplus.owner, surplus.position) == ("CUD", "lines[0]", 3)
+    assert (surplus.rule.kind, surplus.owner, surplus.position) == ("CUD", "invoices[0].lines[0]", 3)
     assert all(check.given != "EUR" for check in reading.checks)  # the second one is not read at all
 
     result = map_cad_declaration(element, BASE)
@@ -222,18 +247,32 @@ def test_a_duty_tax_fee_is_told_by_its_type_code_and_one_of_each_kind_is_read() 
     ]
 
 
-def test_the_guide_takes_one_goods_shipment() -> None:
+def test_each_goods_shipment_is_an_invoice_of_one_importer() -> None:
     text = (XML_FIXTURES / "valid" / "v01_single.xml").read_text()
     start, end = text.index("<GoodsShipment>"), text.index("</GoodsShipment>") + len("</GoodsShipment>")
     shipment = text[start:end]
     [element] = _declarations(text.replace(shipment, f"{shipment}\n{shipment}\n{shipment}").encode())
     reading = read_element(CADIN, element, BASE)
-    assert [(s.rule.name, s.position) for s in reading.surplus] == [("GoodsShipment", 2), ("GoodsShipment", 3)]
-    assert len(reading.data["lines"]) == 1
+    assert reading.surplus == [] and reading.findings == []
+    assert [len(invoice["lines"]) for invoice in reading.data["invoices"]] == [1, 1, 1]
     result = map_cad_declaration(element, BASE)
-    assert [(f.code, f.location.xpath, f.location.line) for f in result.findings] == [
-        ("35", f"{BASE}/GoodsShipment[2]", 100)
-    ]
+    assert result.declaration is not None and result.findings == []
+    assert [invoice.currency for invoice in result.declaration.invoices] == ["USD"] * 3  # from the Declaration's
+    assert result.starts == [0, 1, 2]
+    assert result.locate("lines[2].hs_code").xpath == (
+        f"{BASE}/GoodsShipment[3]/GovernmentAgencyGoodsItem/Commodity[1]/Classification/ID"
+    )
+    assert result.locate("invoices[1].exchange_rate").xpath == f"{BASE}/CurrencyExchange/RateNumeric"
+
+    other = shipment.replace("<ID>123456782RM0001</ID>", "<ID>123026635RM0001</ID>")
+    [element] = _declarations(text.replace(shipment, f"{shipment}\n{other}").encode())
+    result = map_cad_declaration(element, BASE)
+    assert result.declaration is None
+    [finding] = result.findings
+    assert (finding.code, finding.location.xpath) == ("12", f"{BASE}/GoodsShipment[2]/Importer")
+    assert finding.message == (
+        "importer (GoodsShipment/Importer) differs from the one given before: a declaration has one importer"
+    )
 
 
 def test_currency_attributes_are_checked_once_the_currency_is_known() -> None:
@@ -249,7 +288,7 @@ def test_currency_attributes_are_checked_once_the_currency_is_known() -> None:
     assert [(f.code, f.message, f.location.xpath, f.location.line) for f in result.findings] == [
         (
             "12",
-            "invoice.total_amount (Declaration/GoodsShipment[1]/Invoice/TotalAmount): currencyID 'EUR' should be 'USD'",
+            "invoice 1 total_amount (GoodsShipment/Invoice/TotalAmount): currencyID 'EUR' should be 'USD'",
             f"{BASE}/GoodsShipment[1]/Invoice/TotalAmount/@currencyID",
             52,
         ),
@@ -307,7 +346,9 @@ def _texts(element: etree._Element) -> dict[str, str | None]:
 def test_the_writer_fixes_what_the_guide_fixes_and_leaves_out_what_carries_nothing() -> None:
     base = declaration()
     written = _texts(_written(base))
-    assert written["/Declaration/GoodsShipment/SequenceNumeric"] == "1"
+    assert "/Declaration/GoodsShipment/SequenceNumeric" not in written
+    assert "/Declaration/CurrencyExchange/CurrencyTypeCode" not in written  # the one-invoice shape: read only
+    assert written["/Declaration/GoodsShipment/CurrencyExchange/CurrencyTypeCode"] == "USD"
     assert written["/Declaration/GoodsShipment/Invoice/TypeCode"] == "380"
     assert written["/Declaration/VersionID"] == f"{base.version:05d}"
     assert not any("Amendment" in path or "Consignment" in path for path in written)
@@ -323,15 +364,13 @@ def test_the_writer_fixes_what_the_guide_fixes_and_leaves_out_what_carries_nothi
     assert texts["/Declaration/Amendment/AdditionalInformation/StatementTypeCode"] == "ADJ"
     assert "/Declaration/Amendment/AdditionalInformation/StatementDescription" not in texts
 
-    element = _written(
-        base.model_copy(update={"lines": [base.lines[0].model_copy(update={"excise_tax": Decimal("2.50")})]})
-    )
+    element = _written(with_lines(base, [base.lines[0].model_copy(update={"excise_tax": Decimal("2.50")})]))
     fees = [(fee.findtext("TypeCode"), fee.findtext("Payment/TaxAssessedAmount")) for fee in element.iter("DutyTaxFee")]
     assert ("EXC", "2.50") in fees
     amount = element.find("GoodsShipment/GovernmentAgencyGoodsItem/Commodity/CustomsValueAmount")
     assert amount is not None and amount.get("currencyID") == "CAD"
     total = element.find("GoodsShipment/Invoice/TotalAmount")
-    assert total is not None and (total.get("currencyID"), total.text) == (base.currency, "600.00")
+    assert total is not None and (total.get("currencyID"), total.text) == (base.invoices[0].currency, "600.00")
 
 
 def _round_trips(d: Declaration) -> Declaration | None:
@@ -355,9 +394,7 @@ def test_what_the_writer_writes_is_schema_valid_and_reads_back_equal() -> None:
     )
     variants: list[Any] = [
         base,
-        base.model_copy(
-            update={"lines": [full_line, full_line.model_copy(update={"line_number": 2})], "filer_reference": "X&<1>"}
-        ),
+        with_lines(base, [full_line, full_line.model_copy(update={"line_number": 2})], filer_reference="X&<1>"),
         base.model_copy(
             update={
                 "function": "4",
@@ -387,7 +424,7 @@ def test_rules_that_read_nothing_are_not_walked() -> None:
         "TotalGrossMassMeasure",
         "Pointer",
         "BorderTransportMeans",
-        "ExitDateTime",
+        "SequenceNumeric",
         "ExportCountry",
     } <= unread
     assert "GoodsShipment" not in unread and "Commodity" not in unread

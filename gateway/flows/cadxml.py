@@ -33,7 +33,7 @@ from gateway.flows.spool import Spool, SpooledDeclaration
 from gateway.report import DocumentReport, DocumentStatus, FileReport, InterchangeReport
 from mappings import cadout
 from mappings.cadout import CadOutError, CadOutResponse, CadOutWriter
-from mappings.cadxml_declaration import XmlMappingResult, locate, map_cad_declaration
+from mappings.cadxml_declaration import XmlMappingResult, invoice_starts, locate, map_cad_declaration
 from parsers.xml.cad_reader import DeclarationRead, HeaderRead, ReadProblem, read_cad_in
 from parsers.xml.secure import XmlLimits
 from validators.declaration_rules import check_declaration
@@ -308,7 +308,7 @@ class XmlFlow:
 
 def locate_field(item: SpooledDeclaration, pointer: str | None) -> Location:
     """The XPath and line of a domain pointer in the declaration, with the pointer as its field."""
-    location = locate(item.xpath or "", item.line, item.sources, pointer)
+    location = locate(item.xpath or "", item.line, item.sources, pointer, starts=invoice_starts(item.declaration))
     return Location(xpath=location.xpath, line=location.line, field=pointer)
 
 

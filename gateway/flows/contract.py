@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
 from domain import Declaration, DeclarationOutcome
+from domain.declaration import canonical_json
 from domain.payment import Payment, PaymentOutcome
 from gateway.partners import Partner
 from mappings.contrl import ReceivedContrl
@@ -98,8 +99,9 @@ def acknowledgement_name(options: FlowOptions, file_name: str, suffix: str) -> s
 
 
 def idempotency_key(declaration: Declaration) -> str:
-    """Deterministic per document version and content: a retry sends the same key."""
-    digest = hashlib.sha256(declaration.model_dump_json().encode()).hexdigest()[:16]
+    """Deterministic per document version and content: a retry sends the same key,
+    and so does a release whose model changed shape (``canonical_json``)."""
+    digest = hashlib.sha256(canonical_json(declaration).encode()).hexdigest()[:16]
     return f"cad-{declaration.transaction_number}-{declaration.version:05d}-{digest}"
 
 

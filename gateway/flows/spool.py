@@ -18,8 +18,11 @@ from typing import IO, Any
 from diagnostics import Finding, Location, Severity
 from domain import Declaration
 
-FORMAT = 2
-"""1: the two spools of commit 4df739d (``DeclarationSpool``, ``xml_flow._Spool``), no version line."""
+FORMAT = 3
+"""1: the two spools of commit 4df739d (``DeclarationSpool``, ``xml_flow._Spool``), no version line.
+2: the declaration with one invoice at its level (``currency``, ``invoice``, ``vendor``, ``lines``).
+3: the declaration with its ``invoices`` (CUSDEC sources: a line at its place in ``lines``;
+CAD-IN sources: a line under its invoice, ``invoices[k].lines[j]``)."""
 
 
 class SpoolFormatError(ValueError):

@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 
+from diagnostics import Severity
 from domain import Declaration, DeclarationLine
 from domain.outcome import AssessedLine
 from duties.assessment import GST_RATE, assess_line, percent_of, to_cents
 from duties.tariff import TariffRow
 from validators.rules.base import RuleContext
+
+_ZERO = Decimal("0.00")
 
 
 def _row(d: Declaration, line: DeclarationLine, ctx: RuleContext) -> TariffRow | None:
@@ -79,29 +82,88 @@ def treatment_for_origin(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str
 
 
 def exchange_rate(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    expected = ctx.ref.exchange_rates.rate(d.currency, d.release_date)
-    if expected is not None and d.exchange_rate != expected:
+    """Each invoice's rate is the one in force on its date of direct shipment (D13-2-3), or on
+    the release date when the invoice gives none (``direct_shipment_declared`` warns then)."""
+    for index, invoice in enumerate(d.invoices):
+        shipped = invoice.direct_shipment_date
+        on = shipped or d.release_date
+        expected = ctx.ref.exchange_rates.rate(invoice.currency, on)
+        if expected is None or invoice.exchange_rate == expected:
+            continue
+        when = f"the date of direct shipment {on.isoformat()}" if shipped else f"the release date {on.isoformat()}"
         yield (
-            "exchange_rate",
+            f"invoices[{index}].exchange_rate",
             (
-                f"exchange rate {d.exchange_rate} CAD per {d.currency} differs from the reference rate "
-                f"{expected} in force on the release date {d.release_date.isoformat()}"
+                f"{_invoice_name(d, index)}exchange rate {invoice.exchange_rate} CAD per {invoice.currency} "
+                f"differs from the reference rate {expected} in force on {when}"
             ),
         )
 
 
-def value_for_duty(d: Declaration, _: RuleContext) -> Iterator[tuple[str, str]]:
-    for index, line in enumerate(d.lines):
+def direct_shipment_declared(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    """Without a date of direct shipment, ``exchange_rate`` takes the release date's rate: a
+    warning when that may be the wrong one, i.e. when the reference rate changed between the
+    invoice's issue date and the release date (the goods shipped in between), or when the
+    invoice has no issue date either (nothing bounds the date)."""
+    rates = ctx.ref.exchange_rates
+    for index, invoice in enumerate(d.invoices):
+        if invoice.direct_shipment_date is not None or invoice.currency == "CAD":
+            continue
+        at_release = rates.rate(invoice.currency, d.release_date)
+        issued = invoice.issue_date
+        if at_release is None or (issued is not None and rates.rate(invoice.currency, issued) == at_release):
+            continue
+        why = (
+            f"the reference rate changed between the invoice date {issued.isoformat()} and the release date"
+            if issued is not None
+            else "the invoice has no issue date either"
+        )
+        yield (
+            f"invoices[{index}].direct_shipment_date",
+            (
+                f"{_invoice_name(d, index)}no date of direct shipment, and {why}: the exchange rate was checked "
+                f"against the rate on the release date {d.release_date.isoformat()} ({at_release}); the rate of "
+                "the date of direct shipment applies (D13-2-3)"
+            ),
+        )
+
+
+def _invoice_name(d: Declaration, index: int) -> str:
+    """``invoice INV-2: `` before a message about one invoice of several; nothing for the only one."""
+    return f"invoice {d.invoices[index].number}: " if len(d.invoices) > 1 else ""
+
+
+def value_for_duty(d: Declaration, _: RuleContext) -> Iterator[tuple[str, str] | tuple[str, str, Severity]]:
+    """VFD = invoice amount × its invoice's rate + additions − deductions (Customs Act s.48,
+    D13-4-3). An error when the line declares its additions or deductions; otherwise a
+    warning: the difference may be adjustments the file does not declare."""
+    for index, (invoice, line) in enumerate(d.line_invoices()):
         if line.invoice_amount is None:
             continue
-        expected = to_cents(line.invoice_amount * d.exchange_rate)
-        if to_cents(line.value_for_duty) != expected:
+        converted = to_cents(line.invoice_amount * invoice.exchange_rate)
+        additions, deductions = line.value_additions, line.value_deductions
+        expected = converted + to_cents(additions or _ZERO) - to_cents(deductions or _ZERO)
+        if to_cents(line.value_for_duty) == expected:
+            continue
+        product = f"the invoice amount {line.invoice_amount} {invoice.currency} × exchange rate {invoice.exchange_rate}"
+        pointer = f"lines[{index}].value_for_duty"
+        if additions is None and deductions is None:
             yield (
-                f"lines[{index}].value_for_duty",
+                pointer,
                 (
-                    f"line {line.line_number}: value for duty {line.value_for_duty} CAD is not the invoice amount "
-                    f"{line.invoice_amount} {d.currency} × exchange rate {d.exchange_rate} = {expected} CAD"
+                    f"line {line.line_number}: value for duty {line.value_for_duty} CAD is not {product} = "
+                    f"{converted} CAD; if it holds additions or deductions (Customs Act s.48), declare them"
                 ),
+                Severity.WARNING,
+            )
+        else:
+            yield (
+                pointer,
+                (
+                    f"line {line.line_number}: value for duty {line.value_for_duty} CAD is not {product} = "
+                    f"{converted} CAD + additions {additions or _ZERO} − deductions {deductions or _ZERO} = {expected} CAD"
+                ),
+                Severity.ERROR,
             )
 
 
@@ -190,16 +252,17 @@ def gst(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
 
 
 def header_total(d: Declaration, _: RuleContext) -> Iterator[tuple[str, str]]:
-    total = d.invoice.total_amount
-    amounts = [line.invoice_amount for line in d.lines]
-    if total is None or any(amount is None for amount in amounts):
-        return
-    lines_sum = sum((amount for amount in amounts if amount is not None), Decimal("0.00"))
-    if to_cents(total) != to_cents(lines_sum):
-        yield (
-            "invoice.total_amount",
-            (
-                f"invoice total {total} {d.currency} differs from the sum of the line invoice amounts "
-                f"{to_cents(lines_sum)} {d.currency}"
-            ),
-        )
+    for index, invoice in enumerate(d.invoices):
+        total = invoice.total_amount
+        amounts = [line.invoice_amount for line in invoice.lines]
+        if total is None or any(amount is None for amount in amounts):
+            continue
+        lines_sum = sum((amount for amount in amounts if amount is not None), Decimal("0.00"))
+        if to_cents(total) != to_cents(lines_sum):
+            yield (
+                f"invoices[{index}].total_amount",
+                (
+                    f"{_invoice_name(d, index)}invoice total {total} {invoice.currency} differs from the sum of "
+                    f"the line invoice amounts {to_cents(lines_sum)} {invoice.currency}"
+                ),
+            )

@@ -96,8 +96,12 @@ and post to the portal expect (the EDIFACT flow before it passes a context)."""
 Subject = TypeVar("Subject")
 """What a rule checks: the ``Declaration`` (registry.py) or the ``Payment`` (payments.py)."""
 
-Check = Callable[[Subject, RuleContext], Iterator[tuple[str, str]]]
-"""A rule's check yields ``(pointer, message)`` for every violation it finds."""
+Check = Callable[
+    [Subject, RuleContext], Iterator[tuple[str, str]] | Iterator[tuple[str, str] | tuple[str, str, Severity]]
+]
+"""A rule's check yields ``(pointer, message)`` for every violation it finds, or
+``(pointer, message, severity)`` when the rule's verdict depends on the case (a
+warning unless the file declares what would explain the difference)."""
 
 
 @dataclass(frozen=True)
@@ -120,12 +124,17 @@ class Rule(Generic[Subject]):
     def run(self, subject: Subject, context: RuleContext) -> list[Violation]:
         """The rule's violations; none when a lookup it needs is unavailable."""
         try:
-            return [
-                Violation(self.rule_id, message, pointer, self.severity)
-                for pointer, message in self.check(subject, context)
+            found = [
+                (item[0], item[1], item[2] if len(item) == 3 else self.severity)
+                for item in self.check(subject, context)
             ]
         except ContextUnavailable:
             return []
+        return [
+            Violation(self.rule_id, message, pointer, severity)
+            for pointer, message, severity in found
+            if severity is not Severity.WARNING or context.warnings
+        ]
 
     def applies(self, context: RuleContext) -> bool:
         if self.severity is Severity.WARNING and not context.warnings:

@@ -24,8 +24,9 @@ do not edit by hand (`tests/test_rules.py` fails when this file and the code dif
 The rules apply to the domain `Declaration`, so EDIFACT (CUSDEC) and XML (CAD-IN) submissions get
 the same rules. Each violation carries the rule id (at most 8 characters: it is the CUSRES `ERC`
 code and the CAD-OUT validation code), a severity, a message and a **pointer**: a path in the domain
-model (`lines[1].hs_code`, 0-based) that each channel maps back to its own position (segment and
-element through the CUSDEC mapper's sources; an XPath in the XML channel).
+model (`lines[1].hs_code`, 0-based: a line by its place in the declaration, whatever its invoice;
+`invoices[0].currency`) that each channel maps back to its own position (segment and element through
+the CUSDEC mapper's sources; an XPath in the XML channel).
 
 **Errors** reject the declaration; **warnings** are reported and do not reject it. **Source** names
 the public text a rule rests on (a D-memo, the Customs Tariff, a customs notice `CN yy-nn`, a
@@ -59,7 +60,7 @@ and excise; totals are the **sums of the rounded line amounts**. A declared amou
 computed one to the cent (no tolerance).
 
 ```
-value for duty = round(invoice amount × exchange rate)
+value for duty = round(invoice amount × its invoice's exchange rate) + additions − deductions
 customs duty   = round(value for duty × duty rate / 100)
 excise tax     = round(value for duty × excise rate / 100)     (ad valorem simplification)
 value for tax  = value for duty + customs duty + excise tax     (SIMA is not modelled)

@@ -88,8 +88,10 @@ def cargo_control_number(d: Declaration, _: RuleContext) -> Iterator[tuple[str, 
 
 def countries_known(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     countries = ctx.ref.countries
-    if d.vendor.country is not None and d.vendor.country not in countries:
-        yield "vendor.country", f"vendor country {d.vendor.country} is not an ISO 3166 country code"
+    for index, invoice in enumerate(d.invoices):
+        country = invoice.vendor.country
+        if country is not None and country not in countries:
+            yield f"invoices[{index}].vendor.country", f"vendor country {country} is not an ISO 3166 country code"
     for index, line in enumerate(d.lines):
         if line.country_of_origin not in countries:
             yield (
@@ -101,8 +103,9 @@ def countries_known(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str
 
 
 def currency_known(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    if d.currency not in ctx.ref.currencies:
-        yield "currency", f"currency {d.currency} is not an ISO 4217 currency code"
+    for index, invoice in enumerate(d.invoices):
+        if invoice.currency not in ctx.ref.currencies:
+            yield f"invoices[{index}].currency", f"currency {invoice.currency} is not an ISO 4217 currency code"
 
 
 def units_known(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:

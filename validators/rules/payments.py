@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterator
 from decimal import Decimal
 
-from diagnostics import Severity
 from domain.identifiers import bn9_of, bn9_valid, is_program_account, transaction_number_valid
 from domain.payment import CBSA_CURRENCY, Payment
 from validators.rules.base import Rule, RuleContext, Violation
@@ -182,9 +181,4 @@ rules, payment rules run in every context (the gateway rejects before posting)."
 def check_payment(payment: Payment, context: RuleContext | None = None) -> list[Violation]:
     """Every violation of every payment rule, in catalogue order (warnings included)."""
     context = context if context is not None else RuleContext()
-    return [
-        Violation(rule.rule_id, message, pointer, rule.severity)
-        for rule in PAYMENT_RULES
-        for pointer, message in rule.check(payment, context)
-        if rule.severity is Severity.ERROR or context.warnings
-    ]
+    return [violation for rule in PAYMENT_RULES for violation in rule.run(payment, context)]
