@@ -273,6 +273,7 @@ def test_a_50_mb_random_file_peaks_under_128_mib_through_check_and_the_pipeline(
         assert check["report_bytes"] <= SMALL and through["report_bytes"] <= SMALL
     else:  # one rejected document listing its first 1,000 findings, each quoting at most 500 characters
         assert check["report_bytes"] <= LISTED_FINDINGS * 2048 and through["report_bytes"] <= LISTED_FINDINGS * 2048
+        assert "18" not in check["findings_omitted"]  # "rejected unread" is listed, whatever else is not
 
 
 REGISTRY = """
@@ -382,8 +383,8 @@ def test_a_message_past_the_reader_limits_is_rejected_unread_and_the_next_one_re
     assert not [e for e in events if isinstance(e, SyntaxProblem)]
     assert first.skipped == 50 and [s.tag for s in first.segments] == ["UNH", "UNT"]
     codes = [(f.code, f.location.segment) for f in first.findings]
-    assert codes == [("21", k) for k in range(2, 31)] + [("18", 31)]
-    assert "rejected unread from segment 31" in first.findings[-1].message
+    assert codes == [("18", 31)] + [("21", k) for k in range(2, 31)]  # the rejection first: always listed
+    assert "rejected unread from segment 31" in first.findings[0].message
     assert second.skipped == 0 and not second.findings and second.trailer is not None
     envelope = EnvelopeValidator()
     assert not [f for e in events for f in envelope.observe(e) if f.code in ("29", "13")]

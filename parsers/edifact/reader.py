@@ -5,7 +5,8 @@ yields, in file order, ``InterchangeStart``, ``GroupStart``, one ``MessageRead``
 per UNH..UNT, ``GroupEnd``, ``InterchangeEnd`` and ``SyntaxProblem`` events
 (see ``parsers.edifact.model``). Memory is bounded by the chunk size plus the
 longest segment (segments longer than ``max_segment_bytes`` are skipped and
-reported) plus one message. It never raises on bad input: every problem
+reported) plus one message (at most ``max_message_bytes`` and
+``max_message_segments``: a longer one is rejected unread). It never raises on bad input: every problem
 becomes a ``Finding`` — on ``Message.findings`` when it is inside a message
 (location: message reference, segment position within the message with UNH = 1,
 tag, element, component), otherwise as a ``SyntaxProblem`` event (location:
@@ -1310,14 +1311,15 @@ class _Reader:
                 (i for i, segment in enumerate(segments) if segment.offset - start > limit), self._max_segments
             )
             position = min(position, self._max_segments)
-            message.findings.append(
+            message.findings.insert(  # first: the report lists it whatever the budget leaves for the rest
+                0,
                 Finding(
                     "18",
                     f"message {_shown(message.reference)} is longer than the gateway reads of one message "
                     f"({limit} bytes or {self._max_segments} segments): it is rejected unread from segment "
                     f"{position + 1} (byte {segments[position].offset}) on",
                     Location(message_ref=message.reference, segment=position + 1, tag=segments[position].tag),
-                )
+                ),
             )
         message.skipped += len(segments) - 1
         del segments[1:]
