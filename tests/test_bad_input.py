@@ -15,8 +15,6 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -34,6 +32,7 @@ from gateway.settings import Settings
 from gateway.stored_report import SUMMARY_BYTES, StoredReport, stored_summary
 from ledger import Ledger
 from tests.ack_reader import ack_path, read_contrls
+from tests.xml_helpers import MemorySink
 from transports.base import ClaimedFile
 from transports.local import LocalFolderTransport
 
@@ -45,19 +44,6 @@ SMALL = 64 * 1024
 MiB = 1024 * 1024
 
 
-class _MemorySink:
-    """Acknowledgements kept in memory by name."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-
-    @contextmanager
-    def open(self, name: str) -> Iterator[BinaryIO]:
-        buffer = io.BytesIO()
-        yield buffer
-        self.files[name] = buffer.getvalue()
-
-
 def _message(fixture: str, reference: int) -> bytes:
     """UNH..UNT of a one-message fixture under another message reference."""
     lines = (FIXTURES / fixture).read_bytes().split(b"\n")
@@ -66,9 +52,9 @@ def _message(fixture: str, reference: int) -> bytes:
     return re.sub(rb"UNT\+(\d+)\+1'", rb"UNT+\1+%d'" % reference, body)
 
 
-def _check(data: bytes, name: str) -> tuple[FileReport, _MemorySink]:
+def _check(data: bytes, name: str) -> tuple[FileReport, MemorySink]:
     """``carm-edi check`` with the CONTRL kept; filed on v01's release day (no late-filing warning)."""
-    sink = _MemorySink()
+    sink = MemorySink()
     rules = dataclasses.replace(OFFLINE_RULES, today=dt.date(2025, 1, 15))
     report = check_stream(io.BytesIO(data), name, FlowOptions(rules_context=rules, sink=sink))
     return report, sink
