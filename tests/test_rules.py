@@ -1,6 +1,7 @@
 """The rule catalogue (validators/rules): every rule with its passing and failing CUSDEC
-fixture (fixtures/rules/), positions mapped back through the EDIFACT flow, CUSRES carrying
-the rule ids, docs/rules.md generated from the code, and the reference data."""
+fixture (fixtures/rules/) and their CAD-IN twins (fixtures/rules/cadin/), positions mapped
+back through the EDIFACT and the XML flow, CUSRES and CAD-OUT carrying the rule ids,
+docs/rules.md generated from the code, and the reference data."""
 
 from __future__ import annotations
 
@@ -15,14 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lxml import etree
 
 from diagnostics import Severity
 from domain import Declaration
 from gateway.flows.contract import FlowOptions
 from gateway.flows.dispatch import check_stream
+from mappings.cadxml_declaration import NAMESPACE, map_cad_declaration
 from mappings.cusdec_declaration import map_cusdec
 from tests.ack_reader import read_cusres
 from tests.edifact_helpers import FIXTURES, messages_of
+from tests.xml_helpers import MemorySink, read_cadout
 from validators.reference_data import DEFAULT_DIRECTORY, ReferenceData, default_reference
 from validators.rules import (
     RULES,
@@ -38,6 +42,7 @@ from validators.rules.base import billing_period_end
 from validators.rules.catalogue import render
 
 RULE_FIXTURES = FIXTURES / "rules"
+CADIN = RULE_FIXTURES / "cadin"
 EXPECTED = json.loads((RULE_FIXTURES / "expected.json").read_text())
 RULE_IDS = [r.rule_id for r in RULES]
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
@@ -75,6 +80,16 @@ def declaration_of(name: str) -> Declaration:
     return mapping.declaration
 
 
+def cadin_twin(name: str) -> Path:
+    """The CAD-IN twin of a CUSDEC rule fixture: ``tar-hs_fail.edi`` → ``cadin/tar-hs_fail.xml``."""
+    return CADIN / name.replace(".edi", ".xml")
+
+
+def fixture_kinds(rule_id: str) -> list[str]:
+    """The fixtures of a rule in expected.json: pass, fail, and warn where a rule has one."""
+    return [kind for kind in ("pass", "fail", "warn") if kind in EXPECTED["rules"][rule_id]]
+
+
 def check_file(name: str, options: FlowOptions | None = None):
     """The EDIFACT flow, offline, with the fixtures' full rule context."""
     return check_stream(
@@ -94,6 +109,7 @@ def test_every_rule_is_documented_and_has_both_fixtures() -> None:
     assert len(set(RULE_IDS)) == len(RULE_IDS)
     for rule_id, item in EXPECTED["rules"].items():
         assert (RULE_FIXTURES / item["pass"]).is_file() and (RULE_FIXTURES / item["fail"]).is_file()
+        assert all(cadin_twin(item[kind]).is_file() for kind in fixture_kinds(rule_id)), rule_id
         assert f"| `{rule_id}` |" in DOCS.read_text(encoding="utf-8")
     assert all(len(rule_id) <= 8 for rule_id in RULE_IDS)
 
@@ -134,6 +150,112 @@ def test_rule_check_on_the_domain_model(rule_id: str) -> None:
     assert check_declaration(declaration_of(wanted["pass"]), context) == []
     [violation] = check_declaration(declaration_of(wanted["fail"]), context)
     assert (violation.rule_id, violation.pointer) == (rule_id, wanted["pointer"])
+
+
+# every rule: pass and fail, through the XML flow (the CAD-IN twins) --------------------------
+
+_GOODS = "/GoodsShipment[1]"
+_COMMODITY = f"{_GOODS}/GovernmentAgencyGoodsItem/Commodity[1]"
+CADIN_POSITIONS: dict[str, tuple[str, str | None]] = {
+    # rule: (XPath under /DocumentMetaData/Declaration[1], the value the failing twin has there;
+    # None: the element is missing, the finding is placed at its nearest parent's line)
+    "ID-BN9-I": (f"{_GOODS}/Importer/ID", "123456789RM0001"),
+    "ID-BN9-D": ("/Declarant/ID", "123026636RM0001"),
+    "ID-RM": (f"{_GOODS}/Importer/ID", "123456782RP0001"),
+    "ID-PGM": ("/Declarant/ID", "123026635XX0001"),
+    "ID-TXN": ("/ID", "10207000300026"),
+    "ID-OFF": ("/ReleaseLocation/ID", "9999"),
+    "ID-CCN": ("/Consignment/TransportContractDocument/ID", "AB-C2025000123"),
+    "ID-CTY": (f"{_COMMODITY}/Origin/CountryCode", "QQ"),
+    "ID-CUR": (f"{_GOODS}/CurrencyExchange/CurrencyTypeCode", "ABC"),
+    "ID-UOM": (f"{_COMMODITY}/GoodsMeasure/TariffQuantity/@unitCode", "BOX"),
+    "LIN-SEQ": (f"{_COMMODITY}/SequenceNumeric", "2"),
+    "TAR-HS": (f"{_COMMODITY}/Classification/ID", "6109999999"),
+    "TAR-TT": (f"{_COMMODITY}/Classification/BindingTariffReferenceID", "99"),
+    "TAR-ORG": (f"{_COMMODITY}/Classification/BindingTariffReferenceID", "10"),
+    "AMT-FX": (f"{_GOODS}/CurrencyExchange/RateNumeric", "1.50"),
+    "AMT-FXD": (f"{_GOODS}/ExitDateTime", None),
+    "AMT-VFD": (f"{_COMMODITY}/CustomsValueAmount", "810.00"),
+    "AMT-RATE": (f"{_COMMODITY}/DutyTaxFee[TypeCode='CUD']/TaxRateNumeric", "8"),
+    "AMT-DUTY": (f"{_COMMODITY}/DutyTaxFee[TypeCode='CUD']/Payment/TaxAssessedAmount", "150.00"),
+    "AMT-EXC": (f"{_COMMODITY}/DutyTaxFee[TypeCode='EXC']/Payment/TaxAssessedAmount", "100.00"),
+    "AMT-VFT": (f"{_COMMODITY}/DutyTaxFee[TypeCode='GST']/DutyTaxFeeAssessmentBasis/AdValoremTaxBaseAmount", "810.00"),
+    "AMT-GST": (f"{_COMMODITY}/DutyTaxFee[TypeCode='GST']/Payment/TaxAssessedAmount", "40.50"),
+    "AMT-TOT": (f"{_GOODS}/Invoice/TotalAmount", "700.00"),
+    "DAT-FUT": ("/Status/ReleaseDateTime", "20250201"),
+    "DAT-LATE": ("/Status/ReleaseDateTime", "20250102"),
+    "VER-RSN": ("/Amendment", None),
+    "VER-ORIG": ("/VersionID", "00002"),
+    "VER-DUP": ("/ID", "10207000300014"),
+    "VER-UNK": ("/ID", "10207000800019"),
+    "VER-CNCL": ("/ID", "10207000600017"),
+    "VER-NEXT": ("/VersionID", "00003"),
+    "VER-ADJ": ("/FunctionCode", "4"),
+    "DLG-ACT": ("/Declarant/ID", "100000009RM0001"),
+}
+"""Every rule can be written in CAD-IN: none is left out (the payment rules judge payments, not
+declarations, and have no CAD-IN). Read off the failing twins by hand."""
+
+
+def _without_namespace(data: bytes) -> etree._ElementTree:
+    """The CAD-IN file with its elements out of the namespace, so that the XPaths of the findings
+    (written without prefixes) can be evaluated on it."""
+    root = etree.fromstring(data)
+    for element in root.iter(etree.Element):
+        element.tag = etree.QName(element).localname
+    etree.cleanup_namespaces(root)
+    return root.getroottree()
+
+
+def test_every_rule_has_its_cadin_position() -> None:
+    assert sorted(CADIN_POSITIONS) == sorted(RULE_IDS)
+
+
+@pytest.mark.parametrize("rule_id", RULE_IDS)
+def test_cadin_twins_read_to_the_cusdec_declarations_and_get_the_same_verdicts(rule_id: str) -> None:
+    """The twins were written once from the CUSDEC fixtures with the project's CAD-IN writer
+    (``cadin_document([d], f"APP-{RULE}-{KIND}", [(d.declarant.account, "AK"), (d.importer.account,
+    "HN")])``, indented, a comment naming the CUSDEC file; TAR-TT, TAR-ORG, ID-TXN and TAR-HS in
+    the one-invoice shape, the currency on the Declaration). Rewrite a twin when its CUSDEC fixture
+    changes: the first assertion fails until then."""
+    wanted = EXPECTED["rules"][rule_id]
+    context = fixture_context()
+    for kind in fixture_kinds(rule_id):
+        root = etree.fromstring(cadin_twin(wanted[kind]).read_bytes())
+        [element] = root.iterfind(f"{{{NAMESPACE}}}Declaration")
+        assert map_cad_declaration(element).declaration == declaration_of(wanted[kind]), kind
+
+    passing = check_stream(
+        io.BytesIO(cadin_twin(wanted["pass"]).read_bytes()), "pass.xml", FlowOptions(rules_context=context)
+    )
+    assert passing.accepted and passing.all_errors() == []
+
+    data = cadin_twin(wanted["fail"]).read_bytes()
+    sink = MemorySink()
+    failing = check_stream(io.BytesIO(data), "fail.xml", FlowOptions(sink=sink, rules_context=context))
+    [finding] = failing.all_errors()
+    relative, value = CADIN_POSITIONS[rule_id]
+    xpath = "/DocumentMetaData/Declaration[1]" + relative
+    assert (finding.code, finding.severity, finding.location.field) == (
+        rule_id,
+        rule(rule_id).severity,
+        wanted["pointer"],
+    )
+    assert finding.location.xpath == xpath
+    # the XPath selects the offending element of the file, and the finding gives its line
+    document = _without_namespace(data)
+    if value is None:
+        assert document.xpath(xpath) == []
+        [element] = document.xpath(xpath.rpartition("/")[0])
+    else:
+        [found] = document.xpath(xpath)
+        element = found.getparent() if isinstance(found, str) else found  # an attribute: its element
+        assert (found if isinstance(found, str) else found.text) == value
+    assert finding.location.line == element.sourceline
+    assert failing.accepted is (rule(rule_id).severity is Severity.WARNING)  # warnings never reject
+    [response] = read_cadout(sink.files["fail.xml.cadout.xml"])
+    assert response["status"] == ("200" if rule(rule_id).severity is Severity.WARNING else "41")
+    assert [(e["code"], e["pointer"], e["line"]) for e in response["errors"]] == [(rule_id, xpath, element.sourceline)]
 
 
 class _MemorySink:

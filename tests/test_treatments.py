@@ -1,11 +1,10 @@
 """Tariff treatments a broker can trust (issue 16): the treatment list and who may claim each
-(fixtures/reference/tariff_treatments.csv), TAR-TT and TAR-ORG through CUSDEC and CAD-IN, the
-messages of TAR-TT, TAR-ORG, ID-TXN and TAR-HS, and `carm-edi check` / `estimate` on the issue's
+(fixtures/reference/tariff_treatments.csv), TAR-TT and TAR-ORG through CUSDEC and CAD-IN (every
+rule's pass and fail fixtures in both formats: tests/test_rules.py), the messages of TAR-TT, TAR-ORG, ID-TXN and TAR-HS, and `carm-edi check` / `estimate` on the issue's
 v03 cases. Expected codes, positions and amounts are worked out by hand from the fixtures."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -15,24 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lxml import etree
 
 from diagnostics import Severity
 from duties.tariff import Tariff
 from gateway.flows.contract import FlowOptions
-from gateway.flows.dispatch import check_stream
-from mappings.cadxml_declaration import map_cad_declaration
 from portal.assessment import assess
 from tests.ack_reader import read_cusres
 from tests.edifact_helpers import FIXTURES
 from tests.test_rules import EXPECTED, check_file, declaration_of, fixture_context
-from tests.xml_helpers import MemorySink, read_cadout
+from tests.xml_helpers import MemorySink
 from validators.reference_data import DEFAULT_DIRECTORY, ReferenceData, default_reference
 from validators.rules import RULES, check_declaration
 from validators.rules.payments import PAYMENT_RULES
 
 RULE_FIXTURES = FIXTURES / "rules"
-CADIN = RULE_FIXTURES / "cadin"
 ORIGIN = RULE_FIXTURES / "origin"
 CLI = [sys.executable, "-m", "gateway.cli"]
 COMMODITY_1 = "/DocumentMetaData/Declaration[1]/GoodsShipment[1]/GovernmentAgencyGoodsItem/Commodity[1]"
@@ -122,48 +117,6 @@ def test_every_rule_names_its_public_source_in_docs_rules_md() -> None:
         [row] = [line for line in docs.splitlines() if line.startswith(f"| `{rule.rule_id}` |")]
         assert row.endswith(f"| {rule.source} |")
     assert "| UKT (34) | United Kingdom Tariff | GB GG GI IM JE |" in docs
-
-
-# TAR-TT, TAR-ORG, ID-TXN, TAR-HS: pass and fail through CAD-IN --------------------------------
-
-CADIN_FAILURES = {
-    "TAR-TT": f"{COMMODITY_1}/Classification/BindingTariffReferenceID",
-    "TAR-ORG": f"{COMMODITY_1}/Classification/BindingTariffReferenceID",
-    "ID-TXN": "/DocumentMetaData/Declaration[1]/ID",
-    "TAR-HS": f"{COMMODITY_1}/Classification/ID",
-}
-
-
-@pytest.mark.parametrize("rule_id", sorted(CADIN_FAILURES))
-def test_cadin_pass_and_fail_fixtures(rule_id: str) -> None:
-    name = rule_id.lower()
-    passing = check_stream(
-        io.BytesIO((CADIN / f"{name}_pass.xml").read_bytes()), "pass.xml", FlowOptions(rules_context=fixture_context())
-    )
-    assert passing.accepted and passing.all_errors() == []
-    sink = MemorySink()
-    failing = check_stream(
-        io.BytesIO((CADIN / f"{name}_fail.xml").read_bytes()),
-        "fail.xml",
-        FlowOptions(sink=sink, rules_context=fixture_context()),
-    )
-    assert failing.accepted is False
-    [response] = read_cadout(sink.files["fail.xml.cadout.xml"])
-    assert response["status"] == "41"
-    assert [(e["code"], e["pointer"]) for e in response["errors"]] == [(rule_id, CADIN_FAILURES[rule_id])]
-
-
-@pytest.mark.parametrize("rule_id", sorted(CADIN_FAILURES))
-def test_cadin_fixtures_carry_the_cusdec_fixtures_declarations(rule_id: str) -> None:
-    """The XML files are the CUSDEC fixtures' declarations: the two channels judge the same thing."""
-    for kind in ("pass", "fail"):
-        name = f"{rule_id.lower()}_{kind}"
-        root = etree.fromstring((CADIN / f"{name}.xml").read_bytes())
-        [element] = root.iterfind("{urn:wco:datamodel:WCO:Declaration:1}Declaration")
-        declaration = map_cad_declaration(element).declaration
-        edifact = declaration_of(f"{name}.edi")
-        assert declaration is not None
-        assert (declaration.transaction_number, declaration.lines) == (edifact.transaction_number, edifact.lines)
 
 
 # messages a broker can act on -----------------------------------------------------------------

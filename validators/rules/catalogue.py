@@ -28,6 +28,11 @@ model (`lines[1].hs_code`, 0-based: a line by its place in the declaration, what
 `invoices[0].currency`) that each channel maps back to its own position (segment and element through
 the CUSDEC mapper's sources; an XPath in the XML channel).
 
+Every rule can be written in both formats and has a passing and a failing fixture in each:
+`fixtures/rules/<rule>_pass.edi` and `_fail.edi` (CUSDEC), and their CAD-IN twins, the same
+declarations, in `fixtures/rules/cadin/` (`tests/test_rules.py` checks the verdict, the CUSDEC
+position and the XPath of each).
+
 **Errors** reject the declaration; **warnings** are reported and do not reject it. **Source** names
 the public text a rule rests on (a D-memo, the Customs Tariff, a customs notice `CN yy-nn`, a
 regulation section, the project's domain brief `carm-brief §n`), or says `unverified: our choice,
