@@ -76,6 +76,7 @@ class AssessedLine(BaseModel):
     surtax: Decimal = _ZERO
     surtax_code: str | None = None
     safeguard: Decimal = _ZERO
+    safeguard_code: str | None = None
     gst_status_code: str | None = None
 
 

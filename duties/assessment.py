@@ -115,5 +115,6 @@ def assess_line(
         surtax=surtax,
         surtax_code=order.code if order is not None else line.surtax_code,
         safeguard=safeguard,
+        safeguard_code=line.safeguard_code,
         gst_status_code=line.gst_status_code,
     )

@@ -149,7 +149,7 @@ def _assessment(declaration: etree._Element, outcome: DeclarationOutcome) -> Non
             ("ADD", None, line.anti_dumping_duty),
             ("CVD", None, line.countervailing_duty),
             ("SUR", line.surtax_code, line.surtax),
-            ("SFG", None, line.safeguard),
+            ("SFG", line.safeguard_code, line.safeguard),
         ):
             if amount:
                 _fee(commodity, kind, amount, code=charge_code)

@@ -126,7 +126,7 @@ def _line_charges(line: AssessedLine) -> Iterator[OutSegment]:
         ("ADD", None, line.anti_dumping_duty),
         ("CVD", None, line.countervailing_duty),
         ("SUR", line.surtax_code, line.surtax),
-        ("OTH", None, line.safeguard),
+        ("OTH", line.safeguard_code, line.safeguard),
     ):
         if amount:
             yield segment("TAX", "1", kind, *([code] if code else []))
