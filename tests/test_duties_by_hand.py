@@ -36,6 +36,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 from lxml import etree
 
@@ -167,6 +168,11 @@ def test_cusres_carries_every_amount(portal_server: PortalServer) -> None:
     with PortalClient(portal_server.url) as client:
         options = FlowOptions(poster=client.submit_declaration, sink=sink, rules_context=fixture_context())
         report = check_stream(io.BytesIO(FILE.read_bytes()), FILE.name, options)
+    # the portal's statement owes every duty and tax of the declaration
+    statement = httpx.get(
+        f"{portal_server.url}/v1/accounts/123456782RM0001/statement", params={"as_of": "2025-01-16"}
+    ).json()
+    assert statement["total_assessed"] == DUE and statement["amount_due"] == DUE
     assert report.accepted
     [document] = report.documents
     assert document.assessed == {
