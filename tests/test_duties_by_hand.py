@@ -42,7 +42,7 @@ from lxml import etree
 
 from duties.charges import Charges
 from duties.tariff import Tariff
-from gateway.estimate import estimate_bytes
+from gateway.estimate import estimate_bytes, render_text
 from gateway.flows.cadxml import XmlFlow
 from gateway.flows.contract import FlowOptions
 from gateway.flows.dispatch import check_stream
@@ -358,12 +358,14 @@ def test_estimate_shows_every_amount() -> None:
 
 
 def test_an_ordinary_declaration_answers_as_before() -> None:
-    """A line with none of the new charges: the CUSRES and estimate layouts are unchanged
-    (fixtures/cusdec/expected.json holds their hand-written answers)."""
-    [estimate] = estimate_bytes(
-        (FIXTURES / "cusdec" / "valid" / "v01_single.edi").read_bytes(), Tariff.load(DEFAULT_DIRECTORY / "tariff.csv")
-    )
-    assert not any(estimate.has(name) for name in ("specific_duty", "excise_duty", "surtax", "safeguard"))
+    """A file with none of the new charges: the estimate's table keeps its five amount columns
+    (the CUSRES and CAD-OUT layouts are held by fixtures/cusdec/expected.json and fixtures/xml/)."""
+    tariff = Tariff.load(DEFAULT_DIRECTORY / "tariff.csv")
+    estimates = estimate_bytes((FIXTURES / "cusdec" / "valid" / "v01_single.edi").read_bytes(), tariff)
+    text = render_text("v01_single.edi", estimates)
+    header = next(line for line in text.splitlines() if line.lstrip().startswith("Line"))
+    assert re.split(r"\s{2,}", header.strip()) == ["Line", "HS code", "TT", "VFD", "Duty", "Excise", "VFT", "GST"]
+    assert "computed total due (duty + excise + GST): 193.59" in text
 
 
 # the rules of these duties: pass and fail, through CUSDEC and through CAD-IN -------------------
@@ -450,3 +452,33 @@ def test_charge_tables_load_and_refuse_bad_rows(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="a unit is given exactly when the basis is unit"):
         Charges.load(tmp_path)
+
+
+def test_a_declared_specific_rate_must_be_the_tariffs() -> None:
+    declaration = declaration_of(EXPECTED["rules"]["AMT-SPU"]["pass"])
+    [invoice] = declaration.invoices
+    [line] = invoice.lines
+    changed = line.model_copy(update={"specific_duty_rate": D("0.0200")})
+    wrong = declaration.model_copy(update={"invoices": [invoice.model_copy(update={"lines": [changed]})]})
+    [violation] = check_declaration(wrong, fixture_context())
+    assert (violation.rule_id, violation.pointer) == ("AMT-SPU", "lines[0].specific_duty_rate")
+    assert "differs from the tariff's for HS 2204210000 under MFN (02): 0.0187 CAD per LTR" in violation.message
+
+
+def test_a_tariff_of_the_first_format_still_loads(tmp_path: Path) -> None:
+    first = tmp_path / "tariff.csv"
+    first.write_text(
+        "hs_code,treatment,description,unit,duty_rate,excise_rate,gst_exempt,valid_from\n"
+        "6109100010,*,T-shirts,NMB,18,0,false,2020-01-01\n",
+        encoding="utf-8",
+    )
+    row = Tariff.load(first).row("6109100010", "2", dt.date(2025, 1, 15))
+    assert row is not None and (row.duty_rate, row.specific_rate, row.specific_unit) == (D("18"), None, None)
+    half = tmp_path / "half.csv"
+    half.write_text(
+        "hs_code,treatment,description,unit,duty_rate,excise_rate,gst_exempt,valid_from,specific_rate,specific_unit\n"
+        "2204210000,*,Wine,LTR,0,0,false,2020-01-01,0.0187,\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match=r"half.csv:2: specific_rate and specific_unit go together"):
+        Tariff.load(half)
