@@ -10,7 +10,7 @@ from domain.declaration import (
     Party,
     Vendor,
 )
-from domain.outcome import AssessedLine, DeclarationOutcome, OutcomeStatus, PortalError
+from domain.outcome import AssessedCharge, AssessedLine, DeclarationOutcome, OutcomeStatus, PortalError
 from domain.payment import (
     Application,
     Payment,
@@ -24,6 +24,7 @@ from domain.payment import (
 __all__ = [
     "Amendment",
     "Application",
+    "AssessedCharge",
     "AssessedLine",
     "Declaration",
     "DeclarationFunction",

@@ -38,7 +38,26 @@ class PortalError(BaseModel):
     pointer: str | None = None
 
 
+_ZERO = Decimal("0.00")
+
+
+class AssessedCharge(BaseModel):
+    """One excise duty or excise tax of a line, by its code (CN 24-35)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    kind: str  # "duty" (Excise Act, 2001) or "tax" (Excise Tax Act)
+    amount: Decimal
+
+
 class AssessedLine(BaseModel):
+    """Every amount of one line (duties.assessment). ``customs_duty`` is the ad valorem
+    plus the specific duty; ``excise_tax`` the tariff's ad valorem excise plus every
+    coded excise tax, ``excise_duty`` every coded excise duty (``excise`` lists them).
+    The fields after ``gst`` came with the full set of duties and taxes: stored
+    answers without them read as zero."""
+
     model_config = ConfigDict(frozen=True)
 
     line_number: int
@@ -47,6 +66,18 @@ class AssessedLine(BaseModel):
     excise_tax: Decimal
     value_for_tax: Decimal
     gst: Decimal
+    specific_duty: Decimal = _ZERO
+    specific_rate: Decimal | None = None  # CAD per specific_unit, the tariff's
+    specific_unit: str | None = None
+    excise_duty: Decimal = _ZERO
+    excise: list[AssessedCharge] = Field(default_factory=list)
+    anti_dumping_duty: Decimal = _ZERO
+    countervailing_duty: Decimal = _ZERO
+    surtax: Decimal = _ZERO
+    surtax_code: str | None = None
+    safeguard: Decimal = _ZERO
+    safeguard_code: str | None = None
+    gst_status_code: str | None = None
 
 
 class DeclarationOutcome(BaseModel):
@@ -60,8 +91,38 @@ class DeclarationOutcome(BaseModel):
     total_duty: Decimal = Decimal("0.00")
     total_excise: Decimal = Decimal("0.00")
     total_gst: Decimal = Decimal("0.00")
+    total_excise_duty: Decimal = _ZERO
+    total_anti_dumping: Decimal = _ZERO
+    total_countervailing: Decimal = _ZERO
+    total_surtax: Decimal = _ZERO
+    total_safeguard: Decimal = _ZERO
     errors: list[PortalError] = Field(default_factory=list)
 
     @property
     def total_due(self) -> Decimal:
-        return self.total_duty + self.total_excise + self.total_gst
+        return sum((getattr(self, name) for name in TOTALS), _ZERO)
+
+
+TOTALS = (
+    "total_duty",
+    "total_excise",
+    "total_excise_duty",
+    "total_anti_dumping",
+    "total_countervailing",
+    "total_surtax",
+    "total_safeguard",
+    "total_gst",
+)
+"""Every total of a ``DeclarationOutcome``; the amount due is their sum."""
+
+LINE_AMOUNTS = {
+    "total_duty": "customs_duty",
+    "total_excise": "excise_tax",
+    "total_excise_duty": "excise_duty",
+    "total_anti_dumping": "anti_dumping_duty",
+    "total_countervailing": "countervailing_duty",
+    "total_surtax": "surtax",
+    "total_safeguard": "safeguard",
+    "total_gst": "gst",
+}
+"""Each total and the ``AssessedLine`` amount it sums."""

@@ -2,7 +2,10 @@
 
 The CSV (fixtures/reference/tariff.csv) has one row per (hs_code, treatment,
 valid_from); treatment ``*`` is the default for treatments not listed. Rates are
-percent. Lines starting with ``#`` are comments; ``# tariff-version: X`` names
+percent, but for the specific rate: CAD per ``specific_unit`` (a UN/ECE Rec. 20 code),
+the duty being the ad valorem part plus the specific part. The two specific columns
+came with format 2; a table with the first format's eight columns still loads (no
+specific rates). Lines starting with ``#`` are comments; ``# tariff-version: X`` names
 the table's version and ``# tariff-scope: full`` says it is the whole Customs Tariff
 (without it the table is an excerpt, as the shipped one is, and an HS code missing
 from it may still be in the tariff). The treatment codes themselves are reference
@@ -24,7 +27,8 @@ DEFAULT_TREATMENT = "*"
 _VERSION_PREFIX = "# tariff-version:"
 _SCOPE_PREFIX = "# tariff-scope:"
 _SCOPES = ("excerpt", "full")
-_COLUMNS = ("hs_code", "treatment", "description", "unit", "duty_rate", "excise_rate", "gst_exempt", "valid_from")
+_FIRST_COLUMNS = ("hs_code", "treatment", "description", "unit", "duty_rate", "excise_rate", "gst_exempt", "valid_from")
+_COLUMNS = (*_FIRST_COLUMNS, "specific_rate", "specific_unit")
 
 
 def normalize_treatment(code: str) -> str:
@@ -42,6 +46,15 @@ class TariffRow:
     excise_rate: Decimal
     gst_exempt: bool
     valid_from: dt.date
+    specific_rate: Decimal | None = None  # CAD per specific_unit
+    specific_unit: str | None = None
+
+    def describe_duty(self) -> str:
+        """``18 %``, ``0.0187 CAD per LTR`` or ``6 % + 0.0187 CAD per LTR``."""
+        specific = f"{self.specific_rate} CAD per {self.specific_unit}" if self.specific_rate is not None else ""
+        if specific and not self.duty_rate:
+            return specific
+        return f"{self.duty_rate} %" + (f" + {specific}" if specific else "")
 
 
 class Tariff:
@@ -70,8 +83,8 @@ class Tariff:
             raise ValueError(f"{path}: tariff-scope must be one of {', '.join(_SCOPES)}, not {scope!r}")
         numbered = [(number, line) for number, line in enumerate(lines, 1) if line.strip() and not line.startswith("#")]
         reader = csv.DictReader(line for _, line in numbered)
-        if tuple(reader.fieldnames or ()) != _COLUMNS:
-            raise ValueError(f"{path}: columns must be {','.join(_COLUMNS)}")
+        if tuple(reader.fieldnames or ()) not in (_COLUMNS, _FIRST_COLUMNS):
+            raise ValueError(f"{path}: columns must be {','.join(_COLUMNS)} (or the first eight)")
         rows = []
         seen: set[tuple[str, str, dt.date]] = set()
         for (number, _), record in zip(numbered[1:], reader, strict=True):
@@ -111,6 +124,10 @@ def _parse_row(record: dict[str, str], where: str) -> TariffRow:
         if gst_exempt not in ("true", "false"):
             raise ValueError(f"gst_exempt must be true or false, not {gst_exempt!r}")
         treatment = record["treatment"].strip()
+        specific_rate = (record.get("specific_rate") or "").strip()
+        specific_unit = (record.get("specific_unit") or "").strip()
+        if bool(specific_rate) != bool(specific_unit):
+            raise ValueError("specific_rate and specific_unit go together")
         return TariffRow(
             hs_code=hs_code,
             treatment=treatment if treatment == DEFAULT_TREATMENT else normalize_treatment(treatment),
@@ -120,6 +137,8 @@ def _parse_row(record: dict[str, str], where: str) -> TariffRow:
             excise_rate=Decimal(record["excise_rate"]),
             gst_exempt=gst_exempt == "true",
             valid_from=dt.date.fromisoformat(record["valid_from"].strip()),
+            specific_rate=Decimal(specific_rate) if specific_rate else None,
+            specific_unit=specific_unit or None,
         )
     except (ValueError, InvalidOperation) as error:
         raise ValueError(f"{where}: {error}") from error

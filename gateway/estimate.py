@@ -1,6 +1,9 @@
-"""``carm-edi estimate FILE``: what the gateway computes for each CUSDEC line — duty, excise,
-value for tax, GST and totals, by the portal's own formulas (portal/assessment.py) at the
-reference tariff — next to what the file declares, with every difference flagged. A line whose
+"""``carm-edi estimate FILE``: what the gateway computes for each CUSDEC line — customs duty (its
+specific part apart), excise duties and taxes, SIMA anti-dumping and countervailing duty, surtax,
+safeguard, value for tax, GST and totals, by the portal's own formulas (portal/assessment.py) at
+the reference tariff and charge tables — next to what the file declares, with every difference
+flagged. The text table shows the columns beyond VFD, duty, excise tax, VFT and GST only when a
+line has such an amount. A line whose
 origin is not entitled to the treatment it claims (TAR-ORG) is flagged and computed under the
 treatment its goods get without a claim (MFN, or GT for the General Tariff's countries); an unknown
 treatment code (TAR-TT) is flagged too.
@@ -16,19 +19,41 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from domain import Declaration
+from domain import Declaration, DeclarationLine
 from duties.assessment import assess_line, to_cents
+from duties.charges import Charges
 from duties.tariff import Tariff
 from mappings.cusdec_declaration import is_guide_message, map_cusdec
 from parsers.edifact.model import InterchangeStart, MessageRead
 from parsers.edifact.reader import read_edifact
 from validators.reference_data import ReferenceData, default_reference
 
-AMOUNTS = ("value_for_duty", "customs_duty", "excise_tax", "value_for_tax", "gst")
+AMOUNTS = (
+    "value_for_duty",
+    "customs_duty",
+    "specific_duty",
+    "excise_duty",
+    "excise_tax",
+    "anti_dumping_duty",
+    "countervailing_duty",
+    "surtax",
+    "safeguard",
+    "value_for_tax",
+    "gst",
+)
+DUE = tuple(n for n in AMOUNTS if n not in ("value_for_duty", "specific_duty", "value_for_tax"))
+"""The amounts owed: their sum is the total due (the specific duty is part of the customs duty)."""
+_ALWAYS = ("value_for_duty", "customs_duty", "excise_tax", "value_for_tax", "gst")
 _LABELS = {
     "value_for_duty": "VFD",
     "customs_duty": "Duty",
+    "specific_duty": "of it specific",
+    "excise_duty": "Excise duty",
     "excise_tax": "Excise",
+    "anti_dumping_duty": "ADD",
+    "countervailing_duty": "CVD",
+    "surtax": "Surtax",
+    "safeguard": "Safeguard",
     "value_for_tax": "VFT",
     "gst": "GST",
 }
@@ -78,6 +103,10 @@ class DeclarationEstimate:
         declared = [v[name] for v in values]
         return None if all(v is None for v in declared) else sum((v for v in declared if v is not None), _ZERO)
 
+    def has(self, name: str) -> bool:
+        """Whether some line declares or computes a non-zero ``name``."""
+        return any(line.declared[name] or (line.computed is not None and line.computed[name]) for line in self.lines)
+
     @property
     def clean(self) -> bool:
         return not self.problems and all(not line.differences and line.problem is None for line in self.lines)
@@ -90,7 +119,7 @@ class DeclarationEstimate:
                 "declared": None if declared is None else str(declared),
                 "computed": str(self.total(name, "computed")),
             }
-        computed_due = sum((self.total(n, "computed") or _ZERO for n in ("customs_duty", "excise_tax", "gst")), _ZERO)
+        computed_due = sum((self.total(n, "computed") or _ZERO for n in DUE), _ZERO)
         totals["total_due"] = {"computed": str(computed_due)}
         return {
             "message_ref": self.message_ref,
@@ -118,6 +147,20 @@ def _entitled_treatment(treatment: str, origin: str, reference: ReferenceData) -
     return fallback.code, f"{problem}: computed under {fallback.label}"
 
 
+def _declared(line: DeclarationLine, charges: Charges) -> dict[str, Decimal | None]:
+    """What the line declares of each amount: the excise duty is the sum of the declared amounts
+    of its excise codes that the table names duties; no file declares the specific part apart."""
+    declared = {name: getattr(line, name, None) for name in AMOUNTS}
+    declared["value_for_duty"] = to_cents(line.value_for_duty)
+    duties = [
+        charge.amount
+        for charge in line.excise
+        if charge.amount is not None and (code := charges.excise.get(charge.code)) is not None and code.kind == "duty"
+    ]
+    declared["excise_duty"] = sum(duties, _ZERO) if duties else None
+    return declared
+
+
 def estimate_declaration(
     declaration: Declaration, tariff: Tariff, message_ref: str = "1", reference: ReferenceData | None = None
 ) -> DeclarationEstimate:
@@ -125,8 +168,7 @@ def estimate_declaration(
     reference = reference if reference is not None else default_reference()
     result = DeclarationEstimate(message_ref, declaration.reference)
     for line in declaration.lines:
-        declared = {name: getattr(line, name) for name in AMOUNTS}
-        declared["value_for_duty"] = to_cents(line.value_for_duty)
+        declared = _declared(line, reference.charges)
         treatment, problem = _entitled_treatment(line.tariff_treatment, line.country_of_origin, reference)
         row = None if treatment is None else tariff.row(line.hs_code, treatment, declaration.release_date)
         if row is None:
@@ -137,7 +179,7 @@ def estimate_declaration(
                 LineEstimate(line.line_number, line.hs_code, line.tariff_treatment, declared, None, problem)
             )
             continue
-        assessed = assess_line(line, row)
+        assessed = assess_line(line, row, reference.charges, declaration.release_date)
         computed = {name: getattr(assessed, name) for name in AMOUNTS}
         result.lines.append(
             LineEstimate(line.line_number, line.hs_code, line.tariff_treatment, declared, computed, problem)
@@ -186,7 +228,8 @@ def render_text(name: str, estimates: list[DeclarationEstimate]) -> str:
             out.append(f"  cannot map: {problem}")
         if not estimate.lines:
             continue
-        header = ["Line", "HS code", "TT", *(_LABELS[n] for n in AMOUNTS)]
+        shown = [n for n in AMOUNTS if n in _ALWAYS or estimate.has(n)]
+        header = ["Line", "HS code", "TT", *(_LABELS[n] for n in shown)]
         rows = [header]
         for line in estimate.lines:
             computed = line.computed or {}
@@ -195,20 +238,22 @@ def render_text(name: str, estimates: list[DeclarationEstimate]) -> str:
                     str(line.line_number),
                     line.hs_code,
                     line.tariff_treatment,
-                    *(_cell(line.declared[n], computed.get(n)) for n in AMOUNTS),
+                    *(_cell(line.declared[n], computed.get(n)) for n in shown),
                 ]
             )
         # a total is flagged only when a line differs: lines may declare some amounts and not others
         totals = ["Total", "", "", ""]
-        for n in AMOUNTS[1:]:
+        for n in shown[1:]:
             differs = any(n in line.differences for line in estimate.lines)
             totals.append(_cell(estimate.total(n, "declared"), estimate.total(n, "computed"), differs))
         rows.append(totals)
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
         for row in rows:
             out.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-        due = sum((estimate.total(n, "computed") or _ZERO for n in ("customs_duty", "excise_tax", "gst")), _ZERO)
-        out.append(f"  computed total due (duty + excise + GST): {due}")
+        due = sum((estimate.total(n, "computed") or _ZERO for n in DUE), _ZERO)
+        owed = [_LABELS[n] for n in DUE if n in shown]
+        what = "duty + excise + GST" if owed == ["Duty", "Excise", "GST"] else " + ".join(owed)
+        out.append(f"  computed total due ({what}): {due}")
         for line in estimate.lines:
             if line.problem:
                 out.append(f"  line {line.line_number}: {line.problem}")

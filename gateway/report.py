@@ -43,6 +43,15 @@ class DocumentReport:
                 "gst": str(outcome.total_gst),
                 "total": str(outcome.total_due),
             }
+            for name in (
+                "total_excise_duty",
+                "total_anti_dumping",
+                "total_countervailing",
+                "total_surtax",
+                "total_safeguard",
+            ):
+                if getattr(outcome, name):  # only when owed: reports of ordinary goods read as before
+                    self.assessed[name.removeprefix("total_")] = str(getattr(outcome, name))
         else:
             self.status = DocumentStatus.PENDING if status is OutcomeStatus.PENDING else DocumentStatus.REJECTED
 

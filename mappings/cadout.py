@@ -113,13 +113,22 @@ def response_element(response: CadOutResponse, issued: dt.datetime) -> etree._El
     return element
 
 
+# The totals beyond duty, excise tax and GST, each written only when not zero (an answer without
+# them reads as before), by the DutyTaxFee kinds of CAD-IN (docs/formats/cad-xml.md).
+_MORE_TOTALS = (
+    ("XCD", "total_excise_duty"),
+    ("ADD", "total_anti_dumping"),
+    ("CVD", "total_countervailing"),
+    ("SUR", "total_surtax"),
+    ("SFG", "total_safeguard"),
+)
+
+
 def _assessment(declaration: etree._Element, outcome: DeclarationOutcome) -> None:
-    for code, value in (
-        ("CUD", outcome.total_duty),
-        ("EXC", outcome.total_excise),
-        ("GST", outcome.total_gst),
-        ("TOT", outcome.total_due),
-    ):
+    totals = [("CUD", outcome.total_duty), ("EXC", outcome.total_excise)]
+    totals += [(code, getattr(outcome, name)) for code, name in _MORE_TOTALS if getattr(outcome, name)]
+    totals += [("GST", outcome.total_gst), ("TOT", outcome.total_due)]
+    for code, value in totals:
         fee = _sub(declaration, "DutyTaxFee")
         _sub(fee, "TypeCode", code)
         _amount(_sub(fee, "Payment"), "TaxAssessedAmount", value)
@@ -130,16 +139,42 @@ def _assessment(declaration: etree._Element, outcome: DeclarationOutcome) -> Non
         commodity = _sub(item, "Commodity")
         _sub(commodity, "SequenceNumeric", str(line.line_number))
         _amount(commodity, "CustomsValueAmount", line.value_for_duty)
-        for code, base, value in (
-            ("CUD", line.value_for_duty, line.customs_duty),
-            ("EXC", None, line.excise_tax),
-            ("GST", line.value_for_tax, line.gst),
+        _fee(commodity, "CUD", line.customs_duty, base=line.value_for_duty)
+        _fee(commodity, "EXC", line.excise_tax)
+        if line.specific_duty:
+            _fee(commodity, "SPD", line.specific_duty, rate=(line.specific_rate, line.specific_unit))
+        for charge in line.excise:
+            _fee(commodity, "XCD", charge.amount, code=charge.code)
+        for kind, charge_code, amount in (
+            ("ADD", None, line.anti_dumping_duty),
+            ("CVD", None, line.countervailing_duty),
+            ("SUR", line.surtax_code, line.surtax),
+            ("SFG", line.safeguard_code, line.safeguard),
         ):
-            fee = _sub(commodity, "DutyTaxFee")
-            _sub(fee, "TypeCode", code)
-            if base is not None:
-                _amount(_sub(fee, "DutyTaxFeeAssessmentBasis"), "AdValoremTaxBaseAmount", base)
-            _amount(_sub(fee, "Payment"), "TaxAssessedAmount", value)
+            if amount:
+                _fee(commodity, kind, amount, code=charge_code)
+        _fee(commodity, "GST", line.gst, base=line.value_for_tax, code=line.gst_status_code)
+
+
+def _fee(
+    commodity: etree._Element,
+    kind: str,
+    value: Decimal,
+    *,
+    base: Decimal | None = None,
+    code: str | None = None,
+    rate: tuple[Decimal | None, str | None] | None = None,
+) -> None:
+    """One ``DutyTaxFee`` of a line, its elements in the schema's order."""
+    fee = _sub(commodity, "DutyTaxFee")
+    _sub(fee, "TypeCode", kind)
+    if code:
+        _sub(fee, "DutyRegimeCode", code)
+    if rate is not None and rate[0] is not None and rate[1]:
+        _sub(fee, "TaxRateNumeric", format(rate[0], "f"), unitCode=rate[1])
+    if base is not None:
+        _amount(_sub(fee, "DutyTaxFeeAssessmentBasis"), "AdValoremTaxBaseAmount", base)
+    _amount(_sub(fee, "Payment"), "TaxAssessedAmount", value)
 
 
 class CadOutWriter:

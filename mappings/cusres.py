@@ -8,10 +8,11 @@ import datetime as dt
 import textwrap
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from pydifact.segments import Segment as OutSegment
 
-from domain import DeclarationOutcome, OutcomeStatus
+from domain import AssessedLine, DeclarationOutcome, OutcomeStatus
 from mappings.edifact_writer import segment
 
 IDENTIFIER = ("CUSRES", "D", "96B", "UN", "CAD01")
@@ -76,14 +77,23 @@ def cusres_segments(
         yield from _assessment(outcome)
 
 
+# The totals beyond duty, excise tax and GST, each written only when not zero (so that an answer
+# without them reads as before): TAX 5153 and, for the total of the excise duties, C533 5289 "DUTY".
+_MORE_TOTALS = (
+    (("EXC", "DUTY"), "total_excise_duty"),
+    (("ADD",), "total_anti_dumping"),
+    (("CVD",), "total_countervailing"),
+    (("SUR",), "total_surtax"),
+    (("OTH",), "total_safeguard"),
+)
+
+
 def _assessment(outcome: DeclarationOutcome) -> Iterator[OutSegment]:
-    for kind, amount in (
-        ("CUD", outcome.total_duty),
-        ("EXC", outcome.total_excise),
-        ("GST", outcome.total_gst),
-        ("TOT", outcome.total_due),
-    ):
-        yield segment("TAX", "7", kind)
+    totals: list[tuple[tuple[str, ...], Decimal]] = [(("CUD",), outcome.total_duty), (("EXC",), outcome.total_excise)]
+    totals += [(kind, getattr(outcome, name)) for kind, name in _MORE_TOTALS if getattr(outcome, name)]
+    totals += [(("GST",), outcome.total_gst), (("TOT",), outcome.total_due)]
+    for kind, amount in totals:
+        yield segment("TAX", "7", *kind)
         yield segment("MOA", ["124", _amount(amount), "CAD"])
     if not outcome.lines:
         return
@@ -95,6 +105,29 @@ def _assessment(outcome: DeclarationOutcome) -> Iterator[OutSegment]:
         yield segment("MOA", ["124", _amount(line.customs_duty), "CAD"])
         yield segment("TAX", "7", "EXC")
         yield segment("MOA", ["124", _amount(line.excise_tax), "CAD"])
-        yield segment("TAX", "7", "GST")
+        yield from _line_charges(line)
+        yield segment("TAX", "7", "GST", "", "", "", line.gst_status_code or "")
         yield segment("MOA", ["125", _amount(line.value_for_tax), "CAD"])
         yield segment("MOA", ["124", _amount(line.gst), "CAD"])
+
+
+def _line_charges(line: AssessedLine) -> Iterator[OutSegment]:
+    """The line's other duties and taxes as CUSDEC ``CAD01`` declares them (``TAX`` 5283 ``1``):
+    the specific part of the customs duty with its unit (C243 5273), each excise by its code, SIMA
+    anti-dumping and countervailing duty, surtax and safeguard with their codes; only those not zero."""
+    if line.specific_duty:
+        rate = "" if line.specific_rate is None else _amount(line.specific_rate)
+        yield segment("TAX", "1", "CUD", "", "", ["", "", "", rate, line.specific_unit or ""])
+        yield segment("MOA", ["124", _amount(line.specific_duty), "CAD"])
+    for charge in line.excise:
+        yield segment("TAX", "1", "EXC", charge.code)
+        yield segment("MOA", ["124", _amount(charge.amount), "CAD"])
+    for kind, code, amount in (
+        ("ADD", None, line.anti_dumping_duty),
+        ("CVD", None, line.countervailing_duty),
+        ("SUR", line.surtax_code, line.surtax),
+        ("OTH", line.safeguard_code, line.safeguard),
+    ):
+        if amount:
+            yield segment("TAX", "1", kind, *([code] if code else []))
+            yield segment("MOA", ["124", _amount(amount), "CAD"])

@@ -225,9 +225,7 @@ def evaluate(
     return DeclarationOutcome(
         status=OutcomeStatus.ACCEPTED,
         lines=assessment.lines,
-        total_duty=assessment.total_duty,
-        total_excise=assessment.total_excise,
-        total_gst=assessment.total_gst,
+        **assessment.totals(),
         **identity,
     )
 

@@ -1,6 +1,7 @@
 """The portal's assessment of a declaration: every line classified against the tariff
 (P201 unknown HS code, P202 unknown treatment), then assessed with the formulas of
-``duties.assessment``; totals are sums of the rounded line amounts.
+``duties.assessment`` and the charge tables of the reference data (excise codes, surtax
+orders, GST status codes); totals are sums of the rounded line amounts.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from domain.declaration import Declaration
-from domain.outcome import AssessedLine, PortalError
+from domain.outcome import LINE_AMOUNTS, AssessedLine, PortalError
 from duties.assessment import assess_line
 from duties.tariff import Tariff
 from portal import codes
@@ -25,17 +26,25 @@ class Assessment:
     lines: list[AssessedLine] = field(default_factory=list)
     errors: list[PortalError] = field(default_factory=list)
 
+    def total(self, name: str) -> Decimal:
+        """``total_duty``, ``total_gst`` …: the sum of the lines' amount (``domain.outcome.LINE_AMOUNTS``)."""
+        return sum((getattr(line, LINE_AMOUNTS[name]) for line in self.lines), _ZERO)
+
+    def totals(self) -> dict[str, Decimal]:
+        """Every total of a ``DeclarationOutcome``."""
+        return {name: self.total(name) for name in LINE_AMOUNTS}
+
     @property
     def total_duty(self) -> Decimal:
-        return sum((line.customs_duty for line in self.lines), _ZERO)
+        return self.total("total_duty")
 
     @property
     def total_excise(self) -> Decimal:
-        return sum((line.excise_tax for line in self.lines), _ZERO)
+        return self.total("total_excise")
 
     @property
     def total_gst(self) -> Decimal:
-        return sum((line.gst for line in self.lines), _ZERO)
+        return self.total("total_gst")
 
 
 def assess(declaration: Declaration, tariff: Tariff) -> Assessment:
@@ -47,6 +56,7 @@ def assess(declaration: Declaration, tariff: Tariff) -> Assessment:
     reports every problem.
     """
     as_of = declaration.release_date
+    charges = default_reference().charges
     assessed: list[AssessedLine] = []
     errors: list[PortalError] = []
     for index, line in enumerate(declaration.lines):
@@ -67,5 +77,5 @@ def assess(declaration: Declaration, tariff: Tariff) -> Assessment:
                 )
             )
         elif treatment_known:
-            assessed.append(assess_line(line, row))
+            assessed.append(assess_line(line, row, charges, as_of))
     return Assessment(lines=assessed, errors=errors) if not errors else Assessment(errors=errors)

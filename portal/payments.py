@@ -38,7 +38,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from domain.declaration import DeclarationFunction
 from domain.identifiers import bn9_of, bn9_valid, is_program_account
-from domain.outcome import PortalError
+from domain.outcome import TOTALS, PortalError
 from domain.payment import (
     CBSA_CURRENCY,
     Application,
@@ -156,7 +156,7 @@ class _StoredPayment:
 
 
 def _total_due(outcome: dict[str, Any]) -> Decimal:
-    return sum((Decimal(str(outcome.get(name) or "0")) for name in ("total_duty", "total_excise", "total_gst")), ZERO)
+    return sum((Decimal(str(outcome.get(name) or "0")) for name in TOTALS), ZERO)
 
 
 def account_declarations(

@@ -25,7 +25,13 @@ def test_computed_amounts_equal_the_portal_assessment_of_a_multi_line_file() -> 
     assert {k: str(v) for k, v in line3.items()} == {
         "value_for_duty": "1620.00",
         "customs_duty": "0.00",
+        "specific_duty": "0.00",
+        "excise_duty": "0.00",
         "excise_tax": "162.00",
+        "anti_dumping_duty": "0.00",
+        "countervailing_duty": "0.00",
+        "surtax": "0.00",
+        "safeguard": "0.00",
         "value_for_tax": "1782.00",
         "gst": "89.10",
     }

@@ -79,6 +79,31 @@ ACCEPTED = {
     "total_excise": "0.00",
     "total_gst": "72.90",
 }
+"""The answer as the first portal wrote it; the scripted servers below answer it, and the client reads it."""
+
+NONE_OF_THE_OTHER_CHARGES = {
+    "specific_duty": "0.00",
+    "specific_rate": None,
+    "specific_unit": None,
+    "excise_duty": "0.00",
+    "excise": [],
+    "anti_dumping_duty": "0.00",
+    "countervailing_duty": "0.00",
+    "surtax": "0.00",
+    "surtax_code": None,
+    "safeguard": "0.00",
+    "safeguard_code": None,
+    "gst_status_code": None,
+}
+ACCEPTED_NOW = ACCEPTED | {
+    "lines": [ACCEPTED["lines"][0] | NONE_OF_THE_OTHER_CHARGES],
+    "total_excise_duty": "0.00",
+    "total_anti_dumping": "0.00",
+    "total_countervailing": "0.00",
+    "total_surtax": "0.00",
+    "total_safeguard": "0.00",
+}
+"""The answer of today's portal: every other charge of ordinary goods is zero."""
 
 # --- a scripted HTTP server ------------------------------------------------------------
 
@@ -192,7 +217,7 @@ def test_submit_returns_the_assessed_outcome(portal: PortalServer) -> None:
         again = client.submit_declaration(make_declaration(), "client-1")
 
     assert outcome.status is OutcomeStatus.ACCEPTED
-    assert without_received_at(outcome.model_dump_json()) == ACCEPTED | {"errors": []}
+    assert without_received_at(outcome.model_dump_json()) == ACCEPTED_NOW | {"errors": []}
     assert outcome.total_due == Decimal("180.90")
     assert again == outcome
 

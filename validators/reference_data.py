@@ -16,6 +16,7 @@ in ``tariff.csv``) names a table's version, reported in ``versions``.
 | ``tariff_treatments.csv`` | ``code,abbreviation,name,origins,subset,source`` — the one list of treatment codes; origins ``*`` (any, ``-XX`` excludes) or ISO codes |
 | ``holidays.csv`` | ``date,name`` — non-business days besides weekends |
 | ``tariff.csv`` | loaded by ``duties.tariff.Tariff`` |
+| ``excise_codes.csv``, ``surtax_orders.csv``, ``gst_status_codes.csv`` | loaded by ``duties.charges.Charges`` |
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from domain.identifiers import is_ascii_digits
+from duties.charges import Charges
 from duties.tariff import Tariff, normalize_treatment
 
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "fixtures" / "reference"
@@ -156,6 +158,7 @@ class ReferenceData:
     holidays: frozenset[dt.date]
     tariff: Tariff
     directory: Path
+    charges: Charges = field(default_factory=Charges)
     versions: dict[str, str | None] = field(default_factory=dict)
 
     @classmethod
@@ -193,6 +196,8 @@ class ReferenceData:
         )
         tariff = Tariff.load(directory / "tariff.csv")
         versions["tariff.csv"] = tariff.version
+        charges = Charges.load(directory)
+        versions |= charges.versions
         return cls(
             offices=codes("offices.csv"),
             countries=codes("countries.csv"),
@@ -203,6 +208,7 @@ class ReferenceData:
             holidays=holidays,
             tariff=tariff,
             directory=directory,
+            charges=charges,
             versions=versions,
         )
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 from diagnostics import Severity
 from domain import Declaration, DeclarationLine
 from domain.outcome import AssessedLine
-from duties.assessment import GST_RATE, assess_line, percent_of, to_cents
+from duties.assessment import assess_line, excise_amount, gst_rate, percent_of, to_cents
 from duties.tariff import TariffRow
 from validators.rules.base import RuleContext
 
@@ -29,7 +29,7 @@ def _assessed(d: Declaration, ctx: RuleContext) -> Iterator[tuple[int, Declarati
     for index, line in enumerate(d.lines):
         row = _row(d, line, ctx)
         if row is not None and ctx.ref.treatment(line.tariff_treatment) is not None:
-            yield index, line, row, assess_line(line, row)
+            yield index, line, row, assess_line(line, row, ctx.ref.charges, d.release_date)
 
 
 def hs_in_tariff(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
@@ -186,7 +186,46 @@ def customs_duty(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
                 f"lines[{index}].customs_duty",
                 (
                     f"line {line.line_number}: customs duty {line.customs_duty} differs from "
-                    f"{row.duty_rate} % × value for duty {assessed.value_for_duty} = {assessed.customs_duty}"
+                    f"{_duty_formula(line, row, assessed)} = {assessed.customs_duty}"
+                ),
+            )
+
+
+def _duty_formula(line: DeclarationLine, row: TariffRow, assessed: AssessedLine) -> str:
+    ad_valorem = f"{row.duty_rate} % × value for duty {assessed.value_for_duty}"
+    if row.specific_rate is None:
+        return ad_valorem
+    return (
+        f"{ad_valorem} + {row.specific_rate} CAD per {row.specific_unit} × quantity {line.quantity} {line.unit} "
+        f"(specific duty {assessed.specific_duty})"
+    )
+
+
+def specific_unit(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    """A specific rate is per unit: the quantity must be in that unit (CBSA does not convert), and a
+    declared specific rate and unit must be the tariff's."""
+    for index, line, row, _ in _assessed(d, ctx):
+        treatment = ctx.ref.treatment_label(line.tariff_treatment)
+        if row.specific_rate is not None and line.unit != row.specific_unit:
+            yield (
+                f"lines[{index}].unit",
+                (
+                    f"line {line.line_number}: HS {line.hs_code} under {treatment} has a specific duty of "
+                    f"{row.specific_rate} CAD per {row.specific_unit}, but the quantity is in {line.unit}: "
+                    f"declare the quantity in {row.specific_unit}"
+                ),
+            )
+        declared = (line.specific_duty_rate, line.specific_duty_unit)
+        if declared != (None, None) and declared != (row.specific_rate, row.specific_unit):
+            tariff_rate = (
+                f"{row.specific_rate} CAD per {row.specific_unit}" if row.specific_rate is not None else "none"
+            )
+            yield (
+                f"lines[{index}].specific_duty_rate",
+                (
+                    f"line {line.line_number}: specific duty rate {line.specific_duty_rate} CAD per "
+                    f"{line.specific_duty_unit} differs from the tariff's for HS {line.hs_code} under {treatment}: "
+                    f"{tariff_rate}"
                 ),
             )
 
@@ -194,12 +233,91 @@ def customs_duty(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
 def excise_tax(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     for index, line, row, assessed in _assessed(d, ctx):
         if line.excise_tax is not None and line.excise_tax != assessed.excise_tax:
+            coded = [f"excise tax {c.code} {c.amount}" for c in assessed.excise if c.kind == "tax"]
+            formula = " + ".join(coded) if coded else f"{row.excise_rate} % × value for duty {assessed.value_for_duty}"
             yield (
                 f"lines[{index}].excise_tax",
-                (
-                    f"line {line.line_number}: excise tax {line.excise_tax} differs from "
-                    f"{row.excise_rate} % × value for duty {assessed.value_for_duty} = {assessed.excise_tax}"
-                ),
+                f"line {line.line_number}: excise tax {line.excise_tax} differs from {formula} = {assessed.excise_tax}",
+            )
+
+
+def excise_codes(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    """Each declared excise duty or tax (CN 24-35): a code of the table, a per-unit rate in the
+    line's unit, and a declared amount equal to the rate applied."""
+    table = ctx.ref.charges.excise
+    for index, line in enumerate(d.lines):
+        for position, charge in enumerate(line.excise):
+            pointer = f"lines[{index}].excise[{position}]"
+            code = table.get(charge.code)
+            if code is None:
+                known = ", ".join(sorted(table)) or "none loaded"
+                yield (
+                    f"{pointer}.code",
+                    f"line {line.line_number}: excise code {charge.code} is not in the excise code list ({known})",
+                )
+                continue
+            if code.basis == "unit" and line.unit != code.unit:
+                yield (
+                    f"{pointer}.code",
+                    (
+                        f"line {line.line_number}: excise {code.code} ({code.name}) is {code.describe_rate()}, "
+                        f"but the quantity is in {line.unit}: declare the quantity in {code.unit}"
+                    ),
+                )
+                continue
+            expected = excise_amount(charge, code, line)
+            if charge.amount is not None and to_cents(charge.amount) != expected:
+                base = (
+                    f"value for duty {to_cents(line.value_for_duty)}"
+                    if code.basis == "percent"
+                    else f"quantity {line.quantity} {line.unit}"
+                )
+                yield (
+                    f"{pointer}.amount",
+                    (
+                        f"line {line.line_number}: excise {code.kind} {code.code} {charge.amount} differs from "
+                        f"{code.describe_rate()} × {base} = {expected}"
+                    ),
+                )
+
+
+def surtax(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    """Goods under a surtax order declare the indicator and the order's code (CSCB Bulletin 5396),
+    and a declared surtax is the order's rate × the value for duty."""
+    for index, line in enumerate(d.lines):
+        order = ctx.ref.charges.surtax_order(line.hs_code, line.country_of_origin, d.release_date)
+        if order is None:
+            continue
+        goods = f"line {line.line_number}: HS {line.hs_code} from {line.country_of_origin} falls under {order.code} ({order.name}, {order.rate} % from {order.valid_from.isoformat()})"
+        if line.surtax_indicator is not True:
+            said = "no surtax indicator" if line.surtax_indicator is None else "the surtax indicator N"
+            yield (
+                f"lines[{index}].surtax_indicator",
+                f"{goods}, but declares {said}: declare Y and the code {order.code}",
+            )
+        elif line.surtax_code != order.code:
+            said = f"the code {line.surtax_code}" if line.surtax_code else "no surtax code"
+            yield f"lines[{index}].surtax_code", f"{goods}, but declares {said}: declare {order.code}"
+        else:
+            expected = percent_of(to_cents(line.value_for_duty), order.rate)
+            if line.surtax is not None and to_cents(line.surtax) != expected:
+                yield (
+                    f"lines[{index}].surtax",
+                    (
+                        f"line {line.line_number}: surtax {line.surtax} differs from {order.rate} % × value for duty "
+                        f"{to_cents(line.value_for_duty)} = {expected} ({order.code})"
+                    ),
+                )
+
+
+def gst_status(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    statuses = ctx.ref.charges.gst_statuses
+    for index, line in enumerate(d.lines):
+        if line.gst_status_code is not None and line.gst_status_code not in statuses:
+            known = ", ".join(f"{s.code} ({s.name}, {s.rate} %)" for s in statuses.values()) or "none loaded"
+            yield (
+                f"lines[{index}].gst_status_code",
+                f"line {line.line_number}: GST status code {line.gst_status_code} is not a known code: {known}",
             )
 
 
@@ -209,11 +327,25 @@ def value_for_tax(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]
             yield (
                 f"lines[{index}].value_for_tax",
                 (
-                    f"line {line.line_number}: value for tax {line.value_for_tax} differs from value for duty "
-                    f"{assessed.value_for_duty} + customs duty {assessed.customs_duty} + excise tax "
-                    f"{assessed.excise_tax} = {assessed.value_for_tax}"
+                    f"line {line.line_number}: value for tax {line.value_for_tax} differs from "
+                    f"{_value_for_tax_formula(assessed)} = {assessed.value_for_tax}"
                 ),
             )
+
+
+def _value_for_tax_formula(assessed: AssessedLine) -> str:
+    """``value for duty 810.00 + customs duty 145.80`` and every other amount that is not zero."""
+    parts = [
+        ("customs duty", assessed.customs_duty),
+        ("excise duty", assessed.excise_duty),
+        ("excise tax", assessed.excise_tax),
+        ("anti-dumping duty", assessed.anti_dumping_duty),
+        ("countervailing duty", assessed.countervailing_duty),
+        ("surtax", assessed.surtax),
+        ("safeguard", assessed.safeguard),
+    ]
+    shown = [f"{name} {amount}" for name, amount in parts if amount or name in ("customs duty", "excise tax")]
+    return " + ".join([f"value for duty {assessed.value_for_duty}", *shown])
 
 
 def gst(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
@@ -221,32 +353,28 @@ def gst(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
         if line.gst is None or line.gst == assessed.gst:
             continue
         pointer = f"lines[{index}].gst"
-        if row.gst_exempt:
-            yield (
-                pointer,
-                (
-                    f"line {line.line_number}: GST {line.gst} declared on goods that are GST-exempt "
-                    f"(HS {line.hs_code}); GST is 0.00"
-                ),
-            )
+        rate = gst_rate(line, row, ctx.ref.charges)
+        status = f"GST status code {line.gst_status_code}" if line.gst_status_code else None
+        if not rate:
+            goods = f"whose {status} makes them non-taxable" if status else f"that are GST-exempt (HS {line.hs_code})"
+            yield pointer, f"line {line.line_number}: GST {line.gst} declared on goods {goods}; GST is 0.00"
         elif (
-            line.gst == percent_of(assessed.value_for_duty, GST_RATE)
-            and assessed.value_for_tax != assessed.value_for_duty
+            line.gst == percent_of(assessed.value_for_duty, rate) and assessed.value_for_tax != assessed.value_for_duty
         ):
             yield (
                 pointer,
                 (
                     f"line {line.line_number}: GST {line.gst} is computed on the value for duty "
-                    f"{assessed.value_for_duty}; GST is {GST_RATE} % of the value for tax {assessed.value_for_tax} "
-                    f"(value for duty + duty + excise) = {assessed.gst}"
+                    f"{assessed.value_for_duty}; GST is {rate} % of the value for tax {assessed.value_for_tax} "
+                    f"(value for duty + duties + taxes) = {assessed.gst}"
                 ),
             )
         else:
             yield (
                 pointer,
                 (
-                    f"line {line.line_number}: GST {line.gst} differs from {GST_RATE} % × value for tax "
-                    f"{assessed.value_for_tax} = {assessed.gst}"
+                    f"line {line.line_number}: GST {line.gst} differs from {rate} % × value for tax "
+                    f"{assessed.value_for_tax} = {assessed.gst}" + (f" ({status})" if status else "")
                 ),
             )
 
