@@ -97,6 +97,11 @@ class DeclarationOutcome(BaseModel):
     total_surtax: Decimal = _ZERO
     total_safeguard: Decimal = _ZERO
     errors: list[PortalError] = Field(default_factory=list)
+    warnings: list[PortalError] = Field(
+        default_factory=list,
+        exclude_if=lambda found: not found,
+        description="What an accepted declaration should heed (RPP security, portal/rpp.py); left out when none",
+    )
 
     @property
     def total_due(self) -> Decimal:

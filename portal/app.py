@@ -33,6 +33,7 @@ from duties.tariff import Tariff
 from portal import codes
 from portal.assessment import Assessment, assess
 from portal.payments import payment_router
+from portal.rpp import RppCheck, rpp_router
 from portal.store import Delegation, IdempotencyRecord, PortalStore, StoreConflict, StoredVersion
 
 DECLARATIONS_PATH = "/v1/declarations"
@@ -256,11 +257,18 @@ def _replay(record: IdempotencyRecord, digest: str) -> Response:
 
 
 def submit(
-    store: PortalStore, tariff: Tariff, declaration: Declaration, key: str, *, check_sender: bool = False
+    store: PortalStore,
+    tariff: Tariff,
+    declaration: Declaration,
+    key: str,
+    *,
+    check_sender: bool = False,
+    rpp: RppCheck | None = None,
 ) -> Response:
     """Decide once per key: replay a stored answer, or decide and store it atomically.
 
-    With ``check_sender`` (the app's setting) the sender checks come first: 412 / 415."""
+    With ``check_sender`` (the app's setting) the sender checks come first: 412 / 415;
+    with ``rpp`` an accepted declaration is measured against the importer's RPP security."""
     digest = request_digest(declaration)
     for _ in range(_MAX_DECISIONS):
         record = store.idempotency_record(key)
@@ -270,6 +278,8 @@ def submit(
         received_at = dt.datetime.now(dt.UTC)
         sender = sender_outcome(store, declaration, received_at) if check_sender else None
         outcome = sender or evaluate(declaration, versions, tariff, received_at)
+        if rpp is not None:
+            outcome = rpp.decide(declaration, outcome)
         status_code = 201 if outcome.status.accepted else _SENDER_STATUS_CODES.get(outcome.status, 422)
         body = outcome.model_dump_json()
         try:
@@ -360,6 +370,7 @@ def create_app(
     tariff = Tariff.load(Path(tariff_path))
     if delegations_path is not None:
         store.seed_delegations(Path(delegations_path))
+    rpp = RppCheck(store)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -396,7 +407,7 @@ def create_app(
     def post_declaration(declaration: Declaration, key: Annotated[str, Depends(idempotency_key)]) -> Response:
         """Submit one declaration version. A repeat with the same Idempotency-Key and body is
         answered with the first status and body, unchanged (header ``Idempotent-Replayed``)."""
-        return submit(store, tariff, declaration, key, check_sender=True)
+        return submit(store, tariff, declaration, key, check_sender=True, rpp=rpp)
 
     @router.get("/declarations/{transaction_number}", response_model=DeclarationHistory, responses=_GET_RESPONSES)
     def get_declaration(transaction_number: str) -> DeclarationHistory:
@@ -498,6 +509,7 @@ def create_app(
         return _error_response(422, errors)
 
     router.include_router(payment_router(store))  # payments and statements (portal/payments.py)
+    router.include_router(rpp_router(rpp))  # RPP privilege and security (portal/rpp.py)
     app.include_router(router)
     return app
 
