@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -18,6 +21,7 @@ from reference_sources.cache import ReferenceCache
 from reference_sources.exchange_rates import fetch_rates, load_rates_file
 from reference_sources.http import SourceError
 from reference_sources.tariff_service import fetch_tariff, load_tariff_file
+from tests.edifact_helpers import CUSDEC
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "reference_sources"
 Answer = tuple[int, dict[str, str], bytes]
@@ -78,8 +82,8 @@ SECOND = {"$expand": "Rates", "$skip": "2"}
 RATES_PATH = "/exchange-rate-lambda/exchange-rates"
 
 
-def rates_query(skip: int) -> dict[str, str]:
-    return {"StartDate": "2026-12-01", "EndDate": "2026-12-04", "limit": "3", "skip": str(skip)}
+def rates_query(skip: int, limit: int = 3) -> dict[str, str]:
+    return {"StartDate": "2026-12-01", "EndDate": "2026-12-04", "limit": str(limit), "skip": str(skip)}
 
 
 def fetch_the_rates(service: Service, cache: ReferenceCache) -> object:
@@ -265,3 +269,65 @@ def test_a_saved_rates_answer_is_installed_with_its_rate_date(tmp_path: Path) ->
     info = load_rates_file(cache, FIXTURES / "rates-page-1.json")
     assert (info.rows, info.rate_date) == (3, "2026-12-04")
     assert json.loads((tmp_path / "exchange_rates.json").read_text())["rate_date"] == "2026-12-04"
+
+
+# `carm-edi tariff` and `carm-edi rates`, run as a user runs them ---------------------------
+
+CLI = [sys.executable, "-m", "gateway.cli"]
+
+
+def run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CARM_")}
+    env["CARM_DATA_DIR"] = str(data_dir)
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_tariff_show_update_and_the_estimate_uses_the_cache(service: Service, tmp_path: Path) -> None:
+    shown = run("tariff", "show", "--json", data_dir=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) | {"source": None} == {
+        "table": "tariff",
+        "cached": False,
+        "source": None,
+        "version": "2025.1-illustrative",
+    }
+
+    service.on(TARIFF_PATH, FIRST, fixture("tariff-page-1.json"))
+    service.on(TARIFF_PATH, SECOND, fixture("tariff-page-2.json"))
+    url = f"{service.base}{TARIFF_PATH}?$expand=Rates"
+    updated = run("tariff", "update", "--url", url, "--version", "cbsa-2026-12", "--json", data_dir=tmp_path)
+    assert updated.returncode == 0, updated.stderr
+    shown_body = json.loads(run("tariff", "show", "--json", data_dir=tmp_path).stdout)
+    assert shown_body["cached"] and (shown_body["source"], shown_body["version"], shown_body["rows"]) == (
+        url,
+        "cbsa-2026-12",
+        5,
+    )
+
+    estimate = run("estimate", "--json", str(CUSDEC / "invalid" / "i11_unknown_hs.edi"), data_dir=tmp_path)
+    body = json.loads(estimate.stdout)
+    assert body["tariff_version"] == "cbsa-2026-12"
+    assert "is not in the tariff (version cbsa-2026-12)" in body["declarations"][0]["lines"][0]["problem"]
+
+
+def test_rates_update_from_a_failing_service_leaves_the_cache_and_says_why(service: Service, tmp_path: Path) -> None:
+    service.on(RATES_PATH, rates_query(0, limit=500), fixture("rates-malformed.json"))
+    failed = run(
+        "rates",
+        "update",
+        "--url",
+        service.base + RATES_PATH,
+        "--start",
+        "2026-12-01",
+        "--end",
+        "2026-12-04",
+        data_dir=tmp_path,
+    )
+    assert failed.returncode == 2
+    assert "cannot update the exchange_rates:" in failed.stderr and "missing field 'Rate'" in failed.stderr
+    assert json.loads(run("rates", "show", "--json", data_dir=tmp_path).stdout)["cached"] is False
+
+    installed = run("rates", "update", "--file", str(FIXTURES / "rates-page-1.json"), data_dir=tmp_path)
+    assert installed.returncode == 0, installed.stderr
+    shown = json.loads(run("rates", "show", "--json", data_dir=tmp_path).stdout)
+    assert (shown["cached"], shown["rate_date"], shown["rows"]) == (True, "2026-12-04", 3)
