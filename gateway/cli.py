@@ -24,7 +24,10 @@ EXIT_ACCEPTED, EXIT_REJECTED, EXIT_CANNOT_RUN = 0, 1, 2
 
 
 def _check(args: argparse.Namespace) -> int:
+    from gateway.flows.contract import FlowOptions
     from gateway.flows.dispatch import check_stream
+    from gateway.reference import active_reference
+    from validators.rules import RuleContext
 
     path = Path(args.file)
     try:
@@ -32,8 +35,15 @@ def _check(args: argparse.Namespace) -> int:
     except OSError as error:
         _emit_cannot_run(args.json, f"cannot open {path}: {error.strerror or error}")
         return EXIT_CANNOT_RUN
+    try:
+        reference = active_reference(Settings())
+    except (OSError, ValueError) as error:
+        stream.close()
+        _emit_cannot_run(args.json, f"cannot load the reference tables: {error}")
+        return EXIT_CANNOT_RUN
+    options = FlowOptions(rules_context=RuleContext(reference=reference)) if reference is not None else None
     with stream:
-        report = check_stream(stream, path.name)
+        report = check_stream(stream, path.name, options)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:

@@ -24,6 +24,7 @@ from reference_sources.tariff_service import fetch_tariff, load_tariff_file
 from tests.edifact_helpers import CUSDEC
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "reference_sources"
+RULES = FIXTURES.parent / "rules"
 Answer = tuple[int, dict[str, str], bytes]
 
 
@@ -331,3 +332,28 @@ def test_rates_update_from_a_failing_service_leaves_the_cache_and_says_why(servi
     assert installed.returncode == 0, installed.stderr
     shown = json.loads(run("rates", "show", "--json", data_dir=tmp_path).stdout)
     assert (shown["cached"], shown["rate_date"], shown["rows"]) == (True, "2026-12-04", 3)
+
+
+def test_check_uses_the_cached_rates_and_tariff_and_its_findings_name_them(tmp_path: Path) -> None:
+    rates = tmp_path / "rates.csv"
+    rates.write_text("# reference-version: broker-rates-1\ncurrency,valid_from,rate\nEUR,2025-01-02,1.4800\n")
+    # the shipped table's rate is 1.4700 from 2024-01-01: a finding with 1.4800 of 2025-01-02 used the cache
+    tariff = tmp_path / "tariff.csv"
+    tariff.write_text(
+        (Path(__file__).resolve().parent.parent / "fixtures" / "reference" / "tariff.csv")
+        .read_text(encoding="utf-8")
+        .replace("# tariff-version: 2025.1-illustrative", "# tariff-version: broker-tariff-7")
+    )
+    for table, path in (("rates", rates), ("tariff", tariff)):
+        installed = run(table, "update", "--file", str(path), data_dir=tmp_path)
+        assert installed.returncode == 0, installed.stderr
+
+    fx = run("check", "--json", str(RULES / "amt-fx_fail.edi"), data_dir=tmp_path)
+    [finding] = [e for e in json.loads(fx.stdout)["documents"][0]["errors"] if e["code"] == "AMT-FX"]
+    assert finding["message"].endswith(
+        "differs from the reference rate 1.4800 in force on the date of direct shipment 2025-01-11 "
+        "(the rate of 2025-01-02, exchange rates version broker-rates-1)"
+    )
+    rate = run("check", "--json", str(RULES / "amt-rate_fail.edi"), data_dir=tmp_path)
+    [finding] = [e for e in json.loads(rate.stdout)["documents"][0]["errors"] if e["code"] == "AMT-RATE"]
+    assert finding["message"].endswith("in the loaded tariff excerpt (version broker-tariff-7)")
