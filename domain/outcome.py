@@ -97,6 +97,7 @@ class DeclarationOutcome(BaseModel):
     total_surtax: Decimal = _ZERO
     total_safeguard: Decimal = _ZERO
     errors: list[PortalError] = Field(default_factory=list)
+    tariff_version: str | None = None  # the tariff the assessment used (an accepted outcome)
 
     @property
     def total_due(self) -> Decimal:

@@ -85,7 +85,7 @@ def _estimate(args: argparse.Namespace) -> int:
         }
         print(json.dumps(body, indent=2, ensure_ascii=False))
     else:
-        print(render_text(path.name, estimates), end="")
+        print(render_text(path.name, estimates, tariff.version), end="")
     return EXIT_ACCEPTED if clean else EXIT_REJECTED
 
 
