@@ -23,8 +23,7 @@ from typing import Any, TextIO
 import httpx
 
 from reference_sources.cache import CacheInfo, ReferenceCache, now_utc
-from reference_sources.http import SourceError, get_json
-from reference_sources.tariff_service import read_json_file
+from reference_sources.http import SourceError, get_json, read_saved_answer
 from validators.reference_data import DEFAULT_DIRECTORY, ReferenceData
 
 DEFAULT_URL = "https://bcd-api-dca-ipa.cbsa-asfc.cloud-nuage.canada.ca/exchange-rate-lambda/exchange-rates"
@@ -135,7 +134,7 @@ def load_rates_file(cache: ReferenceCache, path: Path) -> CacheInfo:
     rate_date: dt.date | None = None
     try:
         if path.suffix.lower() == ".json":
-            body = read_json_file(path)
+            body = read_saved_answer(path)
             with cache.partial_path(TABLE).open("w", encoding="utf-8", newline="") as out:
                 out.write(f"# reference-version: file-{path.name}\ncurrency,valid_from,rate\n")
                 _, rate_date = _write_page(body, str(path), out, seen)

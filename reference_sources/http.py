@@ -1,4 +1,5 @@
-"""GET a JSON document with bounded retries: 429 and 5xx honour Retry-After, then back off.
+"""GET a JSON document with bounded retries: 429 and 5xx honour Retry-After, then back off;
+or read one saved to a file.
 
 A 400 is the query's fault and is not retried; its error names the URL and the query.
 A body that is not JSON, or not the object the caller expects, is an error naming the URL.
@@ -6,8 +7,10 @@ A body that is not JSON, or not the object the caller expects, is an error namin
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -75,3 +78,14 @@ def get_json(
             time.sleep(wait)
             delay *= 2
     raise SourceError(f"{asked}: gave up after {max_attempts} attempts, the last one {last}")
+
+
+def read_saved_answer(path: Path) -> dict[str, Any]:
+    """A saved answer of a service: one JSON object (one page, bounded like one HTTP answer)."""
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise SourceError(f"{path}: cannot read it as JSON ({error})") from error
+    if not isinstance(body, dict):
+        raise SourceError(f"{path}: the JSON is not an answer object")
+    return body

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import json
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from typing import Any
 import httpx
 
 from reference_sources.cache import CacheInfo, ReferenceCache, now_utc
-from reference_sources.http import SourceError, get_json
+from reference_sources.http import SourceError, get_json, read_saved_answer
 
 DEFAULT_URL = "https://ccapi-ipacc.cbsa-asfc.cloud-nuage.canada.ca/v1/tariff-srv/TariffItems?$expand=Rates"
 TABLE = "tariff"
@@ -129,6 +128,7 @@ def fetch_tariff(
     client: httpx.Client | None = None,
     max_attempts: int = 4,
     backoff_seconds: float = 0.5,
+    max_pages: int = MAX_PAGES,
 ) -> CacheInfo:
     """Follow the service's pages from ``url`` into the cache; the version defaults to the fetch date."""
     version = version or f"cbsa-tariff-srv-{dt.datetime.now(dt.UTC).date().isoformat()}"
@@ -142,17 +142,17 @@ def fetch_tariff(
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow(COLUMNS)
             next_url: str | None = url
-            for page in range(MAX_PAGES):
-                if next_url is None:
-                    break
+            page = 0
+            while next_url is not None:
+                if page == max_pages:
+                    raise SourceError(f"{url}: more than {max_pages} pages, refused")
+                page += 1
                 body = get_json(http, next_url, max_attempts=max_attempts, backoff_seconds=backoff_seconds)
-                rows += _write_page(body, f"{next_url} (page {page + 1})", writer)
+                rows += _write_page(body, f"{next_url} (page {page})", writer)
                 link = body.get("@odata.nextLink")
                 if link is not None and not isinstance(link, str):
                     raise SourceError(f"{next_url}: @odata.nextLink is not a URL")
                 next_url = str(httpx.URL(next_url).join(link)) if link else None
-            else:
-                raise SourceError(f"{url}: more than {MAX_PAGES} pages, refused")
         if not rows:
             raise SourceError(f"{url}: the service answered no tariff item")
         cache.check(TABLE)
@@ -172,7 +172,7 @@ def load_tariff_file(cache: ReferenceCache, path: Path, *, version: str | None =
     table in ``tariff.csv``'s shape, checked by the gateway's own reader either way."""
     try:
         if path.suffix.lower() == ".json":
-            body = read_json_file(path)
+            body = read_saved_answer(path)
             version = version or f"file-{path.name}"
             with cache.partial_path(TABLE).open("w", encoding="utf-8", newline="") as out:
                 _header(out, version, str(path))
@@ -188,14 +188,3 @@ def load_tariff_file(cache: ReferenceCache, path: Path, *, version: str | None =
     info = CacheInfo(TABLE, str(path.resolve()), version, now_utc(), rows)
     cache.install(info)
     return info
-
-
-def read_json_file(path: Path) -> dict[str, Any]:
-    """A saved answer: one JSON object (a single page, so bounded like one HTTP answer)."""
-    try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise SourceError(f"{path}: cannot read it as JSON ({error})") from error
-    if not isinstance(body, dict):
-        raise SourceError(f"{path}: the JSON is not an answer object")
-    return body

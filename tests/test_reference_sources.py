@@ -166,6 +166,15 @@ def test_a_malformed_tariff_item_is_named_and_nothing_installed(service: Service
     assert cache.load_reference().tariff.version == "2025.1-illustrative"  # the shipped excerpt
 
 
+def test_a_next_link_that_never_ends_is_refused(service: Service, tmp_path: Path) -> None:
+    service.on(TARIFF_PATH, FIRST, fixture("tariff-page-1.json"))
+    service.on(TARIFF_PATH, SECOND, fixture("tariff-page-1.json"))  # links to itself
+    cache = ReferenceCache(tmp_path)
+    with pytest.raises(SourceError, match="more than 3 pages, refused"):
+        fetch_tariff(cache, url=f"{service.base}{TARIFF_PATH}?$expand=Rates", max_pages=3)
+    assert len(service.requests) == 3 and cache.info("tariff") is None
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
