@@ -366,3 +366,6 @@ def test_check_uses_the_cached_rates_and_tariff_and_its_findings_name_them(tmp_p
     rate = run("check", "--json", str(RULES / "amt-rate_fail.edi"), data_dir=tmp_path)
     [finding] = [e for e in json.loads(rate.stdout)["documents"][0]["errors"] if e["code"] == "AMT-RATE"]
     assert finding["message"].endswith("in the loaded tariff excerpt (version broker-tariff-7)")
+    duty = run("check", "--json", str(RULES / "amt-duty_fail.edi"), data_dir=tmp_path)
+    [finding] = [e for e in json.loads(duty.stdout)["documents"][0]["errors"] if e["code"] == "AMT-DUTY"]
+    assert finding["message"].endswith("= 145.80, by the loaded tariff excerpt (version broker-tariff-7)")
