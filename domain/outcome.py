@@ -102,6 +102,7 @@ class DeclarationOutcome(BaseModel):
         exclude_if=lambda found: not found,
         description="What an accepted declaration should heed (RPP security, portal/rpp.py); left out when none",
     )
+    tariff_version: str | None = None  # the tariff the assessment used (an accepted outcome)
 
     @property
     def total_due(self) -> Decimal:

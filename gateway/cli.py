@@ -1,4 +1,4 @@
-"""``carm-edi``: check, estimate, process, ledger show, reprocess, demo, schema, portal serve.
+"""``carm-edi``: check, estimate, process, ledger show, reprocess, demo, schema, portal serve, tariff, rates.
 
 Exit codes of ``check``: 0 accepted, 1 rejected, 2 cannot run; of ``estimate``:
 0 declared amounts match, 1 differences, 2 cannot run.
@@ -17,13 +17,17 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from domain import Declaration, DeclarationOutcome
+from gateway.reference_commands import add_commands
 from gateway.settings import Settings
 
 EXIT_ACCEPTED, EXIT_REJECTED, EXIT_CANNOT_RUN = 0, 1, 2
 
 
 def _check(args: argparse.Namespace) -> int:
+    from gateway.flows.contract import FlowOptions
     from gateway.flows.dispatch import check_stream
+    from gateway.reference import active_reference
+    from validators.rules import RuleContext
 
     path = Path(args.file)
     try:
@@ -31,8 +35,15 @@ def _check(args: argparse.Namespace) -> int:
     except OSError as error:
         _emit_cannot_run(args.json, f"cannot open {path}: {error.strerror or error}")
         return EXIT_CANNOT_RUN
+    try:
+        reference = active_reference(Settings())
+    except (OSError, ValueError) as error:
+        stream.close()
+        _emit_cannot_run(args.json, f"cannot load the reference tables: {error}")
+        return EXIT_CANNOT_RUN
+    options = FlowOptions(rules_context=RuleContext(reference=reference)) if reference is not None else None
     with stream:
-        report = check_stream(stream, path.name)
+        report = check_stream(stream, path.name, options)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -56,7 +67,7 @@ def _estimate(args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:
         data = path.read_bytes()
-        tariff = Tariff.load(Path(args.tariff) if args.tariff else Settings().tariff_path)
+        tariff = Tariff.load(Path(args.tariff) if args.tariff else Settings().active_tariff_path())
     except (OSError, ValueError) as error:
         _emit_cannot_run(args.json, f"cannot estimate {path}: {error}")
         return EXIT_CANNOT_RUN
@@ -74,7 +85,7 @@ def _estimate(args: argparse.Namespace) -> int:
         }
         print(json.dumps(body, indent=2, ensure_ascii=False))
     else:
-        print(render_text(path.name, estimates), end="")
+        print(render_text(path.name, estimates, tariff.version), end="")
     return EXIT_ACCEPTED if clean else EXIT_REJECTED
 
 
@@ -209,7 +220,7 @@ def _portal_serve(args: argparse.Namespace) -> int:
         args.host,
         args.port,
         args.database_url or settings.portal_database(),
-        settings.tariff_path,
+        settings.active_tariff_path(),
         api_key=settings.portal_api_key,
     )
     return EXIT_ACCEPTED
@@ -240,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     estimate.add_argument("file")
     estimate.add_argument("--json", action="store_true", help="print one JSON object")
-    estimate.add_argument("--tariff", help="tariff CSV (default: settings' tariff_path)")
+    estimate.add_argument("--tariff", help="tariff CSV (default: the cached tariff, else settings' tariff_path)")
     estimate.set_defaults(handler=_estimate)
 
     process = commands.add_parser(
@@ -292,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in the data folder)")
     serve.set_defaults(handler=_portal_serve)
+    add_commands(commands)
     return parser
 
 

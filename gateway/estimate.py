@@ -214,10 +214,11 @@ def _cell(declared: Decimal | None, computed: Decimal | None, differs: bool | No
     return f"{declared} / {computed}{flag}"
 
 
-def render_text(name: str, estimates: list[DeclarationEstimate]) -> str:
+def render_text(name: str, estimates: list[DeclarationEstimate], tariff_version: str | None = None) -> str:
     """A per-line table: each cell is 'declared / computed', '≠' marks a difference."""
     out = [
-        f"{name}: amounts as declared / as computed (portal formulas, reference tariff); ≠ marks a difference;",
+        f"{name}: amounts as declared / as computed (portal formulas, tariff version {tariff_version or 'unnamed'}); "
+        "≠ marks a difference;",
         "a declared total covers only the lines that declare the amount",
     ]
     if not estimates:

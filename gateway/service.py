@@ -17,6 +17,7 @@ from gateway.partners import PartnerRegistry, load_registry
 from gateway.pipeline import Checkpoint, Pipeline, ProcessedFile
 from gateway.portal_lookups import PortalClientLookups
 from gateway.quiet import complete_files, completion, observation
+from gateway.reference import active_reference
 from gateway.settings import Settings
 from ledger import Ledger
 from ledger.store import FileState
@@ -54,7 +55,9 @@ def open_pipeline(
         with open_transport(settings, registry) as transport:
             # The portal is the authority on what it enforces itself; the gateway
             # adds the version-history and delegation look-ups and the warnings.
-            rules = portal_context(PortalClientLookups(client), portal_prechecks=False)
+            rules = portal_context(
+                PortalClientLookups(client), portal_prechecks=False, reference=active_reference(settings)
+            )
             payments = PaymentClient(client).submit_payment
             yield Pipeline(
                 settings,

@@ -56,7 +56,18 @@ class Settings(BaseSettings):
     portal_database_url: str | None = Field(
         default=None, description="SQLAlchemy URL of the embedded portal; default SQLite in data_dir."
     )
-    tariff_path: Path = Field(default=PROJECT_ROOT / "fixtures" / "reference" / "tariff.csv")
+    tariff_path: Path = Field(
+        default=PROJECT_ROOT / "fixtures" / "reference" / "tariff.csv",
+        description="The tariff table when none is cached (set explicitly, it wins over the cache).",
+    )
+    tariff_service_url: str = Field(
+        default="https://ccapi-ipacc.cbsa-asfc.cloud-nuage.canada.ca/v1/tariff-srv/TariffItems?$expand=Rates",
+        description="First page of CBSA's OData tariff service, for `carm-edi tariff update`.",
+    )
+    exchange_rates_url: str = Field(
+        default="https://bcd-api-dca-ipa.cbsa-asfc.cloud-nuage.canada.ca/exchange-rate-lambda/exchange-rates",
+        description="CBSA's Exchange Rates API, for `carm-edi rates update`.",
+    )
     gateway_id: str = Field(default="CARMGW", description="Our UNB sender id on acknowledgements.")
     gateway_id_qualifier: str = Field(default="ZZZ")
     batch_size: int = Field(default=20, ge=1, description="Files per mapped Airflow task.")
@@ -74,6 +85,19 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.resolve()
+
+    @property
+    def reference_cache_dir(self) -> Path:
+        """Where `carm-edi tariff/rates update` keep the fetched tables (reference_sources.cache)."""
+        return self.resolved_data_dir / "reference"
+
+    def active_tariff_path(self) -> Path:
+        """The tariff in use: an explicitly set ``tariff_path``, else the cached one when fetched
+        (its metadata written last, so its presence means the table is whole), else the shipped excerpt."""
+        cached = self.reference_cache_dir / "tariff.csv"
+        if "tariff_path" not in self.model_fields_set and (self.reference_cache_dir / "tariff.json").is_file():
+            return cached
+        return self.tariff_path
 
     def ledger_database_url(self) -> str:
         return self.ledger_url or f"sqlite:///{self.resolved_data_dir / 'ledger.sqlite'}"

@@ -227,6 +227,7 @@ def evaluate(
         status=OutcomeStatus.ACCEPTED,
         lines=assessment.lines,
         **assessment.totals(),
+        tariff_version=tariff.version,
         **identity,
     )
 

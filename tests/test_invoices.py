@@ -137,7 +137,7 @@ def test_each_invoice_is_converted_at_its_own_rate() -> None:
     [fx, vfd, _] = check_declaration(wrong, fixture_context())
     assert fx.message == (
         "invoice INV-B7: exchange rate 1.35 CAD per EUR differs from the reference rate 1.4700 in force on "
-        "the date of direct shipment 2025-01-11"
+        "the date of direct shipment 2025-01-11 (the rate of 2024-01-01, exchange rates version 2025.1-illustrative)"
     )
     assert vfd.message == (
         "line 2: value for duty 300.00 CAD is not the invoice amount 200.00 EUR × exchange rate 1.35 = 270.00 CAD "
@@ -298,7 +298,7 @@ def test_amt_fx_uses_the_date_of_direct_shipment_and_warns_without_it() -> None:
     [fx] = check_file(EXPECTED["rules"]["AMT-FX"]["fail"]).all_errors()
     assert fx.message == (
         "exchange rate 1.50 CAD per EUR differs from the reference rate 1.4700 in force on the date of direct "
-        "shipment 2025-01-11"
+        "shipment 2025-01-11 (the rate of 2024-01-01, exchange rates version 2025.1-illustrative)"
     )
     [warning] = check_file(EXPECTED["rules"]["AMT-FXD"]["fail"]).all_errors()
     assert warning.severity.value == "warning"

@@ -171,6 +171,7 @@ def test_accepted_declaration_answers_the_assessment(http: httpx.Client) -> None
         "total_gst": "140.69",
         **NO_OTHER_TOTALS,
         "errors": [],
+        "tariff_version": "2025.1-illustrative",  # the assessment names the tariff it used
     }
 
 

@@ -217,7 +217,10 @@ def test_submit_returns_the_assessed_outcome(portal: PortalServer) -> None:
         again = client.submit_declaration(make_declaration(), "client-1")
 
     assert outcome.status is OutcomeStatus.ACCEPTED
-    assert without_received_at(outcome.model_dump_json()) == ACCEPTED_NOW | {"errors": []}
+    assert without_received_at(outcome.model_dump_json()) == ACCEPTED_NOW | {
+        "errors": [],
+        "tariff_version": "2025.1-illustrative",  # the assessment names the tariff it used
+    }
     assert outcome.total_due == Decimal("180.90")
     assert again == outcome
 

@@ -146,6 +146,18 @@ class ExchangeRates:
     def currencies(self) -> list[str]:
         return sorted(self._rows)
 
+    def latest(self) -> dt.date | None:
+        """The latest date any rate applies from: the table's rate date."""
+        return max((rows[-1][0] for rows in self._rows.values() if rows), default=None)
+
+    def rate_date(self, currency: str, on: dt.date) -> dt.date | None:
+        """The date the rate used for ``currency`` on ``on`` applies from (None: no rate, or CAD)."""
+        rows = self._rows.get(currency)
+        if currency == "CAD" or not rows:
+            return None
+        index = bisect_right([day for day, _ in rows], on)
+        return rows[index - 1][0] if index else None
+
 
 @dataclass(frozen=True)
 class ReferenceData:
@@ -162,13 +174,21 @@ class ReferenceData:
     versions: dict[str, str | None] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, directory: Path | str) -> ReferenceData:
-        """Load every table from ``directory`` (the shipped subsets or a full extract)."""
+    def load(
+        cls,
+        directory: Path | str,
+        *,
+        tariff_path: Path | None = None,
+        exchange_rates_path: Path | None = None,
+    ) -> ReferenceData:
+        """Load every table from ``directory`` (the shipped subsets or a full extract); the tariff
+        and the exchange rates from the given files instead when given (a fetched cache)."""
         directory = Path(directory)
         versions: dict[str, str | None] = {}
+        paths = {"tariff.csv": tariff_path, "exchange_rates.csv": exchange_rates_path}
 
         def table(name: str, columns: tuple[str, ...]) -> Table:
-            loaded = read_table(directory / name, columns)
+            loaded = read_table(paths.get(name) or directory / name, columns)
             versions[name] = loaded.version
             return loaded
 
@@ -194,7 +214,7 @@ class ReferenceData:
         holidays = frozenset(
             dt.date.fromisoformat(record["date"]) for _, record in table("holidays.csv", ("date", "name")).records
         )
-        tariff = Tariff.load(directory / "tariff.csv")
+        tariff = Tariff.load(tariff_path or directory / "tariff.csv")
         versions["tariff.csv"] = tariff.version
         charges = Charges.load(directory)
         versions |= charges.versions

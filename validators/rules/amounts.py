@@ -7,6 +7,7 @@ compared after rounding half-up to the cent, exactly as ``duties.assessment`` co
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -95,7 +96,8 @@ def exchange_rate(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]
             f"invoices[{index}].exchange_rate",
             (
                 f"{_invoice_name(d, index)}exchange rate {invoice.exchange_rate} CAD per {invoice.currency} "
-                f"differs from the reference rate {expected} in force on {when}"
+                f"differs from the reference rate {expected} in force on {when} "
+                f"({_rate_source(ctx, invoice.currency, on)})"
             ),
         )
 
@@ -126,6 +128,13 @@ def direct_shipment_declared(d: Declaration, ctx: RuleContext) -> Iterator[tuple
                 "the date of direct shipment applies (D13-2-3)"
             ),
         )
+
+
+def _rate_source(ctx: RuleContext, currency: str, on: dt.date) -> str:
+    """``the rate of 2024-01-01, exchange rates version V``: which rate row and table a finding used."""
+    rate_date = ctx.ref.exchange_rates.rate_date(currency, on)
+    version = ctx.ref.versions.get("exchange_rates.csv") or "unnamed"
+    return f"the rate of {rate_date.isoformat() if rate_date else 'no date'}, exchange rates version {version}"
 
 
 def _invoice_name(d: Declaration, index: int) -> str:
@@ -174,7 +183,8 @@ def duty_rate(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
                 f"lines[{index}].duty_rate",
                 (
                     f"line {line.line_number}: duty rate {line.duty_rate} % differs from the tariff rate "
-                    f"{row.duty_rate} % for HS {line.hs_code} under {ctx.ref.treatment_label(line.tariff_treatment)}"
+                    f"{row.duty_rate} % for HS {line.hs_code} under {ctx.ref.treatment_label(line.tariff_treatment)} "
+                    f"in {ctx.ref.tariff.described}"
                 ),
             )
 
@@ -186,7 +196,7 @@ def customs_duty(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
                 f"lines[{index}].customs_duty",
                 (
                     f"line {line.line_number}: customs duty {line.customs_duty} differs from "
-                    f"{_duty_formula(line, row, assessed)} = {assessed.customs_duty}"
+                    f"{_duty_formula(line, row, assessed)} = {assessed.customs_duty}, by {ctx.ref.tariff.described}"
                 ),
             )
 
