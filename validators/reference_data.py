@@ -15,6 +15,7 @@ in ``tariff.csv``) names a table's version, reported in ``versions``.
 | ``exchange_rates.csv`` | ``currency,valid_from,rate`` — CAD per unit, in force until the next row |
 | ``tariff_treatments.csv`` | ``code,abbreviation,name,origins,subset,source`` — the one list of treatment codes; origins ``*`` (any, ``-XX`` excludes) or ISO codes |
 | ``holidays.csv`` | ``date,name`` — non-business days besides weekends |
+| ``billing_calendar.csv`` | ``period_end_day,due_days,count,on_holiday,source`` — one row: the billing period's last day and its payment due date (``count``: ``weekdays`` or ``business_days``; ``on_holiday``: ``next_business_day`` or ``stays``) |
 | ``tariff.csv`` | loaded by ``duties.tariff.Tariff`` |
 | ``excise_codes.csv``, ``surtax_orders.csv``, ``gst_status_codes.csv`` | loaded by ``duties.charges.Charges`` |
 """
@@ -31,6 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from domain.identifiers import is_ascii_digits
+from domain.payment import DEFAULT_CALENDAR, BillingCalendar
 from duties.charges import Charges
 from duties.tariff import Tariff, normalize_treatment
 
@@ -159,6 +161,7 @@ class ReferenceData:
     tariff: Tariff
     directory: Path
     charges: Charges = field(default_factory=Charges)
+    calendar: BillingCalendar = DEFAULT_CALENDAR
     versions: dict[str, str | None] = field(default_factory=dict)
 
     @classmethod
@@ -194,6 +197,7 @@ class ReferenceData:
         holidays = frozenset(
             dt.date.fromisoformat(record["date"]) for _, record in table("holidays.csv", ("date", "name")).records
         )
+        calendar = _calendar(table("billing_calendar.csv", CALENDAR_COLUMNS))
         tariff = Tariff.load(directory / "tariff.csv")
         versions["tariff.csv"] = tariff.version
         charges = Charges.load(directory)
@@ -209,6 +213,7 @@ class ReferenceData:
             tariff=tariff,
             directory=directory,
             charges=charges,
+            calendar=calendar,
             versions=versions,
         )
 
@@ -248,6 +253,35 @@ class ReferenceData:
             if self.is_business_day(day):
                 days -= 1
         return day
+
+
+CALENDAR_COLUMNS = ("period_end_day", "due_days", "count", "on_holiday", "source")
+_COUNTS = {"weekdays": True, "business_days": False}
+_ON_HOLIDAY = {"next_business_day": True, "stays": False}
+
+
+def _calendar(table: Table) -> BillingCalendar:
+    """The one row of ``billing_calendar.csv``."""
+    if len(table.records) != 1:
+        raise ValueError(f"{table.path}: expected exactly one calendar row, found {len(table.records)}")
+    number, record = table.records[0]
+    for column, allowed in (("count", _COUNTS), ("on_holiday", _ON_HOLIDAY)):
+        if record[column] not in allowed:
+            raise ValueError(f"{table.path}:{number}: {column} {record[column]!r} is not one of {', '.join(allowed)}")
+    try:
+        return BillingCalendar(
+            int(record["period_end_day"]),
+            int(record["due_days"]),
+            _COUNTS[record["count"]],
+            _ON_HOLIDAY[record["on_holiday"]],
+        )
+    except ValueError as error:
+        raise ValueError(f"{table.path}:{number}: {error}") from error
+
+
+def load_calendar(directory: Path | str = DEFAULT_DIRECTORY) -> BillingCalendar:
+    """The billing calendar of a reference directory (the portal reads it alone)."""
+    return _calendar(read_table(Path(directory) / "billing_calendar.csv", CALENDAR_COLUMNS))
 
 
 @lru_cache(maxsize=1)

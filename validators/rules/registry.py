@@ -339,8 +339,8 @@ RULES: tuple[Rule[Declaration], ...] = (
         field="function",
         needs=H,
         group="Dates and versions",
-        notes="Payment due date = 10 business days after the 17th that ends the billing period of the original's release. A change declared an adjustment (amendment kind `adjustment`: EDIFACT FTX+CHG C107 4441 `ADJ`, XML StatementTypeCode `ADJ`) passes at any time; CBSA approves it.",
-        source="carm-brief §1 (correction before the payment due date, adjustment after); SOR/86-1062 s.10.3",
+        notes="Payment due date = the 10th weekday after the 17th that ends the billing period of the original's release (holidays count; `billing_calendar.csv`). A change declared an adjustment (amendment kind `adjustment`: EDIFACT FTX+CHG C107 4441 `ADJ`, XML StatementTypeCode `ADJ`) passes at any time; CBSA approves it.",
+        source="carm-brief §1 (correction before the payment due date, adjustment after); SOR/86-1062 s.10.3(3)",
     ),
     # parties
     Rule(
