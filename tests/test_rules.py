@@ -11,6 +11,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -341,6 +342,31 @@ def test_late_accounting_warning_gives_the_due_date() -> None:
     [violation] = check_declaration(declaration_of(EXPECTED["rules"]["DAT-LATE"]["fail"]), fixture_context())
     assert violation.severity is Severity.WARNING
     assert "was due on 2025-01-09" in violation.message
+
+
+def _late_accounting(declaration: Declaration, today: dt.date, reference: ReferenceData) -> list[str]:
+    return [v.message for v in check_declaration(declaration, fixture_context(today=today, reference=reference))]
+
+
+def test_late_accounting_exceptions() -> None:
+    """DAT-LATE's fixture (released Thu 2025-01-02, filed 2025-01-16) is late by the 5-business-day
+    rule (due 2025-01-09), not as a courier low-value shipment (due 2025-02-24, the 24th of the next
+    month) nor from a CSA importer (due 2025-01-31, the 10th weekday after the period's 17th)."""
+    late = declaration_of(EXPECTED["rules"]["DAT-LATE"]["fail"])
+    shipped = default_reference()
+    assert shipped.courier_low_value_types == {"F"} and shipped.csa_importers == {"876543216"}
+    courier = late.model_copy(update={"type_code": "F"})
+    csa = replace(shipped, csa_importers=frozenset({"123456782"}))  # the fixture's importer
+    assert _late_accounting(courier, dt.date(2025, 1, 16), shipped) == []
+    assert _late_accounting(courier, dt.date(2025, 2, 24), shipped) == []
+    [message] = _late_accounting(courier, dt.date(2025, 2, 25), shipped)
+    assert "was due on 2025-02-24 (the 24th of the month after release for a courier low-value shipment" in message
+    assert _late_accounting(late, dt.date(2025, 1, 31), csa) == []
+    [message] = _late_accounting(late, dt.date(2025, 2, 3), csa)
+    assert "was due on 2025-01-31 (the payment due date of a CSA importer's billing period)" in message
+    assert _late_accounting(courier, dt.date(2025, 2, 24), csa) == []  # s.10.31: the later of the two
+    [message] = _late_accounting(late, dt.date(2025, 1, 10), shipped)
+    assert "was due on 2025-01-09 (5 business days after release)" in message
 
 
 def test_importer_filing_for_itself_needs_no_delegation() -> None:

@@ -16,6 +16,7 @@ in ``tariff.csv``) names a table's version, reported in ``versions``.
 | ``tariff_treatments.csv`` | ``code,abbreviation,name,origins,subset,source`` — the one list of treatment codes; origins ``*`` (any, ``-XX`` excludes) or ISO codes |
 | ``holidays.csv`` | ``date,name`` — non-business days besides weekends |
 | ``billing_calendar.csv`` | ``period_end_day,due_days,count,on_holiday,source`` — one row: the billing period's last day and its payment due date (``count``: ``weekdays`` or ``business_days``; ``on_holiday``: ``next_business_day`` or ``stays``) |
+| ``accounting_deadlines.csv`` | ``kind,code,name,source`` — CAD types of courier low-value shipments (``cad_type``) and BN9s of CSA importers (``csa_importer``): rule ``DAT-LATE``'s exceptions |
 | ``tariff.csv`` | loaded by ``duties.tariff.Tariff`` |
 | ``excise_codes.csv``, ``surtax_orders.csv``, ``gst_status_codes.csv`` | loaded by ``duties.charges.Charges`` |
 """
@@ -162,6 +163,8 @@ class ReferenceData:
     directory: Path
     charges: Charges = field(default_factory=Charges)
     calendar: BillingCalendar = DEFAULT_CALENDAR
+    courier_low_value_types: frozenset[str] = frozenset()
+    csa_importers: frozenset[str] = frozenset()
     versions: dict[str, str | None] = field(default_factory=dict)
 
     @classmethod
@@ -198,6 +201,14 @@ class ReferenceData:
             dt.date.fromisoformat(record["date"]) for _, record in table("holidays.csv", ("date", "name")).records
         )
         calendar = _calendar(table("billing_calendar.csv", CALENDAR_COLUMNS))
+        deadlines: dict[str, set[str]] = {"cad_type": set(), "csa_importer": set()}
+        deadline_table = table("accounting_deadlines.csv", ("kind", "code", "name", "source"))
+        for number, record in deadline_table.records:
+            if record["kind"] not in deadlines:
+                raise ValueError(
+                    f"{deadline_table.path}:{number}: kind {record['kind']!r} is not one of {', '.join(deadlines)}"
+                )
+            deadlines[record["kind"]].add(record["code"])
         tariff = Tariff.load(directory / "tariff.csv")
         versions["tariff.csv"] = tariff.version
         charges = Charges.load(directory)
@@ -214,6 +225,8 @@ class ReferenceData:
             directory=directory,
             charges=charges,
             calendar=calendar,
+            courier_low_value_types=frozenset(deadlines["cad_type"]),
+            csa_importers=frozenset(deadlines["csa_importer"]),
             versions=versions,
         )
 

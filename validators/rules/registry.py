@@ -266,13 +266,13 @@ RULES: tuple[Rule[Declaration], ...] = (
     ),
     Rule(
         "DAT-LATE",
-        "An original is filed within 5 business days of release",
+        "An original is filed by its accounting deadline (5 business days after release, unless an exception applies)",
         dates.accounted_in_time,
         severity=W,
         field="release_date",
         group="Dates and versions",
-        notes="The message gives the due date.",
-        source="SOR/86-1062 s.10.3 (accounting within 5 business days of release; exceptions not modelled)",
+        notes="The message gives the due date and why. Exceptions (`accounting_deadlines.csv`): a courier low-value shipment (its CAD type) by the 24th of the month after release; a CSA importer (its BN9) by the payment due date of its billing period, or the 24th when later for its courier low-value shipments.",
+        source="SOR/86-1062 s.10 (5 business days; courier low-value: 24th of the following month), s.10.3(3) and s.10.31 (CSA importers)",
     ),
     Rule(
         "VER-RSN",
