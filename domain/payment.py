@@ -23,9 +23,9 @@ stays visible on the statement.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated
 
@@ -179,6 +179,23 @@ class BillingCalendar:
 
 DEFAULT_CALENDAR = BillingCalendar()
 
+SPECIFIED_RATE_POINTS = Decimal("6")
+DAYS_A_YEAR = Decimal("365")
+
+
+def late_interest(
+    amount: Decimal, due: dt.date, paid_on: dt.date, prescribed_rate: Callable[[dt.date], Decimal]
+) -> Decimal:
+    """Interest on ``amount`` payable on ``due`` and paid on ``paid_on``: at the specified rate
+    (the day's prescribed rate + 6 points, % a year; D11-6-5 para. 2) for every day from the day
+    after ``due`` to ``paid_on`` inclusive (Customs Act s.33.4(1)), compounded daily at a 365th
+    of the annual rate (docs/decisions.md). Rounded to the cent, half up."""
+    balance, day = amount, due + dt.timedelta(days=1)
+    while day <= paid_on:
+        balance += balance * (prescribed_rate(day) + SPECIFIED_RATE_POINTS) / 100 / DAYS_A_YEAR
+        day += dt.timedelta(days=1)
+    return (balance - amount).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
 
 def billing_period(day: dt.date, calendar: BillingCalendar = DEFAULT_CALENDAR) -> tuple[dt.date, dt.date]:
     """The billing period holding ``day``: by default from the 18th of one month to the 17th of the next."""
@@ -217,6 +234,10 @@ class DebitLine(_Model):
     assessed: Decimal
     paid: Decimal
     outstanding: Decimal
+    interest: Decimal = Field(
+        default=Decimal("0.00"),
+        description="At the specified rate on what was paid after the due date (to its payment) and on what is still outstanding (to as_of)",
+    )
 
 
 class CreditLine(_Model):
@@ -243,6 +264,7 @@ class DuePeriod(_Model):
     assessed: Decimal
     outstanding: Decimal
     overdue: bool
+    interest: Decimal = Decimal("0.00")
 
 
 class Statement(_Model):
@@ -255,4 +277,5 @@ class Statement(_Model):
     unapplied: Decimal
     balance: Decimal = Field(description="Debits − credits: positive owed, negative a credit")
     amount_due: Decimal = Field(description="Outstanding on declarations (before unapplied credit)")
+    interest: Decimal = Field(default=Decimal("0.00"), description="Interest on late amounts, as of as_of")
     periods: list[DuePeriod]

@@ -49,12 +49,19 @@ from domain.payment import (
     PaymentOutcome,
     PaymentStatus,
     Statement,
+    late_interest,
     period_id,
     statement_date,
 )
 from portal.codes import IDEMPOTENCY_KEY_MISSING, IDEMPOTENCY_KEY_REUSED, NOT_FOUND, TRY_AGAIN, ValidationCode
 from portal.store import PortalStore, StoreConflict, _Base, _DeclarationRow, _IdempotencyRow, _PartyRow, _utc
-from validators.reference_data import DEFAULT_DIRECTORY, load_calendar, read_table
+from validators.reference_data import (
+    DEFAULT_DIRECTORY,
+    PrescribedRates,
+    load_calendar,
+    load_prescribed_rates,
+    read_table,
+)
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
@@ -113,18 +120,36 @@ class PortalCalendar:
 
     calendar: BillingCalendar
     holidays: frozenset[dt.date]
+    prescribed_rates: PrescribedRates
 
     @classmethod
     def load(cls, directory: Path = DEFAULT_DIRECTORY) -> "PortalCalendar":
-        """From a reference directory's ``billing_calendar.csv`` and ``holidays.csv``."""
+        """From a reference directory's ``billing_calendar.csv``, ``holidays.csv`` and ``prescribed_rates.csv``."""
         holidays = read_table(directory / "holidays.csv", ("date", "name"))
-        return cls(load_calendar(directory), frozenset(dt.date.fromisoformat(r["date"]) for _, r in holidays.records))
+        return cls(
+            load_calendar(directory),
+            frozenset(dt.date.fromisoformat(r["date"]) for _, r in holidays.records),
+            load_prescribed_rates(directory),
+        )
 
     def period(self, day: dt.date) -> tuple[dt.date, dt.date]:
         return self.calendar.period(day)
 
     def due_date(self, period_end: dt.date) -> dt.date:
         return self.calendar.due_date(period_end, self.holidays)
+
+    def interest(self, debit: "_Debit", as_of: dt.date) -> Decimal:
+        """Interest on the debit as of ``as_of``: each payment's part from the day after the due
+        date to its value date, the outstanding rest to ``as_of``."""
+        slices = [*debit.payments, (debit.outstanding, as_of)]
+        return sum(
+            (
+                late_interest(amount, debit.due_date, min(paid_on, as_of), self.prescribed_rates)
+                for amount, paid_on in slices
+                if amount > 0
+            ),
+            ZERO,
+        )
 
 
 # --- reading the store ------------------------------------------------------------------------
@@ -140,6 +165,7 @@ class _Debit:
     period_end: dt.date
     due_date: dt.date
     paid: Decimal = ZERO
+    payments: list[tuple[Decimal, dt.date]] = field(default_factory=list)
 
     @property
     def outstanding(self) -> Decimal:
@@ -250,6 +276,7 @@ def apply_payments(
                 if take <= 0:
                     continue
                 debit.paid += take
+                debit.payments.append((take, stored.payment.value_date))
                 money -= take
                 applications.append(
                     Application(account=account, transaction_number=debit.transaction_number, amount=take)
@@ -285,6 +312,7 @@ def statement(store: PortalStore, account: str, as_of: dt.date, calendar: Portal
             )
         )
     ordered = _oldest_first(debits.values())
+    interest = {d.transaction_number: calendar.interest(d, as_of) for d in ordered}
     periods: dict[dt.date, list[_Debit]] = {}
     for debit in ordered:
         periods.setdefault(debit.period_end, []).append(debit)
@@ -302,6 +330,7 @@ def statement(store: PortalStore, account: str, as_of: dt.date, calendar: Portal
                 assessed=sum((d.assessed for d in members), ZERO),
                 outstanding=outstanding,
                 overdue=outstanding > 0 and as_of > members[0].due_date,
+                interest=sum((interest[d.transaction_number] for d in members), ZERO),
             )
         )
     total_assessed = sum((d.assessed for d in ordered), ZERO)
@@ -320,6 +349,7 @@ def statement(store: PortalStore, account: str, as_of: dt.date, calendar: Portal
                 assessed=d.assessed,
                 paid=d.paid,
                 outstanding=d.outstanding,
+                interest=interest[d.transaction_number],
             )
             for d in ordered
         ],
@@ -329,6 +359,7 @@ def statement(store: PortalStore, account: str, as_of: dt.date, calendar: Portal
         unapplied=sum((c.unapplied for c in credits), ZERO),
         balance=total_assessed - total_paid,
         amount_due=sum((d.outstanding for d in ordered), ZERO),
+        interest=sum(interest.values(), ZERO),
         periods=due,
     )
 

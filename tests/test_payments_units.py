@@ -19,6 +19,7 @@ from domain.payment import (
     Payment,
     RemittanceItem,
     billing_period,
+    late_interest,
     payment_due_date,
     period_id,
 )
@@ -26,7 +27,13 @@ from gateway.flows.dispatch import check_stream
 from portal.payments import PortalCalendar
 from portal.server import PortalServer
 from tests.conftest import TARIFF_PATH
-from validators.reference_data import DEFAULT_DIRECTORY, ReferenceData, default_reference, load_calendar
+from validators.reference_data import (
+    DEFAULT_DIRECTORY,
+    ReferenceData,
+    default_reference,
+    load_calendar,
+    load_prescribed_rates,
+)
 from validators.rules import payment_due_date as rules_due_date
 from validators.rules.payments import PAYMENT_RULES, check_payment
 
@@ -124,6 +131,23 @@ def test_business_day_counting_is_the_old_rule() -> None:
     assert payment_due_date(dt.date(2024, 6, 17), BillingCalendar(holiday_moves_due=False), holidays) == dt.date(
         2024, 7, 1
     )
+
+
+def test_late_interest_is_at_the_specified_rate_compounded_daily() -> None:
+    """Worked by hand with prescribed_rates.csv (illustrative: 4 % in 2025 Q1, 3 % from 2025-04-01),
+    specified rate = prescribed + 6 points, a day's interest = balance x rate / 365."""
+    rates = load_prescribed_rates()
+    assert (rates(dt.date(2025, 3, 31)), rates(dt.date(2025, 4, 1))) == (Decimal("4"), Decimal("3"))
+    # 10 days at 10 %: 100000 x ((1 + 0.1/365)^10 - 1) = 100000 x (10x + 45x^2 + 120x^3), x = 0.1/365
+    # = 100000 x (0.0027397260 + 0.0000033777 + 0.0000000025) = 274.31 (simple interest: 273.97)
+    assert late_interest(Decimal("100000.00"), dt.date(2025, 1, 31), dt.date(2025, 2, 10), rates) == Decimal("274.31")
+    # across the quarter: 31 Mar at 10 % = 27.3973, then 1 Apr at 9 % on 100027.3973 = 24.6643 -> 52.06
+    assert late_interest(Decimal("100000.00"), dt.date(2025, 3, 30), dt.date(2025, 4, 1), rates) == Decimal("52.06")
+    # paid on the due date, or before it: no interest
+    assert late_interest(Decimal("100000.00"), dt.date(2025, 3, 31), dt.date(2025, 3, 31), rates) == Decimal("0.00")
+    assert late_interest(Decimal("100000.00"), dt.date(2025, 3, 31), dt.date(2025, 3, 1), rates) == Decimal("0.00")
+    with pytest.raises(ValueError, match="no prescribed rate for 2023-12-31"):
+        rates(dt.date(2023, 12, 31))
 
 
 def _reference_copy(tmp_path: Path, calendar_row: str) -> Path:

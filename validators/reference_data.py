@@ -17,6 +17,7 @@ in ``tariff.csv``) names a table's version, reported in ``versions``.
 | ``holidays.csv`` | ``date,name`` — non-business days besides weekends |
 | ``billing_calendar.csv`` | ``period_end_day,due_days,count,on_holiday,source`` — one row: the billing period's last day and its payment due date (``count``: ``weekdays`` or ``business_days``; ``on_holiday``: ``next_business_day`` or ``stays``) |
 | ``accounting_deadlines.csv`` | ``kind,code,name,source`` — CAD types of courier low-value shipments (``cad_type``) and BN9s of CSA importers (``csa_importer``): rule ``DAT-LATE``'s exceptions |
+| ``prescribed_rates.csv`` | ``valid_from,prescribed_rate,source`` — the prescribed interest rate (% a year) by quarter; read by the portal's statement (``load_prescribed_rates``) |
 | ``tariff.csv`` | loaded by ``duties.tariff.Tariff`` |
 | ``excise_codes.csv``, ``surtax_orders.csv``, ``gst_status_codes.csv`` | loaded by ``duties.charges.Charges`` |
 """
@@ -295,6 +296,39 @@ def _calendar(table: Table) -> BillingCalendar:
 def load_calendar(directory: Path | str = DEFAULT_DIRECTORY) -> BillingCalendar:
     """The billing calendar of a reference directory (the portal reads it alone)."""
     return _calendar(read_table(Path(directory) / "billing_calendar.csv", CALENDAR_COLUMNS))
+
+
+@dataclass(frozen=True)
+class PrescribedRates:
+    """The prescribed rate of interest (% a year), each in force from its day until the next."""
+
+    path: Path
+    starts: tuple[dt.date, ...]
+    rates: tuple[Decimal, ...]
+
+    def __call__(self, day: dt.date) -> Decimal:
+        index = bisect_right(self.starts, day) - 1
+        if index < 0:
+            raise ValueError(
+                f"{self.path}: no prescribed rate for {day.isoformat()} (the first is from {self.starts[0]})"
+            )
+        return self.rates[index]
+
+
+def load_prescribed_rates(directory: Path | str = DEFAULT_DIRECTORY) -> PrescribedRates:
+    """``prescribed_rates.csv``: days ascending, rates as decimals."""
+    table = read_table(Path(directory) / "prescribed_rates.csv", ("valid_from", "prescribed_rate", "source"))
+    rows: list[tuple[dt.date, Decimal]] = []
+    for number, record in table.records:
+        try:
+            rows.append((dt.date.fromisoformat(record["valid_from"]), Decimal(record["prescribed_rate"])))
+        except (ValueError, InvalidOperation) as error:
+            raise ValueError(f"{table.path}:{number}: {error}") from error
+        if len(rows) > 1 and rows[-1][0] <= rows[-2][0]:
+            raise ValueError(f"{table.path}:{number}: valid_from {rows[-1][0]} is not after the row before")
+    if not rows:
+        raise ValueError(f"{table.path}: no rates")
+    return PrescribedRates(table.path, tuple(d for d, _ in rows), tuple(r for _, r in rows))
 
 
 @lru_cache(maxsize=1)
