@@ -369,6 +369,34 @@ def test_late_accounting_exceptions() -> None:
     assert "was due on 2025-01-09 (5 business days after release)" in message
 
 
+def test_reason_codes_come_from_d17_2_1_appendix_a() -> None:
+    """VER-RSN's passing fixture carries R2-74-1-C11 (Bulletin 5412); an unknown code and a code
+    reserved to CBSA are refused at amendment.reason_code."""
+    passing = declaration_of(EXPECTED["rules"]["VER-RSN"]["pass"])
+    assert passing.amendment is not None and passing.amendment.reason_code == "R2-74-1-C11"
+    assert [v for v in check_declaration(passing, fixture_context()) if v.rule_id == "VER-RSN"] == []
+    assert default_reference().reason_codes["X-CBSA-RESERVED"] == "cbsa"
+
+    def findings(code: str) -> list[tuple[str, str | None, str]]:
+        amendment = passing.amendment.model_copy(update={"reason_code": code})  # type: ignore[union-attr]
+        changed = passing.model_copy(update={"amendment": amendment})
+        return [
+            (v.rule_id, v.pointer, v.message)
+            for v in check_declaration(changed, fixture_context())
+            if v.rule_id == "VER-RSN"
+        ]
+
+    assert findings("R3-32.2.VFD") == []
+    [(_, pointer, message)] = findings("WHATEVER")
+    assert pointer == "amendment.reason_code"
+    assert (
+        message == "reason code 'WHATEVER' is not a D17-2-1 Appendix A reason code (not in the loaded reason_codes.csv)"
+    )
+    [(_, pointer, message)] = findings("X-CBSA-RESERVED")
+    assert pointer == "amendment.reason_code"
+    assert "reserved to CBSA" in message
+
+
 def test_importer_filing_for_itself_needs_no_delegation() -> None:
     declaration = declaration_of(EXPECTED["rules"]["DLG-ACT"]["pass"])
     own = declaration.model_copy(update={"declarant": declaration.importer})

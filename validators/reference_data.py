@@ -17,6 +17,7 @@ in ``tariff.csv``) names a table's version, reported in ``versions``.
 | ``holidays.csv`` | ``date,name`` — non-business days besides weekends |
 | ``billing_calendar.csv`` | ``period_end_day,due_days,count,on_holiday,source`` — one row: the billing period's last day and its payment due date (``count``: ``weekdays`` or ``business_days``; ``on_holiday``: ``next_business_day`` or ``stays``) |
 | ``accounting_deadlines.csv`` | ``kind,code,name,source`` — CAD types of courier low-value shipments (``cad_type``) and BN9s of CSA importers (``csa_importer``): rule ``DAT-LATE``'s exceptions |
+| ``reason_codes.csv`` | ``code,use,description,source`` — D17-2-1 Appendix A reason codes of a change; ``use`` ``importer`` or ``cbsa`` (reserved): rule ``VER-RSN`` |
 | ``prescribed_rates.csv`` | ``valid_from,prescribed_rate,source`` — the prescribed interest rate (% a year) by quarter; read by the portal's statement (``load_prescribed_rates``) |
 | ``tariff.csv`` | loaded by ``duties.tariff.Tariff`` |
 | ``excise_codes.csv``, ``surtax_orders.csv``, ``gst_status_codes.csv`` | loaded by ``duties.charges.Charges`` |
@@ -42,6 +43,7 @@ DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "fixtures" / "refer
 _VERSION_PREFIXES = ("# reference-version:", "# tariff-version:")
 ANY_ORIGIN = "*"
 TREATMENT_COLUMNS = ("code", "abbreviation", "name", "origins", "subset", "source")
+REASON_CODE_USES = ("importer", "cbsa")
 MFN, GT = "2", "3"
 """The treatments goods get without a preference claim: the General Tariff for the countries it
 lists (North Korea), the Most-Favoured-Nation Tariff for every other origin."""
@@ -166,6 +168,8 @@ class ReferenceData:
     calendar: BillingCalendar = DEFAULT_CALENDAR
     courier_low_value_types: frozenset[str] = frozenset()
     csa_importers: frozenset[str] = frozenset()
+    reason_codes: dict[str, str] = field(default_factory=dict)
+    """Reason code → its use: ``importer`` or ``cbsa`` (reserved to CBSA)."""
     versions: dict[str, str | None] = field(default_factory=dict)
 
     @classmethod
@@ -210,6 +214,12 @@ class ReferenceData:
                     f"{deadline_table.path}:{number}: kind {record['kind']!r} is not one of {', '.join(deadlines)}"
                 )
             deadlines[record["kind"]].add(record["code"])
+        reason_table = table("reason_codes.csv", ("code", "use", "description", "source"))
+        reason_codes: dict[str, str] = {}
+        for number, record in reason_table.records:
+            if record["use"] not in REASON_CODE_USES:
+                raise ValueError(f"{reason_table.path}:{number}: use {record['use']!r} is not one of importer, cbsa")
+            reason_codes[record["code"]] = record["use"]
         tariff = Tariff.load(directory / "tariff.csv")
         versions["tariff.csv"] = tariff.version
         charges = Charges.load(directory)
@@ -228,6 +238,7 @@ class ReferenceData:
             calendar=calendar,
             courier_low_value_types=frozenset(deadlines["cad_type"]),
             csa_importers=frozenset(deadlines["csa_importer"]),
+            reason_codes=reason_codes,
             versions=versions,
         )
 

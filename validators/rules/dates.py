@@ -71,9 +71,24 @@ def accounted_in_time(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, s
         )
 
 
-def change_has_reason(d: Declaration, _: RuleContext) -> Iterator[tuple[str, str]]:
-    if d.function is DeclarationFunction.CHANGE and d.amendment is None:
+def change_has_reason(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    if d.function is not DeclarationFunction.CHANGE:
+        return
+    if d.amendment is None:
         yield "amendment", "a change (correction or adjustment) must carry a reason code"
+        return
+    code = d.amendment.reason_code
+    use = ctx.ref.reason_codes.get(code)
+    if use is None:
+        yield (
+            "amendment.reason_code",
+            f"reason code {code!r} is not a D17-2-1 Appendix A reason code (not in the loaded reason_codes.csv)",
+        )
+    elif use == "cbsa":
+        yield (
+            "amendment.reason_code",
+            f"reason code {code!r} is reserved to CBSA (D17-2-1 Appendix A); a filer may not use it",
+        )
 
 
 def original_is_version_one(d: Declaration, _: RuleContext) -> Iterator[tuple[str, str]]:

@@ -276,12 +276,12 @@ RULES: tuple[Rule[Declaration], ...] = (
     ),
     Rule(
         "VER-RSN",
-        "A change carries a reason code",
+        "A change carries a D17-2-1 Appendix A reason code that is not reserved to CBSA",
         dates.change_has_reason,
         field="amendment",
         group="Dates and versions",
-        notes="The portal rejects the same with P106; kept in every context (a v1 rule).",
-        source="D17-2-1 Appendix A (reason codes; any text accepted here); CSCB CARM Bulletin 5412",
+        notes="The codes are reference data (`reason_codes.csv`, an illustrative subset: code, use `importer` or `cbsa`); an unknown code or one reserved to CBSA is refused. The portal rejects a missing code with P106; kept in every context (a v1 rule).",
+        source="D17-2-1 Appendix A (reason codes, with those reserved to CBSA); CSCB CARM Bulletins 5412, 5415, 5417",
     ),
     Rule(
         "VER-ORIG",
