@@ -82,7 +82,9 @@ weekdays, so the period ending 2024-12-17 is due 2024-12-31. A due date that fal
 moves to the next business day (Interpretation Act s.26). The calendar is data:
 `billing_calendar.csv` in the reference directory (period end day, number of days, whether
 holidays count, whether a due date on a holiday moves). A change on or before the due date is a
-correction, after it an adjustment.
+correction, after it an adjustment. A CAD is accounted late after 5 business days, except courier
+low-value shipments and CSA importers (`DAT-LATE`, `accounting_deadlines.csv`). Late amounts bear
+interest at the specified rate on the portal's statement ([portal API](portal-api.md)).
 """
 
 
