@@ -14,16 +14,18 @@ problem gets its own reason code instead of a generic schema error.
 The account's ledger (``Statement``): assessed declarations are debits, payments
 credits, ``balance`` = debits − credits; what is due is grouped by billing period
 (18th of one month to the 17th of the next), each with its statement date (the
-25th of the period's last month) and its payment due date (10 business days after
-the 17th). Money a payment did not apply to a declaration is ``unapplied`` and
+25th of the period's last month) and its payment due date (the 10th weekday after
+the 17th, SOR/86-1062 s.10.3(3): holidays count). The calendar's numbers are data
+(``BillingCalendar``, loaded from ``fixtures/reference/billing_calendar.csv``). Money a payment did not apply to a declaration is ``unapplied`` and
 stays visible on the statement.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from decimal import Decimal
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated
 
@@ -38,9 +40,7 @@ Amount = Annotated[Decimal, Field(max_digits=18)]
 EDIFACT 5004 n..18); the decimal places are the payment rules' (``PAY-AMT``)."""
 
 CBSA_CURRENCY = "CAD"
-BILLING_PERIOD_END_DAY = 17
 STATEMENT_DAY = 25
-PAYMENT_BUSINESS_DAYS = 10
 
 
 class PaymentChannel(StrEnum):
@@ -129,15 +129,77 @@ class PaymentOutcome(_Model):
 # --- billing periods and due dates ------------------------------------------------------------
 
 
-def billing_period(day: dt.date) -> tuple[dt.date, dt.date]:
-    """The billing period holding ``day``: from the 18th of one month to the 17th of the next."""
-    if day.day <= BILLING_PERIOD_END_DAY:
-        end = day.replace(day=BILLING_PERIOD_END_DAY)
-    else:
-        year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
-        end = dt.date(year, month, BILLING_PERIOD_END_DAY)
-    year, month = (end.year - 1, 12) if end.month == 1 else (end.year, end.month - 1)
-    return dt.date(year, month, BILLING_PERIOD_END_DAY + 1), end
+@dataclass(frozen=True)
+class BillingCalendar:
+    """Billing periods and their payment due date.
+
+    A period ends on ``period_end_day`` of each month and starts the day after the
+    previous one ended. Its duties are due on the ``due_days``-th day after the end,
+    counting weekdays (Monday to Friday, holidays included: SOR/86-1062 s.10.3(3) as
+    amended by SOR/2024-41, "by the 10th weekday after the end of that period") or,
+    with ``holidays_count`` off, business days (weekdays that are not holidays). A due
+    date that falls on a holiday moves to the next business day when ``holiday_moves_due``
+    (Interpretation Act s.26: a time limit expiring on a holiday extends to the next day
+    that is not one; docs/decisions.md).
+    """
+
+    period_end_day: int = 17
+    due_days: int = 10
+    holidays_count: bool = True
+    holiday_moves_due: bool = True
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.period_end_day <= 28:
+            raise ValueError(f"period end day {self.period_end_day} must be 1 to 28 (every month has it)")
+        if self.due_days < 1:
+            raise ValueError(f"due days {self.due_days} must be at least 1")
+
+    def period(self, day: dt.date) -> tuple[dt.date, dt.date]:
+        """The billing period holding ``day``: (first day, last day)."""
+        if day.day <= self.period_end_day:
+            end = day.replace(day=self.period_end_day)
+        else:
+            year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
+            end = dt.date(year, month, self.period_end_day)
+        year, month = (end.year - 1, 12) if end.month == 1 else (end.year, end.month - 1)
+        return dt.date(year, month, self.period_end_day) + dt.timedelta(days=1), end
+
+    def due_date(self, period_end: dt.date, holidays: Collection[dt.date] = frozenset()) -> dt.date:
+        """The payment due date of the period ending ``period_end``; ``holidays`` only
+        matter when they do not count."""
+        day, left = period_end, self.due_days
+        while left:
+            day += dt.timedelta(days=1)
+            if day.weekday() < 5 and (self.holidays_count or day not in holidays):
+                left -= 1
+        while self.holiday_moves_due and (day.weekday() >= 5 or day in holidays):
+            day += dt.timedelta(days=1)
+        return day
+
+
+DEFAULT_CALENDAR = BillingCalendar()
+
+SPECIFIED_RATE_POINTS = Decimal("6")
+DAYS_A_YEAR = Decimal("365")
+
+
+def late_interest(
+    amount: Decimal, due: dt.date, paid_on: dt.date, prescribed_rate: Callable[[dt.date], Decimal]
+) -> Decimal:
+    """Interest on ``amount`` payable on ``due`` and paid on ``paid_on``: at the specified rate
+    (the day's prescribed rate + 6 points, % a year; D11-6-5 para. 2) for every day from the day
+    after ``due`` to ``paid_on`` inclusive (Customs Act s.33.4(1)), compounded daily at a 365th
+    of the annual rate (docs/decisions.md). Rounded to the cent, half up."""
+    balance, day = amount, due + dt.timedelta(days=1)
+    while day <= paid_on:
+        balance += balance * (prescribed_rate(day) + SPECIFIED_RATE_POINTS) / 100 / DAYS_A_YEAR
+        day += dt.timedelta(days=1)
+    return (balance - amount).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def billing_period(day: dt.date, calendar: BillingCalendar = DEFAULT_CALENDAR) -> tuple[dt.date, dt.date]:
+    """The billing period holding ``day``: by default from the 18th of one month to the 17th of the next."""
+    return calendar.period(day)
 
 
 def period_id(period_end: dt.date) -> str:
@@ -150,14 +212,11 @@ def statement_date(period_end: dt.date) -> dt.date:
     return period_end.replace(day=STATEMENT_DAY)
 
 
-def payment_due_date(period_end: dt.date, is_business_day: Callable[[dt.date], bool]) -> dt.date:
-    """10 business days after the 17th that ends the billing period."""
-    day, left = period_end, PAYMENT_BUSINESS_DAYS
-    while left:
-        day += dt.timedelta(days=1)
-        if is_business_day(day):
-            left -= 1
-    return day
+def payment_due_date(
+    period_end: dt.date, calendar: BillingCalendar = DEFAULT_CALENDAR, holidays: Collection[dt.date] = frozenset()
+) -> dt.date:
+    """By default the 10th weekday after the 17th that ends the billing period."""
+    return calendar.due_date(period_end, holidays)
 
 
 # --- the statement ----------------------------------------------------------------------------
@@ -175,6 +234,10 @@ class DebitLine(_Model):
     assessed: Decimal
     paid: Decimal
     outstanding: Decimal
+    interest: Decimal = Field(
+        default=Decimal("0.00"),
+        description="At the specified rate on what was paid after the due date (to its payment) and on what is still outstanding (to as_of)",
+    )
 
 
 class CreditLine(_Model):
@@ -201,6 +264,7 @@ class DuePeriod(_Model):
     assessed: Decimal
     outstanding: Decimal
     overdue: bool
+    interest: Decimal = Decimal("0.00")
 
 
 class Statement(_Model):
@@ -213,4 +277,5 @@ class Statement(_Model):
     unapplied: Decimal
     balance: Decimal = Field(description="Debits − credits: positive owed, negative a credit")
     amount_due: Decimal = Field(description="Outstanding on declarations (before unapplied credit)")
+    interest: Decimal = Field(default=Decimal("0.00"), description="Interest on late amounts, as of as_of")
     periods: list[DuePeriod]

@@ -19,11 +19,10 @@ reference used by an earlier payment is rejected (P404) — nothing is applied t
 
 # No ``from __future__ import annotations``: FastAPI resolves the route signatures at runtime.
 
-import csv
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -42,6 +41,7 @@ from domain.outcome import TOTALS, PortalError
 from domain.payment import (
     CBSA_CURRENCY,
     Application,
+    BillingCalendar,
     CreditLine,
     DebitLine,
     DuePeriod,
@@ -49,15 +49,20 @@ from domain.payment import (
     PaymentOutcome,
     PaymentStatus,
     Statement,
-    billing_period,
-    payment_due_date,
+    late_interest,
     period_id,
     statement_date,
 )
 from portal.codes import IDEMPOTENCY_KEY_MISSING, IDEMPOTENCY_KEY_REUSED, NOT_FOUND, TRY_AGAIN, ValidationCode
 from portal.store import PortalStore, StoreConflict, _Base, _DeclarationRow, _IdempotencyRow, _PartyRow, _utc
+from validators.reference_data import (
+    DEFAULT_DIRECTORY,
+    PrescribedRates,
+    load_calendar,
+    load_prescribed_rates,
+    read_table,
+)
 
-HOLIDAYS = Path(__file__).resolve().parent.parent / "fixtures" / "reference" / "holidays.csv"
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
 
@@ -109,15 +114,42 @@ _TABLES = [_Base.metadata.tables[row.__tablename__] for row in (_PaymentRow, _Pa
 # --- calendar ---------------------------------------------------------------------------------
 
 
-def load_holidays(path: Path = HOLIDAYS) -> frozenset[dt.date]:
-    lines = [
-        line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")
-    ]
-    return frozenset(dt.date.fromisoformat(row["date"]) for row in csv.DictReader(lines))
+@dataclass(frozen=True)
+class PortalCalendar:
+    """The billing calendar and holidays the portal dates its ledger by."""
 
+    calendar: BillingCalendar
+    holidays: frozenset[dt.date]
+    prescribed_rates: PrescribedRates
 
-def business_day_rule(holidays: frozenset[dt.date]) -> Callable[[dt.date], bool]:
-    return lambda day: day.weekday() < 5 and day not in holidays
+    @classmethod
+    def load(cls, directory: Path = DEFAULT_DIRECTORY) -> "PortalCalendar":
+        """From a reference directory's ``billing_calendar.csv``, ``holidays.csv`` and ``prescribed_rates.csv``."""
+        holidays = read_table(directory / "holidays.csv", ("date", "name"))
+        return cls(
+            load_calendar(directory),
+            frozenset(dt.date.fromisoformat(r["date"]) for _, r in holidays.records),
+            load_prescribed_rates(directory),
+        )
+
+    def period(self, day: dt.date) -> tuple[dt.date, dt.date]:
+        return self.calendar.period(day)
+
+    def due_date(self, period_end: dt.date) -> dt.date:
+        return self.calendar.due_date(period_end, self.holidays)
+
+    def interest(self, debit: "_Debit", as_of: dt.date) -> Decimal:
+        """Interest on the debit as of ``as_of``: each payment's part from the day after the due
+        date to its value date, the outstanding rest to ``as_of``."""
+        slices = [*debit.payments, (debit.outstanding, as_of)]
+        return sum(
+            (
+                late_interest(amount, debit.due_date, min(paid_on, as_of), self.prescribed_rates)
+                for amount, paid_on in slices
+                if amount > 0
+            ),
+            ZERO,
+        )
 
 
 # --- reading the store ------------------------------------------------------------------------
@@ -133,6 +165,7 @@ class _Debit:
     period_end: dt.date
     due_date: dt.date
     paid: Decimal = ZERO
+    payments: list[tuple[Decimal, dt.date]] = field(default_factory=list)
 
     @property
     def outstanding(self) -> Decimal:
@@ -159,9 +192,7 @@ def _total_due(outcome: dict[str, Any]) -> Decimal:
     return sum((Decimal(str(outcome.get(name) or "0")) for name in TOTALS), ZERO)
 
 
-def account_declarations(
-    store: PortalStore, is_business_day: Callable[[dt.date], bool]
-) -> dict[str, dict[str, _Debit]]:
+def account_declarations(store: PortalStore, calendar: PortalCalendar) -> dict[str, dict[str, _Debit]]:
     """Account → transaction → its debit: the latest accepted version's assessment
     (nothing for a cancelled CAD); due dates count from the original's release."""
     with Session(store.engine) as session:
@@ -180,7 +211,7 @@ def account_declarations(
         account = row.body["importer"]["account"]
         cancelled = row.function == DeclarationFunction.CANCELLATION.value
         release = released[number]
-        _, end = billing_period(release)
+        _, end = calendar.period(release)
         accounts.setdefault(account, {})[number] = _Debit(
             number,
             row.version,
@@ -188,7 +219,7 @@ def account_declarations(
             release,
             ZERO if cancelled else _total_due(row.outcome),
             end,
-            payment_due_date(end, is_business_day),
+            calendar.due_date(end),
         )
     return accounts
 
@@ -245,6 +276,7 @@ def apply_payments(
                 if take <= 0:
                     continue
                 debit.paid += take
+                debit.payments.append((take, stored.payment.value_date))
                 money -= take
                 applications.append(
                     Application(account=account, transaction_number=debit.transaction_number, amount=take)
@@ -256,10 +288,8 @@ def apply_payments(
     return applied
 
 
-def statement(
-    store: PortalStore, account: str, as_of: dt.date, is_business_day: Callable[[dt.date], bool]
-) -> Statement:
-    debits = account_declarations(store, is_business_day).get(account, {})
+def statement(store: PortalStore, account: str, as_of: dt.date, calendar: PortalCalendar) -> Statement:
+    debits = account_declarations(store, calendar).get(account, {})
     payments = _stored_payments(store, account)
     applied = apply_payments(debits, payments, account)
     credits = []
@@ -282,12 +312,13 @@ def statement(
             )
         )
     ordered = _oldest_first(debits.values())
+    interest = {d.transaction_number: calendar.interest(d, as_of) for d in ordered}
     periods: dict[dt.date, list[_Debit]] = {}
     for debit in ordered:
         periods.setdefault(debit.period_end, []).append(debit)
     due = []
     for end, members in sorted(periods.items()):
-        start, _ = billing_period(end)
+        start, _ = calendar.period(end)
         outstanding = sum((d.outstanding for d in members), ZERO)
         due.append(
             DuePeriod(
@@ -299,6 +330,7 @@ def statement(
                 assessed=sum((d.assessed for d in members), ZERO),
                 outstanding=outstanding,
                 overdue=outstanding > 0 and as_of > members[0].due_date,
+                interest=sum((interest[d.transaction_number] for d in members), ZERO),
             )
         )
     total_assessed = sum((d.assessed for d in ordered), ZERO)
@@ -317,6 +349,7 @@ def statement(
                 assessed=d.assessed,
                 paid=d.paid,
                 outstanding=d.outstanding,
+                interest=interest[d.transaction_number],
             )
             for d in ordered
         ],
@@ -326,6 +359,7 @@ def statement(
         unapplied=sum((c.unapplied for c in credits), ZERO),
         balance=total_assessed - total_paid,
         amount_due=sum((d.outstanding for d in ordered), ZERO),
+        interest=sum(interest.values(), ZERO),
         periods=due,
     )
 
@@ -448,9 +482,7 @@ def _record(
     return outcome
 
 
-def submit_payment(
-    store: PortalStore, payment: Payment, key: str, is_business_day: Callable[[dt.date], bool]
-) -> Response:
+def submit_payment(store: PortalStore, payment: Payment, key: str, calendar: PortalCalendar) -> Response:
     digest = payment_digest(payment)
     for _ in range(3):
         record = store.idempotency_record(key)
@@ -464,7 +496,7 @@ def submit_payment(
                 headers={"Idempotent-Replayed": "true"},
             )
         received_at = dt.datetime.now(dt.UTC)
-        declared = account_declarations(store, is_business_day)
+        declared = account_declarations(store, calendar)
         errors = payment_errors(store, payment, declared)
         if _payment_by_reference(store, payment.end_to_end_reference) is not None:
             errors.append(
@@ -483,7 +515,7 @@ def submit_payment(
             except StoreConflict:
                 continue
             outcome = outcome.model_copy(
-                update={"applications": _applications(store, outcome.payment_id, payment, is_business_day)}
+                update={"applications": _applications(store, outcome.payment_id, payment, calendar)}
             )
             _update_answer(store, key, outcome)
         else:
@@ -504,11 +536,11 @@ def _update_answer(store: PortalStore, key: str, outcome: PaymentOutcome) -> Non
 
 
 def _applications(
-    store: PortalStore, payment_id: int | None, payment: Payment, is_business_day: Callable[[dt.date], bool]
+    store: PortalStore, payment_id: int | None, payment: Payment, calendar: PortalCalendar
 ) -> list[Application]:
     """How the payment was applied, per account, as the statement replays it."""
     found: list[Application] = []
-    declared = account_declarations(store, is_business_day)
+    declared = account_declarations(store, calendar)
     for account in payment.accounts:
         debits = declared.get(account, {})
         applied = apply_payments(debits, _stored_payments(store, account), account)
@@ -532,10 +564,11 @@ def _errors(status_code: int, errors: list[PortalError]) -> Response:
 # --- routes -----------------------------------------------------------------------------------
 
 
-def payment_router(store: PortalStore, holidays_path: Path = HOLIDAYS) -> APIRouter:
-    """The payment and statement routes (mounted under ``/v1`` by ``portal.app``)."""
+def payment_router(store: PortalStore, reference_directory: Path = DEFAULT_DIRECTORY) -> APIRouter:
+    """The payment and statement routes (mounted under ``/v1`` by ``portal.app``); billing
+    periods and due dates from the reference directory's calendar."""
     _Base.metadata.create_all(store.engine, tables=_TABLES)
-    is_business_day = business_day_rule(load_holidays(holidays_path))
+    calendar = PortalCalendar.load(reference_directory)
     router = APIRouter()
 
     @router.post(
@@ -545,7 +578,7 @@ def payment_router(store: PortalStore, holidays_path: Path = HOLIDAYS) -> APIRou
         """Apply one payment's remittance items to their accounts; idempotent per Idempotency-Key."""
         if not key or not key.strip() or len(key) > 255:
             return _errors(400, [IDEMPOTENCY_KEY_MISSING.error()])
-        return submit_payment(store, payment, key, is_business_day)
+        return submit_payment(store, payment, key, calendar)
 
     @router.get("/payments/{end_to_end_reference}", response_model=PaymentOutcome)
     def get_payment(end_to_end_reference: str) -> Any:
@@ -558,7 +591,7 @@ def payment_router(store: PortalStore, holidays_path: Path = HOLIDAYS) -> APIRou
             status=PaymentStatus.APPLIED,
             payment_id=row.id,
             received_at=_utc(row.received_at),
-            applications=_applications(store, row.id, payment, is_business_day),
+            applications=_applications(store, row.id, payment, calendar),
         )
 
     @router.get("/accounts/{account}/statement", response_model=Statement)
@@ -566,10 +599,10 @@ def payment_router(store: PortalStore, holidays_path: Path = HOLIDAYS) -> APIRou
         account: str, as_of: Annotated[dt.date | None, Query(description="Default: today (UTC)")] = None
     ) -> Any:
         """The account's declarations, payments, balance and due dates."""
-        declared = account_declarations(store, is_business_day)
+        declared = account_declarations(store, calendar)
         if not is_program_account(account) or not _known_account(store, account, declared):
             return _errors(404, [NOT_FOUND.error("account", f"Account {account} is not known to the portal")])
-        return statement(store, account, as_of or dt.datetime.now(dt.UTC).date(), is_business_day)
+        return statement(store, account, as_of or dt.datetime.now(dt.UTC).date(), calendar)
 
     return router
 

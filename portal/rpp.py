@@ -38,7 +38,7 @@ from domain.declaration import Declaration, DeclarationFunction
 from domain.identifiers import is_program_account
 from domain.outcome import DeclarationOutcome, OutcomeStatus, PortalError
 from portal.codes import IMPORTER_NOT_RM, NOT_FOUND, PARTY_UNKNOWN, ValidationCode
-from portal.payments import business_day_rule, load_holidays, statement
+from portal.payments import PortalCalendar, statement
 from portal.store import PortalStore, _Base, _utc
 
 TRANSITION_END = dt.date(2025, 5, 20)
@@ -144,7 +144,7 @@ class RppCheck:
     def __init__(self, store: PortalStore) -> None:
         self.store = store
         _Base.metadata.create_all(store.engine, tables=_TABLES)
-        self._is_business_day = business_day_rule(load_holidays())
+        self._calendar = PortalCalendar.load()
 
     # records ---------------------------------------------------------------------------
 
@@ -175,7 +175,7 @@ class RppCheck:
     # the measure -----------------------------------------------------------------------
 
     def measure(self, account: str, security: Security | None, as_of: dt.date) -> RppMeasure:
-        found = statement(self.store, account, as_of, self._is_business_day)
+        found = statement(self.store, account, as_of, self._calendar)
         since = as_of - dt.timedelta(days=MEASURED_DAYS)
         highest = max((p.assessed for p in found.periods if p.period_end > since), default=Decimal("0.00"))
         covers = coverage(security) if security else Decimal("0.00")
@@ -195,7 +195,7 @@ class RppCheck:
         """The account's outstanding once this version is on it: every other declaration's
         outstanding, plus this one's assessment less what was already paid on it."""
         account = declaration.importer.account
-        found = statement(self.store, account, as_of, self._is_business_day)
+        found = statement(self.store, account, as_of, self._calendar)
         others = sum(
             (d.outstanding for d in found.debits if d.transaction_number != declaration.transaction_number),
             Decimal("0.00"),

@@ -108,7 +108,7 @@ def test_a_pain001_payment_settles_the_declaration_and_the_balance_goes_to_zero(
     [debit] = before.debits
     assert (debit.transaction_number, debit.assessed, debit.outstanding) == (TXN, Decimal("193.59"), Decimal("193.59"))
     # released 2025-01-15: billing period 2024-12-18..2025-01-17, statement 2025-01-25,
-    # due 10 business days after 2025-01-17 = 2025-01-31
+    # due the 10th weekday after 2025-01-17 = 2025-01-31
     [period] = before.periods
     assert (period.period, period.period_start, period.statement_date, period.due_date) == (
         "2025-01",
@@ -117,6 +117,9 @@ def test_a_pain001_payment_settles_the_declaration_and_the_balance_goes_to_zero(
         dt.date(2025, 1, 31),
     )
     assert period.overdue  # as of 2025-02-20
+    # 20 days late at the specified rate 4 + 6 = 10 % (prescribed_rates.csv, 2025 Q1), compounded daily:
+    # 193.59 x ((1 + 0.10/365)^20 - 1) = 193.59 x 0.0054937 = 1.0635
+    assert (debit.interest, period.interest, before.interest) == (Decimal("1.06"),) * 3
 
     result = gateway.deliver(PAYMENTS / "pain001" / "valid" / "v02_settles_transaction.xml")
     assert result.state == "archived"
@@ -126,6 +129,8 @@ def test_a_pain001_payment_settles_the_declaration_and_the_balance_goes_to_zero(
     assert after.balance == Decimal("0.00")
     assert after.debits[0].paid == Decimal("193.59") and after.debits[0].outstanding == Decimal("0.00")
     assert after.periods[0].outstanding == Decimal("0.00") and not after.periods[0].overdue
+    # paid with value date 2025-02-10, 10 days late: 193.59 x ((1 + 0.10/365)^10 - 1) = 0.5310
+    assert (after.debits[0].interest, after.interest) == (Decimal("0.53"), Decimal("0.53"))
     [credit] = after.credits
     assert (credit.amount, credit.applied, credit.unapplied) == (Decimal("193.59"), Decimal("193.59"), Decimal("0.00"))
 

@@ -11,6 +11,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -343,6 +344,59 @@ def test_late_accounting_warning_gives_the_due_date() -> None:
     assert "was due on 2025-01-09" in violation.message
 
 
+def _late_accounting(declaration: Declaration, today: dt.date, reference: ReferenceData) -> list[str]:
+    return [v.message for v in check_declaration(declaration, fixture_context(today=today, reference=reference))]
+
+
+def test_late_accounting_exceptions() -> None:
+    """DAT-LATE's fixture (released Thu 2025-01-02, filed 2025-01-16) is late by the 5-business-day
+    rule (due 2025-01-09), not as a courier low-value shipment (due 2025-02-24, the 24th of the next
+    month) nor from a CSA importer (due 2025-01-31, the 10th weekday after the period's 17th)."""
+    late = declaration_of(EXPECTED["rules"]["DAT-LATE"]["fail"])
+    shipped = default_reference()
+    assert shipped.courier_low_value_types == {"F"} and shipped.csa_importers == {"876543216"}
+    courier = late.model_copy(update={"type_code": "F"})
+    csa = replace(shipped, csa_importers=frozenset({"123456782"}))  # the fixture's importer
+    assert _late_accounting(courier, dt.date(2025, 1, 16), shipped) == []
+    assert _late_accounting(courier, dt.date(2025, 2, 24), shipped) == []
+    [message] = _late_accounting(courier, dt.date(2025, 2, 25), shipped)
+    assert "was due on 2025-02-24 (the 24th of the month after release for a courier low-value shipment" in message
+    assert _late_accounting(late, dt.date(2025, 1, 31), csa) == []
+    [message] = _late_accounting(late, dt.date(2025, 2, 3), csa)
+    assert "was due on 2025-01-31 (the payment due date of a CSA importer's billing period)" in message
+    assert _late_accounting(courier, dt.date(2025, 2, 24), csa) == []  # s.10.31: the later of the two
+    [message] = _late_accounting(late, dt.date(2025, 1, 10), shipped)
+    assert "was due on 2025-01-09 (5 business days after release)" in message
+
+
+def test_reason_codes_come_from_d17_2_1_appendix_a() -> None:
+    """VER-RSN's passing fixture carries R2-74-1-C11 (Bulletin 5412); an unknown code and a code
+    reserved to CBSA are refused at amendment.reason_code."""
+    passing = declaration_of(EXPECTED["rules"]["VER-RSN"]["pass"])
+    assert passing.amendment is not None and passing.amendment.reason_code == "R2-74-1-C11"
+    assert [v for v in check_declaration(passing, fixture_context()) if v.rule_id == "VER-RSN"] == []
+    assert default_reference().reason_codes["X-CBSA-RESERVED"] == "cbsa"
+
+    def findings(code: str) -> list[tuple[str, str | None, str]]:
+        amendment = passing.amendment.model_copy(update={"reason_code": code})  # type: ignore[union-attr]
+        changed = passing.model_copy(update={"amendment": amendment})
+        return [
+            (v.rule_id, v.pointer, v.message)
+            for v in check_declaration(changed, fixture_context())
+            if v.rule_id == "VER-RSN"
+        ]
+
+    assert findings("R3-32.2.VFD") == []
+    [(_, pointer, message)] = findings("WHATEVER")
+    assert pointer == "amendment.reason_code"
+    assert (
+        message == "reason code 'WHATEVER' is not a D17-2-1 Appendix A reason code (not in the loaded reason_codes.csv)"
+    )
+    [(_, pointer, message)] = findings("X-CBSA-RESERVED")
+    assert pointer == "amendment.reason_code"
+    assert "reserved to CBSA" in message
+
+
 def test_importer_filing_for_itself_needs_no_delegation() -> None:
     declaration = declaration_of(EXPECTED["rules"]["DLG-ACT"]["pass"])
     own = declaration.model_copy(update={"declarant": declaration.importer})
@@ -388,7 +442,10 @@ def test_reference_data_shipped_subsets() -> None:
     assert ref.treatment("02") is ref.treatment("2")
     assert ref.treatment("10").allows("US") and not ref.treatment("10").allows("CN")
     assert ref.treatment("2").allows("CN")
-    assert all(version and "illustrative" in version for version in ref.versions.values())
+    # every subset says it is illustrative; the billing calendar is the regulation's, not a subset
+    versions = dict(ref.versions)
+    assert versions.pop("billing_calendar.csv") == "2024.10-SOR-2024-41"
+    assert all(version and "illustrative" in version for version in versions.values())
 
 
 def test_reference_data_loads_from_another_directory(tmp_path: Path) -> None:

@@ -15,6 +15,10 @@ in ``tariff.csv``) names a table's version, reported in ``versions``.
 | ``exchange_rates.csv`` | ``currency,valid_from,rate`` — CAD per unit, in force until the next row |
 | ``tariff_treatments.csv`` | ``code,abbreviation,name,origins,subset,source`` — the one list of treatment codes; origins ``*`` (any, ``-XX`` excludes) or ISO codes |
 | ``holidays.csv`` | ``date,name`` — non-business days besides weekends |
+| ``billing_calendar.csv`` | ``period_end_day,due_days,count,on_holiday,source`` — one row: the billing period's last day and its payment due date (``count``: ``weekdays`` or ``business_days``; ``on_holiday``: ``next_business_day`` or ``stays``) |
+| ``accounting_deadlines.csv`` | ``kind,code,name,source`` — CAD types of courier low-value shipments (``cad_type``) and BN9s of CSA importers (``csa_importer``): rule ``DAT-LATE``'s exceptions |
+| ``reason_codes.csv`` | ``code,use,description,source`` — D17-2-1 Appendix A reason codes of a change; ``use`` ``importer`` or ``cbsa`` (reserved): rule ``VER-RSN`` |
+| ``prescribed_rates.csv`` | ``valid_from,prescribed_rate,source`` — the prescribed interest rate (% a year) by quarter; read by the portal's statement (``load_prescribed_rates``) |
 | ``tariff.csv`` | loaded by ``duties.tariff.Tariff`` |
 | ``excise_codes.csv``, ``surtax_orders.csv``, ``gst_status_codes.csv`` | loaded by ``duties.charges.Charges`` |
 """
@@ -31,6 +35,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from domain.identifiers import is_ascii_digits
+from domain.payment import DEFAULT_CALENDAR, BillingCalendar
 from duties.charges import Charges
 from duties.tariff import Tariff, normalize_treatment
 
@@ -38,6 +43,7 @@ DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "fixtures" / "refer
 _VERSION_PREFIXES = ("# reference-version:", "# tariff-version:")
 ANY_ORIGIN = "*"
 TREATMENT_COLUMNS = ("code", "abbreviation", "name", "origins", "subset", "source")
+REASON_CODE_USES = ("importer", "cbsa")
 MFN, GT = "2", "3"
 """The treatments goods get without a preference claim: the General Tariff for the countries it
 lists (North Korea), the Most-Favoured-Nation Tariff for every other origin."""
@@ -171,6 +177,11 @@ class ReferenceData:
     tariff: Tariff
     directory: Path
     charges: Charges = field(default_factory=Charges)
+    calendar: BillingCalendar = DEFAULT_CALENDAR
+    courier_low_value_types: frozenset[str] = frozenset()
+    csa_importers: frozenset[str] = frozenset()
+    reason_codes: dict[str, str] = field(default_factory=dict)
+    """Reason code → its use: ``importer`` or ``cbsa`` (reserved to CBSA)."""
     versions: dict[str, str | None] = field(default_factory=dict)
 
     @classmethod
@@ -214,6 +225,21 @@ class ReferenceData:
         holidays = frozenset(
             dt.date.fromisoformat(record["date"]) for _, record in table("holidays.csv", ("date", "name")).records
         )
+        calendar = _calendar(table("billing_calendar.csv", CALENDAR_COLUMNS))
+        deadlines: dict[str, set[str]] = {"cad_type": set(), "csa_importer": set()}
+        deadline_table = table("accounting_deadlines.csv", ("kind", "code", "name", "source"))
+        for number, record in deadline_table.records:
+            if record["kind"] not in deadlines:
+                raise ValueError(
+                    f"{deadline_table.path}:{number}: kind {record['kind']!r} is not one of {', '.join(deadlines)}"
+                )
+            deadlines[record["kind"]].add(record["code"])
+        reason_table = table("reason_codes.csv", ("code", "use", "description", "source"))
+        reason_codes: dict[str, str] = {}
+        for number, record in reason_table.records:
+            if record["use"] not in REASON_CODE_USES:
+                raise ValueError(f"{reason_table.path}:{number}: use {record['use']!r} is not one of importer, cbsa")
+            reason_codes[record["code"]] = record["use"]
         tariff = Tariff.load(tariff_path or directory / "tariff.csv")
         versions["tariff.csv"] = tariff.version
         charges = Charges.load(directory)
@@ -229,6 +255,10 @@ class ReferenceData:
             tariff=tariff,
             directory=directory,
             charges=charges,
+            calendar=calendar,
+            courier_low_value_types=frozenset(deadlines["cad_type"]),
+            csa_importers=frozenset(deadlines["csa_importer"]),
+            reason_codes=reason_codes,
             versions=versions,
         )
 
@@ -268,6 +298,68 @@ class ReferenceData:
             if self.is_business_day(day):
                 days -= 1
         return day
+
+
+CALENDAR_COLUMNS = ("period_end_day", "due_days", "count", "on_holiday", "source")
+_COUNTS = {"weekdays": True, "business_days": False}
+_ON_HOLIDAY = {"next_business_day": True, "stays": False}
+
+
+def _calendar(table: Table) -> BillingCalendar:
+    """The one row of ``billing_calendar.csv``."""
+    if len(table.records) != 1:
+        raise ValueError(f"{table.path}: expected exactly one calendar row, found {len(table.records)}")
+    number, record = table.records[0]
+    for column, allowed in (("count", _COUNTS), ("on_holiday", _ON_HOLIDAY)):
+        if record[column] not in allowed:
+            raise ValueError(f"{table.path}:{number}: {column} {record[column]!r} is not one of {', '.join(allowed)}")
+    try:
+        return BillingCalendar(
+            int(record["period_end_day"]),
+            int(record["due_days"]),
+            _COUNTS[record["count"]],
+            _ON_HOLIDAY[record["on_holiday"]],
+        )
+    except ValueError as error:
+        raise ValueError(f"{table.path}:{number}: {error}") from error
+
+
+def load_calendar(directory: Path | str = DEFAULT_DIRECTORY) -> BillingCalendar:
+    """The billing calendar of a reference directory (the portal reads it alone)."""
+    return _calendar(read_table(Path(directory) / "billing_calendar.csv", CALENDAR_COLUMNS))
+
+
+@dataclass(frozen=True)
+class PrescribedRates:
+    """The prescribed rate of interest (% a year), each in force from its day until the next."""
+
+    path: Path
+    starts: tuple[dt.date, ...]
+    rates: tuple[Decimal, ...]
+
+    def __call__(self, day: dt.date) -> Decimal:
+        index = bisect_right(self.starts, day) - 1
+        if index < 0:
+            raise ValueError(
+                f"{self.path}: no prescribed rate for {day.isoformat()} (the first is from {self.starts[0]})"
+            )
+        return self.rates[index]
+
+
+def load_prescribed_rates(directory: Path | str = DEFAULT_DIRECTORY) -> PrescribedRates:
+    """``prescribed_rates.csv``: days ascending, rates as decimals."""
+    table = read_table(Path(directory) / "prescribed_rates.csv", ("valid_from", "prescribed_rate", "source"))
+    rows: list[tuple[dt.date, Decimal]] = []
+    for number, record in table.records:
+        try:
+            rows.append((dt.date.fromisoformat(record["valid_from"]), Decimal(record["prescribed_rate"])))
+        except (ValueError, InvalidOperation) as error:
+            raise ValueError(f"{table.path}:{number}: {error}") from error
+        if len(rows) > 1 and rows[-1][0] <= rows[-2][0]:
+            raise ValueError(f"{table.path}:{number}: valid_from {rows[-1][0]} is not after the row before")
+    if not rows:
+        raise ValueError(f"{table.path}: no rates")
+    return PrescribedRates(table.path, tuple(d for d, _ in rows), tuple(r for _, r in rows))
 
 
 @lru_cache(maxsize=1)

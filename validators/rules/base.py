@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 
 from diagnostics import Severity
+from domain.payment import DEFAULT_CALENDAR
 from validators.reference_data import ReferenceData, default_reference
 
 
@@ -149,8 +150,6 @@ class Rule(Generic[Subject]):
 # deadlines (carm-brief §1) ----------------------------------------------------------------
 
 ACCOUNTING_BUSINESS_DAYS = 5
-PAYMENT_BUSINESS_DAYS = 10
-BILLING_PERIOD_END_DAY = 17
 
 
 def accounting_due_date(release: dt.date, reference: ReferenceData) -> dt.date:
@@ -158,14 +157,14 @@ def accounting_due_date(release: dt.date, reference: ReferenceData) -> dt.date:
     return reference.add_business_days(release, ACCOUNTING_BUSINESS_DAYS)
 
 
-def billing_period_end(release: dt.date) -> dt.date:
-    """Billing periods run from the 18th of one month to the 17th of the next."""
-    if release.day <= BILLING_PERIOD_END_DAY:
-        return release.replace(day=BILLING_PERIOD_END_DAY)
-    year, month = (release.year + 1, 1) if release.month == 12 else (release.year, release.month + 1)
-    return dt.date(year, month, BILLING_PERIOD_END_DAY)
+def billing_period_end(release: dt.date, reference: ReferenceData | None = None) -> dt.date:
+    """The last day of the release's billing period (18th of one month to the 17th of the next
+    unless the reference's ``billing_calendar.csv`` says otherwise)."""
+    calendar = reference.calendar if reference is not None else DEFAULT_CALENDAR
+    return calendar.period(release)[1]
 
 
 def payment_due_date(release: dt.date, reference: ReferenceData) -> dt.date:
-    """10 business days after the 17th that ends the release's billing period."""
-    return reference.add_business_days(billing_period_end(release), PAYMENT_BUSINESS_DAYS)
+    """The payment due date of the release's billing period: the 10th weekday after its
+    17th (SOR/86-1062 s.10.3(3)), per the reference's billing calendar."""
+    return reference.calendar.due_date(billing_period_end(release, reference), reference.holidays)

@@ -76,8 +76,15 @@ GST            = round(value for tax × 5 / 100), or 0.00 for GST-exempt tariff 
 
 Business days are Monday to Friday except the days in `holidays.csv`.
 Accounting is due 5 business days after release. Billing periods run from the 18th to the 17th;
-the payment due date is 10 business days after the 17th that ends the release's period. A change
-on or before that date is a correction, after it an adjustment.
+the payment due date is the 10th *weekday* after the 17th that ends the release's period
+(SOR/86-1062 s.10.3(3) as amended by SOR/2024-41, in force 2024-10-21): holidays count as
+weekdays, so the period ending 2024-12-17 is due 2024-12-31. A due date that falls on a holiday
+moves to the next business day (Interpretation Act s.26). The calendar is data:
+`billing_calendar.csv` in the reference directory (period end day, number of days, whether
+holidays count, whether a due date on a holiday moves). A change on or before the due date is a
+correction, after it an adjustment. A CAD is accounted late after 5 business days, except courier
+low-value shipments and CSA importers (`DAT-LATE`, `accounting_deadlines.csv`). Late amounts bear
+interest at the specified rate on the portal's statement ([portal API](portal-api.md)).
 """
 
 

@@ -8,10 +8,13 @@ the declaration is posted. The correction/adjustment rule has no portal counterp
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 from domain import Declaration, DeclarationFunction
 from domain.declaration import AmendmentKind
+from domain.identifiers import bn9_of
+from validators.reference_data import ReferenceData
 from validators.rules.base import (
     ContextUnavailable,
     RuleContext,
@@ -30,24 +33,62 @@ def release_not_in_future(d: Declaration, ctx: RuleContext) -> Iterator[tuple[st
         )
 
 
+def _24th_of_next_month(release: dt.date) -> dt.date:
+    year, month = (release.year + 1, 1) if release.month == 12 else (release.year, release.month + 1)
+    return dt.date(year, month, 24)
+
+
+def accounting_deadline(d: Declaration, ref: ReferenceData) -> tuple[dt.date, str]:
+    """When the CAD is due and why: 5 business days after release (SOR/86-1062 s.10(a)); a courier
+    low-value shipment by the 24th of the month after release (s.10(b)); a CSA importer by its
+    payment due date (s.10.3(3)), or for a courier low-value shipment the 24th when later (s.10.31)."""
+    courier = d.type_code in ref.courier_low_value_types
+    csa = bn9_of(d.importer.account) in ref.csa_importers
+    if csa:
+        due, why = payment_due_date(d.release_date, ref), "the payment due date of a CSA importer's billing period"
+        if courier and _24th_of_next_month(d.release_date) > due:
+            return _24th_of_next_month(d.release_date), "the 24th of the month after release (CSA courier low-value)"
+        return due, why
+    if courier:
+        return _24th_of_next_month(d.release_date), (
+            f"the 24th of the month after release for a courier low-value shipment, CAD type {d.type_code}"
+        )
+    return accounting_due_date(d.release_date, ref), "5 business days after release"
+
+
 def accounted_in_time(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     if d.function is not DeclarationFunction.ORIGINAL:
         return
-    due = accounting_due_date(d.release_date, ctx.ref)
+    due, why = accounting_deadline(d, ctx.ref)
     today = ctx.filing_date
     if today > due:
         yield (
             "release_date",
             (
                 f"the CAD for goods released on {d.release_date.isoformat()} was due on {due.isoformat()} "
-                f"(5 business days after release); filed on {today.isoformat()}, it is late and interest may apply"
+                f"({why}); filed on {today.isoformat()}, it is late and interest may apply"
             ),
         )
 
 
-def change_has_reason(d: Declaration, _: RuleContext) -> Iterator[tuple[str, str]]:
-    if d.function is DeclarationFunction.CHANGE and d.amendment is None:
+def change_has_reason(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    if d.function is not DeclarationFunction.CHANGE:
+        return
+    if d.amendment is None:
         yield "amendment", "a change (correction or adjustment) must carry a reason code"
+        return
+    code = d.amendment.reason_code
+    use = ctx.ref.reason_codes.get(code)
+    if use is None:
+        yield (
+            "amendment.reason_code",
+            f"reason code {code!r} is not a D17-2-1 Appendix A reason code (not in the loaded reason_codes.csv)",
+        )
+    elif use == "cbsa":
+        yield (
+            "amendment.reason_code",
+            f"reason code {code!r} is reserved to CBSA (D17-2-1 Appendix A); a filer may not use it",
+        )
 
 
 def original_is_version_one(d: Declaration, _: RuleContext) -> Iterator[tuple[str, str]]:
