@@ -62,3 +62,20 @@ def with_lines(d: Declaration, lines: list[Any], **updates: Any) -> Declaration:
     """``d`` (one invoice) with that invoice's lines replaced, and other fields updated."""
     [invoice] = d.invoices
     return d.model_copy(update={"invoices": [invoice.model_copy(update={"lines": lines})], **updates})
+
+
+NO_OTHER_CHARGES: dict[str, Any] = {
+    "specific_duty": "0.00",
+    "specific_rate": None,
+    "specific_unit": None,
+    "excise_duty": "0.00",
+    "excise": [],
+    "anti_dumping_duty": "0.00",
+    "countervailing_duty": "0.00",
+    "surtax": "0.00",
+    "surtax_code": None,
+    "safeguard": "0.00",
+    "safeguard_code": None,
+    "gst_status_code": None,
+}
+"""An assessed line's charges beyond duty, excise tax and GST, for ordinary goods: none (the portal's JSON)."""

@@ -20,6 +20,7 @@ from duties.tariff import Tariff
 from portal.app import submit
 from portal.server import PortalServer
 from portal.store import PortalStore, StoredVersion
+from tests.builders import NO_OTHER_CHARGES
 
 TARIFF_PATH = Path(__file__).resolve().parent.parent / "fixtures" / "reference" / "tariff.csv"
 TXN = "10207003000585"
@@ -111,19 +112,7 @@ def assessed(line_number: int, vfd: str, duty: str, excise: str, vft: str, gst: 
         "excise_tax": excise,
         "value_for_tax": vft,
         "gst": gst,
-        "specific_duty": "0.00",
-        "specific_rate": None,
-        "specific_unit": None,
-        "excise_duty": "0.00",
-        "excise": [],
-        "anti_dumping_duty": "0.00",
-        "countervailing_duty": "0.00",
-        "surtax": "0.00",
-        "surtax_code": None,
-        "safeguard": "0.00",
-        "safeguard_code": None,
-        "gst_status_code": None,
-    }
+    } | NO_OTHER_CHARGES
 
 
 NO_OTHER_TOTALS = {

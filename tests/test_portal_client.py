@@ -22,6 +22,7 @@ from domain.outcome import OutcomeStatus
 from gateway.settings import load_settings
 from portal.client import PortalClient, PortalRequestError, PortalUnavailable
 from portal.server import PortalServer
+from tests.builders import NO_OTHER_CHARGES
 
 TARIFF_PATH = Path(__file__).resolve().parent.parent / "fixtures" / "reference" / "tariff.csv"
 TXN = "10207003502332"
@@ -81,22 +82,8 @@ ACCEPTED = {
 }
 """The answer as the first portal wrote it; the scripted servers below answer it, and the client reads it."""
 
-NONE_OF_THE_OTHER_CHARGES = {
-    "specific_duty": "0.00",
-    "specific_rate": None,
-    "specific_unit": None,
-    "excise_duty": "0.00",
-    "excise": [],
-    "anti_dumping_duty": "0.00",
-    "countervailing_duty": "0.00",
-    "surtax": "0.00",
-    "surtax_code": None,
-    "safeguard": "0.00",
-    "safeguard_code": None,
-    "gst_status_code": None,
-}
 ACCEPTED_NOW = ACCEPTED | {
-    "lines": [ACCEPTED["lines"][0] | NONE_OF_THE_OTHER_CHARGES],
+    "lines": [ACCEPTED["lines"][0] | NO_OTHER_CHARGES],
     "total_excise_duty": "0.00",
     "total_anti_dumping": "0.00",
     "total_countervailing": "0.00",
