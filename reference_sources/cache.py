@@ -13,8 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TextIO
 
 from duties.tariff import Tariff
 from reference_sources.http import SourceError
@@ -63,6 +66,18 @@ class ReferenceCache:
         partial_meta = meta.with_suffix(".json.partial")
         partial_meta.write_text(json.dumps(asdict(info), indent=2) + "\n", encoding="utf-8")
         os.replace(partial_meta, meta)
+
+    @contextmanager
+    def writing(self, table: str) -> Iterator[TextIO]:
+        """The ``.partial`` file of ``table``, open for writing; when the block ends it is
+        checked (``check``), and whatever fails, the block or the check, discards it."""
+        try:
+            with self.partial_path(table).open("w", encoding="utf-8", newline="") as out:
+                yield out
+            self.check(table)
+        except BaseException:
+            self.discard(table)
+            raise
 
     def check(self, table: str) -> str | None:
         """Load the ``.partial`` file with the gateway's own reader (a table it refuses is not

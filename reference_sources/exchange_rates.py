@@ -23,7 +23,7 @@ from typing import Any, TextIO
 import httpx
 
 from reference_sources.cache import CacheInfo, ReferenceCache, now_utc
-from reference_sources.http import SourceError, get_json, read_saved_answer
+from reference_sources.http import SourceError, get_json, http_client, read_saved_answer
 from validators.reference_data import DEFAULT_DIRECTORY, ReferenceData
 
 DEFAULT_URL = "https://bcd-api-dca-ipa.cbsa-asfc.cloud-nuage.canada.ca/exchange-rate-lambda/exchange-rates"
@@ -88,40 +88,27 @@ def fetch_rates(
     if end < start:
         raise SourceError(f"the end date {end} is before the start date {start}")
     version = f"cbsa-exchange-rates {start.isoformat()}..{end.isoformat()}"
-    own_client = client is None
-    http = client or httpx.Client(timeout=30.0)
-    partial = cache.partial_path(TABLE)
     seen: set[tuple[str, dt.date]] = set()
     rate_date: dt.date | None = None
-    try:
-        with partial.open("w", encoding="utf-8", newline="") as out:
-            out.write(
-                f"# reference-version: {version}\n# fetched from {url} at {now_utc()}\ncurrency,valid_from,rate\n"
-            )
-            skip = 0
-            while True:
-                params: dict[str, str | int] = {
-                    "StartDate": start.isoformat(),
-                    "EndDate": end.isoformat(),
-                    "limit": page_size,
-                    "skip": skip,
-                }
-                body = get_json(http, url, params, max_attempts=max_attempts, backoff_seconds=backoff_seconds)
-                count, latest = _write_page(body, f"{url} (skip={skip})", out, seen)
-                if latest is not None:
-                    rate_date = latest if rate_date is None else max(rate_date, latest)
-                if count < page_size:
-                    break
-                skip += count
+    with http_client(client, 30.0) as http, cache.writing(TABLE) as out:
+        out.write(f"# reference-version: {version}\n# fetched from {url} at {now_utc()}\ncurrency,valid_from,rate\n")
+        skip = 0
+        while True:
+            params: dict[str, str | int] = {
+                "StartDate": start.isoformat(),
+                "EndDate": end.isoformat(),
+                "limit": page_size,
+                "skip": skip,
+            }
+            body = get_json(http, url, params, max_attempts=max_attempts, backoff_seconds=backoff_seconds)
+            count, latest = _write_page(body, f"{url} (skip={skip})", out, seen)
+            if latest is not None:
+                rate_date = latest if rate_date is None else max(rate_date, latest)
+            if count < page_size:
+                break
+            skip += count
         if not seen:
             raise SourceError(f"{url}: no rate into CAD between {start} and {end}")
-        cache.check(TABLE)
-    except BaseException:
-        cache.discard(TABLE)
-        raise
-    finally:
-        if own_client:
-            http.close()
     info = CacheInfo(TABLE, url, version, now_utc(), len(seen), rate_date.isoformat() if rate_date else None)
     cache.install(info)
     return info

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,16 @@ def _retry_after(response: httpx.Response, fallback: float) -> float:
         return min(max(float(value), 0.0), MAX_RETRY_AFTER_SECONDS)
     except ValueError:
         return fallback
+
+
+@contextmanager
+def http_client(client: httpx.Client | None, timeout: float) -> Iterator[httpx.Client]:
+    """``client``, or a new one with ``timeout`` that is closed after the block."""
+    if client is not None:
+        yield client
+        return
+    with httpx.Client(timeout=timeout) as own:
+        yield own
 
 
 def get_json(

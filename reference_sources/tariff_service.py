@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from reference_sources.cache import CacheInfo, ReferenceCache, now_utc
-from reference_sources.http import SourceError, get_json, read_saved_answer
+from reference_sources.http import SourceError, get_json, http_client, read_saved_answer
 
 DEFAULT_URL = "https://ccapi-ipacc.cbsa-asfc.cloud-nuage.canada.ca/v1/tariff-srv/TariffItems?$expand=Rates"
 TABLE = "tariff"
@@ -132,36 +132,25 @@ def fetch_tariff(
 ) -> CacheInfo:
     """Follow the service's pages from ``url`` into the cache; the version defaults to the fetch date."""
     version = version or f"cbsa-tariff-srv-{dt.datetime.now(dt.UTC).date().isoformat()}"
-    own_client = client is None
-    http = client or httpx.Client(timeout=60.0)
-    partial = cache.partial_path(TABLE)
     rows = 0
-    try:
-        with partial.open("w", encoding="utf-8", newline="") as out:
-            _header(out, version, url)
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(COLUMNS)
-            next_url: str | None = url
-            page = 0
-            while next_url is not None:
-                if page == max_pages:
-                    raise SourceError(f"{url}: more than {max_pages} pages, refused")
-                page += 1
-                body = get_json(http, next_url, max_attempts=max_attempts, backoff_seconds=backoff_seconds)
-                rows += _write_page(body, f"{next_url} (page {page})", writer)
-                link = body.get("@odata.nextLink")
-                if link is not None and not isinstance(link, str):
-                    raise SourceError(f"{next_url}: @odata.nextLink is not a URL")
-                next_url = str(httpx.URL(next_url).join(link)) if link else None
+    with http_client(client, 60.0) as http, cache.writing(TABLE) as out:
+        _header(out, version, url)
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        next_url: str | None = url
+        page = 0
+        while next_url is not None:
+            if page == max_pages:
+                raise SourceError(f"{url}: more than {max_pages} pages, refused")
+            page += 1
+            body = get_json(http, next_url, max_attempts=max_attempts, backoff_seconds=backoff_seconds)
+            rows += _write_page(body, f"{next_url} (page {page})", writer)
+            link = body.get("@odata.nextLink")
+            if link is not None and not isinstance(link, str):
+                raise SourceError(f"{next_url}: @odata.nextLink is not a URL")
+            next_url = str(httpx.URL(next_url).join(link)) if link else None
         if not rows:
             raise SourceError(f"{url}: the service answered no tariff item")
-        cache.check(TABLE)
-    except BaseException:
-        cache.discard(TABLE)
-        raise
-    finally:
-        if own_client:
-            http.close()
     info = CacheInfo(TABLE, url, version, now_utc(), rows)
     cache.install(info)
     return info
