@@ -60,6 +60,17 @@ def _nths(nth: int | set[int] | None) -> set[int] | None:
     return {nth} if isinstance(nth, int) else nth
 
 
+def _cut(
+    after: int,
+    nth: int | set[int] | None,
+    on_cut: Callable[[], None] | None,
+    error: BaseException | Callable[[], BaseException] | None,
+    done: str,
+) -> _Cut:
+    """A connection that drops after ``after`` bytes ``done`` (read or written)."""
+    return _Cut(after, _nths(nth), on_cut, error or InjectedFault(f"connection dropped after {after} bytes {done}"))
+
+
 class _CutReader(io.RawIOBase):
     def __init__(self, inner: BinaryIO, cut: _Cut) -> None:
         super().__init__()
@@ -142,9 +153,7 @@ class FaultyTransport:
         on_cut: Callable[[], None] | None = None,
         error: BaseException | Callable[[], BaseException] | None = None,
     ) -> FaultyTransport:
-        self._reads.append(
-            _Cut(after, _nths(nth), on_cut, error or InjectedFault(f"connection dropped after {after} bytes read"))
-        )
+        self._reads.append(_cut(after, nth, on_cut, error, "read"))
         return self
 
     def cut_write(
@@ -154,9 +163,7 @@ class FaultyTransport:
         on_cut: Callable[[], None] | None = None,
         error: BaseException | Callable[[], BaseException] | None = None,
     ) -> FaultyTransport:
-        self._writes.append(
-            _Cut(after, _nths(nth), on_cut, error or InjectedFault(f"connection dropped after {after} bytes written"))
-        )
+        self._writes.append(_cut(after, nth, on_cut, error, "written"))
         return self
 
     def clear(self) -> None:
