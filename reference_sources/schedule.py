@@ -146,8 +146,10 @@ def _first_line(path: Path) -> str | None:
     try:
         with path.open(encoding="utf-8-sig") as source:
             return next((line for line in source if line.strip()), None)
-    except (OSError, UnicodeDecodeError) as error:
-        raise SourceError(f"{path}: cannot read it as UTF-8 text ({error}); save it as 'CSV UTF-8'") from error
+    except OSError as error:
+        raise SourceError(f"{path}: cannot read it ({error})") from error
+    except UnicodeDecodeError as error:
+        raise SourceError(f"{path}: not UTF-8 text ({error}); save it as 'CSV UTF-8'") from error
 
 
 def schedule_layout(path: Path) -> Layout | None:
@@ -230,7 +232,9 @@ class _Reader:
             return
         digits = item_text.replace(".", "").replace(" ", "")
         if not (digits.isascii() and digits.isdigit() and len(digits) in (4, 6, 7, 8, 9, 10)):
-            raise SourceError(f"{self.where(row, ITEM)}: {item_text!r} is not a heading, tariff item or 10-digit number")
+            raise SourceError(
+                f"{self.where(row, ITEM)}: {item_text!r} is not a heading, tariff item or 10-digit number"
+            )
         if len(digits) == 8:
             self.item = _Item(
                 digits, row, self.cell(record, DESCRIPTION), self.cell(record, MFN), self.cell(record, PREFERENTIAL)
@@ -239,7 +243,9 @@ class _Reader:
             self.counts["headings_skipped"] += 1
             return
         if digits in self.seen:
-            raise SourceError(f"{self.where(row, ITEM)}: {item_text} is listed again (first at row {self.seen[digits]})")
+            raise SourceError(
+                f"{self.where(row, ITEM)}: {item_text} is listed again (first at row {self.seen[digits]})"
+            )
         self.seen[digits] = row
         self._classification(row, record, digits, writer, out)
 
@@ -292,11 +298,9 @@ class _Reader:
             self._note(self.odd_units, unit, row)
         description = " ".join((self.cell(record, DESCRIPTION) or (self.item.description if self.item else "")).split())
         for treatment, rate in rates:
-            specific = "" if rate.specific is None else str(rate.specific)
-            writer.writerow(
-                [digits, treatment, description, unit, str(rate.ad_valorem), "0", "false", self.effective]
-                + [specific, rate.unit or ""]
-            )
+            duty = str(rate.ad_valorem)
+            specific = ("", "") if rate.specific is None else (str(rate.specific), rate.unit or "")
+            writer.writerow([digits, treatment, description, unit, duty, "0", "false", self.effective, *specific])
         self.counts["classification_numbers"] += 1
         self.counts["rows"] += len(rates)
         self.chapters.add(int(digits[:2]))
