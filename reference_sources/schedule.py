@@ -28,7 +28,7 @@ from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from reference_sources.cache import CacheInfo, ReferenceCache, now_utc
 from reference_sources.http import SourceError
@@ -225,10 +225,11 @@ class _Reader:
         index = self.layout.columns[column]
         return record[index].strip() if index < len(record) else ""
 
-    def read(self, row: int, record: list[str], writer: Any, out: Any) -> None:
+    def read(self, row: int, record: list[str], writer: Any, out: TextIO) -> None:
         item_text = self.cell(record, ITEM)
         if not item_text:
-            self.counts["rows_without_item"] += bool(any(cell.strip() for cell in record))
+            if any(cell.strip() for cell in record):
+                self.counts["rows_without_item"] += 1
             return
         digits = item_text.replace(".", "").replace(" ", "")
         if not (digits.isascii() and digits.isdigit() and len(digits) in (4, 6, 7, 8, 9, 10)):
@@ -249,15 +250,19 @@ class _Reader:
         self.seen[digits] = row
         self._classification(row, record, digits, writer, out)
 
+    def _item_of(self, digits: str) -> _Item | None:
+        """The tariff item row above a classification number, when it is its own."""
+        return self.item if self.item is not None and self.item.number == digits[:8] else None
+
     def _inherited(self, row: int, record: list[str], column: str, digits: str) -> tuple[str, int]:
         """The cell's text and the row it comes from: its own, else its tariff item's."""
         own = self.cell(record, column)
-        item = self.item if self.item is not None and self.item.number == digits[:8] else None
+        item = self._item_of(digits)
         if own or item is None:
             return own, row
         return (item.mfn if column == MFN else item.preferential), item.row
 
-    def _classification(self, row: int, record: list[str], digits: str, writer: Any, out: Any) -> None:
+    def _classification(self, row: int, record: list[str], digits: str, writer: Any, out: TextIO) -> None:
         mfn_text, mfn_row = self._inherited(row, record, MFN, digits)
         if not mfn_text:
             raise SourceError(
@@ -296,7 +301,8 @@ class _Reader:
         unit = "" if unit in _NO_UNIT else unit
         if unit and unit not in self.units:
             self._note(self.odd_units, unit, row)
-        description = " ".join((self.cell(record, DESCRIPTION) or (self.item.description if self.item else "")).split())
+        item = self._item_of(digits)
+        description = " ".join((self.cell(record, DESCRIPTION) or (item.description if item else "")).split())
         for treatment, rate in rates:
             duty = str(rate.ad_valorem)
             specific = ("", "") if rate.specific is None else (str(rate.specific), rate.unit or "")

@@ -298,3 +298,14 @@ def test_tariff_update_installs_the_schedule_and_check_assesses_at_its_rate(tmp_
         "in the loaded tariff excerpt (version cbsa-schedule-2025-01-01)"
     )
     assert errors["AMT-DUTY"].endswith("= 137.70, by the loaded tariff excerpt (version cbsa-schedule-2025-01-01)")
+
+
+def test_a_classification_number_takes_its_tariff_items_description_and_note_rows_are_counted(
+    tmp_path: Path,
+) -> None:
+    body = "6109.10.00,Of cotton,,17 %,\n,,,,\n,Rates as at 2025-01-01,,,\n6109.10.00.10,,NMB,,\n"
+    cache = ReferenceCache(tmp_path)
+    info = load_schedule(cache, schedule_file(tmp_path, body), effective=EFFECTIVE)
+    assert info.counts is not None and (info.counts["rows_without_item"], info.counts["headings_skipped"]) == (1, 1)
+    row = cache.load_reference().tariff.row("6109100010", "2", EFFECTIVE)
+    assert row is not None and (row.description, row.duty_rate) == ("Of cotton", Decimal(17))
