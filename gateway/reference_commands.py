@@ -27,8 +27,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _print(as_json: bool, body: dict[str, Any]) -> None:
     if as_json:
         print(json.dumps(body, indent=2, ensure_ascii=False))
-    else:
-        print(", ".join(f"{key} {value}" for key, value in body.items() if value is not None))
+        return
+    counts, warnings = body.pop("counts", None), body.pop("warnings", None)
+    print(", ".join(f"{key} {value}" for key, value in body.items() if value is not None))
+    if counts:
+        print(", ".join(f"{key.replace('_', ' ')} {value}" for key, value in counts.items()))
+    for warning in warnings or ():
+        print(f"warning: {warning}")
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -66,13 +71,24 @@ def _update(args: argparse.Namespace) -> int:
     from reference_sources.cache import ReferenceCache
     from reference_sources.exchange_rates import fetch_rates, load_rates_file
     from reference_sources.http import SourceError
+    from reference_sources.schedule import load_schedule, schedule_layout
     from reference_sources.tariff_service import fetch_tariff, load_tariff_file
 
     settings = _settings(args)
     cache = ReferenceCache(settings.reference_cache_dir)
     try:
         if args.table == "tariff":
-            if args.file:
+            layout = schedule_layout(Path(args.file)) if args.file else None
+            if (args.effective is not None) != (layout is not None):
+                raise SourceError(
+                    "CBSA's schedule carries no dates: say from when its rates apply with --effective YYYY-MM-DD"
+                    if layout is not None
+                    else "--effective applies to CBSA's schedule (a file with its header) only"
+                )
+            if layout is not None:
+                effective = dt.date.fromisoformat(args.effective)
+                info = load_schedule(cache, Path(args.file), effective=effective, version=args.version, layout=layout)
+            elif args.file:
                 info = load_tariff_file(cache, Path(args.file), version=args.version)
             else:
                 info = fetch_tariff(cache, url=args.url or settings.tariff_service_url, version=args.version)
@@ -101,10 +117,16 @@ def add_commands(commands: Any) -> None:
         update = sub.add_parser("update", help="fetch into the cache from the service (or --url) or install --file")
         source = update.add_mutually_exclusive_group()
         source.add_argument("--url", help="the service URL (default: settings)")
-        source.add_argument("--file", help="a saved answer (.json) or a table in the gateway's CSV shape")
         if table == "tariff":
+            source.add_argument(
+                "--file",
+                help="a saved answer (.json), a table in the gateway's CSV shape, or CBSA's schedule saved as CSV "
+                "(or tab-separated; told by its header)",
+            )
             update.add_argument("--version", help="the version to record (default: the fetch date or the file's)")
+            update.add_argument("--effective", help="for CBSA's schedule: the date its rates apply from, YYYY-MM-DD")
         else:
+            source.add_argument("--file", help="a saved answer (.json) or a table in the gateway's CSV shape")
             update.add_argument("--start", help="StartDate, YYYY-MM-DD (default: 30 days before the end)")
             update.add_argument("--end", help="EndDate, YYYY-MM-DD (default: today)")
         for command, handler in ((show, _show), (update, _update)):

@@ -29,7 +29,8 @@ TABLES = ("tariff", "exchange_rates")
 @dataclass(frozen=True)
 class CacheInfo:
     """Where a cached table came from: the URL or file, its version, when it was fetched, its
-    rows, and for the rates the latest effective date they hold."""
+    rows, and for the rates the latest effective date they hold (for a tariff schedule, the date
+    its rates apply from); for a schedule also what was counted while reading it and its warnings."""
 
     table: str
     source: str
@@ -37,6 +38,8 @@ class CacheInfo:
     fetched_at: str  # ISO 8601, UTC
     rows: int
     rate_date: str | None = None
+    counts: dict[str, int] | None = None
+    warnings: list[str] | None = None
 
 
 class ReferenceCache:

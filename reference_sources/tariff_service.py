@@ -116,8 +116,10 @@ def _write_page(body: dict[str, Any], where: str, writer: Any) -> int:
     return count
 
 
-def _header(out: Any, version: str, source: str) -> None:
-    out.write(f"# tariff-version: {version}\n# tariff-scope: full\n# fetched from {source} at {now_utc()}\n")
+def write_header(out: Any, version: str, source: str, *, full: bool = True) -> None:
+    """The comment lines of a cached tariff: its version, its scope (``full`` for the whole tariff), its source."""
+    scope = "# tariff-scope: full\n" if full else ""
+    out.write(f"# tariff-version: {version}\n{scope}# fetched from {source} at {now_utc()}\n")
 
 
 def fetch_tariff(
@@ -134,7 +136,7 @@ def fetch_tariff(
     version = version or f"cbsa-tariff-srv-{dt.datetime.now(dt.UTC).date().isoformat()}"
     rows = 0
     with http_client(client, 60.0) as http, cache.writing(TABLE) as out:
-        _header(out, version, url)
+        write_header(out, version, url)
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(COLUMNS)
         next_url: str | None = url
@@ -164,7 +166,7 @@ def load_tariff_file(cache: ReferenceCache, path: Path, *, version: str | None =
             body = read_saved_answer(path)
             version = version or f"file-{path.name}"
             with cache.partial_path(TABLE).open("w", encoding="utf-8", newline="") as out:
-                _header(out, version, str(path))
+                write_header(out, version, str(path))
                 writer = csv.writer(out, lineterminator="\n")
                 writer.writerow(COLUMNS)
                 rows = _write_page(body, str(path), writer)
