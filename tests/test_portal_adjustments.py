@@ -117,7 +117,8 @@ def statement(http: httpx.Client, as_of: dt.date) -> dict[str, Any]:
 
 def decide(http: httpx.Client, version: int, decision: str, **body: Any) -> httpx.Response:
     return http.post(
-        f"/v1/declarations/{TXN}/versions/{version}/decision", json={"decision": decision, "operator": "ops.jane"} | body
+        f"/v1/declarations/{TXN}/versions/{version}/decision",
+        json={"decision": decision, "operator": "ops.jane"} | body,
     )
 
 
@@ -303,9 +304,7 @@ def test_reason_codes_are_checked_against_appendix_a(
 ) -> None:
     release = released or dt.datetime.now(EASTERN).date()
     assert post(http, make_declaration(release_date=release), "v1").status_code == 201
-    change = make_declaration(
-        version=2, function="4", amendment={"reason_code": reason}, release_date=release
-    )
+    change = make_declaration(version=2, function="4", amendment={"reason_code": reason}, release_date=release)
     refused = post(http, change, "v2")
     assert (refused.status_code, refused.json()["status"]) == (422, "41")
     assert errors(refused) == [(code, "amendment.reason_code")]
@@ -364,9 +363,7 @@ def test_an_operator_decides_from_the_cli(http: httpx.Client, portal: PortalServ
     assert paid_original_and_late_raise(http).status_code == 202
     code, listed, _ = cli(portal, "adjustments", "--status", "pending", "--json")
     assert code == 0
-    assert [(a["transaction_number"], a["version"], a["state"]) for a in listed["adjustments"]] == [
-        (TXN, 2, "pending")
-    ]
+    assert [(a["transaction_number"], a["version"], a["state"]) for a in listed["adjustments"]] == [(TXN, 2, "pending")]
 
     code, _, stderr = cli(portal, "refuse", TXN, "2")  # a refusal needs --note
     assert code == 2 and "--note" in stderr
