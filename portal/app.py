@@ -3,7 +3,9 @@
 It accepts a ``Declaration`` and answers a ``DeclarationOutcome``: 201 and status
 40 with the assessment, or 422 and status 41 with every business error found;
 412 (validation code 69) when the declarant holds no active delegation from the
-importer, 415 (code 90) when the declarant is not registered. Posts are
+importer, 415 (code 90) when the declarant is not registered; 202 and status 42
+for an adjustment (a change or cancellation received after the correction deadline),
+pending an operator's decision (portal/adjustments.py). Posts are
 idempotent per ``Idempotency-Key``. Parties and delegations are kept by the
 portal (``/v1/parties``, ``/v1/delegations``), seeded from a CSV.
 """
