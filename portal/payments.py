@@ -330,11 +330,28 @@ def _oldest_first(debits: Iterable[_Debit]) -> list[_Debit]:
     return sorted(debits, key=lambda d: (d.due_date, d.release_date, d.transaction_number, d.version))
 
 
+def offset_credits(debits: Sequence[_Debit]) -> None:
+    """A credit (an approved adjustment that lowers what a transaction owes) settles its
+    transaction's earlier lines first, oldest due first, as of the original's due date: what
+    it removed was never owed, so it bears no interest. What is left of it stays a credit
+    (negative outstanding): money owed back to the importer."""
+    for credit in (d for d in debits if d.assessed < 0):
+        for debit in _oldest_first(d for d in debits if d.transaction_number == credit.transaction_number):
+            take = min(-credit.outstanding, debit.outstanding)
+            if debit is credit or take <= 0:
+                continue
+            debit.paid += take
+            debit.payments.append((take, credit.interest_from))
+            credit.paid -= take
+
+
 def apply_payments(
     debits: Sequence[_Debit], payments: Sequence[_StoredPayment], account: str
 ) -> dict[int, list[Application]]:
-    """Replay the payments (oldest first) against the account's debits; updates ``paid``
-    and returns each payment's applications to this account (unapplied: no transaction)."""
+    """Replay the payments (oldest first) against the account's debits, once the credits
+    have settled their transactions (``offset_credits``); updates ``paid`` and returns each
+    payment's applications to this account (unapplied: no transaction)."""
+    offset_credits(debits)
     applied: dict[int, list[Application]] = {}
     for stored in payments:
         applications = applied.setdefault(stored.id, [])

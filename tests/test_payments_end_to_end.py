@@ -211,6 +211,10 @@ def test_a_late_change_is_answered_pending_and_reaches_the_statement_once_approv
         adjusted_total - Decimal("193.59"),
     )
     assert adjustment.assessed < 0 and adjustment.interest == Decimal("0.00")  # UST lowers the duty: a credit
+    # the credit settles v01's line first (as of its due date: no interest on what it removed)
+    assert (original.outstanding, adjustment.outstanding) == (adjusted_total, Decimal("0.00"))
+    # 40.50 left, 20 days late at 10 % compounded daily: 40.50 x ((1 + 0.10/365)^20 - 1) = 40.50 x 0.0054937 = 0.2225
+    assert adjusted_total == Decimal("40.50") and original.interest == Decimal("0.22")
     assert adjustment.approved_at == dt.datetime.fromisoformat(decided["decided_at"])
     assert after.balance == adjusted_total and not after.pending
 

@@ -105,8 +105,9 @@ correction, on the original's billing period and due date. Each **approved adjus
 its assessed total less the accepted version's before it, on the billing period holding the
 approval day (Eastern time), due on that period's due date, with interest at the specified rate
 from the day after the **original's** due date (Customs Act s.33.4(1): the amount was owing since
-then). A negative difference is a credit and bears no interest. Payments naming the transaction pay
-its lines oldest due first; pending adjustments are listed on the statement, outside every total.
+then). A negative difference is a credit: it bears no interest and first settles its transaction's
+earlier lines (as of the original's due date, so what it removed bears none either); what is left
+is owed back. Payments naming the transaction pay its lines oldest due first; pending adjustments are listed on the statement, outside every total.
 """
 
 
