@@ -5,8 +5,9 @@ remittance items to the accounts they name: 201 with status 40 and the applicati
 422 with status 41 and every error (P401–P407). ``GET /v1/payments/{end_to_end_reference}``
 answers a stored payment's outcome; ``GET /v1/accounts/{account}/statement`` the account's
 statement: its declarations (debits, from the accepted declaration versions: the CAD-OUT /
-CUSRES flows make them), its payments (credits), the balance, and what is due per billing
-period with its statement date and due date.
+CUSRES flows make them; one line per transaction, and one more per approved adjustment on the
+billing period of its approval), its payments (credits), the balance, what is due per billing
+period with its statement date and due date, and the adjustments still pending (outside the totals).
 
 Application is a deterministic replay, in the order the portal received the payments:
 an item that names transaction numbers pays those (up to what each still owes); an item
