@@ -222,11 +222,24 @@ def payment_due_date(
 # --- the statement ----------------------------------------------------------------------------
 
 
+class DebitKind(StrEnum):
+    DECLARATION = "declaration"
+    ADJUSTMENT = "adjustment"
+
+
 class DebitLine(_Model):
-    """One declaration on the account: its latest accepted version's assessment."""
+    """One line on the account: a declaration (its latest version accepted as original or
+    correction) or an approved adjustment (its assessed total less the version's before it,
+    on the billing period of its approval; a negative amount is a credit)."""
 
     transaction_number: str
     version: int
+    kind: DebitKind = DebitKind.DECLARATION
+    approved_at: dt.datetime | None = Field(default=None, description="An adjustment: when an operator approved it")
+    interest_from: dt.date | None = Field(
+        default=None,
+        description="Interest runs from the day after this date: the due date, or for an adjustment the original's",
+    )
     cancelled: bool = False
     release_date: dt.date
     period: str
@@ -238,6 +251,16 @@ class DebitLine(_Model):
         default=Decimal("0.00"),
         description="At the specified rate on what was paid after the due date (to its payment) and on what is still outstanding (to as_of)",
     )
+
+
+class PendingAdjustment(_Model):
+    """An adjustment waiting for an operator's decision: listed, not counted in the balance."""
+
+    transaction_number: str
+    version: int
+    received_at: dt.datetime
+    assessed: Decimal = Field(description="The adjustment's assessed total")
+    difference: Decimal = Field(description="Its assessed total less the version's before it")
 
 
 class CreditLine(_Model):
@@ -279,3 +302,6 @@ class Statement(_Model):
     amount_due: Decimal = Field(description="Outstanding on declarations (before unapplied credit)")
     interest: Decimal = Field(default=Decimal("0.00"), description="Interest on late amounts, as of as_of")
     periods: list[DuePeriod]
+    pending: list[PendingAdjustment] = Field(
+        default_factory=list, description="Adjustments waiting for approval: not in any total"
+    )

@@ -1,4 +1,4 @@
-"""``carm-edi``: check, estimate, process, ledger show, reprocess, demo, schema, portal serve, tariff, rates.
+"""``carm-edi``: check, estimate, process, ledger show, reprocess, demo, schema, portal serve|adjustments|approve|refuse, tariff, rates.
 
 Exit codes of ``check``: 0 accepted, 1 rejected, 2 cannot run; of ``estimate``:
 0 declared amounts match, 1 differences, 2 cannot run.
@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from domain import Declaration, DeclarationOutcome
+from gateway.portal_commands import add_commands as add_portal_commands
 from gateway.reference_commands import add_commands
 from gateway.settings import Settings
 
@@ -303,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in the data folder)")
     serve.set_defaults(handler=_portal_serve)
+    add_portal_commands(portal_commands)
     add_commands(commands)
     return parser
 

@@ -26,7 +26,7 @@ PARTNER = "broker01"
 FIXTURES = PROJECT_ROOT / "fixtures" / "cusdec"
 DAGS_FOLDER = PROJECT_ROOT / "dags"
 SHOWCASE = ("v01_single.edi", "i11_unknown_hs.edi")  # an accepted file and a rejected one
-SHOWCASE_TRANSACTION = "10207000300014"  # v01's transaction, corrected by v04
+SHOWCASE_TRANSACTION = "10207000300014"  # v01's transaction, adjusted by v04 (approved by the demo's operator)
 DEPENDENT = ("v01_single.edi", "v04_correction.edi", "i14_duplicate_interchange.edi")
 DEMO_BATCH_SIZE = 8  # 22 fixtures: three mapped batches
 
@@ -218,9 +218,17 @@ def print_portal_view(settings: Settings) -> None:
     """The portal's history of v01's transaction, fetched over HTTP."""
     from portal.client import PortalClient, PortalRequestError
 
-    print(f"\n--- portal: GET {settings.portal_url}/v1/declarations/{SHOWCASE_TRANSACTION}")
     with PortalClient.from_settings(settings) as client:
         try:
+            # v04 arrives long after v01's due date: an adjustment, pending until an operator approves it
+            for pending in client.adjustments("pending"):
+                if pending["transaction_number"] == SHOWCASE_TRANSACTION:
+                    decided = client.decide(SHOWCASE_TRANSACTION, pending["version"], "approve", "demo-operator")
+                    print(
+                        f"\n--- portal: adjustment version {decided['version']} of {SHOWCASE_TRANSACTION} "
+                        f"{decided['state']} by {decided['operator']} (difference {decided['difference']} CAD)"
+                    )
+            print(f"\n--- portal: GET {settings.portal_url}/v1/declarations/{SHOWCASE_TRANSACTION}")
             history = client.get_declaration(SHOWCASE_TRANSACTION)
         except PortalRequestError as error:
             print(error)

@@ -3,7 +3,9 @@
 It accepts a ``Declaration`` and answers a ``DeclarationOutcome``: 201 and status
 40 with the assessment, or 422 and status 41 with every business error found;
 412 (validation code 69) when the declarant holds no active delegation from the
-importer, 415 (code 90) when the declarant is not registered. Posts are
+importer, 415 (code 90) when the declarant is not registered; 202 and status 42
+for an adjustment (a change or cancellation received after the correction deadline),
+pending an operator's decision (portal/adjustments.py). Posts are
 idempotent per ``Idempotency-Key``. Parties and delegations are kept by the
 portal (``/v1/parties``, ``/v1/delegations``), seeded from a CSV.
 """
@@ -15,7 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,10 +33,12 @@ from domain.identifiers import ProgramAccount, bn9_of, is_program_account
 from domain.outcome import DeclarationOutcome, OutcomeStatus, PortalError
 from duties.tariff import Tariff
 from portal import codes
+from portal.adjustments import adjustment_router
 from portal.assessment import Assessment, assess
-from portal.payments import payment_router
+from portal.payments import PortalCalendar, payment_router
 from portal.rpp import RppCheck, rpp_router
 from portal.store import Delegation, IdempotencyRecord, PortalStore, StoreConflict, StoredVersion
+from validators.reference_data import load_reason_codes
 
 DECLARATIONS_PATH = "/v1/declarations"
 DEFAULT_DELEGATIONS = Path(__file__).resolve().parent.parent / "fixtures" / "reference" / "delegations.csv"
@@ -125,6 +129,7 @@ _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 _POST_RESPONSES: dict[int | str, dict[str, Any]] = {
     201: _documented(DeclarationOutcome, "Accepted (status 40) with the assessment."),
+    202: _documented(DeclarationOutcome, "An adjustment (after the due date): assessed, pending (42) a decision."),
     412: _documented(DeclarationOutcome, "Sender does not match (status 412, code 69): no active delegation."),
     415: _documented(DeclarationOutcome, "Unknown trading partner (status 415, code 90): declarant not registered."),
     422: _documented(DeclarationOutcome, "Rejected (status 41) or syntax error (status 400, code P001)."),
@@ -143,7 +148,10 @@ _GET_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def version_errors(declaration: Declaration, versions: Sequence[StoredVersion]) -> list[PortalError]:
-    """Original, change and cancellation rules against the accepted versions so far."""
+    """Original, change and cancellation rules against the versions stored so far. A version
+    number counts every stored version, refused adjustments too (numbers are never reused);
+    whether the CAD is cancelled is the latest accepted version's; while an adjustment awaits
+    its decision no other version is taken (P107)."""
     number, version = declaration.transaction_number, declaration.version
     latest = versions[-1] if versions else None
     errors: list[PortalError] = []
@@ -159,15 +167,49 @@ def version_errors(declaration: Declaration, versions: Sequence[StoredVersion]) 
         message = f"Transaction {number} does not exist"
         errors.append(codes.TRANSACTION_UNKNOWN.error("transaction_number", message))
     else:
-        if latest.function == DeclarationFunction.CANCELLATION:
-            message = f"Transaction {number} was cancelled in version {latest.version}"
+        accepted = [v for v in versions if v.status == OutcomeStatus.ACCEPTED.value]
+        if accepted and accepted[-1].function == DeclarationFunction.CANCELLATION:
+            message = f"Transaction {number} was cancelled in version {accepted[-1].version}"
             errors.append(codes.TRANSACTION_CANCELLED.error("transaction_number", message))
+        for pending in (v for v in versions if v.status == OutcomeStatus.PENDING.value):
+            message = (
+                f"Version {pending.version} of transaction {number} is an adjustment awaiting an operator's decision"
+            )
+            errors.append(codes.ADJUSTMENT_PENDING.error("transaction_number", message))
         if version != latest.version + 1:
             message = f"Version {version} is not {latest.version + 1}, the next after version {latest.version}"
             errors.append(codes.VERSION_NOT_NEXT.error("version", message))
     if declaration.function is DeclarationFunction.CHANGE and declaration.amendment is None:
         errors.append(codes.AMENDMENT_MISSING.error("amendment"))
     return errors
+
+
+def reason_errors(declaration: Declaration, reason_codes: Mapping[str, str]) -> list[PortalError]:
+    """The amendment's reason code against D17-2-1 Appendix A (``reason_codes.csv``, the
+    reference data the gateway's rule VER-RSN reads): unknown (P108) or reserved to CBSA (P109)."""
+    if declaration.amendment is None:
+        return []
+    code = declaration.amendment.reason_code
+    use = reason_codes.get(code)
+    if use is None:
+        message = f"Reason code {code!r} is not a D17-2-1 Appendix A reason code"
+        return [codes.REASON_CODE_UNKNOWN.error("amendment.reason_code", message)]
+    if use != "importer":
+        message = f"Reason code {code!r} is reserved to CBSA (D17-2-1 Appendix A); a filer may not use it"
+        return [codes.REASON_CODE_RESERVED.error("amendment.reason_code", message)]
+    return []
+
+
+def is_adjustment(
+    declaration: Declaration, versions: Sequence[StoredVersion], calendar: PortalCalendar, received_at: dt.datetime
+) -> bool:
+    """A change or cancellation received after the correction deadline (23:59:59 Eastern on
+    the payment due date of the original's release): decided by the time received, not by
+    the amendment kind the filer declared."""
+    if declaration.function is DeclarationFunction.ORIGINAL or not versions:
+        return False
+    release = dt.date.fromisoformat(versions[0].body["release_date"])
+    return received_at > calendar.correction_deadline(release)
 
 
 def sender_outcome(store: PortalStore, declaration: Declaration, received_at: dt.datetime) -> DeclarationOutcome | None:
@@ -195,7 +237,12 @@ def sender_outcome(store: PortalStore, declaration: Declaration, received_at: dt
     return None
 
 
-_SENDER_STATUS_CODES = {OutcomeStatus.SENDER_MISMATCH: 412, OutcomeStatus.UNKNOWN_PARTNER: 415}
+_STATUS_CODES = {
+    OutcomeStatus.ACCEPTED: 201,
+    OutcomeStatus.PENDING: 202,
+    OutcomeStatus.SENDER_MISMATCH: 412,
+    OutcomeStatus.UNKNOWN_PARTNER: 415,
+}
 
 
 def party_errors(declaration: Declaration) -> list[PortalError]:
@@ -206,9 +253,18 @@ def party_errors(declaration: Declaration) -> list[PortalError]:
 
 
 def evaluate(
-    declaration: Declaration, versions: Sequence[StoredVersion], tariff: Tariff, received_at: dt.datetime
+    declaration: Declaration,
+    versions: Sequence[StoredVersion],
+    tariff: Tariff,
+    received_at: dt.datetime,
+    *,
+    calendar: PortalCalendar | None = None,
+    reason_codes: Mapping[str, str] | None = None,
 ) -> DeclarationOutcome:
-    """Accept with the assessment, or reject with every error found.
+    """Accept with the assessment, or reject with every error found; with ``calendar``, a
+    change or cancellation received after the correction deadline is an adjustment: assessed
+    and pending (42) until an operator decides; with ``reason_codes``, an amendment's reason
+    code is checked against them.
 
     A cancellation withdraws the CAD: its lines are neither checked nor assessed
     and nothing is owed for it.
@@ -216,6 +272,8 @@ def evaluate(
     cancellation = declaration.function is DeclarationFunction.CANCELLATION
     assessment = Assessment() if cancellation else assess(declaration, tariff)
     errors = version_errors(declaration, versions) + party_errors(declaration) + assessment.errors
+    if reason_codes is not None:
+        errors += reason_errors(declaration, reason_codes)
     identity = {
         "transaction_number": declaration.transaction_number,
         "version": declaration.version,
@@ -223,8 +281,9 @@ def evaluate(
     }
     if errors:
         return DeclarationOutcome(status=OutcomeStatus.REJECTED, errors=errors, **identity)
+    adjustment = calendar is not None and is_adjustment(declaration, versions, calendar, received_at)
     return DeclarationOutcome(
-        status=OutcomeStatus.ACCEPTED,
+        status=OutcomeStatus.PENDING if adjustment else OutcomeStatus.ACCEPTED,
         lines=assessment.lines,
         **assessment.totals(),
         tariff_version=tariff.version,
@@ -265,11 +324,14 @@ def submit(
     *,
     check_sender: bool = False,
     rpp: RppCheck | None = None,
+    calendar: PortalCalendar | None = None,
+    reason_codes: Mapping[str, str] | None = None,
 ) -> Response:
     """Decide once per key: replay a stored answer, or decide and store it atomically.
 
     With ``check_sender`` (the app's setting) the sender checks come first: 412 / 415;
-    with ``rpp`` an accepted declaration is measured against the importer's RPP security."""
+    with ``rpp`` an accepted declaration is measured against the importer's RPP security;
+    ``calendar`` and ``reason_codes`` as ``evaluate``'s (an adjustment is answered 202)."""
     digest = request_digest(declaration)
     for _ in range(_MAX_DECISIONS):
         record = store.idempotency_record(key)
@@ -278,10 +340,12 @@ def submit(
         versions = store.versions(declaration.transaction_number)
         received_at = dt.datetime.now(dt.UTC)
         sender = sender_outcome(store, declaration, received_at) if check_sender else None
-        outcome = sender or evaluate(declaration, versions, tariff, received_at)
+        outcome = sender or evaluate(
+            declaration, versions, tariff, received_at, calendar=calendar, reason_codes=reason_codes
+        )
         if rpp is not None:
             outcome = rpp.decide(declaration, outcome)
-        status_code = 201 if outcome.status.accepted else _SENDER_STATUS_CODES.get(outcome.status, 422)
+        status_code = _STATUS_CODES.get(outcome.status, 422)
         body = outcome.model_dump_json()
         try:
             store.record_submission(
@@ -369,6 +433,8 @@ def create_app(
     (the sender checks still apply: register parties through the API)."""
     store = PortalStore.from_url(database_url)
     tariff = Tariff.load(Path(tariff_path))
+    calendar = PortalCalendar.load()
+    reason_codes = load_reason_codes()
     if delegations_path is not None:
         store.seed_delegations(Path(delegations_path))
     rpp = RppCheck(store)
@@ -408,15 +474,18 @@ def create_app(
     def post_declaration(declaration: Declaration, key: Annotated[str, Depends(idempotency_key)]) -> Response:
         """Submit one declaration version. A repeat with the same Idempotency-Key and body is
         answered with the first status and body, unchanged (header ``Idempotent-Replayed``)."""
-        return submit(store, tariff, declaration, key, check_sender=True, rpp=rpp)
+        return submit(
+            store, tariff, declaration, key, check_sender=True, rpp=rpp, calendar=calendar, reason_codes=reason_codes
+        )
 
     @router.get("/declarations/{transaction_number}", response_model=DeclarationHistory, responses=_GET_RESPONSES)
     def get_declaration(transaction_number: str) -> DeclarationHistory:
-        """The latest accepted version with its outcome, and a summary of every version."""
+        """The latest accepted version with its outcome, and a summary of every version
+        (pending and refused adjustments too)."""
         versions = store.versions(transaction_number)
         if not versions:
             raise PortalHTTPError(404, [codes.NOT_FOUND.error("transaction_number")])
-        latest = versions[-1]
+        latest = [v for v in versions if v.status == OutcomeStatus.ACCEPTED.value][-1]
         return DeclarationHistory(
             transaction_number=transaction_number,
             cancelled=latest.function == DeclarationFunction.CANCELLATION,
@@ -511,6 +580,7 @@ def create_app(
 
     router.include_router(payment_router(store))  # payments and statements (portal/payments.py)
     router.include_router(rpp_router(rpp))  # RPP privilege and security (portal/rpp.py)
+    router.include_router(adjustment_router(store))  # operators' decisions on adjustments (portal/adjustments.py)
     app.include_router(router)
     return app
 

@@ -212,6 +212,27 @@ class PortalClient:
             return response.json()
         raise PortalRequestError(response.status_code, _body(response))
 
+    def adjustments(self, status: str | None = None) -> list[dict[str, Any]]:
+        """The portal's adjustments (``pending``, ``approved`` or ``refused``; None: all)."""
+        response = self._send("GET", "/v1/adjustments", params={"status": status} if status else {})
+        if response.is_success:
+            return list(response.json()["adjustments"])
+        raise PortalRequestError(response.status_code, _body(response))
+
+    def decide(
+        self, transaction_number: str, version: int, decision: str, operator: str, note: str | None = None
+    ) -> dict[str, Any]:
+        """An operator's decision (``approve`` or ``refuse``) on a pending adjustment; the
+        recorded adjustment. The same decision again answers the first, unchanged."""
+        response = self._send(
+            "POST",
+            f"/v1/declarations/{transaction_number}/versions/{version}/decision",
+            json={"decision": decision, "operator": operator, "note": note},
+        )
+        if response.is_success:
+            return dict(response.json())
+        raise PortalRequestError(response.status_code, _body(response))
+
     def delegations(
         self, importer: str | None = None, broker: str | None = None, active: bool | None = None
     ) -> list[dict[str, Any]]:

@@ -2,8 +2,8 @@
 
 CARM publishes very few of its ValidationCodes; the only public one we use is
 ``077`` (carm-brief §3). All ``P`` codes are our own choice and are listed in
-docs/portal-api.md: ``P0xx`` request problems, ``P1xx`` version rules,
-``P2xx`` classification, ``P3xx`` parties.
+docs/portal-api.md: ``P0xx`` request problems, ``P1xx`` version rules (with the
+adjustments and their decisions), ``P2xx`` classification, ``P3xx`` parties.
 """
 
 from __future__ import annotations
@@ -40,6 +40,17 @@ TRANSACTION_UNKNOWN = ValidationCode("P103", "The transaction number does not ex
 VERSION_NOT_NEXT = ValidationCode("P104", "The version must be the latest version + 1")
 TRANSACTION_CANCELLED = ValidationCode("P105", "The transaction has been cancelled")
 AMENDMENT_MISSING = ValidationCode("P106", "A change must carry an amendment with a reason code")
+ADJUSTMENT_PENDING = ValidationCode(
+    "P107", "An adjustment of the transaction awaits an operator's decision: no other version until it is decided"
+)
+REASON_CODE_UNKNOWN = ValidationCode("P108", "The reason code is not a D17-2-1 Appendix A reason code")
+REASON_CODE_RESERVED = ValidationCode("P109", "The reason code is reserved to CBSA (D17-2-1 Appendix A)")
+
+# Operators' decisions on adjustments (docs/portal-api.md "Adjustments").
+NOT_PENDING = ValidationCode("P110", "The version is not an adjustment awaiting a decision")
+DECIDED_OTHERWISE = ValidationCode("P111", "The adjustment was already decided the other way")
+REFUSAL_NOTE_MISSING = ValidationCode("P112", "A refusal needs a note saying why")
+ADJUSTMENT_REFUSED = ValidationCode("P120", "The adjustment was refused by CBSA")
 
 # Classification.
 HS_CODE_UNKNOWN = ValidationCode("P201", "The HS code is not in the tariff")

@@ -5,8 +5,9 @@ remittance items to the accounts they name: 201 with status 40 and the applicati
 422 with status 41 and every error (P401–P407). ``GET /v1/payments/{end_to_end_reference}``
 answers a stored payment's outcome; ``GET /v1/accounts/{account}/statement`` the account's
 statement: its declarations (debits, from the accepted declaration versions: the CAD-OUT /
-CUSRES flows make them), its payments (credits), the balance, and what is due per billing
-period with its statement date and due date.
+CUSRES flows make them; one line per transaction, and one more per approved adjustment on the
+billing period of its approval), its payments (credits), the balance, what is due per billing
+period with its statement date and due date, and the adjustments still pending (outside the totals).
 
 Application is a deterministic replay, in the order the portal received the payments:
 an item that names transaction numbers pays those (up to what each still owes); an item
@@ -25,8 +26,10 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import groupby, pairwise
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import APIRouter, Header, Query
@@ -37,24 +40,26 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from domain.declaration import DeclarationFunction
 from domain.identifiers import bn9_of, bn9_valid, is_program_account
-from domain.outcome import TOTALS, PortalError
+from domain.outcome import TOTALS, OutcomeStatus, PortalError
 from domain.payment import (
     CBSA_CURRENCY,
     Application,
     BillingCalendar,
     CreditLine,
+    DebitKind,
     DebitLine,
     DuePeriod,
     Payment,
     PaymentOutcome,
     PaymentStatus,
+    PendingAdjustment,
     Statement,
     late_interest,
     period_id,
     statement_date,
 )
 from portal.codes import IDEMPOTENCY_KEY_MISSING, IDEMPOTENCY_KEY_REUSED, NOT_FOUND, TRY_AGAIN, ValidationCode
-from portal.store import PortalStore, StoreConflict, _Base, _DeclarationRow, _IdempotencyRow, _PartyRow, _utc
+from portal.store import PortalStore, StoreConflict, StoredVersion, _Base, _IdempotencyRow, _PartyRow, _utc
 from validators.reference_data import (
     DEFAULT_DIRECTORY,
     PrescribedRates,
@@ -64,6 +69,8 @@ from validators.reference_data import (
 )
 
 ZERO = Decimal("0.00")
+EASTERN = ZoneInfo("America/Toronto")
+"""CBSA's deadlines are Eastern time (the correction window closes 11:59 pm ET)."""
 CENT = Decimal("0.01")
 
 # Validation codes of the payments endpoint (our choices, docs/formats/payments.md).
@@ -138,13 +145,26 @@ class PortalCalendar:
     def due_date(self, period_end: dt.date) -> dt.date:
         return self.calendar.due_date(period_end, self.holidays)
 
+    def release_due_date(self, release_date: dt.date) -> tuple[dt.date, dt.date]:
+        """The billing period end and payment due date of goods released on ``release_date``."""
+        _, end = self.period(release_date)
+        return end, self.due_date(end)
+
+    def correction_deadline(self, release_date: dt.date) -> dt.datetime:
+        """The last moment a change is a correction: 23:59:59 Eastern time on the payment due
+        date of the goods' release (carm-brief "Corrections, adjustments, versions"); after
+        it a change is an adjustment."""
+        _, due = self.release_due_date(release_date)
+        return dt.datetime.combine(due, dt.time(23, 59, 59, 999999), tzinfo=EASTERN)
+
     def interest(self, debit: "_Debit", as_of: dt.date) -> Decimal:
-        """Interest on the debit as of ``as_of``: each payment's part from the day after the due
-        date to its value date, the outstanding rest to ``as_of``."""
+        """Interest on the debit as of ``as_of``: each payment's part from the day after the
+        debit's interest date (its due date; an adjustment's, the original's due date) to its
+        value date, the outstanding rest to ``as_of``. Nothing on a credit (a negative debit)."""
         slices = [*debit.payments, (debit.outstanding, as_of)]
         return sum(
             (
-                late_interest(amount, debit.due_date, min(paid_on, as_of), self.prescribed_rates)
+                late_interest(amount, debit.interest_from, min(paid_on, as_of), self.prescribed_rates)
                 for amount, paid_on in slices
                 if amount > 0
             ),
@@ -164,12 +184,20 @@ class _Debit:
     assessed: Decimal
     period_end: dt.date
     due_date: dt.date
+    kind: DebitKind = DebitKind.DECLARATION
+    approved_at: dt.datetime | None = None
+    original_due: dt.date | None = None
+    """An adjustment: the original's due date, from which its interest runs."""
     paid: Decimal = ZERO
     payments: list[tuple[Decimal, dt.date]] = field(default_factory=list)
 
     @property
     def outstanding(self) -> Decimal:
         return self.assessed - self.paid
+
+    @property
+    def interest_from(self) -> dt.date:
+        return self.original_due or self.due_date
 
 
 @dataclass
@@ -192,36 +220,86 @@ def _total_due(outcome: dict[str, Any]) -> Decimal:
     return sum((Decimal(str(outcome.get(name) or "0")) for name in TOTALS), ZERO)
 
 
-def account_declarations(store: PortalStore, calendar: PortalCalendar) -> dict[str, dict[str, _Debit]]:
-    """Account → transaction → its debit: the latest accepted version's assessment
-    (nothing for a cancelled CAD); due dates count from the original's release."""
-    with Session(store.engine) as session:
-        rows = list(
-            session.scalars(
-                select(_DeclarationRow).order_by(_DeclarationRow.transaction_number, _DeclarationRow.version)
+def owed(version: StoredVersion) -> Decimal:
+    """What a version leaves owing on the transaction: its assessment, nothing for a cancellation."""
+    return ZERO if version.function == DeclarationFunction.CANCELLATION.value else _total_due(version.outcome)
+
+
+def difference(versions: Sequence[StoredVersion], version: StoredVersion) -> Decimal:
+    """What ``version`` adds to what the transaction owes: its amount less the latest accepted
+    version's before it."""
+    before = [v for v in versions if v.version < version.version and v.status == OutcomeStatus.ACCEPTED.value]
+    return owed(version) - (owed(before[-1]) if before else ZERO)
+
+
+def account_declarations(store: PortalStore, calendar: PortalCalendar) -> dict[str, list[_Debit]]:
+    """Account → its debit lines. Per transaction: the latest version accepted as original or
+    correction (nothing for a cancelled CAD) on the period and due date of the original's
+    release; and one line per approved adjustment, its assessed total less the effective
+    version's before it, on the billing period holding its approval day (Eastern time), with
+    interest from the original's due date (docs/rules.md "Corrections and adjustments")."""
+    decisions = store.decisions()
+    accounts: dict[str, list[_Debit]] = {}
+    for number, stored in groupby(store.all_versions(), key=lambda v: v.transaction_number):
+        effective = [v for v in stored if v.status == OutcomeStatus.ACCEPTED.value]
+        if not effective:
+            continue
+        release = dt.date.fromisoformat(effective[0].body["release_date"])
+        end, due = calendar.release_due_date(release)
+        base = [v for v in effective if (number, v.version) not in decisions][-1]
+        lines = accounts.setdefault(base.body["importer"]["account"], [])
+        cancelled = base.function == DeclarationFunction.CANCELLATION.value
+        lines.append(_Debit(number, base.version, cancelled, release, owed(base), end, due))
+        for previous, version in pairwise(effective):
+            decision = decisions.get((number, version.version))
+            if decision is None:
+                continue
+            _, approval_end = calendar.period(decision.decided_at.astimezone(EASTERN).date())
+            lines.append(
+                _Debit(
+                    number,
+                    version.version,
+                    version.function == DeclarationFunction.CANCELLATION.value,
+                    release,
+                    owed(version) - owed(previous),
+                    approval_end,
+                    calendar.due_date(approval_end),
+                    DebitKind.ADJUSTMENT,
+                    decision.decided_at,
+                    due,
+                )
             )
-        )
-    latest: dict[str, _DeclarationRow] = {}
-    released: dict[str, dt.date] = {}
-    for row in rows:
-        latest[row.transaction_number] = row
-        released.setdefault(row.transaction_number, dt.date.fromisoformat(row.body["release_date"]))
-    accounts: dict[str, dict[str, _Debit]] = {}
-    for number, row in latest.items():
-        account = row.body["importer"]["account"]
-        cancelled = row.function == DeclarationFunction.CANCELLATION.value
-        release = released[number]
-        _, end = calendar.period(release)
-        accounts.setdefault(account, {})[number] = _Debit(
-            number,
-            row.version,
-            cancelled,
-            release,
-            ZERO if cancelled else _total_due(row.outcome),
-            end,
-            calendar.due_date(end),
-        )
     return accounts
+
+
+def pending_adjustments(store: PortalStore, account: str) -> list[PendingAdjustment]:
+    """The account's adjustments waiting for a decision, oldest first."""
+    pending = []
+    for _, stored in groupby(store.all_versions(), key=lambda v: v.transaction_number):
+        versions = list(stored)
+        if versions[0].body["importer"]["account"] != account:
+            continue
+        for version in versions:
+            if version.status != OutcomeStatus.PENDING.value:
+                continue
+            pending.append(
+                PendingAdjustment(
+                    transaction_number=version.transaction_number,
+                    version=version.version,
+                    received_at=version.received_at,
+                    assessed=owed(version),
+                    difference=difference(versions, version),
+                )
+            )
+    return sorted(pending, key=lambda p: p.received_at)
+
+
+def _transactions(lines: Iterable[_Debit]) -> dict[str, _Debit]:
+    """Each transaction's line of its latest version (cancelled: the CAD is withdrawn)."""
+    latest: dict[str, _Debit] = {}
+    for line in sorted(lines, key=lambda d: d.version):
+        latest[line.transaction_number] = line
+    return latest
 
 
 def _stored_payments(store: PortalStore, account: str | None = None) -> list[_StoredPayment]:
@@ -250,14 +328,31 @@ def _stored_payments(store: PortalStore, account: str | None = None) -> list[_St
 
 
 def _oldest_first(debits: Iterable[_Debit]) -> list[_Debit]:
-    return sorted(debits, key=lambda d: (d.due_date, d.release_date, d.transaction_number))
+    return sorted(debits, key=lambda d: (d.due_date, d.release_date, d.transaction_number, d.version))
+
+
+def offset_credits(debits: Sequence[_Debit]) -> None:
+    """A credit (an approved adjustment that lowers what a transaction owes) settles its
+    transaction's earlier lines first, oldest due first, as of the original's due date: what
+    it removed was never owed, so it bears no interest. What is left of it stays a credit
+    (negative outstanding): money owed back to the importer."""
+    for credit in (d for d in debits if d.assessed < 0):
+        for debit in _oldest_first(d for d in debits if d.transaction_number == credit.transaction_number):
+            take = min(-credit.outstanding, debit.outstanding)
+            if debit is credit or take <= 0:
+                continue
+            debit.paid += take
+            debit.payments.append((take, credit.interest_from))
+            credit.paid -= take
 
 
 def apply_payments(
-    debits: dict[str, _Debit], payments: Sequence[_StoredPayment], account: str
+    debits: Sequence[_Debit], payments: Sequence[_StoredPayment], account: str
 ) -> dict[int, list[Application]]:
-    """Replay the payments (oldest first) against the account's debits; updates ``paid``
-    and returns each payment's applications to this account (unapplied: no transaction)."""
+    """Replay the payments (oldest first) against the account's debits, once the credits
+    have settled their transactions (``offset_credits``); updates ``paid`` and returns each
+    payment's applications to this account (unapplied: no transaction)."""
+    offset_credits(debits)
     applied: dict[int, list[Application]] = {}
     for stored in payments:
         applications = applied.setdefault(stored.id, [])
@@ -265,12 +360,16 @@ def apply_payments(
             if item.account != account:
                 continue
             money = item.amount
-            if item.transaction_numbers:
-                targets = [debits[n] for n in item.transaction_numbers if n in debits]
+            if item.transaction_numbers:  # each named transaction's lines, oldest due first
+                targets = [
+                    d
+                    for n in item.transaction_numbers
+                    for d in _oldest_first(d for d in debits if d.transaction_number == n)
+                ]
             elif item.statement:
-                targets = _oldest_first(d for d in debits.values() if period_id(d.period_end) == item.statement)
+                targets = _oldest_first(d for d in debits if period_id(d.period_end) == item.statement)
             else:
-                targets = _oldest_first(debits.values())
+                targets = _oldest_first(debits)
             for debit in targets:
                 take = min(money, debit.outstanding)
                 if take <= 0:
@@ -289,7 +388,7 @@ def apply_payments(
 
 
 def statement(store: PortalStore, account: str, as_of: dt.date, calendar: PortalCalendar) -> Statement:
-    debits = account_declarations(store, calendar).get(account, {})
+    debits = account_declarations(store, calendar).get(account, [])
     payments = _stored_payments(store, account)
     applied = apply_payments(debits, payments, account)
     credits = []
@@ -311,26 +410,27 @@ def statement(store: PortalStore, account: str, as_of: dt.date, calendar: Portal
                 applications=applications,
             )
         )
-    ordered = _oldest_first(debits.values())
-    interest = {d.transaction_number: calendar.interest(d, as_of) for d in ordered}
-    periods: dict[dt.date, list[_Debit]] = {}
-    for debit in ordered:
-        periods.setdefault(debit.period_end, []).append(debit)
+    ordered = _oldest_first(debits)
+    interest = [calendar.interest(d, as_of) for d in ordered]
+    periods: dict[dt.date, list[tuple[_Debit, Decimal]]] = {}
+    for debit, owing in zip(ordered, interest, strict=True):
+        periods.setdefault(debit.period_end, []).append((debit, owing))
     due = []
     for end, members in sorted(periods.items()):
         start, _ = calendar.period(end)
-        outstanding = sum((d.outstanding for d in members), ZERO)
+        outstanding = sum((d.outstanding for d, _ in members), ZERO)
+        due_date = members[0][0].due_date
         due.append(
             DuePeriod(
                 period=period_id(end),
                 period_start=start,
                 period_end=end,
                 statement_date=statement_date(end),
-                due_date=members[0].due_date,
-                assessed=sum((d.assessed for d in members), ZERO),
+                due_date=due_date,
+                assessed=sum((d.assessed for d, _ in members), ZERO),
                 outstanding=outstanding,
-                overdue=outstanding > 0 and as_of > members[0].due_date,
-                interest=sum((interest[d.transaction_number] for d in members), ZERO),
+                overdue=outstanding > 0 and as_of > due_date,
+                interest=sum((owing for _, owing in members), ZERO),
             )
         )
     total_assessed = sum((d.assessed for d in ordered), ZERO)
@@ -342,6 +442,9 @@ def statement(store: PortalStore, account: str, as_of: dt.date, calendar: Portal
             DebitLine(
                 transaction_number=d.transaction_number,
                 version=d.version,
+                kind=d.kind,
+                approved_at=d.approved_at,
+                interest_from=d.interest_from,
                 cancelled=d.cancelled,
                 release_date=d.release_date,
                 period=period_id(d.period_end),
@@ -349,9 +452,9 @@ def statement(store: PortalStore, account: str, as_of: dt.date, calendar: Portal
                 assessed=d.assessed,
                 paid=d.paid,
                 outstanding=d.outstanding,
-                interest=interest[d.transaction_number],
+                interest=owing,
             )
-            for d in ordered
+            for d, owing in zip(ordered, interest, strict=True)
         ],
         credits=credits,
         total_assessed=total_assessed,
@@ -359,8 +462,9 @@ def statement(store: PortalStore, account: str, as_of: dt.date, calendar: Portal
         unapplied=sum((c.unapplied for c in credits), ZERO),
         balance=total_assessed - total_paid,
         amount_due=sum((d.outstanding for d in ordered), ZERO),
-        interest=sum(interest.values(), ZERO),
+        interest=sum(interest, ZERO),
         periods=due,
+        pending=pending_adjustments(store, account),
     )
 
 
@@ -371,7 +475,7 @@ def _two_places(value: Decimal) -> bool:
     return value.is_finite() and value > 0 and value == value.quantize(CENT)
 
 
-def _known_account(store: PortalStore, account: str, declared: dict[str, dict[str, _Debit]]) -> bool:
+def _known_account(store: PortalStore, account: str, declared: dict[str, list[_Debit]]) -> bool:
     if account in declared:
         return True
     with Session(store.engine) as session:
@@ -379,7 +483,7 @@ def _known_account(store: PortalStore, account: str, declared: dict[str, dict[st
         return row is not None and row.role == "importer"
 
 
-def payment_errors(store: PortalStore, payment: Payment, declared: dict[str, dict[str, _Debit]]) -> list[PortalError]:
+def payment_errors(store: PortalStore, payment: Payment, declared: dict[str, list[_Debit]]) -> list[PortalError]:
     errors: list[PortalError] = []
     if payment.currency != CBSA_CURRENCY:
         errors.append(
@@ -410,8 +514,9 @@ def payment_errors(store: PortalStore, payment: Payment, declared: dict[str, dic
                 ACCOUNT_UNKNOWN.error(f"{pointer}.account", f"Account {item.account} is not registered with the portal")
             )
             continue
+        transactions = _transactions(declared.get(item.account, []))
         for position, number in enumerate(item.transaction_numbers):
-            debit = declared.get(item.account, {}).get(number)
+            debit = transactions.get(number)
             if debit is None or debit.cancelled:
                 why = "is cancelled" if debit is not None else "is not an accepted declaration of the account"
                 errors.append(
@@ -542,7 +647,7 @@ def _applications(
     found: list[Application] = []
     declared = account_declarations(store, calendar)
     for account in payment.accounts:
-        debits = declared.get(account, {})
+        debits = declared.get(account, [])
         applied = apply_payments(debits, _stored_payments(store, account), account)
         found.extend(applied.get(payment_id or -1, []))
     return found

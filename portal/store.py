@@ -1,9 +1,13 @@
 """Persistence for the embedded portal (SQLAlchemy 2; SQLite or PostgreSQL).
 
-Two tables: the accepted declaration versions, unique per (transaction_number,
-version), and the idempotency records, unique per key. A new version and its
+Two tables: the declaration versions that passed the rules (accepted, status 40, or
+adjustments pending an operator's decision, 42, which stay as 41 when refused), unique
+per (transaction_number, version), and the idempotency records, unique per key. A new version and its
 idempotency record are written in one transaction, so a lost race on either
 unique constraint leaves nothing behind and surfaces as ``StoreConflict``.
+
+The operators' decisions on adjustments (who, when, approve or refuse, the note) have
+their own table, one decision per version (docs/rules.md "Corrections and adjustments").
 
 Two more for delegation (carm-brief §6): the parties (importers by BN15 RM account,
 brokers by BN9 or BN15) and the delegations from an importer account to a broker,
@@ -14,7 +18,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from domain.declaration import Declaration
-from domain.outcome import DeclarationOutcome
+from domain.outcome import DeclarationOutcome, OutcomeStatus
 from storage import create_database_engine
 
 
@@ -57,6 +63,19 @@ class _IdempotencyRow(_Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response_body: Mapped[str] = mapped_column(Text, doc="The exact JSON text answered, replayed byte for byte.")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class _DecisionRow(_Base):
+    __tablename__ = "portal_adjustment_decisions"
+    __table_args__ = (UniqueConstraint("transaction_number", "version", name="uq_portal_decision_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    transaction_number: Mapped[str] = mapped_column(String(14), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    decision: Mapped[str] = mapped_column(String(8), doc="approve or refuse")
+    operator: Mapped[str] = mapped_column(String(255))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 class _PartyRow(_Base):
@@ -125,6 +144,41 @@ class StoredVersion:
     received_at: dt.datetime
 
 
+class Decision(StrEnum):
+    APPROVE = "approve"
+    REFUSE = "refuse"
+
+
+@dataclass(frozen=True)
+class AdjustmentDecision:
+    """An operator's decision on one adjustment version."""
+
+    transaction_number: str
+    version: int
+    decision: Decision
+    operator: str
+    note: str | None
+    decided_at: dt.datetime
+
+
+class NotPending(Exception):
+    """The version is not an adjustment waiting for a decision."""
+
+
+class DecidedOtherwise(Exception):
+    """The adjustment was already decided the other way."""
+
+    def __init__(self, decided: AdjustmentDecision) -> None:
+        super().__init__(f"version {decided.version} of {decided.transaction_number} was already {decided.decision}d")
+        self.decided = decided
+
+
+def _decision(row: _DecisionRow) -> AdjustmentDecision:
+    return AdjustmentDecision(
+        row.transaction_number, row.version, Decision(row.decision), row.operator, row.note, _utc(row.decided_at)
+    )
+
+
 @dataclass(frozen=True)
 class IdempotencyRecord:
     key: str
@@ -183,7 +237,7 @@ class PortalStore:
             return IdempotencyRecord(row.key, row.request_sha256, row.status_code, row.response_body)
 
     def versions(self, transaction_number: str) -> list[StoredVersion]:
-        """All accepted versions of a transaction, oldest first."""
+        """Every stored version of a transaction (accepted, pending or refused adjustments), oldest first."""
         query = (
             select(_DeclarationRow)
             .where(_DeclarationRow.transaction_number == transaction_number)
@@ -210,7 +264,7 @@ class PortalStore:
         declaration: Declaration,
         outcome: DeclarationOutcome,
     ) -> None:
-        """Store the answer under the key and, when accepted, the declaration version.
+        """Store the answer under the key and, when accepted or pending (an adjustment), the declaration version.
 
         Raises ``StoreConflict`` when another request stored the same key or the
         same (transaction_number, version) first; nothing is written then.
@@ -218,7 +272,7 @@ class PortalStore:
         received_at = outcome.received_at or dt.datetime.now(dt.UTC)
         try:
             with Session(self.engine) as session, session.begin():
-                if outcome.status.accepted:
+                if outcome.status in (OutcomeStatus.ACCEPTED, OutcomeStatus.PENDING):
                     session.add(
                         _DeclarationRow(
                             transaction_number=declaration.transaction_number,
@@ -241,6 +295,76 @@ class PortalStore:
                 )
         except IntegrityError as error:
             raise StoreConflict(str(error.orig)) from error
+
+    # adjustments and the operators' decisions -----------------------------------------
+
+    def decide(
+        self,
+        transaction_number: str,
+        version: int,
+        decision: Decision,
+        *,
+        operator: str,
+        note: str | None,
+        decided_at: dt.datetime,
+        decided_outcome: Callable[[DeclarationOutcome, AdjustmentDecision], DeclarationOutcome],
+    ) -> tuple[AdjustmentDecision, bool] | None:
+        """Record an operator's decision on a pending adjustment and set the version's status
+        and outcome to ``decided_outcome``'s, in one transaction. Returns the decision and
+        whether it was made now; None for an unknown version. The same decision again is
+        answered with the first, unchanged; ``DecidedOtherwise`` for the other one,
+        ``NotPending`` for a version that is no adjustment, ``StoreConflict`` on a lost race."""
+        query = select(_DeclarationRow).where(
+            _DeclarationRow.transaction_number == transaction_number, _DeclarationRow.version == version
+        )
+        try:
+            with Session(self.engine) as session, session.begin():
+                row = session.scalars(query).one_or_none()
+                if row is None:
+                    return None
+                existing = session.scalars(
+                    select(_DecisionRow).where(
+                        _DecisionRow.transaction_number == transaction_number, _DecisionRow.version == version
+                    )
+                ).one_or_none()
+                if existing is not None:
+                    decided = _decision(existing)
+                    if decided.decision is not decision:
+                        raise DecidedOtherwise(decided)
+                    return decided, False
+                if row.status != OutcomeStatus.PENDING.value:
+                    raise NotPending(f"version {version} of {transaction_number} has status {row.status}")
+                made = AdjustmentDecision(transaction_number, version, decision, operator, note, decided_at)
+                outcome = decided_outcome(DeclarationOutcome.model_validate(row.outcome), made)
+                row.status = outcome.status.value
+                row.outcome = outcome.model_dump(mode="json")
+                session.add(
+                    _DecisionRow(
+                        transaction_number=transaction_number,
+                        version=version,
+                        decision=decision.value,
+                        operator=operator,
+                        note=note,
+                        decided_at=decided_at,
+                    )
+                )
+        except IntegrityError as error:
+            raise StoreConflict(str(error.orig)) from error
+        return made, True
+
+    def decisions(self, transaction_number: str | None = None) -> dict[tuple[str, int], AdjustmentDecision]:
+        """Every decision (of one transaction), by (transaction_number, version)."""
+        query = select(_DecisionRow).order_by(_DecisionRow.id)
+        if transaction_number is not None:
+            query = query.where(_DecisionRow.transaction_number == transaction_number)
+        with Session(self.engine) as session:
+            return {(row.transaction_number, row.version): _decision(row) for row in session.scalars(query)}
+
+    def all_versions(self) -> list[StoredVersion]:
+        """Every stored version of every transaction, by transaction then version."""
+        query = select(_DeclarationRow).order_by(_DeclarationRow.transaction_number, _DeclarationRow.version)
+        with Session(self.engine) as session:
+            return [_stored(row) for row in session.scalars(query)]
 
     # parties and delegations ---------------------------------------------------------
 

@@ -30,7 +30,7 @@ DAG_ID = "carm_inbound"
 PARTNER = "broker01"
 
 # Batches of 3 in name order: [i06, i10, i11] and [v01, v02, v04], so the
-# correction v04 runs after v01 in the same task.
+# change v04 runs after v01 in the same task (long after v01's due date: an adjustment, pending).
 FILES = [
     "i06_unz_reference.edi",  # UNZ 0020 IC0196 differs from UNB 0020 IC0106: interchange rejected
     "i10_bad_date.edi",  # DTM+271:20251345: month 13, the only message rejected
@@ -193,8 +193,8 @@ def test_run_maps_one_task_per_batch_named_after_it(dag_run: dict[str, Any]) -> 
         (1, "success", "broker01 batch 2 (3 files)"),
     ]
     # 6 files; archived: v01, v02, v04 and i11 (sound interchange, portal rejection); quarantined: i06, i10.
-    # Documents: one message each, v02 three = 8; accepted: v01, v02 x3, v04 = 5.
-    assert _summary_xcom(run) == {"files": 6, "archived": 4, "quarantined": 2, "documents": 8, "documents_accepted": 5}
+    # Documents: one message each, v02 three = 8; accepted: v01, v02 x3 = 4 (v04 is a pending adjustment).
+    assert _summary_xcom(run) == {"files": 6, "archived": 4, "quarantined": 2, "documents": 8, "documents_accepted": 4}
 
 
 def test_run_files_originals_away(dag_run: dict[str, Any], gateway_settings: Settings) -> None:
@@ -260,22 +260,25 @@ def test_cusres_of_a_three_message_interchange(dag_run: dict[str, Any], gateway_
     ]
 
 
-def test_correction_is_version_2_in_the_portal(
+def test_a_late_change_is_version_2_pending_in_the_portal(
     dag_run: dict[str, Any], gateway_settings: Settings, portal_server: PortalServer
 ) -> None:
+    """v04 arrives long after v01's due date (2025-01-31): an adjustment, answered pending (CA, 42)."""
     outbox = gateway_settings.resolved_data_dir / "partners" / PARTNER / "outbox"
     (cusres,) = messages(edifact_segments(ack_path(outbox, "v04_correction.edi", "cusres.edi")))
-    assert first(elements(cusres, "BGM"))[1] == "1020700030001400002"
-    assert elements(cusres, "GIS") == [["40"]]
-    # treatment 10 (UST) 0 %: no duty; GST 5 % of 810.00 = 40.50
-    assert assessed_totals(cusres) == {"CUD": "0.00", "EXC": "0.00", "GST": "40.50", "TOT": "40.50"}
+    assert first(elements(cusres, "BGM"))[1:4] == ["1020700030001400002", "9", "CA"]
+    assert elements(cusres, "GIS") == [["42"]]
+    assert assessed_totals(cusres) == {}  # no assessment is answered until it is decided
 
     response = httpx.get(f"{portal_server.url}/v1/declarations/10207000300014")
     assert response.status_code == 200
     history = response.json()
-    assert [(v["version"], v["function"], v["status"]) for v in history["versions"]] == [(1, "9", "40"), (2, "4", "40")]
-    assert history["latest"]["declaration"]["invoices"][0]["lines"][0]["tariff_treatment"] == "10"
-    assert history["latest"]["outcome"]["total_gst"] == "40.50"
+    assert [(v["version"], v["function"], v["status"]) for v in history["versions"]] == [(1, "9", "40"), (2, "4", "42")]
+    assert history["latest"]["version"] == 1  # the latest accepted version, until an operator approves v04
+    version_2 = httpx.get(f"{portal_server.url}/v1/declarations/10207000300014/versions/2").json()
+    assert version_2["declaration"]["invoices"][0]["lines"][0]["tariff_treatment"] == "10"
+    # treatment 10 (UST) 0 %: no duty; GST 5 % of 810.00 = 40.50, assessed while pending
+    assert version_2["outcome"]["total_gst"] == "40.50"
 
 
 def test_a_bad_interchange_is_rejected_whole(

@@ -23,7 +23,7 @@ from parsers.edifact.reader import read_edifact
 from portal.client import PortalClient
 from portal.payments import PaymentClient
 from portal.server import PortalServer
-from tests.ack_reader import ack_names, ack_path, has_ack, read_contrls
+from tests.ack_reader import ack_names, ack_path, has_ack, read_contrls, read_cusres
 from tests.conftest import FIXTURES, TARIFF_PATH
 from transports.local import LocalFolderTransport
 
@@ -175,15 +175,48 @@ def test_nothing_is_applied_twice(gateway: Gateway) -> None:
     assert statement.balance == Decimal("93.59")
 
 
-def test_a_correction_changes_the_debit(gateway: Gateway) -> None:
+def test_a_late_change_is_answered_pending_and_reaches_the_statement_once_approved(gateway: Gateway) -> None:
+    """v04 (to UST) arrives long after v01's due date (2025-01-31): the portal answers 42 (202),
+    the gateway's interim answer stands (a "pending" document, CUSRES "CA" with GIS 42), nothing
+    is lost (the ledger keeps the post and the portal the version); once an operator approves it,
+    its difference is a line on the statement of the approval date."""
     gateway.deliver(FIXTURES / "cusdec" / "valid" / "v01_single.edi")
-    gateway.deliver(FIXTURES / "cusdec" / "valid" / "v04_correction.edi")
+    result = gateway.deliver(FIXTURES / "cusdec" / "valid" / "v04_correction.edi")
+    assert result.state == "archived"
+    [document] = result.report.documents
+    assert (document.status, document.carm_status, document.assessed) == ("pending", "42", None)
+    [answer] = read_cusres(ack_path(gateway.outbox, "v04_correction.edi", "cusres.edi").read_bytes())
+    assert [(m["response"], m["status"]) for m in answer] == [("CA", "42")]
+    [v1, v4] = gateway.ledger.documents_of_transaction(TXN)
+    assert (v1.version, v4.version, v4.status) == (1, 2, "42")
+    assert v4.response is not None and v4.response["status"] == "pending"
+
     history = gateway.client.get_declaration(TXN)
-    outcome = history["latest"]["outcome"]
-    total = sum(Decimal(outcome[k]) for k in ("total_duty", "total_excise", "total_gst"))
-    statement = gateway.statement()
-    assert statement.debits[0].version == 2
-    assert statement.balance == total
+    assert [(v["version"], v["status"]) for v in history["versions"]] == [(1, "40"), (2, "42")]
+    adjusted = gateway.client.get_version(TXN, 2)["outcome"]
+    adjusted_total = sum(Decimal(adjusted[k]) for k in ("total_duty", "total_excise", "total_gst"))
+    pending = gateway.statement()
+    assert [(d.version, d.kind) for d in pending.debits] == [(1, "declaration")]
+    assert pending.balance == Decimal("193.59")
+    [waiting] = pending.pending
+    assert (waiting.version, waiting.difference) == (2, adjusted_total - Decimal("193.59"))
+
+    decided = gateway.client.decide(TXN, 2, "approve", "ops.jane")
+    after = gateway.statement()
+    [original, adjustment] = after.debits
+    assert (original.version, original.assessed) == (1, Decimal("193.59"))  # the original's line is unchanged
+    assert (adjustment.version, adjustment.kind, adjustment.assessed) == (
+        2,
+        "adjustment",
+        adjusted_total - Decimal("193.59"),
+    )
+    assert adjustment.assessed < 0 and adjustment.interest == Decimal("0.00")  # UST lowers the duty: a credit
+    # the credit settles v01's line first (as of its due date: no interest on what it removed)
+    assert (original.outstanding, adjustment.outstanding) == (adjusted_total, Decimal("0.00"))
+    # 40.50 left, 20 days late at 10 % compounded daily: 40.50 x ((1 + 0.10/365)^20 - 1) = 40.50 x 0.0054937 = 0.2225
+    assert adjusted_total == Decimal("40.50") and original.interest == Decimal("0.22")
+    assert adjustment.approved_at == dt.datetime.fromisoformat(decided["decided_at"])
+    assert after.balance == adjusted_total and not after.pending
 
 
 def _fixtures() -> list[str]:

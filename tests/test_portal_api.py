@@ -24,6 +24,8 @@ from tests.builders import NO_OTHER_CHARGES
 
 TARIFF_PATH = Path(__file__).resolve().parent.parent / "fixtures" / "reference" / "tariff.csv"
 TXN = "10207003000585"
+RELEASED = dt.date.today()
+"""Released today: a change is a correction (before the payment due date), taken at once."""
 OTHER_TXN = "10207000220870"
 
 
@@ -51,6 +53,7 @@ def make_declaration(
     function: str = "9",
     importer: str = "123456782RM0001",
     amendment: dict[str, str] | None = None,
+    release_date: dt.date = RELEASED,
 ) -> Declaration:
     return Declaration(
         transaction_number=transaction_number,
@@ -60,7 +63,7 @@ def make_declaration(
         importer={"account": importer, "name": "Maple Imports Inc."},
         declarant={"account": "123026635RM0001", "name": "Border Brokers Ltd."},
         office_of_release="0497",
-        release_date=dt.date(2025, 3, 14),
+        release_date=release_date,
         currency="CAD",
         exchange_rate=Decimal("1"),
         invoice={"number": "INV-2025-001", "issue_date": dt.date(2025, 3, 10)},

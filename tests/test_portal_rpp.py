@@ -92,11 +92,13 @@ def test_an_rpp_importer_over_its_security_is_accepted_with_a_warning(
 
 def test_a_change_replaces_its_original_in_the_measure(http: httpx.Client) -> None:
     assert put_rpp(http, {"kind": "cash", "amount": "14400.00", "posted": "2025-05-01"}).status_code == 200
-    assert "warnings" not in declare(http, "10207000220870", LARGE).json()  # 14,340.00 ≤ 14,400.00
+    today = dt.date.today()  # released today: the change is a correction, taken at once
+    assert "warnings" not in declare(http, "10207000220870", LARGE, today).json()  # 14,340.00 ≤ 14,400.00
     change = declare(
         http,
         "10207000220870",
         SMALL,
+        today,
         version=2,
         function="4",
         amendment={"reason_code": "R2-74-1-C11", "explanation": "value corrected"},

@@ -234,12 +234,7 @@ class ReferenceData:
                     f"{deadline_table.path}:{number}: kind {record['kind']!r} is not one of {', '.join(deadlines)}"
                 )
             deadlines[record["kind"]].add(record["code"])
-        reason_table = table("reason_codes.csv", ("code", "use", "description", "source"))
-        reason_codes: dict[str, str] = {}
-        for number, record in reason_table.records:
-            if record["use"] not in REASON_CODE_USES:
-                raise ValueError(f"{reason_table.path}:{number}: use {record['use']!r} is not one of importer, cbsa")
-            reason_codes[record["code"]] = record["use"]
+        reason_codes = _reason_codes(table("reason_codes.csv", REASON_CODE_COLUMNS))
         tariff = Tariff.load(tariff_path or directory / "tariff.csv")
         versions["tariff.csv"] = tariff.version
         charges = Charges.load(directory)
@@ -298,6 +293,24 @@ class ReferenceData:
             if self.is_business_day(day):
                 days -= 1
         return day
+
+
+REASON_CODE_COLUMNS = ("code", "use", "description", "source")
+
+
+def _reason_codes(table: Table) -> dict[str, str]:
+    """Reason code → its use (``importer`` or ``cbsa``) from ``reason_codes.csv``."""
+    found: dict[str, str] = {}
+    for number, record in table.records:
+        if record["use"] not in REASON_CODE_USES:
+            raise ValueError(f"{table.path}:{number}: use {record['use']!r} is not one of importer, cbsa")
+        found[record["code"]] = record["use"]
+    return found
+
+
+def load_reason_codes(directory: Path | str = DEFAULT_DIRECTORY) -> dict[str, str]:
+    """The D17-2-1 Appendix A reason codes of a reference directory (the portal reads them alone)."""
+    return _reason_codes(read_table(Path(directory) / "reason_codes.csv", REASON_CODE_COLUMNS))
 
 
 CALENDAR_COLUMNS = ("period_end_day", "due_days", "count", "on_holiday", "source")

@@ -85,6 +85,29 @@ holidays count, whether a due date on a holiday moves). A change on or before th
 correction, after it an adjustment. A CAD is accounted late after 5 business days, except courier
 low-value shipments and CSA importers (`DAT-LATE`, `accounting_deadlines.csv`). Late amounts bear
 interest at the specified rate on the portal's statement ([portal API](portal-api.md)).
+
+## Corrections and adjustments
+
+The embedded portal tells them apart by the **time it receives** a change or a cancellation, not
+by the amendment kind the filer declares: on or before 23:59:59 Eastern time (America/Toronto) on
+the payment due date of the original's release it is a **correction**, accepted at once (status
+`40`); after it an **adjustment**, assessed and stored **pending** (status `42`, HTTP 202) without
+touching the ledger until an operator approves or refuses it (`POST
+/v1/declarations/{transaction_number}/versions/{version}/decision`, `carm-edi portal
+approve|refuse`; recorded with who and when). While one is pending the transaction takes no other
+version (`P107`). A refused adjustment stays in the history as status `41` (`P120` with the
+operator's note); version numbers count every stored version, so it is never reused. The portal
+checks a change's reason code against the same `reason_codes.csv` as `VER-RSN` (`P108` unknown,
+`P109` reserved to CBSA).
+
+On the statement a transaction's **declaration** line is its latest version accepted as original or
+correction, on the original's billing period and due date. Each **approved adjustment** adds a line:
+its assessed total less the accepted version's before it, on the billing period holding the
+approval day (Eastern time), due on that period's due date, with interest at the specified rate
+from the day after the **original's** due date (Customs Act s.33.4(1): the amount was owing since
+then). A negative difference is a credit: it bears no interest and first settles its transaction's
+earlier lines (as of the original's due date, so what it removed bears none either); what is left
+is owed back. Payments naming the transaction pay its lines oldest due first; pending adjustments are listed on the statement, outside every total.
 """
 
 
