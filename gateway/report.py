@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diagnostics import Finding, Severity
-from domain import DeclarationOutcome, OutcomeStatus
+from domain import DeclarationOutcome
 from gateway.finding_budget import FindingBudget, Findings, quoted
 
 
@@ -53,7 +53,7 @@ class DocumentReport:
                 if getattr(outcome, name):  # only when owed: reports of ordinary goods read as before
                     self.assessed[name.removeprefix("total_")] = str(getattr(outcome, name))
         else:
-            self.status = DocumentStatus.PENDING if status is OutcomeStatus.PENDING else DocumentStatus.REJECTED
+            self.status = DocumentStatus.PENDING if not status.final else DocumentStatus.REJECTED
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {

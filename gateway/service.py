@@ -21,6 +21,7 @@ from gateway.reference import active_reference
 from gateway.settings import Settings
 from ledger import Ledger
 from ledger.store import FileState
+from portal.carm import CarmConnector, PortalConnector
 from portal.client import PortalClient
 from portal.payments import PaymentClient
 from transports.base import Transport
@@ -51,6 +52,7 @@ def open_pipeline(
     registry = load_partners(settings)
     ledger = Ledger(settings.ledger_database_url())
     client = PortalClient.from_settings(settings)
+    connector = open_connector(settings, client)
     try:
         with open_transport(settings, registry) as transport:
             # The portal is the authority on what it enforces itself; the gateway
@@ -63,7 +65,7 @@ def open_pipeline(
                 settings,
                 transport,
                 ledger,
-                client.submit_declaration,
+                connector.submit_declaration,
                 rules,
                 registry,
                 task=task,
@@ -71,8 +73,18 @@ def open_pipeline(
                 checkpoint=checkpoint,
             )
     finally:
+        if connector is not client:
+            connector.close()
         client.close()
         ledger.dispose()
+
+
+def open_connector(settings: Settings, client: PortalClient) -> PortalConnector:
+    """Where declarations are posted (``portal_api``): the JSON portal's ``client`` itself,
+    or a CARM connector to the CAD endpoint (the look-ups and payments stay on ``client``)."""
+    if settings.portal_api == "carm":
+        return CarmConnector.from_carm_settings(settings)
+    return client
 
 
 def plan_batches(settings: Settings, reprocess: list[int] | None = None) -> list[dict[str, Any]]:

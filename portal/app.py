@@ -35,6 +35,7 @@ from duties.tariff import Tariff
 from portal import codes
 from portal.adjustments import adjustment_router
 from portal.assessment import Assessment, assess
+from portal.carm_api import carm_router
 from portal.payments import PortalCalendar, payment_router
 from portal.rpp import RppCheck, rpp_router
 from portal.store import Delegation, IdempotencyRecord, PortalStore, StoreConflict, StoredVersion
@@ -468,7 +469,8 @@ def create_app(
             raise PortalHTTPError(400, [codes.IDEMPOTENCY_KEY_MISSING.error(message=message)])
         return key
 
-    router = APIRouter(prefix="/v1", dependencies=[Depends(check_api_key)] if api_key is not None else [])
+    auth = [Depends(check_api_key)] if api_key is not None else []
+    router = APIRouter(prefix="/v1", dependencies=auth)
 
     @router.post("/declarations", status_code=201, responses=_POST_RESPONSES)
     def post_declaration(declaration: Declaration, key: Annotated[str, Depends(idempotency_key)]) -> Response:
@@ -582,6 +584,14 @@ def create_app(
     router.include_router(rpp_router(rpp))  # RPP privilege and security (portal/rpp.py)
     router.include_router(adjustment_router(store))  # operators' decisions on adjustments (portal/adjustments.py)
     app.include_router(router)
+
+    def decide(declaration: Declaration, key: str) -> Response:
+        return submit(
+            store, tariff, declaration, key, check_sender=True, rpp=rpp, calendar=calendar, reason_codes=reason_codes
+        )
+
+    # The CARM-shaped XML API over the same decision (portal/carm_api.py)
+    app.include_router(carm_router(store, decide, request_digest), dependencies=auth)
     return app
 
 
