@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     portal_circuit_cooldown_seconds: float = Field(
         default=30.0, ge=0, description="Open circuit: seconds before one trial request."
     )
+    pending_first_query_seconds: float = Field(
+        default=300.0, ge=0, description="A version answered 200 or 42 is first queried this long after its post."
+    )
+    pending_max_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="The longest wait between two queries of a pending version (doubling)."
+    )
+    pending_deadline_hours: float = Field(
+        default=336.0, gt=0, description="A version still not final this long after its post is expired (logged)."
+    )
     claim_lease_seconds: float = Field(
         default=600.0, gt=0, description="A claim not renewed for this long is resumed by the next run."
     )
