@@ -75,9 +75,9 @@ def connector(portal: PortalServer, certificate: ServerCertificate) -> Iterator[
 
 def test_the_portal_serves_https_only_to_clients_trusting_its_ca(portal: PortalServer) -> None:
     assert portal.url.startswith("https://127.0.0.1:")
-    with CarmConnector(portal.url, api_key=API_KEY, max_attempts=1, **FAST) as untrusting:  # type: ignore[arg-type]
-        with pytest.raises(PortalUnavailable) as error:
-            untrusting.submit_declaration(make_declaration(), "k")
+    untrusting = CarmConnector(portal.url, api_key=API_KEY, max_attempts=1, **FAST)  # type: ignore[arg-type]
+    with untrusting, pytest.raises(PortalUnavailable) as error:
+        untrusting.submit_declaration(make_declaration(), "k")
     assert isinstance(error.value.last_error, httpx.ConnectError)
     assert "CERTIFICATE_VERIFY_FAILED" in str(error.value.last_error)
 
@@ -158,9 +158,9 @@ def test_a_5xx_without_a_carm_status_is_retried_after_a_query_finds_nothing(conn
 
 
 def test_a_wrong_key_is_refused_with_a_clear_error(portal: PortalServer, certificate: ServerCertificate) -> None:
-    with CarmConnector(portal.url, api_key="wrong", ca_bundle=str(certificate.ca), **FAST) as wrong:  # type: ignore[arg-type]
-        with pytest.raises(CarmKeyRefused) as error:
-            wrong.submit_declaration(make_declaration(), "k")
+    wrong = CarmConnector(portal.url, api_key="wrong", ca_bundle=str(certificate.ca), **FAST)  # type: ignore[arg-type]
+    with wrong, pytest.raises(CarmKeyRefused) as error:
+        wrong.submit_declaration(make_declaration(), "k")
     assert error.value.status_code == 401
     assert "CARM refused the API key (HTTP 401)" in str(error.value)
     assert "CARM_PORTAL_API_KEY" in str(error.value)
