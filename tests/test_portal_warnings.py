@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from gateway.pipeline import Pipeline, ProcessedFile
 from gateway.settings import Settings
 from ledger import Ledger
@@ -65,9 +66,8 @@ def file_through_the_gateway(root: Path, partner: str, source: Path, *, over_sec
                 )
                 assert put.status_code == 200, put.text
             shutil.copy(source, transport.area(partner, "inbox") / source.name)
-            [result] = Pipeline(
-                Settings(data_dir=root), transport, ledger, client.submit_declaration
-            ).process_inbox(partner)
+            pipeline = Pipeline(Settings(data_dir=root), transport, ledger, client.submit_declaration)
+            [result] = pipeline.process_inbox(partner)
         outbox = transport.area(partner, "outbox")
         report = json.loads(ack_path(outbox, source.name, "report.json").read_text())
         [record] = ledger.files(partner)
