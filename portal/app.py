@@ -35,6 +35,7 @@ from portal.assessment import Assessment, assess
 from portal.payments import payment_router
 from portal.rpp import RppCheck, rpp_router
 from portal.store import Delegation, IdempotencyRecord, PortalStore, StoreConflict, StoredVersion
+from validators.reference_data import DEFAULT_DIRECTORY
 
 DECLARATIONS_PATH = "/v1/declarations"
 DEFAULT_DELEGATIONS = Path(__file__).resolve().parent.parent / "fixtures" / "reference" / "delegations.csv"
@@ -362,16 +363,19 @@ def create_app(
     *,
     api_key: str | None = None,
     delegations_path: Path | str | None = DEFAULT_DELEGATIONS,
+    reference_dir: Path | str = DEFAULT_DIRECTORY,
 ) -> FastAPI:
     """The portal app over the database and tariff table; with ``api_key`` every
     ``/v1`` request must send it as ``x-api-key``. Parties and delegations are seeded
     from ``delegations_path`` when the database has none; ``None`` seeds nothing
-    (the sender checks still apply: register parties through the API)."""
+    (the sender checks still apply: register parties through the API). Statements and
+    the RPP measure date by ``reference_dir``'s billing calendar, holidays and prescribed
+    rates (``Settings.reference_dir``)."""
     store = PortalStore.from_url(database_url)
     tariff = Tariff.load(Path(tariff_path))
     if delegations_path is not None:
         store.seed_delegations(Path(delegations_path))
-    rpp = RppCheck(store)
+    rpp = RppCheck(store, Path(reference_dir))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -509,7 +513,7 @@ def create_app(
             return JSONResponse(_syntax_outcome(exc.body, errors).model_dump(mode="json"), status_code=422)
         return _error_response(422, errors)
 
-    router.include_router(payment_router(store))  # payments and statements (portal/payments.py)
+    router.include_router(payment_router(store, Path(reference_dir)))  # payments and statements (portal/payments.py)
     router.include_router(rpp_router(rpp))  # RPP privilege and security (portal/rpp.py)
     app.include_router(router)
     return app

@@ -24,6 +24,7 @@ not checked (every portal database before this feature; docs/decisions.md).
 # No ``from __future__ import annotations``: FastAPI resolves the route signatures at runtime.
 
 import datetime as dt
+import pathlib
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -40,6 +41,7 @@ from domain.outcome import DeclarationOutcome, OutcomeStatus, PortalError
 from portal.codes import IMPORTER_NOT_RM, NOT_FOUND, PARTY_UNKNOWN, ValidationCode
 from portal.payments import PortalCalendar, statement
 from portal.store import PortalStore, _Base, _utc
+from validators.reference_data import DEFAULT_DIRECTORY
 
 TRANSITION_END = dt.date(2025, 5, 20)
 """The RPP transition measure ended at 3:00 EDT on 2025-05-20: from then on an RPP
@@ -141,10 +143,10 @@ def coverage(security: Security) -> Decimal:
 class RppCheck:
     """The RPP records and the measure against the statement; decides on accepted declarations."""
 
-    def __init__(self, store: PortalStore) -> None:
+    def __init__(self, store: PortalStore, reference_dir: pathlib.Path = DEFAULT_DIRECTORY) -> None:
         self.store = store
         _Base.metadata.create_all(store.engine, tables=_TABLES)
-        self._calendar = PortalCalendar.load()
+        self._calendar = PortalCalendar.load(reference_dir)  # the statement's, as payment_router's
 
     # records ---------------------------------------------------------------------------
 
