@@ -11,6 +11,8 @@ covers 100.00, so the importer is over by 93.59.
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 import json
 import shutil
 from dataclasses import dataclass
@@ -19,9 +21,12 @@ from typing import Any
 
 import httpx
 
+from domain import OutcomeStatus
 from gateway.pipeline import Pipeline, ProcessedFile
 from gateway.settings import Settings
 from ledger import Ledger
+from mappings.cadout import CadOutError, CadOutResponse, write_cadout
+from mappings.cusres import CusresError, cusres_segments
 from portal.client import PortalClient
 from portal.server import PortalServer
 from tests.ack_reader import ack_path, read_cusres
@@ -139,3 +144,62 @@ def test_cadout_carries_the_portal_warning_as_additional_information(tmp_path: P
     assert "warnings" not in plain
     assert {key: value for key, value in warned.items() if key != "warnings"} == plain
     assert over.report["documents"][0]["errors"][0]["location"]["xpath"] == warned["warnings"][0]["pointer"]
+
+
+# A rejected answer holding an error and a warning: each keeps its own element -------------------
+
+
+def test_a_rejected_cusres_tells_its_warning_from_its_error() -> None:
+    segments = cusres_segments(
+        reference="1020700030001400001",
+        status=OutcomeStatus.REJECTED,
+        inbound_interchange="IC0001",
+        inbound_message="1",
+        filer_reference=None,
+        outcome=None,
+        errors=[
+            CusresError("P201", "no such HS code", "lines[1].hs_code", line_number=2),
+            CusresError("DAT-LATE", "filed late", "release_date", warning=True),
+        ],
+        issued=dt.datetime(2025, 1, 15, 10, 0, tzinfo=dt.UTC),
+    )
+    groups = [(segment.tag, segment.elements[0]) for segment in segments if segment.tag in ("ERP", "ERC", "FTX")]
+    assert groups == [
+        ("ERP", ["2", "2"]),
+        ("ERC", "P201"),
+        ("FTX", "AAO"),
+        ("FTX", "ZZZ"),
+        ("ERP", ["1", ""]),
+        ("ERC", "DAT-LATE"),
+        ("FTX", "AAI"),
+        ("FTX", "ZZZ"),
+    ]
+
+
+def test_a_rejected_cadout_tells_its_warning_from_its_error() -> None:
+    out = io.BytesIO()
+    response = CadOutResponse(
+        "41",
+        [
+            CadOutError("AMT-TOT", "the invoice total differs", "/DocumentMetaData/Declaration[1]/Invoice", 9, True),
+            CadOutError("ID-TXN", "bad check digit", "/DocumentMetaData/Declaration[1]/ID", 5),
+        ],
+        sequence=1,
+    )
+    write_cadout(
+        out,
+        [response],
+        sender_id="CARMGW",
+        application_reference="APP-1",
+        issued=dt.datetime(2025, 1, 15, tzinfo=dt.UTC),
+    )
+    [read] = read_cadout(out.getvalue())  # valid against cad-out.xsd: every Error before the warnings
+    assert read["errors"] == [{"code": "ID-TXN", "pointer": "/DocumentMetaData/Declaration[1]/ID", "line": 5}]
+    assert read["warnings"] == [
+        {
+            "code": "AMT-TOT",
+            "message": "the invoice total differs",
+            "type": "AAI",
+            "pointer": "/DocumentMetaData/Declaration[1]/Invoice",
+        }
+    ]
