@@ -138,6 +138,7 @@ def test_cadout_carries_the_portal_warning_as_additional_information(tmp_path: P
             "message": OVER_MESSAGE,
             "type": "AAI",
             "pointer": "/DocumentMetaData/Declaration[1]/GoodsShipment[1]/Importer/ID",
+            "line": 46,  # v01_single.xml's <ID>123456782RM0001</ID>
         }
     ]
     assert (plain["status"], plain["errors"], plain["totals"], plain["id"]) == ("40", [], TOTALS, "10207000300014")
@@ -201,5 +202,6 @@ def test_a_rejected_cadout_tells_its_warning_from_its_error() -> None:
             "message": "the invoice total differs",
             "type": "AAI",
             "pointer": "/DocumentMetaData/Declaration[1]/Invoice",
+            "line": 9,
         }
     ]

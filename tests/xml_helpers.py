@@ -59,6 +59,9 @@ def read_cadout(data: bytes) -> list[dict[str, Any]]:
                 "message": warning.findtext(f"{_N}StatementDescription"),
                 "type": warning.findtext(f"{_N}StatementTypeCode"),
                 "pointer": warning.findtext(f"{_N}Pointer/{_N}Location"),
+                "line": int(warning.findtext(f"{_N}Pointer/{_N}LineNumeric"))
+                if warning.find(f"{_N}Pointer/{_N}LineNumeric") is not None
+                else None,
             }
             for warning in response.iterfind(f"{_N}AdditionalInformation")
         ]
