@@ -38,7 +38,7 @@ from portal.assessment import Assessment, assess
 from portal.payments import PortalCalendar, payment_router
 from portal.rpp import RppCheck, rpp_router
 from portal.store import Delegation, IdempotencyRecord, PortalStore, StoreConflict, StoredVersion
-from validators.reference_data import load_reason_codes
+from validators.reference_data import DEFAULT_DIRECTORY, load_reason_codes
 
 DECLARATIONS_PATH = "/v1/declarations"
 DEFAULT_DELEGATIONS = Path(__file__).resolve().parent.parent / "fixtures" / "reference" / "delegations.csv"
@@ -426,18 +426,21 @@ def create_app(
     *,
     api_key: str | None = None,
     delegations_path: Path | str | None = DEFAULT_DELEGATIONS,
+    reference_dir: Path | str = DEFAULT_DIRECTORY,
 ) -> FastAPI:
     """The portal app over the database and tariff table; with ``api_key`` every
     ``/v1`` request must send it as ``x-api-key``. Parties and delegations are seeded
     from ``delegations_path`` when the database has none; ``None`` seeds nothing
-    (the sender checks still apply: register parties through the API)."""
+    (the sender checks still apply: register parties through the API). Statements and
+    the RPP measure date by ``reference_dir``'s billing calendar, holidays and prescribed
+    rates (``Settings.reference_dir``)."""
     store = PortalStore.from_url(database_url)
     tariff = Tariff.load(Path(tariff_path))
-    calendar = PortalCalendar.load()
-    reason_codes = load_reason_codes()
+    calendar = PortalCalendar.load(Path(reference_dir))
+    reason_codes = load_reason_codes(reference_dir)
     if delegations_path is not None:
         store.seed_delegations(Path(delegations_path))
-    rpp = RppCheck(store)
+    rpp = RppCheck(store, calendar)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -578,7 +581,7 @@ def create_app(
             return JSONResponse(_syntax_outcome(exc.body, errors).model_dump(mode="json"), status_code=422)
         return _error_response(422, errors)
 
-    router.include_router(payment_router(store))  # payments and statements (portal/payments.py)
+    router.include_router(payment_router(store, calendar))  # payments and statements (portal/payments.py)
     router.include_router(rpp_router(rpp))  # RPP privilege and security (portal/rpp.py)
     router.include_router(adjustment_router(store))  # operators' decisions on adjustments (portal/adjustments.py)
     app.include_router(router)

@@ -313,7 +313,8 @@ def locate_field(item: SpooledDeclaration, pointer: str | None) -> Location:
 
 
 def _error(finding: Finding) -> CadOutError:
-    return CadOutError(finding.code, finding.message, finding.location.xpath, finding.location.line)
+    warning = finding.severity is Severity.WARNING
+    return CadOutError(finding.code, finding.message, finding.location.xpath, finding.location.line, warning)
 
 
 def _reference(transaction_number: str | None, version: str | None) -> str | None:

@@ -135,7 +135,8 @@ def locate(item: SpooledDeclaration, pointer: str | None) -> Location:
 
 def _cusres_error(finding: Finding) -> CusresError:
     pointer = finding.location.field
-    return CusresError(finding.code, finding.message, pointer, finding.location.describe(), _line_of(pointer))
+    warning = finding.severity is Severity.WARNING
+    return CusresError(finding.code, finding.message, pointer, finding.location.describe(), _line_of(pointer), warning)
 
 
 def _line_of(pointer: str | None) -> int | None:
