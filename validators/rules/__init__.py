@@ -20,6 +20,7 @@ from validators.rules.base import (
     accounting_due_date,
     payment_due_date,
 )
+from validators.rules.facts import shared_facts
 from validators.rules.registry import RULES
 
 
@@ -29,7 +30,8 @@ def check_declaration(declaration: Declaration, context: RuleContext | None = No
     Without a context: ``COMPATIBLE_CONTEXT`` (errors only; not the checks the portal makes).
     """
     context = context if context is not None else COMPATIBLE_CONTEXT
-    return [violation for rule in RULES if rule.applies(context) for violation in rule.run(declaration, context)]
+    with shared_facts(declaration, context):
+        return [violation for rule in RULES if rule.applies(context) for violation in rule.run(declaration, context)]
 
 
 def rule(rule_id: str) -> Rule[Declaration]:
