@@ -152,8 +152,11 @@ def main(argv: list[str] | None = None) -> int:
                 "ratio": pydifact["seconds"] / seconds,
             }
         )
-        print(f"round {number}: check {seconds:.2f} s after start-up, pydifact {pydifact['seconds']:.2f} s, "
-              f"ratio {results[-1]['ratio']:.2f}x", flush=True)
+        print(
+            f"round {number}: check {seconds:.2f} s after start-up, pydifact {pydifact['seconds']:.2f} s, "
+            f"ratio {results[-1]['ratio']:.2f}x",
+            flush=True,
+        )
     median_ratio = statistics.median(entry["ratio"] for entry in results)
 
     faulty_run = run_check(faulty)
@@ -167,27 +170,59 @@ def main(argv: list[str] | None = None) -> int:
 
     check_seconds = statistics.median(entry["check_seconds"] for entry in results)
     rows = [
-        _row("carm-edi check --json, valid", size, declarations, check_seconds,
-             peak_rss_mib=round(max(entry["check_peak_rss_mib"] for entry in results), 1)),
-        _row("carm-edi check --json, 1 % faulty", faulty.stat().st_size, faulty_declarations,
-             faulty_run.seconds - startup, peak_rss_mib=round(faulty_run.peak_rss_mib, 1)),
-        _row("carm-edi check --json, pure Python", size, declarations, python_run.seconds - startup,
-             peak_rss_mib=round(python_run.peak_rss_mib, 1)),
-        _row("pydifact Parser alone", size, declarations,
-             statistics.median(entry["pydifact_seconds"] for entry in results)),
-        _row("read_edifact alone, C tokenizer", size, declarations, reader["seconds"], accelerated=reader["accelerated"]),
-        _row("read_edifact alone, pure Python", size, declarations, reader_python["seconds"],
-             accelerated=reader_python["accelerated"]),
+        _row(
+            "carm-edi check --json, valid",
+            size,
+            declarations,
+            check_seconds,
+            peak_rss_mib=round(max(entry["check_peak_rss_mib"] for entry in results), 1),
+        ),
+        _row(
+            "carm-edi check --json, 1 % faulty",
+            faulty.stat().st_size,
+            faulty_declarations,
+            faulty_run.seconds - startup,
+            peak_rss_mib=round(faulty_run.peak_rss_mib, 1),
+        ),
+        _row(
+            "carm-edi check --json, pure Python",
+            size,
+            declarations,
+            python_run.seconds - startup,
+            peak_rss_mib=round(python_run.peak_rss_mib, 1),
+        ),
+        _row(
+            "pydifact Parser alone",
+            size,
+            declarations,
+            statistics.median(entry["pydifact_seconds"] for entry in results),
+        ),
+        _row(
+            "read_edifact alone, C tokenizer", size, declarations, reader["seconds"], accelerated=reader["accelerated"]
+        ),
+        _row(
+            "read_edifact alone, pure Python",
+            size,
+            declarations,
+            reader_python["seconds"],
+            accelerated=reader_python["accelerated"],
+        ),
     ]
-    print(f"\n{declarations} declarations, {size / 1e6:.1f} MB; start-up (one-declaration file) {startup:.2f} s, "
-          "subtracted from every check")
+    print(
+        f"\n{declarations} declarations, {size / 1e6:.1f} MB; start-up (one-declaration file) {startup:.2f} s, "
+        "subtracted from every check"
+    )
     print(f"{'measurement':38} {'MB':>6} {'seconds':>8} {'MB/s':>7} {'decl/s':>8} {'peak RSS MiB':>13}")
     for row in rows:
         rss = row.get("peak_rss_mib", "")
-        print(f"{row['measurement']:38} {row['file_mb']:>6} {row['seconds']:>8} {row['mb_per_s']:>7} "
-              f"{row['decl_per_s']:>8} {rss:>13}")
-    print(f"check / pydifact: median {median_ratio:.2f}x over {rounds} alternated round(s) "
-          f"({', '.join(format(entry['ratio'], '.2f') for entry in results)})")
+        print(
+            f"{row['measurement']:38} {row['file_mb']:>6} {row['seconds']:>8} {row['mb_per_s']:>7} "
+            f"{row['decl_per_s']:>8} {rss:>13}"
+        )
+    print(
+        f"check / pydifact: median {median_ratio:.2f}x over {rounds} alternated round(s) "
+        f"({', '.join(format(entry['ratio'], '.2f') for entry in results)})"
+    )
     print(describe_pace(pace_before, pace_after))
     load = os.getloadavg()
     print(f"load average (1/5/15 min) at the end: {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f} on {os.cpu_count()} CPUs")

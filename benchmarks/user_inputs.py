@@ -44,7 +44,6 @@ from validators.reference_data import default_reference  # noqa: E402
 from validators.rules.base import RuleContext  # noqa: E402
 
 
-
 def _today() -> dt.date:
     """The filing date the rules use (Eastern time)."""
     return RuleContext().filing_date
@@ -228,7 +227,15 @@ def cusdec_file(directory: Path, size_bytes: int, faulty_every: int | None = Non
     if not path.exists():
         directory.mkdir(parents=True, exist_ok=True)
         head, messages, tail = _cusdec_parts(CUSDEC_FIXTURE.read_text(encoding="latin-1"))
-        _write_until(path, size_bytes, head, [_cusdec_body(m) for m in messages], tail, encoding="latin-1", faulty_every=faulty_every)
+        _write_until(
+            path,
+            size_bytes,
+            head,
+            [_cusdec_body(m) for m in messages],
+            tail,
+            encoding="latin-1",
+            faulty_every=faulty_every,
+        )
     return path
 
 
@@ -261,7 +268,10 @@ def _cad_in_repriced(declaration: str, rate: Decimal) -> str:
 def _cad_in_body(declaration: str) -> Callable[[Copy], str]:
     template = _cad_in_repriced(declaration, _today_rate()).replace("{", "{{").replace("}", "}}")
     replacements = (
-        (r"<FunctionalReferenceID>[^<]*</FunctionalReferenceID>", "<FunctionalReferenceID>{filer}</FunctionalReferenceID>"),
+        (
+            r"<FunctionalReferenceID>[^<]*</FunctionalReferenceID>",
+            "<FunctionalReferenceID>{filer}</FunctionalReferenceID>",
+        ),
         (r"<ID>\d{14}</ID>", "<ID>{txn}</ID>"),
         (r"<ReleaseDateTime>\d{8}</ReleaseDateTime>", "<ReleaseDateTime>{release}</ReleaseDateTime>"),
         (r"<Invoice>(\s*)<ID>[^<]*</ID>", r"<Invoice>\1<ID>{invoice}</ID>"),

@@ -18,11 +18,13 @@ from typing import IO, Any
 from diagnostics import Finding, Location, Severity
 from domain import Declaration
 
-FORMAT = 3
+FORMAT = 4
 """1: the two spools of commit 4df739d (``DeclarationSpool``, ``xml_flow._Spool``), no version line.
 2: the declaration with one invoice at its level (``currency``, ``invoice``, ``vendor``, ``lines``).
 3: the declaration with its ``invoices`` (CUSDEC sources: a line at its place in ``lines``;
-CAD-IN sources: a line under its invoice, ``invoices[k].lines[j]``)."""
+CAD-IN sources: a line under its invoice, ``invoices[k].lines[j]``).
+4: the same fields; the declaration after a tab, as pydantic writes it (``model_dump_json``), so
+that pydantic-core writes and reads it back (``model_validate_json``) without a Python dict."""
 
 
 class SpoolFormatError(ValueError):
@@ -72,14 +74,15 @@ class Spool:
         row = {
             "ref": item.ref,
             "type": item.message_type,
-            "declaration": item.declaration.model_dump(mode="json") if item.declaration else None,
             "status": item.status,
             "errors": [finding_to_json(f) for f in item.errors],
             "sources": item.sources,
             "ids": [item.filer_reference, item.transaction_number, item.version],
             "at": [item.xpath, item.line],
         }
-        self._file.write(json.dumps(row, separators=(",", ":")) + "\n")
+        # JSON never holds a raw tab or newline: the tab ends the row's fields, the line the row
+        declaration = item.declaration.model_dump_json() if item.declaration else ""
+        self._file.write(f"{json.dumps(row, separators=(',', ':'))}\t{declaration}\n")
         self.count += 1
 
     def __iter__(self) -> Iterator[SpooledDeclaration]:
@@ -90,13 +93,14 @@ class Spool:
                 f"spool rows of format {header.get('spool_format')!r}; this gateway reads format {FORMAT}"
             )
         for text in self._file:
-            row = json.loads(text)
+            fields, _, declaration = text.rstrip("\n").partition("\t")
+            row = json.loads(fields)
             filer, transaction, version = row["ids"]
             xpath, line = row["at"]
             yield SpooledDeclaration(
                 ref=row["ref"],
                 message_type=row["type"],
-                declaration=Declaration.model_validate(row["declaration"]) if row["declaration"] else None,
+                declaration=Declaration.model_validate_json(declaration) if declaration else None,
                 status=row["status"],
                 errors=[finding_from_json(f) for f in row["errors"]],
                 sources=row["sources"],
