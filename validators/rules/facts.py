@@ -14,6 +14,7 @@ other's facts.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -47,6 +48,11 @@ class DeclarationFacts:
     def __init__(self, declaration: Declaration, context: RuleContext) -> None:
         self.declaration = declaration
         self.context = context
+
+    @cached_property
+    def filing_date(self) -> dt.date:
+        """``RuleContext.filing_date``, read once (without a fixed date it asks the clock)."""
+        return self.context.filing_date
 
     @cached_property
     def lines(self) -> list[DeclarationLine]:
