@@ -302,7 +302,8 @@ class XmlFlow:
                 )
             )
 
-        post_and_answer(zip(spool, self._documents, strict=True), self.options.poster, locate_field, answer)
+        spooled = spool.read(declarations=writer is not None or self.options.poster is not None)
+        post_and_answer(zip(spooled, self._documents, strict=True), self.options.poster, locate_field, answer)
         return passed
 
 

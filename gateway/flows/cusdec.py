@@ -109,7 +109,8 @@ class CusdecHandler:
             )
             sent.append(item.ref)
 
-        post_and_answer(zip(self.spool, self.documents, strict=True), self.options.poster, locate, answer)
+        spooled = self.spool.read(declarations=writer is not None or self.options.poster is not None)
+        post_and_answer(zip(spooled, self.documents, strict=True), self.options.poster, locate, answer)
         if writer is not None:
             writer.close()
             self.replies.record_sent(writer.control_reference, "cusres", sent)

@@ -86,6 +86,12 @@ class Spool:
         self.count += 1
 
     def __iter__(self) -> Iterator[SpooledDeclaration]:
+        return self.read()
+
+    def read(self, declarations: bool = True) -> Iterator[SpooledDeclaration]:
+        """The spooled declarations in order. ``declarations=False`` leaves every
+        ``declaration`` None, unread: for a phase 2 that neither posts nor answers
+        (``carm-edi check``), which needs only the verdicts."""
         self._file.seek(0)
         header = json.loads(self._file.readline())
         if header.get("spool_format") != FORMAT:
@@ -100,7 +106,7 @@ class Spool:
             yield SpooledDeclaration(
                 ref=row["ref"],
                 message_type=row["type"],
-                declaration=Declaration.model_validate_json(declaration) if declaration else None,
+                declaration=Declaration.model_validate_json(declaration) if declaration and declarations else None,
                 status=row["status"],
                 errors=[finding_from_json(f) for f in row["errors"]],
                 sources=row["sources"],
