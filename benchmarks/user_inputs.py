@@ -116,6 +116,13 @@ def _name(directory: Path, stem: str, size_bytes: int, faulty_every: int | None,
     return directory / f"{stem}_{label}mb{fault}_{_today():%Y%m%d}_v{GENERATOR_VERSION}{suffix}"
 
 
+def _found(pattern: str, text: str) -> str:
+    """The first group of ``pattern``'s first match in the fixture text (which has one)."""
+    match = re.search(pattern, text, re.M)
+    assert match is not None, f"the fixture has no {pattern}"
+    return match[1]
+
+
 def _cents(amount: Decimal) -> Decimal:
     return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
@@ -168,7 +175,7 @@ def _cusdec_parts(text: str) -> tuple[str, list[str], str]:
                 current = None
         elif line.startswith(("UNA", "UNB")):
             head.append(line)
-    return "".join(head), messages, "UNZ+{count}+" + re.search(r"^UNB\+(?:[^+]*\+){4}([^+']*)", text, re.M)[1] + "'\n"
+    return "".join(head), messages, "UNZ+{count}+" + _found(r"^UNB\+(?:[^+]*\+){4}([^+']*)", text) + "'\n"
 
 
 def _cusdec_repriced(message: str, rate: Decimal) -> str:
@@ -244,7 +251,7 @@ def cusdec_file(directory: Path, size_bytes: int, faulty_every: int | None = Non
 
 def _cad_in_commodity_repriced(commodity: str, rate: Decimal) -> str:
     line = _Line(rate)
-    line.priced(Decimal(re.search(r"<ItemChargeAmount[^>]*>([^<]+)<", commodity)[1]))
+    line.priced(Decimal(_found(r"<ItemChargeAmount[^>]*>([^<]+)<", commodity)))
     duty = re.search(r"<TypeCode>CUD</TypeCode>\s*<TaxRateNumeric>([^<]+)<", commodity)
     if duty:
         line.dutied(Decimal(duty[1]))

@@ -70,7 +70,7 @@ class XmlFlow:
         self._registered: tuple[str, str] | None = None  # (sender, ApplicationReferenceID) this file registered
 
     def run(self, stream: BinaryIO) -> FileReport:
-        spool = Spool()
+        spool = Spool(sources=self.options.poster is not None)  # sources locate the portal's findings
         try:
             problem = self._phase1(stream, spool)
             self._phase2(spool, problem)

@@ -29,7 +29,7 @@ class CusdecHandler:
     def __init__(self, replies: InterchangeReplies, options: FlowOptions) -> None:
         self.replies = replies
         self.options = options
-        self.spool = Spool()
+        self.spool = Spool(sources=options.poster is not None)  # sources locate the portal's findings
         # The report entries of the spooled messages, in spool order: message
         # references repeat across interchanges (and, wrongly, within one), so
         # documents are never looked up by reference.

@@ -65,7 +65,10 @@ def finding_from_json(data: dict[str, Any]) -> Finding:
 class Spool:
     """Spooled declarations, in the order they were added (in memory up to ``memory_limit`` bytes)."""
 
-    def __init__(self, memory_limit: int = 4 << 20) -> None:
+    def __init__(self, memory_limit: int = 4 << 20, *, sources: bool = True) -> None:
+        """``sources=False``: the rows keep no field sources (read back as ``{}``): they
+        serve only to locate the portal's findings, so a flow that posts nothing needs none."""
+        self._sources = sources
         self._file: IO[str] = tempfile.SpooledTemporaryFile(max_size=memory_limit, mode="w+", encoding="utf-8")  # noqa: SIM115 (closed by close())
         self._file.write(json.dumps({"spool_format": FORMAT}) + "\n")
         self.count = 0
@@ -76,7 +79,7 @@ class Spool:
             "type": item.message_type,
             "status": item.status,
             "errors": [finding_to_json(f) for f in item.errors],
-            "sources": item.sources,
+            "sources": item.sources if self._sources else {},
             "ids": [item.filer_reference, item.transaction_number, item.version],
             "at": [item.xpath, item.line],
         }
