@@ -106,14 +106,21 @@ def run_child(kind: str, path: Path, env: dict[str, str] | None = None) -> dict:
 
 
 def _row(label: str, size: int, declarations: int, seconds: float, **detail) -> dict:
+    """One table row; no speed when the time after start-up is not positive (a file so small that
+    the start-up's noise exceeds the work: use a larger one)."""
+    positive = seconds > 0
     return {
         "measurement": label,
         "file_mb": round(size / 1e6, 2),
         "seconds": round(seconds, 3),
-        "mb_per_s": round(size / 1e6 / seconds, 2),
-        "decl_per_s": round(declarations / seconds),
+        "mb_per_s": round(size / 1e6 / seconds, 2) if positive else None,
+        "decl_per_s": round(declarations / seconds) if positive else None,
         **detail,
     }
+
+
+def _times(ratio: float | None) -> str:
+    return f"{ratio:.2f}x" if ratio is not None else "n/a (start-up noise exceeds the work)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,15 +156,16 @@ def main(argv: list[str] | None = None) -> int:
                 "check_seconds": seconds,
                 "check_peak_rss_mib": check.peak_rss_mib,
                 "pydifact_seconds": pydifact["seconds"],
-                "ratio": pydifact["seconds"] / seconds,
+                "ratio": pydifact["seconds"] / seconds if seconds > 0 else None,
             }
         )
         print(
             f"round {number}: check {seconds:.2f} s after start-up, pydifact {pydifact['seconds']:.2f} s, "
-            f"ratio {results[-1]['ratio']:.2f}x",
+            f"ratio {_times(results[-1]['ratio'])}",
             flush=True,
         )
-    median_ratio = statistics.median(entry["ratio"] for entry in results)
+    ratios = [entry["ratio"] for entry in results if entry["ratio"] is not None]
+    median_ratio = statistics.median(ratios) if ratios else None
 
     faulty_run = run_check(faulty)
     faulty_declarations = sum(faulty_run.statuses.values())
@@ -216,12 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         rss = row.get("peak_rss_mib", "")
         print(
-            f"{row['measurement']:38} {row['file_mb']:>6} {row['seconds']:>8} {row['mb_per_s']:>7} "
-            f"{row['decl_per_s']:>8} {rss:>13}"
+            f"{row['measurement']:38} {row['file_mb']:>6} {row['seconds']:>8} {row['mb_per_s']!s:>7} "
+            f"{row['decl_per_s']!s:>8} {rss:>13}"
         )
     print(
-        f"check / pydifact: median {median_ratio:.2f}x over {rounds} alternated round(s) "
-        f"({', '.join(format(entry['ratio'], '.2f') for entry in results)})"
+        f"check / pydifact: median {_times(median_ratio)} over {rounds} alternated round(s) "
+        f"({', '.join(_times(entry['ratio']) for entry in results)})"
     )
     print(describe_pace(pace_before, pace_after))
     load = os.getloadavg()

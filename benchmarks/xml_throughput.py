@@ -73,14 +73,21 @@ def run_read(path: Path) -> dict:
 
 
 def _row(label: str, size: int, declarations: int, seconds: float, **detail) -> dict:
+    """One table row; no speed when the time after start-up is not positive (a file so small that
+    the start-up's noise exceeds the work: use a larger one)."""
+    positive = seconds > 0
     return {
         "measurement": label,
         "file_mb": round(size / 1e6, 2),
         "seconds": round(seconds, 3),
-        "mb_per_s": round(size / 1e6 / seconds, 2),
-        "decl_per_s": round(declarations / seconds),
+        "mb_per_s": round(size / 1e6 / seconds, 2) if positive else None,
+        "decl_per_s": round(declarations / seconds) if positive else None,
         **detail,
     }
+
+
+def _times(ratio: float | None) -> str:
+    return f"{ratio:.2f}x" if ratio is not None else "n/a (start-up noise exceeds the work)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,12 +123,12 @@ def main(argv: list[str] | None = None) -> int:
                 "check_seconds": seconds,
                 "check_peak_rss_mib": check.peak_rss_mib,
                 "read_seconds": read["seconds"],
-                "ratio": read["seconds"] / seconds,
+                "ratio": read["seconds"] / seconds if seconds > 0 else None,
             }
         )
         print(
             f"round {number}: check {seconds:.2f} s after start-up, parse + XSD {read['seconds']:.2f} s, "
-            f"check at {results[-1]['ratio']:.2f}x its speed",
+            f"check at {_times(results[-1]['ratio'])} its speed",
             flush=True,
         )
     faulty_run = run_check(faulty)
@@ -129,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     assert_faulty(faulty_run, faulty_declarations, FAULTY_EVERY)
     pace_after = reference_loop_seconds()
 
-    median_ratio = statistics.median(entry["ratio"] for entry in results)
+    ratios = [entry["ratio"] for entry in results if entry["ratio"] is not None]
+    median_ratio = statistics.median(ratios) if ratios else None
     rows = [
         _row(
             "carm-edi check --json, valid",
@@ -154,11 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'measurement':38} {'MB':>6} {'seconds':>8} {'MB/s':>7} {'decl/s':>8} {'peak RSS MiB':>13}")
     for row in rows:
         print(
-            f"{row['measurement']:38} {row['file_mb']:>6} {row['seconds']:>8} {row['mb_per_s']:>7} "
-            f"{row['decl_per_s']:>8} {row.get('peak_rss_mib', ''):>13}"
+            f"{row['measurement']:38} {row['file_mb']:>6} {row['seconds']:>8} {row['mb_per_s']!s:>7} "
+            f"{row['decl_per_s']!s:>8} {row.get('peak_rss_mib', ''):>13}"
         )
-    ratios = ", ".join(format(entry["ratio"], ".2f") for entry in results)
-    print(f"check / parse + XSD speed: median {median_ratio:.2f} over {rounds} alternated round(s) ({ratios})")
+    ratios = ", ".join(_times(entry["ratio"]) for entry in results)
+    print(f"check / parse + XSD speed: median {_times(median_ratio)} over {rounds} alternated round(s) ({ratios})")
     print(describe_pace(pace_before, pace_after))
     load = os.getloadavg()
     print(f"load average (1/5/15 min) at the end: {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f} on {os.cpu_count()} CPUs")

@@ -51,8 +51,16 @@ def test_quick_benchmark_checks_an_all_valid_file_against_pydifact(tmp_path):
         "read_edifact alone, pure Python",
     }
     assert rows["read_edifact alone, pure Python"]["accelerated"] is False
-    assert all(row["mb_per_s"] > 0 for row in rows.values())
+    for (
+        row
+    ) in rows.values():  # a check's time after start-up may drown in the start-up's noise on 0.1 MB: no speed then
+        assert (row["mb_per_s"] is None) == (row["seconds"] <= 0)
+        assert row["mb_per_s"] is None or row["mb_per_s"] > 0
+    assert all(rows[label]["mb_per_s"] > 0 for label in rows if not label.startswith("carm-edi"))
     (entry,) = result["rounds"]
-    assert entry["ratio"] == entry["pydifact_seconds"] / entry["check_seconds"] == result["median_ratio"]
+    if entry["check_seconds"] > 0:
+        assert entry["ratio"] == entry["pydifact_seconds"] / entry["check_seconds"] == result["median_ratio"]
+    else:
+        assert entry["ratio"] is None and result["median_ratio"] is None
     assert result["startup_seconds"] > 0 and len(result["pace_seconds"]) == 2
     assert "check / pydifact: median" in done.stdout and "machine pace" in done.stdout

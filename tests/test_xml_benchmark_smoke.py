@@ -40,7 +40,12 @@ def test_quick_xml_benchmark_checks_an_all_valid_file(tmp_path: Path) -> None:
     assert len({document["reference"] for document in documents}) == declarations
     labels = [row["measurement"] for row in result["rows"]]
     assert labels == ["carm-edi check --json, valid", "carm-edi check --json, 1 % faulty", "parse + XSD alone"]
-    assert all(row["mb_per_s"] > 0 for row in result["rows"])
+    for row in result["rows"]:  # a check's time after start-up may drown in the start-up's noise: no speed then
+        assert (row["mb_per_s"] is None) == (row["seconds"] <= 0)
+    assert result["rows"][2]["mb_per_s"] > 0
     (entry,) = result["rounds"]
-    assert entry["ratio"] == entry["read_seconds"] / entry["check_seconds"] == result["median_ratio"]
+    if entry["check_seconds"] > 0:
+        assert entry["ratio"] == entry["read_seconds"] / entry["check_seconds"] == result["median_ratio"]
+    else:
+        assert entry["ratio"] is None and result["median_ratio"] is None
     assert "machine pace" in done.stdout
