@@ -1,34 +1,29 @@
-"""Throughput of the CAD-IN XML inbound path: parse + XSD + domain model.
+"""``carm-edi check --json`` on a CAD-IN batch file users send, against lxml's parse + XSD alone.
 
 Run from the repository root:
 
-    .venv/bin/python benchmarks/xml_throughput.py                 # ~25 MB and ~250 MB files
-    .venv/bin/python benchmarks/xml_throughput.py --sizes 25      # only the 25 MB file
-    .venv/bin/python benchmarks/xml_throughput.py --quick         # small files: a smoke run
-    .venv/bin/python benchmarks/xml_throughput.py --indent        # pretty-printed XML instead of compact
+    .venv/bin/python benchmarks/xml_throughput.py                # 25 MB, 3 alternated rounds
+    .venv/bin/python benchmarks/xml_throughput.py --size 250 --rounds 1
+    .venv/bin/python benchmarks/xml_throughput.py --quick        # 0.3 MB, 1 round: a smoke run
     .venv/bin/python benchmarks/xml_throughput.py --dir /tmp/b --json out.json
 
-The declarations are the EDIFACT benchmark's (``benchmarks/edifact_throughput.py``,
-``_declaration(rng, index)`` with the same seed: 5-15 lines each, declared
-duties and taxes, Latin-1 names), written as CAD-IN batch files
-(``cadin_declaration_xml``), compact by default (no indentation: the least
-favourable case for MB/s). Each measurement runs in a fresh child process, so
-its peak RSS (``ru_maxrss``) is its own:
+The file (``benchmarks.user_inputs.cad_in_file``): the declarations of a valid multi-declaration
+fixture repeated until the size is reached, with fresh transaction numbers, so that every
+declaration passes every rule; the benchmark asserts that ``carm-edi check`` accepts every one
+with no finding. A second file has every 100th declaration faulty (1 %).
 
-* ``pipeline``: ``read_cad_in`` (streaming lxml pull parser, hardened settings,
-  each Declaration validated against cad-in.xsd, then cleared) +
-  ``map_cad_declaration`` to the pydantic ``Declaration`` — the issue's target;
-* ``rules``: the same plus ``check_declaration`` (business rules);
-* ``parse``: the pull parser alone (Declaration events, cleared), no XSD, no mapping;
-* ``read``: ``read_cad_in`` alone: the pull parser and the XSD, no mapping — the
-  floor of the pipeline set by lxml/libxml2.
+Measured, each in a fresh process:
 
-The pipeline's JSON detail splits its time: ``mapping_seconds`` (``map_cad_declaration``
-calls, pydantic included) and ``pydantic_seconds`` (``Declaration.model_validate``
-inside them); the rest is ``read_cad_in``.
+* ``check``: ``python -m gateway.cli check --json FILE`` as a user runs it (parse, XSD, mapping,
+  business rules, the spool, the report), minus its start-up: the best of 3 checks of a
+  one-declaration file;
+* ``parse + XSD``: ``parsers.xml.cad_reader.read_cad_in`` alone over the same file (lxml's pull
+  parser and each Declaration validated against cad-in.xsd: the floor libxml2 sets);
+* the two alternate ``--rounds`` times; the figures are the medians. Then, once: the check of
+  the 1 % faulty file.
 
-MB is 10**6 bytes; single-threaded. Targets: pipeline ≥ 30 MB/s and peak RSS
-≤ 64 MiB on the ~250 MB file.
+MB is 10**6 bytes of file. The machine's pace (``benchmarks/machine_pace.py``) is printed before
+and after; compare ratios taken in one run.
 """
 
 from __future__ import annotations
@@ -36,8 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
-import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -47,226 +41,151 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.check_runs import assert_all_valid, assert_faulty, run_check, startup_seconds  # noqa: E402
 from benchmarks.machine_pace import describe as describe_pace  # noqa: E402 (after the path is set)
-from benchmarks.machine_pace import reference_loop_seconds  # noqa: E402  # after the path is set
+from benchmarks.machine_pace import reference_loop_seconds  # noqa: E402
+from benchmarks.user_inputs import cad_in_file  # noqa: E402
 
-GENERATOR_VERSION = 1
-SEED = 2025
-SENDERS = [("123456782RM0001", "HN"), ("123026635RM0001", "AK")]
-NAMESPACE = "urn:wco:datamodel:WCO:Declaration:1"
+FAULTY_EVERY = 100
 
 
-def generate(path: Path, size_bytes: int, indent: bool) -> int:
-    """Write one CAD-IN batch file of at least ``size_bytes``; returns the declarations written."""
-    from benchmarks.edifact_throughput import _declaration as make  # the same declarations as the EDIFACT benchmark
-    from mappings.cadxml_declaration import cadin_declaration_xml, cadin_head
+def _measure_read(path: Path) -> dict:
+    """``read_cad_in`` alone: the pull parser and the per-declaration XSD validation."""
+    from parsers.xml.cad_reader import DeclarationRead, ReadProblem, read_cad_in
 
-    rng = random.Random(SEED)
-    count = 0
-    tmp = path.with_suffix(".part")
-    with open(tmp, "wb") as out:
-        out.write(cadin_head("BENCH-1", SENDERS))
-        while out.tell() < size_bytes:
-            count += 1
-            xml = cadin_declaration_xml(make(rng, count))
-            if indent:
-                xml = _indent(xml)
-            out.write(xml)
-            out.write(b"\n")
-        out.write(b"</DocumentMetaData>\n")
-    tmp.replace(path)
-    return count
-
-
-def _indent(xml: bytes) -> bytes:
-    from lxml import etree
-
-    element = etree.fromstring(xml.replace(b"<Declaration>", f'<Declaration xmlns="{NAMESPACE}">'.encode(), 1))
-    etree.indent(element, space="  ", level=1)
-    text = etree.tostring(element, encoding="UTF-8").split(b"?>", 1)[-1].lstrip()
-    return b"  " + text.replace(f' xmlns="{NAMESPACE}"'.encode(), b"", 1)
-
-
-def ensure_file(directory: Path, megabytes: float, indent: bool) -> Path:
-    label = f"{megabytes:g}".replace(".", "_")
-    path = directory / f"cadin_{label}mb_{'indented' if indent else 'compact'}_v{GENERATOR_VERSION}.xml"
-    if not path.exists():
-        started = time.perf_counter()
-        count = generate(path, int(megabytes * 1_000_000), indent)
-        print(
-            f"generated {path} ({path.stat().st_size / 1e6:.1f} MB, {count} declarations) in {time.perf_counter() - started:.1f} s",
-            file=sys.stderr,
-        )
-    return path
-
-
-# Measurements (each in its own child process) ---------------------------------------
-
-
-def _measure(kind: str, path: Path) -> dict:
-    from types import SimpleNamespace
-    from unittest import mock
-
-    from lxml import etree
-
-    from domain import Declaration
-    from mappings import cadxml_declaration
-    from mappings.cadxml_declaration import map_cad_declaration
-    from parsers.xml.cad_reader import DECLARATION_TAG, DeclarationRead, ReadProblem, read_cad_in
-    from parsers.xml.secure import PARSER_OPTIONS
-    from validators.declaration_rules import check_declaration
-
-    declarations = lines = errors = 0
-    split = {"mapping_seconds": 0.0, "pydantic_seconds": 0.0} if kind in ("pipeline", "rules") else {}
+    declarations = invalid = 0
     started = time.perf_counter()
-    if kind == "parse":
-        parser = etree.XMLPullParser(events=("end",), tag=DECLARATION_TAG, **PARSER_OPTIONS)
-        with open(path, "rb") as stream:
-            while chunk := stream.read(256 * 1024):
-                parser.feed(chunk)
-                for _event, element in parser.read_events():
-                    declarations += 1
-                    element.clear()
-                    parent = element.getparent()
-                    if parent is not None:
-                        while element.getprevious() is not None:
-                            del parent[0]
-            parser.close()
-    elif kind == "read":
-        with open(path, "rb") as stream:
-            for event in read_cad_in(stream):
-                if isinstance(event, DeclarationRead):
-                    declarations += 1
-                    errors += bool(event.findings)
-                elif isinstance(event, ReadProblem):
-                    raise SystemExit(f"file refused: {event.finding}")
-    else:
-        clock = time.perf_counter
-
-        def timed_validate(data: dict) -> Declaration:
-            begun = clock()
-            try:
-                return Declaration.model_validate(data)
-            finally:
-                split["pydantic_seconds"] += clock() - begun
-
-        # the mapper validates with Declaration.model_validate: time it there (this child process only;
-        # patch.object fails loudly if the mapper no longer names Declaration)
-        timed_declaration = SimpleNamespace(model_validate=timed_validate)
-        with mock.patch.object(cadxml_declaration, "Declaration", timed_declaration), open(path, "rb") as stream:
-            for event in read_cad_in(stream):
-                if isinstance(event, DeclarationRead):
-                    declarations += 1
-                    if event.findings:
-                        errors += 1
-                        continue
-                    begun = clock()
-                    result = map_cad_declaration(event.element, event.xpath)
-                    split["mapping_seconds"] += clock() - begun
-                    if result.declaration is None:
-                        errors += 1
-                        continue
-                    lines += len(result.declaration.lines)
-                    if kind == "rules":
-                        check_declaration(result.declaration)
-                elif isinstance(event, ReadProblem):
-                    raise SystemExit(f"file refused: {event.finding}")
-        if declarations > errors and not split["pydantic_seconds"]:
-            raise SystemExit("the mapper did not call Declaration.model_validate: the pydantic split would read 0")
-    seconds = time.perf_counter() - started
-    return {"seconds": seconds, "declarations": declarations, "lines": lines, "errors": errors, **split}
+    with open(path, "rb") as stream:
+        for event in read_cad_in(stream):
+            if isinstance(event, DeclarationRead):
+                declarations += 1
+                invalid += bool(event.findings)
+            elif isinstance(event, ReadProblem):
+                raise SystemExit(f"file refused: {event.finding}")
+    return {"seconds": time.perf_counter() - started, "declarations": declarations, "invalid": invalid}
 
 
-def _child(kind: str, path: Path) -> None:
-    result = _measure(kind, path)
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(result))
+def run_read(path: Path) -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", str(path)], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run_child(kind: str, path: Path, repeat: int) -> dict:
-    """The best of ``repeat`` runs, each in a fresh interpreter."""
-    best: dict | None = None
-    for _ in range(repeat):
-        done = subprocess.run(
-            [sys.executable, __file__, "--child", kind, str(path)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-            env={**os.environ, "PYTHONHASHSEED": "0"},
-        )
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        if best is None or result["seconds"] < best["seconds"]:
-            best = result
-    assert best is not None
-    return best
+def _row(label: str, size: int, declarations: int, seconds: float, **detail) -> dict:
+    """One table row; no speed when the time after start-up is not positive (a file so small that
+    the start-up's noise exceeds the work: use a larger one)."""
+    positive = seconds > 0
+    return {
+        "measurement": label,
+        "file_mb": round(size / 1e6, 2),
+        "seconds": round(seconds, 3),
+        "mb_per_s": round(size / 1e6 / seconds, 2) if positive else None,
+        "decl_per_s": round(declarations / seconds) if positive else None,
+        **detail,
+    }
 
 
-LABELS = {
-    "pipeline": "(a) parse + XSD + domain model",
-    "rules": "(b) (a) + business rules",
-    "parse": "(c) pull parser alone",
-    "read": "(d) parse + XSD alone",
-}
+def _times(ratio: float | None) -> str:
+    return f"{ratio:.2f}x" if ratio is not None else "n/a (start-up noise exceeds the work)"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=float, nargs="*", default=[25, 250], help="file sizes in MB")
-    parser.add_argument("--quick", action="store_true", help="small files, one run: a smoke test")
-    parser.add_argument("--indent", action="store_true", help="pretty-printed XML")
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--size", type=float, default=25, help="file size in MB (default 25)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternated check / parse + XSD rounds")
+    parser.add_argument("--quick", action="store_true", help="0.3 MB, one round: a smoke run")
     parser.add_argument("--dir", type=Path, default=ROOT / ".bench")
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        _child(args.child[0], Path(args.child[1]))
+        print(json.dumps(_measure_read(args.child)))
         return 0
-    sizes = [0.5] if args.quick else args.sizes
-    repeat = 1 if args.quick else args.repeat
-    args.dir.mkdir(parents=True, exist_ok=True)
-    rows = []
+    size_mb, rounds = (0.3, 1) if args.quick else (args.size, args.rounds)
+    valid = cad_in_file(args.dir, int(size_mb * 1e6))
+    faulty = cad_in_file(args.dir, int(size_mb * 1e6), faulty_every=FAULTY_EVERY)
+    single = cad_in_file(args.dir, 1)  # one declaration: the start-up
+    size = valid.stat().st_size
     pace_before = reference_loop_seconds()
-    for megabytes in sizes:
-        path = ensure_file(args.dir, megabytes, args.indent)
-        size = path.stat().st_size
-        for kind in ("pipeline", "rules", "parse", "read"):
-            result = run_child(kind, path, repeat)
-            rows.append(
-                {
-                    "measurement": LABELS[kind],
-                    "file_mb": round(size / 1e6, 1),
-                    "mb_per_s": round(size / 1e6 / result["seconds"], 1),
-                    "declarations_per_s": round(result["declarations"] / result["seconds"]),
-                    "peak_rss_mib": round(result["peak_rss_mib"], 1),
-                    "detail": result,
-                }
-            )
-    _print(rows)
+
+    startup = startup_seconds(single)
+    results = []
+    for number in range(1, rounds + 1):
+        check = run_check(valid)
+        declarations = sum(check.statuses.values())
+        assert_all_valid(check, declarations)
+        read = run_read(valid)
+        assert read["declarations"] == declarations and not read["invalid"], read
+        seconds = check.seconds - startup
+        results.append(
+            {
+                "check_seconds": seconds,
+                "check_peak_rss_mib": check.peak_rss_mib,
+                "read_seconds": read["seconds"],
+                "ratio": read["seconds"] / seconds if seconds > 0 else None,
+            }
+        )
+        print(
+            f"round {number}: check {seconds:.2f} s after start-up, parse + XSD {read['seconds']:.2f} s, "
+            f"check at {_times(results[-1]['ratio'])} its speed",
+            flush=True,
+        )
+    faulty_run = run_check(faulty)
+    faulty_declarations = sum(faulty_run.statuses.values())
+    assert_faulty(faulty_run, faulty_declarations, FAULTY_EVERY)
     pace_after = reference_loop_seconds()
-    print(describe_pace(pace_before, pace_after))
-    if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "pace_seconds": [pace_before, pace_after]}, indent=2))
-    return 0
 
-
-def _print(rows: list[dict]) -> None:
-    print(f"{'measurement':34} {'file MB':>8} {'MB/s':>8} {'decl/s':>9} {'peak RSS MiB':>13}")
+    ratios = [entry["ratio"] for entry in results if entry["ratio"] is not None]
+    median_ratio = statistics.median(ratios) if ratios else None
+    rows = [
+        _row(
+            "carm-edi check --json, valid",
+            size,
+            declarations,
+            statistics.median(entry["check_seconds"] for entry in results),
+            peak_rss_mib=round(max(entry["check_peak_rss_mib"] for entry in results), 1),
+        ),
+        _row(
+            "carm-edi check --json, 1 % faulty",
+            faulty.stat().st_size,
+            faulty_declarations,
+            faulty_run.seconds - startup,
+            peak_rss_mib=round(faulty_run.peak_rss_mib, 1),
+        ),
+        _row("parse + XSD alone", size, declarations, statistics.median(entry["read_seconds"] for entry in results)),
+    ]
+    print(
+        f"\n{declarations} declarations, {size / 1e6:.1f} MB; start-up (one-declaration file) {startup:.2f} s, "
+        "subtracted from every check"
+    )
+    print(f"{'measurement':38} {'MB':>6} {'seconds':>8} {'MB/s':>7} {'decl/s':>8} {'peak RSS MiB':>13}")
     for row in rows:
         print(
-            f"{row['measurement']:34} {row['file_mb']:>8} {row['mb_per_s']:>8} {row['declarations_per_s']:>9} {row['peak_rss_mib']:>13}"
+            f"{row['measurement']:38} {row['file_mb']:>6} {row['seconds']:>8} {row['mb_per_s']!s:>7} "
+            f"{row['decl_per_s']!s:>8} {row.get('peak_rss_mib', ''):>13}"
         )
-    for row in rows:
-        detail = row["detail"]
-        if row["measurement"] == LABELS["pipeline"]:
-            total, mapping, pydantic = detail["seconds"], detail["mapping_seconds"], detail["pydantic_seconds"]
-            print(
-                f"{row['file_mb']} MB pipeline time: read_cad_in (parse + XSD) {100 * (total - mapping) / total:.0f} %, "
-                f"walk {100 * (mapping - pydantic) / total:.0f} %, pydantic {100 * pydantic / total:.0f} %"
-            )
+    shown = ", ".join(_times(entry["ratio"]) for entry in results)
+    print(f"check / parse + XSD speed: median {_times(median_ratio)} over {rounds} alternated round(s) ({shown})")
+    print(describe_pace(pace_before, pace_after))
     load = os.getloadavg()
     print(f"load average (1/5/15 min) at the end: {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f} on {os.cpu_count()} CPUs")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "file": str(valid),
+                    "declarations": declarations,
+                    "startup_seconds": startup,
+                    "rounds": results,
+                    "median_ratio": median_ratio,
+                    "rows": rows,
+                    "pace_seconds": [pace_before, pace_after],
+                },
+                indent=2,
+            )
+        )
+    return 0
 
 
 if __name__ == "__main__":

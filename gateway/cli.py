@@ -223,6 +223,7 @@ def _portal_serve(args: argparse.Namespace) -> int:
         args.database_url or settings.portal_database(),
         settings.active_tariff_path(),
         api_key=settings.portal_api_key,
+        reference_dir=settings.reference_dir,
     )
     return EXIT_ACCEPTED
 

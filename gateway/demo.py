@@ -38,7 +38,9 @@ def run_demo(use_airflow: bool = True) -> int:
     deliver_fixtures(settings)
     from portal.server import PortalServer
 
-    with PortalServer(settings.portal_database(), settings.active_tariff_path()) as portal:
+    with PortalServer(
+        settings.portal_database(), settings.active_tariff_path(), reference_dir=settings.reference_dir
+    ) as portal:
         demo_env = {
             "CARM_DATA_DIR": str(settings.resolved_data_dir),
             "CARM_PORTAL_URL": portal.url,

@@ -38,7 +38,7 @@ def _print(as_json: bool, body: dict[str, Any]) -> None:
 
 def _show(args: argparse.Namespace) -> int:
     from reference_sources.cache import ReferenceCache
-    from validators.reference_data import DEFAULT_DIRECTORY, ReferenceData
+    from validators.reference_data import ReferenceData
 
     settings = _settings(args)
     table = args.table
@@ -54,12 +54,12 @@ def _show(args: argparse.Namespace) -> int:
         path = settings.active_tariff_path()
         _print(args.json, {"table": table, "cached": False, "source": str(path), "version": Tariff.load(path).version})
     else:
-        reference = ReferenceData.load(DEFAULT_DIRECTORY)
+        reference = ReferenceData.load(settings.reference_dir)
         latest = reference.exchange_rates.latest()
         body = {
             "table": table,
             "cached": False,
-            "source": str(DEFAULT_DIRECTORY / "exchange_rates.csv"),
+            "source": str(settings.reference_dir / "exchange_rates.csv"),
             "version": reference.versions["exchange_rates.csv"],
             "rate_date": latest.isoformat() if latest else None,
         }

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     portal_database_url: str | None = Field(
         default=None, description="SQLAlchemy URL of the embedded portal; default SQLite in data_dir."
     )
+    reference_dir: Path = Field(
+        default=PROJECT_ROOT / "fixtures" / "reference",
+        description="The reference tables' directory (docs/reference-data.md), read by the embedded portal (billing "
+        "calendar, holidays, prescribed rates) and by the gateway's rules (treatments, offices, holidays, the "
+        "exchange rates when none are cached, …); the tariff is tariff_path's.",
+    )
     tariff_path: Path = Field(
         default=PROJECT_ROOT / "fixtures" / "reference" / "tariff.csv",
         description="The tariff table when none is cached (set explicitly, it wins over the cache).",

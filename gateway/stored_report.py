@@ -26,7 +26,7 @@ SUMMARY_BYTES = 64 * 1024
 """The most a stored summary takes serialized (issue 15: "a ledger row holds a summary, never the whole report")."""
 
 STORED_FINDINGS = 20
-"""Findings the summary quotes (errors before warnings, as ``FileReport.all_errors``)."""
+"""Findings the summary quotes (errors before warnings, as ``FileReport.all_errors``, each with its severity)."""
 
 _STORED_NAMES = 100  # acknowledgement names kept (a file has a few: one per kind)
 _TEXT = 1000  # characters of a file name or a finding's message kept
@@ -39,7 +39,12 @@ class StoredReportError(ValueError):
 def stored_summary(report: FileReport) -> dict[str, Any]:
     """What the ledger stores for ``report``: at most ``SUMMARY_BYTES`` as JSON."""
     findings = [
-        {"code": f.code, "message": f.message[:_TEXT], "where": f.location.describe()[:_TEXT]}
+        {
+            "code": f.code,
+            "severity": f.severity.value,  # a warning (a rule's, the portal's P310) rejected nothing
+            "message": f.message[:_TEXT],
+            "where": f.location.describe()[:_TEXT],
+        }
         for f in report.all_errors()[:STORED_FINDINGS]
     ]
     budget = report.budget

@@ -5,8 +5,10 @@ declaration in file order (or a single ``Response`` without a Declaration
 when the file itself was refused). A Response carries the status
 (``Status/NameCode``: CARM's codes, 40 for accepted and 200 for a check-only
 functional acknowledgement), the errors with their validation code and
-pointer (XPath and line in the CAD-IN), and for an accepted declaration the
-assessed duties and taxes per line and in total.
+pointer (XPath and line in the CAD-IN), the warnings (the rules' and the
+portal's, e.g. ``P310``) as ``AdditionalInformation`` with the same code, text
+and pointer, and for an accepted declaration the assessed duties and taxes per
+line and in total.
 
 Written as a stream: responses go out one at a time, so a batch of any size
 costs no memory.
@@ -51,6 +53,12 @@ class CadOutError:
     description: str
     xpath: str | None = None  # Pointer/Location in the CAD-IN
     line: int | None = None  # Pointer/LineNumeric
+    warning: bool = False  # written as AdditionalInformation, not Error: it rejects nothing
+
+
+WARNING_STATEMENT_TYPE = "AAI"
+"""``AdditionalInformation/StatementTypeCode`` of a warning: UN/EDIFACT 4451 "general information",
+the qualifier of the warning's text in CUSRES (docs/decisions.md)."""
 
 
 @dataclass
@@ -87,15 +95,18 @@ def response_element(response: CadOutResponse, issued: dt.datetime) -> etree._El
     _sub(element, "IssueDateTime", issued.isoformat(timespec="seconds"))
     _sub(_sub(element, "Status"), "NameCode", response.status)
     for error in response.errors:
-        node = _sub(element, "Error")
-        _sub(node, "Description", (error.description or error.code)[:2000])
-        _sub(node, "ValidationCode", error.code[:35])
-        if error.xpath or error.line:
-            pointer = _sub(node, "Pointer")
-            if error.xpath:
-                _sub(pointer, "Location", error.xpath[:512])
-            if error.line and error.line > 0:
-                _sub(pointer, "LineNumeric", str(error.line))
+        if not error.warning:
+            node = _sub(element, "Error")
+            _sub(node, "Description", (error.description or error.code)[:2000])
+            _sub(node, "ValidationCode", error.code[:35])
+            _pointer(node, error)
+    for warning in response.errors:
+        if warning.warning:
+            node = _sub(element, "AdditionalInformation")
+            _sub(node, "StatementCode", warning.code[:35])
+            _sub(node, "StatementDescription", (warning.description or warning.code)[:2000])
+            _sub(node, "StatementTypeCode", WARNING_STATEMENT_TYPE)
+            _pointer(node, warning)
     if response.sequence is not None:
         declaration = _sub(element, "Declaration")
         if (
@@ -111,6 +122,16 @@ def response_element(response: CadOutResponse, issued: dt.datetime) -> etree._El
         if outcome is not None and outcome.status.accepted:
             _assessment(declaration, outcome)
     return element
+
+
+def _pointer(parent: etree._Element, error: CadOutError) -> None:
+    """An error's or warning's ``Pointer`` into the CAD-IN, when it has one."""
+    if error.xpath or error.line:
+        pointer = _sub(parent, "Pointer")
+        if error.xpath:
+            _sub(pointer, "Location", error.xpath[:512])
+        if error.line and error.line > 0:
+            _sub(pointer, "LineNumeric", str(error.line))
 
 
 # The totals beyond duty, excise tax and GST, each written only when not zero (an answer without

@@ -21,13 +21,20 @@ IDENTIFIER = ("CUSRES", "D", "96B", "UN", "CAD01")
 @dataclass(frozen=True)
 class CusresError:
     """One error line: a code (portal validation code or rule id, at most 8
-    characters), a message, the domain pointer and the EDIFACT position."""
+    characters), a message, the domain pointer and the EDIFACT position; a
+    ``warning`` (a rule's or the portal's, e.g. ``P310``) rejects nothing."""
 
     code: str
     message: str
     pointer: str | None = None
     where: str | None = None
     line_number: int | None = None
+    warning: bool = False
+
+
+# FTX 4451 of an error line's message: AAO "error description" for an error, AAI "general
+# information" for a warning (docs/decisions.md), so a reader tells them apart in any response.
+_ERROR_TEXT, _WARNING_TEXT = "AAO", "AAI"
 
 
 def _text(value: str) -> list[str]:
@@ -70,7 +77,7 @@ def cusres_segments(
     for error in errors[:99]:
         yield segment("ERP", ["2" if error.line_number else "1", str(error.line_number or "")])
         yield segment("ERC", error.code[:8])
-        yield segment("FTX", "AAO", "", "", _text(error.message))
+        yield segment("FTX", _WARNING_TEXT if error.warning else _ERROR_TEXT, "", "", _text(error.message))
         if error.pointer or error.where:
             where = _text(error.where)[:4] if error.where else []
             yield segment("FTX", "ZZZ", "", "", [(error.pointer or "")[:70], *where])

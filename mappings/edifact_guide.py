@@ -378,6 +378,14 @@ def _plans(rules: Sequence[SegmentRule]) -> dict[str, list[_Plan]]:
 _SECTION_PLANS = PerObject()
 
 
+_LIST_TARGETS = PerObject()
+
+
+def _list_targets(guide: Guide) -> list[str]:
+    """The lists the sections' rules fill (``lines``), once per guide."""
+    return [rule.target[:-2] for s in guide.sections for rule in s.rules if rule.target.endswith("[]")]
+
+
 def _section_plans(section: Section) -> dict[str, list[_Plan]]:
     return _SECTION_PLANS.derive(section, lambda made: _plans(made.rules))
 
@@ -399,9 +407,7 @@ def read_message(guide: Guide, message: Message, decimal_mark: str = ".") -> Rea
     """Walk one message against ``guide`` (UNH and UNT aside). The lists the
     sections' rules fill are there even when empty (a CUSDEC without lines has
     ``lines == []``, which the domain model then refuses)."""
-    data: dict[str, Any] = {
-        rule.target[:-2]: [] for s in guide.sections for rule in s.rules if rule.target.endswith("[]")
-    }
+    data: dict[str, Any] = {name: [] for name in _LIST_TARGETS.derive(guide, _list_targets)}
     reading = Reading(data=data)
     reference = message.reference
     sections = {section.opened_by: section for section in guide.sections}

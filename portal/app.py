@@ -39,7 +39,7 @@ from portal.carm_api import carm_router
 from portal.payments import PortalCalendar, payment_router
 from portal.rpp import RppCheck, rpp_router
 from portal.store import Delegation, IdempotencyRecord, PortalStore, StoreConflict, StoredVersion
-from validators.reference_data import load_reason_codes
+from validators.reference_data import DEFAULT_DIRECTORY, load_reason_codes
 
 DECLARATIONS_PATH = "/v1/declarations"
 DEFAULT_DELEGATIONS = Path(__file__).resolve().parent.parent / "fixtures" / "reference" / "delegations.csv"
@@ -427,18 +427,21 @@ def create_app(
     *,
     api_key: str | None = None,
     delegations_path: Path | str | None = DEFAULT_DELEGATIONS,
+    reference_dir: Path | str = DEFAULT_DIRECTORY,
 ) -> FastAPI:
     """The portal app over the database and tariff table; with ``api_key`` every
     ``/v1`` request must send it as ``x-api-key``. Parties and delegations are seeded
     from ``delegations_path`` when the database has none; ``None`` seeds nothing
-    (the sender checks still apply: register parties through the API)."""
+    (the sender checks still apply: register parties through the API). Statements and
+    the RPP measure date by ``reference_dir``'s billing calendar, holidays and prescribed
+    rates (``Settings.reference_dir``)."""
     store = PortalStore.from_url(database_url)
     tariff = Tariff.load(Path(tariff_path))
-    calendar = PortalCalendar.load()
-    reason_codes = load_reason_codes()
+    calendar = PortalCalendar.load(Path(reference_dir))
+    reason_codes = load_reason_codes(reference_dir)
     if delegations_path is not None:
         store.seed_delegations(Path(delegations_path))
-    rpp = RppCheck(store)
+    rpp = RppCheck(store, calendar)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -472,13 +475,17 @@ def create_app(
     auth = [Depends(check_api_key)] if api_key is not None else []
     router = APIRouter(prefix="/v1", dependencies=auth)
 
+    def decide(declaration: Declaration, key: str) -> Response:
+        """The decision both APIs answer (JSON here, CAD-OUT through portal/carm_api.py)."""
+        return submit(
+            store, tariff, declaration, key, check_sender=True, rpp=rpp, calendar=calendar, reason_codes=reason_codes
+        )
+
     @router.post("/declarations", status_code=201, responses=_POST_RESPONSES)
     def post_declaration(declaration: Declaration, key: Annotated[str, Depends(idempotency_key)]) -> Response:
         """Submit one declaration version. A repeat with the same Idempotency-Key and body is
         answered with the first status and body, unchanged (header ``Idempotent-Replayed``)."""
-        return submit(
-            store, tariff, declaration, key, check_sender=True, rpp=rpp, calendar=calendar, reason_codes=reason_codes
-        )
+        return decide(declaration, key)
 
     @router.get("/declarations/{transaction_number}", response_model=DeclarationHistory, responses=_GET_RESPONSES)
     def get_declaration(transaction_number: str) -> DeclarationHistory:
@@ -580,16 +587,10 @@ def create_app(
             return JSONResponse(_syntax_outcome(exc.body, errors).model_dump(mode="json"), status_code=422)
         return _error_response(422, errors)
 
-    router.include_router(payment_router(store))  # payments and statements (portal/payments.py)
+    router.include_router(payment_router(store, calendar))  # payments and statements (portal/payments.py)
     router.include_router(rpp_router(rpp))  # RPP privilege and security (portal/rpp.py)
     router.include_router(adjustment_router(store))  # operators' decisions on adjustments (portal/adjustments.py)
     app.include_router(router)
-
-    def decide(declaration: Declaration, key: str) -> Response:
-        return submit(
-            store, tariff, declaration, key, check_sender=True, rpp=rpp, calendar=calendar, reason_codes=reason_codes
-        )
-
     # The CARM-shaped XML API over the same decision (portal/carm_api.py)
     app.include_router(carm_router(store, decide, request_digest), dependencies=auth)
     return app

@@ -669,11 +669,10 @@ def _errors(status_code: int, errors: list[PortalError]) -> Response:
 # --- routes -----------------------------------------------------------------------------------
 
 
-def payment_router(store: PortalStore, reference_directory: Path = DEFAULT_DIRECTORY) -> APIRouter:
+def payment_router(store: PortalStore, calendar: PortalCalendar) -> APIRouter:
     """The payment and statement routes (mounted under ``/v1`` by ``portal.app``); billing
-    periods and due dates from the reference directory's calendar."""
+    periods, due dates and interest by ``calendar`` (the reference directory's, ``PortalCalendar.load``)."""
     _Base.metadata.create_all(store.engine, tables=_TABLES)
-    calendar = PortalCalendar.load(reference_directory)
     router = APIRouter()
 
     @router.post(

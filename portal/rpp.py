@@ -141,10 +141,10 @@ def coverage(security: Security) -> Decimal:
 class RppCheck:
     """The RPP records and the measure against the statement; decides on accepted declarations."""
 
-    def __init__(self, store: PortalStore) -> None:
+    def __init__(self, store: PortalStore, calendar: PortalCalendar) -> None:
         self.store = store
         _Base.metadata.create_all(store.engine, tables=_TABLES)
-        self._calendar = PortalCalendar.load()
+        self._calendar = calendar  # the statement's: the same object payment_router dates by
 
     # records ---------------------------------------------------------------------------
 

@@ -11,13 +11,23 @@ from types import TracebackType
 import uvicorn
 
 from portal.app import create_app
+from validators.reference_data import DEFAULT_DIRECTORY
 
 _START_TIMEOUT_SECONDS = 10.0
 
 
-def serve(host: str, port: int, database_url: str, tariff_path: Path | str, *, api_key: str | None = None) -> None:
+def serve(
+    host: str,
+    port: int,
+    database_url: str,
+    tariff_path: Path | str,
+    *,
+    api_key: str | None = None,
+    reference_dir: Path | str = DEFAULT_DIRECTORY,
+) -> None:
     """Serve the portal until interrupted (Ctrl-C / SIGTERM)."""
-    uvicorn.run(create_app(database_url, tariff_path, api_key=api_key), host=host, port=port)
+    app = create_app(database_url, tariff_path, api_key=api_key, reference_dir=reference_dir)
+    uvicorn.run(app, host=host, port=port)
 
 
 class PortalServer:
@@ -35,10 +45,11 @@ class PortalServer:
         port: int = 0,
         *,
         api_key: str | None = None,
+        reference_dir: Path | str = DEFAULT_DIRECTORY,
         certificate: tuple[Path, Path] | None = None,
     ) -> None:
         """``certificate``: (certificate chain, private key) PEM files: serve HTTPS."""
-        self._app = create_app(database_url, tariff_path, api_key=api_key)
+        self._app = create_app(database_url, tariff_path, api_key=api_key, reference_dir=reference_dir)
         self._certificate = certificate
         self._host = host
         self._port = port

@@ -118,8 +118,9 @@ def _cusres(message) -> dict[str, Any]:
         elif seg.tag == "FTX" and seg.get(1) == "ZZZ" and error is not None:
             error["pointer"] = seg.get(4, 1)
             error["where"] = seg.get(4, 2)
-        elif seg.tag == "FTX" and seg.get(1) == "AAO" and error is not None:
+        elif seg.tag == "FTX" and seg.get(1) in ("AAO", "AAI") and error is not None:
             error["message"] = " ".join(seg.elements[3])
+            error["severity"] = "warning" if seg.get(1) == "AAI" else "error"
         elif seg.tag == "CST":
             line = seg.get(1)
             result["lines"][line] = {}

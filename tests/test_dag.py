@@ -230,7 +230,7 @@ def test_contrl_and_cusres_of_a_good_single_declaration(dag_run: dict[str, Any],
     # (2025-01-22); filed now, it is late. Header level (ERP 1), no line.
     assert elements(cusres, "ERP") == [["1"]]
     assert elements(cusres, "ERC") == [["DAT-LATE"]]
-    assert any("2025-01-22" in " ".join(ftx[3]) for ftx in elements(cusres, "FTX") if ftx[0] == "AAO")
+    assert any("2025-01-22" in " ".join(ftx[3]) for ftx in elements(cusres, "FTX") if ftx[0] == "AAI")  # a warning
     # 6109100010 treatment 2 (MFN) is 18 %: duty 810.00 x 0.18 = 145.80; value for tax 810.00 + 145.80
     # = 955.80; GST 5 % = 47.79; total 145.80 + 0.00 + 47.79 = 193.59.
     assert assessed_totals(cusres) == {"CUD": "145.80", "EXC": "0.00", "GST": "47.79", "TOT": "193.59"}

@@ -110,7 +110,7 @@ def test_same_findings_on_every_file(path: Path, c_reader: bool) -> None:
 
 @pytest.fixture(scope="module")
 def benchmark_cusdec(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    from benchmarks.edifact_throughput import generate
+    from tests.varied_cusdec import generate
 
     path = tmp_path_factory.mktemp("bench") / "cusdec.edi"
     generate(path, 150_000)

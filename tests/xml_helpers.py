@@ -53,6 +53,20 @@ def read_cadout(data: bytes) -> list[dict[str, Any]]:
                 for error in response.iterfind(f"{_N}Error")
             ],
         }
+        warnings = [
+            {
+                "code": warning.findtext(f"{_N}StatementCode"),
+                "message": warning.findtext(f"{_N}StatementDescription"),
+                "type": warning.findtext(f"{_N}StatementTypeCode"),
+                "pointer": warning.findtext(f"{_N}Pointer/{_N}Location"),
+                "line": int(warning.findtext(f"{_N}Pointer/{_N}LineNumeric"))
+                if warning.find(f"{_N}Pointer/{_N}LineNumeric") is not None
+                else None,
+            }
+            for warning in response.iterfind(f"{_N}AdditionalInformation")
+        ]
+        if warnings:
+            entry["warnings"] = warnings
         if declaration is not None:
             entry["id"] = declaration.findtext(f"{_N}ID")
             totals = {

@@ -70,7 +70,7 @@ class XmlFlow:
         self._registered: tuple[str, str] | None = None  # (sender, ApplicationReferenceID) this file registered
 
     def run(self, stream: BinaryIO) -> FileReport:
-        spool = Spool()
+        spool = Spool(sources=self.options.poster is not None)  # sources locate the portal's findings
         try:
             problem = self._phase1(stream, spool)
             self._phase2(spool, problem)
@@ -302,7 +302,8 @@ class XmlFlow:
                 )
             )
 
-        post_and_answer(zip(spool, self._documents, strict=True), self.options.poster, locate_field, answer)
+        spooled = spool.read(declarations=writer is not None or self.options.poster is not None)
+        post_and_answer(zip(spooled, self._documents, strict=True), self.options.poster, locate_field, answer)
         return passed
 
 
@@ -313,7 +314,8 @@ def locate_field(item: SpooledDeclaration, pointer: str | None) -> Location:
 
 
 def _error(finding: Finding) -> CadOutError:
-    return CadOutError(finding.code, finding.message, finding.location.xpath, finding.location.line)
+    warning = finding.severity is Severity.WARNING
+    return CadOutError(finding.code, finding.message, finding.location.xpath, finding.location.line, warning)
 
 
 def _reference(transaction_number: str | None, version: str | None) -> str | None:

@@ -29,7 +29,7 @@ class CusdecHandler:
     def __init__(self, replies: InterchangeReplies, options: FlowOptions) -> None:
         self.replies = replies
         self.options = options
-        self.spool = Spool()
+        self.spool = Spool(sources=options.poster is not None)  # sources locate the portal's findings
         # The report entries of the spooled messages, in spool order: message
         # references repeat across interchanges (and, wrongly, within one), so
         # documents are never looked up by reference.
@@ -122,7 +122,8 @@ class CusdecHandler:
                     )
                 )  # fmt: skip
 
-        post_and_answer(zip(self.spool, self.documents, strict=True), self.options.poster, locate, answer)
+        spooled = self.spool.read(declarations=writer is not None or self.options.poster is not None)
+        post_and_answer(zip(spooled, self.documents, strict=True), self.options.poster, locate, answer)
         if writer is not None:
             writer.close()
             self.replies.record_sent(writer.control_reference, "cusres", sent)
@@ -148,7 +149,8 @@ def locate(item: SpooledDeclaration, pointer: str | None) -> Location:
 
 def _cusres_error(finding: Finding) -> CusresError:
     pointer = finding.location.field
-    return CusresError(finding.code, finding.message, pointer, finding.location.describe(), _line_of(pointer))
+    warning = finding.severity is Severity.WARNING
+    return CusresError(finding.code, finding.message, pointer, finding.location.describe(), _line_of(pointer), warning)
 
 
 def _line_of(pointer: str | None) -> int | None:

@@ -18,11 +18,13 @@ from typing import IO, Any
 from diagnostics import Finding, Location, Severity
 from domain import Declaration
 
-FORMAT = 3
+FORMAT = 4
 """1: the two spools of commit 4df739d (``DeclarationSpool``, ``xml_flow._Spool``), no version line.
 2: the declaration with one invoice at its level (``currency``, ``invoice``, ``vendor``, ``lines``).
 3: the declaration with its ``invoices`` (CUSDEC sources: a line at its place in ``lines``;
-CAD-IN sources: a line under its invoice, ``invoices[k].lines[j]``)."""
+CAD-IN sources: a line under its invoice, ``invoices[k].lines[j]``).
+4: the same fields; the declaration after a tab, as pydantic writes it (``model_dump_json``), so
+that pydantic-core writes and reads it back (``model_validate_json``) without a Python dict."""
 
 
 class SpoolFormatError(ValueError):
@@ -63,7 +65,10 @@ def finding_from_json(data: dict[str, Any]) -> Finding:
 class Spool:
     """Spooled declarations, in the order they were added (in memory up to ``memory_limit`` bytes)."""
 
-    def __init__(self, memory_limit: int = 4 << 20) -> None:
+    def __init__(self, memory_limit: int = 4 << 20, *, sources: bool = True) -> None:
+        """``sources=False``: the rows keep no field sources (read back as ``{}``): they
+        serve only to locate the portal's findings, so a flow that posts nothing needs none."""
+        self._sources = sources
         self._file: IO[str] = tempfile.SpooledTemporaryFile(max_size=memory_limit, mode="w+", encoding="utf-8")  # noqa: SIM115 (closed by close())
         self._file.write(json.dumps({"spool_format": FORMAT}) + "\n")
         self.count = 0
@@ -72,17 +77,24 @@ class Spool:
         row = {
             "ref": item.ref,
             "type": item.message_type,
-            "declaration": item.declaration.model_dump(mode="json") if item.declaration else None,
             "status": item.status,
             "errors": [finding_to_json(f) for f in item.errors],
-            "sources": item.sources,
+            "sources": item.sources if self._sources else {},
             "ids": [item.filer_reference, item.transaction_number, item.version],
             "at": [item.xpath, item.line],
         }
-        self._file.write(json.dumps(row, separators=(",", ":")) + "\n")
+        # JSON never holds a raw tab or newline: the tab ends the row's fields, the line the row
+        declaration = item.declaration.model_dump_json() if item.declaration else ""
+        self._file.write(f"{json.dumps(row, separators=(',', ':'))}\t{declaration}\n")
         self.count += 1
 
     def __iter__(self) -> Iterator[SpooledDeclaration]:
+        return self.read()
+
+    def read(self, declarations: bool = True) -> Iterator[SpooledDeclaration]:
+        """The spooled declarations in order. ``declarations=False`` leaves every
+        ``declaration`` None, unread: for a phase 2 that neither posts nor answers
+        (``carm-edi check``), which needs only the verdicts."""
         self._file.seek(0)
         header = json.loads(self._file.readline())
         if header.get("spool_format") != FORMAT:
@@ -90,13 +102,14 @@ class Spool:
                 f"spool rows of format {header.get('spool_format')!r}; this gateway reads format {FORMAT}"
             )
         for text in self._file:
-            row = json.loads(text)
+            fields, _, declaration = text.rstrip("\n").partition("\t")
+            row = json.loads(fields)
             filer, transaction, version = row["ids"]
             xpath, line = row["at"]
             yield SpooledDeclaration(
                 ref=row["ref"],
                 message_type=row["type"],
-                declaration=Declaration.model_validate(row["declaration"]) if row["declaration"] else None,
+                declaration=Declaration.model_validate_json(declaration) if declaration and declarations else None,
                 status=row["status"],
                 errors=[finding_from_json(f) for f in row["errors"]],
                 sources=row["sources"],

@@ -20,6 +20,7 @@ from validators.rules.base import (
     accounting_due_date,
     payment_due_date,
 )
+from validators.rules.facts import shared_facts
 from validators.rules.registry import RULES
 
 
@@ -29,7 +30,23 @@ def check_declaration(declaration: Declaration, context: RuleContext | None = No
     Without a context: ``COMPATIBLE_CONTEXT`` (errors only; not the checks the portal makes).
     """
     context = context if context is not None else COMPATIBLE_CONTEXT
-    return [violation for rule in RULES if rule.applies(context) for violation in rule.run(declaration, context)]
+    with shared_facts(declaration, context):
+        return [violation for rule in _applicable(context) for violation in rule.run(declaration, context)]
+
+
+_last_applicable: tuple[RuleContext, list[Rule[Declaration]]] | None = None
+
+
+def _applicable(context: RuleContext) -> list[Rule[Declaration]]:
+    """The rules that apply in ``context``, in catalogue order; worked out once for the context
+    a flow checks all its declarations in (one entry: a tuple read at once, safe across threads)."""
+    global _last_applicable
+    last = _last_applicable
+    if last is not None and last[0] is context:
+        return last[1]
+    rules = [rule for rule in RULES if rule.applies(context)]
+    _last_applicable = (context, rules)
+    return rules
 
 
 def rule(rule_id: str) -> Rule[Declaration]:

@@ -14,30 +14,25 @@ from decimal import Decimal
 from diagnostics import Severity
 from domain import Declaration, DeclarationLine
 from domain.outcome import AssessedLine
-from duties.assessment import assess_line, excise_amount, gst_rate, percent_of, to_cents
+from duties.assessment import excise_amount, gst_rate, percent_of, to_cents
 from duties.tariff import TariffRow
 from validators.rules.base import RuleContext
+from validators.rules.facts import facts
 
 _ZERO = Decimal("0.00")
 
 
-def _row(d: Declaration, line: DeclarationLine, ctx: RuleContext) -> TariffRow | None:
-    return ctx.ref.tariff.row(line.hs_code, line.tariff_treatment, d.release_date)
-
-
 def _assessed(d: Declaration, ctx: RuleContext) -> Iterator[tuple[int, DeclarationLine, TariffRow, AssessedLine]]:
     """Lines the gateway can assess (known treatment, HS row in force), with the assessment."""
-    for index, line in enumerate(d.lines):
-        row = _row(d, line, ctx)
-        if row is not None and ctx.ref.treatment(line.tariff_treatment) is not None:
-            yield index, line, row, assess_line(line, row, ctx.ref.charges, d.release_date)
+    return facts(d, ctx).assessed()
 
 
 def hs_in_tariff(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     tariff = ctx.ref.tariff
-    for index, line in enumerate(d.lines):
-        if _row(d, line, ctx) is not None:
+    for fact in facts(d, ctx).line_facts:
+        if fact.row is not None:
             continue
+        index, line = fact.index, fact.line
         listed = tariff.first_listed(line.hs_code)
         if listed is not None:
             problem = (
@@ -55,8 +50,9 @@ def hs_in_tariff(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
 
 
 def treatment_known(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    for index, line in enumerate(d.lines):
-        if ctx.ref.treatment(line.tariff_treatment) is None:
+    for fact in facts(d, ctx).line_facts:
+        index, line = fact.index, fact.line
+        if fact.treatment is None:
             yield (
                 f"lines[{index}].tariff_treatment",
                 (
@@ -67,8 +63,8 @@ def treatment_known(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str
 
 
 def treatment_for_origin(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    for index, line in enumerate(d.lines):
-        info = ctx.ref.treatment(line.tariff_treatment)
+    for fact in facts(d, ctx).line_facts:
+        index, line, info = fact.index, fact.line, fact.treatment
         origin = line.country_of_origin
         if info is None or info.allows(origin):
             continue
@@ -255,7 +251,7 @@ def excise_codes(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     """Each declared excise duty or tax (CN 24-35): a code of the table, a per-unit rate in the
     line's unit, and a declared amount equal to the rate applied."""
     table = ctx.ref.charges.excise
-    for index, line in enumerate(d.lines):
+    for index, line in enumerate(facts(d, ctx).lines):
         for position, charge in enumerate(line.excise):
             pointer = f"lines[{index}].excise[{position}]"
             code = table.get(charge.code)
@@ -294,7 +290,7 @@ def excise_codes(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
 def surtax(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     """Goods under a surtax order declare the indicator and the order's code (CSCB Bulletin 5396),
     and a declared surtax is the order's rate × the value for duty."""
-    for index, line in enumerate(d.lines):
+    for index, line in enumerate(facts(d, ctx).lines):
         order = ctx.ref.charges.surtax_order(line.hs_code, line.country_of_origin, d.release_date)
         if order is None:
             continue
@@ -322,7 +318,7 @@ def surtax(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
 
 def gst_status(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     statuses = ctx.ref.charges.gst_statuses
-    for index, line in enumerate(d.lines):
+    for index, line in enumerate(facts(d, ctx).lines):
         if line.gst_status_code is not None and line.gst_status_code not in statuses:
             known = ", ".join(f"{s.code} ({s.name}, {s.rate} %)" for s in statuses.values()) or "none loaded"
             yield (

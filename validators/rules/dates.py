@@ -22,10 +22,11 @@ from validators.rules.base import (
     accounting_due_date,
     payment_due_date,
 )
+from validators.rules.facts import facts
 
 
 def release_not_in_future(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    today = ctx.filing_date
+    today = facts(d, ctx).filing_date
     if d.release_date > today:
         yield (
             "release_date",
@@ -60,7 +61,7 @@ def accounted_in_time(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, s
     if d.function is not DeclarationFunction.ORIGINAL:
         return
     due, why = accounting_deadline(d, ctx.ref)
-    today = ctx.filing_date
+    today = facts(d, ctx).filing_date
     if today > due:
         yield (
             "release_date",
@@ -171,7 +172,7 @@ def correction_before_due_date(d: Declaration, ctx: RuleContext) -> Iterator[tup
     if history is None or history.cancelled:
         return
     due = payment_due_date(history.release_date, ctx.ref)
-    today = ctx.filing_date
+    today = facts(d, ctx).filing_date
     if today > due:
         yield (
             "function",

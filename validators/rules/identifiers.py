@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from domain import Declaration
 from domain.identifiers import bn9_of, bn9_valid, transaction_check_digit, transaction_number_valid
 from validators.rules.base import RuleContext
+from validators.rules.facts import facts
 
 PROGRAM_IDS = ("RC", "RM", "RP", "RT")
 """The program identifiers of a BN15 (python-stdnum's list, carm-brief §5)."""
@@ -92,7 +93,7 @@ def countries_known(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str
         country = invoice.vendor.country
         if country is not None and country not in countries:
             yield f"invoices[{index}].vendor.country", f"vendor country {country} is not an ISO 3166 country code"
-    for index, line in enumerate(d.lines):
+    for index, line in enumerate(facts(d, ctx).lines):
         if line.country_of_origin not in countries:
             yield (
                 f"lines[{index}].country_of_origin",
@@ -110,7 +111,7 @@ def currency_known(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]
 
 def units_known(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     units = ctx.ref.units
-    for index, line in enumerate(d.lines):
+    for index, line in enumerate(facts(d, ctx).lines):
         if line.unit not in units:
             yield (
                 f"lines[{index}].unit",
@@ -121,8 +122,8 @@ def units_known(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
             )
 
 
-def lines_numbered(d: Declaration, _: RuleContext) -> Iterator[tuple[str, str]]:
-    for index, line in enumerate(d.lines):
+def lines_numbered(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+    for index, line in enumerate(facts(d, ctx).lines):
         if line.line_number != index + 1:
             yield (
                 f"lines[{index}].line_number",
