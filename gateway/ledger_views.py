@@ -159,7 +159,14 @@ def file_detail(ledger: Ledger, file_id: int) -> dict[str, Any]:
                 if d.position is not None
             ],
             "actions": [
-                {"at": _time(a.at), "who": a.who, "action": a.action, "source": a.source, "detail": a.detail}
+                {
+                    "at": _time(a.at),
+                    "who": a.who,
+                    "action": a.action,
+                    "target": a.target,
+                    "source": a.source,
+                    "detail": a.detail,
+                }
                 for a in ledger.actions(target=f"file {file_id}")
             ],
         }

@@ -15,7 +15,7 @@ h1{font-size:1.3rem}h2{font-size:1.1rem;margin-top:1.5rem}
 table{border-collapse:collapse;width:100%;font-size:.85rem}
 th,td{border-bottom:1px solid #e5e7eb;padding:.3rem .4rem;text-align:left;vertical-align:top}
 th{background:#f3f4f6}.accepted{color:#047857}.rejected,.failed{color:#b91c1c}.parked{color:#b45309}
-form.inline{display:inline}nav a{margin-right:1rem}.notice{background:#ecfdf5;padding:.5rem;border:1px solid #a7f3d0}
+form.inline{display:inline}form#filters{margin:1rem 0}nav a{margin-right:1rem}.notice{background:#ecfdf5;padding:.5rem;border:1px solid #a7f3d0}
 .quiet{color:#b45309;font-weight:600}pre{white-space:pre-wrap;background:#f9fafb;padding:.5rem}
 """
 
@@ -154,7 +154,7 @@ def file_page(base: str, view: dict[str, Any], notice: str | None) -> str:
 def actions_table(actions: list[dict[str, Any]]) -> str:
     rows = "".join(
         f"<tr><td>{esc(a['at'])}</td><td>{esc(a['who'])}</td><td>{esc(a['source'])}</td><td>{esc(a['action'])}</td>"
-        f"<td>{esc(a.get('target'))}</td><td>{esc(a['detail'])}</td></tr>"
+        f"<td>{esc(a['target'])}</td><td>{esc(a['detail'])}</td></tr>"
         for a in actions
     )
     return (

@@ -144,8 +144,11 @@ def show(
 
 
 def prepare_reprocess(ledger: Ledger, transport: Transport, file_ids: list[int], requester: Requester) -> list[str]:
-    """Make the named files due for the next run: a quarantined (or failed) file's bytes go back
-    to the inbox (ledger ``released``, claimed again later under the same record); a
+    """Make the named files due for the next run: a quarantined (or failed) file's bytes, or
+    those of an archived file with something rejected in it (the portal refused a
+    declaration for a cause an operator can fix: a missing delegation, a tariff item), go back
+    to the inbox (ledger ``released``, claimed again later under the same record; what the
+    portal accepted before is replayed under the same idempotency keys); a
     parked file is resumable at once; an id the ledger does not know is named in its note
     and the others are still prepared. Returns one note per file, each also written to
     the audit trail."""
@@ -157,7 +160,9 @@ def prepare_reprocess(ledger: Ledger, transport: Transport, file_ids: list[int],
             notes.append(f"file {file_id} is not in the ledger: nothing to reprocess")
         elif record.duplicate_of is not None:
             notes.append(f"file {file_id} is a duplicate delivery of file {record.duplicate_of}: reprocess that one")
-        elif record.state in (FileState.QUARANTINED, FileState.FAILED):
+        elif record.state in (FileState.QUARANTINED, FileState.FAILED) or (
+            record.state == FileState.ARCHIVED and not record.accepted
+        ):
             claimed = ClaimedFile(
                 InboundFile(record.partner, record.name, record.size), record.claim_id or "", record.location or ""
             )
@@ -169,6 +174,7 @@ def prepare_reprocess(ledger: Ledger, transport: Transport, file_ids: list[int],
                 note=f"reprocess requested by {who}: back to the inbox",
                 lease_until=None,
                 failures=0,  # a failed file gets its attempts again
+                reprocessed=(record.reprocessed or 0) + 1,  # what the portal refused is decided anew
             )
             notes.append(f"file {file_id} ({record.name}): {record.state} → inbox")
         elif record.state in FileState.RESUMABLE:

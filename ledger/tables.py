@@ -46,6 +46,8 @@ class FileRecord(Base):
     note: Mapped[str | None] = mapped_column(Text)  # quarantine or parking reason
     # Revision 0003: attempts that ended in an unexpected error (a poison file fails at the limit).
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Revision 0004: operator reprocess requests that sent the file back to the inbox.
+    reprocessed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class FileEvent(Base):

@@ -5,6 +5,9 @@
 * acknowledgement_resends: an acknowledgement written again under a new name
   (the same bytes), kept apart from ``acknowledgements``: a resend is not a
   second answer
+* files: reprocessed, the operator reprocess requests that sent the file back to
+  the inbox (a declaration the portal refused is posted again under a fresh
+  idempotency key per request, so the portal decides it anew)
 
 Revision ID: 0004
 Revises: 0003
@@ -25,6 +28,8 @@ TZ = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("files") as batch:
+        batch.add_column(sa.Column("reprocessed", sa.Integer, nullable=False, server_default="0"))
     op.create_table(
         "operator_actions",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -54,3 +59,5 @@ def downgrade() -> None:
     op.drop_table("acknowledgement_resends")
     op.drop_index("ix_operator_actions_at", "operator_actions")
     op.drop_table("operator_actions")
+    with op.batch_alter_table("files") as batch:
+        batch.drop_column("reprocessed")
