@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -26,6 +27,7 @@ from gateway import service
 from gateway.operator import Requester
 from gateway.settings import Settings
 from ledger import Ledger
+from portal.server import PortalServer
 from tests.ack_reader import ack_path
 from tests.test_operator_cli import cli
 
@@ -372,3 +374,46 @@ def test_ledger_list_filters_as_the_page_does(processed: dict[str, int]) -> None
     assert code == 2
     code, answer = cli("ledger", "list", "--received-to", "tomorrow", "--json")
     assert code == 2 and "received_to 'tomorrow' is not a date" in answer["errors"][0]["message"]
+
+
+# --- a refusal decided anew ---------------------------------------------------------------------
+
+
+def test_a_refused_declaration_is_decided_anew_after_each_reprocess(
+    gateway_settings: Settings, portal_server: PortalServer
+) -> None:
+    from tests.test_operations_browser import IMPORTER, NO_DELEGATION, UNDELEGATED_BROKER, no_delegation_file
+
+    inbox = gateway_settings.resolved_data_dir / "partners/broker01/inbox"
+    inbox.mkdir(parents=True)
+    no_delegation_file(inbox)
+    service.process_once(gateway_settings)
+    ledger = ledger_of(gateway_settings)
+    try:
+        [record] = ledger.files()
+        [first] = ledger.documents(record.id)
+    finally:
+        ledger.dispose()
+    assert (record.state, record.accepted, first.status) == ("archived", False, "412")
+    operator = Requester("ops", "cli")
+
+    def again() -> tuple[str, str | None, str]:
+        [result] = service.reprocess(gateway_settings, operator, file_ids=[record.id])["files"]
+        ledger = ledger_of(gateway_settings)
+        try:
+            [document] = ledger.documents(record.id)
+        finally:
+            ledger.dispose()
+        return result["state"], document.idempotency_key, document.status
+
+    # Nothing fixed: the portal is asked again (a new key) and refuses again.
+    assert again() == ("archived", f"{first.idempotency_key}-r1", "412")
+    created = httpx.post(
+        f"{portal_server.url}/v1/delegations", json={"importer": IMPORTER, "broker": UNDELEGATED_BROKER}
+    )
+    assert created.status_code == 201
+    assert again() == ("archived", f"{first.idempotency_key}-r2", "40")
+    history = httpx.get(f"{portal_server.url}/v1/declarations/10207000300014").json()
+    assert [(v["version"], v["status"]) for v in history["versions"]] == [(1, "40")]  # accepted once
+    notes = service.reprocess(gateway_settings, operator, file_ids=[record.id])["notes"]
+    assert notes == [f"file {record.id} ({NO_DELEGATION}) is archived: nothing to reprocess"]
