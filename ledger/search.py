@@ -146,13 +146,14 @@ def _rows(s: Session, records: list[FileRecord]) -> list[FileRow]:
     accepted: dict[int, int] = {}
     rejected: dict[int, int] = {}
     counts = s.execute(
-        select(DocumentRecord.file_id, DocumentRecord.status.in_(ACCEPTED_STATUSES), func.count())
+        select(DocumentRecord.file_id, DocumentRecord.status, func.count())
         .where(DocumentRecord.file_id.in_(ids), DocumentRecord.position.is_not(None))
-        .group_by(DocumentRecord.file_id, DocumentRecord.status.in_(ACCEPTED_STATUSES))
+        .group_by(DocumentRecord.file_id, DocumentRecord.status)
     )
-    for file_id, is_accepted, count in counts:
+    for file_id, status, count in counts:
         if file_id is not None:
-            (accepted if is_accepted else rejected)[file_id] = count
+            tally = accepted if status in ACCEPTED_STATUSES else rejected
+            tally[file_id] = tally.get(file_id, 0) + count
     acks: dict[int | None, list[AcknowledgementRecord]] = {}
     for ack in s.scalars(
         select(AcknowledgementRecord).where(AcknowledgementRecord.file_id.in_(ids)).order_by(AcknowledgementRecord.id)
