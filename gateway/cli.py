@@ -185,12 +185,11 @@ def _ledger_show(args: argparse.Namespace) -> int:
 
 
 def _ledger_list(args: argparse.Namespace) -> int:
-    from gateway.ledger_views import list_files, query_from
+    from gateway.ledger_views import FILTERS, list_files, query_from
     from ledger import Ledger
     from ledger.search import QueryError
 
-    filters = {k: v for k in ("partner", "outcome", "received_from", "received_to", "text", "page", "per_page")
-               if (v := getattr(args, k)) is not None}  # fmt: skip
+    filters = {k: v for k in (*FILTERS, "page", "per_page") if (v := getattr(args, k)) is not None}
     try:
         query = query_from({k: str(v) for k, v in filters.items()})
     except QueryError as error:

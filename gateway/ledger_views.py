@@ -20,6 +20,9 @@ from ledger.store import as_utc
 from ledger.tables import FileRecord, utcnow
 from transports.base import Transport
 
+FILTERS = ("partner", "outcome", "received_from", "received_to", "text")
+"""The file list's filters, as the page's query parameters and ``carm-edi ledger list``'s options."""
+
 ACK_PREVIEW_BYTES = 256 * 1024
 """The most of an acknowledgement the page shows (the partner's copy is whole)."""
 

@@ -10,7 +10,6 @@ runs the file now, in this process, as ``carm-edi reprocess --file`` does."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -20,7 +19,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from gateway import operations_html as html
-from gateway.ledger_views import file_detail, list_files, partner_status, query_from, read_acknowledgement
+from gateway.ledger_views import FILTERS, file_detail, list_files, partner_status, query_from, read_acknowledgement
 from gateway.operator import OperatorError, Requester, resend_acknowledgements
 from gateway.service import load_partners, open_transport, reprocess
 from gateway.settings import Settings
@@ -28,13 +27,9 @@ from ledger import Ledger
 from ledger.search import QueryError
 from ledger.store import as_utc
 
-log = logging.getLogger(__name__)
-
 Authorize = Callable[[Request, bool], Awaitable[str]]
 """``(request, act)`` → the user's name; raises ``HTTPException`` 401 (no login) or 403
 (not allowed: reading needs the DAG's read permission, ``act`` its run permission)."""
-
-FILTERS = ("partner", "outcome", "received_from", "received_to", "text")
 
 
 async def _reader(request: Request) -> str:
