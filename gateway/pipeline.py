@@ -243,16 +243,30 @@ class _LedgerPoster:
     """The flow's poster, recording each post in the ledger the moment the portal
     answers (before any acknowledgement), renewing the claim's lease and calling
     the ``posted`` checkpoint. The first post moves the file to ``parsed`` (its
-    interchange was read to the end and found sound) and then ``posted``."""
+    interchange was read to the end and found sound) and then ``posted``.
+
+    After an operator's reprocess (``reprocessed`` requests so far), a declaration
+    version this file never had accepted goes under its key suffixed ``-r<n>``: the
+    portal replays whatever it answered a key before, and the refusal's cause (a
+    delegation, a tariff item) may have been fixed since. A version the portal
+    accepted keeps its key, so it is replayed, never accepted twice."""
 
     def __init__(
-        self, pipeline: Pipeline, poster: Poster, file_id: int, run_id: str | None, hidden: set[tuple[str, int]]
+        self,
+        pipeline: Pipeline,
+        poster: Poster,
+        file_id: int,
+        run_id: str | None,
+        hidden: set[tuple[str, int]],
+        reprocessed: int = 0,
     ) -> None:
         self._pipeline = pipeline
         self._poster = poster
         self._file_id = file_id
         self._run_id = run_id
         self._hidden = hidden
+        self._accepted = set(hidden)
+        self._reprocessed = reprocessed
         self.keys: dict[str, str] = {}  # CARM reference (transaction + version) → idempotency key
         self._posted = False
 
@@ -261,6 +275,8 @@ class _LedgerPoster:
         if not self._posted:
             ledger.move_file(self._file_id, FileState.PARSED, run_id=self._run_id, task=self._pipeline.task)
         self._hidden.discard((declaration.transaction_number, declaration.version))
+        if self._reprocessed and (declaration.transaction_number, declaration.version) not in self._accepted:
+            key = f"{key}-r{self._reprocessed}"
         outcome = self._poster(declaration, key)
         self.keys[declaration.reference] = key
         ledger.record_post(
@@ -672,7 +688,10 @@ class Pipeline:
         hidden = {
             (txn, version) for txn, versions in self.ledger.posted_versions(file_id).items() for version in versions
         }  # what an interrupted attempt of this file posted
-        poster = _LedgerPoster(self, self.poster, file_id, run_id, hidden) if self.poster is not None else None
+        reprocessed = self.ledger.file(file_id).reprocessed or 0
+        poster = (
+            _LedgerPoster(self, self.poster, file_id, run_id, hidden, reprocessed) if self.poster is not None else None
+        )
         rules = self.rules_context
         if rules is not None and rules.history is not None and hidden:
             rules = dataclasses.replace(rules, history=_history_before_own_posts(rules.history, hidden))

@@ -26,10 +26,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.tables import (
     AcknowledgementRecord,
+    AcknowledgementResend,
     DocumentRecord,
     FileEvent,
     FileRecord,
     InterchangeRecord,
+    OperatorAction,
     SentInterchangeRecord,
     WaitingRecord,
     utcnow,
@@ -424,6 +426,10 @@ class Ledger:
         with self.session() as s:
             return s.get_one(FileRecord, file_id)
 
+    def find_file(self, file_id: int) -> FileRecord | None:
+        with self.session() as s:
+            return s.get(FileRecord, file_id)
+
     def files(self, partner: str | None = None, state: str | None = None) -> list[FileRecord]:
         with self.session() as s:
             query = select(FileRecord).order_by(FileRecord.id)
@@ -649,6 +655,51 @@ class Ledger:
             query = select(AcknowledgementRecord).order_by(AcknowledgementRecord.id)
             if file_id is not None:
                 query = query.where(AcknowledgementRecord.file_id == file_id)
+            return list(s.scalars(query))
+
+    def acknowledgement(self, acknowledgement_id: int) -> AcknowledgementRecord | None:
+        with self.session() as s:
+            return s.get(AcknowledgementRecord, acknowledgement_id)
+
+    def record_resend(self, acknowledgement_id: int, location: str, sha256: str, who: str) -> None:
+        """An acknowledgement written again under a new name: a resend, its own row,
+        not a second acknowledgement of the file."""
+        with self.session() as s:
+            ack = s.get_one(AcknowledgementRecord, acknowledgement_id)
+            if ack.file_id is None:
+                raise ValueError(f"acknowledgement {acknowledgement_id} belongs to no file")
+            s.add(
+                AcknowledgementResend(
+                    acknowledgement_id=ack.id, file_id=ack.file_id, location=location, sha256=sha256, who=who
+                )
+            )
+
+    def resends(self, file_id: int) -> list[AcknowledgementResend]:
+        with self.session() as s:
+            query = select(AcknowledgementResend).where(AcknowledgementResend.file_id == file_id)
+            return list(s.scalars(query.order_by(AcknowledgementResend.id)))
+
+    # the audit trail ------------------------------------------------------
+    def record_action(
+        self, *, who: str, action: str, target: str, source: str, detail: str | None = None
+    ) -> OperatorAction:
+        """One operator action in the audit trail: ``who`` (the login, or the OS user of
+        the CLI), ``action`` (reprocess, resend, adjustment-approval...), ``target``
+        ("file 12"), ``source`` (page, cli, dag, portal) and what happened."""
+        if not who.strip():
+            raise ValueError("an operator action needs who did it")
+        with self.session() as s:
+            row = OperatorAction(who=who, action=action, target=target, source=source, detail=detail)
+            s.add(row)
+            s.flush()
+            return row
+
+    def actions(self, *, target: str | None = None, limit: int = 100) -> list[OperatorAction]:
+        """The audit trail, newest first (of one ``target`` when given)."""
+        with self.session() as s:
+            query = select(OperatorAction).order_by(OperatorAction.id.desc()).limit(limit)
+            if target is not None:
+                query = query.where(OperatorAction.target == target)
             return list(s.scalars(query))
 
     # interchanges we sent -------------------------------------------------

@@ -30,6 +30,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from gateway import service
+from gateway.operator import Requester
 from gateway.pipeline import Pipeline, ProcessedFile
 from gateway.portal_lookups import PortalClientLookups
 from gateway.service import reprocess
@@ -260,7 +261,7 @@ def test_portal_down_for_the_whole_run_parks_every_file(world: World) -> None:
     assert client.circuit.opened >= 1
     assert faulty.calls <= client.circuit.failures + 1
     # The portal is back: the operator reprocesses the parked files; history is kept.
-    result = reprocess(world.settings, parked=True)
+    result = reprocess(world.settings, Requester("tester", "cli"), parked=True)
     assert [f["state"] for f in result["files"]] == ["archived", "archived"]
     assert_final(world, local_areas(world))
     ledger = world.ledger()

@@ -211,6 +211,14 @@ class SftpTransport:
         with _atomic_write(client, channel.outbox, safe_name(name)) as stream:
             yield stream
 
+    def read_outbox(self, partner: str, name: str) -> BinaryIO | None:
+        client = self.client(partner)
+        try:
+            handle = client.open(posixpath.join(self._channel(partner).outbox, safe_name(name)), "rb")
+        except FileNotFoundError:
+            return None
+        return io.BufferedReader(_SftpReader(handle, handle.stat().st_size or 0), buffer_size=64 * 1024)
+
     def archive(self, claimed: ClaimedFile) -> str:
         client = self.client(claimed.inbound.partner)
         return self._move(client, claimed.location, self._channel(claimed.inbound.partner).archive)
