@@ -9,7 +9,8 @@ not final, the next query waits twice as long (from ``pending_first_query_second
 up to ``pending_max_interval_seconds``) until ``pending_deadline_hours`` after the
 post, when the version is marked expired for an operator; final, the partner
 gets one more CUSRES with the final status and the assessment or the errors
-(``<stem>.<txn>-<version>.final.cusres.edi``) and the version stops waiting.
+(``<stem>.<txn>-<version>.final.cusres.edi``; a CAD-IN partner a CAD-OUT,
+``….final.cadout.xml``) and the version stops waiting.
 
 Answered once: the final answer's name and control reference derive from the
 version, so a run killed between writing it and recording it rewrites the same
@@ -21,13 +22,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import asdict
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from domain import DeclarationOutcome
 from gateway.flows.contract import PendingAnswer, control_reference
 from gateway.settings import Settings
 from ledger.store import Ledger, as_utc
 from ledger.tables import WaitingRecord
+from mappings.cadout import CadOutError, CadOutResponse, write_cadout
+from mappings.cadxml_declaration import xpath_of
 from mappings.cusres import IDENTIFIER as CUSRES_IDENTIFIER
 from mappings.cusres import CusresError, cusres_segments
 from mappings.edifact_writer import InterchangeWriter
@@ -92,35 +95,68 @@ def follow_up(
 def answer_partner(
     settings: Settings, transport: Transport, waiting: WaitingRecord, outcome: DeclarationOutcome, now: dt.datetime
 ) -> str:
-    """Write the final CUSRES of a waiting version to its partner's outbox; its location."""
-    pending = PendingAnswer(
-        **{**waiting.answer, "recipient": tuple(waiting.answer["recipient"]), "syntax": tuple(waiting.answer["syntax"])}
-    )
+    """Write the final answer of a waiting version (a CUSRES, or a CAD-OUT for a CAD-IN
+    partner) to its partner's outbox; its location."""
+    recorded = waiting.answer
+    fields: dict[str, Any] = dict(recorded)
+    for name in ("recipient", "syntax", "starts"):  # JSON gave them back as lists
+        if name in fields:
+            fields[name] = tuple(fields[name])
+    pending = PendingAnswer(**fields)
     with transport.write_outbox(waiting.partner, pending.name) as out:
-        writer = InterchangeWriter(
-            out,
-            sender=(settings.gateway_id, settings.gateway_id_qualifier),
-            recipient=pending.recipient,
-            control_reference=control_reference(f"final:{pending.transaction_number}:{pending.version}"),
-            syntax=pending.syntax,
-            prepared=now,
-        )
-        writer.write_message(
-            pending.inbound_message,
-            CUSRES_IDENTIFIER,
-            cusres_segments(
-                reference=f"{pending.transaction_number}{pending.version:05d}",
-                status=outcome.status,
-                inbound_interchange=pending.inbound_interchange,
-                inbound_message=pending.inbound_message,
-                filer_reference=pending.filer_reference,
-                outcome=outcome,
-                errors=[CusresError(e.code, e.message, e.pointer) for e in outcome.errors],
-                issued=now,
-            ),
-        )
-        writer.close()
+        if pending.kind == "cadout":
+            _cadout(out, settings, pending, outcome, now)
+        else:
+            _cusres(out, settings, pending, outcome, now)
     return f"{waiting.partner}/outbox/{pending.name}"
+
+
+def _cusres(
+    out: BinaryIO, settings: Settings, pending: PendingAnswer, outcome: DeclarationOutcome, now: dt.datetime
+) -> None:
+    """One CUSRES answering the inbound message again, with a control reference derived from the version."""
+    writer = InterchangeWriter(
+        out,
+        sender=(settings.gateway_id, settings.gateway_id_qualifier),
+        recipient=pending.recipient,
+        control_reference=control_reference(f"final:{pending.transaction_number}:{pending.version}"),
+        syntax=pending.syntax,
+        prepared=now,
+    )
+    writer.write_message(
+        pending.inbound_message,
+        CUSRES_IDENTIFIER,
+        cusres_segments(
+            reference=f"{pending.transaction_number}{pending.version:05d}",
+            status=outcome.status,
+            inbound_interchange=pending.inbound_interchange,
+            inbound_message=pending.inbound_message,
+            filer_reference=pending.filer_reference,
+            outcome=outcome,
+            errors=[CusresError(e.code, e.message, e.pointer) for e in outcome.errors],
+            issued=now,
+        ),
+    )
+    writer.close()
+
+
+def _cadout(
+    out: BinaryIO, settings: Settings, pending: PendingAnswer, outcome: DeclarationOutcome, now: dt.datetime
+) -> None:
+    """One Response at the declaration's position in the CAD-IN, its pointers as XPaths there."""
+    base = f"/DocumentMetaData/Declaration[{pending.inbound_message}]"
+    errors = [
+        CadOutError(e.code, e.message, base + xpath_of(e.pointer, pending.starts) if e.pointer else base)
+        for e in outcome.errors
+    ]
+    response = CadOutResponse(
+        outcome.status.value, errors, int(pending.inbound_message), pending.transaction_number,
+        f"{pending.version:05d}", pending.filer_reference, outcome,
+    )  # fmt: skip
+    write_cadout(
+        out, [response], sender_id=settings.gateway_id, application_reference=pending.inbound_interchange or None,
+        issued=now,
+    )  # fmt: skip
 
 
 def waiting_report(ledger: Ledger, now: dt.datetime) -> list[dict[str, Any]]:

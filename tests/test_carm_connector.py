@@ -24,6 +24,8 @@ from gateway.pipeline import Pipeline, ProcessedFile
 from gateway.settings import Settings
 from gateway.waiting import follow_up, waiting_report
 from ledger import Ledger
+from mappings.cadout_reader import read_cadout
+from mappings.cadxml_declaration import cadin_document
 from mappings.declaration_cusdec import IDENTIFIER, cusdec_segments
 from mappings.edifact_writer import InterchangeWriter
 from portal import carm
@@ -270,5 +272,46 @@ def test_a_pending_adjustment_is_followed_up_and_answered_once_when_an_operator_
         assert waiting_report(ledger, dt.datetime.now(dt.UTC)) == []
         [answered] = ledger.waiting("answered")
         assert (answered.status, answered.queries) == ("40", 2)
+    finally:
+        ledger.dispose()
+
+
+def test_a_pending_cad_in_declaration_gets_its_final_cad_out_once_approved(
+    tmp_path: Path, portal: PortalServer, connector: CarmConnector
+) -> None:
+    txn = "10207003000585"
+    original = make_declaration(make_line(treatment="10"), transaction_number=txn, release_date=RELEASED)
+    assert connector.submit_declaration(original, "k1").status is OutcomeStatus.ACCEPTED
+    change = make_declaration(
+        make_line(treatment="2"),
+        transaction_number=txn,
+        version=2,
+        function="4",
+        amendment=REASON,
+        release_date=RELEASED,
+    )
+    senders = [(change.importer.account, "HN"), (change.declarant.account, "AK")]
+    settings = Settings(data_dir=tmp_path, portal_api="carm", pending_first_query_seconds=0)
+    transport = LocalFolderTransport(tmp_path / "partners")
+    transport.ensure_partner(PARTNER)
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    outbox = tmp_path / "partners" / PARTNER / "outbox"
+    try:
+        inbox = transport.area(PARTNER, "inbox") / "change.xml"
+        inbox.write_bytes(cadin_document([change], f"{txn}00002001", senders))
+        Pipeline(settings, transport, ledger, connector.submit_declaration).process_inbox(PARTNER)
+        [interim] = read_cadout(ack_path(outbox, "change.xml", "cadout.xml").read_bytes())
+        assert (interim.status, interim.transaction_number, interim.version) == ("42", txn, 2)
+
+        decision = connector._http.post(
+            f"/v1/declarations/{txn}/versions/2/decision", json={"decision": "approve", "operator": "ops.jane"}
+        )
+        assert decision.status_code == 201
+        assert follow_up(settings, ledger, connector, transport, dt.datetime.now(dt.UTC))["answered"] == 1
+        assert follow_up(settings, ledger, connector, transport, dt.datetime.now(dt.UTC))["answered"] == 0
+        [final_file] = outbox.glob("*.final.cadout.xml")
+        [final] = read_cadout(final_file.read_bytes())
+        assert (final.status, final.transaction_number, final.version) == ("40", txn, 2)
+        assert (final.totals["total_duty"], final.totals["total_gst"]) == (Decimal("145.80"), Decimal("47.79"))
     finally:
         ledger.dispose()

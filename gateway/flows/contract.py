@@ -77,8 +77,9 @@ class AcknowledgementRegistry(Protocol):
 @dataclass(frozen=True)
 class PendingAnswer:
     """A declaration version the portal has not decided yet (CARM 200 or 42), with what
-    its final answer to the partner needs: the answer's kind ("cusres"), to whom (UNB
-    0010/0007 of the inbound interchange) and about what (its UNB 0020 and UNH 0062)."""
+    its final answer to the partner needs: the answer's kind ("cusres" or "cadout"), to whom
+    (UNB 0010/0007 of the inbound interchange; a CAD-IN's sender) and about what (its UNB 0020
+    and UNH 0062; a CAD-IN's ApplicationReferenceID and the declaration's position)."""
 
     transaction_number: str
     version: int
@@ -90,6 +91,7 @@ class PendingAnswer:
     filer_reference: str | None
     syntax: tuple[str, str]
     name: str  # the final answer's file in the partner's outbox
+    starts: tuple[int, ...] = (0,)  # where each invoice's lines start (a CAD-OUT's pointers are XPaths)
 
 
 class PendingRegistry(Protocol):
