@@ -392,20 +392,26 @@ def _bind(rule: Element, prefix: str, xpath: str, anchor: str, relative: str, fo
         _bind(child, inner, here, inner_anchor, inner_relative, found)
 
 
+_STEP = re.compile(r"^(?P<name>[\w.@-]+)(?P<predicate>(?:\[[^\]\d#][^\]]*\])*)(?:\[(?P<position>\d+|#)\])?$")
+"""One XPath step: a name, predicates such as ``[TypeCode='XCD']``, then a position (``[#]`` in a template)."""
+
+
 def _match_steps(template: str, xpath: str) -> list[int] | None:
     """The positions the ``[#]`` of ``template`` stand for in ``xpath`` (a position left
-    out reads as 1, a step without ``[#]`` may carry ``[1]``); None when they differ."""
-    wanted = [step for step in template.split("/") if step]
-    given = [step for step in xpath.split("/") if step]
+    out reads as 1, a step without ``[#]`` may carry ``[1]``, a predicate of the template
+    may be left out); None when they differ."""
+    wanted = [_STEP.match(step) for step in template.split("/") if step]
+    given = [_STEP.match(step) for step in xpath.split("/") if step]
     if len(wanted) != len(given):
         return None
     positions: list[int] = []
     for expected, step in zip(wanted, given, strict=True):
-        match = re.fullmatch(r"([\w.@-]+)(?:\[(\d+)\])?", step)
-        if match is None or match.group(1) != expected.removesuffix("[#]"):
+        if expected is None or step is None or step["name"] != expected["name"]:
             return None
-        position = int(match.group(2) or 1)
-        if expected.endswith("[#]"):
+        if step["predicate"] and step["predicate"] != expected["predicate"]:
+            return None
+        position = int(step["position"] or 1) if step["position"] != "#" else 1
+        if expected["position"] == "#":
             positions.append(position)
         elif position != 1:
             return None
