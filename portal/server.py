@@ -15,14 +15,23 @@ from portal.app import create_app
 _START_TIMEOUT_SECONDS = 10.0
 
 
-def serve(host: str, port: int, database_url: str, tariff_path: Path | str, *, api_key: str | None = None) -> None:
-    """Serve the portal until interrupted (Ctrl-C / SIGTERM)."""
-    uvicorn.run(create_app(database_url, tariff_path, api_key=api_key), host=host, port=port)
+def serve(
+    host: str,
+    port: int,
+    database_url: str,
+    tariff_path: Path | str,
+    *,
+    api_key: str | None = None,
+    latency_ms: float = 0.0,
+) -> None:
+    """Serve the portal until interrupted (Ctrl-C / SIGTERM); ``latency_ms`` delays every answer."""
+    uvicorn.run(create_app(database_url, tariff_path, api_key=api_key, latency_ms=latency_ms), host=host, port=port)
 
 
 class PortalServer:
     """The portal on a background thread, for tests and the demo.
 
+    ``latency_ms`` delays every answer (the portal's round trip, for tests and benchmarks).
     ``port=0`` binds a free port; ``url`` is known once the context is entered.
     Leaving the context stops uvicorn and waits for its thread.
     """
@@ -35,8 +44,9 @@ class PortalServer:
         port: int = 0,
         *,
         api_key: str | None = None,
+        latency_ms: float = 0.0,
     ) -> None:
-        self._app = create_app(database_url, tariff_path, api_key=api_key)
+        self._app = create_app(database_url, tariff_path, api_key=api_key, latency_ms=latency_ms)
         self._host = host
         self._port = port
         self._server: uvicorn.Server | None = None

@@ -302,7 +302,13 @@ class XmlFlow:
                 )
             )
 
-        post_and_answer(zip(spool, self._documents, strict=True), self.options.poster, locate_field, answer)
+        post_and_answer(
+            zip(spool, self._documents, strict=True),
+            self.options.poster,
+            locate_field,
+            answer,
+            self.options.posts_in_flight,
+        )
         return passed
 
 

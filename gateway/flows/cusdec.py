@@ -109,7 +109,13 @@ class CusdecHandler:
             )
             sent.append(item.ref)
 
-        post_and_answer(zip(self.spool, self.documents, strict=True), self.options.poster, locate, answer)
+        post_and_answer(
+            zip(self.spool, self.documents, strict=True),
+            self.options.poster,
+            locate,
+            answer,
+            self.options.posts_in_flight,
+        )
         if writer is not None:
             writer.close()
             self.replies.record_sent(writer.control_reference, "cusres", sent)
