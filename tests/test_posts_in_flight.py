@@ -10,8 +10,11 @@ import datetime as dt
 import io
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -32,6 +35,8 @@ from tests.ack_reader import read_cusres
 from tests.builders import declaration
 from tests.conftest import FIXTURES
 from tests.xml_helpers import MemorySink
+from transports.base import ClaimedFile, InboundFile
+from transports.serialized import SerializedTransport
 
 TARIFF = FIXTURES / "reference" / "tariff.csv"
 RECEIVED = dt.datetime(2026, 12, 7, 9, 30, tzinfo=dt.UTC)
@@ -220,3 +225,82 @@ def test_the_client_keeps_to_its_rate_limit(tmp_path: Path) -> None:
 def test_a_negative_latency_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="latency_ms must be 0 or more"):
         PortalServer(f"sqlite:///{tmp_path / 'portal.sqlite'}", TARIFF, latency_ms=-1)
+
+
+class ProbeChannel:
+    """A transport that notes how many of its calls (and its streams' calls) overlap."""
+
+    def __init__(self) -> None:
+        self.in_call = 0
+        self.most = 0
+        self.calls = 0
+        self._count = threading.Lock()
+
+    @contextmanager
+    def call(self) -> Iterator[None]:
+        with self._count:
+            self.in_call += 1
+            self.calls += 1
+            self.most = max(self.most, self.in_call)
+        time.sleep(0.005)
+        with self._count:
+            self.in_call -= 1
+        yield
+
+    def list_inbox(self, partner: str) -> list[InboundFile]:
+        with self.call():
+            return [InboundFile(partner, "a.edi", 3)]
+
+    def open(self, claimed: ClaimedFile) -> BinaryIO:
+        with self.call():
+            return ProbeStream(self)  # type: ignore[return-value]  # the reading part of BinaryIO
+
+    @contextmanager
+    def write_outbox(self, partner: str, name: str) -> Iterator[BinaryIO]:
+        with self.call():
+            pass
+        yield ProbeStream(self)  # type: ignore[misc]  # the writing part of BinaryIO
+        with self.call():  # the commit
+            pass
+
+
+class ProbeStream:
+    def __init__(self, channel: ProbeChannel) -> None:
+        self.channel = channel
+
+    def read(self, size: int = -1) -> bytes:
+        with self.channel.call():
+            return b"abc"
+
+    def write(self, data: bytes) -> int:
+        with self.channel.call():
+            return len(data)
+
+    def __enter__(self) -> ProbeStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self.channel.call():
+            pass
+
+
+def test_the_serialized_transport_lets_one_call_through_at_a_time() -> None:
+    probe = ProbeChannel()
+    transport = SerializedTransport(probe)  # type: ignore[arg-type]  # the protocol's calls the threads make
+    claimed = ClaimedFile(InboundFile("p", "a.edi", 3), "c", "processing/a.edi")
+
+    def work() -> None:
+        for _ in range(5):
+            assert transport.list_inbox("p")[0].name == "a.edi"
+            with transport.open(claimed) as stream:
+                assert stream.read() == b"abc"
+            with transport.write_outbox("p", "a.edi.1.contrl.edi") as out:
+                out.write(b"UNB")
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert probe.calls == 6 * 5 * 7  # list, open, read, close, upload open, write, commit
+    assert probe.most == 1
