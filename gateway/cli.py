@@ -263,6 +263,7 @@ def _portal_serve(args: argparse.Namespace) -> int:
         settings.active_tariff_path(),
         api_key=settings.portal_api_key,
         reference_dir=settings.reference_dir,
+        latency_ms=args.latency_ms,
     )
     return EXIT_ACCEPTED
 
@@ -356,6 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in the data folder)")
+    serve.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="delay every answer this long, as a distant portal would (for tests and benchmarks); default 0",
+    )
     serve.set_defaults(handler=_portal_serve)
     add_portal_commands(portal_commands)
     add_commands(commands)

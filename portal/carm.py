@@ -104,17 +104,11 @@ class CarmConnector(PortalClient):
 
     @classmethod
     def from_carm_settings(cls, settings: CarmSettings) -> CarmConnector:
-        return cls(
-            settings.portal_url,
-            cad_path=settings.carm_cad_path,
-            api_key=settings.portal_api_key,
-            timeout=settings.portal_timeout_seconds,
-            max_attempts=settings.portal_max_attempts,
-            backoff=settings.portal_backoff_seconds,
-            circuit_failures=settings.portal_circuit_failures,
-            circuit_cooldown=settings.portal_circuit_cooldown_seconds,
-            ca_bundle=settings.portal_ca_bundle,
-        )
+        """The connector as ``PortalClient.from_settings`` (timeouts, retries, TLS, posts in flight),
+        to ``portal_url`` + ``carm_cad_path``."""
+        connector = cls.from_settings(settings)
+        connector.cad_path = settings.carm_cad_path
+        return connector
 
     def submit_declaration(self, declaration: Declaration, idempotency_key: str) -> DeclarationOutcome:
         """Post one version; after an answer that never came, query before posting again."""

@@ -319,7 +319,13 @@ class XmlFlow:
                 )  # fmt: skip
 
         spooled = spool.read(declarations=writer is not None or self.options.poster is not None)
-        post_and_answer(zip(spooled, self._documents, strict=True), self.options.poster, locate_field, answer)
+        post_and_answer(
+            zip(spooled, self._documents, strict=True),
+            self.options.poster,
+            locate_field,
+            answer,
+            self.options.posts_in_flight,
+        )
         return passed
 
 

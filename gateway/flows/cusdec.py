@@ -123,7 +123,13 @@ class CusdecHandler:
                 )  # fmt: skip
 
         spooled = self.spool.read(declarations=writer is not None or self.options.poster is not None)
-        post_and_answer(zip(spooled, self.documents, strict=True), self.options.poster, locate, answer)
+        post_and_answer(
+            zip(spooled, self.documents, strict=True),
+            self.options.poster,
+            locate,
+            answer,
+            self.options.posts_in_flight,
+        )
         if writer is not None:
             writer.close()
             self.replies.record_sent(writer.control_reference, "cusres", sent)
