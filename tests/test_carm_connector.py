@@ -175,16 +175,17 @@ def test_a_wrong_key_is_refused_with_a_clear_error(portal: PortalServer, certifi
 def processed(
     tmp_path_factory: pytest.TempPathFactory, certificate: ServerCertificate
 ) -> Iterator[tuple[dict[str, ProcessedFile], Path, Ledger, PortalClient]]:
-    """The fixtures of test_pipeline_acknowledgements processed once, posted as CAD-IN over HTTPS:
-    its tests (imported above) run against these results and must all hold."""
+    """The fixtures of test_pipeline_acknowledgements processed once, posted as CAD-IN over HTTPS
+    four posts in flight (``portal_concurrency``): its tests (imported above) run against these
+    results and must all hold."""
     root = tmp_path_factory.mktemp("carm-gateway")
-    settings = Settings(data_dir=root, portal_api="carm")
+    settings = Settings(data_dir=root, portal_api="carm", portal_concurrency=4)
     transport = LocalFolderTransport(root / "partners")
     transport.ensure_partner(PARTNER)
     with PortalServer(
         f"sqlite:///{root / 'portal.sqlite'}", TARIFF, api_key=API_KEY, certificate=(certificate.chain, certificate.key)
     ) as server:
-        connector = CarmConnector(server.url, api_key=API_KEY, ca_bundle=str(certificate.ca), **FAST)  # type: ignore[arg-type]
+        connector = CarmConnector(server.url, api_key=API_KEY, ca_bundle=str(certificate.ca), concurrency=4, **FAST)  # type: ignore[arg-type]
         client = PortalClient(server.url, api_key=API_KEY, ca_bundle=str(certificate.ca))
         ledger = Ledger(f"sqlite:///{root / 'ledger.sqlite'}")
         pipeline = Pipeline(settings, transport, ledger, connector.submit_declaration)
