@@ -25,6 +25,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from diagnostics import Finding
 from domain.declaration import Declaration
 from domain.outcome import DeclarationOutcome, OutcomeStatus, PortalError
 from mappings.cadout import CadOutError, CadOutResponse, write_cadout
@@ -47,7 +48,6 @@ _HTTP_STATUS = {
     OutcomeStatus.UNKNOWN_PARTNER: 415,
     OutcomeStatus.SCHEMA_ERROR: 503,
 }
-ONE_DECLARATION = codes.ValidationCode("P006", "The CAD API takes one Declaration per call")
 
 Decide = Callable[[Declaration, str], Response]
 """The JSON API's decision for one declaration under one idempotency key (``portal.app.submit``)."""
@@ -76,7 +76,8 @@ def carm_router(store: PortalStore, decide: Decide, digest: Callable[[Declaratio
                 continue
             if len(read) == 1:
                 return _answer(
-                    OutcomeStatus.SYNTAX_ERROR, [CadOutError(ONE_DECLARATION.code, ONE_DECLARATION.title, event.xpath)]
+                    OutcomeStatus.SYNTAX_ERROR,
+                    [CadOutError(codes.ONE_DECLARATION.code, codes.ONE_DECLARATION.title, event.xpath)],
                 )
             read.append(event)
             if event.findings:  # schema errors: CARM's 503
@@ -90,7 +91,7 @@ def carm_router(store: PortalStore, decide: Decide, digest: Callable[[Declaratio
         if not read:
             return _answer(
                 OutcomeStatus.SYNTAX_ERROR,
-                [CadOutError(ONE_DECLARATION.code, ONE_DECLARATION.title, "/DocumentMetaData")],
+                [CadOutError(codes.ONE_DECLARATION.code, codes.ONE_DECLARATION.title, "/DocumentMetaData")],
             )
         declarants = [s for s in header.senders if s.role == "AK"] if header is not None else []
         if any(sender.id != declaration.declarant.account for sender in declarants):
@@ -129,9 +130,8 @@ def carm_router(store: PortalStore, decide: Decide, digest: Callable[[Declaratio
     return router
 
 
-def _finding(finding: object) -> CadOutError:
-    location = getattr(finding, "location")  # noqa: B009  # a diagnostics.Finding
-    return CadOutError(getattr(finding, "code"), getattr(finding, "message"), location.xpath, location.line)  # noqa: B009
+def _finding(finding: Finding) -> CadOutError:
+    return CadOutError(finding.code, finding.message, finding.location.xpath, finding.location.line)
 
 
 def _response(declaration: Declaration, outcome: DeclarationOutcome, sender_xpath: str | None = None) -> CadOutResponse:

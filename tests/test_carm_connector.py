@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import shutil
+import ssl
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -316,3 +317,37 @@ def test_a_pending_cad_in_declaration_gets_its_final_cad_out_once_approved(
         assert (final.totals["total_duty"], final.totals["total_gst"]) == (Decimal("145.80"), Decimal("47.79"))
     finally:
         ledger.dispose()
+
+
+# --- the embedded portal's CARM API on its own ------------------------------------------------------
+
+
+@pytest.fixture
+def https(portal: PortalServer, certificate: ServerCertificate) -> Iterator[httpx.Client]:
+    headers = {"x-api-key": API_KEY, "Content-Type": "application/xml"}
+    trust = ssl.create_default_context(cafile=certificate.ca)
+    with httpx.Client(base_url=portal.url, verify=trust, headers=headers, timeout=10) as client:
+        yield client
+
+
+def answer_of(response: httpx.Response) -> tuple[int, str, list[tuple[str, str | None]]]:
+    [answer] = read_cadout(response.content)
+    return response.status_code, answer.status, [(e.code, e.pointer) for e in answer.errors]
+
+
+def test_the_cad_api_refuses_what_is_not_one_declaration_from_its_declarant(https: httpx.Client) -> None:
+    one = make_declaration()
+    senders = [(one.importer.account, "HN"), (one.declarant.account, "AK")]
+    two = cadin_document([one, make_declaration(transaction_number="10207000220870")], "1", senders)
+    assert answer_of(https.post(carm.CAD_PATH, content=two)) == (
+        400, "400", [("P006", "/DocumentMetaData/Declaration[2]")],
+    )  # fmt: skip
+    other_sender = cadin_document([one], "1", [(one.importer.account, "HN"), ("100000009RM0001", "AK")])
+    assert answer_of(https.post(carm.CAD_PATH, content=other_sender)) == (
+        412, "412", [("69", "/DocumentMetaData/CommunicationMetaData/Sender[2]/ID")],
+    )  # fmt: skip
+    status, carm_status, [(code, _)] = answer_of(https.post(carm.CAD_PATH, content=b"<DocumentMetaData"))
+    assert (status, carm_status, code) == (400, "400", "XML-WF")
+    assert answer_of(https.get(carm.CAD_PATH, params={"TransactionNumber": one.transaction_number})) == (
+        400, "400", [("077", None)],
+    )  # fmt: skip  # nothing was stored
