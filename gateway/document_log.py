@@ -1,0 +1,169 @@
+"""A file's document entries (``FileReport.documents``), on disk once settled.
+
+A flow appends a document's entry when it reads the message and fills it in
+while it checks it; in phase 2 it may change it again (posted, withdrawn). An
+entry the flow no longer holds is *settled*: pickled to a temporary file and
+dropped from memory, so a file of a million messages costs what a file of one
+does (issue 18). What stays in memory per document is its place in the file
+(8 bytes) and its status (1 byte), which answer ``len``, ``statuses`` and
+whether the file is accepted without reading anything back.
+
+Reading the log (iterating, indexing) loads the settled entries one by one;
+``reopen`` takes one back for a change, until the next ``settle``. An entry is
+settled only by ``settle``: whoever holds an entry it has not settled may go on
+changing it.
+"""
+
+from __future__ import annotations
+
+import pickle
+import tempfile
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Any, overload
+
+from gateway.finding_budget import FindingBudget, Findings
+
+if TYPE_CHECKING:
+    from gateway.report import DocumentReport
+
+_MEMORY = 1 << 20
+"""Bytes of settled entries kept in memory before the log moves to a temporary file."""
+
+
+class DocumentLog:
+    """The document entries of one file, in file order (a read-only sequence
+    plus ``append``, ``reopen`` and ``settle``)."""
+
+    def __init__(self, budget: FindingBudget) -> None:
+        self._budget = budget
+        self._file: IO[bytes] | None = None  # opened on the first settle
+        self._offsets = array("Q")  # per entry: where its latest pickle starts (unsettled: unused)
+        self._statuses = bytearray()  # per entry: its status, as an index into _names
+        self._names: list[str] = []
+        self._open: dict[int, DocumentReport] = {}  # entries not settled, by index
+
+    # writing ---------------------------------------------------------------
+    def append(self, document: DocumentReport) -> int:
+        """Add ``document`` (unsettled: its holder may go on changing it); returns its index."""
+        index = len(self._offsets)
+        self._offsets.append(0)
+        self._statuses.append(self._code(document.status))
+        self._open[index] = document
+        return index
+
+    def extend(self, documents: Iterable[DocumentReport]) -> None:
+        for document in documents:
+            self.append(document)
+
+    def reopen(self, index: int) -> DocumentReport:
+        """Entry ``index`` for a change: unsettled until the next ``settle``."""
+        document = self[index]
+        self._open[index] = document
+        return document
+
+    def reopened(self, indexes: Iterable[int]) -> Iterator[DocumentReport]:
+        """The entries ``indexes`` one at a time for a change, each settled
+        before the next is taken (the last when the iteration ends)."""
+        for index in indexes:
+            self.settle()
+            yield self.reopen(index)
+        self.settle()
+
+    def settle(self) -> None:
+        """Write every unsettled entry to the log and drop it from memory."""
+        if not self._open:
+            return
+        if self._file is None:
+            self._file = tempfile.SpooledTemporaryFile(max_size=_MEMORY)  # noqa: SIM115  # lives as long as the report
+        self._file.seek(0, 2)
+        for index, document in sorted(self._open.items()):
+            self._offsets[index] = self._file.tell()
+            self._statuses[index] = self._code(document.status)
+            pickle.dump(_state(document), self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._open.clear()
+
+    # reading ---------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def __bool__(self) -> bool:
+        return len(self._offsets) > 0
+
+    def __iter__(self) -> Iterator[DocumentReport]:
+        for index in range(len(self._offsets)):
+            yield self._load(index)
+
+    @overload
+    def __getitem__(self, key: int) -> DocumentReport: ...
+    @overload
+    def __getitem__(self, key: slice) -> list[DocumentReport]: ...
+    def __getitem__(self, key: int | slice) -> DocumentReport | list[DocumentReport]:
+        if isinstance(key, slice):
+            return [self._load(index) for index in range(*key.indices(len(self)))]
+        if not -len(self) <= key < len(self):
+            raise IndexError("document index out of range")
+        return self._load(key % len(self))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DocumentLog | list):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by content
+
+    def __repr__(self) -> str:
+        return f"DocumentLog({list(self)!r})"
+
+    def statuses(self) -> Counter[str]:
+        """How many entries have each status (unsettled ones as they are now)."""
+        counts = Counter(self._names[code] for code in self._statuses)
+        for index, document in self._open.items():
+            counts[self._names[self._statuses[index]]] -= 1
+            counts[document.status] += 1
+        return +counts  # drops the statuses no entry has any more
+
+    def _load(self, index: int) -> DocumentReport:
+        if index in self._open:
+            return self._open[index]
+        assert self._file is not None  # an entry is either unsettled or written
+        self._file.seek(self._offsets[index])
+        return _restore(pickle.load(self._file), self._budget)  # our own temporary file
+
+    def _code(self, status: str) -> int:
+        if status not in self._names:
+            self._names.append(status)
+        return self._names.index(status)
+
+
+def _state(document: DocumentReport) -> tuple[Any, ...]:
+    errors = document.errors
+    return (
+        document.message_ref,
+        document.message_type,
+        document.status,
+        document.reference,
+        document.carm_status,
+        list(errors),
+        errors.found,
+        errors.first,
+        document.assessed,
+        document.acknowledgement,
+    )
+
+
+def _restore(state: tuple[Any, ...], budget: FindingBudget) -> DocumentReport:
+    from gateway.report import DocumentReport
+
+    ref, kind, status, reference, carm_status, listed, found, first, assessed, acknowledgement = state
+    return DocumentReport(
+        ref,
+        kind,
+        status,
+        reference,
+        carm_status,
+        Findings.restored(budget, listed, found, first),
+        assessed,
+        acknowledgement,
+    )
