@@ -20,32 +20,41 @@ import pickle
 import tempfile
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from typing import IO, TYPE_CHECKING, Any, overload
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any, Generic, Protocol, TypeVar, overload
 
-from gateway.finding_budget import FindingBudget, Findings
 
-if TYPE_CHECKING:
-    from gateway.report import DocumentReport
+class Entry(Protocol):
+    """What the log keeps of an entry: its status, and its state to save (``saved``)."""
+
+    @property
+    def status(self) -> str: ...
+
+    def saved(self) -> tuple[Any, ...]: ...
+
+
+EntryT = TypeVar("EntryT", bound=Entry)
+"""The entries' type (``gateway.report.DocumentReport``)."""
 
 _MEMORY = 1 << 20
 """Bytes of settled entries kept in memory before the log moves to a temporary file."""
 
 
-class DocumentLog:
+class DocumentLog(Generic[EntryT]):
     """The document entries of one file, in file order (a read-only sequence
-    plus ``append``, ``reopen`` and ``settle``)."""
+    plus ``append``, ``reopen`` and ``settle``); ``restore`` makes an entry
+    again from what its ``saved()`` returned."""
 
-    def __init__(self, budget: FindingBudget) -> None:
-        self._budget = budget
+    def __init__(self, restore: Callable[[tuple[Any, ...]], EntryT]) -> None:
+        self._restore = restore
         self._file: IO[bytes] | None = None  # opened on the first settle
         self._offsets = array("Q")  # per entry: where its latest pickle starts (unsettled: unused)
         self._statuses = bytearray()  # per entry: its status, as an index into _names
         self._names: list[str] = []
-        self._open: dict[int, DocumentReport] = {}  # entries not settled, by index
+        self._open: dict[int, EntryT] = {}  # entries not settled, by index
 
     # writing ---------------------------------------------------------------
-    def append(self, document: DocumentReport) -> int:
+    def append(self, document: EntryT) -> int:
         """Add ``document`` (unsettled: its holder may go on changing it); returns its index."""
         index = len(self._offsets)
         self._offsets.append(0)
@@ -53,17 +62,17 @@ class DocumentLog:
         self._open[index] = document
         return index
 
-    def extend(self, documents: Iterable[DocumentReport]) -> None:
+    def extend(self, documents: Iterable[EntryT]) -> None:
         for document in documents:
             self.append(document)
 
-    def reopen(self, index: int) -> DocumentReport:
+    def reopen(self, index: int) -> EntryT:
         """Entry ``index`` for a change: unsettled until the next ``settle``."""
         document = self[index]
         self._open[index] = document
         return document
 
-    def reopened(self, indexes: Iterable[int]) -> Iterator[DocumentReport]:
+    def reopened(self, indexes: Iterable[int]) -> Iterator[EntryT]:
         """The entries ``indexes`` one at a time for a change, each settled
         before the next is taken (the last when the iteration ends)."""
         for index in indexes:
@@ -81,7 +90,7 @@ class DocumentLog:
         for index, document in sorted(self._open.items()):
             self._offsets[index] = self._file.tell()
             self._statuses[index] = self._code(document.status)
-            pickle.dump(_state(document), self._file, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(document.saved(), self._file, protocol=pickle.HIGHEST_PROTOCOL)
         self._open.clear()
 
     # reading ---------------------------------------------------------------
@@ -91,15 +100,15 @@ class DocumentLog:
     def __bool__(self) -> bool:
         return len(self._offsets) > 0
 
-    def __iter__(self) -> Iterator[DocumentReport]:
+    def __iter__(self) -> Iterator[EntryT]:
         for index in range(len(self._offsets)):
             yield self._load(index)
 
     @overload
-    def __getitem__(self, key: int) -> DocumentReport: ...
+    def __getitem__(self, key: int) -> EntryT: ...
     @overload
-    def __getitem__(self, key: slice) -> list[DocumentReport]: ...
-    def __getitem__(self, key: int | slice) -> DocumentReport | list[DocumentReport]:
+    def __getitem__(self, key: slice) -> list[EntryT]: ...
+    def __getitem__(self, key: int | slice) -> EntryT | list[EntryT]:
         if isinstance(key, slice):
             return [self._load(index) for index in range(*key.indices(len(self)))]
         if not -len(self) <= key < len(self):
@@ -107,7 +116,7 @@ class DocumentLog:
         return self._load(key % len(self))
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, DocumentLog | list):
+        if isinstance(other, DocumentLog | list):  # a log reads as the list it replaces
             return list(self) == list(other)
         return NotImplemented
 
@@ -124,46 +133,14 @@ class DocumentLog:
             counts[document.status] += 1
         return +counts  # drops the statuses no entry has any more
 
-    def _load(self, index: int) -> DocumentReport:
+    def _load(self, index: int) -> EntryT:
         if index in self._open:
             return self._open[index]
         assert self._file is not None  # an entry is either unsettled or written
         self._file.seek(self._offsets[index])
-        return _restore(pickle.load(self._file), self._budget)  # our own temporary file
+        return self._restore(pickle.load(self._file))  # our own temporary file
 
     def _code(self, status: str) -> int:
         if status not in self._names:
             self._names.append(status)
         return self._names.index(status)
-
-
-def _state(document: DocumentReport) -> tuple[Any, ...]:
-    errors = document.errors
-    return (
-        document.message_ref,
-        document.message_type,
-        document.status,
-        document.reference,
-        document.carm_status,
-        list(errors),
-        errors.found,
-        errors.first,
-        document.assessed,
-        document.acknowledgement,
-    )
-
-
-def _restore(state: tuple[Any, ...], budget: FindingBudget) -> DocumentReport:
-    from gateway.report import DocumentReport
-
-    ref, kind, status, reference, carm_status, listed, found, first, assessed, acknowledgement = state
-    return DocumentReport(
-        ref,
-        kind,
-        status,
-        reference,
-        carm_status,
-        Findings.restored(budget, listed, found, first),
-        assessed,
-        acknowledgement,
-    )

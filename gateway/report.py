@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from diagnostics import Finding, Severity
@@ -61,6 +62,29 @@ class DocumentReport:
         else:
             self.status = DocumentStatus.PENDING if status is OutcomeStatus.PENDING else DocumentStatus.REJECTED
 
+    def saved(self) -> tuple[Any, ...]:
+        """This entry as ``DocumentLog`` saves it (``restored`` reads it back)."""
+        errors = self.errors
+        return (
+            self.message_ref,
+            self.message_type,
+            self.status,
+            self.reference,
+            self.carm_status,
+            list(errors),
+            errors.found,
+            errors.first,
+            self.assessed,
+            self.acknowledgement,
+        )
+
+    @classmethod
+    def restored(cls, saved: tuple[Any, ...], budget: FindingBudget) -> DocumentReport:
+        """The entry ``saved()`` returned, its findings under ``budget`` (not counted again)."""
+        ref, kind, status, reference, carm_status, listed, found, first, assessed, acknowledgement = saved
+        errors = Findings.restored(budget, listed, found, first)
+        return cls(ref, kind, status, reference, carm_status, errors, assessed, acknowledgement)
+
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "message_ref": quoted(self.message_ref),
@@ -103,11 +127,11 @@ class FileReport:
     interchanges: list[InterchangeReport] = field(default_factory=list)
     acknowledgements: list[str] = field(default_factory=list)
     budget: FindingBudget = field(default_factory=FindingBudget, repr=False, compare=False)
-    documents: DocumentLog = field(init=False)  # settled entries on disk (``DocumentLog``)
+    documents: DocumentLog[DocumentReport] = field(init=False)  # settled entries on disk (``DocumentLog``)
     errors: Findings = field(init=False)
 
     def __post_init__(self) -> None:
-        self.documents = DocumentLog(self.budget)
+        self.documents = DocumentLog(partial(DocumentReport.restored, budget=self.budget))
         self.errors = self.findings()
 
     def findings(self, found: Iterable[Finding] = ()) -> Findings:

@@ -82,7 +82,7 @@ class CusdecHandler:
         document.status = DocumentStatus.REJECTED if rejected else DocumentStatus.ACCEPTED
         return spooled
 
-    def answer(self, documents: DocumentLog) -> None:
+    def answer(self, documents: DocumentLog[DocumentReport]) -> None:
         if self.spool.count == 0:
             return
         charset, version = preferred_syntax(self.options)
@@ -119,7 +119,7 @@ class CusdecHandler:
             writer.close()
             self.replies.record_sent(writer.control_reference, "cusres", sent)
 
-    def withdraw(self, documents: DocumentLog) -> None:
+    def withdraw(self, documents: DocumentLog[DocumentReport]) -> None:
         for document in documents.reopened(self.entries):
             if document.status == DocumentStatus.ACCEPTED:
                 document.status = DocumentStatus.REJECTED

@@ -66,14 +66,14 @@ class PaymentMessagesHandler:
             self.items.append(PaymentMessage(message.reference, message.type, mapping, entry))
         return []
 
-    def withdraw(self, documents: DocumentLog) -> None:
+    def withdraw(self, documents: DocumentLog[DocumentReport]) -> None:
         for item, document in zip(self.items, documents.reopened(i.entry for i in self.items), strict=True):
             document.status = DocumentStatus.REJECTED
             document.errors.append(
                 Finding("18", "not processed: the interchange was rejected", Location(message_ref=item.message_ref))
             )
 
-    def answer(self, documents: DocumentLog) -> None:
+    def answer(self, documents: DocumentLog[DocumentReport]) -> None:
         """Duplicates, rules, posting, one APERAK per message."""
         if not self.items:
             return

@@ -32,11 +32,11 @@ class MessageHandler(Protocol):
         ``entry`` where it is in the file's ``DocumentLog``). Its syntax findings
         join ``syntax`` (the CONTRL's); returns its other errors (rules, partner)."""
 
-    def answer(self, documents: DocumentLog) -> None:
+    def answer(self, documents: DocumentLog[DocumentReport]) -> None:
         """Phase 2 of a sound interchange: post and answer what phase 1 kept
         (its report entries taken back from ``documents``)."""
 
-    def withdraw(self, documents: DocumentLog) -> None:
+    def withdraw(self, documents: DocumentLog[DocumentReport]) -> None:
         """The interchange was rejected: nothing is posted, its documents are rejected with it."""
 
     def close(self) -> None: ...
