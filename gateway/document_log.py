@@ -127,7 +127,7 @@ class DocumentLog(Generic[EntryT]):
 
     def statuses(self) -> Counter[str]:
         """How many entries have each status (unsettled ones as they are now)."""
-        counts = Counter(self._names[code] for code in self._statuses)
+        counts = Counter({name: self._statuses.count(code) for code, name in enumerate(self._names)})
         for index, document in self._open.items():
             counts[self._names[self._statuses[index]]] -= 1
             counts[document.status] += 1
@@ -142,5 +142,7 @@ class DocumentLog(Generic[EntryT]):
 
     def _code(self, status: str) -> int:
         if status not in self._names:
+            if len(self._names) == 256:  # a report's statuses are a handful (``DocumentStatus``)
+                raise ValueError(f"document status {status!r}: a log keeps at most 256 distinct statuses")
             self._names.append(status)
         return self._names.index(status)

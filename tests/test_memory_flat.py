@@ -208,3 +208,11 @@ def test_a_report_spills_its_entries_to_disk(tmp_path: Path) -> None:
     holds none of them once checking is over."""
     report = check_stream(io.BytesIO(cusdec_file(5)), "five.edi")
     assert len(report.documents) == 5 and not report.documents._open
+
+
+def test_a_log_refuses_a_257th_distinct_status() -> None:
+    log = _log(FindingBudget())
+    for n in range(256):
+        log.append(_document(str(n), f"status-{n}"))
+    with pytest.raises(ValueError, match="status-256.*at most 256 distinct statuses"):
+        log.append(_document("256", "status-256"))
