@@ -214,5 +214,5 @@ def test_a_log_refuses_a_257th_distinct_status() -> None:
     log = _log(FindingBudget())
     for n in range(256):
         log.append(_document(str(n), f"status-{n}"))
-    with pytest.raises(ValueError, match="status-256.*at most 256 distinct statuses"):
+    with pytest.raises(ValueError, match=r"status-256.*at most 256 distinct statuses"):
         log.append(_document("256", "status-256"))
