@@ -173,8 +173,10 @@ class FileReport:
         characters: the document entries are read from the log one at a time,
         so a report of a million documents is never whole in memory (issue 18)."""
         text = json.dumps({**self._head(), "documents": _DOCUMENTS}, indent=indent, ensure_ascii=ensure_ascii)
-        before, after = text.split(json.dumps(_DOCUMENTS, ensure_ascii=ensure_ascii))
-        pending = [before]
+        # the top level's key and the placeholder, found where no quoted input can be: after a line break
+        key = "\n" + " " * indent + '"documents": '
+        before, after = text.split(key + json.dumps(_DOCUMENTS, ensure_ascii=ensure_ascii))
+        pending = [before, key]
         size = 0
         if not self.documents:
             pending.append("[]")

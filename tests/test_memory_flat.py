@@ -152,6 +152,30 @@ def test_the_streamed_json_is_the_report_as_one_document() -> None:
         assert json.loads("".join(pieces))["documents"] == [d.to_dict() for d in report.documents]
 
 
+def test_input_that_reads_like_the_placeholder_is_written_as_it_is() -> None:
+    report = FileReport(file="\x00documents\x00", format="edifact")
+    report.documents.append(DocumentReport("\x00documents\x00", "CUSDEC", DocumentStatus.ACCEPTED))
+    pieces: list[str] = []
+    report.write_json(pieces.append)
+    assert json.loads("".join(pieces)) == {
+        "file": "\x00documents\x00",
+        "format": "edifact",
+        "accepted": True,  # no finding, and its one document accepted
+        "interchanges": [],
+        "documents": [
+            {
+                "message_ref": "\x00documents\x00",
+                "type": "CUSDEC",
+                "status": "accepted",
+                "reference": None,
+                "errors": [],
+            }
+        ],
+        "errors": [],
+        "acknowledgements": [],
+    }
+
+
 def _log(budget: FindingBudget) -> DocumentLog[DocumentReport]:
     return DocumentLog(partial(DocumentReport.restored, budget=budget))
 
