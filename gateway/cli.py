@@ -47,7 +47,8 @@ def _check(args: argparse.Namespace) -> int:
     with stream:
         report = check_stream(stream, path.name, options)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        report.write_json(sys.stdout.write, ensure_ascii=False)  # one entry at a time: never the whole report in memory
+        print()
     else:
         print(f"{path.name}: {report.format}, {'ACCEPTED' if report.accepted else 'REJECTED'}")
         for document in report.documents:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import json
 import logging
 import re
 import threading
@@ -756,7 +755,7 @@ class Pipeline:
         keys = poster.keys if poster is not None else {}
         self.ledger.record_documents(
             file_id,
-            [
+            (  # read from the report's log as they are inserted
                 {
                     "message_reference": document.message_ref,
                     "transaction_number": document.reference[:14] if document.reference else None,
@@ -766,7 +765,7 @@ class Pipeline:
                     "response": document.to_dict(),
                 }
                 for document in report.documents
-            ],
+            ),
         )
         return report
 
@@ -791,7 +790,7 @@ class Pipeline:
         name = acknowledgement_name(options, report.file, "report.json")
         report.acknowledgements.append(name)
         with sink.open(name) as out:
-            out.write(json.dumps(report.to_dict(), indent=2).encode())
+            report.write_json(lambda text: out.write(text.encode()))  # never the whole report in memory
 
     def _file_away(
         self,

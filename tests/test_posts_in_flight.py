@@ -155,10 +155,11 @@ def test_a_window_holds_at_most_its_size_and_a_failed_post_stops_the_posting() -
 
 
 def test_the_latency_knob_overlaps_posts_in_flight(tmp_path: Path) -> None:
-    """8 posts to a portal answering after 200 ms: 8 in flight take about 200 ms, far
-    under 8 × 200 ms; one at a time they take at least 8 × 200 ms."""
+    """8 posts to a portal answering after 500 ms: one at a time they take at least 8 × 500 ms;
+    8 in flight take about 500 ms, under half of that (a ratio, not a deadline: on a loaded
+    machine both runs pay the same per-request overhead)."""
     items = declarations(16)
-    with PortalServer(f"sqlite:///{tmp_path / 'portal.sqlite'}", TARIFF, latency_ms=200) as portal:
+    with PortalServer(f"sqlite:///{tmp_path / 'portal.sqlite'}", TARIFF, latency_ms=500) as portal:
         with PortalClient(portal.url, concurrency=8) as client:
             started = time.perf_counter()
             threads = [
@@ -184,8 +185,8 @@ def test_the_latency_knob_overlaps_posts_in_flight(tmp_path: Path) -> None:
         with PortalClient(portal.url) as client:
             stored = [len(client.get_declaration(i.transaction_number)["versions"]) for i in items]
     assert stored == [1] * 16  # every post reached the portal once
-    assert 0.2 <= overlapped < 0.8  # the latency applies, and 8 posts overlap
-    assert one_at_a_time >= 8 * 0.2  # concurrency 1: the client lets one request through at a time
+    assert one_at_a_time >= 8 * 0.5  # concurrency 1: the client lets one request through at a time
+    assert 0.5 <= overlapped < one_at_a_time / 2  # the latency applies, and the 8 posts overlap
 
 
 def test_the_rate_limit_spaces_requests() -> None:
