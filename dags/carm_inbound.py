@@ -17,6 +17,10 @@ ends failed (quarantined and answered). A file a killed task left in
 processing/ (its lease ended) and a file parked during a portal outage are
 resumed by a later run from the ledger's state (docs/reliability.md).
 
+``follow_up`` queries the portal for declarations whose answer was not final
+(CARM 200 or 42) and answers the partner once it is (gateway.waiting), with
+backoff between queries and a deadline.
+
 Param ``reprocess``: ledger file ids to process again (a quarantined file goes
 back to the inbox, a parked one is resumed at once), e.g. ``{"reprocess": [12]}``;
 an id the ledger does not know is logged and the rest of the run goes on. Each
@@ -92,7 +96,16 @@ def carm_inbound() -> None:
                 )  # fmt: skip
         return summarize(batches)
 
+    @task
+    def follow_up() -> dict[str, Any]:
+        """Declarations whose portal answer was not final (200, 42): query, answer the final ones."""
+        from gateway.service import follow_up_pending
+        from gateway.settings import Settings
+
+        return follow_up_pending(Settings())
+
     summary(process_batch.expand(batch=list_batches()))  # type: ignore[arg-type]  # an XComArg: Task.__call__ is typed with the resolved value
+    follow_up()
 
 
 carm_inbound()

@@ -1,8 +1,10 @@
 """What the portal answers for one declaration version.
 
 Status codes follow CARM's CAD-OUT ``Response/Status/NameCode`` where known
-(41 rejected, 42 pending, 400 syntax, 412 sender mismatch, 415 unknown
-partner); CARM's code for "accepted" is not public, we use 40 (docs/decisions.md).
+(200 functional acknowledgement, 41 rejected, 42 pending, 400 syntax, 412 sender
+mismatch, 415 unknown partner, 503 schema error); CARM's code for "accepted" is not
+public, we use 40 (docs/decisions.md). 200 and 42 are not final: CARM answers again
+later (the gateway queries the version until it does).
 """
 
 from __future__ import annotations
@@ -21,10 +23,17 @@ class OutcomeStatus(StrEnum):
     SYNTAX_ERROR = "400"
     SENDER_MISMATCH = "412"
     UNKNOWN_PARTNER = "415"
+    ACKNOWLEDGED = "200"  # CARM's functional acknowledgement: received, not yet decided
+    SCHEMA_ERROR = "503"  # CARM's XSD validation error: a final rejection, not a transport failure
 
     @property
     def accepted(self) -> bool:
         return self is OutcomeStatus.ACCEPTED
+
+    @property
+    def final(self) -> bool:
+        """False while CARM has yet to decide (200, 42): the answer to the partner waits."""
+        return self not in (OutcomeStatus.ACKNOWLEDGED, OutcomeStatus.PENDING)
 
 
 class PortalError(BaseModel):

@@ -59,6 +59,23 @@ def partners_table(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def waiting_table(rows: list[dict[str, Any]]) -> str:
+    """Declarations whose portal answer is not final yet (gateway/waiting.py), oldest first."""
+    if not rows:
+        return ""
+    lines = "".join(
+        f"<tr><td>{esc(r['partner'])}</td><td>{esc(r['transaction_number'])}</td><td>{r['version']}</td>"
+        f"<td>{esc(r['status'])}</td><td>{_age(r['age_seconds'])}</td><td>{r['queries']}</td>"
+        f"<td>{esc(r['next_query_at'])}</td><td>{esc(r['deadline'])}</td></tr>"
+        for r in rows
+    )
+    return (
+        '<h2>Waiting for a final answer</h2><table id="waiting"><tr><th>Partner</th><th>Transaction</th>'
+        "<th>Version</th><th>Status</th><th>Age</th><th>Queries</th><th>Next query</th><th>Deadline</th></tr>"
+        f"{lines}</table>"
+    )
+
+
 def filters_form(base: str, filters: dict[str, str], partners: list[str]) -> str:
     def options(values: list[str], chosen: str) -> str:
         return '<option value="">all</option>' + "".join(

@@ -10,6 +10,7 @@ runs the file now, in this process, as ``carm-edi reprocess --file`` does."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ from gateway.ledger_views import FILTERS, file_detail, list_files, partner_statu
 from gateway.operator import OperatorError, Requester, resend_acknowledgements
 from gateway.service import load_partners, open_transport, reprocess
 from gateway.settings import Settings
+from gateway.waiting import waiting_report
 from ledger import Ledger
 from ledger.search import QueryError
 from ledger.store import as_utc
@@ -102,6 +104,10 @@ def create_app(
         with ledger() as opened, open_transport(current, registry) as transport:
             return partner_status(opened, transport, registry)
 
+    def waiting_data() -> list[dict[str, Any]]:
+        with ledger() as opened:
+            return waiting_report(opened, dt.datetime.now(dt.UTC))
+
     def audit_data(limit: int = 200) -> list[dict[str, Any]]:
         with ledger() as opened:
             return [
@@ -121,6 +127,7 @@ def create_app(
         filters = {k: request.query_params.get(k, "") for k in FILTERS}
         body = (
             html.partners_table(partners)
+            + html.waiting_table(waiting_data())
             + html.filters_form(base(request), filters, [p["partner"] for p in partners])
             + html.files_table(base(request), listing, filters)
         )
@@ -174,6 +181,10 @@ def create_app(
     @app.get("/api/partners")
     def api_partners(request: Request, _user: Reader) -> list[dict[str, Any]]:
         return partners_data()
+
+    @app.get("/api/waiting")
+    def api_waiting(request: Request, _user: Reader) -> list[dict[str, Any]]:
+        return waiting_data()
 
     @app.get("/api/audit")
     def api_audit(request: Request, _user: Reader) -> list[dict[str, Any]]:

@@ -45,6 +45,7 @@ from gateway.report import FileReport
 from gateway.settings import Settings
 from gateway.sniff import Sniffed, sniff
 from gateway.stored_report import StoredReport, stored_summary
+from gateway.waiting import LedgerPending
 from ledger import Ledger
 from ledger.store import FileState, as_utc
 from ledger.tables import utcnow
@@ -738,6 +739,7 @@ class Pipeline:
             rules_context=rules,
             partner=self.registry.get(partner_id) if self.registry else None,
             payment_poster=self.payment_poster,
+            pending=LedgerPending(self.ledger, self.settings, file_id, partner_id, utcnow()),
             now=lambda: prepared,  # when the file was first received: a rerun writes the same bytes
         )
         if refusal is not None:

@@ -9,7 +9,7 @@ from functools import partial
 from typing import Any
 
 from diagnostics import Finding, Severity
-from domain import DeclarationOutcome, OutcomeStatus
+from domain import DeclarationOutcome
 from gateway.document_log import DocumentLog
 from gateway.finding_budget import FindingBudget, Findings, quoted
 
@@ -60,7 +60,7 @@ class DocumentReport:
                 if getattr(outcome, name):  # only when owed: reports of ordinary goods read as before
                     self.assessed[name.removeprefix("total_")] = str(getattr(outcome, name))
         else:
-            self.status = DocumentStatus.PENDING if status is OutcomeStatus.PENDING else DocumentStatus.REJECTED
+            self.status = DocumentStatus.PENDING if not status.final else DocumentStatus.REJECTED
 
     def saved(self) -> tuple[Any, ...]:
         """This entry as ``DocumentLog`` saves it (``restored`` reads it back)."""

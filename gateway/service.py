@@ -7,6 +7,7 @@ files before the inbox, and hand out only complete inbox files (``gateway.quiet`
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,8 +20,10 @@ from gateway.portal_lookups import PortalClientLookups
 from gateway.quiet import complete_files, completion, observation
 from gateway.reference import active_reference
 from gateway.settings import Settings
+from gateway.waiting import follow_up, waiting_report
 from ledger import Ledger
 from ledger.store import FileState
+from portal.carm import CarmConnector, PortalConnector
 from portal.client import PortalClient
 from portal.payments import PaymentClient
 from transports.base import Transport
@@ -51,6 +54,7 @@ def open_pipeline(
     registry = load_partners(settings)
     ledger = Ledger(settings.ledger_database_url())
     client = PortalClient.from_settings(settings)
+    connector = open_connector(settings, client)
     try:
         with open_transport(settings, registry) as transport:
             # The portal is the authority on what it enforces itself; the gateway
@@ -63,7 +67,7 @@ def open_pipeline(
                 settings,
                 transport,
                 ledger,
-                client.submit_declaration,
+                connector.submit_declaration,
                 rules,
                 registry,
                 task=task,
@@ -71,6 +75,35 @@ def open_pipeline(
                 checkpoint=checkpoint,
             )
     finally:
+        if connector is not client:
+            connector.close()
+        client.close()
+        ledger.dispose()
+
+
+def open_connector(settings: Settings, client: PortalClient) -> PortalConnector:
+    """Where declarations are posted (``portal_api``): the JSON portal's ``client`` itself,
+    or a CARM connector to the CAD endpoint (the look-ups and payments stay on ``client``)."""
+    if settings.portal_api == "carm":
+        return CarmConnector.from_carm_settings(settings)
+    return client
+
+
+def follow_up_pending(settings: Settings) -> dict[str, Any]:
+    """Query the portal for the declaration versions waiting for a final answer, answer the
+    partners of the final ones (gateway.waiting); the counts and what still waits, with its age."""
+    registry = load_partners(settings)
+    ledger = Ledger(settings.ledger_database_url())
+    client = PortalClient.from_settings(settings)
+    connector = open_connector(settings, client)
+    try:
+        with open_transport(settings, registry) as transport:
+            now = dt.datetime.now(dt.UTC)
+            counts = follow_up(settings, ledger, connector, transport, now)
+            return {**counts, "still_waiting": waiting_report(ledger, now)}
+    finally:
+        if connector is not client:
+            connector.close()
         client.close()
         ledger.dispose()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +25,15 @@ class Settings(BaseSettings):
     )
     portal_url: str = Field(default="http://127.0.0.1:8765", description="Base URL of the portal API.")
     portal_api_key: str | None = Field(default=None, description="Sent as x-api-key.")
+    portal_api: Literal["json", "carm"] = Field(
+        default="json",
+        description="How declarations are posted: json (the embedded portal's JSON API) or carm "
+        "(CAD-IN XML to CARM's declaration API at portal_url + carm_cad_path; docs/portal-api.md).",
+    )
+    carm_cad_path: str = Field(default="/carm/v1/cad", description="The CAD endpoint's path under portal_url.")
+    portal_ca_bundle: str | None = Field(
+        default=None, description="PEM file of the CAs that may sign the portal's certificate (None: the system's)."
+    )
     portal_timeout_seconds: float = 10.0
     portal_max_attempts: int = Field(default=4, ge=1)
     portal_backoff_seconds: float = Field(default=0.2, ge=0)
@@ -32,6 +42,15 @@ class Settings(BaseSettings):
     )
     portal_circuit_cooldown_seconds: float = Field(
         default=30.0, ge=0, description="Open circuit: seconds before one trial request."
+    )
+    pending_first_query_seconds: float = Field(
+        default=300.0, ge=0, description="A version answered 200 or 42 is first queried this long after its post."
+    )
+    pending_max_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="The longest wait between two queries of a pending version (doubling)."
+    )
+    pending_deadline_hours: float = Field(
+        default=336.0, gt=0, description="A version still not final this long after its post is expired (logged)."
     )
     portal_concurrency: int = Field(
         default=1,

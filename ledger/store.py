@@ -34,6 +34,7 @@ from ledger.tables import (
     InterchangeRecord,
     OperatorAction,
     SentInterchangeRecord,
+    WaitingRecord,
     utcnow,
 )
 
@@ -567,6 +568,62 @@ class Ledger:
             if file_id is not None:
                 query = query.where(DocumentRecord.file_id == file_id)
             return list(s.scalars(query))
+
+    # waiting for a final answer -----------------------------------------------
+    def wait(
+        self,
+        file_id: int | None,
+        partner: str,
+        transaction_number: str,
+        version: int,
+        *,
+        status: str,
+        answer: dict[str, Any],
+        next_query_at: dt.datetime,
+        deadline: dt.datetime,
+    ) -> None:
+        """Record that a version's answer is not final (once: a rerun of its file keeps
+        the first record, its age and its schedule)."""
+        with self.session() as s:
+            found = s.scalars(
+                select(WaitingRecord).where(
+                    WaitingRecord.transaction_number == transaction_number, WaitingRecord.version == version
+                )
+            ).first()
+            if found is None:
+                s.add(
+                    WaitingRecord(
+                        file_id=file_id, partner=partner, transaction_number=transaction_number, version=version,
+                        state="waiting", status=status, answer=answer, next_query_at=next_query_at, deadline=deadline,
+                    )
+                )  # fmt: skip
+
+    def waiting(self, state: str | None = "waiting") -> list[WaitingRecord]:
+        """The versions waiting for a final answer (``state``: waiting, answered, expired; None: all), oldest first."""
+        with self.session() as s:
+            query = select(WaitingRecord).order_by(WaitingRecord.since, WaitingRecord.id)
+            if state is not None:
+                query = query.where(WaitingRecord.state == state)
+            return list(s.scalars(query))
+
+    def due_waiting(self, now: dt.datetime) -> list[WaitingRecord]:
+        """The waiting versions whose next query is due."""
+        return [w for w in self.waiting() if as_utc(w.next_query_at) <= now]
+
+    def wait_again(self, waiting_id: int, *, status: str, next_query_at: dt.datetime, expired: bool) -> None:
+        """A query that found the answer still not final: the next one, or the end of waiting."""
+        with self.session() as s:
+            row = s.get_one(WaitingRecord, waiting_id)
+            row.status, row.next_query_at, row.queries = status, next_query_at, row.queries + 1
+            if expired:
+                row.state = "expired"
+
+    def answered(self, waiting_id: int, *, status: str, location: str, at: dt.datetime) -> None:
+        """The final answer was written to the partner (``location``): waiting ends."""
+        with self.session() as s:
+            row = s.get_one(WaitingRecord, waiting_id)
+            row.state, row.status, row.location, row.answered_at = "answered", status, location, at
+            row.queries += 1
 
     # acknowledgements -----------------------------------------------------
     def release_interchange(self, file_id: int | None, sender: str, qualifier: str, reference: str) -> None:

@@ -173,3 +173,27 @@ class AcknowledgementResend(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     who: Mapped[str] = mapped_column(String(128))
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WaitingRecord(Base):
+    """A declaration version whose portal answer was not final (CARM 200 or 42): queried by
+    transaction number until it is (backoff, deadline), then answered to the partner once
+    (revision 0005). ``answer`` holds what the final answer needs (recipient, references)."""
+
+    __tablename__ = "waiting"
+    __table_args__ = (UniqueConstraint("transaction_number", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"))
+    partner: Mapped[str] = mapped_column(String(64), index=True)
+    transaction_number: Mapped[str] = mapped_column(String(14))
+    version: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # waiting, answered, expired
+    status: Mapped[str] = mapped_column(String(16))  # the portal's latest status (the final one once answered)
+    answer: Mapped[dict[str, Any]] = mapped_column(JSON)
+    since: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    next_query_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    deadline: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    queries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    answered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    location: Mapped[str | None] = mapped_column(String(1024))  # the final answer in the partner's outbox

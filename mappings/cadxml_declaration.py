@@ -46,6 +46,7 @@ __all__ = [
     "cadin_document",
     "cadin_head",
     "describe_field",
+    "domain_pointer",
     "invoice_starts",
     "locate",
     "map_cad_declaration",
@@ -63,6 +64,20 @@ def xpath_of(path: str | None, starts: Sequence[int] = (0,)) -> str:
     (with one invoice; ``starts``: where each invoice's lines start in ``lines``).
     Unknown paths fall back to their nearest known parent."""
     return CADIN.xpath_of(nested_line_path(path, starts) if path else path)
+
+
+def domain_pointer(location: str, starts: Sequence[int] = (0,)) -> str | None:
+    """The inverse of ``xpath_of`` for CARM's ``Pointer/Location``, an XPath from the document
+    (``DocumentMetaData/Declaration/GoodsShipment[1]/GovernmentAgencyGoodsItem/Commodity[2]``)
+    or from the Declaration: the domain path with a line at its place in the declaration's
+    ``lines`` (``lines[1]``); an element the guide does not bind is its nearest bound
+    ancestor; None for the Declaration itself or a place outside it (the document header)."""
+    match = re.match(r"^/?(?:DocumentMetaData/)?Declaration(?:\[\d+\])?(?=/|$)", location)
+    relative = location[match.end() :] if match else location
+    if match is None and location.lstrip("/").startswith("DocumentMetaData"):
+        return None
+    path = CADIN.path_of(relative)
+    return flat_line_path(path, starts) if path else None
 
 
 def describe_field(path: str, starts: Sequence[int] = (0,)) -> str:

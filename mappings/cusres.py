@@ -44,7 +44,7 @@ def _text(value: str) -> list[str]:
 
 # CUSRES carries the CARM status in GIS 7365, whose D.96B code list holds 40, 41
 # and 42 but no three-digit codes: any other status is reported as rejected (41)
-# with its errors.
+# with its errors, and a functional acknowledgement (200, not final) as pending (42).
 _GIS_STATUSES = {OutcomeStatus.ACCEPTED, OutcomeStatus.REJECTED, OutcomeStatus.PENDING}
 
 
@@ -65,10 +65,11 @@ def cusres_segments(
 ) -> Iterator[OutSegment]:
     """Body segments of one CUSRES. ``reference`` is the 19-digit CARM
     reference when known, else the inbound message reference."""
-    response = "AP" if status.accepted else ("CA" if status is OutcomeStatus.PENDING else "RE")
+    response = "AP" if status.accepted else ("RE" if status.final else "CA")
     yield segment("BGM", "929", reference, "9", response)
     yield segment("DTM", ["137", issued.strftime("%Y%m%d%H%M"), "203"])
-    yield segment("GIS", (status if status in _GIS_STATUSES else OutcomeStatus.REJECTED).value)
+    reported = OutcomeStatus.REJECTED if status.final else OutcomeStatus.PENDING
+    yield segment("GIS", (status if status in _GIS_STATUSES else reported).value)
     yield segment("RFF", ["ACW", inbound_interchange])
     yield segment("RFF", ["ACE", inbound_message])
     if filer_reference:

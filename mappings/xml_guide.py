@@ -307,6 +307,24 @@ class XmlGuide:
             path = parent_path(path)
         return ""
 
+    def path_of(self, xpath: str) -> str | None:
+        """The inverse of ``xpath_of``: the domain path of an XPath relative to the root
+        element (``/GoodsShipment[1]/GovernmentAgencyGoodsItem/Commodity[3]/Classification/ID``
+        → ``invoices[0].lines[2].hs_code``); a position left out reads as 1, an element the
+        guide does not bind as its nearest bound ancestor; None when no ancestor is bound."""
+        steps = [step for step in xpath.split("/") if step]
+        while steps:
+            wanted = "/" + "/".join(steps)
+            fields = self.fields()
+            for path, binding in fields.items():
+                positions = _match_steps(binding.xpath, wanted)
+                if positions is not None and path + "[]" not in fields:  # a list's item, not the list
+                    for position in positions:
+                        path = path.replace("[]", f"[{position - 1}]", 1)
+                    return path
+            steps.pop()
+        return None
+
     def where(self, path: str) -> str | None:
         """How messages name the place of a domain path (``Commodity/Classification/ID``), or None."""
         binding = self.fields().get(_generic(path))
@@ -372,6 +390,32 @@ def _bind(rule: Element, prefix: str, xpath: str, anchor: str, relative: str, fo
                     f"{here}/@{attribute.name}", f"{inner_anchor}{inner_relative}/@{attribute.name}"
                 )
         _bind(child, inner, here, inner_anchor, inner_relative, found)
+
+
+_STEP = re.compile(r"^(?P<name>[\w.@-]+)(?P<predicate>(?:\[[^\]\d#][^\]]*\])*)(?:\[(?P<position>\d+|#)\])?$")
+"""One XPath step: a name, predicates such as ``[TypeCode='XCD']``, then a position (``[#]`` in a template)."""
+
+
+def _match_steps(template: str, xpath: str) -> list[int] | None:
+    """The positions the ``[#]`` of ``template`` stand for in ``xpath`` (a position left
+    out reads as 1, a step without ``[#]`` may carry ``[1]``, a predicate of the template
+    may be left out); None when they differ."""
+    wanted = [_STEP.match(step) for step in template.split("/") if step]
+    given = [_STEP.match(step) for step in xpath.split("/") if step]
+    if len(wanted) != len(given):
+        return None
+    positions: list[int] = []
+    for expected, step in zip(wanted, given, strict=True):
+        if expected is None or step is None or step["name"] != expected["name"]:
+            return None
+        if step["predicate"] and step["predicate"] != expected["predicate"]:
+            return None
+        position = int(step["position"] or 1) if step["position"] != "#" else 1
+        if expected["position"] == "#":
+            positions.append(position)
+        elif position != 1:
+            return None
+    return positions
 
 
 def _generic(path: str) -> str:

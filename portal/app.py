@@ -36,6 +36,7 @@ from duties.tariff import Tariff
 from portal import codes
 from portal.adjustments import adjustment_router
 from portal.assessment import Assessment, assess
+from portal.carm_api import carm_router
 from portal.payments import PortalCalendar, payment_router
 from portal.rpp import RppCheck, rpp_router
 from portal.store import Delegation, IdempotencyRecord, PortalStore, StoreConflict, StoredVersion
@@ -491,15 +492,20 @@ def create_app(
             raise PortalHTTPError(400, [codes.IDEMPOTENCY_KEY_MISSING.error(message=message)])
         return key
 
-    router = APIRouter(prefix="/v1", dependencies=[Depends(check_api_key)] if api_key is not None else [])
+    auth = [Depends(check_api_key)] if api_key is not None else []
+    router = APIRouter(prefix="/v1", dependencies=auth)
+
+    def decide(declaration: Declaration, key: str) -> Response:
+        """The decision both APIs answer (JSON here, CAD-OUT through portal/carm_api.py)."""
+        return submit(
+            store, tariff, declaration, key, check_sender=True, rpp=rpp, calendar=calendar, reason_codes=reason_codes
+        )
 
     @router.post("/declarations", status_code=201, responses=_POST_RESPONSES)
     def post_declaration(declaration: Declaration, key: Annotated[str, Depends(idempotency_key)]) -> Response:
         """Submit one declaration version. A repeat with the same Idempotency-Key and body is
         answered with the first status and body, unchanged (header ``Idempotent-Replayed``)."""
-        return submit(
-            store, tariff, declaration, key, check_sender=True, rpp=rpp, calendar=calendar, reason_codes=reason_codes
-        )
+        return decide(declaration, key)
 
     @router.get("/declarations/{transaction_number}", response_model=DeclarationHistory, responses=_GET_RESPONSES)
     def get_declaration(transaction_number: str) -> DeclarationHistory:
@@ -605,6 +611,8 @@ def create_app(
     router.include_router(rpp_router(rpp))  # RPP privilege and security (portal/rpp.py)
     router.include_router(adjustment_router(store))  # operators' decisions on adjustments (portal/adjustments.py)
     app.include_router(router)
+    # The CARM-shaped XML API over the same decision (portal/carm_api.py)
+    app.include_router(carm_router(store, decide, request_digest), dependencies=auth)
     return app
 
 

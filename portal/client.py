@@ -27,10 +27,12 @@ caches each answer for ``delegation_ttl`` seconds: the gateway's pre-check
 from __future__ import annotations
 
 import random
+import ssl
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import httpx
 
@@ -60,6 +62,8 @@ class PortalSettings(Protocol):
     def portal_circuit_failures(self) -> int: ...
     @property
     def portal_circuit_cooldown_seconds(self) -> float: ...
+    @property
+    def portal_ca_bundle(self) -> str | None: ...
     @property
     def portal_concurrency(self) -> int: ...
     @property
@@ -205,16 +209,20 @@ class PortalClient:
         delegation_ttl: float = 60.0,
         circuit_failures: int = 8,
         circuit_cooldown: float = 30.0,
+        ca_bundle: str | None = None,
         concurrency: int = 1,
         rate_limit: float = 0.0,
     ) -> None:
+        """``ca_bundle``: a PEM file of the CAs that may sign the portal's certificate
+        (HTTPS is always verified; None: the system's CAs)."""
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         headers = {"x-api-key": api_key} if api_key else {}
+        verify: Any = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
         limits = httpx.Limits(max_connections=max(concurrency, 10), max_keepalive_connections=max(concurrency, 10))
-        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout, limits=limits)
+        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout, limits=limits, verify=verify)
         self.concurrency = concurrency
         self._in_flight = threading.BoundedSemaphore(concurrency)
         self.rate_limit = RateLimit(rate_limit)
@@ -225,7 +233,7 @@ class PortalClient:
         self.circuit = CircuitBreaker(circuit_failures, circuit_cooldown)
 
     @classmethod
-    def from_settings(cls, settings: PortalSettings) -> PortalClient:
+    def from_settings(cls, settings: PortalSettings) -> Self:
         return cls(
             settings.portal_url,
             api_key=settings.portal_api_key,
@@ -234,6 +242,7 @@ class PortalClient:
             backoff=settings.portal_backoff_seconds,
             circuit_failures=settings.portal_circuit_failures,
             circuit_cooldown=settings.portal_circuit_cooldown_seconds,
+            ca_bundle=settings.portal_ca_bundle,
             concurrency=settings.portal_concurrency,
             rate_limit=settings.portal_rate_limit_per_second,
         )
@@ -263,6 +272,16 @@ class PortalClient:
         response = self._send("GET", f"/v1/declarations/{transaction_number}/versions/{version}")
         if response.is_success:
             return response.json()
+        raise PortalRequestError(response.status_code, _body(response))
+
+    def query(self, transaction_number: str, version: int) -> DeclarationOutcome | None:
+        """The portal's current outcome of one version (an adjustment's changes once decided);
+        None when the portal does not hold it."""
+        response = self._send("GET", f"/v1/declarations/{transaction_number}/versions/{version}")
+        if response.status_code == 404:
+            return None
+        if response.is_success:
+            return DeclarationOutcome.model_validate(response.json()["outcome"])
         raise PortalRequestError(response.status_code, _body(response))
 
     def adjustments(self, status: str | None = None) -> list[dict[str, Any]]:
@@ -314,9 +333,20 @@ class PortalClient:
         self._delegations[key] = (now + self.delegation_ttl, active)
         return active
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """Send with retries; returns the first answer below 500. ``CircuitOpen``
-        when the circuit is open before an attempt (no request is sent then)."""
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        answered: Callable[[httpx.Response], bool] | None = None,
+        attempts: int | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send with retries; returns the first answer below 500 (or that ``answered``
+        accepts: a 5xx carrying the portal's own verdict); ``attempts`` caps the tries
+        (default ``max_attempts``). ``CircuitOpen`` when the circuit is open before an
+        attempt (no request is sent then)."""
+        max_attempts = attempts or self.max_attempts
         attempt = 1
         while True:
             self.circuit.before()
@@ -327,16 +357,16 @@ class PortalClient:
             except _RETRYABLE_ERRORS as error:
                 last_error: Exception = error
             else:
-                if response.status_code < 500:
+                if response.status_code < 500 or (answered is not None and answered(response)):
                     self.circuit.success()
                     return response
                 last_error = httpx.HTTPStatusError(
                     f"portal answered HTTP {response.status_code}", request=response.request, response=response
                 )
             self.circuit.failure(last_error)
-            if attempt < self.max_attempts and self.circuit.state == CircuitBreaker.OPEN:
+            if attempt < max_attempts and self.circuit.state == CircuitBreaker.OPEN:
                 raise CircuitOpen(self.circuit.cooldown, last_error) from last_error
-            if attempt == self.max_attempts:
+            if attempt == max_attempts:
                 raise PortalUnavailable(attempt, last_error) from last_error
             time.sleep(self._delay(attempt))
             attempt += 1

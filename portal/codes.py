@@ -32,6 +32,7 @@ IDEMPOTENCY_KEY_MISSING = ValidationCode("P002", "The Idempotency-Key header is 
 IDEMPOTENCY_KEY_REUSED = ValidationCode("P003", "The Idempotency-Key was already used with a different request body")
 API_KEY_INVALID = ValidationCode("P004", "The x-api-key header is missing or invalid")
 TRY_AGAIN = ValidationCode("P005", "Concurrent writes on this transaction; retry with the same key")
+ONE_DECLARATION = ValidationCode("P006", "The CAD API takes one Declaration per call (CAD-IN, /carm/v1/cad)")
 
 # Version rules.
 ORIGINAL_NOT_VERSION_1 = ValidationCode("P101", "An original declaration must be version 1")

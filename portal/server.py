@@ -49,10 +49,13 @@ class PortalServer:
         api_key: str | None = None,
         reference_dir: Path | str = DEFAULT_DIRECTORY,
         latency_ms: float = 0.0,
+        certificate: tuple[Path, Path] | None = None,
     ) -> None:
+        """``certificate``: (certificate chain, private key) PEM files: serve HTTPS."""
         self._app = create_app(
             database_url, tariff_path, api_key=api_key, reference_dir=reference_dir, latency_ms=latency_ms
         )
+        self._certificate = certificate
         self._host = host
         self._port = port
         self._server: uvicorn.Server | None = None
@@ -64,7 +67,8 @@ class PortalServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self._host, self._port))
         host, port = sock.getsockname()[:2]
-        config = uvicorn.Config(self._app, log_level="warning", lifespan="on")
+        chain, key = self._certificate or (None, None)
+        config = uvicorn.Config(self._app, log_level="warning", lifespan="on", ssl_certfile=chain, ssl_keyfile=key)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name=f"portal-{port}", daemon=True
@@ -76,7 +80,7 @@ class PortalServer:
                 self._stop()
                 raise RuntimeError(f"the portal did not start on {host}:{port}")
             time.sleep(0.01)
-        self.url = f"http://{host}:{port}"
+        self.url = f"{'https' if self._certificate else 'http'}://{host}:{port}"
         return self
 
     def __exit__(

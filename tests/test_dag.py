@@ -143,7 +143,7 @@ def test_dag_shape() -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=str(DAGS_FOLDER)).dags[DAG_ID]
-    assert set(dag.task_ids) == {"list_batches", "process_batch", "summary"}
+    assert set(dag.task_ids) == {"list_batches", "process_batch", "summary", "follow_up"}
     assert dag.catchup is False and dag.max_active_runs == 1
     process = dag.get_task("process_batch")
     assert process.map_index_template == "{{ batch_label }}"

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from gateway import service
 from gateway.operator import Requester
@@ -235,6 +236,29 @@ def test_partners_now(processed: dict[str, int], page: Callable[..., TestClient]
     assert broker["last_seen"] is not None
     bank = partners["bank01"]  # registered, never sent anything: a partner gone quiet
     assert (bank["received_today"], bank["last_seen"], bank["oldest_inbox_seconds"]) == (0, None, None)
+
+
+def test_declarations_waiting_for_a_final_answer_with_their_age(
+    processed: dict[str, int], page: Callable[..., TestClient], gateway_settings: Settings
+) -> None:
+    ledger = ledger_of(gateway_settings)
+    posted = dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)
+    try:
+        ledger.wait(
+            processed["v01_single.edi"], "broker01", V01_TRANSACTION, 2, status="42", answer={},
+            next_query_at=posted + dt.timedelta(minutes=5), deadline=posted + dt.timedelta(days=14),
+        )  # fmt: skip
+        with ledger.session() as s:  # posted three hours ago
+            s.execute(text("UPDATE waiting SET since = :since"), {"since": posted})
+    finally:
+        ledger.dispose()
+    [waiting] = page("viewer").get("/api/waiting").json()
+    assert (waiting["partner"], waiting["transaction_number"], waiting["version"], waiting["status"]) == (
+        "broker01", V01_TRANSACTION, 2, "42",
+    )  # fmt: skip
+    assert 3 * 3600 <= waiting["age_seconds"] < 3 * 3600 + 120
+    listing = page("viewer").get("/files").text
+    assert 'id="waiting"' in listing and "<td>3 h</td>" in listing
 
 
 # --- actions and the audit trail -------------------------------------------------------------

@@ -29,7 +29,13 @@ from diagnostics import Finding, Location, Severity
 from domain import Declaration, DeclarationOutcome, OutcomeStatus
 from domain.identifiers import is_ascii_digits
 from gateway.flows.answering import post_and_answer
-from gateway.flows.contract import FlowOptions, acknowledgement_name, register_reference, release_reference
+from gateway.flows.contract import (
+    FlowOptions,
+    PendingAnswer,
+    acknowledgement_name,
+    register_reference,
+    release_reference,
+)
 from gateway.flows.spool import Spool, SpooledDeclaration
 from gateway.report import DocumentReport, DocumentStatus, FileReport, InterchangeReport
 from mappings import cadout
@@ -302,6 +308,16 @@ class XmlFlow:
                     status, errors, int(item.ref), item.transaction_number, version, item.filer_reference, outcome
                 )
             )
+            if outcome is not None and not outcome.status.final and self.options.pending is not None:
+                final = f"{outcome.transaction_number}-{outcome.version:05d}.final.cadout.xml"
+                self.options.pending.wait(
+                    PendingAnswer(
+                        outcome.transaction_number, outcome.version, outcome.status.value, "cadout",
+                        (self._sender_id(), "BN15"), (self.header.application_reference or "") if self.header else "",
+                        item.ref, item.filer_reference, ("", ""), acknowledgement_name(self.options, self.name, final),
+                        tuple(invoice_starts(item.declaration)),
+                    )
+                )  # fmt: skip
 
         spooled = spool.read(declarations=writer is not None or self.options.poster is not None)
         window = self.options.posts_in_flight

@@ -74,6 +74,31 @@ class AcknowledgementRegistry(Protocol):
         return what that interchange was; None when we never sent it."""
 
 
+@dataclass(frozen=True)
+class PendingAnswer:
+    """A declaration version the portal has not decided yet (CARM 200 or 42), with what
+    its final answer to the partner needs: the answer's kind ("cusres" or "cadout"), to whom
+    (UNB 0010/0007 of the inbound interchange; a CAD-IN's sender) and about what (its UNB 0020
+    and UNH 0062; a CAD-IN's ApplicationReferenceID and the declaration's position)."""
+
+    transaction_number: str
+    version: int
+    status: str  # the portal's interim status
+    kind: str
+    recipient: tuple[str, str]
+    inbound_interchange: str
+    inbound_message: str
+    filer_reference: str | None
+    syntax: tuple[str, str]
+    name: str  # the final answer's file in the partner's outbox
+    starts: tuple[int, ...] = (0,)  # where each invoice's lines start (a CAD-OUT's pointers are XPaths)
+
+
+class PendingRegistry(Protocol):
+    def wait(self, pending: PendingAnswer) -> None:
+        """Remember to query this version and answer the partner once it is final."""
+
+
 @dataclass
 class FlowOptions:
     our_id: tuple[str, str] = ("CARMGW", "ZZZ")
@@ -89,6 +114,7 @@ class FlowOptions:
     rules_context: RuleContext | None = None  # None: the rules that need no reference beyond the file
     payment_poster: PaymentPoster | None = None  # None: payments are checked, not posted
     partner: Partner | None = None  # the inbox owner: whose sender ids and importer accounts are allowed
+    pending: PendingRegistry | None = None  # None: an answer that is not final is not followed up
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
 
 

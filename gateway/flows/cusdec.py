@@ -13,7 +13,7 @@ from diagnostics.field_paths import nearest_source
 from domain import DeclarationOutcome, OutcomeStatus
 from gateway.document_log import DocumentLog
 from gateway.flows.answering import post_and_answer
-from gateway.flows.contract import FlowOptions
+from gateway.flows.contract import FlowOptions, PendingAnswer, acknowledgement_name
 from gateway.flows.replies import InterchangeReplies, preferred_syntax
 from gateway.flows.spool import Spool, SpooledDeclaration
 from gateway.partners import may_file_for
@@ -112,6 +112,19 @@ class CusdecHandler:
                 ),
             )
             sent.append(item.ref)
+            if outcome is not None and not outcome.status.final and self.options.pending is not None:
+                self.options.pending.wait(
+                    PendingAnswer(
+                        outcome.transaction_number, outcome.version, outcome.status.value, "cusres",
+                        (self.replies.header.sender, self.replies.header.sender_qualifier),
+                        self.replies.header.control_reference, item.ref, item.filer_reference,
+                        (charset or "UNOC", version or "3"),
+                        acknowledgement_name(
+                            self.options, self.replies.files.name,
+                            f"{outcome.transaction_number}-{outcome.version:05d}.final.cusres.edi",
+                        ),
+                    )
+                )  # fmt: skip
 
         spooled = self.spool.read(declarations=writer is not None or self.options.poster is not None)
         window = self.options.posts_in_flight

@@ -1,0 +1,353 @@
+"""The CARM connector over real HTTPS on 127.0.0.1 (a CA and a server certificate generated
+per module, verified through ``ca_bundle``) against the embedded portal's CARM-shaped API
+(``/carm/v1/cad``): CAD-IN XML in, CAD-OUT XML out, x-api-key.
+
+Amounts by hand (fixtures/reference/tariff.csv): HS 6109100010, VFD 810.00, MFN (2) duty
+18 % = 145.80, GST 5 % x (810.00 + 145.80) = 47.79, total 193.59; UST (10) duty 0, GST 40.50.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import shutil
+import ssl
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from domain.declaration import Declaration
+from domain.outcome import OutcomeStatus
+from gateway.pipeline import Pipeline, ProcessedFile
+from gateway.settings import Settings
+from gateway.waiting import follow_up, waiting_report
+from ledger import Ledger
+from mappings.cadout_reader import read_cadout
+from mappings.cadxml_declaration import cadin_document
+from mappings.declaration_cusdec import IDENTIFIER, cusdec_segments
+from mappings.edifact_writer import InterchangeWriter
+from portal import carm
+from portal.carm import CarmConnector, CarmKeyRefused
+from portal.client import PortalClient, PortalUnavailable
+from portal.server import PortalServer
+from tests.ack_reader import ack_path, read_cusres
+from tests.edifact_helpers import CUSDEC, FIXTURES
+from tests.faults import FaultyHTTPTransport
+from tests.test_pipeline_acknowledgements import (  # the fixtures' expected answers, now through CARM
+    EXPECTED,
+    PARTNER,
+    test_acknowledgements_match_the_expected_ones,  # noqa: F401
+    test_cusres_line_amounts_and_references_for_a_multi_line_declaration,  # noqa: F401
+    test_every_file_has_a_json_report_and_is_filed_away,  # noqa: F401
+)
+from tests.test_portal_api import make_declaration, make_line
+from tests.tls import ServerCertificate, make_certificate
+from transports.local import LocalFolderTransport
+
+API_KEY = "carm-test-key"
+TARIFF = FIXTURES / "reference" / "tariff.csv"
+FAST = {"backoff": 0.01, "timeout": 5.0}
+RELEASED = dt.date(2026, 7, 6)  # due 2026-07-31: a change posted now is an adjustment (pending, 42)
+REASON = {"reason_code": "R2-74-1-E.TC", "explanation": "treatment corrected"}
+
+
+def cad_posts(request: httpx.Request) -> bool:
+    return request.method == "POST" and request.url.path == carm.CAD_PATH
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> ServerCertificate:
+    return make_certificate(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def portal(tmp_path: Path, certificate: ServerCertificate) -> Iterator[PortalServer]:
+    database = f"sqlite:///{tmp_path / 'portal.sqlite'}"
+    with PortalServer(database, TARIFF, api_key=API_KEY, certificate=(certificate.chain, certificate.key)) as server:
+        yield server
+
+
+@pytest.fixture
+def connector(portal: PortalServer, certificate: ServerCertificate) -> Iterator[CarmConnector]:
+    with CarmConnector(portal.url, api_key=API_KEY, ca_bundle=str(certificate.ca), **FAST) as client:  # type: ignore[arg-type]
+        yield client
+
+
+def test_the_portal_serves_https_only_to_clients_trusting_its_ca(portal: PortalServer) -> None:
+    assert portal.url.startswith("https://127.0.0.1:")
+    untrusting = CarmConnector(portal.url, api_key=API_KEY, max_attempts=1, **FAST)  # type: ignore[arg-type]
+    with untrusting, pytest.raises(PortalUnavailable) as error:
+        untrusting.submit_declaration(make_declaration(), "k")
+    assert isinstance(error.value.last_error, httpx.ConnectError)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(error.value.last_error)
+
+
+def test_accepted_with_the_assessment_read_back_from_cad_out(connector: CarmConnector) -> None:
+    outcome = connector.submit_declaration(make_declaration(), "k")
+    assert (outcome.status, outcome.status.final) == (OutcomeStatus.ACCEPTED, True)
+    assert (outcome.total_duty, outcome.total_gst, outcome.total_due) == (
+        Decimal("145.80"),
+        Decimal("47.79"),
+        Decimal("193.59"),
+    )
+    [line] = outcome.lines
+    assert (line.line_number, line.value_for_duty, line.customs_duty, line.value_for_tax, line.gst) == (
+        1,
+        Decimal("810.00"),
+        Decimal("145.80"),
+        Decimal("955.80"),
+        Decimal("47.79"),
+    )
+    assert connector.query(outcome.transaction_number, 1) == outcome  # CARM's query tells the same
+
+
+def test_a_rejection_points_at_the_line_field_by_its_domain_path(connector: CarmConnector) -> None:
+    bad = make_declaration(make_line(1), make_line(2, hs_code="9999999999"))
+    outcome = connector.submit_declaration(bad, "k")
+    assert (outcome.status, outcome.status.final) == (OutcomeStatus.REJECTED, True)
+    # The portal's P201 on the second line came back as CAD-OUT Pointer/Location
+    # /DocumentMetaData/Declaration[1]/GoodsShipment[1]/GovernmentAgencyGoodsItem/Commodity[2]/Classification/ID.
+    assert [(e.code, e.pointer) for e in outcome.errors] == [("P201", "lines[1].hs_code")]
+    assert (outcome.total_due, outcome.lines) == (Decimal("0.00"), [])
+
+
+def test_a_declarant_without_delegation_is_412_code_69(connector: CarmConnector) -> None:
+    stranger = make_declaration().model_dump() | {"declarant": {"account": "100000009RM0001"}}
+    outcome = connector.submit_declaration(Declaration.model_validate(stranger), "k")
+    assert (outcome.status, outcome.status.final) == (OutcomeStatus.SENDER_MISMATCH, True)
+    assert [e.code for e in outcome.errors] == ["69"]
+
+
+def test_an_unregistered_declarant_is_415_code_90(connector: CarmConnector) -> None:
+    unknown = make_declaration().model_dump() | {"declarant": {"account": "111111118RM0001"}}
+    outcome = connector.submit_declaration(Declaration.model_validate(unknown), "k")
+    assert (outcome.status, outcome.status.final) == (OutcomeStatus.UNKNOWN_PARTNER, True)
+    assert [e.code for e in outcome.errors] == ["90"]
+
+
+def test_an_xsd_failure_is_a_final_503_not_a_transport_failure(
+    connector: CarmConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written = carm.cadin
+    monkeypatch.setattr(carm, "cadin", lambda d: written(d).replace(b"<TypeCode>AB</TypeCode>", b"<Bogus/>"))
+    faulty = FaultyHTTPTransport.install(connector, lambda n, r: None, match=cad_posts)
+    outcome = connector.submit_declaration(make_declaration(), "k")
+    assert (outcome.status, outcome.status.final) == (OutcomeStatus.SCHEMA_ERROR, True)
+    assert faulty.calls == 1  # HTTP 503 with a CAD-OUT status: CARM's verdict, not retried
+    [error] = outcome.errors
+    assert "Bogus" in error.message
+    assert connector.query(outcome.transaction_number, 1) is None  # nothing stored
+
+
+def test_a_dropped_connection_after_the_post_is_answered_by_the_query_without_a_second_post(
+    connector: CarmConnector,
+) -> None:
+    faulty = FaultyHTTPTransport.install(connector, lambda n, r: "reset" if n == 1 else None, match=cad_posts)
+    outcome = connector.submit_declaration(make_declaration(), "k")
+    # One post (reset after CARM recorded it), then the query that found the version: two requests.
+    assert (faulty.calls, faulty.faults["reset"], faulty.forwarded) == (1, 1, 2)
+    assert (outcome.status, outcome.total_due) == (OutcomeStatus.ACCEPTED, Decimal("193.59"))
+
+
+def test_a_5xx_without_a_carm_status_is_retried_after_a_query_finds_nothing(connector: CarmConnector) -> None:
+    faulty = FaultyHTTPTransport.install(connector, lambda n, r: "500" if n == 1 else None, match=cad_posts)
+    outcome = connector.submit_declaration(make_declaration(), "k")
+    # The 500 never reached CARM; the query found nothing, so it was posted again: post, query, post.
+    assert (faulty.calls, faulty.faults["500"], faulty.forwarded) == (2, 1, 2)
+    assert outcome.status is OutcomeStatus.ACCEPTED
+
+
+def test_a_wrong_key_is_refused_with_a_clear_error(portal: PortalServer, certificate: ServerCertificate) -> None:
+    wrong = CarmConnector(portal.url, api_key="wrong", ca_bundle=str(certificate.ca), **FAST)  # type: ignore[arg-type]
+    with wrong, pytest.raises(CarmKeyRefused) as error:
+        wrong.submit_declaration(make_declaration(), "k")
+    assert error.value.status_code == 401
+    assert "CARM refused the API key (HTTP 401)" in str(error.value)
+    assert "CARM_PORTAL_API_KEY" in str(error.value)
+
+
+# --- every CUSDEC fixture through the pipeline over the CARM connector: the same answers ------------
+
+
+@pytest.fixture(scope="module")
+def processed(
+    tmp_path_factory: pytest.TempPathFactory, certificate: ServerCertificate
+) -> Iterator[tuple[dict[str, ProcessedFile], Path, Ledger, PortalClient]]:
+    """The fixtures of test_pipeline_acknowledgements processed once, posted as CAD-IN over HTTPS
+    four posts in flight (``portal_concurrency``): its tests (imported above) run against these
+    results and must all hold."""
+    root = tmp_path_factory.mktemp("carm-gateway")
+    settings = Settings(data_dir=root, portal_api="carm", portal_concurrency=4)
+    transport = LocalFolderTransport(root / "partners")
+    transport.ensure_partner(PARTNER)
+    with PortalServer(
+        f"sqlite:///{root / 'portal.sqlite'}", TARIFF, api_key=API_KEY, certificate=(certificate.chain, certificate.key)
+    ) as server:
+        connector = CarmConnector(server.url, api_key=API_KEY, ca_bundle=str(certificate.ca), concurrency=4, **FAST)  # type: ignore[arg-type]
+        client = PortalClient(server.url, api_key=API_KEY, ca_bundle=str(certificate.ca))
+        ledger = Ledger(f"sqlite:///{root / 'ledger.sqlite'}")
+        pipeline = Pipeline(settings, transport, ledger, connector.submit_declaration)
+        results: dict[str, ProcessedFile] = {}
+        for name in EXPECTED["order"]:
+            shutil.copy(CUSDEC / name, transport.area(PARTNER, "inbox") / Path(name).name)
+            [result] = pipeline.process_inbox(PARTNER)
+            results[name] = result
+        yield results, root / "partners" / PARTNER, ledger, client
+        connector.close()
+        client.close()
+        ledger.dispose()
+
+
+# --- a pending adjustment (42) followed up until final, then answered once -------------------------
+
+
+def cusdec_file(declaration: Declaration, reference: str) -> bytes:
+    out = io.BytesIO()
+    writer = InterchangeWriter(
+        out, sender=("BROKER01", "ZZZ"), recipient=("CARMGW", "ZZZ"), control_reference=reference
+    )
+    writer.write_message("1", IDENTIFIER, cusdec_segments(declaration))
+    writer.close()
+    return out.getvalue()
+
+
+def test_a_pending_adjustment_is_followed_up_and_answered_once_when_an_operator_approves(
+    tmp_path: Path, portal: PortalServer, connector: CarmConnector
+) -> None:
+    txn = "10207003000585"
+    original = make_declaration(make_line(treatment="10"), transaction_number=txn, release_date=RELEASED)
+    assert connector.submit_declaration(original, "k1").status is OutcomeStatus.ACCEPTED
+    change = make_declaration(
+        make_line(treatment="2"),
+        transaction_number=txn,
+        version=2,
+        function="4",
+        amendment=REASON,
+        release_date=RELEASED,
+    )
+    settings = Settings(data_dir=tmp_path, portal_api="carm", pending_first_query_seconds=0)
+    transport = LocalFolderTransport(tmp_path / "partners")
+    transport.ensure_partner(PARTNER)
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    outbox = tmp_path / "partners" / PARTNER / "outbox"
+    try:
+        # Run 1: the change is posted; CARM answers 42: the interim CUSRES (CA, GIS 42), and it waits.
+        (transport.area(PARTNER, "inbox") / "change.edi").write_bytes(cusdec_file(change, "IC9001"))
+        [result] = Pipeline(settings, transport, ledger, connector.submit_declaration).process_inbox(PARTNER)
+        [[interim]] = read_cusres(ack_path(outbox, "change.edi", "cusres.edi").read_bytes())
+        assert (result.state, interim["status"], interim["response"]) == ("archived", "42", "CA")
+        [waiting] = waiting_report(ledger, dt.datetime.now(dt.UTC))
+        assert (waiting["transaction_number"], waiting["version"], waiting["status"]) == (txn, 2, "42")
+
+        # Run 2: still pending at CARM: no answer, still waiting.
+        run2 = follow_up(settings, ledger, connector, transport, dt.datetime.now(dt.UTC))
+        assert run2 == {"answered": 0, "waiting": 1, "expired": 0}
+        assert not list(outbox.glob("*.final.cusres.edi"))
+
+        # An operator approves the adjustment on the embedded portal.
+        decision = connector._http.post(
+            f"/v1/declarations/{txn}/versions/2/decision", json={"decision": "approve", "operator": "ops.jane"}
+        )
+        assert decision.status_code == 201
+
+        # Run 3: final (40): the partner gets one final CUSRES with the assessment of the change.
+        run3 = follow_up(settings, ledger, connector, transport, dt.datetime.now(dt.UTC))
+        assert run3 == {"answered": 1, "waiting": 0, "expired": 0}
+        [final_file] = outbox.glob("*.final.cusres.edi")
+        [[final]] = read_cusres(final_file.read_bytes())
+        assert (final["reference"], final["status"], final["response"]) == (f"{txn}00002", "40", "AP")
+        assert final["totals"] == {"CUD": "145.80", "EXC": "0.00", "GST": "47.79", "TOT": "193.59"}
+        assert final["rff"]["ACW"] == "IC9001"  # it answers the partner's interchange
+        written = final_file.read_bytes()
+
+        # Run 4: answered once: nothing is queried or written again.
+        assert follow_up(settings, ledger, connector, transport, dt.datetime.now(dt.UTC)) == {
+            "answered": 0,
+            "waiting": 0,
+            "expired": 0,
+        }
+        assert [p.name for p in outbox.glob("*.final.cusres.edi")] == [final_file.name]
+        assert final_file.read_bytes() == written
+        assert waiting_report(ledger, dt.datetime.now(dt.UTC)) == []
+        [answered] = ledger.waiting("answered")
+        assert (answered.status, answered.queries) == ("40", 2)
+    finally:
+        ledger.dispose()
+
+
+def test_a_pending_cad_in_declaration_gets_its_final_cad_out_once_approved(
+    tmp_path: Path, portal: PortalServer, connector: CarmConnector
+) -> None:
+    txn = "10207003000585"
+    original = make_declaration(make_line(treatment="10"), transaction_number=txn, release_date=RELEASED)
+    assert connector.submit_declaration(original, "k1").status is OutcomeStatus.ACCEPTED
+    change = make_declaration(
+        make_line(treatment="2"),
+        transaction_number=txn,
+        version=2,
+        function="4",
+        amendment=REASON,
+        release_date=RELEASED,
+    )
+    senders = [(change.importer.account, "HN"), (change.declarant.account, "AK")]
+    settings = Settings(data_dir=tmp_path, portal_api="carm", pending_first_query_seconds=0)
+    transport = LocalFolderTransport(tmp_path / "partners")
+    transport.ensure_partner(PARTNER)
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    outbox = tmp_path / "partners" / PARTNER / "outbox"
+    try:
+        inbox = transport.area(PARTNER, "inbox") / "change.xml"
+        inbox.write_bytes(cadin_document([change], f"{txn}00002001", senders))
+        Pipeline(settings, transport, ledger, connector.submit_declaration).process_inbox(PARTNER)
+        [interim] = read_cadout(ack_path(outbox, "change.xml", "cadout.xml").read_bytes())
+        assert (interim.status, interim.transaction_number, interim.version) == ("42", txn, 2)
+
+        decision = connector._http.post(
+            f"/v1/declarations/{txn}/versions/2/decision", json={"decision": "approve", "operator": "ops.jane"}
+        )
+        assert decision.status_code == 201
+        assert follow_up(settings, ledger, connector, transport, dt.datetime.now(dt.UTC))["answered"] == 1
+        assert follow_up(settings, ledger, connector, transport, dt.datetime.now(dt.UTC))["answered"] == 0
+        [final_file] = outbox.glob("*.final.cadout.xml")
+        [final] = read_cadout(final_file.read_bytes())
+        assert (final.status, final.transaction_number, final.version) == ("40", txn, 2)
+        assert (final.totals["total_duty"], final.totals["total_gst"]) == (Decimal("145.80"), Decimal("47.79"))
+    finally:
+        ledger.dispose()
+
+
+# --- the embedded portal's CARM API on its own ------------------------------------------------------
+
+
+@pytest.fixture
+def https(portal: PortalServer, certificate: ServerCertificate) -> Iterator[httpx.Client]:
+    headers = {"x-api-key": API_KEY, "Content-Type": "application/xml"}
+    trust = ssl.create_default_context(cafile=certificate.ca)
+    with httpx.Client(base_url=portal.url, verify=trust, headers=headers, timeout=10) as client:
+        yield client
+
+
+def answer_of(response: httpx.Response) -> tuple[int, str, list[tuple[str, str | None]]]:
+    [answer] = read_cadout(response.content)
+    return response.status_code, answer.status, [(e.code, e.pointer) for e in answer.errors]
+
+
+def test_the_cad_api_refuses_what_is_not_one_declaration_from_its_declarant(https: httpx.Client) -> None:
+    one = make_declaration()
+    senders = [(one.importer.account, "HN"), (one.declarant.account, "AK")]
+    two = cadin_document([one, make_declaration(transaction_number="10207000220870")], "1", senders)
+    assert answer_of(https.post(carm.CAD_PATH, content=two)) == (
+        400, "400", [("P006", "/DocumentMetaData/Declaration[2]")],
+    )  # fmt: skip
+    other_sender = cadin_document([one], "1", [(one.importer.account, "HN"), ("100000009RM0001", "AK")])
+    assert answer_of(https.post(carm.CAD_PATH, content=other_sender)) == (
+        412, "412", [("69", "/DocumentMetaData/CommunicationMetaData/Sender[2]/ID")],
+    )  # fmt: skip
+    status, carm_status, [(code, _)] = answer_of(https.post(carm.CAD_PATH, content=b"<DocumentMetaData"))
+    assert (status, carm_status, code) == (400, "400", "XML-WF")
+    assert answer_of(https.get(carm.CAD_PATH, params={"TransactionNumber": one.transaction_number})) == (
+        400, "400", [("077", None)],
+    )  # fmt: skip  # nothing was stored
