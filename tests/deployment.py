@@ -284,10 +284,11 @@ def _flush_redis() -> None:
 
 
 @contextmanager
-def deployment(sftp: SshServer, s3: S3Server, **gateway: str) -> Iterator[Deployment]:
-    """The whole deployment, started and ready (both DAGs parsed and unpaused, both workers up).
+def deployment(sftp: SshServer, s3: S3Server, workers: int = len(WORKERS), **gateway: str) -> Iterator[Deployment]:
+    """The whole deployment, started and ready (both DAGs parsed and unpaused, the workers started).
 
-    ``gateway``: extra ``CARM_*`` settings for the tasks (e.g. ``park_seconds="5"``)."""
+    ``workers``: how many Celery workers (1 or 2, for the scaling figure); ``gateway``:
+    extra ``CARM_*`` settings for the tasks (e.g. ``park_seconds="5"``)."""
     with ExitStack() as stack:
         work = Path(tempfile.mkdtemp(prefix="carm-deploy-"))
         stack.callback(shutil.rmtree, work, ignore_errors=True)
@@ -335,7 +336,7 @@ def deployment(sftp: SshServer, s3: S3Server, **gateway: str) -> Iterator[Deploy
         deploy.service("api-server", [*airflow, "api-server", "--port", str(api_port), "--host", "127.0.0.1"])
         deploy.service("scheduler", [*airflow, "scheduler"])
         deploy.service("dag-processor", [*airflow, "dag-processor"])
-        for worker in WORKERS:
+        for worker in WORKERS[:workers]:
             deploy.start_worker(worker)
         deploy.wait_for_dags(DAG_ID, TWIN_DAG_ID)
         try:

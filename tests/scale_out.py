@@ -28,6 +28,14 @@ from tests.deployment import DAG_ID, PARTNERS, TWIN_DAG_ID, WORKERS, Deployment
 
 IMPORTER = "123456782RM0001"
 ACK_KINDS = ("contrl.edi", "cusres.edi", "report.json")  # CONTRL requested by every partner, CUSRES, JSON report
+SETTINGS = {  # the gateway's settings for the proof (CARM_*): short enough that a run sees leases and park delays end
+    "quiet_seconds": "0",  # every file is whole before the first run
+    "batch_size": "20",
+    "claim_lease_seconds": "30",  # a killed worker's claims are resumed 30 s later
+    "park_seconds": "5",  # files parked in the outage are retried 5 s later
+    "portal_backoff_seconds": "0.05",
+    "portal_circuit_cooldown_seconds": "5",
+}
 OUTBOX_NAME = re.compile(r"^(?P<name>f\d{5}\.edi)\.(?P<id>\d+)\.(?P<kind>.+)$")
 
 
@@ -267,3 +275,28 @@ def audit(deploy: Deployment) -> Audit:
         resumed=sum(1 for note in notes if note.startswith("resumed")),
         parked=sum(1 for e in events if e["to_state"] == "parked"),
     )
+
+
+def findings(facts: Audit, files_per_partner: int, declarations: int) -> dict[str, int]:
+    """The proof's counts for a report (the benchmark): each must be 0."""
+    names = {file_name(n) for n in range(files_per_partner)}
+    records = [row for rows in facts.ledger_files.values() for row in rows]
+    expected = files_per_partner * len(PARTNERS) * declarations
+    return {
+        "files left in inbox or processing/": sum(facts.left.values()),
+        "files not archived exactly once": sum(
+            1 for partner in PARTNERS for name in names if facts.archived[partner][name] != 1
+        ),
+        "ledger records not archived": sum(1 for r in records if r["state"] != "archived"),
+        "extra ledger records": len(records) - len(names) * len(PARTNERS),
+        "declarations missing or posted twice": abs(facts.portal_declarations - expected)
+        + (facts.portal_declarations - facts.portal_versions),
+        "idempotency keys not one per declaration": abs(facts.portal_keys - expected),
+        "files not answered exactly once": sum(
+            1
+            for partner in PARTNERS
+            for name in names
+            if sorted(kind for _, kind in facts.outbox[partner].get(name, [])) != sorted(ACK_KINDS)
+        ),
+        "broken ledger histories": len(facts.broken_chains),
+    }

@@ -15,25 +15,17 @@ import pytest
 
 from domain.identifiers import transaction_check_digit
 from tests.deployment import PARTNERS, deployment
-from tests.scale_out import ACK_KINDS, audit, deliver, drive, file_name
+from tests.scale_out import ACK_KINDS, SETTINGS, audit, deliver, drive, file_name
 from tests.servers import S3Server, SshServer
 
 FILES_PER_PARTNER = 80
 DECLARATIONS = 2
-GATEWAY = {
-    "quiet_seconds": "0",  # every file is whole before the first run
-    "batch_size": "20",
-    "claim_lease_seconds": "30",  # a killed worker's claims are resumed 30 s later
-    "park_seconds": "5",  # files parked in the outage are retried 5 s later
-    "portal_backoff_seconds": "0.05",
-    "portal_circuit_cooldown_seconds": "5",
-}
 
 
 @pytest.mark.timeout(600)
 def test_two_celery_workers_two_dags_a_killed_worker_and_a_portal_outage(sshd: SshServer, s3_server: S3Server) -> None:
     started = time.monotonic()
-    with deployment(sshd, s3_server, **GATEWAY) as deploy:
+    with deployment(sshd, s3_server, **SETTINGS) as deploy:
         ready = time.monotonic() - started
         deliver(deploy, FILES_PER_PARTNER, DECLARATIONS)
         total = FILES_PER_PARTNER * len(PARTNERS)
