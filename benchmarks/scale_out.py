@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=25)
     parser.add_argument("--no-faults", action="store_true", help="no worker kill, no portal outage")
     parser.add_argument("--timeout", type=float, default=3600.0)
+    parser.add_argument("--redis-db", type=int, default=14, help="the broker's Redis database (flushed)")
     args = parser.parse_args(argv)
 
     from tests.deployment import PARTNERS, deployment
@@ -46,7 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     faults: dict[str, Any] = {"kill_at": None, "outage_at": None} if args.no_faults else {}
     started = time.monotonic()
     settings = {**SETTINGS, "batch_size": str(args.batch_size)}
-    with running_sshd() as sshd, running_weed() as s3, deployment(sshd, s3, args.workers, **settings) as deploy:
+    with (
+        running_sshd() as sshd,
+        running_weed() as s3,
+        deployment(sshd, s3, args.workers, args.redis_db, **settings) as deploy,
+    ):
         ready = time.monotonic() - started
         deliver(deploy, args.files_per_partner, args.declarations)
         run = drive(deploy, files, timeout=args.timeout, **faults)

@@ -45,7 +45,7 @@ from tests.servers import S3_CONN_ID, SFTP_CONN_ID, S3Server, SshServer, free_po
 PROJECT = Path(__file__).resolve().parents[1]
 DAG_ID = "carm_inbound"
 TWIN_DAG_ID = "carm_inbound_twin"
-REDIS_DB = 13  # dedicated to this deployment: flushed at start and at the end
+REDIS_DB = 13  # the test's Redis database (the benchmark uses 14): flushed at start and at the end
 AREAS = ("inbox", "outbox", "archive", "quarantine", "processing")
 WORKERS = ("worker1", "worker2")
 PARTNERS = ("local01", "sftp01", "s301")
@@ -209,7 +209,9 @@ class Deployment:
         return sum(1 for run in self.runs(dag_id) if run["state"] in ("queued", "running"))
 
 
-def _airflow_env(work: Path, airflow_db: str, dags: Path, api_port: int, log_ports: list[int]) -> dict[str, str]:
+def _airflow_env(
+    work: Path, airflow_db: str, redis_db: int, dags: Path, api_port: int, log_ports: list[int]
+) -> dict[str, str]:
     home = work / "airflow"
     home.mkdir()
     (home / "passwords.json").write_text(json.dumps({"admin": "admin"}))
@@ -226,7 +228,7 @@ def _airflow_env(work: Path, airflow_db: str, dags: Path, api_port: int, log_por
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": airflow_db,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": airflow_db,  # psycopg 3 is async too (no asyncpg)
-        "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
+        "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{redis_db}",
         "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{airflow_db}",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(api_port),
@@ -273,10 +275,10 @@ def registry(data_dir: Path, sftp_base: str, bucket: str) -> str:
     )
 
 
-def _flush_redis() -> None:
+def _flush_redis(db: int) -> None:
     import redis
 
-    client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
+    client = redis.Redis(host="127.0.0.1", port=6379, db=db)
     try:
         client.flushdb()
     finally:
@@ -284,10 +286,13 @@ def _flush_redis() -> None:
 
 
 @contextmanager
-def deployment(sftp: SshServer, s3: S3Server, workers: int = len(WORKERS), **gateway: str) -> Iterator[Deployment]:
+def deployment(
+    sftp: SshServer, s3: S3Server, workers: int = len(WORKERS), redis_db: int = REDIS_DB, **gateway: str
+) -> Iterator[Deployment]:
     """The whole deployment, started and ready (both DAGs parsed and unpaused, the workers started).
 
-    ``workers``: how many Celery workers (1 or 2, for the scaling figure); ``gateway``:
+    ``workers``: how many Celery workers (1 or 2, for the scaling figure); ``redis_db``: the
+    broker's database, flushed (two deployments at once need two); ``gateway``:
     extra ``CARM_*`` settings for the tasks (e.g. ``park_seconds="5"``)."""
     with ExitStack() as stack:
         work = Path(tempfile.mkdtemp(prefix="carm-deploy-"))
@@ -296,8 +301,8 @@ def deployment(sftp: SshServer, s3: S3Server, workers: int = len(WORKERS), **gat
         airflow_db = stack.enter_context(database("postgresql", work, "airflow"))
         ledger_url = stack.enter_context(database("postgresql", work, "ledger"))
         portal_db = stack.enter_context(database("postgresql", work, "portal"))
-        _flush_redis()
-        stack.callback(_flush_redis)
+        _flush_redis(redis_db)
+        stack.callback(_flush_redis, redis_db)
         api_port, portal_port, *log_ports = free_ports(4)
         data_dir = work / "data"
         for area in AREAS:
@@ -310,7 +315,7 @@ def deployment(sftp: SshServer, s3: S3Server, workers: int = len(WORKERS), **gat
         portal_url = f"http://127.0.0.1:{portal_port}"
         env = {
             **os.environ,
-            **_airflow_env(work, airflow_db, _dag_folder(work), api_port, log_ports),
+            **_airflow_env(work, airflow_db, redis_db, _dag_folder(work), api_port, log_ports),
             "PYTHONPATH": str(PROJECT),  # this checkout's gateway in every process (the venv's is editable elsewhere)
             f"AIRFLOW_CONN_{SFTP_CONN_ID.upper()}": json.dumps(sftp.connection()),
             f"AIRFLOW_CONN_{S3_CONN_ID.upper()}": json.dumps(s3.connection()),
