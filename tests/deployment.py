@@ -76,11 +76,12 @@ class Service:
         """Signal the process group and every descendant that left it (a worker's task processes)."""
         if self.process is None:
             return
+        descendants: list[psutil.Process] = []
         with suppress(psutil.NoSuchProcess):
             descendants = psutil.Process(self.process.pid).children(recursive=True)
         with suppress(ProcessLookupError):
             os.killpg(self.process.pid, sig)
-        for child in descendants if self.process.poll() is None or sig == signal.SIGKILL else []:
+        for child in descendants:
             with suppress(psutil.NoSuchProcess):
                 child.send_signal(sig)
 
@@ -148,12 +149,17 @@ class Deployment:
         argv = [sys.executable, "-m", "airflow", "celery", "worker", "--celery-hostname", f"{name}@carm"]
         self.service(name, [*argv, "--concurrency", str(concurrency), "--skip-serve-logs", "--without-mingle"])
 
+    def worker_starts(self, name: str) -> int:
+        """How many times a Celery worker came up (its log is appended to across restarts)."""
+        return self.services[name].log_path.read_text(errors="replace").count(f"{name}@carm ready.")
+
     def kill(self, name: str) -> None:
         """SIGKILL a service and everything it started, at once (no clean-up)."""
         service = self.services[name]
         service.kill(signal.SIGKILL)
         if service.process is not None:
             service.process.wait(timeout=20)
+        service.stop()  # reaps what is left of its group, closes its log
 
     def _check_alive(self, *names: str) -> None:
         for name in names:

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from domain.identifiers import transaction_check_digit
-from tests.deployment import PARTNERS, deployment
+from tests.deployment import PARTNERS, WORKERS, deployment
 from tests.scale_out import ACK_KINDS, SETTINGS, audit, deliver, drive, file_name
 from tests.servers import S3Server, SshServer
 
@@ -30,6 +30,8 @@ def test_two_celery_workers_two_dags_a_killed_worker_and_a_portal_outage(sshd: S
         deliver(deploy, FILES_PER_PARTNER, DECLARATIONS)
         total = FILES_PER_PARTNER * len(PARTNERS)
         run = drive(deploy, total, kill_at=0.25, outage_at=0.5, timeout=420)
+        worker_starts = {name: deploy.worker_starts(name) for name in WORKERS}
+        portal_up = deploy.services["portal"].running()
         facts = audit(deploy)
     print(f"\nready in {ready:.0f} s, {total} files in {run.seconds:.0f} s, runs {run.runs}", *run.events, sep="\n")
     print(f"lost claim races {facts.lost_claim_races}, take-overs {facts.resumed}, parked {facts.parked}")
@@ -68,6 +70,7 @@ def test_two_celery_workers_two_dags_a_killed_worker_and_a_portal_outage(sshd: S
     assert facts.archived_events == {file_id: 1 for file_id in ids.values()}
 
     # the faults and the races really happened
+    assert worker_starts == {"worker1": 2, "worker2": 1} and portal_up  # worker 1 killed and back, the portal back
     assert run.runs["carm_inbound"] >= 2 and run.runs["carm_inbound_twin"] >= 2
     assert facts.lost_claim_races > 0  # the two DAGs raced for files: the losers' intents were forgotten
     assert facts.resumed > 0  # the killed worker's claims (or parked files) were taken over
