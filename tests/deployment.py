@@ -122,7 +122,7 @@ class Deployment:
     sftp_base: str
     services: dict[str, Service] = field(default_factory=dict)
     _token: str | None = None
-    _http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
+    _http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=60))
 
     # --- processes ---------------------------------------------------------------------------
 
@@ -183,9 +183,15 @@ class Deployment:
             answer = self._http.post(f"{self.api_url}/auth/token", json={"username": "admin", "password": "admin"})
             answer.raise_for_status()
             self._token = answer.json()["access_token"]
-        response = self._http.request(
-            method, f"{self.api_url}/api/v2{path}", headers={"Authorization": f"Bearer {self._token}"}, **kwargs
-        )
+        for attempt in range(3):  # a loaded 2-core machine can stall the api-server past a timeout
+            try:
+                response = self._http.request(
+                    method, f"{self.api_url}/api/v2{path}", headers={"Authorization": f"Bearer {self._token}"}, **kwargs
+                )
+                break
+            except httpx.TimeoutException:
+                if attempt == 2:
+                    raise
         response.raise_for_status()
         return response.json()
 
@@ -320,7 +326,8 @@ def deployment(
         (work / "partners.toml").write_text(registry(data_dir, sftp_base, bucket))
         portal_url = f"http://127.0.0.1:{portal_port}"
         env = {
-            **os.environ,
+            # the test session's own Airflow settings (unit-test mode, its SQLite home) stay out
+            **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
             **_airflow_env(work, airflow_db, redis_db, _dag_folder(work), api_port, log_ports),
             "PYTHONPATH": str(PROJECT),  # this checkout's gateway in every process (the venv's is editable elsewhere)
             f"AIRFLOW_CONN_{SFTP_CONN_ID.upper()}": json.dumps(sftp.connection()),
