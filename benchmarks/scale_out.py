@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         "lost claim races": facts.lost_claim_races,
         "take-overs": facts.resumed,
         "parked": facts.parked,
+        "outbox temporaries left": facts.outbox_temporaries,
         "problems": problems,
     }
     print(json.dumps(results, indent=2))

@@ -36,6 +36,7 @@ SETTINGS = {  # the gateway's settings for the proof (CARM_*): short enough that
     "portal_backoff_seconds": "0.05",
     "portal_circuit_cooldown_seconds": "5",
 }
+TEMPORARY = re.compile(r"^\..*\.part$")
 OUTBOX_NAME = re.compile(r"^(?P<name>f\d{5}\.edi)\.(?P<id>\d+)\.(?P<kind>.+)$")
 
 
@@ -186,6 +187,7 @@ class Audit:
     left: dict[str, int]  # files left in inboxes and processing/ (all partners)
     archived: dict[str, Counter[str]]  # partner -> original name -> copies in archive/
     outbox: dict[str, dict[str, list[tuple[int, str]]]]  # partner -> original name -> (ledger id, kind)
+    outbox_temporaries: list[str]  # hidden .part files a killed write left behind (not answers)
     portal_declarations: int
     portal_versions: int  # distinct (transaction number, version)
     portal_transactions: set[str]
@@ -210,9 +212,13 @@ def audit(deploy: Deployment) -> Audit:
         for partner in PARTNERS
     }
     outbox: dict[str, dict[str, list[tuple[int, str]]]] = {}
+    temporaries: list[str] = []
     for partner in PARTNERS:
         per_name: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for name in partner_objects(deploy, partner, "outbox"):
+            if TEMPORARY.match(name):  # an atomic write cut short by the SIGKILL: a hidden temporary name, never an answer
+                temporaries.append(f"{partner}/outbox/{name}")
+                continue
             match = OUTBOX_NAME.match(name)
             if match is None:
                 raise AssertionError(f"{partner}: unexpected outbox file {name!r}")
@@ -263,6 +269,7 @@ def audit(deploy: Deployment) -> Audit:
         left=left,
         archived=archived,
         outbox=outbox,
+        outbox_temporaries=temporaries,
         portal_declarations=declarations,
         portal_versions=versions,
         portal_transactions=transactions,

@@ -35,6 +35,7 @@ def test_two_celery_workers_two_dags_a_killed_worker_and_a_portal_outage(sshd: S
         facts = audit(deploy)
     print(f"\nready in {ready:.0f} s, {total} files in {run.seconds:.0f} s, runs {run.runs}", *run.events, sep="\n")
     print(f"lost claim races {facts.lost_claim_races}, take-overs {facts.resumed}, parked {facts.parked}")
+    print(f"temporary files a killed write left in outboxes: {facts.outbox_temporaries}")
 
     names = {file_name(n) for n in range(FILES_PER_PARTNER)}
     # 0 files lost: nothing left behind, every original archived exactly once, one final record each
