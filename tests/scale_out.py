@@ -216,7 +216,9 @@ def audit(deploy: Deployment) -> Audit:
     for partner in PARTNERS:
         per_name: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for name in partner_objects(deploy, partner, "outbox"):
-            if TEMPORARY.match(name):  # an atomic write cut short by the SIGKILL: a hidden temporary name, never an answer
+            if TEMPORARY.match(
+                name
+            ):  # an atomic write cut short by the SIGKILL: a hidden temporary name, never an answer
                 temporaries.append(f"{partner}/outbox/{name}")
                 continue
             match = OUTBOX_NAME.match(name)
