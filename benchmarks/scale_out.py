@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         "declarations per second": round(files * args.declarations / run.seconds, 2),
         "runs": run.runs,
         "events": run.events,
+        "overlapping runs of the two DAGs": run.overlapping_runs(),
         "lost claim races": facts.lost_claim_races,
         "take-overs": facts.resumed,
         "parked": facts.parked,

@@ -14,6 +14,7 @@ states it as facts that the test compares with values computed from the delivery
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import time
@@ -108,6 +109,12 @@ class Drive:
     seconds: float = 0.0
     runs: dict[str, int] = field(default_factory=dict)  # DAG id -> its runs (scheduled and triggered)
     events: list[str] = field(default_factory=list)
+    spans: dict[str, list[tuple[dt.datetime, dt.datetime]]] = field(default_factory=dict)  # runs' start and end
+
+    def overlapping_runs(self) -> int:
+        """Pairs of runs, one of each DAG, that ran at the same time (both planned every inbox file)."""
+        first, second = (self.spans.get(dag_id, []) for dag_id in (DAG_ID, TWIN_DAG_ID))
+        return sum(1 for a0, a1 in first for b0, b1 in second if a0 < b1 and b0 < a1)
 
 
 def drive(
@@ -162,7 +169,14 @@ def drive(
                 deploy.trigger(dag_id)
         time.sleep(1.0)
     result.seconds = time.monotonic() - started
-    result.runs = {dag_id: len(deploy.runs(dag_id)) for dag_id in (DAG_ID, TWIN_DAG_ID)}
+    for dag_id in (DAG_ID, TWIN_DAG_ID):
+        runs = deploy.runs(dag_id)
+        result.runs[dag_id] = len(runs)
+        result.spans[dag_id] = [
+            (dt.datetime.fromisoformat(r["start_date"]), dt.datetime.fromisoformat(r["end_date"]))
+            for r in runs
+            if r["start_date"] and r["end_date"]
+        ]
     return result
 
 
