@@ -333,11 +333,26 @@ _FIELD, _EXPECT, _SAME = 0, 1, 2
 
 
 class _Step:
-    """A value compiled for reading: 0-based positions, the path split once."""
+    """A value compiled for reading: 0-based positions, the path split once, and
+    what every reading of it repeats (the tail of its source, the fields it sets)."""
 
-    __slots__ = ("value", "kind", "element", "component", "joined_from", "codec", "names", "fills", "where")
+    __slots__ = (
+        "value",
+        "kind",
+        "element",
+        "component",
+        "joined_from",
+        "codec",
+        "names",
+        "fills",
+        "where",
+        "tail",
+        "marks",
+        "plain",
+        "skip_empty",
+    )
 
-    def __init__(self, value: Value) -> None:
+    def __init__(self, value: Value, tag: str) -> None:
         self.value = value
         self.kind = _EXPECT if value.expect else _SAME if value.same_as else _FIELD
         self.element = value.element - 1
@@ -347,6 +362,11 @@ class _Step:
         self.names = tuple(value.path.split(".")) if value.path else ()
         self.fills = value.codec.fills
         self.where = (value.element, None if value.joined and value.component == 1 else value.component)
+        self.tail = (tag, *self.where)  # a source is (segment position, *tail)
+        self.marks = self.fills or (value.path,)  # the fields whose source a reading records
+        # the common case, read without a call: a field set as it is, or through a codec, into one name
+        self.plain = self.kind == _FIELD and not value.repeats and not self.fills and len(self.names) == 1
+        self.skip_empty = not value.read_empty
 
 
 class _Plan:
@@ -364,15 +384,35 @@ class _Plan:
         self.seen = f"{rule.tag}+{rule.qualifier}" if rule.qualifier else ""
         self.kind = (3 if rule.nth else 2) if rule.target.endswith("[]") else 1 if rule.target else 0
         self.name = rule.target.removesuffix("[]")
-        self.steps = tuple(_Step(value) for value in rule.values if value.is_read)
+        self.steps = tuple(_Step(value, rule.tag) for value in rule.values if value.is_read)
         self.group = _plans(rule.group)
 
 
-def _plans(rules: Sequence[SegmentRule]) -> dict[str, list[_Plan]]:
+class _Choice:
+    """The rules of one group for one tag, indexed by their qualifier: a segment's
+    candidates are the rules with its qualifier or none, in the guide's order
+    (the first that takes it wins), found by one look-up instead of a comparison per rule.
+    ``select`` is None when the tag's qualified rules read their qualifiers at
+    different places: then every rule is a candidate, compared one by one."""
+
+    __slots__ = ("select", "by_code", "rest")
+
+    def __init__(self, plans: list[_Plan]) -> None:
+        selects = {plan.select for plan in plans if plan.qualifier}
+        self.select = selects.pop() if len(selects) == 1 else None
+        self.rest = [plan for plan in plans if not plan.qualifier] if self.select is not None else plans
+        self.by_code = {
+            plan.qualifier: [other for other in plans if other.qualifier in ("", plan.qualifier)]
+            for plan in plans
+            if plan.qualifier and self.select is not None
+        }
+
+
+def _plans(rules: Sequence[SegmentRule]) -> dict[str, _Choice]:
     table: dict[str, list[_Plan]] = {}
     for rule in rules:
         table.setdefault(rule.tag, []).append(_Plan(rule))
-    return table
+    return {tag: _Choice(plans) for tag, plans in table.items()}
 
 
 _SECTION_PLANS = PerObject()
@@ -386,8 +426,16 @@ def _list_targets(guide: Guide) -> list[str]:
     return [rule.target[:-2] for s in guide.sections for rule in s.rules if rule.target.endswith("[]")]
 
 
-def _section_plans(section: Section) -> dict[str, list[_Plan]]:
+def _section_plans(section: Section) -> dict[str, _Choice]:
     return _SECTION_PLANS.derive(section, lambda made: _plans(made.rules))
+
+
+_SECTIONS = PerObject()
+
+
+def _sections(guide: Guide) -> dict[str, Section]:
+    """The sections by the UNS code that opens them, once per guide."""
+    return _SECTIONS.derive(guide, lambda made: {section.opened_by: section for section in made.sections})
 
 
 class _Frame:
@@ -395,7 +443,7 @@ class _Frame:
 
     __slots__ = ("plans", "obj", "prefix", "item", "counts")
 
-    def __init__(self, plans: dict[str, list[_Plan]], obj: dict[str, Any], prefix: str, item: str) -> None:
+    def __init__(self, plans: dict[str, _Choice], obj: dict[str, Any], prefix: str, item: str) -> None:
         self.plans = plans
         self.obj = obj
         self.prefix = prefix  # domain path of obj, with a trailing dot ("" for the root)
@@ -410,12 +458,13 @@ def read_message(guide: Guide, message: Message, decimal_mark: str = ".") -> Rea
     data: dict[str, Any] = {name: [] for name in _LIST_TARGETS.derive(guide, _list_targets)}
     reading = Reading(data=data)
     reference = message.reference
-    sections = {section.opened_by: section for section in guide.sections}
+    sections = _sections(guide)
     section = guide.sections[0]
     stack = [_Frame(_section_plans(section), data, "", "")]
     layout = reading.layout
     layout[""] = [(1, "UNH")]
     seen = reading.seen
+    sources = reading.sources
     for index, segment in enumerate(message.segments, start=1):
         tag = segment.tag
         if tag == "UNH" or tag == "UNT":
@@ -446,8 +495,26 @@ def read_message(guide: Guide, message: Message, decimal_mark: str = ".") -> Rea
         else:
             obj, prefix, item = _open(plan, frame, reading, index)
         layout.setdefault(item, []).append((index, tag))
+        elements = segment.elements
         for step in plan.steps:
-            _read_value(reading, plan.rule, step, segment, index, obj, prefix, reference, decimal_mark)
+            if not step.plain or step.joined_from >= 0:
+                _read_value(reading, plan.rule, step, segment, index, obj, prefix, reference, decimal_mark)
+                continue
+            # the common case inline: one element's text into one field (as ``_read_value`` would)
+            parts = elements[step.element] if len(elements) > step.element else ()
+            raw = parts[step.component] if len(parts) > step.component else ""
+            if raw == "":
+                if step.value.only_if_given:
+                    continue
+                sources[prefix + step.value.path] = (index, *step.tail)
+                if step.skip_empty:
+                    continue
+            else:
+                sources[prefix + step.value.path] = (index, *step.tail)
+            if step.codec is None:
+                obj[step.names[0]] = raw
+                continue
+            _convert(reading, plan.rule, step, segment, raw, obj, prefix, reference, decimal_mark)
         if plan.group:
             stack.append(_Frame(plan.group, obj, prefix, item))
     return reading
@@ -458,11 +525,18 @@ def _match(stack: list[_Frame], segment: Segment) -> tuple[int, _Plan | None]:
     tag = segment.tag
     for depth in range(len(stack) - 1, -1, -1):
         frame = stack[depth]
-        plans = frame.plans.get(tag)
-        if plans is None:
+        choice = frame.plans.get(tag)
+        if choice is None:
             continue
-        for plan in plans:
-            if plan.qualifier:
+        select = choice.select
+        if select is None:
+            candidates = choice.rest
+        else:  # ``_Choice.candidates``, inline: one call less per segment
+            elements = segment.elements
+            parts = elements[select[0]] if len(elements) > select[0] else ()
+            candidates = choice.by_code.get(parts[select[1]] if len(parts) > select[1] else "", choice.rest)
+        for plan in candidates:
+            if plan.qualifier and select is None:
                 element, component = plan.select
                 elements = segment.elements
                 parts = elements[element] if len(elements) > element else ()
@@ -538,10 +612,10 @@ def _read_value(
                 return
             message = value.mismatch.format(value=raw, expected=expected)
             reading.failed.add(at + value.same_as)
-        where = source_location(reference, (index, rule.tag, *step.where))
+        where = source_location(reference, (index, *step.tail))
         reading.findings.append(Finding("12", message, where))
         return
-    source: Source = (index, rule.tag, *step.where)
+    source: Source = (index, *step.tail)
     if value.repeats:
         items = obj.setdefault(value.path, [])
         reading.sources[f"{prefix}{value.path}[{len(items)}]"] = source
@@ -549,39 +623,54 @@ def _read_value(
         return
     if raw == "" and value.only_if_given:
         return
-    if step.fills:
-        for name in step.fills:
-            reading.sources[prefix + name] = source
-    else:
-        reading.sources[prefix + value.path] = source
-    if raw == "" and not value.read_empty:
+    for name in step.marks:
+        reading.sources[prefix + name] = source
+    if raw == "" and step.skip_empty:
         return
+    if step.codec is None:
+        _set(obj, step.names, raw)
+    else:
+        _convert(reading, rule, step, segment, raw, obj, prefix, reference, mark)
+
+
+def _convert(
+    reading: Reading,
+    rule: SegmentRule,
+    step: _Step,
+    segment: Segment,
+    raw: str,
+    obj: dict[str, Any],
+    prefix: str,
+    reference: str,
+    mark: str,
+) -> None:
+    """Set the field(s) of ``step`` to what its codec reads in ``raw``, or record the codec's problem."""
+    value = step.value
     codec = step.codec
-    if codec is None:
-        converted: Any = raw
-    else:
-        try:
-            converted = codec.read(raw, segment, value, mark)
-        except ValueProblem as problem:
-            if codec.own_message:
-                text = str(problem)
-            elif value.problem_prefix:
-                text = f"{value.problem_prefix}: {problem}"
-            else:
-                text = f"{guide_label(rule, value, prefix + value.path)}: {problem}"
-            reading.findings.append(Finding(problem.code, text, source_location(reference, source)))
-            reading.failed.update(prefix + name for name in step.fills or (value.path,))
-            return
-        if converted is None:
-            return
-        if step.fills:
-            for name, item in converted.items():
-                obj[name] = item
-            return
-    names = step.names
-    if len(names) == 1:
-        obj[names[0]] = converted
+    assert codec is not None
+    try:
+        converted = codec.read(raw, segment, value, mark)
+    except ValueProblem as problem:
+        if codec.own_message:
+            text = str(problem)
+        elif value.problem_prefix:
+            text = f"{value.problem_prefix}: {problem}"
+        else:
+            text = f"{guide_label(rule, value, prefix + value.path)}: {problem}"
+        source = reading.sources[prefix + step.marks[0]]
+        reading.findings.append(Finding(problem.code, text, source_location(reference, source)))
+        reading.failed.update(prefix + name for name in step.marks)
         return
+    if converted is None:
+        return
+    if step.fills:
+        obj.update(converted)
+    else:
+        _set(obj, step.names, converted)
+
+
+def _set(obj: dict[str, Any], names: tuple[str, ...], converted: Any) -> None:
+    """Set the field at ``names`` (``vendor.name``: the objects on the way made when missing)."""
     target = obj
     for name in names[:-1]:
         target = target.setdefault(name, {})
