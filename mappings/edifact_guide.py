@@ -364,8 +364,11 @@ class _Step:
         self.where = (value.element, None if value.joined and value.component == 1 else value.component)
         self.tail = (tag, *self.where)  # a source is (segment position, *tail)
         self.marks = self.fills or (value.path,)  # the fields whose source a reading records
-        # the common case, read without a call: a field set as it is, or through a codec, into one name
-        self.plain = self.kind == _FIELD and not value.repeats and not self.fills and len(self.names) == 1
+        # the common case, read inline by ``read_message``: one component's text into one field
+        # (as it is, or through a codec); ``_read_value`` reads the others
+        self.plain = (
+            self.kind == _FIELD and not value.repeats and not value.joined and not self.fills and len(self.names) == 1
+        )
         self.skip_empty = not value.read_empty
 
 
@@ -388,31 +391,11 @@ class _Plan:
         self.group = _plans(rule.group)
 
 
-class _Choice:
-    """The rules of one group for one tag, indexed by their qualifier: a segment's
-    candidates are the rules with its qualifier or none, in the guide's order
-    (the first that takes it wins), found by one look-up instead of a comparison per rule.
-    ``select`` is None when the tag's qualified rules read their qualifiers at
-    different places: then every rule is a candidate, compared one by one."""
-
-    __slots__ = ("select", "by_code", "rest")
-
-    def __init__(self, plans: list[_Plan]) -> None:
-        selects = {plan.select for plan in plans if plan.qualifier}
-        self.select = selects.pop() if len(selects) == 1 else None
-        self.rest = [plan for plan in plans if not plan.qualifier] if self.select is not None else plans
-        self.by_code = {
-            plan.qualifier: [other for other in plans if other.qualifier in ("", plan.qualifier)]
-            for plan in plans
-            if plan.qualifier and self.select is not None
-        }
-
-
-def _plans(rules: Sequence[SegmentRule]) -> dict[str, _Choice]:
+def _plans(rules: Sequence[SegmentRule]) -> dict[str, list[_Plan]]:
     table: dict[str, list[_Plan]] = {}
     for rule in rules:
         table.setdefault(rule.tag, []).append(_Plan(rule))
-    return {tag: _Choice(plans) for tag, plans in table.items()}
+    return table
 
 
 _SECTION_PLANS = PerObject()
@@ -426,7 +409,7 @@ def _list_targets(guide: Guide) -> list[str]:
     return [rule.target[:-2] for s in guide.sections for rule in s.rules if rule.target.endswith("[]")]
 
 
-def _section_plans(section: Section) -> dict[str, _Choice]:
+def _section_plans(section: Section) -> dict[str, list[_Plan]]:
     return _SECTION_PLANS.derive(section, lambda made: _plans(made.rules))
 
 
@@ -443,7 +426,7 @@ class _Frame:
 
     __slots__ = ("plans", "obj", "prefix", "item", "counts")
 
-    def __init__(self, plans: dict[str, _Choice], obj: dict[str, Any], prefix: str, item: str) -> None:
+    def __init__(self, plans: dict[str, list[_Plan]], obj: dict[str, Any], prefix: str, item: str) -> None:
         self.plans = plans
         self.obj = obj
         self.prefix = prefix  # domain path of obj, with a trailing dot ("" for the root)
@@ -497,10 +480,10 @@ def read_message(guide: Guide, message: Message, decimal_mark: str = ".") -> Rea
         layout.setdefault(item, []).append((index, tag))
         elements = segment.elements
         for step in plan.steps:
-            if not step.plain or step.joined_from >= 0:
+            if not step.plain:
                 _read_value(reading, plan.rule, step, segment, index, obj, prefix, reference, decimal_mark)
                 continue
-            # the common case inline: one element's text into one field (as ``_read_value`` would)
+            # the common case, inline (a call per value was a fifth of the walk): one component's text into one field
             parts = elements[step.element] if len(elements) > step.element else ()
             raw = parts[step.component] if len(parts) > step.component else ""
             if raw == "":
@@ -525,18 +508,11 @@ def _match(stack: list[_Frame], segment: Segment) -> tuple[int, _Plan | None]:
     tag = segment.tag
     for depth in range(len(stack) - 1, -1, -1):
         frame = stack[depth]
-        choice = frame.plans.get(tag)
-        if choice is None:
+        plans = frame.plans.get(tag)
+        if plans is None:
             continue
-        select = choice.select
-        if select is None:
-            candidates = choice.rest
-        else:  # ``_Choice.candidates``, inline: one call less per segment
-            elements = segment.elements
-            parts = elements[select[0]] if len(elements) > select[0] else ()
-            candidates = choice.by_code.get(parts[select[1]] if len(parts) > select[1] else "", choice.rest)
-        for plan in candidates:
-            if plan.qualifier and select is None:
+        for plan in plans:
+            if plan.qualifier:
                 element, component = plan.select
                 elements = segment.elements
                 parts = elements[element] if len(elements) > element else ()
@@ -591,6 +567,8 @@ def _read_value(
     reference: str,
     mark: str,
 ) -> None:
+    """One value of a segment: a check of a code, a repeated value, a value of several fields
+    or of a nested path, a joined element (``read_message`` reads the plain ones inline)."""
     elements = segment.elements
     parts = elements[step.element] if len(elements) > step.element else ()
     if step.joined_from >= 0:
