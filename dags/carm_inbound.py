@@ -18,7 +18,9 @@ processing/ (its lease ended) and a file parked during a portal outage are
 resumed by a later run from the ledger's state (docs/reliability.md).
 
 Param ``reprocess``: ledger file ids to process again (a quarantined file goes
-back to the inbox, a parked one is resumed at once), e.g. ``{"reprocess": [12]}``.
+back to the inbox, a parked one is resumed at once), e.g. ``{"reprocess": [12]}``;
+an id the ledger does not know is logged and the rest of the run goes on. Each
+request is written to the ledger's audit trail (who triggered the run, source ``dag``).
 """
 
 from __future__ import annotations
@@ -53,11 +55,15 @@ log = logging.getLogger(__name__)
 def carm_inbound() -> None:
     @task
     def list_batches() -> list[dict[str, Any]]:
+        from gateway.operator import Requester
         from gateway.service import plan_batches
         from gateway.settings import Settings
 
-        reprocess = get_current_context()["params"].get("reprocess") or []
-        return plan_batches(Settings(), reprocess=list(reprocess))
+        context = get_current_context()
+        reprocess = context["params"].get("reprocess") or []
+        # the audit trail's who: the user who triggered the run (a scheduled run has none)
+        who = getattr(context["dag_run"], "triggering_user_name", None) or "airflow"
+        return plan_batches(Settings(), reprocess=list(reprocess), requester=Requester(who, "dag"))
 
     @task(map_index_template="{{ batch_label }}")
     def process_batch(batch: dict[str, Any]) -> dict[str, Any]:

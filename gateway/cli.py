@@ -1,4 +1,4 @@
-"""``carm-edi``: check, estimate, process, ledger show, reprocess, demo, schema, portal serve|adjustments|approve|refuse, tariff, rates.
+"""``carm-edi``: check, estimate, process, ledger list/show, reprocess, demo, schema, portal serve|adjustments|approve|refuse, tariff, rates.
 
 Exit codes of ``check``: 0 accepted, 1 rejected, 2 cannot run; of ``estimate``:
 0 declared amounts match, 1 differences, 2 cannot run.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import json
 import os
 import sys
@@ -46,7 +47,8 @@ def _check(args: argparse.Namespace) -> int:
     with stream:
         report = check_stream(stream, path.name, options)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        report.write_json(sys.stdout.write, ensure_ascii=False)  # one entry at a time: never the whole report in memory
+        print()
     else:
         print(f"{path.name}: {report.format}, {'ACCEPTED' if report.accepted else 'REJECTED'}")
         for document in report.documents:
@@ -184,13 +186,49 @@ def _ledger_show(args: argparse.Namespace) -> int:
     return EXIT_ACCEPTED
 
 
+def _ledger_list(args: argparse.Namespace) -> int:
+    from gateway.ledger_views import FILTERS, list_files, query_from
+    from ledger import Ledger
+    from ledger.search import QueryError
+
+    filters = {k: v for k in (*FILTERS, "page", "per_page") if (v := getattr(args, k)) is not None}
+    try:
+        query = query_from({k: str(v) for k, v in filters.items()})
+    except QueryError as error:
+        _emit_cannot_run(args.json, str(error))
+        return EXIT_CANNOT_RUN
+    ledger = Ledger(_operator_settings(args).ledger_database_url())
+    try:
+        listing = list_files(ledger, query)
+    finally:
+        ledger.dispose()
+    if args.json:
+        print(json.dumps(listing, indent=2, ensure_ascii=False))
+        return EXIT_ACCEPTED
+    print(f"{listing['total']} files, page {listing['page']} of {listing['pages']}")
+    for f in listing["files"]:
+        acks = ",".join(a["kind"] for a in f["acknowledgements"]) or "-"
+        print(
+            f"{f['id']:>6}  {f['partner']}/{f['name']}  {f['received_at']}  {f['format'] or '-'}  {f['outcome']}  "
+            f"documents {f['documents_accepted']}/{f['documents_rejected']}  acks {acks}  attempts {f['attempts']}"
+        )
+        if f["first_finding"]:
+            print(f"        {f['first_finding']}")
+    return EXIT_ACCEPTED
+
+
 def _reprocess(args: argparse.Namespace) -> int:
-    from gateway.operator import OperatorError
+    from gateway.operator import OperatorError, Requester
     from gateway.service import reprocess
 
     try:
         with _output_to_stderr():
-            result = reprocess(_operator_settings(args), file_ids=args.file or [], parked=args.parked)
+            result = reprocess(
+                _operator_settings(args),
+                Requester(getpass.getuser(), "cli"),
+                file_ids=args.file or [],
+                parked=args.parked,
+            )
     except OperatorError as error:
         _emit_cannot_run(args.json, str(error))
         return EXIT_CANNOT_RUN
@@ -203,6 +241,8 @@ def _reprocess(args: argparse.Namespace) -> int:
             print(
                 f"{item['name']}: {item['state']}, {item['documents_accepted']}/{item['documents']} documents accepted"
             )
+    if result["unknown"]:  # the files the ledger knows were processed; these ids were named in the notes
+        return EXIT_CANNOT_RUN
     return EXIT_ACCEPTED if all(f["state"] != "parked" for f in result["files"]) else EXIT_REJECTED
 
 
@@ -224,6 +264,7 @@ def _portal_serve(args: argparse.Namespace) -> int:
         settings.active_tariff_path(),
         api_key=settings.portal_api_key,
         reference_dir=settings.reference_dir,
+        latency_ms=args.latency_ms,
     )
     return EXIT_ACCEPTED
 
@@ -279,6 +320,19 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--inbox", dest="data_dir", help="data folder (default: settings)")
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=_ledger_show)
+    listing = ledger_commands.add_parser(
+        "list", help="files across runs, newest first, filtered as on the operations page (a page at a time)"
+    )
+    listing.add_argument("--partner")
+    listing.add_argument("--outcome", help="accepted, rejected, failed, parked or in progress")
+    listing.add_argument("--received-from", dest="received_from", help="first UTC day, YYYY-MM-DD")
+    listing.add_argument("--received-to", dest="received_to", help="last UTC day, YYYY-MM-DD")
+    listing.add_argument("--text", help="part of the name or note, or a transaction number")
+    listing.add_argument("--page", type=int)
+    listing.add_argument("--per-page", dest="per_page", type=int)
+    listing.add_argument("--inbox", dest="data_dir", help="data folder (default: settings)")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_ledger_list)
 
     again = commands.add_parser(
         "reprocess", help="process a quarantined file or the parked files again, keeping their history"
@@ -304,6 +358,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in the data folder)")
+    serve.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="delay every answer this long, as a distant portal would (for tests and benchmarks); default 0",
+    )
     serve.set_defaults(handler=_portal_serve)
     add_portal_commands(portal_commands)
     add_commands(commands)

@@ -81,6 +81,16 @@ class Findings(list[Finding]):
         self.first: Finding | None = None
         self.extend(findings)
 
+    @classmethod
+    def restored(cls, budget: FindingBudget, listed: Iterable[Finding], found: int, first: Finding | None) -> Findings:
+        """A collection as it was saved (``listed``, already admitted by
+        ``budget``): nothing is counted again."""
+        findings = cls(budget)
+        list.extend(findings, listed)
+        findings.found = found
+        findings.first = first
+        return findings
+
     def append(self, finding: Finding) -> None:
         self.found += 1
         if self.first is None:

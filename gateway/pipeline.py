@@ -17,10 +17,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import json
 import logging
 import re
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -50,6 +52,7 @@ from mappings.contrl import ReceivedContrl
 from portal.client import PortalUnavailable
 from transports.base import ClaimedFile, InboundFile, Transport, new_claim_id
 from transports.local import is_plain_name, safe_name
+from transports.serialized import SerializedTransport
 from validators.rules import RuleContext
 from validators.rules.base import TransactionHistory
 
@@ -242,35 +245,60 @@ class _LedgerPoster:
     """The flow's poster, recording each post in the ledger the moment the portal
     answers (before any acknowledgement), renewing the claim's lease and calling
     the ``posted`` checkpoint. The first post moves the file to ``parsed`` (its
-    interchange was read to the end and found sound) and then ``posted``."""
+    interchange was read to the end and found sound) and then ``posted``.
+
+    After an operator's reprocess (``reprocessed`` requests so far), a declaration
+    version this file never had accepted goes under its key suffixed ``-r<n>``: the
+    portal replays whatever it answered a key before, and the refusal's cause (a
+    delegation, a tariff item) may have been fixed since. A version the portal
+    accepted keeps its key, so it is replayed, never accepted twice.
+
+    The flow calls it from several threads when posts are in flight: the posts
+    overlap; the file's moves and records are made under one lock, each answer's
+    record as soon as it arrives."""
 
     def __init__(
-        self, pipeline: Pipeline, poster: Poster, file_id: int, run_id: str | None, hidden: set[tuple[str, int]]
+        self,
+        pipeline: Pipeline,
+        poster: Poster,
+        file_id: int,
+        run_id: str | None,
+        hidden: set[tuple[str, int]],
+        reprocessed: int = 0,
     ) -> None:
         self._pipeline = pipeline
         self._poster = poster
         self._file_id = file_id
         self._run_id = run_id
         self._hidden = hidden
+        self._accepted = set(hidden)
+        self._reprocessed = reprocessed
         self.keys: dict[str, str] = {}  # CARM reference (transaction + version) → idempotency key
+        self._parsed = False
         self._posted = False
+        self._lock = threading.Lock()
 
     def __call__(self, declaration: Declaration, key: str) -> DeclarationOutcome:
         ledger = self._pipeline.ledger
-        if not self._posted:
-            ledger.move_file(self._file_id, FileState.PARSED, run_id=self._run_id, task=self._pipeline.task)
-        self._hidden.discard((declaration.transaction_number, declaration.version))
+        with self._lock:
+            if not self._parsed:
+                ledger.move_file(self._file_id, FileState.PARSED, run_id=self._run_id, task=self._pipeline.task)
+                self._parsed = True
+            self._hidden.discard((declaration.transaction_number, declaration.version))
+            if self._reprocessed and (declaration.transaction_number, declaration.version) not in self._accepted:
+                key = f"{key}-r{self._reprocessed}"
         outcome = self._poster(declaration, key)
-        self.keys[declaration.reference] = key
-        ledger.record_post(
-            self._file_id, idempotency_key=key, message_reference=declaration.reference[:32],
-            transaction_number=declaration.transaction_number, version=declaration.version,
-            status=outcome.status.value, response=outcome.model_dump(mode="json"),
-            lease_seconds=self._pipeline.settings.claim_lease_seconds,
-        )  # fmt: skip
-        if not self._posted:
-            self._posted = True
-            ledger.move_file(self._file_id, FileState.POSTED, run_id=self._run_id, task=self._pipeline.task)
+        with self._lock:
+            self.keys[declaration.reference] = key
+            ledger.record_post(
+                self._file_id, idempotency_key=key, message_reference=declaration.reference[:32],
+                transaction_number=declaration.transaction_number, version=declaration.version,
+                status=outcome.status.value, response=outcome.model_dump(mode="json"),
+                lease_seconds=self._pipeline.settings.claim_lease_seconds,
+            )  # fmt: skip
+            if not self._posted:
+                self._posted = True
+                ledger.move_file(self._file_id, FileState.POSTED, run_id=self._run_id, task=self._pipeline.task)
         self._pipeline._checkpoint("posted")
         return outcome
 
@@ -316,7 +344,7 @@ class Pipeline:
         checkpoint: Checkpoint | None = None,
     ) -> None:
         self.settings = settings
-        self.transport = transport
+        self.transport: Transport = SerializedTransport(transport) if settings.portal_concurrency > 1 else transport
         self.ledger = ledger
         self.poster = poster
         self.payment_poster = payment_poster
@@ -340,7 +368,7 @@ class Pipeline:
         and so is a file no longer as the planner ``observed`` it (its upload went
         on): the next run looks at it again."""
         wanted = set(names)
-        results = []
+        inbound_files = []
         for inbound in self.transport.list_inbox(partner):
             if inbound.name not in wanted:
                 continue
@@ -351,21 +379,39 @@ class Pipeline:
                     partner, inbound.name, list(seen), observation(inbound),
                 )  # fmt: skip
                 continue
-            result = self.process(inbound, run_id)
-            if result is not None:
-                results.append(result)
-        return results
+            inbound_files.append(inbound)
+        return self.process_all(inbound_files, run_id)
 
     def process_inbox(self, partner: str | None = None, run_id: str | None = None) -> list[ProcessedFile]:
         """Claim and process every listed inbox file at once, without the planner's
         check that it is complete (``gateway.quiet``): for inboxes whose files are."""
         partners = [partner] if partner else self.transport.partners()
-        results = []
-        for name in partners:
-            for inbound in self.transport.list_inbox(name):
-                result = self.process(inbound, run_id)
-                if result is not None:
-                    results.append(result)
+        return [result for name in partners for result in self.process_all(self.transport.list_inbox(name), run_id)]
+
+    def process_all(self, inbound_files: Iterable[InboundFile], run_id: str | None = None) -> list[ProcessedFile]:
+        """``process`` each file, ``settings.portal_concurrency`` files at a time, so
+        their posts overlap (each file's own posts are that many at a time too; the
+        portal client bounds the posts in flight). Results come in the files' order.
+        The channel is used by one thread at a time (``SerializedTransport``).
+        An error out of a file (its channel's) stops the run as it does one file at a
+        time: no further file starts, the files in flight finish, the first error
+        in the files' order is raised."""
+        files = self.settings.portal_concurrency
+        if files == 1:
+            return [r for r in (self.process(inbound, run_id) for inbound in inbound_files) if r is not None]
+        results: list[ProcessedFile] = []
+        with ThreadPoolExecutor(max_workers=files, thread_name_prefix="file") as pool:
+            pending: deque[Future[ProcessedFile | None]] = deque()
+            try:
+                for inbound in inbound_files:
+                    pending.append(pool.submit(self.process, inbound, run_id))
+                    if len(pending) >= files:
+                        results += [r for r in [pending.popleft().result()] if r is not None]
+                while pending:
+                    results += [r for r in [pending.popleft().result()] if r is not None]
+            finally:
+                for future in pending:
+                    future.cancel()
         return results
 
     def process(self, inbound: InboundFile, run_id: str | None = None) -> ProcessedFile | None:
@@ -671,7 +717,10 @@ class Pipeline:
         hidden = {
             (txn, version) for txn, versions in self.ledger.posted_versions(file_id).items() for version in versions
         }  # what an interrupted attempt of this file posted
-        poster = _LedgerPoster(self, self.poster, file_id, run_id, hidden) if self.poster is not None else None
+        reprocessed = self.ledger.file(file_id).reprocessed or 0
+        poster = (
+            _LedgerPoster(self, self.poster, file_id, run_id, hidden, reprocessed) if self.poster is not None else None
+        )
         rules = self.rules_context
         if rules is not None and rules.history is not None and hidden:
             rules = dataclasses.replace(rules, history=_history_before_own_posts(rules.history, hidden))
@@ -679,6 +728,7 @@ class Pipeline:
         options = FlowOptions(
             our_id=(self.settings.gateway_id, self.settings.gateway_id_qualifier),
             poster=poster,
+            posts_in_flight=self.settings.portal_concurrency,
             sink=sink,
             registry=_LedgerRegistry(self.ledger, file_id),
             acknowledgements=_LedgerAcknowledgements(self.ledger, partner_id, file_id),
@@ -703,7 +753,7 @@ class Pipeline:
         keys = poster.keys if poster is not None else {}
         self.ledger.record_documents(
             file_id,
-            [
+            (  # read from the report's log as they are inserted
                 {
                     "message_reference": document.message_ref,
                     "transaction_number": document.reference[:14] if document.reference else None,
@@ -713,7 +763,7 @@ class Pipeline:
                     "response": document.to_dict(),
                 }
                 for document in report.documents
-            ],
+            ),
         )
         return report
 
@@ -738,7 +788,7 @@ class Pipeline:
         name = acknowledgement_name(options, report.file, "report.json")
         report.acknowledgements.append(name)
         with sink.open(name) as out:
-            out.write(json.dumps(report.to_dict(), indent=2).encode())
+            report.write_json(lambda text: out.write(text.encode()))  # never the whole report in memory
 
     def _file_away(
         self,

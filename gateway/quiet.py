@@ -37,6 +37,7 @@ from fnmatch import fnmatchcase
 from gateway.partners import Partner, Uploads
 from transports.base import InboundFile, Transport
 from transports.partner_channels import PartnerChannels
+from transports.serialized import SerializedTransport
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,8 @@ def _list(transport: Transport, partner: str) -> list[InboundFile] | None:
     try:
         return transport.list_inbox(partner)
     except Exception:
-        where = transport.describe(partner) if isinstance(transport, PartnerChannels) else partner
+        channels = transport.inner if isinstance(transport, SerializedTransport) else transport  # files in flight
+        where = channels.describe(partner) if isinstance(channels, PartnerChannels) else partner
         log.exception("partner %s: cannot list the inbox of %s", partner, where)
         return None
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from diagnostics import Finding, Severity
 from domain import DeclarationOutcome, OutcomeStatus
+from gateway.document_log import DocumentLog
 from gateway.finding_budget import FindingBudget, Findings, quoted
+
+_DOCUMENTS = "\x00documents\x00"
+"""Where ``write_json`` streams the document entries into the rest of the report."""
+_CHUNK = 1 << 16  # characters ``write_json`` gathers before writing them
 
 
 class DocumentStatus:
@@ -55,6 +62,29 @@ class DocumentReport:
         else:
             self.status = DocumentStatus.PENDING if status is OutcomeStatus.PENDING else DocumentStatus.REJECTED
 
+    def saved(self) -> tuple[Any, ...]:
+        """This entry as ``DocumentLog`` saves it (``restored`` reads it back)."""
+        errors = self.errors
+        return (
+            self.message_ref,
+            self.message_type,
+            self.status,
+            self.reference,
+            self.carm_status,
+            list(errors),
+            errors.found,
+            errors.first,
+            self.assessed,
+            self.acknowledgement,
+        )
+
+    @classmethod
+    def restored(cls, saved: tuple[Any, ...], budget: FindingBudget) -> DocumentReport:
+        """The entry ``saved()`` returned, its findings under ``budget`` (not counted again)."""
+        ref, kind, status, reference, carm_status, listed, found, first, assessed, acknowledgement = saved
+        errors = Findings.restored(budget, listed, found, first)
+        return cls(ref, kind, status, reference, carm_status, errors, assessed, acknowledgement)
+
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "message_ref": quoted(self.message_ref),
@@ -95,12 +125,13 @@ class FileReport:
     file: str
     format: str
     interchanges: list[InterchangeReport] = field(default_factory=list)
-    documents: list[DocumentReport] = field(default_factory=list)
     acknowledgements: list[str] = field(default_factory=list)
     budget: FindingBudget = field(default_factory=FindingBudget, repr=False, compare=False)
+    documents: DocumentLog[DocumentReport] = field(init=False)  # settled entries on disk (``DocumentLog``)
     errors: Findings = field(init=False)
 
     def __post_init__(self) -> None:
+        self.documents = DocumentLog(partial(DocumentReport.restored, budget=self.budget))
         self.errors = self.findings()
 
     def findings(self, found: Iterable[Finding] = ()) -> Findings:
@@ -114,7 +145,7 @@ class FileReport:
             not self.errors.found
             and bool(self.interchanges or self.documents)
             and all(i.accepted for i in self.interchanges)
-            and all(d.status in (DocumentStatus.ACCEPTED, DocumentStatus.RECEIVED) for d in self.documents)
+            and set(self.documents.statuses()) <= {DocumentStatus.ACCEPTED, DocumentStatus.RECEIVED}
         )
 
     @property
@@ -132,12 +163,45 @@ class FileReport:
         return sorted(found, key=lambda finding: finding.severity is Severity.WARNING)
 
     def to_dict(self) -> dict[str, Any]:
+        """The whole report as one dict (every document entry in memory: for
+        small reports; ``write_json`` streams a large one)."""
+        return {**self._head(), "documents": [d.to_dict() for d in self.documents]}
+
+    def write_json(self, write: Callable[[str], object], indent: int = 2, ensure_ascii: bool = True) -> None:
+        """``json.dumps(self.to_dict(), indent=indent, ensure_ascii=ensure_ascii)``,
+        the same text, handed to ``write`` in pieces of about ``_CHUNK``
+        characters: the document entries are read from the log one at a time,
+        so a report of a million documents is never whole in memory (issue 18)."""
+        text = json.dumps({**self._head(), "documents": _DOCUMENTS}, indent=indent, ensure_ascii=ensure_ascii)
+        # the top level's key and the placeholder, found where no quoted input can be: after a line break
+        key = "\n" + " " * indent + '"documents": '
+        before, after = text.split(key + json.dumps(_DOCUMENTS, ensure_ascii=ensure_ascii))
+        pending = [before, key]
+        size = 0
+        if not self.documents:
+            pending.append("[]")
+        else:
+            inner = "\n" + " " * (2 * indent)  # a document entry sits two levels in
+            pending.append("[")
+            for position, document in enumerate(self.documents):
+                entry = json.dumps(document.to_dict(), indent=indent, ensure_ascii=ensure_ascii)
+                pending.append(("," if position else "") + inner + entry.replace("\n", inner))
+                size += len(pending[-1])
+                if size >= _CHUNK:
+                    write("".join(pending))
+                    pending, size = [], 0
+            pending.append("\n" + " " * indent + "]")
+        pending.append(after)
+        write("".join(pending))
+
+    def _head(self) -> dict[str, Any]:
+        """Every key of the report but its documents, in the report's order."""
         return {
             "file": self.file,
             "format": self.format,
             "accepted": self.accepted,
             "interchanges": [i.to_dict() for i in self.interchanges],
-            "documents": [d.to_dict() for d in self.documents],
+            "documents": None,  # its place in the order
             "errors": [e.to_dict() for e in self.errors],
             "acknowledgements": self.acknowledgements,
             **self.omitted(),

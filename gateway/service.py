@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from gateway.operator import OperatorError, prepare_reprocess
+from gateway.operator import OperatorError, Requester, prepare_reprocess
 from gateway.partners import PartnerRegistry, load_registry
 from gateway.pipeline import Checkpoint, Pipeline, ProcessedFile
 from gateway.portal_lookups import PortalClientLookups
@@ -75,12 +75,16 @@ def open_pipeline(
         ledger.dispose()
 
 
-def plan_batches(settings: Settings, reprocess: list[int] | None = None) -> list[dict[str, Any]]:
+def plan_batches(
+    settings: Settings, reprocess: list[int] | None = None, requester: Requester | None = None
+) -> list[dict[str, Any]]:
     """The inbox files of every configured partner, cut into batches of ``batch_size``,
     and, per partner, the files to resume from processing/: claims whose worker is
     gone (lease ended), parked files whose park delay ended, and the files named in
     ``reprocess`` (the DAG param: quarantined files go back to the inbox, parked
-    ones are due at once; the ledger keeps their history).
+    ones are due at once; the ledger keeps their history; an unknown id is logged
+    and the others still served; each is written to the audit trail as asked by
+    ``requester``, by default the DAG's).
 
     A partner whose channel cannot be listed (server down, bad credentials) is
     logged and skipped: the other partners are still served.
@@ -90,7 +94,8 @@ def plan_batches(settings: Settings, reprocess: list[int] | None = None) -> list
     try:
         with open_transport(settings, registry) as transport:
             if reprocess:
-                for note in prepare_reprocess(ledger, transport, [int(i) for i in reprocess]):
+                asked = requester or Requester("airflow", "dag")
+                for note in prepare_reprocess(ledger, transport, [int(i) for i in reprocess], asked):
                     log.warning("reprocess: %s", note)
             return plan(settings, ledger, transport, registry=registry)
     finally:
@@ -196,24 +201,33 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def reprocess(
-    settings: Settings, *, file_ids: list[int] | None = None, parked: bool = False, run_id: str = "operator"
+    settings: Settings,
+    requester: Requester,
+    *,
+    file_ids: list[int] | None = None,
+    parked: bool = False,
+    run_id: str = "operator",
 ) -> dict[str, Any]:
-    """``carm-edi reprocess``: the named files, or every parked file, processed now."""
-    with open_pipeline(settings, task="carm-edi reprocess") as pipeline:
+    """``carm-edi reprocess`` and the operations page: the named files, or every parked
+    file, processed now; ids the ledger does not know come back in ``unknown``."""
+    with open_pipeline(settings, task=requester.task) as pipeline:
         ledger = pipeline.ledger
         ids = list(file_ids or [])
         if parked:
             ids += [r.id for r in ledger.files(state=FileState.PARKED)]
         if not ids:
             raise OperatorError("nothing to reprocess: no file named and no file parked")
-        notes = prepare_reprocess(ledger, pipeline.transport, ids, who="carm-edi reprocess")
+        notes = prepare_reprocess(ledger, pipeline.transport, ids, requester)
         results = []
+        unknown = []
         for file_id in ids:
-            record = ledger.file(file_id)
-            if record.state == FileState.RELEASED:
+            record = ledger.find_file(file_id)
+            if record is None:
+                unknown.append(file_id)
+            elif record.state == FileState.RELEASED:
                 results += pipeline.process_names(record.partner, [record.name], run_id)
             elif record.state in FileState.RESUMABLE:
                 result = pipeline.resume(file_id, run_id)
                 if result is not None:
                     results.append(result)
-        return {"notes": notes, "files": [file_summary(p) for p in results]}
+        return {"notes": notes, "files": [file_summary(p) for p in results], "unknown": unknown}

@@ -33,6 +33,17 @@ class Settings(BaseSettings):
     portal_circuit_cooldown_seconds: float = Field(
         default=30.0, ge=0, description="Open circuit: seconds before one trial request."
     )
+    portal_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Posts in flight to the portal per worker: a file's declarations are posted this many at a "
+        "time (answered in message order) and as many of a batch's files are worked at once, their posts "
+        "sharing the bound; 1: one post at a time, one file at a time.",
+    )
+    portal_rate_limit_per_second: float = Field(
+        default=0.0, ge=0, description="At most this many requests to the portal per second per worker; 0: no limit."
+    )
     claim_lease_seconds: float = Field(
         default=600.0, gt=0, description="A claim not renewed for this long is resumed by the next run."
     )

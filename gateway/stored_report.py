@@ -10,7 +10,6 @@ findings and the count of the rest, at most ``SUMMARY_BYTES`` serialized."""
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +56,7 @@ def stored_summary(report: FileReport) -> dict[str, Any]:
             "count": len(report.interchanges),
             "accepted": sum(1 for i in report.interchanges if i.accepted),
         },
-        "documents": {"count": len(report.documents), "statuses": dict(Counter(d.status for d in report.documents))},
+        "documents": {"count": len(report.documents), "statuses": dict(report.documents.statuses())},
         "findings": {"listed": budget.listed, "omitted": dict(budget.omitted.most_common())},
         "errors": findings,
         "acknowledgements": report.acknowledgements[:_STORED_NAMES],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import itertools
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -19,17 +20,19 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import create_engine, delete, event, inspect, or_, select, text
+from sqlalchemy import create_engine, delete, event, insert, inspect, or_, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.tables import (
     AcknowledgementRecord,
+    AcknowledgementResend,
     DocumentRecord,
     FileEvent,
     FileRecord,
     InterchangeRecord,
+    OperatorAction,
     SentInterchangeRecord,
     utcnow,
 )
@@ -41,6 +44,7 @@ log = logging.getLogger(__name__)
 
 RECEIPT_ACTION = "8"  # CONTRL UCI 0083 "interchange received": never overrides a verdict
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_INSERT_BATCH = 1000  # document rows per INSERT of record_documents
 _MIGRATION_LOCK_KEY = 0x4341524D4C4447  # "CARMLDG": pg_advisory_lock key of schema upgrades
 
 
@@ -423,6 +427,10 @@ class Ledger:
         with self.session() as s:
             return s.get_one(FileRecord, file_id)
 
+    def find_file(self, file_id: int) -> FileRecord | None:
+        with self.session() as s:
+            return s.get(FileRecord, file_id)
+
     def files(self, partner: str | None = None, state: str | None = None) -> list[FileRecord]:
         with self.session() as s:
             query = select(FileRecord).order_by(FileRecord.id)
@@ -529,13 +537,16 @@ class Ledger:
             if lease_seconds is not None:  # the holder's heartbeat
                 s.get_one(FileRecord, file_id).lease_until = utcnow() + dt.timedelta(seconds=lease_seconds)
 
-    def record_documents(self, file_id: int, documents: list[dict[str, Any]]) -> None:
+    def record_documents(self, file_id: int, documents: Iterable[dict[str, Any]]) -> None:
         """The documents of a file as its report has them, replacing whatever an
-        earlier attempt recorded for this file (one transaction)."""
+        earlier attempt recorded for this file (one transaction). They are
+        inserted ``_INSERT_BATCH`` rows at a time, none kept by the session: a
+        file of a million documents costs no more memory than one of ten."""
         with self.session() as s:
             s.execute(delete(DocumentRecord).where(DocumentRecord.file_id == file_id))
-            for position, fields in enumerate(documents):
-                s.add(DocumentRecord(file_id=file_id, position=position, **fields))
+            rows = ({"file_id": file_id, "position": position, **fields} for position, fields in enumerate(documents))
+            while batch := list(itertools.islice(rows, _INSERT_BATCH)):
+                s.execute(insert(DocumentRecord), batch)
 
     def record_document(self, file_id: int | None, **fields: Any) -> None:
         with self.session() as s:
@@ -592,6 +603,51 @@ class Ledger:
             query = select(AcknowledgementRecord).order_by(AcknowledgementRecord.id)
             if file_id is not None:
                 query = query.where(AcknowledgementRecord.file_id == file_id)
+            return list(s.scalars(query))
+
+    def acknowledgement(self, acknowledgement_id: int) -> AcknowledgementRecord | None:
+        with self.session() as s:
+            return s.get(AcknowledgementRecord, acknowledgement_id)
+
+    def record_resend(self, acknowledgement_id: int, location: str, sha256: str, who: str) -> None:
+        """An acknowledgement written again under a new name: a resend, its own row,
+        not a second acknowledgement of the file."""
+        with self.session() as s:
+            ack = s.get_one(AcknowledgementRecord, acknowledgement_id)
+            if ack.file_id is None:
+                raise ValueError(f"acknowledgement {acknowledgement_id} belongs to no file")
+            s.add(
+                AcknowledgementResend(
+                    acknowledgement_id=ack.id, file_id=ack.file_id, location=location, sha256=sha256, who=who
+                )
+            )
+
+    def resends(self, file_id: int) -> list[AcknowledgementResend]:
+        with self.session() as s:
+            query = select(AcknowledgementResend).where(AcknowledgementResend.file_id == file_id)
+            return list(s.scalars(query.order_by(AcknowledgementResend.id)))
+
+    # the audit trail ------------------------------------------------------
+    def record_action(
+        self, *, who: str, action: str, target: str, source: str, detail: str | None = None
+    ) -> OperatorAction:
+        """One operator action in the audit trail: ``who`` (the login, or the OS user of
+        the CLI), ``action`` (reprocess, resend, adjustment-approval...), ``target``
+        ("file 12"), ``source`` (page, cli, dag, portal) and what happened."""
+        if not who.strip():
+            raise ValueError("an operator action needs who did it")
+        with self.session() as s:
+            row = OperatorAction(who=who, action=action, target=target, source=source, detail=detail)
+            s.add(row)
+            s.flush()
+            return row
+
+    def actions(self, *, target: str | None = None, limit: int = 100) -> list[OperatorAction]:
+        """The audit trail, newest first (of one ``target`` when given)."""
+        with self.session() as s:
+            query = select(OperatorAction).order_by(OperatorAction.id.desc()).limit(limit)
+            if target is not None:
+                query = query.where(OperatorAction.target == target)
             return list(s.scalars(query))
 
     # interchanges we sent -------------------------------------------------

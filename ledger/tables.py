@@ -46,6 +46,8 @@ class FileRecord(Base):
     note: Mapped[str | None] = mapped_column(Text)  # quarantine or parking reason
     # Revision 0003: attempts that ended in an unexpected error (a poison file fails at the limit).
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Revision 0004: operator reprocess requests that sent the file back to the inbox.
+    reprocessed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class FileEvent(Base):
@@ -139,3 +141,35 @@ class SentInterchangeRecord(Base):
     ack_rejections: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
     ack_file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"))
     acknowledged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OperatorAction(Base):
+    """One operator action (reprocess, resend, an adjustment approval...): the audit trail.
+
+    ``source`` says where it was asked: ``page`` (the Airflow operations page),
+    ``cli``, ``dag`` (the DAG's ``reprocess`` param) or ``portal``."""
+
+    __tablename__ = "operator_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    who: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(256))  # "file 12", "declaration 10207000300014 v2"...
+    source: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class AcknowledgementResend(Base):
+    """An acknowledgement written again to the outbox under a new name (same bytes):
+    a resend, not a second acknowledgement of the file."""
+
+    __tablename__ = "acknowledgement_resends"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    acknowledgement_id: Mapped[int] = mapped_column(ForeignKey("acknowledgements.id"))
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id"), index=True)
+    location: Mapped[str] = mapped_column(String(1024))
+    sha256: Mapped[str] = mapped_column(String(64))
+    who: Mapped[str] = mapped_column(String(128))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

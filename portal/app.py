@@ -13,6 +13,7 @@ portal (``/v1/parties``, ``/v1/delegations``), seeded from a CSV.
 # No ``from __future__ import annotations``: FastAPI resolves the route signatures at
 # runtime, and the dependencies are closures inside create_app.
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -417,6 +418,22 @@ def _error_response(status_code: int, errors: list[PortalError]) -> JSONResponse
     return JSONResponse(ErrorResponse(errors=errors).model_dump(mode="json"), status_code=status_code)
 
 
+def add_latency(app: FastAPI, latency_ms: float) -> None:
+    """Every request waits ``latency_ms`` before it is handled, as a distant portal's round
+    trip would. The wait is an ``asyncio.sleep`` in a middleware, on the event loop: waiting
+    requests overlap (the sync routes then run in the thread pool), so 8 requests in flight
+    at 50 ms take about 50 ms, not 400 ms."""
+    if latency_ms < 0:
+        raise ValueError(f"latency_ms must be 0 or more, not {latency_ms}")
+    if latency_ms == 0:
+        return
+
+    @app.middleware("http")
+    async def latency(request: Request, call_next: Any) -> Any:
+        await asyncio.sleep(latency_ms / 1000)
+        return await call_next(request)
+
+
 # --- the app --------------------------------------------------------------------------
 
 
@@ -427,13 +444,15 @@ def create_app(
     api_key: str | None = None,
     delegations_path: Path | str | None = DEFAULT_DELEGATIONS,
     reference_dir: Path | str = DEFAULT_DIRECTORY,
+    latency_ms: float = 0.0,
 ) -> FastAPI:
     """The portal app over the database and tariff table; with ``api_key`` every
     ``/v1`` request must send it as ``x-api-key``. Parties and delegations are seeded
     from ``delegations_path`` when the database has none; ``None`` seeds nothing
     (the sender checks still apply: register parties through the API). Statements and
     the RPP measure date by ``reference_dir``'s billing calendar, holidays and prescribed
-    rates (``Settings.reference_dir``)."""
+    rates (``Settings.reference_dir``). ``latency_ms`` delays every answer (``add_latency``),
+    for tests and benchmarks of posts in flight."""
     store = PortalStore.from_url(database_url)
     tariff = Tariff.load(Path(tariff_path))
     calendar = PortalCalendar.load(Path(reference_dir))
@@ -453,6 +472,7 @@ def create_app(
         summary="Stand-in for the CARM client portal API: declarations in, assessed outcomes out.",
         lifespan=lifespan,
     )
+    add_latency(app, latency_ms)
 
     def check_api_key(x_api_key: Annotated[str | None, Header()] = None) -> None:
         sent = (x_api_key or "").encode()

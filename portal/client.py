@@ -13,6 +13,12 @@ call fails at once with ``CircuitOpen`` (a ``PortalUnavailable``) for
 retries; then one trial request is let through (half-open): its success closes
 the circuit, its failure opens it again.
 
+The client may be shared by threads (the gateway keeps several posts in flight):
+at most ``concurrency`` requests are in flight at once over one keep-alive
+connection pool, and with ``rate_limit`` (requests per second) each attempt
+waits for its slot; retries, the backoff and the circuit keep their meaning
+(the circuit counts consecutive failed attempts whichever thread made them).
+
 ``delegation_active(importer, declarant)`` asks the portal's delegations and
 caches each answer for ``delegation_ttl`` seconds: the gateway's pre-check
 (rule DLG-ACT) calls it once per declaration; the portal enforces regardless.
@@ -21,6 +27,7 @@ caches each answer for ``delegation_ttl`` seconds: the gateway's pre-check
 from __future__ import annotations
 
 import random
+import threading
 import time
 from types import TracebackType
 from typing import Any, Protocol
@@ -53,6 +60,10 @@ class PortalSettings(Protocol):
     def portal_circuit_failures(self) -> int: ...
     @property
     def portal_circuit_cooldown_seconds(self) -> float: ...
+    @property
+    def portal_concurrency(self) -> int: ...
+    @property
+    def portal_rate_limit_per_second(self) -> float: ...
 
 
 class PortalRequestError(Exception):
@@ -110,9 +121,14 @@ class CircuitBreaker:
         self._trial = False
         self.last_error: Exception | None = None
         self.opened = 0  # how many times the circuit opened (for reports)
+        self._lock = threading.RLock()  # threads posting at once share one circuit
 
     @property
     def state(self) -> str:
+        with self._lock:
+            return self._state()
+
+    def _state(self) -> str:
         if self._opened_at is None:
             return self.CLOSED
         if self._clock() - self._opened_at >= self.cooldown:
@@ -121,26 +137,53 @@ class CircuitBreaker:
 
     def before(self) -> None:
         """Raise ``CircuitOpen`` unless a request may go now."""
-        state = self.state
-        if state == self.OPEN or (state == self.HALF_OPEN and self._trial):
-            retry_in = max(0.0, self.cooldown - (self._clock() - (self._opened_at or 0.0)))
-            raise CircuitOpen(retry_in, self.last_error)
-        if state == self.HALF_OPEN:
-            self._trial = True
+        with self._lock:
+            state = self._state()
+            if state == self.OPEN or (state == self.HALF_OPEN and self._trial):
+                retry_in = max(0.0, self.cooldown - (self._clock() - (self._opened_at or 0.0)))
+                raise CircuitOpen(retry_in, self.last_error)
+            if state == self.HALF_OPEN:
+                self._trial = True
 
     def success(self) -> None:
-        self._consecutive = 0
-        self._opened_at = None
-        self._trial = False
+        with self._lock:
+            self._consecutive = 0
+            self._opened_at = None
+            self._trial = False
 
     def failure(self, error: Exception) -> None:
-        self.last_error = error
-        self._consecutive += 1
-        if self._trial or self._consecutive >= self.failures:
-            if self._opened_at is None or self._trial:
-                self.opened += 1
-            self._opened_at = self._clock()
-            self._trial = False
+        with self._lock:
+            self.last_error = error
+            self._consecutive += 1
+            if self._trial or self._consecutive >= self.failures:
+                if self._opened_at is None or self._trial:
+                    self.opened += 1
+                self._opened_at = self._clock()
+                self._trial = False
+
+
+class RateLimit:
+    """At most ``per_second`` calls of ``wait`` return per second, evenly spaced
+    (each caller is given the next free slot and sleeps until it); 0: no limit."""
+
+    def __init__(self, per_second: float, clock: Any = time.monotonic, sleep: Any = time.sleep) -> None:
+        if per_second < 0:
+            raise ValueError("the rate limit must be 0 (none) or more requests per second")
+        self.interval = 1.0 / per_second if per_second else 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            self._sleep(slot - now)
 
 
 def _body(response: httpx.Response) -> Any:
@@ -162,11 +205,19 @@ class PortalClient:
         delegation_ttl: float = 60.0,
         circuit_failures: int = 8,
         circuit_cooldown: float = 30.0,
+        concurrency: int = 1,
+        rate_limit: float = 0.0,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         headers = {"x-api-key": api_key} if api_key else {}
-        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
+        limits = httpx.Limits(max_connections=max(concurrency, 10), max_keepalive_connections=max(concurrency, 10))
+        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout, limits=limits)
+        self.concurrency = concurrency
+        self._in_flight = threading.BoundedSemaphore(concurrency)
+        self.rate_limit = RateLimit(rate_limit)
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.delegation_ttl = delegation_ttl
@@ -183,6 +234,8 @@ class PortalClient:
             backoff=settings.portal_backoff_seconds,
             circuit_failures=settings.portal_circuit_failures,
             circuit_cooldown=settings.portal_circuit_cooldown_seconds,
+            concurrency=settings.portal_concurrency,
+            rate_limit=settings.portal_rate_limit_per_second,
         )
 
     def submit_declaration(self, declaration: Declaration, idempotency_key: str) -> DeclarationOutcome:
@@ -268,7 +321,9 @@ class PortalClient:
         while True:
             self.circuit.before()
             try:
-                response = self._http.request(method, url, **kwargs)
+                with self._in_flight:
+                    self.rate_limit.wait()
+                    response = self._http.request(method, url, **kwargs)
             except _RETRYABLE_ERRORS as error:
                 last_error: Exception = error
             else:

@@ -24,15 +24,17 @@ def serve(
     *,
     api_key: str | None = None,
     reference_dir: Path | str = DEFAULT_DIRECTORY,
+    latency_ms: float = 0.0,
 ) -> None:
-    """Serve the portal until interrupted (Ctrl-C / SIGTERM)."""
-    app = create_app(database_url, tariff_path, api_key=api_key, reference_dir=reference_dir)
+    """Serve the portal until interrupted (Ctrl-C / SIGTERM); ``latency_ms`` delays every answer."""
+    app = create_app(database_url, tariff_path, api_key=api_key, reference_dir=reference_dir, latency_ms=latency_ms)
     uvicorn.run(app, host=host, port=port)
 
 
 class PortalServer:
     """The portal on a background thread, for tests and the demo.
 
+    ``latency_ms`` delays every answer (the portal's round trip, for tests and benchmarks).
     ``port=0`` binds a free port; ``url`` is known once the context is entered.
     Leaving the context stops uvicorn and waits for its thread.
     """
@@ -46,8 +48,11 @@ class PortalServer:
         *,
         api_key: str | None = None,
         reference_dir: Path | str = DEFAULT_DIRECTORY,
+        latency_ms: float = 0.0,
     ) -> None:
-        self._app = create_app(database_url, tariff_path, api_key=api_key, reference_dir=reference_dir)
+        self._app = create_app(
+            database_url, tariff_path, api_key=api_key, reference_dir=reference_dir, latency_ms=latency_ms
+        )
         self._host = host
         self._port = port
         self._server: uvicorn.Server | None = None

@@ -4,13 +4,16 @@ gateway settings in a temporary folder, and delivering fixture files to an inbox
 Airflow reads its configuration once, when it is first imported, so its
 environment is set here at import time, before any test module can import it:
 a per-session ``AIRFLOW_HOME`` with its own SQLite database, no examples, the
-project's ``dags`` folder. Nothing here imports Airflow; tests that need its
-database request ``airflow_db`` (created once per session, about 1.5 s).
+project's ``dags`` and ``plugins`` folders, the simple auth manager with two known
+users (``admin``, role admin, and ``viewer``, role viewer; passwords in ``AIRFLOW_USERS``)
+and a JWT secret. Nothing here imports Airflow; tests that need its database request
+``airflow_db`` (created once per session, about 1.5 s).
 """
 
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import tempfile
@@ -25,18 +28,25 @@ from tests.servers import s3_server, sshd  # noqa: F401  (session fixtures: real
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DAGS_FOLDER = PROJECT_ROOT / "dags"
+PLUGINS_FOLDER = PROJECT_ROOT / "plugins"
 FIXTURES = PROJECT_ROOT / "fixtures"
 TARIFF_PATH = FIXTURES / "reference" / "tariff.csv"
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="carm-airflow-"))
 atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
+AIRFLOW_USERS = {"admin": "admin-password", "viewer": "viewer-password"}
+(_AIRFLOW_HOME / "passwords.json").write_text(json.dumps(AIRFLOW_USERS))
 os.environ.update(
     {
         "AIRFLOW_HOME": str(_AIRFLOW_HOME),
         "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(_AIRFLOW_HOME / "passwords.json"),
+        "AIRFLOW__API_AUTH__JWT_SECRET": "carm-tests-" + "0123456789abcdef" * 4,
     }
 )
 

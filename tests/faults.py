@@ -7,7 +7,7 @@ support, never imported by the gateway. The tools:
   ``cut_write(after, ...)`` let a download or an upload move ``after`` bytes,
   then run ``on_cut`` (e.g. close the real SSH session) and raise, as a dropped
   connection does.
-* ``FaultyPoster(poster)``: the portal poster with failures on chosen calls.
+* ``FaultyPoster(poster)``: the portal poster failing for chosen declarations.
 * ``kill_at(point, nth)``: a checkpoint hook (``Pipeline(checkpoint=...)``,
   ``service.open_pipeline(checkpoint=...)``) that SIGKILLs the process the nth
   time the pipeline passes ``point`` ("moved", "recorded", "posted",
@@ -23,6 +23,7 @@ import contextlib
 import io
 import os
 import signal
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +32,9 @@ from typing import Any, BinaryIO
 
 from gateway.pipeline import Checkpoint
 from transports.base import ClaimedFile, InboundFile, Transport
+
+_COUNTING = threading.Lock()
+"""Guards the counters of the fault hooks, which posts in flight call from several threads."""
 
 
 class InjectedFault(ConnectionError):
@@ -230,16 +234,18 @@ class FaultyTransport:
 
 @dataclass
 class FaultyPoster:
-    """The portal poster (``PortalClient.submit_declaration``) with failures on
-    chosen calls (``failures``: call number → error); ``calls`` counts them."""
+    """The portal poster (``PortalClient.submit_declaration``) failing for chosen
+    declarations (``failures``: transaction number → error), not for the nth call:
+    with posts in flight the calls come in no fixed order. ``calls`` counts them."""
 
     poster: Callable[..., Any]
-    failures: dict[int, BaseException] = field(default_factory=dict)
+    failures: dict[str, BaseException] = field(default_factory=dict)
     calls: int = 0
 
     def __call__(self, declaration: Any, key: str) -> Any:
-        self.calls += 1
-        error = self.failures.get(self.calls)
+        with _COUNTING:  # posts may be in flight on several threads
+            self.calls += 1
+        error = self.failures.get(declaration.transaction_number)
         if error is not None:
             raise error
         return self.poster(declaration, key)
@@ -250,8 +256,10 @@ def kill_at(point: str, nth: int = 1) -> Checkpoint:
     seen: Counter[str] = Counter()
 
     def checkpoint(name: str) -> None:
-        seen[name] += 1
-        if name == point and seen[name] == nth:
+        with _COUNTING:  # passed on several threads when posts or files are in flight
+            seen[name] += 1
+            due = name == point and seen[name] == nth
+        if due:
             os.kill(os.getpid(), signal.SIGKILL)
 
     return checkpoint
@@ -314,16 +322,19 @@ class FaultyHTTPTransport:
 
         action = None
         if self.match(request):
-            self.calls += 1
-            action = self.plan(self.calls, request)
+            with _COUNTING:  # posts may be in flight on several threads
+                self.calls += 1
+                action = self.plan(self.calls, request)
         if action is not None:
-            self.faults[action] += 1
+            with _COUNTING:
+                self.faults[action] += 1
         if action == "500":
             return httpx.Response(500, json={"errors": [{"code": "P500", "message": "injected"}]}, request=request)
         if action == "down":
             raise httpx.ConnectError("[Errno 111] Connection refused (injected)", request=request)
         response = self.inner.handle_request(request)
-        self.forwarded += 1
+        with _COUNTING:
+            self.forwarded += 1
         if action in ("timeout", "reset"):
             response.read()  # the portal has answered (and recorded the post) ...
             response.close()

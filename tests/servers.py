@@ -88,20 +88,36 @@ def set_connection(conn_id: str, connection: dict[str, Any]) -> None:
 # --- OpenSSH --------------------------------------------------------------------------------
 
 
+def apt_install(*packages: str, recommends: bool = False) -> None:
+    """``apt-get update`` then install Debian ``packages``; fails the test with apt's output."""
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-qq", *([] if recommends else ["--no-install-recommends"]), *packages]
+    for command in (["apt-get", "update", "-qq"], install):
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        if result.returncode != 0:
+            pytest.fail(f"{' '.join(command)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+
+
 def ensure_openssh() -> None:
     """Install Debian's openssh-server (and client) when sshd is missing; skip when we cannot."""
     if SSHD.exists() and shutil.which("sftp") and shutil.which("ssh-keygen"):
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         pytest.skip("OpenSSH server missing and cannot be installed (needs root and apt-get)")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "openssh-server", "openssh-client"],
-    ):
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-        if result.returncode != 0:
-            pytest.fail(f"{' '.join(command)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    apt_install("openssh-server", "openssh-client")
+
+
+CHROMIUM = Path("/usr/lib/chromium/chromium")
+
+
+def ensure_chromium() -> Path:
+    """Debian's chromium (the browser playwright drives: ``playwright install`` would download
+    another), installed with apt-get when missing (about a minute); needs root."""
+    if not CHROMIUM.exists():
+        if os.geteuid() != 0 or not shutil.which("apt-get"):
+            pytest.fail(f"{CHROMIUM} missing and cannot be installed: run `apt-get install chromium` as root")
+        apt_install("chromium", recommends=True)
+    return CHROMIUM
 
 
 def ensure_user(name: str) -> None:

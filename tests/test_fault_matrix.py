@@ -30,11 +30,13 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from gateway import service
+from gateway.operator import Requester
 from gateway.pipeline import Pipeline, ProcessedFile
 from gateway.portal_lookups import PortalClientLookups
 from gateway.service import reprocess
 from gateway.settings import Settings
 from ledger import Ledger
+from ledger.store import FileState
 from portal.client import PortalClient
 from portal.server import PortalServer
 from tests.ack_reader import ack_name, has_ack, read_contrls, read_cusres
@@ -45,6 +47,7 @@ from validators.rules.lookups import portal_context
 
 PARTNER = "broker01"
 FILES = {"v01_single.edi": 1, "v02_multi_message.edi": 3}  # name -> declarations in it (one interchange each)
+V02_SECOND = "10207000300036"  # the transaction of v02's second declaration (BGM 1004)
 LEASE = 1.0  # seconds: a killed worker's claim is resumable this long after its last heartbeat
 
 CHILD = """
@@ -70,6 +73,12 @@ class World:
     ledger_url: str
     portal_db: str
     server: PortalServer
+    concurrency: int
+
+    @property
+    def serial(self) -> bool:
+        """One post and one file at a time: every checkpoint is passed in the files' order."""
+        return self.concurrency == 1
 
     @property
     def partner_dir(self) -> Path:
@@ -118,11 +127,19 @@ class World:
         return {"declarations": len(rows), "versions": len(set(rows)), "keys": int(keys)}
 
 
-@pytest.fixture(params=BACKENDS)
+CONCURRENCY = (1, 4)
+"""Every fault with one post at a time and with posts (and files) in flight."""
+
+
+@pytest.fixture(
+    params=[(backend, concurrency) for backend in BACKENDS for concurrency in CONCURRENCY],
+    ids=lambda param: f"{param[0]}-posts{param[1]}",
+)
 def world(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    backend, concurrency = request.param
     with (
-        database(request.param, tmp_path, "portal") as portal_db,
-        database(request.param, tmp_path, "ledger") as ledger_url,
+        database(backend, tmp_path, "portal") as portal_db,
+        database(backend, tmp_path, "ledger") as ledger_url,
         PortalServer(portal_db, FIXTURES / "reference" / "tariff.csv") as server,
     ):
         values = {
@@ -133,12 +150,13 @@ def world(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
             "portal_timeout_seconds": "5",
             "claim_lease_seconds": str(LEASE),
             "park_seconds": "0",
+            "portal_concurrency": str(concurrency),
         }
         for name, value in values.items():
             monkeypatch.setenv(f"CARM_{name.upper()}", value)
         settings = Settings()
         Ledger(ledger_url).dispose()  # migrated before any worker starts
-        yield World(request.param, tmp_path, settings, ledger_url, portal_db, server)
+        yield World(backend, tmp_path, settings, ledger_url, portal_db, server, concurrency)
 
 
 # --- checks -------------------------------------------------------------------------------------
@@ -190,6 +208,20 @@ def assert_final(world: World, areas: Callable[[str], dict[str, bytes]], files: 
             assert sorted(a.kind for a in ledger.acknowledgements(record.id)) == ["contrl", "cusres", "report"]
     finally:
         ledger.dispose()
+
+
+def assert_stopped(world: World, serial: dict[str, str]) -> None:
+    """The ledger after a run stopped by a fault: one post and one file at a time, exactly
+    ``serial``; with posts and files in flight the point is passed in no fixed order, so
+    only: some file was stopped before its end, and each recorded file is held under a
+    lease, released or archived (the final state after the rerun is what proves the rest)."""
+    states = ledger_states(world)
+    if world.serial:
+        assert states == serial
+        return
+    assert set(states) <= set(FILES)
+    assert any(state != "archived" for state in states.values()), states
+    assert all(state in (*FileState.IN_FLIGHT, "released", "archived") for state in states.values()), states
 
 
 def ledger_states(world: World) -> dict[str, str]:
@@ -260,7 +292,7 @@ def test_portal_down_for_the_whole_run_parks_every_file(world: World) -> None:
     assert client.circuit.opened >= 1
     assert faulty.calls <= client.circuit.failures + 1
     # The portal is back: the operator reprocesses the parked files; history is kept.
-    result = reprocess(world.settings, parked=True)
+    result = reprocess(world.settings, Requester("tester", "cli"), parked=True)
     assert [f["state"] for f in result["files"]] == ["archived", "archived"]
     assert_final(world, local_areas(world))
     ledger = world.ledger()
@@ -283,31 +315,34 @@ def test_portal_down_for_the_whole_run_parks_every_file(world: World) -> None:
 def test_killed_after_the_post_before_the_ack(world: World) -> None:
     world.deliver(*FILES)
     world.run_killed("posted:2")  # v01's post, then v02's first post: killed before any v02 answer
-    assert ledger_states(world) == {"v01_single.edi": "archived", "v02_multi_message.edi": "posted"}
-    assert world.portal_rows()["declarations"] == 2
+    assert_stopped(world, {"v01_single.edi": "archived", "v02_multi_message.edi": "posted"})
+    if world.serial:
+        assert world.portal_rows()["declarations"] == 2
     assert not has_ack(visible(world.partner_dir / "outbox"), "v02_multi_message.edi", "cusres.edi")
     results = world.run()
-    assert [(r.name, r.state) for r in results] == [("v02_multi_message.edi", "archived")]
+    if world.serial:
+        assert [(r.name, r.state) for r in results] == [("v02_multi_message.edi", "archived")]
     assert_final(world, local_areas(world))
 
 
 def test_killed_after_the_ack_before_archiving(world: World) -> None:
     world.deliver(*FILES)
     world.run_killed("acknowledged:1")
-    assert ledger_states(world) == {"v01_single.edi": "acknowledged"}
+    assert_stopped(world, {"v01_single.edi": "acknowledged"})
     before = visible(world.partner_dir / "outbox")
     seen: list[Any] = []
     world.run(setup=_install(lambda _n, _r: None, store=seen))
     assert_final(world, local_areas(world))
     after = visible(world.partner_dir / "outbox")
     assert {k: after[k] for k in before} == before  # v01's answers untouched
-    assert seen[0][0].calls == 3  # only v02's three posts: v01 was only filed away
+    if world.serial:
+        assert seen[0][0].calls == 3  # only v02's three posts: v01 was only filed away
 
 
 def test_killed_between_the_archive_move_and_the_ledger(world: World) -> None:
     world.deliver(*FILES)
     world.run_killed("archived:1")
-    assert ledger_states(world) == {"v01_single.edi": "acknowledged"}
+    assert_stopped(world, {"v01_single.edi": "acknowledged"})
     world.run()
     assert_final(world, local_areas(world))
 
@@ -315,7 +350,7 @@ def test_killed_between_the_archive_move_and_the_ledger(world: World) -> None:
 def test_killed_right_after_the_claim(world: World) -> None:
     world.deliver(*FILES)
     world.run_killed("recorded:1")
-    assert ledger_states(world) == {"v01_single.edi": "claimed"}
+    assert_stopped(world, {"v01_single.edi": "claimed"})
     world.run()
     assert_final(world, local_areas(world))
 
@@ -326,8 +361,9 @@ def test_killed_between_the_move_and_its_ledger_record(world: World) -> None:
     file in processing/ by its claim id and finishes it."""
     world.deliver(*FILES)
     world.run_killed("moved:1")
-    assert ledger_states(world) == {"v01_single.edi": "claiming"}
-    assert len(list((world.partner_dir / "processing").iterdir())) == 1
+    assert_stopped(world, {"v01_single.edi": "claiming"})
+    if world.serial:
+        assert len(list((world.partner_dir / "processing").iterdir())) == 1
     world.run()
     assert_final(world, local_areas(world))
 
@@ -339,7 +375,7 @@ def test_an_unexpected_error_after_a_post_is_one_failed_attempt(world: World) ->
     world.deliver(*FILES)
 
     def poison(pipeline: Pipeline) -> None:
-        pipeline.poster = FaultyPoster(pipeline.poster, {3: RuntimeError("injected: not a portal outage")})
+        pipeline.poster = FaultyPoster(pipeline.poster, {V02_SECOND: RuntimeError("injected: not a portal outage")})
 
     results = world.run(run_id="run-1", setup=poison)
     assert [(r.name, r.state) for r in results] == [
@@ -350,10 +386,13 @@ def test_an_unexpected_error_after_a_post_is_one_failed_attempt(world: World) ->
     try:
         [v02] = [r for r in ledger.files() if r.name == "v02_multi_message.edi"]
         assert v02.failures == 1 and "RuntimeError: injected" in (v02.note or "")
-        assert len(ledger.documents(v02.id)) == 1  # the post made before the error stays recorded
+        documents = len(ledger.documents(v02.id))
     finally:
         ledger.dispose()
-    assert world.portal_rows()["declarations"] == 2
+    # Every post the portal took is recorded (with posts in flight, v02's third may have gone too).
+    assert world.portal_rows()["declarations"] == 1 + documents
+    if world.serial:
+        assert documents == 1  # the post made before the error stays recorded
     world.run()
     assert_final(world, local_areas(world))
 
@@ -363,8 +402,9 @@ def test_carm_edi_process_resumes_what_a_killed_run_left_in_processing(world: Wo
     (lease ended) is resumed, not left in processing/ for ever."""
     world.deliver(*FILES)
     world.run_killed("recorded:1")
-    assert ledger_states(world) == {"v01_single.edi": "claimed"}
-    assert len(visible(world.partner_dir / "processing")) == 1
+    assert_stopped(world, {"v01_single.edi": "claimed"})
+    if world.serial:
+        assert len(visible(world.partner_dir / "processing")) == 1
     result = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "process"],
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180,
@@ -539,8 +579,8 @@ def test_sftp_connection_dropped_mid_download(world: World, sftp: dict[str, Any]
         faulty = FaultyTransport(real).cut_read(after=100, nth=1, on_cut=_drop_ssh(real))
         with pytest.raises(Exception):  # noqa: B017  # paramiko's or the OS's error, as the session drops: the state after it is what is tested
             _sftp_run(world, faulty)
-    assert len(sftp["areas"]("processing")) == 1  # the claimed file could not even be released
-    assert ledger_states(world) == {"v01_single.edi": "claimed"}
+    assert len(sftp["areas"]("processing")) >= 1  # the claimed file could not even be released
+    assert_stopped(world, {"v01_single.edi": "claimed"})
     with sftp["transport"]() as fresh:  # the next run, a new session
         _sftp_run(world, fresh)
     assert_final(world, sftp["areas"])
@@ -552,8 +592,9 @@ def test_sftp_connection_dropped_mid_upload(world: World, sftp: dict[str, Any]) 
         faulty = FaultyTransport(real).cut_write(after=200, nth=1, on_cut=_drop_ssh(real))
         with pytest.raises(Exception):  # noqa: B017  # paramiko's or the OS's error, as the session drops: the state after it is what is tested
             _sftp_run(world, faulty)
-    assert ledger_states(world) == {"v01_single.edi": "posted"}
-    assert world.portal_rows()["declarations"] == 1
+    assert_stopped(world, {"v01_single.edi": "posted"})
+    if world.serial:
+        assert world.portal_rows()["declarations"] == 1
     with sftp["transport"]() as fresh:
         _sftp_run(world, fresh)
     assert_final(world, sftp["areas"])
@@ -611,7 +652,7 @@ def test_s3_500_on_put(world: World, s3_server: Any) -> None:
         with pytest.raises(Exception, match=r"InternalError|500"):
             _sftp_run(world, real)
         assert failing["count"] >= 1
-        assert ledger_states(world) == {"v01_single.edi": "released"}  # back in the inbox, posted once
+        assert_stopped(world, {"v01_single.edi": "released"})  # back in the inbox, posted once
         assert set(areas("inbox")) == set(FILES) and areas("outbox") == {}
         failing["on"] = False
         _sftp_run(world, real)

@@ -36,8 +36,8 @@ def test_a_new_ledger_is_migrated_to_head_and_matches_the_orm(backend: str, tmp_
     with database(backend, tmp_path, "ledger") as url:
         ledger = Ledger(url)
         try:
-            assert head_revision() == "0003"
-            assert _revision(url) == "0003"
+            assert head_revision() == "0004"
+            assert _revision(url) == "0004"
             with ledger.engine.connect() as connection:
                 diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)
             assert diffs == []
@@ -84,7 +84,7 @@ def test_a_ledger_from_before_migrations_is_stamped_and_upgraded(backend: str, t
         engine.dispose()
         ledger = Ledger(url)
         try:
-            assert _revision(url) == "0003"
+            assert _revision(url) == "0004"
             [record] = ledger.files()
             assert (record.name, record.state, record.attempts) == ("old.edi", "archived", 0)
             assert [a.sha256 for a in ledger.acknowledgements(1)] == ["1"]  # the later row kept
@@ -111,7 +111,7 @@ def test_workers_starting_together_migrate_once(backend: str, tmp_path: Path) ->
         for thread in threads:
             thread.join(timeout=120)
         assert errors == []
-        assert _revision(url) == "0003"
+        assert _revision(url) == "0004"
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -120,6 +120,11 @@ def test_downgrade_and_upgrade_round_trip(backend: str, tmp_path: Path) -> None:
         Ledger(url).dispose()
         engine = create_engine(url)
         try:
+            with engine.begin() as connection:
+                command.downgrade(alembic_config(connection), "0003")
+            with engine.connect() as connection:
+                tables = set(inspect(connection).get_table_names())
+                assert not {"operator_actions", "acknowledgement_resends"} & tables
             with engine.begin() as connection:
                 command.downgrade(alembic_config(connection), "0002")
             with engine.connect() as connection:
@@ -132,6 +137,7 @@ def test_downgrade_and_upgrade_round_trip(backend: str, tmp_path: Path) -> None:
             with engine.connect() as connection:
                 assert "file_events" in inspect(connection).get_table_names()
                 assert "failures" in {c["name"] for c in inspect(connection).get_columns("files")}
+                assert {"operator_actions", "acknowledgement_resends"} <= set(inspect(connection).get_table_names())
         finally:
             engine.dispose()
-        assert _revision(url) == "0003"
+        assert _revision(url) == "0004"

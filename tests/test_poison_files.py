@@ -20,6 +20,7 @@ import pytest
 
 from gateway import service
 from gateway.flows import cusdec
+from gateway.operator import Requester
 from gateway.settings import Settings
 from ledger import Ledger
 from ledger.tables import FileRecord
@@ -142,7 +143,7 @@ def test_an_operator_reprocesses_a_failed_file_with_its_attempts_reset(
     assert {p.name: p.state for p in service.process_once(settings)}[POISON] == "failed"
     _assert_failed(settings, inboxes, attempts=1)
     monkeypatch.undo()  # the bug is fixed
-    result = service.reprocess(settings, file_ids=[_record(settings, POISON).id])
+    result = service.reprocess(settings, Requester("tester", "cli"), file_ids=[_record(settings, POISON).id])
     assert [(f["name"], f["state"]) for f in result["files"]] == [(POISON, "archived")]
     record = _record(settings, POISON)
     assert (record.state, record.failures) == ("archived", 0)

@@ -141,6 +141,19 @@ def test_an_empty_object(s3: Any, transport: S3Transport, partner: str) -> None:
         assert stream.read() == b""
 
 
+def test_an_acknowledgement_is_read_back_until_the_partner_takes_it(
+    s3: Any, transport: S3Transport, partner: str
+) -> None:
+    with transport.write_outbox(partner, "a.1.contrl.edi") as out:
+        out.write(b"UNA:+.? 'UNB+UNOC:3'")
+    stream = transport.read_outbox(partner, "a.1.contrl.edi")
+    assert stream is not None
+    with stream:
+        assert stream.read() == b"UNA:+.? 'UNB+UNOC:3'"
+    s3.delete_object(Bucket=BUCKET, Key=f"{partner}/outbox/a.1.contrl.edi")  # the partner collected it
+    assert transport.read_outbox(partner, "a.1.contrl.edi") is None
+
+
 def test_a_failed_acknowledgement_puts_nothing(s3: Any, transport: S3Transport, partner: str) -> None:
     with pytest.raises(RuntimeError), transport.write_outbox(partner, "a.contrl.edi") as out:
         out.write(b"half")

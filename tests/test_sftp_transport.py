@@ -139,6 +139,19 @@ def test_acknowledgements_replace_atomically(sshd: SshServer, transport: SftpTra
     assert (sshd.root / partner / "outbox" / "a.contrl.edi").read_bytes() == b"second"
 
 
+def test_an_acknowledgement_is_read_back_until_the_partner_takes_it(
+    sshd: SshServer, transport: SftpTransport, partner: str
+) -> None:
+    with transport.write_outbox(partner, "a.1.contrl.edi") as out:
+        out.write(b"UNA:+.? 'UNB+UNOC:3'")
+    stream = transport.read_outbox(partner, "a.1.contrl.edi")
+    assert stream is not None
+    with stream:
+        assert stream.read() == b"UNA:+.? 'UNB+UNOC:3'"
+    (sshd.root / partner / "outbox" / "a.1.contrl.edi").unlink()  # the partner collected it
+    assert transport.read_outbox(partner, "a.1.contrl.edi") is None
+
+
 def test_only_regular_visible_files_are_listed(sshd: SshServer, transport: SftpTransport, partner: str) -> None:
     put(transport, partner, "real.edi", b"UNB")
     put(transport, partner, ".upload.part", b"in progress")

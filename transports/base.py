@@ -44,6 +44,9 @@ class Transport(Protocol):
     def write_outbox(self, partner: str, name: str) -> AbstractContextManager[BinaryIO]:
         """A stream whose content appears in the outbox atomically on success."""
 
+    def read_outbox(self, partner: str, name: str) -> BinaryIO | None:
+        """An acknowledgement still in the outbox, or None once the partner has taken it."""
+
     def archive(self, claimed: ClaimedFile) -> str: ...
 
     def quarantine(self, claimed: ClaimedFile, reason: str) -> str: ...

@@ -102,6 +102,12 @@ class LocalFolderTransport:
         finally:
             temporary.unlink(missing_ok=True)
 
+    def read_outbox(self, partner: str, name: str) -> BinaryIO | None:
+        try:
+            return open(self.area(partner, "outbox") / safe_name(name), "rb")
+        except FileNotFoundError:
+            return None
+
     def _file_away(self, claimed: ClaimedFile, area: str) -> str:
         day = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d")
         folder = self.area(claimed.inbound.partner, area) / day

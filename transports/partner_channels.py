@@ -105,6 +105,9 @@ class PartnerChannels:
         with self.route(partner).write_outbox(partner, name) as stream:
             yield stream
 
+    def read_outbox(self, partner: str, name: str) -> BinaryIO | None:
+        return self.route(partner).read_outbox(partner, name)
+
     def archive(self, claimed: ClaimedFile) -> str:
         return self.route(claimed.inbound.partner).archive(claimed)
 

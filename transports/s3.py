@@ -287,6 +287,19 @@ class S3Transport:
             spool.seek(0)
             client.put_object(Bucket=channel.bucket, Key=channel.outbox_prefix + safe_name(name), Body=spool)
 
+    def read_outbox(self, partner: str, name: str) -> BinaryIO | None:
+        channel = self._channel(partner)
+        client = self.client(partner)
+        key = channel.outbox_prefix + safe_name(name)
+        try:
+            head = client.head_object(Bucket=channel.bucket, Key=key)
+        except Exception as error:
+            if _is(error, *_MISSING):
+                return None
+            raise
+        reader = _S3Reader(client, channel.bucket, key, int(head["ContentLength"]), head["ETag"])
+        return io.BufferedReader(reader, buffer_size=1 << 20)
+
     def archive(self, claimed: ClaimedFile) -> str:
         return self._move(claimed, self._channel(claimed.inbound.partner).archive_prefix)
 

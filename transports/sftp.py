@@ -101,7 +101,8 @@ class SftpTransport:
 
     One SFTP session per connection id, opened on first use and kept until
     ``close()`` (use the transport as a context manager). Not thread-safe: one
-    transport per worker.
+    transport per worker (a worker with files in flight wraps it in
+    ``transports.serialized.SerializedTransport``).
     """
 
     def __init__(self, channels: Mapping[str, SftpChannel], hook_factory: HookFactory | None = None) -> None:
@@ -111,6 +112,7 @@ class SftpTransport:
         self._clients: dict[str, SFTPClient] = {}
         self._ready: set[str] = set()
         self._lock = threading.Lock()
+        self._folders: set[tuple[str, str]] = set()  # (partner, dated folder) known to exist: no mkdir -p per file
 
     # --- sessions -------------------------------------------------------------------------
 
@@ -123,6 +125,7 @@ class SftpTransport:
     def close(self) -> None:
         self._clients.clear()
         self._ready.clear()
+        self._folders.clear()
         self._stack.close()
 
     def _channel(self, partner: str) -> SftpChannel:
@@ -211,13 +214,21 @@ class SftpTransport:
         with _atomic_write(client, channel.outbox, safe_name(name)) as stream:
             yield stream
 
+    def read_outbox(self, partner: str, name: str) -> BinaryIO | None:
+        client = self.client(partner)
+        try:
+            handle = client.open(posixpath.join(self._channel(partner).outbox, safe_name(name)), "rb")
+        except FileNotFoundError:
+            return None
+        return io.BufferedReader(_SftpReader(handle, handle.stat().st_size or 0), buffer_size=64 * 1024)
+
     def archive(self, claimed: ClaimedFile) -> str:
-        client = self.client(claimed.inbound.partner)
-        return self._move(client, claimed.location, self._channel(claimed.inbound.partner).archive)
+        partner = claimed.inbound.partner
+        return self._move(partner, claimed.location, self._channel(partner).archive)
 
     def quarantine(self, claimed: ClaimedFile, reason: str) -> str:
-        client = self.client(claimed.inbound.partner)
-        return self._move(client, claimed.location, self._channel(claimed.inbound.partner).quarantine, reason)
+        partner = claimed.inbound.partner
+        return self._move(partner, claimed.location, self._channel(partner).quarantine, reason)
 
     def release(self, claimed: ClaimedFile) -> None:
         channel = self._channel(claimed.inbound.partner)
@@ -233,11 +244,25 @@ class SftpTransport:
 
     # --- helpers --------------------------------------------------------------------------
 
-    def _move(self, client: SFTPClient, location: str, area: str, reason: str | None = None) -> str:
+    def _move(self, partner: str, location: str, area: str, reason: str | None = None) -> str:
+        """Into the area's folder of the day. The folder is made (``mkdir -p``: a stat per
+        component) the first time a session moves a file there; after that the move is
+        one rename, unless the folder has gone (removed on the server): then it is made again."""
+        client = self.client(partner)
         folder = posixpath.join(area, dt.datetime.now(dt.UTC).strftime("%Y/%m/%d"))
-        _makedirs(client, folder)
         target = posixpath.join(folder, safe_name(posixpath.basename(location)))
-        client.posix_rename(location, target)
+        if (partner, folder) not in self._folders:
+            _makedirs(client, folder)
+            self._folders.add((partner, folder))
+        try:
+            client.posix_rename(location, target)
+        except OSError as error:
+            if not _missing(error):
+                raise
+            self._folders.discard((partner, folder))
+            _makedirs(client, folder)  # a missing original still fails the rename below, as before
+            self._folders.add((partner, folder))
+            client.posix_rename(location, target)
         if reason is not None:
             with _atomic_write(client, folder, f"{posixpath.basename(target)}.reason.txt") as out:
                 out.write(reason.encode("utf-8", "replace") + b"\n")

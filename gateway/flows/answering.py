@@ -1,12 +1,21 @@
 """The post-and-answer loop every declaration flow shares (phase 2): each
 spooled declaration that passed every check is posted with its idempotency
 key, the portal's rejections and warnings (``P310`` on an accepted one) are placed
-in the file, and every declaration, posted or not, is answered in the format's own
-acknowledgement."""
+in the file, and every declaration, posted or not, is answered in the format's own acknowledgement.
+
+Up to ``window`` posts are in flight at once (each on a thread of its own; the
+poster records each answer in the ledger as it arrives), but declarations are
+answered strictly in their order in the file, so the acknowledgements are the
+same bytes as one post at a time would write. At most ``window`` spooled
+declarations are held, whatever the file's size. When a post fails, no further
+post starts; the posts already in flight are waited for (and so recorded)
+before the first failure, in the file's order, is raised."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from diagnostics import Finding, Location, Severity
 from domain import DeclarationOutcome
@@ -21,19 +30,58 @@ Answer = Callable[[SpooledDeclaration, DeclarationOutcome | None, list[Finding]]
 """Writes the answer to one declaration: its outcome (None: not posted) and the portal's findings
 (its errors, and its warnings with ``Severity.WARNING``)."""
 
+_Pending = tuple[SpooledDeclaration, DocumentReport, "Future[DeclarationOutcome] | None"]
+
 
 def post_and_answer(
-    spooled: Iterable[tuple[SpooledDeclaration, DocumentReport]], poster: Poster | None, locate: Locator, answer: Answer
+    spooled: Iterable[tuple[SpooledDeclaration, DocumentReport]],
+    poster: Poster | None,
+    locate: Locator,
+    answer: Answer,
+    window: int = 1,
 ) -> None:
-    for item, document in spooled:
-        outcome: DeclarationOutcome | None = None
-        portal_findings: list[Finding] = []
-        if item.status is None and item.declaration is not None and poster is not None:
-            outcome = poster(item.declaration, idempotency_key(item.declaration))
-            portal_findings = [Finding(e.code, e.message, locate(item, e.pointer)) for e in outcome.errors]
-            portal_findings += [
-                Finding(w.code, w.message, locate(item, w.pointer), Severity.WARNING) for w in outcome.warnings
-            ]
-            document.errors.extend(portal_findings)
-            document.record_outcome(outcome)
-        answer(item, outcome, portal_findings)
+    if window < 1:
+        raise ValueError(f"the window of posts in flight must be at least 1, not {window}")
+    with ThreadPoolExecutor(max_workers=window, thread_name_prefix="post") as pool:
+        pending: deque[_Pending] = deque()
+        try:
+            for item, document in spooled:
+                future = None
+                if item.status is None and item.declaration is not None and poster is not None:
+                    key = idempotency_key(item.declaration)
+                    future = _inline(poster, item, key) if window == 1 else pool.submit(poster, item.declaration, key)
+                pending.append((item, document, future))
+                if len(pending) >= window:
+                    _answer(pending.popleft(), locate, answer)
+            while pending:
+                _answer(pending.popleft(), locate, answer)
+        finally:  # a failure: what has not started never starts; the pool waits for what has
+            for _, _, future in pending:
+                if future is not None:
+                    future.cancel()
+
+
+def _inline(poster: Poster, item: SpooledDeclaration, key: str) -> Future[DeclarationOutcome]:
+    """One post at a time: posted here, on the flow's own thread, as before posts were in flight."""
+    assert item.declaration is not None
+    done: Future[DeclarationOutcome] = Future()
+    try:
+        done.set_result(poster(item.declaration, key))
+    except BaseException as error:
+        done.set_exception(error)
+    return done
+
+
+def _answer(pending: _Pending, locate: Locator, answer: Answer) -> None:
+    item, document, future = pending
+    outcome: DeclarationOutcome | None = None
+    portal_findings: list[Finding] = []
+    if future is not None:
+        outcome = future.result()
+        portal_findings = [Finding(e.code, e.message, locate(item, e.pointer)) for e in outcome.errors]
+        portal_findings += [
+            Finding(w.code, w.message, locate(item, w.pointer), Severity.WARNING) for w in outcome.warnings
+        ]
+        document.errors.extend(portal_findings)
+        document.record_outcome(outcome)
+    answer(item, outcome, portal_findings)

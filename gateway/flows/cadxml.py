@@ -21,6 +21,7 @@ a single file-level Response.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from typing import BinaryIO
 
@@ -66,7 +67,7 @@ class XmlFlow:
         self.sender_known = sender_known
         self.report = FileReport(file=name, format="xml")
         self.header: HeaderRead | None = None
-        self._documents: list[DocumentReport] = []  # one per spooled declaration, in spool order
+        self._entries = array("Q")  # where the spooled declarations' report entries are, in spool order
         self._registered: tuple[str, str] | None = None  # (sender, ApplicationReferenceID) this file registered
 
     def run(self, stream: BinaryIO) -> FileReport:
@@ -83,6 +84,7 @@ class XmlFlow:
         for event in read_cad_in(stream, self.limits):
             if isinstance(event, DeclarationRead):
                 spool.add(self._declaration(event))
+                self.report.documents.settle()  # phase 2 takes it back from the log (``DocumentLog.reopened``)
             elif isinstance(event, HeaderRead):
                 self.header = event
                 duplicate = self._duplicate(event)
@@ -115,8 +117,7 @@ class XmlFlow:
 
     def _declaration(self, read: DeclarationRead) -> SpooledDeclaration:
         document = DocumentReport(str(read.index), MESSAGE_TYPE, DocumentStatus.REJECTED, errors=self.report.findings())
-        self.report.documents.append(document)
-        self._documents.append(document)
+        self._entries.append(self.report.documents.append(document))
         if read.findings:
             document.errors.extend(read.findings)
             transaction_number, version, filer_reference = _ids(read)
@@ -265,7 +266,7 @@ class XmlFlow:
             self.report.errors.append(finding)
         else:
             interchange.errors.append(finding)
-        for document in self.report.documents:
+        for document in self.report.documents.reopened(range(len(self.report.documents))):
             if document.status == DocumentStatus.ACCEPTED:
                 document.status = DocumentStatus.REJECTED
             document.errors.append(
@@ -303,7 +304,9 @@ class XmlFlow:
             )
 
         spooled = spool.read(declarations=writer is not None or self.options.poster is not None)
-        post_and_answer(zip(spooled, self._documents, strict=True), self.options.poster, locate_field, answer)
+        window = self.options.posts_in_flight
+        entries = self.report.documents.reopened(self._entries, keep=window)
+        post_and_answer(zip(spooled, entries, strict=True), self.options.poster, locate_field, answer, window)
         return passed
 
 

@@ -79,6 +79,7 @@ class AcknowledgementRegistry(Protocol):
 class FlowOptions:
     our_id: tuple[str, str] = ("CARMGW", "ZZZ")
     poster: Poster | None = None  # None: check only, post nothing
+    posts_in_flight: int = 1  # the poster is called from this many threads at once (answers stay in order)
     sink: AckSink | None = None  # None: write no acknowledgements
     outbox_stem: str = ""  # how this delivery's acknowledgements are named, unique per delivery; "": the file's name
     registry: InterchangeRegistry | None = None  # None: no duplicate detection

@@ -6,10 +6,12 @@ and answered with a CUSRES (``<file>.cusres.edi``)."""
 from __future__ import annotations
 
 import dataclasses
+from array import array
 
 from diagnostics import Finding, Location, Severity
 from diagnostics.field_paths import nearest_source
 from domain import DeclarationOutcome, OutcomeStatus
+from gateway.document_log import DocumentLog
 from gateway.flows.answering import post_and_answer
 from gateway.flows.contract import FlowOptions
 from gateway.flows.replies import InterchangeReplies, preferred_syntax
@@ -30,17 +32,19 @@ class CusdecHandler:
         self.replies = replies
         self.options = options
         self.spool = options.spool()
-        # The report entries of the spooled messages, in spool order: message
-        # references repeat across interchanges (and, wrongly, within one), so
-        # documents are never looked up by reference.
-        self.documents: list[DocumentReport] = []
+        # Where the report's entries of the spooled messages are, in spool order:
+        # message references repeat across interchanges (and, wrongly, within
+        # one), so documents are never looked up by reference.
+        self.entries = array("Q")
 
-    def read(self, message: Message, decimal: str, syntax: list[Finding], document: DocumentReport) -> list[Finding]:
+    def read(
+        self, message: Message, decimal: str, syntax: list[Finding], document: DocumentReport, entry: int
+    ) -> list[Finding]:
         spooled = self._map(message, decimal, syntax, document)
         if spooled is None:
             return []
         self.spool.add(spooled)
-        self.documents.append(document)
+        self.entries.append(entry)
         return spooled.errors
 
     def _map(
@@ -78,7 +82,7 @@ class CusdecHandler:
         document.status = DocumentStatus.REJECTED if rejected else DocumentStatus.ACCEPTED
         return spooled
 
-    def answer(self) -> None:
+    def answer(self, documents: DocumentLog[DocumentReport]) -> None:
         if self.spool.count == 0:
             return
         charset, version = preferred_syntax(self.options)
@@ -110,13 +114,15 @@ class CusdecHandler:
             sent.append(item.ref)
 
         spooled = self.spool.read(declarations=writer is not None or self.options.poster is not None)
-        post_and_answer(zip(spooled, self.documents, strict=True), self.options.poster, locate, answer)
+        window = self.options.posts_in_flight
+        entries = documents.reopened(self.entries, keep=window)
+        post_and_answer(zip(spooled, entries, strict=True), self.options.poster, locate, answer, window)
         if writer is not None:
             writer.close()
             self.replies.record_sent(writer.control_reference, "cusres", sent)
 
-    def withdraw(self) -> None:
-        for document in self.documents:
+    def withdraw(self, documents: DocumentLog[DocumentReport]) -> None:
+        for document in documents.reopened(self.entries):
             if document.status == DocumentStatus.ACCEPTED:
                 document.status = DocumentStatus.REJECTED
                 document.errors.append(

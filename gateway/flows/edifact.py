@@ -183,6 +183,7 @@ class EdifactFlow:
             self.report.documents.append(
                 received_contrl(message, self.report.findings(syntax), self.options.acknowledgements)
             )
+            self.report.documents.settle()
             return
         if current is not None:
             current.only_acknowledgements = False
@@ -190,7 +191,7 @@ class EdifactFlow:
         document = DocumentReport(
             message.reference, message.type, DocumentStatus.REJECTED, errors=self.report.findings()
         )
-        self.report.documents.append(document)
+        entry = self.report.documents.append(document)
         registration = edifact_registration(message)
         errors: list[Finding] = []
         if message.skipped:
@@ -202,7 +203,7 @@ class EdifactFlow:
             document.status = DocumentStatus.NOT_SUPPORTED
         else:
             holder = current if current is not None else self._detached_interchange()
-            errors = holder.handlers[registration.handler].read(message, decimal, syntax, document)
+            errors = holder.handlers[registration.handler].read(message, decimal, syntax, document, entry)
         document.errors.extend(syntax)
         listed_syntax = list(document.errors)  # the CONTRL lists what the report lists; its verdict counts them all
         document.errors.extend(errors)
@@ -212,6 +213,7 @@ class EdifactFlow:
                     message.reference, _message_identifier(message), accepted=not syntax, findings=listed_syntax
                 )
             )
+        self.report.documents.settle()  # phase 2 takes it back from the log (``DocumentLog.reopened``)
 
     def _detached_interchange(self) -> _OpenInterchange:
         if self._detached is None:
@@ -234,9 +236,9 @@ class EdifactFlow:
         self.report.interchanges.append(summary)
         for handler in current.handlers.values():
             if sound:
-                handler.answer()
+                handler.answer(self.report.documents)
             else:
-                handler.withdraw()
+                handler.withdraw(self.report.documents)
         if current.registered and not accepted and self.options.registry is not None:
             self.options.registry.release(header)  # a refused interchange burns nothing
             self._registered.discard((header.sender, header.sender_qualifier, header.control_reference))

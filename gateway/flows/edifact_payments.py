@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from diagnostics import Finding, Location, Severity
+from gateway.document_log import DocumentLog
 from gateway.flows.contract import FlowOptions, register_reference
 from gateway.flows.payments import (
     DUPLICATE_MESSAGE,
@@ -34,7 +35,7 @@ class PaymentMessage:
     message_ref: str
     message_type: str
     mapping: EdiPaymentMapping
-    document: DocumentReport
+    entry: int  # where its report entry is in the file's ``DocumentLog``
 
 
 class PaymentMessagesHandler:
@@ -45,7 +46,9 @@ class PaymentMessagesHandler:
         self.options = options
         self.items: list[PaymentMessage] = []
 
-    def read(self, message: Message, decimal: str, syntax: list[Finding], document: DocumentReport) -> list[Finding]:
+    def read(
+        self, message: Message, decimal: str, syntax: list[Finding], document: DocumentReport, entry: int
+    ) -> list[Finding]:
         """Its syntax findings join ``syntax``; a message with any is not kept (it
         then gets no APERAK, like CUSDEC no CUSRES)."""
         mapping = map_paymul(message, decimal) if is_paymul(message) else map_remadv(message, decimal)
@@ -60,25 +63,25 @@ class PaymentMessagesHandler:
         }
         if not syntax:
             document.status = DocumentStatus.ACCEPTED
-            self.items.append(PaymentMessage(message.reference, message.type, mapping, document))
+            self.items.append(PaymentMessage(message.reference, message.type, mapping, entry))
         return []
 
-    def withdraw(self) -> None:
-        for item in self.items:
-            item.document.status = DocumentStatus.REJECTED
-            item.document.errors.append(
+    def withdraw(self, documents: DocumentLog[DocumentReport]) -> None:
+        for item, document in zip(self.items, documents.reopened(i.entry for i in self.items), strict=True):
+            document.status = DocumentStatus.REJECTED
+            document.errors.append(
                 Finding("18", "not processed: the interchange was rejected", Location(message_ref=item.message_ref))
             )
 
-    def answer(self) -> None:
+    def answer(self, documents: DocumentLog[DocumentReport]) -> None:
         """Duplicates, rules, posting, one APERAK per message."""
         if not self.items:
             return
         header = self.replies.header
         writer = self.replies.writer("aperak")
         sent: list[str] = []
-        for item in self.items:
-            message_errors, payments = self._answer_message(item)
+        for item, document in zip(self.items, documents.reopened(i.entry for i in self.items), strict=True):
+            message_errors, payments = self._answer_message(item, document)
             if writer is not None:
                 writer.write_message(
                     item.message_ref,
@@ -100,9 +103,10 @@ class PaymentMessagesHandler:
     def close(self) -> None:
         self.items.clear()
 
-    def _answer_message(self, item: PaymentMessage) -> tuple[list[AperakError], list[AperakPayment]]:
+    def _answer_message(
+        self, item: PaymentMessage, document: DocumentReport
+    ) -> tuple[list[AperakError], list[AperakPayment]]:
         sender = self.replies.header.sender
-        document = item.document
         group = list(item.mapping.group_findings)
         if not group and not register_reference(self.options, sender, item.message_type[:8], item.mapping.message_id):
             group.append(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 from diagnostics import Finding
+from gateway.document_log import DocumentLog
 from gateway.flows.cadxml import CAD_IN_ROOT, XmlFlow
 from gateway.flows.contract import FlowOptions
 from gateway.flows.cusdec import CusdecHandler
@@ -24,14 +25,18 @@ from parsers.xml.pain001_reader import pain001_version
 class MessageHandler(Protocol):
     """The messages of one registration in one interchange."""
 
-    def read(self, message: Message, decimal: str, syntax: list[Finding], document: DocumentReport) -> list[Finding]:
-        """Phase 1: map and check one message. Its syntax findings join ``syntax``
-        (the CONTRL's); returns its other errors (rules, partner)."""
+    def read(
+        self, message: Message, decimal: str, syntax: list[Finding], document: DocumentReport, entry: int
+    ) -> list[Finding]:
+        """Phase 1: map and check one message (``document``: its report entry,
+        ``entry`` where it is in the file's ``DocumentLog``). Its syntax findings
+        join ``syntax`` (the CONTRL's); returns its other errors (rules, partner)."""
 
-    def answer(self) -> None:
-        """Phase 2 of a sound interchange: post and answer what phase 1 kept."""
+    def answer(self, documents: DocumentLog[DocumentReport]) -> None:
+        """Phase 2 of a sound interchange: post and answer what phase 1 kept
+        (its report entries taken back from ``documents``)."""
 
-    def withdraw(self) -> None:
+    def withdraw(self, documents: DocumentLog[DocumentReport]) -> None:
         """The interchange was rejected: nothing is posted, its documents are rejected with it."""
 
     def close(self) -> None: ...
