@@ -113,22 +113,28 @@ class ContrlBuilder:
     """Collects message verdicts while the interchange streams, then writes
     the CONTRL once the interchange's own verdict is known."""
 
-    def __init__(self, inbound: InterchangeHeader, preferred: Preference = (None, None)) -> None:
+    def __init__(
+        self, inbound: InterchangeHeader, preferred: Preference = (None, None), *, segments: bool = True
+    ) -> None:
+        """``segments=False``: only the verdicts are counted (``action``), no UCM is kept:
+        for a flow that writes no acknowledgements (``carm-edi check``), which never calls ``write``."""
         self.inbound = inbound
         self.syntax = reply_syntax(inbound, preferred)
-        self._spool = SegmentSpool()
+        self._spool = SegmentSpool() if segments else None
         self.accepted = 0
         self.rejected = 0
 
     def add(self, verdict: MessageVerdict) -> None:
-        mark = _CLEAN if verdict.accepted else ""  # a rejected message whose findings were not listed is still rejected
-        width = _composite_width(self.syntax[1], 7, 5)
-        for item in ucm_group(verdict, width):
-            self._spool.append(item, mark)
         if verdict.accepted:
             self.accepted += 1
         else:
             self.rejected += 1
+        if self._spool is None:
+            return
+        mark = _CLEAN if verdict.accepted else ""  # a rejected message whose findings were not listed is still rejected
+        width = _composite_width(self.syntax[1], 7, 5)
+        for item in ucm_group(verdict, width):
+            self._spool.append(item, mark)
 
     def action(self, interchange_findings: Sequence[Finding]) -> str:
         """UCI 0083: rejected when the interchange itself is faulty or every
@@ -148,9 +154,12 @@ class ContrlBuilder:
         prepared: dt.datetime | None = None,
     ) -> str:
         """Write the CONTRL interchange; returns the UCI action code."""
+        spool = self._spool
+        if spool is None:
+            raise RuntimeError("this CONTRL builder counted the verdicts only (segments=False): it has no UCM to write")
         action = self.action(interchange_findings)
-        self._write(out, our_id, control_reference, prepared, self._body(action, interchange_findings))
-        self._spool.close()
+        self._write(out, our_id, control_reference, prepared, self._body(spool, action, interchange_findings))
+        spool.close()
         return action
 
     def write_receipt(
@@ -198,12 +207,12 @@ class ContrlBuilder:
             _element_position(first) if first else "",
         )
 
-    def _body(self, action: str, interchange_findings: Sequence[Finding]) -> Iterator[OutSegment]:
+    def _body(self, spool: SegmentSpool, action: str, interchange_findings: Sequence[Finding]) -> Iterator[OutSegment]:
         first = interchange_findings[0] if interchange_findings else None
         yield self._uci(action, first)
         # Under a UCI rejected for the interchange's own faults, every message is
         # rejected with it: only messages with errors of their own are listed.
-        yield from self._spool.read(skip_mark=_CLEAN if interchange_findings else None)
+        yield from spool.read(skip_mark=_CLEAN if interchange_findings else None)
 
 
 def ucm_group(verdict: MessageVerdict, identifier_width: int = 5) -> Iterator[OutSegment]:

@@ -333,11 +333,26 @@ _FIELD, _EXPECT, _SAME = 0, 1, 2
 
 
 class _Step:
-    """A value compiled for reading: 0-based positions, the path split once."""
+    """A value compiled for reading: 0-based positions, the path split once, and
+    what every reading of it repeats (the tail of its source, the fields it sets)."""
 
-    __slots__ = ("value", "kind", "element", "component", "joined_from", "codec", "names", "fills", "where")
+    __slots__ = (
+        "value",
+        "kind",
+        "element",
+        "component",
+        "joined_from",
+        "codec",
+        "names",
+        "fills",
+        "where",
+        "tail",
+        "marks",
+        "plain",
+        "skip_empty",
+    )
 
-    def __init__(self, value: Value) -> None:
+    def __init__(self, value: Value, tag: str) -> None:
         self.value = value
         self.kind = _EXPECT if value.expect else _SAME if value.same_as else _FIELD
         self.element = value.element - 1
@@ -347,6 +362,14 @@ class _Step:
         self.names = tuple(value.path.split(".")) if value.path else ()
         self.fills = value.codec.fills
         self.where = (value.element, None if value.joined and value.component == 1 else value.component)
+        self.tail = (tag, *self.where)  # a source is (segment position, *tail)
+        self.marks = self.fills or (value.path,)  # the fields whose source a reading records
+        # the common case, read inline by ``read_message``: one component's text into one field
+        # (as it is, or through a codec); ``_read_value`` reads the others
+        self.plain = (
+            self.kind == _FIELD and not value.repeats and not value.joined and not self.fills and len(self.names) == 1
+        )
+        self.skip_empty = not value.read_empty
 
 
 class _Plan:
@@ -364,7 +387,7 @@ class _Plan:
         self.seen = f"{rule.tag}+{rule.qualifier}" if rule.qualifier else ""
         self.kind = (3 if rule.nth else 2) if rule.target.endswith("[]") else 1 if rule.target else 0
         self.name = rule.target.removesuffix("[]")
-        self.steps = tuple(_Step(value) for value in rule.values if value.is_read)
+        self.steps = tuple(_Step(value, rule.tag) for value in rule.values if value.is_read)
         self.group = _plans(rule.group)
 
 
@@ -390,6 +413,14 @@ def _section_plans(section: Section) -> dict[str, list[_Plan]]:
     return _SECTION_PLANS.derive(section, lambda made: _plans(made.rules))
 
 
+_SECTIONS = PerObject()
+
+
+def _sections(guide: Guide) -> dict[str, Section]:
+    """The sections by the UNS code that opens them, once per guide."""
+    return _SECTIONS.derive(guide, lambda made: {section.opened_by: section for section in made.sections})
+
+
 class _Frame:
     """An open group while reading: its rules, the object it fills and the list item it belongs to."""
 
@@ -410,12 +441,13 @@ def read_message(guide: Guide, message: Message, decimal_mark: str = ".") -> Rea
     data: dict[str, Any] = {name: [] for name in _LIST_TARGETS.derive(guide, _list_targets)}
     reading = Reading(data=data)
     reference = message.reference
-    sections = {section.opened_by: section for section in guide.sections}
+    sections = _sections(guide)
     section = guide.sections[0]
     stack = [_Frame(_section_plans(section), data, "", "")]
     layout = reading.layout
     layout[""] = [(1, "UNH")]
     seen = reading.seen
+    sources = reading.sources
     for index, segment in enumerate(message.segments, start=1):
         tag = segment.tag
         if tag == "UNH" or tag == "UNT":
@@ -446,8 +478,26 @@ def read_message(guide: Guide, message: Message, decimal_mark: str = ".") -> Rea
         else:
             obj, prefix, item = _open(plan, frame, reading, index)
         layout.setdefault(item, []).append((index, tag))
+        elements = segment.elements
         for step in plan.steps:
-            _read_value(reading, plan.rule, step, segment, index, obj, prefix, reference, decimal_mark)
+            if not step.plain:
+                _read_value(reading, plan.rule, step, segment, index, obj, prefix, reference, decimal_mark)
+                continue
+            # the common case, inline (a call per value was a fifth of the walk): one component's text into one field
+            parts = elements[step.element] if len(elements) > step.element else ()
+            raw = parts[step.component] if len(parts) > step.component else ""
+            if raw == "":
+                if step.value.only_if_given:
+                    continue
+                sources[prefix + step.value.path] = (index, *step.tail)
+                if step.skip_empty:
+                    continue
+            else:
+                sources[prefix + step.value.path] = (index, *step.tail)
+            if step.codec is None:
+                obj[step.names[0]] = raw
+                continue
+            _convert(reading, plan.rule, step, segment, raw, obj, prefix, reference, decimal_mark)
         if plan.group:
             stack.append(_Frame(plan.group, obj, prefix, item))
     return reading
@@ -517,6 +567,8 @@ def _read_value(
     reference: str,
     mark: str,
 ) -> None:
+    """One value of a segment: a check of a code, a repeated value, a value of several fields
+    or of a nested path, a joined element (``read_message`` reads the plain ones inline)."""
     elements = segment.elements
     parts = elements[step.element] if len(elements) > step.element else ()
     if step.joined_from >= 0:
@@ -538,10 +590,10 @@ def _read_value(
                 return
             message = value.mismatch.format(value=raw, expected=expected)
             reading.failed.add(at + value.same_as)
-        where = source_location(reference, (index, rule.tag, *step.where))
+        where = source_location(reference, (index, *step.tail))
         reading.findings.append(Finding("12", message, where))
         return
-    source: Source = (index, rule.tag, *step.where)
+    source: Source = (index, *step.tail)
     if value.repeats:
         items = obj.setdefault(value.path, [])
         reading.sources[f"{prefix}{value.path}[{len(items)}]"] = source
@@ -549,39 +601,54 @@ def _read_value(
         return
     if raw == "" and value.only_if_given:
         return
-    if step.fills:
-        for name in step.fills:
-            reading.sources[prefix + name] = source
-    else:
-        reading.sources[prefix + value.path] = source
-    if raw == "" and not value.read_empty:
+    for name in step.marks:
+        reading.sources[prefix + name] = source
+    if raw == "" and step.skip_empty:
         return
+    if step.codec is None:
+        _set(obj, step.names, raw)
+    else:
+        _convert(reading, rule, step, segment, raw, obj, prefix, reference, mark)
+
+
+def _convert(
+    reading: Reading,
+    rule: SegmentRule,
+    step: _Step,
+    segment: Segment,
+    raw: str,
+    obj: dict[str, Any],
+    prefix: str,
+    reference: str,
+    mark: str,
+) -> None:
+    """Set the field(s) of ``step`` to what its codec reads in ``raw``, or record the codec's problem."""
+    value = step.value
     codec = step.codec
-    if codec is None:
-        converted: Any = raw
-    else:
-        try:
-            converted = codec.read(raw, segment, value, mark)
-        except ValueProblem as problem:
-            if codec.own_message:
-                text = str(problem)
-            elif value.problem_prefix:
-                text = f"{value.problem_prefix}: {problem}"
-            else:
-                text = f"{guide_label(rule, value, prefix + value.path)}: {problem}"
-            reading.findings.append(Finding(problem.code, text, source_location(reference, source)))
-            reading.failed.update(prefix + name for name in step.fills or (value.path,))
-            return
-        if converted is None:
-            return
-        if step.fills:
-            for name, item in converted.items():
-                obj[name] = item
-            return
-    names = step.names
-    if len(names) == 1:
-        obj[names[0]] = converted
+    assert codec is not None
+    try:
+        converted = codec.read(raw, segment, value, mark)
+    except ValueProblem as problem:
+        if codec.own_message:
+            text = str(problem)
+        elif value.problem_prefix:
+            text = f"{value.problem_prefix}: {problem}"
+        else:
+            text = f"{guide_label(rule, value, prefix + value.path)}: {problem}"
+        source = reading.sources[prefix + step.marks[0]]
+        reading.findings.append(Finding(problem.code, text, source_location(reference, source)))
+        reading.failed.update(prefix + name for name in step.marks)
         return
+    if converted is None:
+        return
+    if step.fills:
+        obj.update(converted)
+    else:
+        _set(obj, step.names, converted)
+
+
+def _set(obj: dict[str, Any], names: tuple[str, ...], converted: Any) -> None:
+    """Set the field at ``names`` (``vendor.name``: the objects on the way made when missing)."""
     target = obj
     for name in names[:-1]:
         target = target.setdefault(name, {})

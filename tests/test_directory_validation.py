@@ -483,3 +483,14 @@ def test_fixed_length_numerics_compile_and_agree_with_the_slow_path(elements: li
         assert found == []
     if all(value.isdigit() or value == "" for element in elements for value in element):
         assert check.passes(elements) == (found == [])
+
+
+def test_a_contrl_builder_without_segments_counts_the_verdicts_and_writes_nothing() -> None:
+    inbound = next(e.header for e in _events("UNB+UNOC:3+BROKER01:ZZZ+CARMGW:ZZZ+250115:0930+IC1'"))
+    counting = ContrlBuilder(inbound, segments=False)
+    counting.add(MessageVerdict("1", ("CUSDEC", "D", "96B", "UN"), True))
+    assert counting.action([]) == "7"  # one accepted message: acknowledged
+    counting.add(MessageVerdict("2", ("CUSDEC", "D", "96B", "UN"), False))
+    assert (counting.accepted, counting.rejected, counting.action([])) == (1, 1, "7")
+    with pytest.raises(RuntimeError, match="counted the verdicts only"):
+        counting.write(io.BytesIO(), our_id=("CARMGW", "ZZZ"), control_reference="C1", interchange_findings=[])

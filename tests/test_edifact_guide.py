@@ -308,3 +308,27 @@ def test_nth_rules_fill_the_items_of_a_list_other_groups_opened_and_also_codes_s
         ("TAX", ["1", "EXC", "K9"]),
         ("TAX", ["", "EXC", "", "", ["", "", "", "5"]]),
     ]
+
+
+def test_rules_of_one_tag_take_segments_in_the_guides_order_wherever_their_qualifiers_stand() -> None:
+    """The first rule in the guide's order that takes a segment wins: a rule without a
+    qualifier before a qualified one takes that qualifier's segments too, a qualified one
+    takes only its own, and rules that read their qualifiers at different places are tried in turn."""
+    from mappings.edifact_guide import Guide, Section, SegmentRule, Value
+
+    def reading(*rules: SegmentRule) -> dict[str, object]:
+        guide = Guide(("X", "D", "96B"), (Section(rules),))
+        return read_message(guide, _message("MOA+38:1", "MOA+39:2", "MOA+40:3")).data
+
+    qualified = SegmentRule("MOA", "38", values=(Value("first", 1, 2),))
+    qualified_later = SegmentRule("MOA", "39", values=(Value("second", 1, 2),))
+    anything = SegmentRule("MOA", values=(Value("other", 1, 2),))
+    # in order: 38 → first, 39 → second, 40 → other
+    assert reading(qualified, qualified_later, anything) == {"first": "1", "second": "2", "other": "3"}
+    # the unqualified rule first takes every segment (the last one read stays)
+    assert reading(anything, qualified, qualified_later) == {"other": "3"}
+    # between them: 38 is the qualified rule's, 39 and 40 the unqualified one's
+    assert reading(qualified, anything, qualified_later) == {"first": "1", "other": "3"}
+    # a rule reading its qualifier elsewhere (the amount, 5004) sits among them
+    by_amount = SegmentRule("MOA", "2", select=(1, 2), values=(Value("by_amount", 1, 1),))
+    assert reading(qualified, by_amount, qualified_later) == {"first": "1", "by_amount": "39"}

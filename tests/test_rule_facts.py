@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 from decimal import Decimal
@@ -73,3 +74,32 @@ def test_each_thread_sees_its_own_facts() -> None:
         thread.start()
         thread.join()
     assert seen == [False]
+
+
+def test_the_filing_date_is_todays_in_toronto_and_turns_at_its_midnight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a fixed date the rules file on today's date in Eastern time; the clock is read
+    once per day, and the day after midnight Toronto time is the next one."""
+    from validators.rules import base
+
+    # 2025-03-09 was the day Toronto moved to EDT: midnight that night is 04:00 UTC on the 10th.
+    midnight = dt.datetime(2025, 3, 10, 4, 0, tzinfo=dt.UTC).timestamp()
+    monkeypatch.setattr(base, "_today_until", None)
+    monkeypatch.setattr(base.time, "time", lambda: midnight - 1)
+    assert RuleContext().filing_date == dt.date(2025, 3, 9)  # 23:59:59 EDT, 03:59:59 UTC on the 10th
+    monkeypatch.setattr(base.time, "time", lambda: midnight)
+    assert RuleContext().filing_date == dt.date(2025, 3, 10)
+    monkeypatch.setattr(base.time, "time", lambda: midnight + 86_399)
+    assert RuleContext().filing_date == dt.date(2025, 3, 10)
+    monkeypatch.setattr(base.time, "time", lambda: midnight + 86_400)
+    assert RuleContext().filing_date == dt.date(2025, 3, 11)
+
+
+def test_business_days_are_counted_past_weekends_and_each_reference_data_s_holidays() -> None:
+    reference = RuleContext().ref
+    friday = dt.date(2025, 6, 27)  # 2025-07-01, a Tuesday, is Canada Day
+    with_holiday = dataclasses.replace(reference, holidays=frozenset({dt.date(2025, 7, 1)}))
+    without = dataclasses.replace(reference, holidays=frozenset())
+    # Mon 30, (Tue 1 a holiday), Wed 2, Thu 3, Fri 4, Mon 7
+    assert with_holiday.add_business_days(friday, 5) == dt.date(2025, 7, 7)
+    assert without.add_business_days(friday, 5) == dt.date(2025, 7, 4)
+    assert with_holiday.add_business_days(friday, 5) == dt.date(2025, 7, 7)  # asked again: the same

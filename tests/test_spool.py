@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from diagnostics import Finding, Location, Severity
+from gateway.flows.contract import FlowOptions
 from gateway.flows.spool import Spool, SpooledDeclaration
 from tests.builders import declaration
 
@@ -56,3 +59,34 @@ def test_reading_without_declarations_leaves_them_unread() -> None:
     assert [(item.ref, item.status, item.filer_reference) for item in back] == [
         (item.ref, item.status, item.filer_reference) for item in _items()
     ]
+
+
+def test_a_spool_without_declarations_gives_back_the_verdicts_only() -> None:
+    back = list(_spooled(Spool(sources=False, declarations=False)))
+    assert [item.declaration for item in back] == [None, None, None]
+    assert [(item.ref, item.status, item.errors, item.filer_reference) for item in back] == [
+        (item.ref, item.status, item.errors, item.filer_reference) for item in _items()
+    ]
+
+
+def test_a_check_keeps_neither_sources_nor_declarations_a_posting_flow_keeps_both() -> None:
+    item = _items()[0]  # the accepted one: a declaration and a source
+    checking = FlowOptions().spool()  # carm-edi check: no poster, no acknowledgements
+    answering = FlowOptions(sink=_NoSink()).spool()  # answers the declarations, posts none
+    posting = FlowOptions(poster=_NoPoster()).spool()
+    for spool in (checking, answering, posting):
+        spool.add(item)
+    ((checked,), (answered,), (posted,)) = (list(checking), list(answering), list(posting))
+    assert (checked.declaration, checked.sources) == (None, {})
+    assert (answered.declaration, answered.sources) == (item.declaration, {})
+    assert (posted.declaration, posted.sources) == (item.declaration, item.sources)
+
+
+class _NoSink:
+    def open(self, name: str) -> Any:
+        raise AssertionError("the spool never writes acknowledgements")
+
+
+class _NoPoster:
+    def post(self, *args: object, **kwargs: object) -> Any:
+        raise AssertionError("the spool never posts")

@@ -287,12 +287,19 @@ class ReferenceData:
 
     def add_business_days(self, start: dt.date, days: int) -> dt.date:
         """The ``days``-th business day after ``start`` (``start`` itself not counted)."""
-        day = start
-        while days > 0:
-            day += dt.timedelta(days=1)
-            if self.is_business_day(day):
-                days -= 1
-        return day
+        return _business_days_after(self.holidays, start, days)
+
+
+@lru_cache(maxsize=4096)
+def _business_days_after(holidays: frozenset[dt.date], start: dt.date, days: int) -> dt.date:
+    """``ReferenceData.add_business_days``, remembered: a file's declarations share a few release
+    dates, and the accounting-deadline rule asks for each declaration."""
+    day = start
+    while days > 0:
+        day += dt.timedelta(days=1)
+        if day.weekday() < 5 and day not in holidays:
+            days -= 1
+    return day
 
 
 REASON_CODE_COLUMNS = ("code", "use", "description", "source")

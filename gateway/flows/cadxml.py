@@ -77,7 +77,7 @@ class XmlFlow:
         self._registered: tuple[str, str] | None = None  # (sender, ApplicationReferenceID) this file registered
 
     def run(self, stream: BinaryIO) -> FileReport:
-        spool = Spool(sources=self.options.poster is not None)  # sources locate the portal's findings
+        spool = self.options.spool()
         try:
             problem = self._phase1(stream, spool)
             self._phase2(spool, problem)
@@ -149,7 +149,7 @@ class XmlFlow:
             mapping.declaration,
             None,
             list(mapping.findings),
-            dict(mapping.sources),
+            mapping.sources,  # the mapping's own: nothing else holds it
             mapping.filer_reference,
             mapping.transaction_number,
             mapping.version,

@@ -14,6 +14,7 @@ from typing import BinaryIO, Protocol
 from domain import Declaration, DeclarationOutcome
 from domain.declaration import canonical_json
 from domain.payment import Payment, PaymentOutcome
+from gateway.flows.spool import Spool
 from gateway.partners import Partner
 from mappings.contrl import ReceivedContrl
 from validators.rules import RuleContext
@@ -116,6 +117,12 @@ class FlowOptions:
     partner: Partner | None = None  # the inbox owner: whose sender ids and importer accounts are allowed
     pending: PendingRegistry | None = None  # None: an answer that is not final is not followed up
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+
+    def spool(self) -> Spool:
+        """The spool of a flow's phase 1 run with these options: it keeps the field sources only
+        when the flow posts (they locate the portal's findings) and the declarations only when
+        phase 2 reads them back (to post them or to answer them); ``carm-edi check`` does neither."""
+        return Spool(sources=self.poster is not None, declarations=self.poster is not None or self.sink is not None)
 
 
 def acknowledgement_name(options: FlowOptions, file_name: str, suffix: str) -> str:

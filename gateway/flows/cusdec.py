@@ -15,7 +15,7 @@ from gateway.document_log import DocumentLog
 from gateway.flows.answering import post_and_answer
 from gateway.flows.contract import FlowOptions, PendingAnswer, acknowledgement_name
 from gateway.flows.replies import InterchangeReplies, preferred_syntax
-from gateway.flows.spool import Spool, SpooledDeclaration
+from gateway.flows.spool import SpooledDeclaration
 from gateway.partners import may_file_for
 from gateway.report import DocumentReport, DocumentStatus
 from mappings.cusdec_declaration import map_cusdec, source_location
@@ -31,7 +31,7 @@ class CusdecHandler:
     def __init__(self, replies: InterchangeReplies, options: FlowOptions) -> None:
         self.replies = replies
         self.options = options
-        self.spool = Spool(sources=options.poster is not None)  # sources locate the portal's findings
+        self.spool = options.spool()
         # Where the report's entries of the spooled messages are, in spool order:
         # message references repeat across interchanges (and, wrongly, within
         # one), so documents are never looked up by reference.
@@ -66,7 +66,7 @@ class CusdecHandler:
             message.reference,
             message.type,
             declaration,
-            sources=dict(mapping.sources),
+            sources=mapping.sources,  # the mapping's own: nothing else holds it
             filer_reference=declaration.filer_reference,
         )
         partner = self.options.partner

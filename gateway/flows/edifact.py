@@ -121,9 +121,11 @@ class EdifactFlow:
         for registration in EDIFACT_MESSAGES:
             if registration.handler not in handlers:
                 handlers[registration.handler] = registration.handler(replies, self.options)
-        return _OpenInterchange(
-            replies, ContrlBuilder(header, preferred_syntax(self.options)), handlers, self.report.findings()
-        )
+        return _OpenInterchange(replies, self._contrl(header), handlers, self.report.findings())
+
+    def _contrl(self, header: InterchangeHeader) -> ContrlBuilder:
+        """The interchange's CONTRL builder: it keeps the UCMs only when acknowledgements are written."""
+        return ContrlBuilder(header, preferred_syntax(self.options), segments=self.options.sink is not None)
 
     def _start(self, header: InterchangeHeader) -> _OpenInterchange:
         self._count += 1
@@ -297,7 +299,7 @@ class EdifactFlow:
         replies = InterchangeReplies(self._files, self.options, header, self._count)
         current = _OpenInterchange(
             replies,
-            ContrlBuilder(header, preferred_syntax(self.options)),
+            self._contrl(header),
             {},
             self.report.errors,
             ended=True,

@@ -65,10 +65,13 @@ def finding_from_json(data: dict[str, Any]) -> Finding:
 class Spool:
     """Spooled declarations, in the order they were added (in memory up to ``memory_limit`` bytes)."""
 
-    def __init__(self, memory_limit: int = 4 << 20, *, sources: bool = True) -> None:
+    def __init__(self, memory_limit: int = 4 << 20, *, sources: bool = True, declarations: bool = True) -> None:
         """``sources=False``: the rows keep no field sources (read back as ``{}``): they
-        serve only to locate the portal's findings, so a flow that posts nothing needs none."""
+        serve only to locate the portal's findings, so a flow that posts nothing needs none.
+        ``declarations=False``: the rows keep no declaration (read back as None): a phase 2
+        that neither posts nor answers (``carm-edi check``) needs only the verdicts."""
         self._sources = sources
+        self._declarations = declarations
         self._file: IO[str] = tempfile.SpooledTemporaryFile(max_size=memory_limit, mode="w+", encoding="utf-8")  # noqa: SIM115 (closed by close())
         self._file.write(json.dumps({"spool_format": FORMAT}) + "\n")
         self.count = 0
@@ -84,7 +87,7 @@ class Spool:
             "at": [item.xpath, item.line],
         }
         # JSON never holds a raw tab or newline: the tab ends the row's fields, the line the row
-        declaration = item.declaration.model_dump_json() if item.declaration else ""
+        declaration = item.declaration.model_dump_json() if item.declaration and self._declarations else ""
         self._file.write(f"{json.dumps(row, separators=(',', ':'))}\t{declaration}\n")
         self.count += 1
 

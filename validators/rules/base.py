@@ -4,6 +4,7 @@ deadline arithmetic shared by the date and version rules."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -51,13 +52,27 @@ class ContextUnavailable(Exception):
 
 
 def _today_eastern() -> dt.date:
-    """CARM's deadlines are in Eastern time (carm-brief §1)."""
+    """CARM's deadlines are in Eastern time (carm-brief §1). Asked once per declaration
+    checked, the clock and the zone are read again only once the day read last has ended."""
+    global _today_until
+    cached = _today_until
+    now = time.time()
+    if cached is not None and now < cached[0]:
+        return cached[1]
     try:
         from zoneinfo import ZoneInfo
 
-        return dt.datetime.now(ZoneInfo("America/Toronto")).date()
+        zone: dt.tzinfo = ZoneInfo("America/Toronto")
     except Exception:  # no time-zone database: UTC is at most a day off
-        return dt.datetime.now(dt.UTC).date()
+        zone = dt.UTC
+    today = dt.datetime.fromtimestamp(now, zone).date()
+    midnight = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), tzinfo=zone).timestamp()
+    _today_until = (midnight, today)
+    return today
+
+
+_today_until: tuple[float, dt.date] | None = None
+"""The date ``_today_eastern`` read last and the time (seconds since the epoch) its day ends."""
 
 
 @dataclass(frozen=True)
