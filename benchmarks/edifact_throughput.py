@@ -43,7 +43,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.check_runs import assert_all_valid, assert_faulty, run_check, startup_seconds  # noqa: E402
+from benchmarks.check_runs import (  # noqa: E402
+    Summary,
+    assert_all_valid,
+    assert_faulty,
+    row,
+    run_check,
+    startup_seconds,
+    times,
+)
 from benchmarks.machine_pace import describe as describe_pace  # noqa: E402 (after the path is set)
 from benchmarks.machine_pace import reference_loop_seconds  # noqa: E402
 from benchmarks.user_inputs import cusdec_file  # noqa: E402
@@ -105,24 +113,6 @@ def run_child(kind: str, path: Path, env: dict[str, str] | None = None) -> dict:
 # The run ---------------------------------------------------------------------------------------
 
 
-def _row(label: str, size: int, declarations: int, seconds: float, **detail) -> dict:
-    """One table row; no speed when the time after start-up is not positive (a file so small that
-    the start-up's noise exceeds the work: use a larger one)."""
-    positive = seconds > 0
-    return {
-        "measurement": label,
-        "file_mb": round(size / 1e6, 2),
-        "seconds": round(seconds, 3),
-        "mb_per_s": round(size / 1e6 / seconds, 2) if positive else None,
-        "decl_per_s": round(declarations / seconds) if positive else None,
-        **detail,
-    }
-
-
-def _times(ratio: float | None) -> str:
-    return f"{ratio:.2f}x" if ratio is not None else "n/a (start-up noise exceeds the work)"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=float, default=10, help="file size in MB (default 10)")
@@ -161,11 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"round {number}: check {seconds:.2f} s after start-up, pydifact {pydifact['seconds']:.2f} s, "
-            f"ratio {_times(results[-1]['ratio'])}",
+            f"ratio {times(results[-1]['ratio'])}",
             flush=True,
         )
-    ratios = [entry["ratio"] for entry in results if entry["ratio"] is not None]
-    median_ratio = statistics.median(ratios) if ratios else None
 
     faulty_run = run_check(faulty)
     faulty_declarations = sum(faulty_run.statuses.values())
@@ -178,37 +166,37 @@ def main(argv: list[str] | None = None) -> int:
 
     check_seconds = statistics.median(entry["check_seconds"] for entry in results)
     rows = [
-        _row(
+        row(
             "carm-edi check --json, valid",
             size,
             declarations,
             check_seconds,
             peak_rss_mib=round(max(entry["check_peak_rss_mib"] for entry in results), 1),
         ),
-        _row(
+        row(
             "carm-edi check --json, 1 % faulty",
             faulty.stat().st_size,
             faulty_declarations,
             faulty_run.seconds - startup,
             peak_rss_mib=round(faulty_run.peak_rss_mib, 1),
         ),
-        _row(
+        row(
             "carm-edi check --json, pure Python",
             size,
             declarations,
             python_run.seconds - startup,
             peak_rss_mib=round(python_run.peak_rss_mib, 1),
         ),
-        _row(
+        row(
             "pydifact Parser alone",
             size,
             declarations,
             statistics.median(entry["pydifact_seconds"] for entry in results),
         ),
-        _row(
+        row(
             "read_edifact alone, C tokenizer", size, declarations, reader["seconds"], accelerated=reader["accelerated"]
         ),
-        _row(
+        row(
             "read_edifact alone, pure Python",
             size,
             declarations,
@@ -216,39 +204,10 @@ def main(argv: list[str] | None = None) -> int:
             accelerated=reader_python["accelerated"],
         ),
     ]
-    print(
-        f"\n{declarations} declarations, {size / 1e6:.1f} MB; start-up (one-declaration file) {startup:.2f} s, "
-        "subtracted from every check"
-    )
-    print(f"{'measurement':38} {'MB':>6} {'seconds':>8} {'MB/s':>7} {'decl/s':>8} {'peak RSS MiB':>13}")
-    for row in rows:
-        rss = row.get("peak_rss_mib", "")
-        print(
-            f"{row['measurement']:38} {row['file_mb']:>6} {row['seconds']:>8} {row['mb_per_s']!s:>7} "
-            f"{row['decl_per_s']!s:>8} {rss:>13}"
-        )
-    print(
-        f"check / pydifact: median {_times(median_ratio)} over {rounds} alternated round(s) "
-        f"({', '.join(_times(entry['ratio']) for entry in results)})"
-    )
-    print(describe_pace(pace_before, pace_after))
-    load = os.getloadavg()
-    print(f"load average (1/5/15 min) at the end: {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f} on {os.cpu_count()} CPUs")
+    summary = Summary(valid, declarations, startup, results, rows, (pace_before, pace_after))
+    summary.print("check / pydifact", describe_pace)
     if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "file": str(valid),
-                    "declarations": declarations,
-                    "startup_seconds": startup,
-                    "rounds": results,
-                    "median_ratio": median_ratio,
-                    "rows": rows,
-                    "pace_seconds": [pace_before, pace_after],
-                },
-                indent=2,
-            )
-        )
+        summary.save(args.json)
     return 0
 
 

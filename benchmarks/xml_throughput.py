@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -41,7 +40,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.check_runs import assert_all_valid, assert_faulty, run_check, startup_seconds  # noqa: E402
+from benchmarks.check_runs import (  # noqa: E402
+    Summary,
+    assert_all_valid,
+    assert_faulty,
+    row,
+    run_check,
+    startup_seconds,
+    times,
+)
 from benchmarks.machine_pace import describe as describe_pace  # noqa: E402 (after the path is set)
 from benchmarks.machine_pace import reference_loop_seconds  # noqa: E402
 from benchmarks.user_inputs import cad_in_file  # noqa: E402
@@ -70,24 +77,6 @@ def run_read(path: Path) -> dict:
         [sys.executable, __file__, "--child", str(path)], cwd=ROOT, capture_output=True, text=True, check=True
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def _row(label: str, size: int, declarations: int, seconds: float, **detail) -> dict:
-    """One table row; no speed when the time after start-up is not positive (a file so small that
-    the start-up's noise exceeds the work: use a larger one)."""
-    positive = seconds > 0
-    return {
-        "measurement": label,
-        "file_mb": round(size / 1e6, 2),
-        "seconds": round(seconds, 3),
-        "mb_per_s": round(size / 1e6 / seconds, 2) if positive else None,
-        "decl_per_s": round(declarations / seconds) if positive else None,
-        **detail,
-    }
-
-
-def _times(ratio: float | None) -> str:
-    return f"{ratio:.2f}x" if ratio is not None else "n/a (start-up noise exceeds the work)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"round {number}: check {seconds:.2f} s after start-up, parse + XSD {read['seconds']:.2f} s, "
-            f"check at {_times(results[-1]['ratio'])} its speed",
+            f"check at {times(results[-1]['ratio'])} its speed",
             flush=True,
         )
     faulty_run = run_check(faulty)
@@ -136,55 +125,27 @@ def main(argv: list[str] | None = None) -> int:
     assert_faulty(faulty_run, faulty_declarations, FAULTY_EVERY)
     pace_after = reference_loop_seconds()
 
-    ratios = [entry["ratio"] for entry in results if entry["ratio"] is not None]
-    median_ratio = statistics.median(ratios) if ratios else None
     rows = [
-        _row(
+        row(
             "carm-edi check --json, valid",
             size,
             declarations,
             statistics.median(entry["check_seconds"] for entry in results),
             peak_rss_mib=round(max(entry["check_peak_rss_mib"] for entry in results), 1),
         ),
-        _row(
+        row(
             "carm-edi check --json, 1 % faulty",
             faulty.stat().st_size,
             faulty_declarations,
             faulty_run.seconds - startup,
             peak_rss_mib=round(faulty_run.peak_rss_mib, 1),
         ),
-        _row("parse + XSD alone", size, declarations, statistics.median(entry["read_seconds"] for entry in results)),
+        row("parse + XSD alone", size, declarations, statistics.median(entry["read_seconds"] for entry in results)),
     ]
-    print(
-        f"\n{declarations} declarations, {size / 1e6:.1f} MB; start-up (one-declaration file) {startup:.2f} s, "
-        "subtracted from every check"
-    )
-    print(f"{'measurement':38} {'MB':>6} {'seconds':>8} {'MB/s':>7} {'decl/s':>8} {'peak RSS MiB':>13}")
-    for row in rows:
-        print(
-            f"{row['measurement']:38} {row['file_mb']:>6} {row['seconds']:>8} {row['mb_per_s']!s:>7} "
-            f"{row['decl_per_s']!s:>8} {row.get('peak_rss_mib', ''):>13}"
-        )
-    shown = ", ".join(_times(entry["ratio"]) for entry in results)
-    print(f"check / parse + XSD speed: median {_times(median_ratio)} over {rounds} alternated round(s) ({shown})")
-    print(describe_pace(pace_before, pace_after))
-    load = os.getloadavg()
-    print(f"load average (1/5/15 min) at the end: {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f} on {os.cpu_count()} CPUs")
+    summary = Summary(valid, declarations, startup, results, rows, (pace_before, pace_after))
+    summary.print("check / parse + XSD speed", describe_pace)
     if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "file": str(valid),
-                    "declarations": declarations,
-                    "startup_seconds": startup,
-                    "rounds": results,
-                    "median_ratio": median_ratio,
-                    "rows": rows,
-                    "pace_seconds": [pace_before, pace_after],
-                },
-                indent=2,
-            )
-        )
+        summary.save(args.json)
     return 0
 
 
