@@ -199,7 +199,8 @@ def test_an_s3_object_is_complete_when_listed(
 
     batches, elapsed = timed(lambda: service.plan_batches(settings))
     assert [(b["partner"], b["files"]) for b in batches] == [("broker03", ["v01.edi"])]
-    assert elapsed < 3  # an object appears only once its PUT completed: no quiet period (30 s) to wait
+    assert elapsed < 15  # an object appears only once its PUT completed: no quiet period (30 s) to wait;
+    # the margin is for a loaded machine (4.8 s seen), still half the quiet period
 
 
 def test_uploads_settings_are_checked() -> None:
