@@ -60,19 +60,21 @@ def partners_table(rows: list[dict[str, Any]]) -> str:
 
 
 def waiting_table(rows: list[dict[str, Any]]) -> str:
-    """Declarations whose portal answer is not final yet (gateway/waiting.py), oldest first."""
+    """Declarations whose portal answer is not final yet, then those whose deadline passed without
+    one (``expired``: the partner was told, an operator must follow them up; gateway/waiting.py)."""
     if not rows:
         return ""
     lines = "".join(
-        f"<tr><td>{esc(r['partner'])}</td><td>{esc(r['transaction_number'])}</td><td>{r['version']}</td>"
-        f"<td>{esc(r['status'])}</td><td>{_age(r['age_seconds'])}</td><td>{r['queries']}</td>"
-        f"<td>{esc(r['next_query_at'])}</td><td>{esc(r['deadline'])}</td></tr>"
+        f'<tr class="{esc(r["state"])}"><td>{esc(r["partner"])}</td><td>{esc(r["transaction_number"])}</td>'
+        f"<td>{r['version']}</td><td>{esc(r['state'])}</td><td>{esc(r['status'])}</td>"
+        f"<td>{_age(r['age_seconds'])}</td><td>{r['queries']}</td><td>{esc(r['next_query_at'])}</td>"
+        f"<td>{esc(r['deadline'])}</td><td>{esc(r['answer'])}</td></tr>"
         for r in rows
     )
     return (
         '<h2>Waiting for a final answer</h2><table id="waiting"><tr><th>Partner</th><th>Transaction</th>'
-        "<th>Version</th><th>Status</th><th>Age</th><th>Queries</th><th>Next query</th><th>Deadline</th></tr>"
-        f"{lines}</table>"
+        "<th>Version</th><th>State</th><th>Status</th><th>Age</th><th>Queries</th><th>Next query</th>"
+        f"<th>Deadline</th><th>Answer</th></tr>{lines}</table>"
     )
 
 

@@ -32,6 +32,7 @@ from domain import Declaration, DeclarationOutcome
 from gateway.flows.contract import (
     FlowOptions,
     PaymentPoster,
+    PendingAnswer,
     Poster,
     SenderReference,
     SentInterchange,
@@ -45,7 +46,6 @@ from gateway.report import FileReport
 from gateway.settings import Settings
 from gateway.sniff import Sniffed, sniff
 from gateway.stored_report import StoredReport, stored_summary
-from gateway.waiting import LedgerPending
 from ledger import Ledger
 from ledger.store import FileState, as_utc
 from ledger.tables import utcnow
@@ -98,10 +98,10 @@ class _LedgerRegistry:
         )
 
 
-class _LedgerAcknowledgements:
+class LedgerAcknowledgements:
     """The flow's ``AcknowledgementRegistry`` on the ledger's ``sent_interchanges``."""
 
-    def __init__(self, ledger: Ledger, partner: str, file_id: int) -> None:
+    def __init__(self, ledger: Ledger, partner: str, file_id: int | None) -> None:
         self._ledger = ledger
         self._partner = partner
         self._file_id = file_id
@@ -142,7 +142,27 @@ class _LedgerAcknowledgements:
         )
 
 
-class _ChannelWatch:
+class LedgerPending:
+    """The flows' ``PendingRegistry``: a waiting version in the ledger (``gateway.waiting`` follows it
+    up), first queried ``pending_first_query_seconds`` and given up ``pending_deadline_hours`` after ``now``."""
+
+    def __init__(self, ledger: Ledger, settings: Settings, file_id: int | None, partner: str, now: dt.datetime) -> None:
+        self._ledger, self._settings, self._file_id, self._partner, self._now = ledger, settings, file_id, partner, now
+
+    def wait(self, pending: PendingAnswer) -> None:
+        self._ledger.wait(
+            self._file_id,
+            self._partner,
+            pending.transaction_number,
+            pending.version,
+            status=pending.status,
+            answer=dataclasses.asdict(pending),
+            next_query_at=self._now + dt.timedelta(seconds=self._settings.pending_first_query_seconds),
+            deadline=self._now + dt.timedelta(hours=self._settings.pending_deadline_hours),
+        )
+
+
+class ChannelWatch:
     """Whether the partner's channel failed during one attempt at a file: an error
     then is the channel's (the file is given back, the run stops), not the file's."""
 
@@ -166,7 +186,7 @@ class _WatchedStream:
     """The claimed file's stream as the flow reads it: an error out of a call on it
     (a read, a seek) is the channel's."""
 
-    def __init__(self, inner: BinaryIO, channel: _ChannelWatch) -> None:
+    def __init__(self, inner: BinaryIO, channel: ChannelWatch) -> None:
         self._inner = inner
         self._channel = channel
 
@@ -185,7 +205,7 @@ class _WatchedStream:
 class _HashingWriter:
     """Writes through to the outbox stream and hashes what passes; a failed write is the channel's."""
 
-    def __init__(self, out: BinaryIO, channel: _ChannelWatch) -> None:
+    def __init__(self, out: BinaryIO, channel: ChannelWatch) -> None:
         self._out = out
         self._channel = channel
         self.digest = hashlib.sha256()
@@ -207,12 +227,12 @@ def outbox_stem(name: str, file_id: int) -> str:
     return f"{cleaned}.{file_id}"
 
 
-class _OutboxSink:
+class OutboxSink:
     """Acknowledgements into the partner's outbox, each recorded in the ledger
     under the name it was written as."""
 
     def __init__(
-        self, transport: Transport, partner: str, ledger: Ledger, file_id: int, channel: _ChannelWatch
+        self, transport: Transport, partner: str, ledger: Ledger, file_id: int | None, channel: ChannelWatch
     ) -> None:
         self._transport = transport
         self._partner = partner
@@ -512,7 +532,7 @@ class Pipeline:
         received_at: dt.datetime,
         run_id: str | None,
     ) -> ProcessedFile:
-        channel = _ChannelWatch()
+        channel = ChannelWatch()
         try:
             report = self._run(claimed, file_id, sha256, refusal, channel, received_at=received_at, run_id=run_id)
         except PortalUnavailable as error:  # retries exhausted or circuit open: park, do not fail the task
@@ -604,7 +624,7 @@ class Pipeline:
             f"attempts); it is quarantined and the operator alerted: ledger file {file_id}",
             Location(),
         )
-        channel = _ChannelWatch()
+        channel = ChannelWatch()
         try:
             report = self._run(claimed, file_id, sha256, finding, channel, received_at, run_id)
         except Exception as error:
@@ -708,13 +728,13 @@ class Pipeline:
         file_id: int,
         sha256: str,
         refusal: Finding | None,
-        channel: _ChannelWatch,
+        channel: ChannelWatch,
         received_at: dt.datetime | None = None,
         run_id: str | None = None,
     ) -> FileReport:
         partner_id = claimed.inbound.partner
         name = claimed.inbound.name
-        sink = _OutboxSink(self.transport, partner_id, self.ledger, file_id, channel)
+        sink = OutboxSink(self.transport, partner_id, self.ledger, file_id, channel)
         hidden = {
             (txn, version) for txn, versions in self.ledger.posted_versions(file_id).items() for version in versions
         }  # what an interrupted attempt of this file posted
@@ -732,7 +752,7 @@ class Pipeline:
             posts_in_flight=self.settings.portal_concurrency,
             sink=sink,
             registry=_LedgerRegistry(self.ledger, file_id),
-            acknowledgements=_LedgerAcknowledgements(self.ledger, partner_id, file_id),
+            acknowledgements=LedgerAcknowledgements(self.ledger, partner_id, file_id),
             partner_id=partner_id,
             outbox_stem=outbox_stem(name, file_id),
             seed=sha256 or f"{partner_id}:{name}:{file_id}",
@@ -785,7 +805,7 @@ class Pipeline:
             )
             return None
 
-    def _write_report(self, sink: _OutboxSink, report: FileReport, options: FlowOptions) -> None:
+    def _write_report(self, sink: OutboxSink, report: FileReport, options: FlowOptions) -> None:
         """A JSON report beside the EDI acknowledgements, for machines and people."""
         name = acknowledgement_name(options, report.file, "report.json")
         report.acknowledgements.append(name)

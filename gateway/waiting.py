@@ -3,174 +3,222 @@
 A post answered 200 (CARM's functional acknowledgement) or 42 (pending, e.g. an
 adjustment awaiting an officer) is answered to the partner at once with an
 interim CUSRES (BGM 4343 "CA", GIS 42) and recorded in the ledger as waiting
-(``LedgerPending``). Each run (the DAG's ``follow_up`` task, or ``carm-edi``)
-queries the due ones by transaction number (``PortalConnector.query``): still
-not final, the next query waits twice as long (from ``pending_first_query_seconds``
-up to ``pending_max_interval_seconds``) until ``pending_deadline_hours`` after the
-post, when the version is marked expired for an operator; final, the partner
-gets one more CUSRES with the final status and the assessment or the errors
-(``<stem>.<txn>-<version>.final.cusres.edi``; a CAD-IN partner a CAD-OUT,
-``….final.cadout.xml``) and the version stops waiting.
+(``gateway.pipeline.LedgerPending``), with where each field was in the partner's
+file and the gateway's own warnings on it. Each run (the DAG's ``follow_up`` task,
+or ``carm-edi``) queries the due ones by transaction number (``PortalConnector.query``):
 
-Answered once: the final answer's name and control reference derive from the
-version, so a run killed between writing it and recording it rewrites the same
-file, and a recorded one is never queried again.
+* final: the partner gets one more CUSRES with the final status, the assessment or
+  the errors, and the warnings, each finding at its segment/element (a CAD-IN partner
+  a CAD-OUT Response, at its XPath and line): written by the flows' own builders
+  (``write_cusres``, ``cadout_response``) as an immediate answer is
+  (``<stem>.<txn>-<version>.final.cusres.edi`` / ``….final.cadout.xml``);
+* still not final: the next query waits twice as long (from ``pending_first_query_seconds``
+  up to ``pending_max_interval_seconds``);
+* still not final ``pending_deadline_hours`` after the post: the partner is told once that
+  CARM gave no final answer by the deadline (code ``CARM-EXP``, the last status; the
+  declaration's status at CARM is unknown and an operator must follow it up:
+  ``….expired.cusres.edi`` / ``….expired.cadout.xml``), and the version is ``expired``.
+
+Every answer is recorded as the immediate ones are: an acknowledgement of the
+inbound file (with its SHA-256), and a CUSRES among the interchanges sent, so the
+partner's CONTRL to it is matched. Answered once: an answer's name and control
+reference derive from the version, so a run killed between writing it and recording
+it rewrites the same file, and a recorded one is never queried again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import asdict
-from typing import Any, BinaryIO, Protocol
+from typing import Any, Protocol
 
-from domain import DeclarationOutcome
-from gateway.flows.contract import PendingAnswer, control_reference
+from diagnostics import Finding, Location
+from domain import DeclarationOutcome, OutcomeStatus
+from gateway.flows.answering import placed
+from gateway.flows.cadxml import cadout_response, locate_field
+from gateway.flows.contract import PendingAnswer, SentInterchange, control_reference
+from gateway.flows.cusdec import locate, write_cusres
+from gateway.flows.spool import SpooledDeclaration, finding_from_json
+from gateway.pipeline import ChannelWatch, LedgerAcknowledgements, OutboxSink
 from gateway.settings import Settings
 from ledger.store import Ledger, as_utc
 from ledger.tables import WaitingRecord
-from mappings.cadout import CadOutError, CadOutResponse, write_cadout
-from mappings.cadxml_declaration import xpath_of
-from mappings.cusres import IDENTIFIER as CUSRES_IDENTIFIER
-from mappings.cusres import CusresError, cusres_segments
+from mappings.cadout import CadOutWriter
 from mappings.edifact_writer import InterchangeWriter
 from transports.base import Transport
 
 log = logging.getLogger(__name__)
+
+NO_FINAL_ANSWER = "CARM-EXP"
+"""The code of the answer telling the partner CARM gave no final answer by the deadline."""
 
 
 class Querier(Protocol):
     def query(self, transaction_number: str, version: int) -> DeclarationOutcome | None: ...
 
 
-class LedgerPending:
-    """The flows' ``PendingRegistry``: a waiting version in the ledger, first queried after
-    ``pending_first_query_seconds``, given up ``pending_deadline_hours`` after ``now``."""
-
-    def __init__(self, ledger: Ledger, settings: Settings, file_id: int | None, partner: str, now: dt.datetime) -> None:
-        self._ledger, self._settings, self._file_id, self._partner, self._now = ledger, settings, file_id, partner, now
-
-    def wait(self, pending: PendingAnswer) -> None:
-        self._ledger.wait(
-            self._file_id,
-            self._partner,
-            pending.transaction_number,
-            pending.version,
-            status=pending.status,
-            answer=asdict(pending),
-            next_query_at=self._now + dt.timedelta(seconds=self._settings.pending_first_query_seconds),
-            deadline=self._now + dt.timedelta(hours=self._settings.pending_deadline_hours),
-        )
-
-
 def follow_up(
     settings: Settings, ledger: Ledger, portal: Querier, transport: Transport, now: dt.datetime
 ) -> dict[str, int]:
-    """Query every waiting version that is due; answer the final ones. Counts per result."""
+    """Query every waiting version that is due; answer the final ones and those past their deadline."""
     counts = {"answered": 0, "waiting": 0, "expired": 0}
     for waiting in ledger.due_waiting(now):
         outcome = portal.query(waiting.transaction_number, waiting.version)
-        if outcome is None or not outcome.status.final:
-            expired = now >= as_utc(waiting.deadline)
-            delay = min(
-                settings.pending_first_query_seconds * 2 ** (waiting.queries + 1), settings.pending_max_interval_seconds
-            )
-            status = outcome.status.value if outcome is not None else waiting.status
-            ledger.wait_again(
-                waiting.id, status=status, next_query_at=now + dt.timedelta(seconds=delay), expired=expired
-            )
-            if expired:
-                log.warning(
-                    "%s version %d: no final answer by the deadline %s (status %s): an operator must follow it up",
-                    waiting.transaction_number, waiting.version, waiting.deadline, status,
-                )  # fmt: skip
-            counts["expired" if expired else "waiting"] += 1
+        if outcome is not None and outcome.status.final:
+            location = answer_partner(settings, ledger, transport, waiting, outcome, now)
+            ledger.answered(waiting.id, status=outcome.status.value, location=location, at=now)
+            counts["answered"] += 1
             continue
-        location = answer_partner(settings, transport, waiting, outcome, now)
-        ledger.answered(waiting.id, status=outcome.status.value, location=location, at=now)
-        counts["answered"] += 1
+        status = outcome.status.value if outcome is not None else waiting.status
+        if now >= as_utc(waiting.deadline):
+            location = answer_expired(settings, ledger, transport, waiting, status, now)
+            ledger.answered(waiting.id, status=status, location=location, at=now, state="expired")
+            log.warning(
+                "%s version %d: no final answer by the deadline %s (status %s); the partner was told (%s): "
+                "an operator must follow it up",
+                waiting.transaction_number, waiting.version, waiting.deadline, status, location,
+            )  # fmt: skip
+            counts["expired"] += 1
+            continue
+        delay = min(
+            settings.pending_first_query_seconds * 2 ** (waiting.queries + 1), settings.pending_max_interval_seconds
+        )
+        ledger.wait_again(waiting.id, status=status, next_query_at=now + dt.timedelta(seconds=delay))
+        counts["waiting"] += 1
     return counts
 
 
-def answer_partner(
-    settings: Settings, transport: Transport, waiting: WaitingRecord, outcome: DeclarationOutcome, now: dt.datetime
-) -> str:
-    """Write the final answer of a waiting version (a CUSRES, or a CAD-OUT for a CAD-IN
-    partner) to its partner's outbox; its location."""
-    recorded = waiting.answer
-    fields: dict[str, Any] = dict(recorded)
-    for name in ("recipient", "syntax", "starts"):  # JSON gave them back as lists
+def pending_answer(waiting: WaitingRecord) -> PendingAnswer:
+    """What the waiting row recorded for the final answer (JSON gave the tuples back as lists)."""
+    fields: dict[str, Any] = dict(waiting.answer)
+    for name in ("recipient", "syntax", "starts", "findings"):
         if name in fields:
             fields[name] = tuple(fields[name])
-    pending = PendingAnswer(**fields)
-    with transport.write_outbox(waiting.partner, pending.name) as out:
-        if pending.kind == "cadout":
-            _cadout(out, settings, pending, outcome, now)
-        else:
-            _cusres(out, settings, pending, outcome, now)
-    return f"{waiting.partner}/outbox/{pending.name}"
+    return PendingAnswer(**fields)
 
 
-def _cusres(
-    out: BinaryIO, settings: Settings, pending: PendingAnswer, outcome: DeclarationOutcome, now: dt.datetime
-) -> None:
-    """One CUSRES answering the inbound message again, with a control reference derived from the version."""
-    writer = InterchangeWriter(
-        out,
-        sender=(settings.gateway_id, settings.gateway_id_qualifier),
-        recipient=pending.recipient,
-        control_reference=control_reference(f"final:{pending.transaction_number}:{pending.version}"),
-        syntax=pending.syntax,
-        prepared=now,
-    )
-    writer.write_message(
+def spooled(pending: PendingAnswer) -> SpooledDeclaration:
+    """The declaration as its flow spooled it, as far as an answer needs: its position, field
+    sources and own findings (the flows' locators and answer builders take it)."""
+    return SpooledDeclaration(
         pending.inbound_message,
-        CUSRES_IDENTIFIER,
-        cusres_segments(
-            reference=f"{pending.transaction_number}{pending.version:05d}",
-            status=outcome.status,
-            inbound_interchange=pending.inbound_interchange,
-            inbound_message=pending.inbound_message,
-            filer_reference=pending.filer_reference,
-            outcome=outcome,
-            errors=[CusresError(e.code, e.message, e.pointer) for e in outcome.errors],
-            issued=now,
-        ),
+        "",
+        None,
+        errors=[finding_from_json(f) for f in pending.findings],
+        sources=pending.sources,
+        filer_reference=pending.filer_reference,
+        transaction_number=pending.transaction_number,
+        version=f"{pending.version:05d}",
+        xpath=pending.xpath,
+        line=pending.line,
     )
-    writer.close()
 
 
-def _cadout(
-    out: BinaryIO, settings: Settings, pending: PendingAnswer, outcome: DeclarationOutcome, now: dt.datetime
-) -> None:
-    """One Response at the declaration's position in the CAD-IN, its pointers as XPaths there."""
-    base = f"/DocumentMetaData/Declaration[{pending.inbound_message}]"
-    errors = [
-        CadOutError(e.code, e.message, base + xpath_of(e.pointer, pending.starts) if e.pointer else base)
-        for e in outcome.errors
-    ]
-    response = CadOutResponse(
-        outcome.status.value, errors, int(pending.inbound_message), pending.transaction_number,
-        f"{pending.version:05d}", pending.filer_reference, outcome,
-    )  # fmt: skip
-    write_cadout(
-        out, [response], sender_id=settings.gateway_id, application_reference=pending.inbound_interchange or None,
-        issued=now,
-    )  # fmt: skip
+def answer_partner(
+    settings: Settings,
+    ledger: Ledger,
+    transport: Transport,
+    waiting: WaitingRecord,
+    outcome: DeclarationOutcome,
+    now: dt.datetime,
+) -> str:
+    """Write the final answer of a waiting version (a CUSRES, or a CAD-OUT for a CAD-IN partner)
+    to its partner's outbox, as the immediate answer would have been: the gateway's own warnings,
+    then the portal's errors and warnings, each at its place in the partner's file; its location."""
+    pending = pending_answer(waiting)
+    item = spooled(pending)
+    if pending.kind == "cadout":
+        findings = placed(item, outcome, lambda i, pointer: locate_field(i, pointer, pending.starts))
+    else:
+        findings = placed(item, outcome, locate)
+    return _write(settings, ledger, transport, waiting, pending, "final", outcome.status, outcome, findings, now)
+
+
+def answer_expired(
+    settings: Settings, ledger: Ledger, transport: Transport, waiting: WaitingRecord, status: str, now: dt.datetime
+) -> str:
+    """Tell the partner that CARM gave no final answer by the deadline: the last status and one
+    ``CARM-EXP`` error at the declaration (its status at CARM is unknown: an operator must follow it
+    up before it is filed again); its location."""
+    pending = pending_answer(waiting)
+    item = spooled(pending)
+    message = (
+        f"no final answer from CARM by the deadline {as_utc(waiting.deadline):%Y-%m-%d %H:%M} UTC "
+        f"({waiting.queries + 1} queries, last status {status}): the declaration's status at CARM is unknown; "
+        "an operator must follow it up with CBSA before it is filed again"
+    )
+    where = Location(xpath=item.xpath, line=item.line) if pending.kind == "cadout" else Location(message_ref=item.ref)
+    last = OutcomeStatus(status) if status in {s.value for s in OutcomeStatus} else OutcomeStatus.PENDING
+    findings = [Finding(NO_FINAL_ANSWER, message, where)]
+    return _write(settings, ledger, transport, waiting, pending, "expired", last, None, findings, now)
+
+
+def _write(
+    settings: Settings,
+    ledger: Ledger,
+    transport: Transport,
+    waiting: WaitingRecord,
+    pending: PendingAnswer,
+    purpose: str,
+    status: OutcomeStatus,
+    outcome: DeclarationOutcome | None,
+    findings: list[Finding],
+    now: dt.datetime,
+) -> str:
+    """One answer (``purpose``: final or expired) into the partner's outbox, recorded as the
+    immediate answers are (``OutboxSink``: the file's acknowledgement; a CUSRES among the
+    interchanges sent, for the partner's CONTRL to match)."""
+    name = pending.name.replace(".final.", f".{purpose}.")
+    sink = OutboxSink(transport, waiting.partner, ledger, waiting.file_id, ChannelWatch())
+    reference = control_reference(f"{purpose}:{pending.transaction_number}:{pending.version}")
+    item = spooled(pending)
+    with sink.open(name) as out:
+        if pending.kind == "cadout":
+            writer = CadOutWriter(
+                out, sender_id=settings.gateway_id, application_reference=pending.inbound_interchange or None,
+                issued=now,
+            )  # fmt: skip
+            writer.write(cadout_response(item, status.value, item.version, findings, outcome))
+            writer.close()
+        else:
+            edifact = InterchangeWriter(
+                out,
+                sender=(settings.gateway_id, settings.gateway_id_qualifier),
+                recipient=pending.recipient,
+                control_reference=reference,
+                syntax=pending.syntax,
+                prepared=now,
+            )
+            write_cusres(
+                edifact, item, f"{pending.transaction_number}{pending.version:05d}", status,
+                pending.inbound_interchange, outcome, findings, now,
+            )  # fmt: skip
+            edifact.close()
+    if pending.kind != "cadout":
+        LedgerAcknowledgements(ledger, waiting.partner, waiting.file_id).record_sent(
+            SentInterchange(
+                reference, "cusres", pending.recipient[0], (pending.inbound_message,), pending.inbound_interchange, ""
+            )
+        )
+    return f"{waiting.partner}/outbox/{name}"
 
 
 def waiting_report(ledger: Ledger, now: dt.datetime) -> list[dict[str, Any]]:
-    """The versions still waiting, oldest first, with their age (the ops view)."""
+    """The versions still waiting, then those whose deadline passed without a final answer (an
+    operator must follow them up), each oldest first, with their age (the ops view)."""
     return [
         {
             "partner": w.partner,
             "transaction_number": w.transaction_number,
             "version": w.version,
+            "state": w.state,
             "status": w.status,
             "age_seconds": int((now - as_utc(w.since)).total_seconds()),
             "queries": w.queries,
-            "next_query_at": as_utc(w.next_query_at).isoformat(),
+            "next_query_at": as_utc(w.next_query_at).isoformat() if w.state == "waiting" else None,
             "deadline": as_utc(w.deadline).isoformat(),
+            "answer": w.location,
         }
-        for w in ledger.waiting()
+        for state in ("waiting", "expired")
+        for w in ledger.waiting(state)
     ]

@@ -610,19 +610,20 @@ class Ledger:
         """The waiting versions whose next query is due."""
         return [w for w in self.waiting() if as_utc(w.next_query_at) <= now]
 
-    def wait_again(self, waiting_id: int, *, status: str, next_query_at: dt.datetime, expired: bool) -> None:
-        """A query that found the answer still not final: the next one, or the end of waiting."""
+    def wait_again(self, waiting_id: int, *, status: str, next_query_at: dt.datetime) -> None:
+        """A query that found the answer still not final: when the next one is due."""
         with self.session() as s:
             row = s.get_one(WaitingRecord, waiting_id)
             row.status, row.next_query_at, row.queries = status, next_query_at, row.queries + 1
-            if expired:
-                row.state = "expired"
 
-    def answered(self, waiting_id: int, *, status: str, location: str, at: dt.datetime) -> None:
-        """The final answer was written to the partner (``location``): waiting ends."""
+    def answered(
+        self, waiting_id: int, *, status: str, location: str, at: dt.datetime, state: str = "answered"
+    ) -> None:
+        """The partner was answered (``location``): with the final answer (``answered``), or told
+        that none came by the deadline (``expired``). Waiting ends."""
         with self.session() as s:
             row = s.get_one(WaitingRecord, waiting_id)
-            row.state, row.status, row.location, row.answered_at = "answered", status, location, at
+            row.state, row.status, row.location, row.answered_at = state, status, location, at
             row.queries += 1
 
     # acknowledgements -----------------------------------------------------

@@ -178,7 +178,9 @@ class AcknowledgementResend(Base):
 class WaitingRecord(Base):
     """A declaration version whose portal answer was not final (CARM 200 or 42): queried by
     transaction number until it is (backoff, deadline), then answered to the partner once
-    (revision 0005). ``answer`` holds what the final answer needs (recipient, references)."""
+    (revision 0005): ``answered`` with the final answer, or ``expired``, told that none came by
+    the deadline. ``answer`` holds what the answer needs (recipient, references, where each
+    field was in the partner's file, the gateway's own warnings: ``gateway.flows.contract.PendingAnswer``)."""
 
     __tablename__ = "waiting"
     __table_args__ = (UniqueConstraint("transaction_number", "version"),)
@@ -196,4 +198,4 @@ class WaitingRecord(Base):
     deadline: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     queries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     answered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    location: Mapped[str | None] = mapped_column(String(1024))  # the final answer in the partner's outbox
+    location: Mapped[str | None] = mapped_column(String(1024))  # the final (or expired) answer in the outbox

@@ -3,7 +3,8 @@
 The CARM connector posts one declaration version as CAD-IN and gets one CAD-OUT
 back (or several ``Response`` elements to a query by transaction number, one per
 version). Each ``Response`` becomes the outcome of one version: its status
-(``Status/NameCode``), its errors with their validation code and pointer — the
+(``Status/NameCode``), its errors with their validation code and pointer (and its warnings,
+``AdditionalInformation`` of statement type ``AAI``, with theirs) — the
 ``Pointer/Location`` XPath in the CAD-IN translated back to a domain path
 (``lines[3].hs_code``), which the flows then place in the partner's file as a
 segment/element or an XPath — and, for an accepted version, the assessment
@@ -24,7 +25,7 @@ from lxml import etree
 
 from domain import DeclarationOutcome, OutcomeStatus
 from domain.outcome import AssessedLine, PortalError
-from mappings.cadout import NAMESPACE
+from mappings.cadout import NAMESPACE, WARNING_STATEMENT_TYPE
 from mappings.cadxml_declaration import domain_pointer
 from parsers.xml.secure import secure_parser
 
@@ -60,6 +61,7 @@ class CadOutAnswer:
     issued: dt.datetime | None
     lines: tuple[AssessedLine, ...]
     totals: dict[str, Decimal]
+    warnings: tuple[PortalError, ...] = ()  # AdditionalInformation of StatementTypeCode AAI: rejects nothing
 
     def outcome(self, transaction_number: str, version: int, starts: tuple[int, ...] = (0,)) -> DeclarationOutcome:
         """The domain outcome of this answer for the version posted; ``starts``: where each
@@ -69,17 +71,21 @@ class CadOutAnswer:
             status = OutcomeStatus(self.status)
         except ValueError:
             raise CadOutUnreadable(f"Response/Status/NameCode {self.status!r} is not a CARM status") from None
-        errors = [
-            error.model_copy(update={"pointer": domain_pointer(error.pointer, starts)}) if error.pointer else error
-            for error in self.errors
-        ]
+
+        def placed(found: tuple[PortalError, ...]) -> list[PortalError]:
+            return [
+                error.model_copy(update={"pointer": domain_pointer(error.pointer, starts)}) if error.pointer else error
+                for error in found
+            ]
+
         return DeclarationOutcome(
             transaction_number=transaction_number,
             version=version,
             status=status,
             received_at=self.issued,
             lines=list(self.lines) if status.accepted else [],
-            errors=errors,
+            errors=placed(self.errors),
+            warnings=placed(self.warnings),
             **(self.totals if status.accepted else {}),
         )
 
@@ -110,6 +116,11 @@ def _answer(response: etree._Element) -> CadOutAnswer:
         transaction_number=_text(declaration, "ID") if declaration is not None else None,
         version=int(version) if version and version.isdigit() else None,
         errors=tuple(_error(node) for node in response.findall(_N + "Error")),
+        warnings=tuple(
+            _warning(node)
+            for node in response.findall(_N + "AdditionalInformation")
+            if _text(node, "StatementTypeCode") == WARNING_STATEMENT_TYPE
+        ),
         issued=_datetime(_text(response, "IssueDateTime")),
         lines=tuple(_lines(declaration)) if declaration is not None else (),
         totals=_fees(declaration) if declaration is not None else {},
@@ -120,6 +131,13 @@ def _error(node: etree._Element) -> PortalError:
     code = _text(node, "ValidationCode") or "?"
     return PortalError(
         code=code, message=_text(node, "Description") or code, pointer=_text(node, "Pointer/Location") or None
+    )
+
+
+def _warning(node: etree._Element) -> PortalError:
+    code = _text(node, "StatementCode") or "?"
+    return PortalError(
+        code=code, message=_text(node, "StatementDescription") or code, pointer=_text(node, "Pointer/Location") or None
     )
 
 

@@ -142,8 +142,10 @@ def _response(declaration: Declaration, outcome: DeclarationOutcome, sender_xpat
             error.code,
             error.message,
             base + xpath_of(error.pointer, starts) if error.pointer else (sender_xpath or base),
+            warning=warning,
         )
-        for error in outcome.errors
+        for found, warning in ((outcome.errors, False), (outcome.warnings, True))
+        for error in found
     ]
     return CadOutResponse(
         status=outcome.status.value,

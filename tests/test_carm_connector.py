@@ -13,18 +13,23 @@ import io
 import shutil
 import ssl
 from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from lxml import etree
 
-from domain.declaration import Declaration
+from domain.declaration import Declaration, DeclarationLine
 from domain.outcome import OutcomeStatus
+from gateway.operations_html import waiting_table
 from gateway.pipeline import Pipeline, ProcessedFile
 from gateway.settings import Settings
 from gateway.waiting import follow_up, waiting_report
 from ledger import Ledger
+from mappings.cadout import NAMESPACE, CadOutError, CadOutResponse
 from mappings.cadout_reader import read_cadout
 from mappings.cadxml_declaration import cadin_document
 from mappings.declaration_cusdec import IDENTIFIER, cusdec_segments
@@ -34,6 +39,7 @@ from portal.carm import CarmConnector, CarmKeyRefused
 from portal.client import PortalClient, PortalUnavailable
 from portal.server import PortalServer
 from tests.ack_reader import ack_path, read_cusres
+from tests.carm_double import ScriptedCarm
 from tests.edifact_helpers import CUSDEC, FIXTURES
 from tests.faults import FaultyHTTPTransport
 from tests.test_pipeline_acknowledgements import (  # the fixtures' expected answers, now through CARM
@@ -70,15 +76,22 @@ def portal(tmp_path: Path, certificate: ServerCertificate) -> Iterator[PortalSer
         yield server
 
 
+def carm_connector(url: str, certificate: ServerCertificate | None, **options: Any) -> CarmConnector:
+    """A CARM connector to ``url`` with the test's key, trusting the test CA (None: the system's CAs),
+    retrying fast; ``options`` override."""
+    trust = {"ca_bundle": str(certificate.ca)} if certificate is not None else {}
+    return CarmConnector(url, **({"api_key": API_KEY, **trust, **FAST} | options))
+
+
 @pytest.fixture
 def connector(portal: PortalServer, certificate: ServerCertificate) -> Iterator[CarmConnector]:
-    with CarmConnector(portal.url, api_key=API_KEY, ca_bundle=str(certificate.ca), **FAST) as client:  # type: ignore[arg-type]
+    with carm_connector(portal.url, certificate) as client:
         yield client
 
 
 def test_the_portal_serves_https_only_to_clients_trusting_its_ca(portal: PortalServer) -> None:
     assert portal.url.startswith("https://127.0.0.1:")
-    untrusting = CarmConnector(portal.url, api_key=API_KEY, max_attempts=1, **FAST)  # type: ignore[arg-type]
+    untrusting = carm_connector(portal.url, None, max_attempts=1)
     with untrusting, pytest.raises(PortalUnavailable) as error:
         untrusting.submit_declaration(make_declaration(), "k")
     assert isinstance(error.value.last_error, httpx.ConnectError)
@@ -161,7 +174,7 @@ def test_a_5xx_without_a_carm_status_is_retried_after_a_query_finds_nothing(conn
 
 
 def test_a_wrong_key_is_refused_with_a_clear_error(portal: PortalServer, certificate: ServerCertificate) -> None:
-    wrong = CarmConnector(portal.url, api_key="wrong", ca_bundle=str(certificate.ca), **FAST)  # type: ignore[arg-type]
+    wrong = carm_connector(portal.url, certificate, api_key="wrong")
     with wrong, pytest.raises(CarmKeyRefused) as error:
         wrong.submit_declaration(make_declaration(), "k")
     assert error.value.status_code == 401
@@ -186,7 +199,7 @@ def processed(
     with PortalServer(
         f"sqlite:///{root / 'portal.sqlite'}", TARIFF, api_key=API_KEY, certificate=(certificate.chain, certificate.key)
     ) as server:
-        connector = CarmConnector(server.url, api_key=API_KEY, ca_bundle=str(certificate.ca), concurrency=4, **FAST)  # type: ignore[arg-type]
+        connector = carm_connector(server.url, certificate, concurrency=4)
         client = PortalClient(server.url, api_key=API_KEY, ca_bundle=str(certificate.ca))
         ledger = Ledger(f"sqlite:///{root / 'ledger.sqlite'}")
         pipeline = Pipeline(settings, transport, ledger, connector.submit_declaration)
@@ -214,109 +227,290 @@ def cusdec_file(declaration: Declaration, reference: str) -> bytes:
     return out.getvalue()
 
 
-def test_a_pending_adjustment_is_followed_up_and_answered_once_when_an_operator_approves(
-    tmp_path: Path, portal: PortalServer, connector: CarmConnector
-) -> None:
-    txn = "10207003000585"
-    original = make_declaration(make_line(treatment="10"), transaction_number=txn, release_date=RELEASED)
-    assert connector.submit_declaration(original, "k1").status is OutcomeStatus.ACCEPTED
-    change = make_declaration(
-        make_line(treatment="2"),
-        transaction_number=txn,
+def change_of(transaction_number: str, *lines: DeclarationLine) -> Declaration:
+    """Version 2 of a transaction released on ``RELEASED``: posted now, past its correction
+    deadline, it is an adjustment (the embedded portal answers 42 until an operator decides)."""
+    return make_declaration(
+        *(lines or (make_line(treatment="2"),)),
+        transaction_number=transaction_number,
         version=2,
         function="4",
         amendment=REASON,
         release_date=RELEASED,
     )
+
+
+def released_original(connector: CarmConnector, transaction_number: str) -> None:
+    original = make_declaration(make_line(treatment="10"), transaction_number=transaction_number, release_date=RELEASED)
+    assert connector.submit_declaration(original, "k1").status is OutcomeStatus.ACCEPTED
+
+
+def approve(connector: CarmConnector, transaction_number: str, version: int) -> None:
+    """An operator approves the pending adjustment on the embedded portal."""
+    decision = connector._http.post(
+        f"/v1/declarations/{transaction_number}/versions/{version}/decision",
+        json={"decision": "approve", "operator": "ops.jane"},
+    )
+    assert decision.status_code == 201
+
+
+@dataclass
+class Gateway:
+    """One partner's folders and a ledger, posting through the CARM connector; follow-ups at ``now``."""
+
+    settings: Settings
+    transport: LocalFolderTransport
+    ledger: Ledger
+    outbox: Path
+
+    def receive(self, connector: CarmConnector, name: str, data: bytes) -> ProcessedFile:
+        (self.transport.area(PARTNER, "inbox") / name).write_bytes(data)
+        [result] = Pipeline(self.settings, self.transport, self.ledger, connector.submit_declaration).process_inbox(
+            PARTNER
+        )
+        return result
+
+    def follow_up(self, connector: CarmConnector, now: dt.datetime | None = None) -> dict[str, int]:
+        return follow_up(self.settings, self.ledger, connector, self.transport, now or dt.datetime.now(dt.UTC))
+
+    def waiting(self) -> list[dict[str, Any]]:
+        return waiting_report(self.ledger, dt.datetime.now(dt.UTC))
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[Gateway]:
     settings = Settings(data_dir=tmp_path, portal_api="carm", pending_first_query_seconds=0)
     transport = LocalFolderTransport(tmp_path / "partners")
     transport.ensure_partner(PARTNER)
     ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    outbox = tmp_path / "partners" / PARTNER / "outbox"
-    try:
-        # Run 1: the change is posted; CARM answers 42: the interim CUSRES (CA, GIS 42), and it waits.
-        (transport.area(PARTNER, "inbox") / "change.edi").write_bytes(cusdec_file(change, "IC9001"))
-        [result] = Pipeline(settings, transport, ledger, connector.submit_declaration).process_inbox(PARTNER)
-        [[interim]] = read_cusres(ack_path(outbox, "change.edi", "cusres.edi").read_bytes())
-        assert (result.state, interim["status"], interim["response"]) == ("archived", "42", "CA")
-        [waiting] = waiting_report(ledger, dt.datetime.now(dt.UTC))
-        assert (waiting["transaction_number"], waiting["version"], waiting["status"]) == (txn, 2, "42")
+    yield Gateway(settings, transport, ledger, tmp_path / "partners" / PARTNER / "outbox")
+    ledger.dispose()
 
-        # Run 2: still pending at CARM: no answer, still waiting.
-        run2 = follow_up(settings, ledger, connector, transport, dt.datetime.now(dt.UTC))
-        assert run2 == {"answered": 0, "waiting": 1, "expired": 0}
-        assert not list(outbox.glob("*.final.cusres.edi"))
 
-        # An operator approves the adjustment on the embedded portal.
-        decision = connector._http.post(
-            f"/v1/declarations/{txn}/versions/2/decision", json={"decision": "approve", "operator": "ops.jane"}
-        )
-        assert decision.status_code == 201
+def test_a_pending_adjustment_is_followed_up_and_answered_once_when_an_operator_approves(
+    gateway: Gateway, connector: CarmConnector
+) -> None:
+    txn = "10207003000585"
+    released_original(connector, txn)
+    outbox = gateway.outbox
+    # Run 1: the change is posted; CARM answers 42: the interim CUSRES (CA, GIS 42), and it waits.
+    result = gateway.receive(connector, "change.edi", cusdec_file(change_of(txn), "IC9001"))
+    [[interim]] = read_cusres(ack_path(outbox, "change.edi", "cusres.edi").read_bytes())
+    assert (result.state, interim["status"], interim["response"]) == ("archived", "42", "CA")
+    [waiting] = gateway.waiting()
+    assert (waiting["transaction_number"], waiting["version"], waiting["state"], waiting["status"]) == (
+        txn, 2, "waiting", "42",
+    )  # fmt: skip
 
-        # Run 3: final (40): the partner gets one final CUSRES with the assessment of the change.
-        run3 = follow_up(settings, ledger, connector, transport, dt.datetime.now(dt.UTC))
-        assert run3 == {"answered": 1, "waiting": 0, "expired": 0}
-        [final_file] = outbox.glob("*.final.cusres.edi")
-        [[final]] = read_cusres(final_file.read_bytes())
-        assert (final["reference"], final["status"], final["response"]) == (f"{txn}00002", "40", "AP")
-        assert final["totals"] == {"CUD": "145.80", "EXC": "0.00", "GST": "47.79", "TOT": "193.59"}
-        assert final["rff"]["ACW"] == "IC9001"  # it answers the partner's interchange
-        written = final_file.read_bytes()
+    # Run 2: still pending at CARM: no answer, still waiting.
+    assert gateway.follow_up(connector) == {"answered": 0, "waiting": 1, "expired": 0}
+    assert not list(outbox.glob("*.final.cusres.edi"))
 
-        # Run 4: answered once: nothing is queried or written again.
-        assert follow_up(settings, ledger, connector, transport, dt.datetime.now(dt.UTC)) == {
-            "answered": 0,
-            "waiting": 0,
-            "expired": 0,
-        }
-        assert [p.name for p in outbox.glob("*.final.cusres.edi")] == [final_file.name]
-        assert final_file.read_bytes() == written
-        assert waiting_report(ledger, dt.datetime.now(dt.UTC)) == []
-        [answered] = ledger.waiting("answered")
-        assert (answered.status, answered.queries) == ("40", 2)
-    finally:
-        ledger.dispose()
+    approve(connector, txn, 2)
+
+    # Run 3: final (40): the partner gets one final CUSRES with the assessment of the change.
+    assert gateway.follow_up(connector) == {"answered": 1, "waiting": 0, "expired": 0}
+    [final_file] = outbox.glob("*.final.cusres.edi")
+    [[final]] = read_cusres(final_file.read_bytes())
+    assert (final["reference"], final["status"], final["response"]) == (f"{txn}00002", "40", "AP")
+    assert final["totals"] == {"CUD": "145.80", "EXC": "0.00", "GST": "47.79", "TOT": "193.59"}
+    assert final["rff"]["ACW"] == "IC9001"  # it answers the partner's interchange
+    written = final_file.read_bytes()
+
+    # Run 4: answered once: nothing is queried or written again.
+    assert gateway.follow_up(connector) == {"answered": 0, "waiting": 0, "expired": 0}
+    assert [p.name for p in outbox.glob("*.final.cusres.edi")] == [final_file.name]
+    assert final_file.read_bytes() == written
+    assert gateway.waiting() == []
+    [answered] = gateway.ledger.waiting("answered")
+    assert (answered.status, answered.queries) == ("40", 2)
+
+    # Recorded as the immediate answers are: an acknowledgement of the change's file, and a CUSRES sent
+    # to BROKER01 that the partner's CONTRL is matched to.
+    [change_file] = [f for f in gateway.ledger.files(PARTNER) if f.name == "change.edi"]
+    acknowledged = {(a.kind, a.location) for a in gateway.ledger.acknowledgements(change_file.id)}
+    assert ("cusres", f"{PARTNER}/outbox/{final_file.name}") in acknowledged
+    sent = [r for r in gateway.ledger.sent_interchanges(PARTNER) if r.kind == "cusres"]
+    [final_sent] = [r for r in sent if r.control_reference == unb_reference(written)]
+    assert (final_sent.recipient, final_sent.message_references, final_sent.answers_reference) == (
+        "BROKER01", ["1"], "IC9001",
+    )  # fmt: skip
+    verdict = gateway.receive(connector, "ack.edi", partner_contrl(final_sent.control_reference, "P9001"))
+    [matched] = verdict.report.documents
+    assert matched.acknowledgement == {
+        "interchange": final_sent.control_reference,
+        "action": "7",
+        "matched": True,
+        "kind": "cusres",
+        "answers": {"file": "change.edi", "interchange": "IC9001"},
+        "accepted": ["1"],
+        "rejected": [],
+    }
+    [record] = [r for r in gateway.ledger.sent_interchanges(PARTNER) if r.control_reference == unb_reference(written)]
+    assert (record.ack_action, record.ack_file_id) == ("7", verdict_file_id(gateway, "ack.edi"))
+
+
+def unb_reference(interchange: bytes) -> str:
+    """UNB 0020 of an interchange, read by hand."""
+    unb = next(s for s in interchange.decode().replace("\n", "").split("'") if s.startswith("UNB+"))
+    return unb.split("+")[5]
+
+
+def partner_contrl(reference: str, interchange: str) -> bytes:
+    """BROKER01's CONTRL acknowledging our interchange ``reference`` (UCI action 7)."""
+    return (
+        "UNA:+.? 'UNB+UNOC:3+BROKER01:ZZZ+CARMGW:ZZZ+261207:1200+" + interchange + "'UNH+1+CONTRL:D:3:UN'"
+        f"UCI+{reference}+CARMGW:ZZZ+BROKER01:ZZZ+7'UNT+3+1'UNZ+1+{interchange}'"
+    ).encode()
+
+
+def verdict_file_id(gateway: Gateway, name: str) -> int:
+    [found] = [f.id for f in gateway.ledger.files(PARTNER) if f.name == name]
+    return found
 
 
 def test_a_pending_cad_in_declaration_gets_its_final_cad_out_once_approved(
-    tmp_path: Path, portal: PortalServer, connector: CarmConnector
+    gateway: Gateway, connector: CarmConnector
 ) -> None:
     txn = "10207003000585"
-    original = make_declaration(make_line(treatment="10"), transaction_number=txn, release_date=RELEASED)
-    assert connector.submit_declaration(original, "k1").status is OutcomeStatus.ACCEPTED
-    change = make_declaration(
-        make_line(treatment="2"),
-        transaction_number=txn,
-        version=2,
-        function="4",
-        amendment=REASON,
-        release_date=RELEASED,
-    )
+    released_original(connector, txn)
+    change = change_of(txn)
     senders = [(change.importer.account, "HN"), (change.declarant.account, "AK")]
-    settings = Settings(data_dir=tmp_path, portal_api="carm", pending_first_query_seconds=0)
-    transport = LocalFolderTransport(tmp_path / "partners")
-    transport.ensure_partner(PARTNER)
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    outbox = tmp_path / "partners" / PARTNER / "outbox"
-    try:
-        inbox = transport.area(PARTNER, "inbox") / "change.xml"
-        inbox.write_bytes(cadin_document([change], f"{txn}00002001", senders))
-        Pipeline(settings, transport, ledger, connector.submit_declaration).process_inbox(PARTNER)
-        [interim] = read_cadout(ack_path(outbox, "change.xml", "cadout.xml").read_bytes())
-        assert (interim.status, interim.transaction_number, interim.version) == ("42", txn, 2)
+    gateway.receive(connector, "change.xml", cadin_document([change], f"{txn}00002001", senders))
+    [interim] = read_cadout(ack_path(gateway.outbox, "change.xml", "cadout.xml").read_bytes())
+    assert (interim.status, interim.transaction_number, interim.version) == ("42", txn, 2)
 
-        decision = connector._http.post(
-            f"/v1/declarations/{txn}/versions/2/decision", json={"decision": "approve", "operator": "ops.jane"}
-        )
-        assert decision.status_code == 201
-        assert follow_up(settings, ledger, connector, transport, dt.datetime.now(dt.UTC))["answered"] == 1
-        assert follow_up(settings, ledger, connector, transport, dt.datetime.now(dt.UTC))["answered"] == 0
-        [final_file] = outbox.glob("*.final.cadout.xml")
-        [final] = read_cadout(final_file.read_bytes())
-        assert (final.status, final.transaction_number, final.version) == ("40", txn, 2)
-        assert (final.totals["total_duty"], final.totals["total_gst"]) == (Decimal("145.80"), Decimal("47.79"))
-    finally:
-        ledger.dispose()
+    approve(connector, txn, 2)
+    assert gateway.follow_up(connector)["answered"] == 1
+    assert gateway.follow_up(connector)["answered"] == 0
+    [final_file] = gateway.outbox.glob("*.final.cadout.xml")
+    [final] = read_cadout(final_file.read_bytes())
+    assert (final.status, final.transaction_number, final.version) == ("40", txn, 2)
+    assert (final.totals["total_duty"], final.totals["total_gst"]) == (Decimal("145.80"), Decimal("47.79"))
+
+
+def test_a_version_never_final_by_its_deadline_is_told_to_the_partner_once(
+    gateway: Gateway, connector: CarmConnector
+) -> None:
+    txn = "10207003000585"
+    released_original(connector, txn)
+    gateway.receive(connector, "change.edi", cusdec_file(change_of(txn), "IC9003"))
+    # 15 days on (the deadline is 336 h after the post), CARM still answers 42.
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=15)
+    assert gateway.follow_up(connector, later) == {"answered": 0, "waiting": 0, "expired": 1}
+    [told] = gateway.outbox.glob("*.expired.cusres.edi")
+    [[answer]] = read_cusres(told.read_bytes())
+    # Neither accepted nor rejected: still pending (CA, GIS 42), with the code that says why.
+    assert (answer["reference"], answer["status"], answer["response"]) == (f"{txn}00002", "42", "CA")
+    [error] = answer["errors"]
+    assert (error["code"], error["severity"], error["where"]) == ("CARM-EXP", "error", "message 1")
+    assert "no final answer from CARM by the deadline" in error["message"]
+    assert "status at CARM is unknown" in error["message"] and "operator" in error["message"]
+    assert answer["rff"]["ACW"] == "IC9003"
+    # Recorded, and on the ops page's list of waiting declarations with its age until an operator acts.
+    [expired] = gateway.ledger.waiting("expired")
+    assert (expired.status, expired.location) == ("42", f"{PARTNER}/outbox/{told.name}")
+    [row] = gateway.waiting()
+    assert (row["state"], row["status"], row["answer"], row["next_query_at"]) == (
+        "expired", "42", f"{PARTNER}/outbox/{told.name}", None,
+    )  # fmt: skip
+    assert row["age_seconds"] >= 0
+    assert 'class="expired"' in waiting_table([row])
+    [change_file] = [f for f in gateway.ledger.files(PARTNER) if f.name == "change.edi"]
+    assert f"{PARTNER}/outbox/{told.name}" in {a.location for a in gateway.ledger.acknowledgements(change_file.id)}
+    assert unb_reference(told.read_bytes()) in {r.control_reference for r in gateway.ledger.sent_interchanges(PARTNER)}
+    # Told once: a later run neither queries nor writes again.
+    assert gateway.follow_up(connector, later + dt.timedelta(days=1)) == {"answered": 0, "waiting": 0, "expired": 0}
+    assert [p.name for p in gateway.outbox.glob("*.expired.cusres.edi")] == [told.name]
+
+
+# --- a once-pending version refused with CARM's pointers: placed in the partner's file -----------------
+
+DECLARATION = "/DocumentMetaData/Declaration[1]"
+TREATMENT_2 = (
+    DECLARATION + "/GoodsShipment[1]/GovernmentAgencyGoodsItem/Commodity[2]/Classification/BindingTariffReferenceID"
+)
+IMPORTER = DECLARATION + "/GoodsShipment[1]/Importer/ID"
+
+
+def refusal_script(txn: str) -> tuple[tuple[int, CadOutResponse], list[tuple[int, CadOutResponse]]]:
+    """CARM answers the post 42; the first query 42 again, the next 41 refused with an error at line 2's
+    treatment and a statement (AdditionalInformation, a warning) at the importer."""
+    pending = CadOutResponse("42", [], 1, txn, "00002")
+    refused = CadOutResponse(
+        "41",
+        [
+            CadOutError("P120", "Adjustment refused: treatment 2 needs a proof of origin", TREATMENT_2),
+            CadOutError("P310", "Importer security below the amount owed", IMPORTER, warning=True),
+        ],
+        1,
+        txn,
+        "00002",
+    )
+    return (202, pending), [(200, pending), (200, refused)]
+
+
+@pytest.fixture
+def double_connector(certificate: ServerCertificate) -> Iterator[tuple[ScriptedCarm, CarmConnector]]:
+    posted, queries = refusal_script("10207003000585")
+    with (
+        ScriptedCarm(certificate, API_KEY, posted, queries) as double,
+        carm_connector(double.url, certificate) as client,
+    ):
+        yield double, client
+
+
+def test_a_once_pending_cusdec_is_refused_at_the_partners_segment_and_keeps_carms_warning(
+    gateway: Gateway, double_connector: tuple[ScriptedCarm, CarmConnector]
+) -> None:
+    double, connector = double_connector
+    change = change_of("10207003000585", make_line(1), make_line(2))
+    gateway.receive(connector, "change.edi", cusdec_file(change, "IC9004"))
+    assert len(double.posts) == 1
+    assert gateway.follow_up(connector) == {"answered": 0, "waiting": 1, "expired": 0}
+    assert gateway.follow_up(connector) == {"answered": 1, "waiting": 0, "expired": 0}
+    [final_file] = gateway.outbox.glob("*.final.cusres.edi")
+    [[final]] = read_cusres(final_file.read_bytes())
+    assert (final["status"], final["response"]) == ("41", "RE")
+    # Placed by hand in the CUSDEC written above (UNH is segment 1; the change's reason is FTX+CHG,
+    # segment 6): line 2's CST is segment 21, its treatment element 3; the importer's NAD+IM segment 9,
+    # its party id element 2.
+    refused, warned = final["errors"]
+    assert (refused["code"], refused["severity"], refused["pointer"]) == ("P120", "error", "lines[1].tariff_treatment")
+    assert refused["where"].startswith("message 1, segment 21 (CST), element 3")
+    assert (warned["code"], warned["severity"], warned["pointer"]) == ("P310", "warning", "importer.account")
+    assert warned["where"].startswith("message 1, segment 9 (NAD), element 2")
+    assert len(double.queries) == 2 and len(double.posts) == 1
+
+
+def test_a_once_pending_cad_in_is_refused_at_the_partners_xpath_and_keeps_carms_warning(
+    gateway: Gateway, double_connector: tuple[ScriptedCarm, CarmConnector]
+) -> None:
+    _, connector = double_connector
+    change = change_of("10207003000585", make_line(1), make_line(2))
+    senders = [(change.importer.account, "HN"), (change.declarant.account, "AK")]
+    # One element a line, as a partner's software may write it: each finding's line is its element's.
+    blank = etree.XMLParser(remove_blank_text=True)
+    tree = etree.fromstring(cadin_document([change], "1020700300058500002001", senders), blank)
+    document = etree.tostring(tree, pretty_print=True, xml_declaration=True, encoding="UTF-8")
+    gateway.receive(connector, "change.xml", document)
+    gateway.follow_up(connector)
+    assert gateway.follow_up(connector)["answered"] == 1
+    [final_file] = gateway.outbox.glob("*.final.cadout.xml")
+    [final] = read_cadout(final_file.read_bytes())
+    assert final.status == "41"
+    assert [(e.code, e.pointer) for e in final.errors] == [("P120", TREATMENT_2)]
+    assert [(w.code, w.pointer) for w in final.warnings] == [("P310", IMPORTER)]
+    lines = document.decode().splitlines()
+    treatment_line = [n for n, text in enumerate(lines, 1) if "<BindingTariffReferenceID>" in text][1]
+    importer_line = next(n for n, text in enumerate(lines, 1) if "<Importer>" in text) + 2  # after its Name
+    assert "<ID>123456782RM0001</ID>" in lines[importer_line - 1]
+    ns = {"c": NAMESPACE}
+    answer = etree.fromstring(final_file.read_bytes())
+    assert answer.xpath("//c:Error/c:Pointer/c:LineNumeric/text()", namespaces=ns) == [str(treatment_line)]
+    assert answer.xpath("//c:AdditionalInformation/c:Pointer/c:LineNumeric/text()", namespaces=ns) == [
+        str(importer_line)
+    ]
 
 
 # --- the embedded portal's CARM API on its own ------------------------------------------------------

@@ -78,10 +78,14 @@ def _answer(pending: _Pending, locate: Locator, answer: Answer) -> None:
     portal_findings: list[Finding] = []
     if future is not None:
         outcome = future.result()
-        portal_findings = [Finding(e.code, e.message, locate(item, e.pointer)) for e in outcome.errors]
-        portal_findings += [
-            Finding(w.code, w.message, locate(item, w.pointer), Severity.WARNING) for w in outcome.warnings
-        ]
+        portal_findings = placed(item, outcome, locate)
         document.errors.extend(portal_findings)
         document.record_outcome(outcome)
     answer(item, outcome, portal_findings)
+
+
+def placed(item: SpooledDeclaration, outcome: DeclarationOutcome, locate: Locator) -> list[Finding]:
+    """The portal's errors and warnings (``Severity.WARNING``) on a declaration, each at the place
+    in the partner's file its pointer names: an immediate answer's, and a pending version's final one."""
+    findings = [Finding(e.code, e.message, locate(item, e.pointer)) for e in outcome.errors]
+    return findings + [Finding(w.code, w.message, locate(item, w.pointer), Severity.WARNING) for w in outcome.warnings]

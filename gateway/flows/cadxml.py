@@ -22,7 +22,7 @@ a single file-level Response.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
 from diagnostics import Finding, Location, Severity
@@ -36,7 +36,7 @@ from gateway.flows.contract import (
     register_reference,
     release_reference,
 )
-from gateway.flows.spool import Spool, SpooledDeclaration
+from gateway.flows.spool import Spool, SpooledDeclaration, finding_to_json
 from gateway.report import DocumentReport, DocumentStatus, FileReport, InterchangeReport
 from mappings import cadout
 from mappings.cadout import CadOutError, CadOutResponse, CadOutWriter
@@ -302,12 +302,7 @@ class XmlFlow:
                 if item.version is not None
                 else (f"{item.declaration.version:05d}" if item.declaration else None)
             )
-            errors = [_error(f) for f in [*item.errors, *portal]]
-            writer.write(
-                CadOutResponse(
-                    status, errors, int(item.ref), item.transaction_number, version, item.filer_reference, outcome
-                )
-            )
+            writer.write(cadout_response(item, status, version, [*item.errors, *portal], outcome))
             if outcome is not None and not outcome.status.final and self.options.pending is not None:
                 final = f"{outcome.transaction_number}-{outcome.version:05d}.final.cadout.xml"
                 self.options.pending.wait(
@@ -315,7 +310,8 @@ class XmlFlow:
                         outcome.transaction_number, outcome.version, outcome.status.value, "cadout",
                         (self._sender_id(), "BN15"), (self.header.application_reference or "") if self.header else "",
                         item.ref, item.filer_reference, ("", ""), acknowledgement_name(self.options, self.name, final),
-                        tuple(invoice_starts(item.declaration)),
+                        tuple(invoice_starts(item.declaration)), item.sources,
+                        tuple(finding_to_json(f) for f in item.errors), item.xpath, item.line,
                     )
                 )  # fmt: skip
 
@@ -326,9 +322,27 @@ class XmlFlow:
         return passed
 
 
-def locate_field(item: SpooledDeclaration, pointer: str | None) -> Location:
-    """The XPath and line of a domain pointer in the declaration, with the pointer as its field."""
-    location = locate(item.xpath or "", item.line, item.sources, pointer, starts=invoice_starts(item.declaration))
+def cadout_response(
+    item: SpooledDeclaration,
+    status: str,
+    version: str | None,
+    findings: list[Finding],
+    outcome: DeclarationOutcome | None,
+) -> CadOutResponse:
+    """The Response to the declaration ``item``: the status, its errors and warnings with their
+    XPaths and lines in the CAD-IN, the assessment of an accepted ``outcome``. The immediate
+    answer and a pending version's final one (``gateway.waiting``) both write it."""
+    errors = [_error(f) for f in findings]
+    return CadOutResponse(
+        status, errors, int(item.ref), item.transaction_number, version, item.filer_reference, outcome
+    )
+
+
+def locate_field(item: SpooledDeclaration, pointer: str | None, starts: Sequence[int] | None = None) -> Location:
+    """The XPath and line of a domain pointer in the declaration, with the pointer as its field
+    (``starts``: where each invoice's lines start; by default the spooled declaration's)."""
+    starts = invoice_starts(item.declaration) if starts is None else starts
+    location = locate(item.xpath or "", item.line, item.sources, pointer, starts=starts)
     return Location(xpath=location.xpath, line=location.line, field=pointer)
 
 

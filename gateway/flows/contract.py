@@ -9,7 +9,7 @@ import hashlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from domain import Declaration, DeclarationOutcome
 from domain.declaration import canonical_json
@@ -79,8 +79,11 @@ class AcknowledgementRegistry(Protocol):
 class PendingAnswer:
     """A declaration version the portal has not decided yet (CARM 200 or 42), with what
     its final answer to the partner needs: the answer's kind ("cusres" or "cadout"), to whom
-    (UNB 0010/0007 of the inbound interchange; a CAD-IN's sender) and about what (its UNB 0020
-    and UNH 0062; a CAD-IN's ApplicationReferenceID and the declaration's position)."""
+    (UNB 0010/0007 of the inbound interchange; a CAD-IN's sender), about what (its UNB 0020
+    and UNH 0062; a CAD-IN's ApplicationReferenceID and the declaration's position), where
+    each field was in the partner's file (``sources``, ``xpath`` and ``line``: the portal's
+    pointers are placed at its segment/element or XPath, as in an immediate answer) and the
+    gateway's own findings on it (its rules' warnings, as the spool writes them)."""
 
     transaction_number: str
     version: int
@@ -93,6 +96,10 @@ class PendingAnswer:
     syntax: tuple[str, str]
     name: str  # the final answer's file in the partner's outbox
     starts: tuple[int, ...] = (0,)  # where each invoice's lines start (a CAD-OUT's pointers are XPaths)
+    sources: dict[str, Any] = field(default_factory=dict)  # the spool's: domain path → where the file has it
+    findings: tuple[dict[str, Any], ...] = ()  # ``spool.finding_to_json`` of each
+    xpath: str | None = None  # CAD-IN: the Declaration element
+    line: int | None = None  # CAD-IN: its line
 
 
 class PendingRegistry(Protocol):

@@ -6,6 +6,7 @@ and answered with a CUSRES (``<file>.cusres.edi``)."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from array import array
 
 from diagnostics import Finding, Location, Severity
@@ -15,12 +16,13 @@ from gateway.document_log import DocumentLog
 from gateway.flows.answering import post_and_answer
 from gateway.flows.contract import FlowOptions, PendingAnswer, acknowledgement_name
 from gateway.flows.replies import InterchangeReplies, preferred_syntax
-from gateway.flows.spool import SpooledDeclaration
+from gateway.flows.spool import SpooledDeclaration, finding_to_json
 from gateway.partners import may_file_for
 from gateway.report import DocumentReport, DocumentStatus
 from mappings.cusdec_declaration import map_cusdec, source_location
 from mappings.cusres import IDENTIFIER as CUSRES_IDENTIFIER
 from mappings.cusres import CusresError, cusres_segments
+from mappings.edifact_writer import InterchangeWriter
 from parsers.edifact.model import Message
 from validators.declaration_rules import check_declaration
 
@@ -95,22 +97,11 @@ class CusdecHandler:
             status = (
                 outcome.status if outcome is not None else OutcomeStatus(item.status or OutcomeStatus.ACCEPTED.value)
             )
-            errors = [_cusres_error(f) for f in [*item.errors, *portal]]
             reference = item.declaration.reference if item.declaration else item.ref
-            writer.write_message(
-                item.ref,
-                CUSRES_IDENTIFIER,
-                cusres_segments(
-                    reference=reference,
-                    status=status,
-                    inbound_interchange=self.replies.header.control_reference,
-                    inbound_message=item.ref,
-                    filer_reference=item.filer_reference,
-                    outcome=outcome,
-                    errors=errors,
-                    issued=self.options.now(),
-                ),
-            )
+            write_cusres(
+                writer, item, reference, status, self.replies.header.control_reference, outcome,
+                [*item.errors, *portal], self.options.now(),
+            )  # fmt: skip
             sent.append(item.ref)
             if outcome is not None and not outcome.status.final and self.options.pending is not None:
                 self.options.pending.wait(
@@ -123,6 +114,7 @@ class CusdecHandler:
                             self.options, self.replies.files.name,
                             f"{outcome.transaction_number}-{outcome.version:05d}.final.cusres.edi",
                         ),
+                        sources=item.sources, findings=tuple(finding_to_json(f) for f in item.errors),
                     )
                 )  # fmt: skip
 
@@ -146,6 +138,35 @@ class CusdecHandler:
 
     def close(self) -> None:
         self.spool.close()
+
+
+def write_cusres(
+    writer: InterchangeWriter,
+    item: SpooledDeclaration,
+    reference: str,
+    status: OutcomeStatus,
+    inbound_interchange: str,
+    outcome: DeclarationOutcome | None,
+    findings: list[Finding],
+    issued: dt.datetime,
+) -> None:
+    """One CUSRES answering the message ``item``: the status, the assessment of an accepted
+    ``outcome``, and ``findings`` (errors and warnings) at their places in the partner's message.
+    The immediate answer and a pending version's final one (``gateway.waiting``) both write it."""
+    writer.write_message(
+        item.ref,
+        CUSRES_IDENTIFIER,
+        cusres_segments(
+            reference=reference,
+            status=status,
+            inbound_interchange=inbound_interchange,
+            inbound_message=item.ref,
+            filer_reference=item.filer_reference,
+            outcome=outcome,
+            errors=[_cusres_error(f) for f in findings],
+            issued=issued,
+        ),
+    )
 
 
 def locate(item: SpooledDeclaration, pointer: str | None) -> Location:
