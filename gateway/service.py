@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
+from gateway.carm_endpoint import carm_endpoint
 from gateway.operator import OperatorError, Requester, prepare_reprocess
 from gateway.partners import PartnerRegistry, load_registry
 from gateway.pipeline import Checkpoint, Pipeline, ProcessedFile
@@ -45,67 +47,76 @@ def open_transport(settings: Settings, registry: PartnerRegistry | None = None) 
         yield transport
 
 
+@dataclass(frozen=True)
+class Services:
+    """What a run works with: the partner registry, the ledger, the embedded portal's client
+    (look-ups, payments), the connector declarations are posted through, every partner's channel."""
+
+    registry: PartnerRegistry
+    ledger: Ledger
+    client: PortalClient
+    connector: PortalConnector
+    transport: PartnerChannels
+
+
+@contextmanager
+def open_services(settings: Settings) -> Iterator[Services]:
+    """The run's ``Services`` from the settings; on exit the channels, the connector, the client
+    and the ledger's connections are closed, whatever happened."""
+    with ExitStack() as stack:
+        registry = load_partners(settings)
+        ledger = Ledger(settings.ledger_database_url())
+        stack.callback(ledger.dispose)
+        client = stack.enter_context(PortalClient.from_settings(settings))
+        connector = open_connector(settings, client)
+        if connector is not client:
+            stack.callback(connector.close)
+        transport = stack.enter_context(open_transport(settings, registry))
+        yield Services(registry, ledger, client, connector, transport)
+
+
 @contextmanager
 def open_pipeline(
     settings: Settings, task: str | None = None, checkpoint: Checkpoint | None = None
 ) -> Iterator[Pipeline]:
     """The pipeline on the configured ledger, portal and partner channels
     (``checkpoint``: the fault-injection tests' hook, None in production)."""
-    registry = load_partners(settings)
-    ledger = Ledger(settings.ledger_database_url())
-    client = PortalClient.from_settings(settings)
-    connector = open_connector(settings, client)
-    try:
-        with open_transport(settings, registry) as transport:
-            # The portal is the authority on what it enforces itself; the gateway
-            # adds the version-history and delegation look-ups and the warnings.
-            rules = portal_context(
-                PortalClientLookups(client), portal_prechecks=False, reference=active_reference(settings)
-            )
-            payments = PaymentClient(client).submit_payment
-            yield Pipeline(
-                settings,
-                transport,
-                ledger,
-                connector.submit_declaration,
-                rules,
-                registry,
-                task=task,
-                payment_poster=payments,
-                checkpoint=checkpoint,
-            )
-    finally:
-        if connector is not client:
-            connector.close()
-        client.close()
-        ledger.dispose()
+    with open_services(settings) as services:
+        # The portal is the authority on what it enforces itself; the gateway
+        # adds the version-history and delegation look-ups and the warnings.
+        rules = portal_context(
+            PortalClientLookups(services.client), portal_prechecks=False, reference=active_reference(settings)
+        )
+        yield Pipeline(
+            settings,
+            services.transport,
+            services.ledger,
+            services.connector.submit_declaration,
+            rules,
+            services.registry,
+            task=task,
+            payment_poster=PaymentClient(services.client).submit_payment,
+            checkpoint=checkpoint,
+        )
 
 
 def open_connector(settings: Settings, client: PortalClient) -> PortalConnector:
     """Where declarations are posted (``portal_api``): the JSON portal's ``client`` itself,
-    or a CARM connector to the CAD endpoint (the look-ups and payments stay on ``client``)."""
+    or a CARM connector to CARM's endpoint (``gateway.carm_endpoint``; the look-ups and
+    payments stay on ``client``)."""
     if settings.portal_api == "carm":
-        return CarmConnector.from_carm_settings(settings)
+        return CarmConnector.to_endpoint(carm_endpoint(settings), settings)
     return client
 
 
 def follow_up_pending(settings: Settings) -> dict[str, Any]:
     """Query the portal for the declaration versions waiting for a final answer, answer the
-    partners of the final ones (gateway.waiting); the counts and what still waits, with its age."""
-    registry = load_partners(settings)
-    ledger = Ledger(settings.ledger_database_url())
-    client = PortalClient.from_settings(settings)
-    connector = open_connector(settings, client)
-    try:
-        with open_transport(settings, registry) as transport:
-            now = dt.datetime.now(dt.UTC)
-            counts = follow_up(settings, ledger, connector, transport, now)
-            return {**counts, "still_waiting": waiting_report(ledger, now)}
-    finally:
-        if connector is not client:
-            connector.close()
-        client.close()
-        ledger.dispose()
+    partners of the final ones and of those past their deadline (gateway.waiting); the counts
+    and what still waits, with its age."""
+    with open_services(settings) as services:
+        now = dt.datetime.now(dt.UTC)
+        counts = follow_up(settings, services.ledger, services.connector, services.transport, now)
+        return {**counts, "still_waiting": waiting_report(services.ledger, now)}
 
 
 def plan_batches(

@@ -28,9 +28,25 @@ class Settings(BaseSettings):
     portal_api: Literal["json", "carm"] = Field(
         default="json",
         description="How declarations are posted: json (the embedded portal's JSON API) or carm "
-        "(CAD-IN XML to CARM's declaration API at portal_url + carm_cad_path; docs/portal-api.md).",
+        "(CAD-IN XML to CARM's declaration API at carm_url + carm_cad_path; docs/portal-api.md).",
     )
-    carm_cad_path: str = Field(default="/carm/v1/cad", description="The CAD endpoint's path under portal_url.")
+    carm_url: str | None = Field(
+        default=None,
+        description="Base URL of CARM's declaration API (portal_api carm); None: portal_url (the embedded "
+        "portal's CARM-shaped API). The look-ups and payments stay on portal_url.",
+    )
+    carm_cad_path: str = Field(default="/carm/v1/cad", description="The CAD endpoint's path under carm_url.")
+    carm_api_key: str | None = Field(
+        default=None, repr=False, description="CARM's x-api-key; None: portal_api_key (the embedded portal's)."
+    )
+    carm_ca_bundle: str | None = Field(
+        default=None, description="PEM file of the CAs that may sign CARM's certificate; None: portal_ca_bundle."
+    )
+    carm_connection_id: str | None = Field(
+        default=None,
+        description="An Airflow connection holding CARM's endpoint and key (host, schema https, port, password; "
+        "extra ca_bundle and cad_path): it wins over carm_url, carm_api_key, carm_ca_bundle and carm_cad_path.",
+    )
     portal_ca_bundle: str | None = Field(
         default=None, description="PEM file of the CAs that may sign the portal's certificate (None: the system's)."
     )

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import httpx
@@ -35,7 +36,7 @@ import httpx
 from domain import Declaration, DeclarationOutcome, OutcomeStatus
 from mappings.cadout_reader import CadOutAnswer, CadOutUnreadable, read_cadout
 from mappings.cadxml_declaration import cadin_document, invoice_starts
-from portal.client import PortalClient, PortalRequestError, PortalSettings, PortalUnavailable
+from portal.client import PortalClient, PortalRequestError, PortalSettings, PortalUnavailable, transport_options
 
 CAD_PATH = "/carm/v1/cad"
 NO_DATA_FOUND = "077"
@@ -55,9 +56,15 @@ class PortalConnector(Protocol):
     def close(self) -> None: ...
 
 
-class CarmSettings(PortalSettings, Protocol):
-    @property
-    def carm_cad_path(self) -> str: ...
+@dataclass(frozen=True)
+class CarmEndpoint:
+    """Where CARM's declaration API is and how to reach it: the base URL, the CAD path under it,
+    the x-api-key, and the PEM file of the CAs that may sign its certificate (None: the system's)."""
+
+    url: str
+    api_key: str | None = field(default=None, repr=False)
+    ca_bundle: str | None = None
+    cad_path: str = CAD_PATH
 
 
 class CarmKeyRefused(PortalRequestError):
@@ -66,8 +73,9 @@ class CarmKeyRefused(PortalRequestError):
     def __init__(self, status_code: int, body: object) -> None:
         super().__init__(status_code, body)
         self.args = (
-            f"CARM refused the API key (HTTP {status_code}): set portal_api_key (CARM_PORTAL_API_KEY, "
-            f"or the Airflow connection's password) to the key issued for this endpoint; CARM said: {body}",
+            f"CARM refused the API key (HTTP {status_code}): set carm_api_key (CARM_CARM_API_KEY, or the "
+            f"password of the Airflow connection carm_connection_id names) to the key issued for this "
+            f"endpoint; CARM said: {body}",
         )
 
 
@@ -103,12 +111,16 @@ class CarmConnector(PortalClient):
         self.cad_path = cad_path
 
     @classmethod
-    def from_carm_settings(cls, settings: CarmSettings) -> CarmConnector:
-        """The connector as ``PortalClient.from_settings`` (timeouts, retries, TLS, posts in flight),
-        to ``portal_url`` + ``carm_cad_path``."""
-        connector = cls.from_settings(settings)
-        connector.cad_path = settings.carm_cad_path
-        return connector
+    def to_endpoint(cls, endpoint: CarmEndpoint, settings: PortalSettings) -> CarmConnector:
+        """The connector to ``endpoint`` (its URL, key and CAs) with the settings' timeouts, retries,
+        circuit breaker and posts in flight (``portal.client.transport_options``)."""
+        return cls(
+            endpoint.url,
+            cad_path=endpoint.cad_path,
+            api_key=endpoint.api_key,
+            ca_bundle=endpoint.ca_bundle,
+            **transport_options(settings),
+        )
 
     def submit_declaration(self, declaration: Declaration, idempotency_key: str) -> DeclarationOutcome:
         """Post one version; after an answer that never came, query before posting again."""

@@ -190,6 +190,20 @@ class RateLimit:
             self._sleep(slot - now)
 
 
+def transport_options(settings: PortalSettings) -> dict[str, Any]:
+    """The client's timeouts, retries, circuit breaker, posts in flight and rate limit from the
+    settings: the same for the embedded portal and for CARM (``portal.carm``)."""
+    return {
+        "timeout": settings.portal_timeout_seconds,
+        "max_attempts": settings.portal_max_attempts,
+        "backoff": settings.portal_backoff_seconds,
+        "circuit_failures": settings.portal_circuit_failures,
+        "circuit_cooldown": settings.portal_circuit_cooldown_seconds,
+        "concurrency": settings.portal_concurrency,
+        "rate_limit": settings.portal_rate_limit_per_second,
+    }
+
+
 def _body(response: httpx.Response) -> Any:
     try:
         return response.json()
@@ -237,14 +251,8 @@ class PortalClient:
         return cls(
             settings.portal_url,
             api_key=settings.portal_api_key,
-            timeout=settings.portal_timeout_seconds,
-            max_attempts=settings.portal_max_attempts,
-            backoff=settings.portal_backoff_seconds,
-            circuit_failures=settings.portal_circuit_failures,
-            circuit_cooldown=settings.portal_circuit_cooldown_seconds,
             ca_bundle=settings.portal_ca_bundle,
-            concurrency=settings.portal_concurrency,
-            rate_limit=settings.portal_rate_limit_per_second,
+            **transport_options(settings),
         )
 
     def submit_declaration(self, declaration: Declaration, idempotency_key: str) -> DeclarationOutcome:

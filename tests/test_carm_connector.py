@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import shutil
 import ssl
 from collections.abc import Iterator
@@ -24,6 +25,8 @@ from lxml import etree
 
 from domain.declaration import Declaration, DeclarationLine
 from domain.outcome import OutcomeStatus
+from gateway import service
+from gateway.carm_endpoint import carm_endpoint
 from gateway.operations_html import waiting_table
 from gateway.pipeline import Pipeline, ProcessedFile
 from gateway.settings import Settings
@@ -35,7 +38,7 @@ from mappings.cadxml_declaration import cadin_document
 from mappings.declaration_cusdec import IDENTIFIER, cusdec_segments
 from mappings.edifact_writer import InterchangeWriter
 from portal import carm
-from portal.carm import CarmConnector, CarmKeyRefused
+from portal.carm import CarmConnector, CarmEndpoint, CarmKeyRefused
 from portal.client import PortalClient, PortalUnavailable
 from portal.server import PortalServer
 from tests.ack_reader import ack_path, read_cusres
@@ -57,7 +60,7 @@ API_KEY = "carm-test-key"
 TARIFF = FIXTURES / "reference" / "tariff.csv"
 FAST = {"backoff": 0.01, "timeout": 5.0}
 RELEASED = dt.date(2026, 7, 6)  # due 2026-07-31: a change posted now is an adjustment (pending, 42)
-REASON = {"reason_code": "R2-74-1-E.TC", "explanation": "treatment corrected"}
+REASON = {"reason_code": "R2-74-1-E.TC", "explanation": "treatment corrected", "kind": "adjustment"}
 
 
 def cad_posts(request: httpx.Request) -> bool:
@@ -422,6 +425,64 @@ def test_a_version_never_final_by_its_deadline_is_told_to_the_partner_once(
     # Told once: a later run neither queries nor writes again.
     assert gateway.follow_up(connector, later + dt.timedelta(days=1)) == {"answered": 0, "waiting": 0, "expired": 0}
     assert [p.name for p in gateway.outbox.glob("*.expired.cusres.edi")] == [told.name]
+
+
+# --- the service, configured as a deployment is: CARM's endpoint from an Airflow connection ------------
+
+
+def test_the_service_posts_and_follows_up_through_the_endpoint_an_airflow_connection_names(
+    tmp_path: Path, portal: PortalServer, certificate: ServerCertificate, connector: CarmConnector,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    port = int(portal.url.rsplit(":", 1)[1])
+    endpoint = {"conn_type": "http", "host": "127.0.0.1", "schema": "https", "port": port, "password": API_KEY}
+    endpoint["extra"] = {"ca_bundle": str(certificate.ca), "cad_path": carm.CAD_PATH}
+    monkeypatch.setenv("AIRFLOW_CONN_CARM_TEST_ENDPOINT", json.dumps(endpoint))
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        ledger_url=f"sqlite:///{tmp_path / 'ledger.sqlite'}",
+        quiet_seconds=0,
+        portal_url=portal.url,  # the look-ups (history, delegations) stay on the embedded portal's JSON API
+        portal_api_key=API_KEY,
+        portal_ca_bundle=str(certificate.ca),
+        portal_api="carm",
+        carm_connection_id="carm_test_endpoint",  # wins over the carm_* settings below, which lead nowhere
+        carm_url="https://127.0.0.1:9",
+        carm_api_key="not-this-one",
+        carm_cad_path="/nowhere",
+        pending_first_query_seconds=0,
+    )
+    assert carm_endpoint(settings) == CarmEndpoint(
+        f"https://127.0.0.1:{port}", API_KEY, str(certificate.ca), carm.CAD_PATH
+    )
+    txn = "10207003000585"
+    released_original(connector, txn)
+    inbox = tmp_path / "data" / "partners" / PARTNER / "inbox"
+    inbox.mkdir(parents=True)
+    (inbox / "change.edi").write_bytes(cusdec_file(change_of(txn), "IC9005"))
+    [processed] = service.process_once(settings)
+    outbox = tmp_path / "data" / "partners" / PARTNER / "outbox"
+    [[interim]] = read_cusres(ack_path(outbox, "change.edi", "cusres.edi").read_bytes())
+    assert (processed.state, interim["status"], interim["errors"]) == ("archived", "42", [])
+    approve(connector, txn, 2)
+    assert service.follow_up_pending(settings) == {"answered": 1, "waiting": 0, "expired": 0, "still_waiting": []}
+    [[final]] = read_cusres(next(outbox.glob("*.final.cusres.edi")).read_bytes())
+    assert (final["status"], final["rff"]["ACW"]) == ("40", "IC9005")
+
+
+def test_the_carm_endpoint_falls_back_to_the_embedded_portals_settings() -> None:
+    embedded = Settings(portal_url="https://portal.test", portal_api_key="pk", portal_ca_bundle="/ca.pem")
+    assert carm_endpoint(embedded) == CarmEndpoint("https://portal.test", "pk", "/ca.pem", carm.CAD_PATH)
+    real = embedded.model_copy(
+        update={
+            "carm_url": "https://carm.test",
+            "carm_api_key": "ck",
+            "carm_ca_bundle": "/carm.pem",
+            "carm_cad_path": "/cad",
+        }
+    )
+    assert carm_endpoint(real) == CarmEndpoint("https://carm.test", "ck", "/carm.pem", "/cad")
+    assert "ck" not in repr(real) and "ck" not in repr(carm_endpoint(real))  # the key is never logged
 
 
 # --- a once-pending version refused with CARM's pointers: placed in the partner's file -----------------
