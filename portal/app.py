@@ -40,7 +40,7 @@ from portal.carm_api import carm_router
 from portal.payments import PortalCalendar, payment_router
 from portal.rpp import RppCheck, rpp_router
 from portal.store import Delegation, IdempotencyRecord, PortalStore, StoreConflict, StoredVersion
-from validators.reference_data import DEFAULT_DIRECTORY, load_reason_codes
+from validators.reference_data import DEFAULT_DIRECTORY, ReferenceData, load_reason_codes
 
 DECLARATIONS_PATH = "/v1/declarations"
 DEFAULT_DELEGATIONS = Path(__file__).resolve().parent.parent / "fixtures" / "reference" / "delegations.csv"
@@ -262,17 +262,19 @@ def evaluate(
     *,
     calendar: PortalCalendar | None = None,
     reason_codes: Mapping[str, str] | None = None,
+    reference: ReferenceData | None = None,
 ) -> DeclarationOutcome:
     """Accept with the assessment, or reject with every error found; with ``calendar``, a
     change or cancellation received after the correction deadline is an adjustment: assessed
     and pending (42) until an operator decides; with ``reason_codes``, an amendment's reason
-    code is checked against them.
+    code is checked against them; ``reference``, the treatments and charges the assessment
+    reads (None: the shipped tables).
 
     A cancellation withdraws the CAD: its lines are neither checked nor assessed
     and nothing is owed for it.
     """
     cancellation = declaration.function is DeclarationFunction.CANCELLATION
-    assessment = Assessment() if cancellation else assess(declaration, tariff)
+    assessment = Assessment() if cancellation else assess(declaration, tariff, reference)
     errors = version_errors(declaration, versions) + party_errors(declaration) + assessment.errors
     if reason_codes is not None:
         errors += reason_errors(declaration, reason_codes)
@@ -328,12 +330,13 @@ def submit(
     rpp: RppCheck | None = None,
     calendar: PortalCalendar | None = None,
     reason_codes: Mapping[str, str] | None = None,
+    reference: ReferenceData | None = None,
 ) -> Response:
     """Decide once per key: replay a stored answer, or decide and store it atomically.
 
     With ``check_sender`` (the app's setting) the sender checks come first: 412 / 415;
     with ``rpp`` an accepted declaration is measured against the importer's RPP security;
-    ``calendar`` and ``reason_codes`` as ``evaluate``'s (an adjustment is answered 202)."""
+    ``calendar``, ``reason_codes`` and ``reference`` as ``evaluate``'s (an adjustment is answered 202)."""
     digest = request_digest(declaration)
     for _ in range(_MAX_DECISIONS):
         record = store.idempotency_record(key)
@@ -343,8 +346,9 @@ def submit(
         received_at = dt.datetime.now(dt.UTC)
         sender = sender_outcome(store, declaration, received_at) if check_sender else None
         outcome = sender or evaluate(
-            declaration, versions, tariff, received_at, calendar=calendar, reason_codes=reason_codes
-        )
+            declaration, versions, tariff, received_at, calendar=calendar, reason_codes=reason_codes,
+            reference=reference,
+        )  # fmt: skip
         if rpp is not None:
             outcome = rpp.decide(declaration, outcome)
         status_code = _STATUS_CODES.get(outcome.status, 422)
@@ -452,12 +456,13 @@ def create_app(
     from ``delegations_path`` when the database has none; ``None`` seeds nothing
     (the sender checks still apply: register parties through the API). Statements and
     the RPP measure date by ``reference_dir``'s billing calendar, holidays and prescribed
-    rates (``Settings.reference_dir``). ``latency_ms`` delays every answer (``add_latency``),
-    for tests and benchmarks of posts in flight."""
+    rates, the assessment by its treatments and charge tables (``Settings.reference_dir``).
+    ``latency_ms`` delays every answer (``add_latency``), for tests and benchmarks of posts in flight."""
     store = PortalStore.from_url(database_url)
     tariff = Tariff.load(Path(tariff_path))
     calendar = PortalCalendar.load(Path(reference_dir))
     reason_codes = load_reason_codes(reference_dir)
+    reference = ReferenceData.load(reference_dir)  # the assessment's treatments and charge tables
     if delegations_path is not None:
         store.seed_delegations(Path(delegations_path))
     rpp = RppCheck(store, calendar)
@@ -498,8 +503,9 @@ def create_app(
     def decide(declaration: Declaration, key: str) -> Response:
         """The decision both APIs answer (JSON here, CAD-OUT through portal/carm_api.py)."""
         return submit(
-            store, tariff, declaration, key, check_sender=True, rpp=rpp, calendar=calendar, reason_codes=reason_codes
-        )
+            store, tariff, declaration, key, check_sender=True, rpp=rpp, calendar=calendar,
+            reason_codes=reason_codes, reference=reference,
+        )  # fmt: skip
 
     @router.post("/declarations", status_code=201, responses=_POST_RESPONSES)
     def post_declaration(declaration: Declaration, key: Annotated[str, Depends(idempotency_key)]) -> Response:

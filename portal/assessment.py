@@ -14,7 +14,7 @@ from domain.outcome import LINE_AMOUNTS, AssessedLine, PortalError
 from duties.assessment import assess_line
 from duties.tariff import Tariff
 from portal import codes
-from validators.reference_data import default_reference
+from validators.reference_data import ReferenceData, default_reference
 
 _ZERO = Decimal("0.00")
 
@@ -47,20 +47,22 @@ class Assessment:
         return self.total("total_gst")
 
 
-def assess(declaration: Declaration, tariff: Tariff) -> Assessment:
+def assess(declaration: Declaration, tariff: Tariff, reference: ReferenceData | None = None) -> Assessment:
     """Assess every line at the rates in force on the release date.
 
     Errors point at ``lines[i].tariff_treatment`` (code not in the treatment
     list, ``tariff_treatments.csv`` of the reference data) and ``lines[i].hs_code``
     (HS code without a row in force); all lines are checked so that one rejection
-    reports every problem.
+    reports every problem. ``reference``: the treatment list and charge tables (the
+    portal's ``reference_dir``); None, the shipped ones.
     """
     as_of = declaration.release_date
-    charges = default_reference().charges
+    reference = reference if reference is not None else default_reference()
+    charges = reference.charges
     assessed: list[AssessedLine] = []
     errors: list[PortalError] = []
     for index, line in enumerate(declaration.lines):
-        treatment_known = default_reference().treatment(line.tariff_treatment) is not None
+        treatment_known = reference.treatment(line.tariff_treatment) is not None
         if not treatment_known:
             errors.append(
                 codes.TARIFF_TREATMENT_UNKNOWN.error(

@@ -39,7 +39,12 @@ def overridden(tmp_path: Path, change: str) -> Path:
     """A copy of the shipped reference directory with one table changed."""
     directory = tmp_path / "reference"
     shutil.copytree(DEFAULT_DIRECTORY, directory)
-    if change == "calendar":
+    if change == "treatments":  # MFN (2) struck from the treatment list
+        treatments = directory / "tariff_treatments.csv"
+        rows = treatments.read_text().splitlines(keepends=True)
+        assert sum(row.startswith("2,MFN,") for row in rows) == 1
+        treatments.write_text("".join(row for row in rows if not row.startswith("2,MFN,")))
+    elif change == "calendar":
         calendar = directory / "billing_calendar.csv"
         shipped_row = '17,10,weekdays,next_business_day,"SOR/86-1062'
         assert shipped_row in calendar.read_text()
@@ -74,6 +79,20 @@ def test_an_overridden_reference_directory_changes_the_due_date_served(
         assert due_date_served(server.url) == due
     with PortalServer(f"sqlite:///{tmp_path / 'shipped.sqlite'}", TARIFF_PATH) as shipped:
         assert due_date_served(shipped.url) == SHIPPED_DUE
+
+
+def test_the_portal_assesses_with_the_treatments_of_its_directory(tmp_path: Path) -> None:
+    declaration = make_declaration(make_line(1, "6109100010", "2", "810.00"), transaction_number="10207000220870")
+
+    def answer(server: PortalServer) -> httpx.Response:
+        with server, httpx.Client(base_url=server.url, timeout=10) as http:
+            return post(http, declaration, "key-treatments")
+
+    directory = overridden(tmp_path, "treatments")
+    refused = answer(PortalServer(f"sqlite:///{tmp_path / 'portal.sqlite'}", TARIFF_PATH, reference_dir=directory))
+    assert refused.status_code == 422, refused.text
+    assert [(e["code"], e["pointer"]) for e in refused.json()["errors"]] == [("P202", "lines[0].tariff_treatment")]
+    assert answer(PortalServer(f"sqlite:///{tmp_path / 'shipped.sqlite'}", TARIFF_PATH)).status_code == 201
 
 
 @pytest.mark.parametrize(("change", "due"), OVERRIDES)
