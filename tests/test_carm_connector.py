@@ -130,6 +130,23 @@ def test_a_rejection_points_at_the_line_field_by_its_domain_path(connector: Carm
     assert (outcome.total_due, outcome.lines) == (Decimal("0.00"), [])
 
 
+def test_an_rpp_importer_over_its_security_is_accepted_with_the_warning_read_back(
+    connector: CarmConnector, portal: PortalServer
+) -> None:
+    # A 100.00 cash security against 193.59 owed (tests/test_portal_warnings.py): P310, a warning.
+    security = {"kind": "cash", "amount": "100.00", "posted": "2024-12-01"}
+    put = connector._http.put(
+        "/v1/importers/123456782RM0001/rpp", json={"status": "active", "since": "2024-10-21", "security": security}
+    )
+    assert put.status_code == 200, put.text
+    outcome = connector.submit_declaration(make_declaration(), "k")
+    assert (outcome.status, outcome.errors) == (OutcomeStatus.ACCEPTED, [])
+    [warning] = outcome.warnings  # CAD-OUT AdditionalInformation (AAI) at /…/Importer/ID, back to its domain path
+    assert (warning.code, warning.pointer) == ("P310", "importer.account")
+    assert "93.59 more than its cash of 100.00 covers" in warning.message
+    assert connector.query(outcome.transaction_number, 1) == outcome
+
+
 def test_a_declarant_without_delegation_is_412_code_69(connector: CarmConnector) -> None:
     stranger = make_declaration().model_dump() | {"declarant": {"account": "100000009RM0001"}}
     outcome = connector.submit_declaration(Declaration.model_validate(stranger), "k")
