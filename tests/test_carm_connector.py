@@ -199,7 +199,7 @@ def test_a_wrong_key_is_refused_with_a_clear_error(portal: PortalServer, certifi
         wrong.submit_declaration(make_declaration(), "k")
     assert error.value.status_code == 401
     assert "CARM refused the API key (HTTP 401)" in str(error.value)
-    assert "CARM_PORTAL_API_KEY" in str(error.value)
+    assert "CARM_CARM_API_KEY" in str(error.value) and "carm_connection_id" in str(error.value)
 
 
 # --- every CUSDEC fixture through the pipeline over the CARM connector: the same answers ------------
@@ -493,13 +493,13 @@ def test_the_carm_endpoint_falls_back_to_the_embedded_portals_settings() -> None
     real = embedded.model_copy(
         update={
             "carm_url": "https://carm.test",
-            "carm_api_key": "ck",
+            "carm_api_key": "carm-secret-key-1",
             "carm_ca_bundle": "/carm.pem",
             "carm_cad_path": "/cad",
         }
     )
-    assert carm_endpoint(real) == CarmEndpoint("https://carm.test", "ck", "/carm.pem", "/cad")
-    assert "ck" not in repr(real) and "ck" not in repr(carm_endpoint(real))  # the key is never logged
+    assert carm_endpoint(real) == CarmEndpoint("https://carm.test", "carm-secret-key-1", "/carm.pem", "/cad")
+    assert "carm-secret-key-1" not in repr(real) + repr(carm_endpoint(real))  # the key is never logged
 
 
 # --- a once-pending version refused with CARM's pointers: placed in the partner's file -----------------
