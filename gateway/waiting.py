@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from diagnostics import Finding, Location
@@ -54,7 +55,9 @@ NO_FINAL_ANSWER = "CARM-EXP"
 
 
 class Querier(Protocol):
-    def query(self, transaction_number: str, version: int) -> DeclarationOutcome | None: ...
+    def query(
+        self, transaction_number: str, version: int, starts: Sequence[int] = (0,)
+    ) -> DeclarationOutcome | None: ...
 
 
 def follow_up(
@@ -63,7 +66,7 @@ def follow_up(
     """Query every waiting version that is due; answer the final ones and those past their deadline."""
     counts = {"answered": 0, "waiting": 0, "expired": 0}
     for waiting in ledger.due_waiting(now):
-        outcome = portal.query(waiting.transaction_number, waiting.version)
+        outcome = portal.query(waiting.transaction_number, waiting.version, pending_answer(waiting).starts)
         if outcome is not None and outcome.status.final:
             location = answer_partner(settings, ledger, transport, waiting, outcome, now)
             ledger.answered(waiting.id, status=outcome.status.value, location=location, at=now)

@@ -50,8 +50,9 @@ class PortalConnector(Protocol):
 
     def submit_declaration(self, declaration: Declaration, idempotency_key: str) -> DeclarationOutcome: ...
 
-    def query(self, transaction_number: str, version: int) -> DeclarationOutcome | None:
-        """The portal's current answer for one version; None when it does not hold it."""
+    def query(self, transaction_number: str, version: int, starts: Sequence[int] = (0,)) -> DeclarationOutcome | None:
+        """The portal's current answer for one version; None when it does not hold it (``starts``:
+        where each invoice's lines start in the declaration's ``lines``, to read XPath pointers)."""
 
     def close(self) -> None: ...
 

@@ -30,7 +30,7 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -282,9 +282,10 @@ class PortalClient:
             return response.json()
         raise PortalRequestError(response.status_code, _body(response))
 
-    def query(self, transaction_number: str, version: int) -> DeclarationOutcome | None:
+    def query(self, transaction_number: str, version: int, starts: Sequence[int] = (0,)) -> DeclarationOutcome | None:
         """The portal's current outcome of one version (an adjustment's changes once decided);
-        None when the portal does not hold it."""
+        None when the portal does not hold it. ``starts`` is the connectors' common signature:
+        this API's pointers are domain paths already."""
         response = self._send("GET", f"/v1/declarations/{transaction_number}/versions/{version}")
         if response.status_code == 404:
             return None
