@@ -102,7 +102,9 @@ def pending_answer(waiting: WaitingRecord) -> PendingAnswer:
 
 def spooled(pending: PendingAnswer) -> SpooledDeclaration:
     """The declaration as its flow spooled it, as far as an answer needs: its position, field
-    sources and own findings (the flows' locators and answer builders take it)."""
+    sources and own findings (the flows' locators and answer builders take it). A row recorded
+    before the sources were kept places every pointer at the message (the Declaration)."""
+    declaration = f"/DocumentMetaData/Declaration[{pending.inbound_message}]" if pending.kind == "cadout" else None
     return SpooledDeclaration(
         pending.inbound_message,
         "",
@@ -112,7 +114,7 @@ def spooled(pending: PendingAnswer) -> SpooledDeclaration:
         filer_reference=pending.filer_reference,
         transaction_number=pending.transaction_number,
         version=f"{pending.version:05d}",
-        xpath=pending.xpath,
+        xpath=pending.xpath or declaration,
         line=pending.line,
     )
 
@@ -134,7 +136,7 @@ def answer_partner(
         findings = placed(item, outcome, lambda i, pointer: locate_field(i, pointer, pending.starts))
     else:
         findings = placed(item, outcome, locate)
-    return _write(settings, ledger, transport, waiting, pending, "final", outcome.status, outcome, findings, now)
+    return _write(settings, ledger, transport, waiting, pending, item, "final", outcome.status, outcome, findings, now)
 
 
 def answer_expired(
@@ -153,7 +155,7 @@ def answer_expired(
     where = Location(xpath=item.xpath, line=item.line) if pending.kind == "cadout" else Location(message_ref=item.ref)
     last = OutcomeStatus(status) if status in {s.value for s in OutcomeStatus} else OutcomeStatus.PENDING
     findings = [Finding(NO_FINAL_ANSWER, message, where)]
-    return _write(settings, ledger, transport, waiting, pending, "expired", last, None, findings, now)
+    return _write(settings, ledger, transport, waiting, pending, item, "expired", last, None, findings, now)
 
 
 def _write(
@@ -162,6 +164,7 @@ def _write(
     transport: Transport,
     waiting: WaitingRecord,
     pending: PendingAnswer,
+    item: SpooledDeclaration,
     purpose: str,
     status: OutcomeStatus,
     outcome: DeclarationOutcome | None,
@@ -174,7 +177,6 @@ def _write(
     name = pending.name.replace(".final.", f".{purpose}.")
     sink = OutboxSink(transport, waiting.partner, ledger, waiting.file_id, ChannelWatch())
     reference = control_reference(f"{purpose}:{pending.transaction_number}:{pending.version}")
-    item = spooled(pending)
     with sink.open(name) as out:
         if pending.kind == "cadout":
             writer = CadOutWriter(

@@ -444,6 +444,25 @@ def test_a_version_never_final_by_its_deadline_is_told_to_the_partner_once(
     assert [p.name for p in gateway.outbox.glob("*.expired.cusres.edi")] == [told.name]
 
 
+def test_a_cad_in_declaration_never_final_by_its_deadline_gets_a_cad_out_saying_so_once(
+    gateway: Gateway, connector: CarmConnector
+) -> None:
+    txn = "10207003000585"
+    released_original(connector, txn)
+    change = change_of(txn)
+    senders = [(change.importer.account, "HN"), (change.declarant.account, "AK")]
+    gateway.receive(connector, "change.xml", cadin_document([change], f"{txn}00002001", senders))
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=15)
+    assert gateway.follow_up(connector, later) == {"answered": 0, "waiting": 0, "expired": 1}
+    assert gateway.follow_up(connector, later) == {"answered": 0, "waiting": 0, "expired": 0}
+    [told] = gateway.outbox.glob("*.expired.cadout.xml")
+    [answer] = read_cadout(told.read_bytes())
+    assert (answer.status, answer.transaction_number, answer.version) == ("42", txn, 2)
+    [error] = answer.errors
+    assert (error.code, error.pointer) == ("CARM-EXP", "/DocumentMetaData/Declaration[1]")
+    assert "no final answer from CARM by the deadline" in error.message
+
+
 # --- the service, configured as a deployment is: CARM's endpoint from an Airflow connection ------------
 
 
