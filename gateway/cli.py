@@ -1,4 +1,4 @@
-"""``carm-edi``: check, estimate, process, ledger list/show, reprocess, demo, schema, portal serve|adjustments|approve|refuse, tariff, rates.
+"""``carm-edi``: check, estimate, process, ledger list/show/purge, reprocess, demo, schema, portal serve|adjustments|approve|refuse, tariff, rates.
 
 Exit codes of ``check``: 0 accepted, 1 rejected, 2 cannot run; of ``estimate``:
 0 declared amounts match, 1 differences, 2 cannot run.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import getpass
 import json
 import os
@@ -188,16 +189,20 @@ def _ledger_show(args: argparse.Namespace) -> int:
 
 def _ledger_list(args: argparse.Namespace) -> int:
     from gateway.ledger_views import FILTERS, list_files, query_from
+    from gateway.partners import RegistryError, load_registry
+    from gateway.retention import cutoffs
     from ledger import Ledger
     from ledger.search import QueryError
 
+    settings = _operator_settings(args)
     filters = {k: v for k in (*FILTERS, "page", "per_page") if (v := getattr(args, k)) is not None}
     try:
-        query = query_from({k: str(v) for k, v in filters.items()})
-    except QueryError as error:
+        due = cutoffs(settings, load_registry(settings.partners_path), dt.datetime.now(dt.UTC)) if args.due else None
+        query = query_from({k: str(v) for k, v in filters.items()}, due)
+    except (QueryError, RegistryError) as error:
         _emit_cannot_run(args.json, str(error))
         return EXIT_CANNOT_RUN
-    ledger = Ledger(_operator_settings(args).ledger_database_url())
+    ledger = Ledger(settings.ledger_database_url())
     try:
         listing = list_files(ledger, query)
     finally:
@@ -215,6 +220,32 @@ def _ledger_list(args: argparse.Namespace) -> int:
         if f["first_finding"]:
             print(f"        {f['first_finding']}")
     return EXIT_ACCEPTED
+
+
+def _ledger_purge(args: argparse.Namespace) -> int:
+    from gateway.operator import Requester
+    from gateway.partners import RegistryError
+    from gateway.retention import purge
+
+    try:
+        result = purge(
+            _operator_settings(args), Requester(getpass.getuser(), "cli"), dry_run=args.dry_run, partner=args.partner
+        )
+    except RegistryError as error:
+        _emit_cannot_run(args.json, str(error))
+        return EXIT_CANNOT_RUN
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        for row in result["due"]:
+            outcome = "due" if args.dry_run else "purged" if row in result["purged"] else row.get("error", "left alone")
+            print(
+                f"{row['id']:>6}  {row['partner']}/{row['name']}  {row['state']}  received {row['received_at']}  "
+                f"kept until {row['kept_until']}: {outcome}"
+            )
+        verb = "due for purge" if args.dry_run else f"due, {len(result['purged'])} purged, {len(result['failed'])} kept"
+        print(f"{len(result['due'])} files {verb}")
+    return EXIT_REJECTED if result["failed"] else EXIT_ACCEPTED
 
 
 def _reprocess(args: argparse.Namespace) -> int:
@@ -328,11 +359,23 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--received-from", dest="received_from", help="first UTC day, YYYY-MM-DD")
     listing.add_argument("--received-to", dest="received_to", help="last UTC day, YYYY-MM-DD")
     listing.add_argument("--text", help="part of the name or note, or a transaction number")
+    listing.add_argument(
+        "--due", action="store_const", const="yes", help="only the files due for purge (their retention has ended)"
+    )
     listing.add_argument("--page", type=int)
     listing.add_argument("--per-page", dest="per_page", type=int)
     listing.add_argument("--inbox", dest="data_dir", help="data folder (default: settings)")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=_ledger_list)
+    purging = ledger_commands.add_parser(
+        "purge",
+        help="delete the originals, answers and ledger rows of the files whose retention has ended (audited)",
+    )
+    purging.add_argument("--dry-run", action="store_true", help="only list the files due, delete nothing")
+    purging.add_argument("--partner", help="only this partner's files")
+    purging.add_argument("--inbox", dest="data_dir", help="data folder (default: settings)")
+    purging.add_argument("--json", action="store_true")
+    purging.set_defaults(handler=_ledger_purge)
 
     again = commands.add_parser(
         "reprocess", help="process a quarantined file or the parked files again, keeping their history"
