@@ -230,7 +230,10 @@ def _ledger_purge(args: argparse.Namespace) -> int:
     try:
         with _output_to_stderr():  # the channels' hooks log to stdout
             result = purge(
-                _operator_settings(args), Requester(getpass.getuser(), "cli"), dry_run=args.dry_run, partner=args.partner
+                _operator_settings(args),
+                Requester(getpass.getuser(), "cli"),
+                dry_run=args.dry_run,
+                partner=args.partner,
             )
     except RegistryError as error:
         _emit_cannot_run(args.json, str(error))

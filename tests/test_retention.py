@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,7 @@ from gateway.settings import Settings
 from ledger import Ledger
 from tests.conftest import DAGS_FOLDER
 from tests.servers import SshServer
+from tests.test_operations_page import page  # noqa: F401  (the fixture: the plugin's app signed in)
 from tests.test_operator_cli import cli
 
 LONG_AGO = dt.datetime(2018, 6, 1, 12, 0, tzinfo=dt.UTC)  # kept through 2024-12-31
@@ -62,7 +64,11 @@ def rows_of(settings: Settings, file_id: int) -> dict[str, int]:
     ledger = ledger_of(settings)
     try:
         with ledger.engine.connect() as connection:
-            counts = {"files": connection.execute(text("SELECT count(*) FROM files WHERE id = :id"), {"id": file_id}).scalar_one()}
+            counts = {
+                "files": connection.execute(
+                    text("SELECT count(*) FROM files WHERE id = :id"), {"id": file_id}
+                ).scalar_one()
+            }
             for table in TABLES:
                 counts[table] = connection.execute(
                     text(f"SELECT count(*) FROM {table} WHERE file_id = :id"), {"id": file_id}
@@ -113,7 +119,7 @@ def test_a_dry_run_lists_what_is_due_and_deletes_nothing(gateway_settings: Setti
     assert {r["state"] for r in result["due"]} == {"archived", "quarantined"}
     after = {i: (stored(gateway_settings, i), rows_of(gateway_settings, i)) for i in before}
     assert after == before
-    for (original, acks), _rows in after.values():
+    for (original, _acks), _rows in after.values():
         assert original is not None and Path(original).is_file()
     assert purge_actions(gateway_settings) == []
     code, listing = cli("ledger", "purge", "--dry-run")
@@ -324,3 +330,26 @@ def test_a_run_that_could_not_purge_a_file_fails_and_names_it(
     assert rows_of(gateway_settings, v01)["files"] == 1  # kept for the next run
     assert rows_of(gateway_settings, local["ids"]["broker01/i10_bad_date.edi"])["files"] == 0  # the other went
     assert Path("/etc/hostname").is_file()
+
+
+# --- the operations page and ledger list ----------------------------------------------------------
+
+
+def test_the_page_and_ledger_list_show_what_is_due_for_purge(
+    local: dict[str, Any], request: pytest.FixtureRequest
+) -> None:
+    admin = request.getfixturevalue("page")("admin")  # the plugin's app, signed in (tests/test_operations_page.py)
+    partners = {p["partner"]: p for p in admin.get("/api/partners").json()}
+    assert partners["broker01"]["due_for_purge"] == 2 and partners["bank01"]["due_for_purge"] == 0
+    html = admin.get("/files").text
+    assert 'href="/carm/files?partner=broker01&amp;due=yes">2</a>' in html  # the count links to the list
+    due = admin.get("/files", params={"partner": "broker01", "due": "yes"}).text
+    assert sorted(int(i) for i in re.findall(r'data-file="(\d+)"', due)) == sorted(local["old"])
+    assert 'name="due" value="yes" checked' in due
+    listing = admin.get("/api/files", params={"due": "yes"}).json()
+    assert sorted(f["id"] for f in listing["files"]) == sorted(local["old"]) and listing["total"] == 2
+    everything = admin.get("/api/files").json()
+    assert everything["total"] == 3
+    assert admin.get("/api/files", params={"due": "maybe"}).status_code == 400
+    code, listed = cli("ledger", "list", "--due", "--json")
+    assert code == 0 and sorted(f["id"] for f in listed["files"]) == sorted(local["old"])
