@@ -289,9 +289,11 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _portal_serve(args: argparse.Namespace) -> int:
+    from gateway.portal_commands import audit_ledger_url, decision_recorder
     from portal.server import serve
 
     settings = Settings()
+    ledger_url = audit_ledger_url(settings)  # the operators' decisions go to its audit trail
     serve(
         args.host,
         args.port,
@@ -300,6 +302,7 @@ def _portal_serve(args: argparse.Namespace) -> int:
         api_key=settings.portal_api_key,
         reference_dir=settings.reference_dir,
         latency_ms=args.latency_ms,
+        on_decision=decision_recorder(ledger_url) if ledger_url is not None else None,
     )
     return EXIT_ACCEPTED
 
