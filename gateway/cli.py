@@ -225,31 +225,39 @@ def _ledger_list(args: argparse.Namespace) -> int:
 def _ledger_purge(args: argparse.Namespace) -> int:
     from gateway.operator import Requester
     from gateway.partners import RegistryError
-    from gateway.retention import purge
+    from gateway.retention import purge, purge_files
 
+    settings, requester = _operator_settings(args), Requester(getpass.getuser(), "cli")
+    options = {"dry_run": args.dry_run, "partner": args.partner}
+    counts = dict.fromkeys(("due", "purged", "kept", "changed"), 0)
     try:
-        with _output_to_stderr():  # the channels' hooks log to stdout
-            result = purge(
-                _operator_settings(args),
-                Requester(getpass.getuser(), "cli"),
-                dry_run=args.dry_run,
-                partner=args.partner,
-            )
+        if args.json:  # one JSON document, gathered first; the channels' hooks log to stdout meanwhile
+            with _output_to_stderr():
+                result = purge(settings, requester, **options)
+            counts["kept"] = len(result["failed"])
+        else:  # a line per file as it is done
+            for row in purge_files(settings, requester, **options):
+                counts["due"] += 1
+                if row["outcome"] != "due":
+                    counts[row["outcome"]] += 1
+                print(
+                    f"{row['id']:>6}  {row['partner']}/{row['name']}  {row['state']}  received {row['received_at']}  "
+                    f"kept until {row['kept_until']}: {row.get('error', row['outcome'])}",
+                    flush=True,
+                )
     except RegistryError as error:
         _emit_cannot_run(args.json, str(error))
         return EXIT_CANNOT_RUN
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
+    elif args.dry_run:
+        print(f"{counts['due']} files due for purge")
     else:
-        for row in result["due"]:
-            outcome = "due" if args.dry_run else "purged" if row in result["purged"] else row.get("error", "left alone")
-            print(
-                f"{row['id']:>6}  {row['partner']}/{row['name']}  {row['state']}  received {row['received_at']}  "
-                f"kept until {row['kept_until']}: {outcome}"
-            )
-        verb = "due for purge" if args.dry_run else f"due, {len(result['purged'])} purged, {len(result['failed'])} kept"
-        print(f"{len(result['due'])} files {verb}")
-    return EXIT_REJECTED if result["failed"] else EXIT_ACCEPTED
+        print(
+            f"{counts['due']} files due: {counts['purged']} purged, {counts['kept']} kept, "
+            f"{counts['changed']} changed meanwhile (left alone)"
+        )
+    return EXIT_REJECTED if counts["kept"] else EXIT_ACCEPTED
 
 
 def _reprocess(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from gateway.operator import Requester, outbox_name
@@ -69,42 +70,64 @@ def _due_row(record: FileRecord, years: int) -> dict[str, Any]:
     }
 
 
-def purge(
+PAGE = 500
+"""Due files read from the ledger at a time."""
+
+
+def purge_files(
     settings: Settings,
     requester: Requester,
     *,
     dry_run: bool = False,
     partner: str | None = None,
     now: dt.datetime | None = None,
-) -> dict[str, Any]:
-    """Purge every file due (of ``partner`` when given); with ``dry_run`` only list them.
-    ``due``: the files due; ``purged``: those deleted, each with what was; ``failed``: those
-    kept because their stored files could not be deleted (the error says why)."""
+) -> Iterator[dict[str, Any]]:
+    """Purge every file due (of ``partner`` when given), one at a time, reading them a page at a
+    time; yields each file's row as it is done: ``outcome`` ``due`` (``dry_run``: nothing is
+    deleted), ``purged`` (with what was ``deleted``), ``kept`` (its stored files could not be
+    deleted: ``error`` says why; its rows stay for the next purge) or ``changed`` (reprocessed
+    since it was listed: left alone)."""
     now = now or dt.datetime.now(dt.UTC)
     registry = load_registry(settings.partners_path)
+    due = cutoffs(settings, registry, now)
     ledger = Ledger(settings.ledger_database_url())
     try:
-        due = due_files(ledger, cutoffs(settings, registry, now), partner)
-        listing = [_due_row(r, retention_years(settings, registry, r.partner)) for r in due]
-        result: dict[str, Any] = {"dry_run": dry_run, "due": listing, "purged": [], "failed": []}
-        if dry_run or not due:
-            return result
         with PartnerChannels(registry.channels(), settings.resolved_data_dir) as channels:
-            for record, row in zip(due, listing, strict=True):
-                try:
-                    row["deleted"] = _purge_file(ledger, channels, record, row, requester)
-                except Exception as error:  # one file's channel failing keeps that file, not the others
-                    row["error"] = f"{type(error).__name__}: {error}"
-                    log.error(
-                        "retention: %s/%s (file %d) kept: %s", record.partner, record.name, record.id, row["error"]
+            last = 0
+            while page := due_files(ledger, due, partner, after=last, limit=PAGE):
+                last = page[-1].id
+                for record in page:
+                    row = _due_row(record, retention_years(settings, registry, record.partner))
+                    if dry_run:
+                        yield {**row, "outcome": "due"}
+                        continue
+                    try:
+                        deleted = _purge_file(ledger, channels, record, row, requester)
+                    except Exception as error:  # one file's channel failing keeps that file, not the others
+                        row["error"] = f"{type(error).__name__}: {error}"
+                        log.error("retention: %s/%s (file %d) kept: %s", record.partner, record.name, record.id,
+                                  row["error"])  # fmt: skip
+                        yield {**row, "outcome": "kept"}
+                        continue
+                    yield (
+                        {**row, "outcome": "changed"}
+                        if deleted is None
+                        else {**row, "outcome": "purged", "deleted": deleted}
                     )
-                    result["failed"].append(row)
-                    continue
-                if row["deleted"] is not None:
-                    result["purged"].append(row)
-        return result
     finally:
         ledger.dispose()
+
+
+def purge(settings: Settings, requester: Requester, **options: Any) -> dict[str, Any]:
+    """``purge_files`` gathered (``carm-edi ledger purge --json``): ``due`` every file due,
+    ``purged`` those deleted, ``failed`` those kept."""
+    rows = list(purge_files(settings, requester, **options))
+    return {
+        "dry_run": bool(options.get("dry_run")),
+        "due": rows,
+        "purged": [r for r in rows if r["outcome"] == "purged"],
+        "failed": [r for r in rows if r["outcome"] == "kept"],
+    }
 
 
 def _purge_file(
@@ -138,11 +161,17 @@ class PurgeIncomplete(RuntimeError):
     """Some due files could not be purged (their channel failed): they are kept for the next run."""
 
 
-def purge_or_fail(settings: Settings, requester: Requester) -> dict[str, Any]:
-    """The scheduled purge: ``purge``'s counts, or ``PurgeIncomplete`` (the task fails, the run
-    shows it) naming the files kept; the others were purged all the same."""
-    result = purge(settings, requester)
-    if result["failed"]:
-        named = "; ".join(f"file {r['id']} {r['partner']}/{r['name']}: {r['error']}" for r in result["failed"])
-        raise PurgeIncomplete(f"{len(result['failed'])} of {len(result['due'])} files due were kept: {named}")
-    return {"due": len(result["due"]), "purged": len(result["purged"]), "files": [r["id"] for r in result["purged"]]}
+def purge_or_fail(settings: Settings, requester: Requester) -> dict[str, int]:
+    """The scheduled purge, file by file: how many were due, purged, kept or changed, or
+    ``PurgeIncomplete`` (the task fails, the run shows it) naming the first files kept; the
+    others were purged all the same."""
+    counts = dict.fromkeys(("due", "purged", "kept", "changed"), 0)
+    kept: list[str] = []
+    for row in purge_files(settings, requester):
+        counts["due"] += 1
+        counts[row["outcome"]] += 1
+        if row["outcome"] == "kept" and len(kept) < 20:
+            kept.append(f"file {row['id']} {row['partner']}/{row['name']}: {row['error']}")
+    if counts["kept"]:
+        raise PurgeIncomplete(f"{counts['kept']} of {counts['due']} files due were kept: {'; '.join(kept)}")
+    return counts

@@ -47,9 +47,12 @@ class Cutoffs:
         return and_(FileRecord.state.in_(FileState.FINAL), or_(*own, others))
 
 
-def due_files(ledger: Ledger, cutoffs: Cutoffs, partner: str | None = None) -> list[FileRecord]:
-    """The files due for purge (of ``partner`` when given), oldest first."""
-    query = select(FileRecord).where(cutoffs.clause()).order_by(FileRecord.received_at, FileRecord.id)
+def due_files(
+    ledger: Ledger, cutoffs: Cutoffs, partner: str | None = None, *, after: int = 0, limit: int | None = None
+) -> list[FileRecord]:
+    """The files due for purge (of ``partner`` when given) by id, those after id ``after``, at
+    most ``limit`` of them: a purge reads them a page at a time."""
+    query = select(FileRecord).where(cutoffs.clause(), FileRecord.id > after).order_by(FileRecord.id).limit(limit)
     if partner:
         query = query.where(FileRecord.partner == partner)
     with ledger.session() as s:
