@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -353,7 +354,8 @@ def cli(portal: PortalServer, *args: str, env: dict[str, str] | None = None) -> 
     (a decision goes to the audit trail of a ledger found there)."""
     env = {
         **os.environ, "CARM_PORTAL_URL": portal.url, "CARM_PORTAL_API_KEY": API_KEY, "CARM_PORTAL_MAX_ATTEMPTS": "1",
-        "CARM_DATA_DIR": tempfile.mkdtemp(prefix="carm-portal-cli-"), **(env or {}),
+        "CARM_DATA_DIR": os.path.join(tempfile.gettempdir(), f"carm-portal-cli-{uuid.uuid4().hex}"),  # never made
+        **(env or {}),
     }  # fmt: skip
     result = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "portal", *args], capture_output=True, text=True, timeout=120, env=env
