@@ -1,4 +1,4 @@
-"""``carm-edi``: check, estimate, process, ledger list/show, reprocess, demo, schema, portal serve|adjustments|approve|refuse, tariff, rates.
+"""``carm-edi``: check, estimate, process, ledger list/show/purge, reprocess, demo, schema, portal serve|adjustments|approve|refuse, tariff, rates.
 
 Exit codes of ``check``: 0 accepted, 1 rejected, 2 cannot run; of ``estimate``:
 0 declared amounts match, 1 differences, 2 cannot run.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import getpass
 import json
 import os
@@ -188,16 +189,20 @@ def _ledger_show(args: argparse.Namespace) -> int:
 
 def _ledger_list(args: argparse.Namespace) -> int:
     from gateway.ledger_views import FILTERS, list_files, query_from
+    from gateway.partners import RegistryError, load_registry
+    from gateway.retention import cutoffs
     from ledger import Ledger
     from ledger.search import QueryError
 
+    settings = _operator_settings(args)
     filters = {k: v for k in (*FILTERS, "page", "per_page") if (v := getattr(args, k)) is not None}
     try:
-        query = query_from({k: str(v) for k, v in filters.items()})
-    except QueryError as error:
+        due = cutoffs(settings, load_registry(settings.partners_path), dt.datetime.now(dt.UTC)) if args.due else None
+        query = query_from({k: str(v) for k, v in filters.items()}, due)
+    except (QueryError, RegistryError) as error:
         _emit_cannot_run(args.json, str(error))
         return EXIT_CANNOT_RUN
-    ledger = Ledger(_operator_settings(args).ledger_database_url())
+    ledger = Ledger(settings.ledger_database_url())
     try:
         listing = list_files(ledger, query)
     finally:
@@ -215,6 +220,44 @@ def _ledger_list(args: argparse.Namespace) -> int:
         if f["first_finding"]:
             print(f"        {f['first_finding']}")
     return EXIT_ACCEPTED
+
+
+def _ledger_purge(args: argparse.Namespace) -> int:
+    from gateway.operator import Requester
+    from gateway.partners import RegistryError
+    from gateway.retention import purge, purge_files
+
+    settings, requester = _operator_settings(args), Requester(getpass.getuser(), "cli")
+    options = {"dry_run": args.dry_run, "partner": args.partner}
+    counts = dict.fromkeys(("due", "purged", "kept", "changed"), 0)
+    try:
+        if args.json:  # one JSON document, gathered first; the channels' hooks log to stdout meanwhile
+            with _output_to_stderr():
+                result = purge(settings, requester, **options)
+            counts["kept"] = len(result["failed"])
+        else:  # a line per file as it is done
+            for row in purge_files(settings, requester, **options):
+                counts["due"] += 1
+                if row["outcome"] != "due":
+                    counts[row["outcome"]] += 1
+                print(
+                    f"{row['id']:>6}  {row['partner']}/{row['name']}  {row['state']}  received {row['received_at']}  "
+                    f"kept until {row['kept_until']}: {row.get('error', row['outcome'])}",
+                    flush=True,
+                )
+    except RegistryError as error:
+        _emit_cannot_run(args.json, str(error))
+        return EXIT_CANNOT_RUN
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    elif args.dry_run:
+        print(f"{counts['due']} files due for purge")
+    else:
+        print(
+            f"{counts['due']} files due: {counts['purged']} purged, {counts['kept']} kept, "
+            f"{counts['changed']} changed meanwhile (left alone)"
+        )
+    return EXIT_REJECTED if counts["kept"] else EXIT_ACCEPTED
 
 
 def _reprocess(args: argparse.Namespace) -> int:
@@ -254,9 +297,11 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _portal_serve(args: argparse.Namespace) -> int:
+    from gateway.portal_commands import audit_ledger_url, decision_recorder
     from portal.server import serve
 
     settings = Settings()
+    ledger_url = audit_ledger_url(settings)  # the operators' decisions go to its audit trail
     serve(
         args.host,
         args.port,
@@ -265,6 +310,7 @@ def _portal_serve(args: argparse.Namespace) -> int:
         api_key=settings.portal_api_key,
         reference_dir=settings.reference_dir,
         latency_ms=args.latency_ms,
+        on_decision=decision_recorder(ledger_url) if ledger_url is not None else None,
     )
     return EXIT_ACCEPTED
 
@@ -328,11 +374,23 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--received-from", dest="received_from", help="first UTC day, YYYY-MM-DD")
     listing.add_argument("--received-to", dest="received_to", help="last UTC day, YYYY-MM-DD")
     listing.add_argument("--text", help="part of the name or note, or a transaction number")
+    listing.add_argument(
+        "--due", action="store_const", const="yes", help="only the files due for purge (their retention has ended)"
+    )
     listing.add_argument("--page", type=int)
     listing.add_argument("--per-page", dest="per_page", type=int)
     listing.add_argument("--inbox", dest="data_dir", help="data folder (default: settings)")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=_ledger_list)
+    purging = ledger_commands.add_parser(
+        "purge",
+        help="delete the originals, answers and ledger rows of the files whose retention has ended (audited)",
+    )
+    purging.add_argument("--dry-run", action="store_true", help="only list the files due, delete nothing")
+    purging.add_argument("--partner", help="only this partner's files")
+    purging.add_argument("--inbox", dest="data_dir", help="data folder (default: settings)")
+    purging.add_argument("--json", action="store_true")
+    purging.set_defaults(handler=_ledger_purge)
 
     again = commands.add_parser(
         "reprocess", help="process a quarantined file or the parked files again, keeping their history"

@@ -15,12 +15,13 @@ from typing import Any
 from gateway.operator import file_view, outbox_name
 from gateway.partners import PartnerRegistry
 from ledger import Ledger
+from ledger.retention import Cutoffs
 from ledger.search import ACCEPTED_STATUSES, FileQuery, FileRow, QueryError, outcome_of, partner_activity, search_files
 from ledger.store import as_utc
 from ledger.tables import FileRecord, utcnow
 from transports.base import Transport
 
-FILTERS = ("partner", "outcome", "received_from", "received_to", "text")
+FILTERS = ("partner", "outcome", "received_from", "received_to", "text", "due")
 """The file list's filters, as the page's query parameters and ``carm-edi ledger list``'s options."""
 
 ACK_PREVIEW_BYTES = 256 * 1024
@@ -36,8 +37,12 @@ def _date(value: str | None, name: str) -> dt.date | None:
         raise QueryError(f"{name} {value!r} is not a date (YYYY-MM-DD)") from None
 
 
-def query_from(params: dict[str, str]) -> FileQuery:
-    """The file query of the page's (and ``/api/files``' and ``carm-edi ledger list``'s) parameters; ``QueryError`` says which is wrong."""
+def query_from(params: dict[str, str], due: Cutoffs | None = None) -> FileQuery:
+    """The file query of the page's (and ``/api/files``' and ``carm-edi ledger list``'s) parameters;
+    ``QueryError`` says which is wrong. ``due=yes`` keeps the files due for purge under ``due``."""
+    wanted = (params.get("due") or "").lower()
+    if wanted not in ("", "yes", "no"):
+        raise QueryError(f"due {params['due']!r}: yes (only the files due for purge) or no")
     try:
         page, per_page = int(params.get("page") or 1), int(params.get("per_page") or 50)
     except ValueError:
@@ -48,6 +53,7 @@ def query_from(params: dict[str, str]) -> FileQuery:
         received_from=_date(params.get("received_from"), "received_from"),
         received_to=_date(params.get("received_to"), "received_to"),
         text=params.get("text") or None,
+        due=due if wanted == "yes" else None,
         page=page,
         per_page=per_page,
     )

@@ -44,18 +44,28 @@ def _age(seconds: int | None) -> str:
     return f"{seconds // 3600} h"
 
 
-def partners_table(rows: list[dict[str, Any]]) -> str:
+def _due(base: str, row: dict[str, Any]) -> str:
+    """The partner's count of files due for purge, linking to their list."""
+    count = row.get("due_for_purge", 0)
+    if not count:
+        return "0"
+    query = urlencode({"partner": row["partner"], "due": "yes"})
+    return f'<a class="due" href="{esc(base)}/files?{esc(query)}">{count}</a>'
+
+
+def partners_table(base: str, rows: list[dict[str, Any]]) -> str:
     lines = "".join(
         f"<tr><td>{esc(r['partner'])}</td><td>{r['received_today']}</td><td>{r['quarantined']}</td>"
         f"<td>{r['parked']}</td><td>{r['overdue']}</td>"
         f"<td>{esc(r['inbox_error']) if r['inbox_error'] else _age(r['oldest_inbox_seconds'])}</td>"
-        f'<td class="{"quiet" if r["last_seen"] is None else ""}">{esc(r["last_seen"] or "never")}</td></tr>'
+        f'<td class="{"quiet" if r["last_seen"] is None else ""}">{esc(r["last_seen"] or "never")}</td>'
+        f"<td>{_due(base, r)}</td></tr>"
         for r in rows
     )
     return (
         '<h2>Partners now</h2><table id="partners"><tr><th>Partner</th><th>Received today</th><th>Quarantined</th>'
-        "<th>Parked</th><th>In processing past its lease</th><th>Oldest inbox file</th><th>Last file seen</th></tr>"
-        f"{lines}</table>"
+        "<th>Parked</th><th>In processing past its lease</th><th>Oldest inbox file</th><th>Last file seen</th>"
+        f"<th>Due for purge</th></tr>{lines}</table>"
     )
 
 
@@ -90,6 +100,7 @@ def filters_form(base: str, filters: dict[str, str], partners: list[str]) -> str
 <label>Received from <input type="date" name="received_from" value="{esc(filters.get("received_from"))}"></label>
 <label>to <input type="date" name="received_to" value="{esc(filters.get("received_to"))}"></label>
 <label>Text <input type="search" name="text" value="{esc(filters.get("text"))}" placeholder="name, note, transaction"></label>
+<label><input type="checkbox" name="due" value="yes"{" checked" if filters.get("due") == "yes" else ""}> due for purge</label>
 <button type="submit">Filter</button></form>"""
 
 

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from gateway import operations_html as html
 from gateway.ledger_views import FILTERS, file_detail, list_files, partner_status, query_from, read_acknowledgement
 from gateway.operator import OperatorError, Requester, resend_acknowledgements
+from gateway.retention import cutoffs, due_by_partner
 from gateway.service import load_partners, open_transport, reprocess
 from gateway.settings import Settings
 from gateway.waiting import waiting_report
@@ -84,8 +85,13 @@ def create_app(
         return HTMLResponse(body, status_code=error.status_code)
 
     def files_data(request: Request) -> dict[str, Any]:
+        params = dict(request.query_params)
         try:
-            query = query_from(dict(request.query_params))
+            due = None
+            if params.get("due"):  # the cutoffs need the registry: read only when asked
+                current = settings()
+                due = cutoffs(current, load_partners(current), dt.datetime.now(dt.UTC))
+            query = query_from(params, due)
         except QueryError as error:
             raise HTTPException(400, str(error)) from None
         with ledger() as opened:
@@ -102,7 +108,11 @@ def create_app(
         current = settings()
         registry = load_partners(current)
         with ledger() as opened, open_transport(current, registry) as transport:
-            return partner_status(opened, transport, registry)
+            rows = partner_status(opened, transport, registry)
+            due = due_by_partner(opened, current, registry, dt.datetime.now(dt.UTC))
+        for row in rows:
+            row["due_for_purge"] = due.get(row["partner"], 0)
+        return rows
 
     def waiting_data() -> list[dict[str, Any]]:
         with ledger() as opened:
@@ -126,7 +136,7 @@ def create_app(
         partners = partners_data()
         filters = {k: request.query_params.get(k, "") for k in FILTERS}
         body = (
-            html.partners_table(partners)
+            html.partners_table(base(request), partners)
             + html.waiting_table(waiting_data())
             + html.filters_form(base(request), filters, [p["partner"] for p in partners])
             + html.files_table(base(request), listing, filters)

@@ -113,6 +113,12 @@ class Partner(_Model):
     max_failed_attempts: int | None = Field(
         default=None, ge=1, description="Internal errors before a file is failed; None: settings.max_failed_attempts."
     )
+    retention_years: int | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="Full calendar years after the year of receipt that its files are kept; None: settings.retention_years.",
+    )
 
     @field_validator("importer_accounts")
     @classmethod

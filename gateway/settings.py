@@ -99,6 +99,16 @@ class Settings(BaseSettings):
         "at this many the file is failed: internal error (quarantined, answered, not retried); "
         "a partner's max_failed_attempts in the registry overrides it.",
     )
+    retention_years: int = Field(
+        default=6,
+        ge=0,
+        le=100,
+        description="A file's original, answers (acknowledgements, report) and ledger rows are kept this many full "
+        "calendar years after the year it was received (UTC), then purged by `carm-edi ledger purge` and the "
+        "carm_retention DAG; 6: the customs record-keeping rules (Imported Goods Records Regulations s. 2, Customs "
+        "Brokers Licensing Regulations s. 17(2), CBSA memorandum D17-1-21; docs/decisions.md); a partner's "
+        "retention_years in the registry overrides it.",
+    )
     portal_database_url: str | None = Field(
         default=None, description="SQLAlchemy URL of the embedded portal; default SQLite in data_dir."
     )

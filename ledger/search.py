@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from ledger.retention import Cutoffs
 from ledger.store import FileState, Ledger, as_utc
 from ledger.tables import AcknowledgementRecord, DocumentRecord, FileRecord, utcnow
 
@@ -64,6 +65,8 @@ class FileQuery:
     received_from: dt.date | None = None
     received_to: dt.date | None = None
     text: str | None = None
+    due: Cutoffs | None = None
+    """Only the files due for purge under these cutoffs (``ledger.retention``)."""
     page: int = 1
     per_page: int = 50
 
@@ -87,6 +90,8 @@ class FileQuery:
             found.append(FileRecord.received_at >= _midnight(self.received_from))
         if self.received_to:
             found.append(FileRecord.received_at < _midnight(self.received_to + dt.timedelta(days=1)))
+        if self.due is not None:
+            found.append(self.due.clause())
         if self.text:
             pattern = f"%{_escape_like(self.text.strip().lower())}%"
             documents = select(DocumentRecord.file_id).where(DocumentRecord.transaction_number == self.text.strip())

@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import create_engine, delete, event, insert, inspect, or_, select, text
+from sqlalchemy import create_engine, delete, event, insert, inspect, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -707,6 +707,33 @@ class Ledger:
             if target is not None:
                 query = query.where(OperatorAction.target == target)
             return list(s.scalars(query))
+
+    def purge(self, file_id: int, *, who: str, source: str, detail: str) -> bool:
+        """Delete every row of a file whose retention has ended (its events, interchanges,
+        documents, acknowledgements and their resends, waiting versions, the interchanges we
+        sent in answer; a partner's CONTRL on ours forgets the file that carried it) and
+        write the purge to the audit trail, in one transaction: the audit row is the file's
+        only trace. False (nothing done) when the file is gone or no longer final (an
+        operator reprocessed it meanwhile)."""
+        with self.session() as s:
+            record = s.scalars(select(FileRecord).where(FileRecord.id == file_id).with_for_update()).one_or_none()
+            if record is None or record.state not in FileState.FINAL:
+                return False
+            s.execute(delete(AcknowledgementResend).where(AcknowledgementResend.file_id == file_id))
+            s.execute(delete(AcknowledgementRecord).where(AcknowledgementRecord.file_id == file_id))
+            s.execute(delete(DocumentRecord).where(DocumentRecord.file_id == file_id))
+            s.execute(delete(WaitingRecord).where(WaitingRecord.file_id == file_id))
+            s.execute(
+                update(SentInterchangeRecord)
+                .where(SentInterchangeRecord.ack_file_id == file_id)
+                .values(ack_file_id=None)
+            )
+            s.execute(delete(SentInterchangeRecord).where(SentInterchangeRecord.file_id == file_id))
+            s.execute(delete(InterchangeRecord).where(InterchangeRecord.file_id == file_id))
+            s.execute(delete(FileEvent).where(FileEvent.file_id == file_id))
+            s.delete(record)
+            s.add(OperatorAction(who=who, action="purge", target=f"file {file_id}", source=source, detail=detail))
+            return True
 
     # interchanges we sent -------------------------------------------------
     def record_sent_interchange(

@@ -11,17 +11,22 @@ note (41 with code P120). Each decision is recorded once with who and when
 # No ``from __future__ import annotations``: FastAPI resolves the route signatures at runtime.
 
 import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from itertools import groupby
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from domain.declaration import DeclarationFunction
 from domain.outcome import DeclarationOutcome, OutcomeStatus, PortalError
 from portal import codes
+from portal.headers import AUDIT_HEADER, SOURCE_HEADER
 from portal.payments import difference, owed
 from portal.store import (
     AdjustmentDecision,
@@ -33,7 +38,10 @@ from portal.store import (
     StoredVersion,
 )
 
+log = logging.getLogger(__name__)
+
 AdjustmentState = Literal["pending", "approved", "refused"]
+CALLER_SOURCES = ("cli", "page", "dag")
 _STATES: dict[Decision, AdjustmentState] = {Decision.APPROVE: "approved", Decision.REFUSE: "refused"}
 
 
@@ -55,6 +63,21 @@ class Adjustment(BaseModel):
     operator: str | None = None
     note: str | None = None
     decided_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class DecisionMade:
+    """A decision the portal recorded (``first``) or answered again unchanged, for an audit trail."""
+
+    adjustment: dict[str, Any]  # the answer's body: transaction_number, version, state, operator, note, difference...
+    decision: str  # approve, refuse
+    operator: str  # who asked (the adjustment's operator is who decided first)
+    source: str  # the caller's SOURCE_HEADER (cli, page, dag), else "portal"
+    first: bool
+
+
+OnDecision = Callable[[DecisionMade], None]
+"""Told of every decision the portal answers (201 or 200); the portal knows no audit trail itself."""
 
 
 class AdjustmentList(BaseModel):
@@ -146,8 +169,11 @@ def decide(
     return _errors(503, [codes.TRY_AGAIN.error()])
 
 
-def adjustment_router(store: PortalStore) -> APIRouter:
-    """The decision and listing routes (mounted under ``/v1`` by ``portal.app``)."""
+def adjustment_router(store: PortalStore, on_decision: OnDecision | None = None) -> APIRouter:
+    """The decision and listing routes (mounted under ``/v1`` by ``portal.app``); ``on_decision``
+    is told of each decision answered (an audit trail's writer: ``carm-edi portal serve`` gives
+    the gateway ledger's). Its failure is logged and the answer then lacks ``AUDIT_HEADER``,
+    so the caller records the decision itself."""
     router = APIRouter()
 
     @router.post(
@@ -156,9 +182,29 @@ def adjustment_router(store: PortalStore) -> APIRouter:
         response_model=Adjustment,
         responses={200: {"model": Adjustment, "description": "The same decision again: the first, unchanged"}},
     )
-    def post_decision(transaction_number: str, version: int, decision: DecisionIn) -> Any:
+    def post_decision(
+        transaction_number: str,
+        version: int,
+        decision: DecisionIn,
+        source: Annotated[str | None, Header(alias=SOURCE_HEADER, description="cli, page or dag")] = None,
+    ) -> Any:
         """Approve or refuse a pending adjustment (a refusal needs a note); recorded with who and when."""
-        return decide(store, transaction_number, version, decision, dt.datetime.now(dt.UTC))
+        answer = decide(store, transaction_number, version, decision, dt.datetime.now(dt.UTC))
+        if on_decision is not None and answer.status_code in (200, 201):
+            made = DecisionMade(
+                adjustment=json.loads(bytes(answer.body)),
+                decision=decision.decision.value,
+                operator=decision.operator,
+                source=source if source in CALLER_SOURCES else "portal",
+                first=answer.status_code == 201,
+            )
+            try:
+                on_decision(made)
+            except Exception:  # the decision stands; the caller records it
+                log.exception("decision on %s v%d not written to the audit trail", transaction_number, version)
+            else:
+                answer.headers[AUDIT_HEADER] = "recorded"
+        return answer
 
     @router.get("/adjustments", response_model=AdjustmentList)
     def get_adjustments(

@@ -34,7 +34,7 @@ from domain.identifiers import ProgramAccount, bn9_of, is_program_account
 from domain.outcome import DeclarationOutcome, OutcomeStatus, PortalError
 from duties.tariff import Tariff
 from portal import codes
-from portal.adjustments import adjustment_router
+from portal.adjustments import OnDecision, adjustment_router
 from portal.assessment import Assessment, assess
 from portal.carm_api import carm_router
 from portal.payments import PortalCalendar, payment_router
@@ -450,6 +450,7 @@ def create_app(
     delegations_path: Path | str | None = DEFAULT_DELEGATIONS,
     reference_dir: Path | str = DEFAULT_DIRECTORY,
     latency_ms: float = 0.0,
+    on_decision: OnDecision | None = None,
 ) -> FastAPI:
     """The portal app over the database and tariff table; with ``api_key`` every
     ``/v1`` request must send it as ``x-api-key``. Parties and delegations are seeded
@@ -457,7 +458,9 @@ def create_app(
     (the sender checks still apply: register parties through the API). Statements and
     the RPP measure date by ``reference_dir``'s billing calendar, holidays and prescribed
     rates, the assessment by its treatments and charge tables (``Settings.reference_dir``).
-    ``latency_ms`` delays every answer (``add_latency``), for tests and benchmarks of posts in flight."""
+    ``latency_ms`` delays every answer (``add_latency``), for tests and benchmarks of posts in
+    flight. ``on_decision`` is told of each operator's decision on an adjustment
+    (``portal.adjustments``: an audit trail's writer)."""
     store = PortalStore.from_url(database_url)
     tariff = Tariff.load(Path(tariff_path))
     calendar = PortalCalendar.load(Path(reference_dir))
@@ -615,7 +618,9 @@ def create_app(
 
     router.include_router(payment_router(store, calendar))  # payments and statements (portal/payments.py)
     router.include_router(rpp_router(rpp))  # RPP privilege and security (portal/rpp.py)
-    router.include_router(adjustment_router(store))  # operators' decisions on adjustments (portal/adjustments.py)
+    router.include_router(
+        adjustment_router(store, on_decision)
+    )  # operators' decisions on adjustments (portal/adjustments.py)
     app.include_router(router)
     # The CARM-shaped XML API over the same decision (portal/carm_api.py)
     app.include_router(carm_router(store, decide, request_digest), dependencies=auth)

@@ -31,6 +31,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -38,6 +39,7 @@ import httpx
 
 from domain.declaration import Declaration
 from domain.outcome import DeclarationOutcome
+from portal.headers import AUDIT_HEADER, SOURCE_HEADER
 
 _RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 _OUTCOME_STATUS_CODES = (412, 415, 422)
@@ -68,6 +70,15 @@ class PortalSettings(Protocol):
     def portal_concurrency(self) -> int: ...
     @property
     def portal_rate_limit_per_second(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class Decided:
+    """The portal's answer to an operator's decision on an adjustment."""
+
+    adjustment: dict[str, Any]
+    first: bool  # recorded now (201), not the same decision answered again (200)
+    audited: bool  # the portal wrote it to the gateway's audit trail itself
 
 
 class PortalRequestError(Exception):
@@ -305,13 +316,30 @@ class PortalClient:
     ) -> dict[str, Any]:
         """An operator's decision (``approve`` or ``refuse``) on a pending adjustment; the
         recorded adjustment. The same decision again answers the first, unchanged."""
+        return self.decision(transaction_number, version, decision, operator, note).adjustment
+
+    def decision(
+        self,
+        transaction_number: str,
+        version: int,
+        decision: str,
+        operator: str,
+        note: str | None = None,
+        *,
+        source: str | None = None,
+    ) -> Decided:
+        """``decide``, telling the portal where the operator decided (``source``: cli, page,
+        dag) and answering whether it was the first decision and whether the portal wrote it
+        to the audit trail (``portal.headers``)."""
         response = self._send(
             "POST",
             f"/v1/declarations/{transaction_number}/versions/{version}/decision",
             json={"decision": decision, "operator": operator, "note": note},
+            headers={SOURCE_HEADER: source} if source else None,
         )
         if response.is_success:
-            return dict(response.json())
+            audited = response.headers.get(AUDIT_HEADER) == "recorded"
+            return Decided(dict(response.json()), first=response.status_code == 201, audited=audited)
         raise PortalRequestError(response.status_code, _body(response))
 
     def delegations(

@@ -10,6 +10,7 @@ from types import TracebackType
 
 import uvicorn
 
+from portal.adjustments import OnDecision
 from portal.app import create_app
 from validators.reference_data import DEFAULT_DIRECTORY
 
@@ -25,9 +26,18 @@ def serve(
     api_key: str | None = None,
     reference_dir: Path | str = DEFAULT_DIRECTORY,
     latency_ms: float = 0.0,
+    on_decision: OnDecision | None = None,
 ) -> None:
-    """Serve the portal until interrupted (Ctrl-C / SIGTERM); ``latency_ms`` delays every answer."""
-    app = create_app(database_url, tariff_path, api_key=api_key, reference_dir=reference_dir, latency_ms=latency_ms)
+    """Serve the portal until interrupted (Ctrl-C / SIGTERM); ``latency_ms`` delays every answer;
+    ``on_decision`` is told of the adjustment decisions (``create_app``)."""
+    app = create_app(
+        database_url,
+        tariff_path,
+        api_key=api_key,
+        reference_dir=reference_dir,
+        latency_ms=latency_ms,
+        on_decision=on_decision,
+    )
     uvicorn.run(app, host=host, port=port)
 
 
@@ -50,10 +60,17 @@ class PortalServer:
         reference_dir: Path | str = DEFAULT_DIRECTORY,
         latency_ms: float = 0.0,
         certificate: tuple[Path, Path] | None = None,
+        on_decision: OnDecision | None = None,
     ) -> None:
-        """``certificate``: (certificate chain, private key) PEM files: serve HTTPS."""
+        """``certificate``: (certificate chain, private key) PEM files: serve HTTPS;
+        ``on_decision``: told of the adjustment decisions (``create_app``)."""
         self._app = create_app(
-            database_url, tariff_path, api_key=api_key, reference_dir=reference_dir, latency_ms=latency_ms
+            database_url,
+            tariff_path,
+            api_key=api_key,
+            reference_dir=reference_dir,
+            latency_ms=latency_ms,
+            on_decision=on_decision,
         )
         self._certificate = certificate
         self._host = host

@@ -18,6 +18,8 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+import uuid
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -347,8 +349,14 @@ def test_the_deadline_is_the_end_of_the_due_date_in_eastern_time(
 # --- the CLI over HTTP ---------------------------------------------------------------------------
 
 
-def cli(portal: PortalServer, *args: str) -> tuple[int, Any, str]:
-    env = {**os.environ, "CARM_PORTAL_URL": portal.url, "CARM_PORTAL_API_KEY": API_KEY, "CARM_PORTAL_MAX_ATTEMPTS": "1"}
+def cli(portal: PortalServer, *args: str, env: dict[str, str] | None = None) -> tuple[int, Any, str]:
+    """``carm-edi portal ARGS`` in a subprocess; its data folder is a fresh one unless ``env`` names one
+    (a decision goes to the audit trail of a ledger found there)."""
+    env = {
+        **os.environ, "CARM_PORTAL_URL": portal.url, "CARM_PORTAL_API_KEY": API_KEY, "CARM_PORTAL_MAX_ATTEMPTS": "1",
+        "CARM_DATA_DIR": os.path.join(tempfile.gettempdir(), f"carm-portal-cli-{uuid.uuid4().hex}"),  # never made
+        **(env or {}),
+    }  # fmt: skip
     result = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "portal", *args], capture_output=True, text=True, timeout=120, env=env
     )
@@ -385,3 +393,69 @@ def test_the_operator_defaults_to_the_os_user(http: httpx.Client, portal: Portal
     assert paid_original_and_late_raise(http).status_code == 202
     code, approved, _ = cli(portal, "approve", TXN, "2", "--json")
     assert (code, approved["operator"]) == (0, getpass.getuser())
+
+
+# --- the decisions in the gateway ledger's audit trail ------------------------------------------
+
+
+def audit_rows(ledger_url: str) -> list[tuple[str, str, str, str, str | None]]:
+    from ledger import Ledger
+
+    ledger = Ledger(ledger_url)
+    try:
+        return [(a.who, a.action, a.target, a.source, a.detail) for a in reversed(ledger.actions())]
+    finally:
+        ledger.dispose()
+
+
+def test_a_decision_from_the_cli_is_in_the_audit_trail(
+    http: httpx.Client, portal: PortalServer, tmp_path: Path
+) -> None:
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    assert paid_original_and_late_raise(http).status_code == 202
+    env = {"CARM_LEDGER_URL": ledger_url}
+    code, _, _ = cli(portal, "approve", TXN, "2", "--operator", "ops.cli", "--note", "checked", "--json", env=env)
+    assert code == 0
+    code, _, _ = cli(portal, "approve", TXN, "2", "--operator", "ops.second", env=env)  # the same decision again
+    assert code == 0
+    code, _, stderr = cli(portal, "refuse", TXN, "2", "--note", "too late", env=env)  # refused by the portal
+    assert code == 1 and "P111" in stderr
+    target = f"declaration {TXN} v2"
+    assert audit_rows(ledger_url) == [
+        ("ops.cli", "adjustment-approval", target, "cli", f"approved: difference {RAISED_BY}, note: checked"),
+        ("ops.second", "adjustment-approval", target, "cli",
+         f"approved: difference {RAISED_BY}, note: checked; decided before by ops.cli, answered unchanged"),
+    ]  # fmt: skip
+
+
+def test_without_a_ledger_the_cli_writes_no_audit_trail(
+    http: httpx.Client, portal: PortalServer, tmp_path: Path
+) -> None:
+    assert paid_original_and_late_raise(http).status_code == 202
+    data = tmp_path / "data"
+    code, _, _ = cli(portal, "approve", TXN, "2", "--operator", "ops.cli", env={"CARM_DATA_DIR": str(data)})
+    assert code == 0 and not (data / "ledger.sqlite").exists()
+
+
+def test_the_portal_beside_the_ledger_records_every_decision_once(tmp_path: Path) -> None:
+    from gateway.portal_commands import decision_recorder
+
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    with (
+        PortalServer(
+            f"sqlite:///{tmp_path / 'portal.sqlite'}", TARIFF_PATH, api_key=API_KEY,
+            on_decision=decision_recorder(ledger_url),
+        ) as portal,
+        httpx.Client(base_url=portal.url, timeout=10, headers={"x-api-key": API_KEY}) as http,
+    ):  # fmt: skip
+        assert paid_original_and_late_raise(http).status_code == 202
+        approved = decide(http, 2, "approve", note="direct call")  # the API called directly: from the portal
+        assert approved.status_code == 201 and approved.headers["X-Audit-Trail"] == "recorded"
+        code, _, _ = cli(portal, "approve", TXN, "2", "--operator", "ops.cli", env={"CARM_LEDGER_URL": ledger_url})
+        assert code == 0
+        assert decide(http, 2, "refuse", note="no").status_code == 409  # not a decision: not recorded
+    target = f"declaration {TXN} v2"
+    assert [(who, action, where, source) for who, action, where, source, _ in audit_rows(ledger_url)] == [
+        ("ops.jane", "adjustment-approval", target, "portal"),
+        ("ops.cli", "adjustment-approval", target, "cli"),  # written by the portal, not again by the CLI
+    ]

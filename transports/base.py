@@ -55,6 +55,18 @@ class Transport(Protocol):
         """Put a claimed file back in the inbox (the work will be retried)."""
 
 
+class StoredFiles(Protocol):
+    """Deleting what a channel keeps once its retention has ended (``gateway.retention``):
+    an original filed away in archive/ or quarantine/ (with a quarantine's reason beside
+    it) and an answer in the outbox. Each returns False when there was nothing left to
+    delete (a partner collects its answers from the outbox); a location outside the
+    partner's archive and quarantine areas is refused (``ValueError``), never deleted."""
+
+    def delete_filed(self, partner: str, location: str) -> bool: ...
+
+    def delete_outbox(self, partner: str, name: str) -> bool: ...
+
+
 def new_claim_id() -> str:
     """A claim id: unique among the claims of a partner's processing area."""
     return uuid.uuid4().hex[:12]

@@ -124,5 +124,33 @@ class LocalFolderTransport:
         Path(target + ".reason.txt").write_text(reason + "\n", encoding="utf-8")
         return target
 
+    def delete_filed(self, partner: str, location: str) -> bool:
+        """Delete an original under archive/ or quarantine/ (and its reason), then the day
+        folders it leaves empty."""
+        areas = [self.area(partner, area).resolve() for area in ("archive", "quarantine")]
+        path = Path(location).resolve()
+        if not any(path.is_relative_to(area) and path != area for area in areas):
+            raise ValueError(f"{location} is not in the archive or quarantine of {partner}")
+        Path(f"{path}.reason.txt").unlink(missing_ok=True)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        for folder in path.parents:
+            if folder in areas:
+                break
+            try:
+                folder.rmdir()
+            except OSError:  # not empty: other files of that day are kept
+                break
+        return True
+
+    def delete_outbox(self, partner: str, name: str) -> bool:
+        try:
+            (self.area(partner, "outbox") / safe_name(name)).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
     def release(self, claimed: ClaimedFile) -> None:
         os.replace(claimed.location, self.area(claimed.inbound.partner, "inbox") / claimed.inbound.name)

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
-from transports.base import ClaimedFile, InboundFile, Transport
+from transports.base import ClaimedFile, InboundFile, StoredFiles, Transport
 from transports.channels import Channel, LocalChannel, S3Channel, SftpChannel
 from transports.local import AREAS, LocalFolderTransport
 from transports.s3 import HookFactory as S3HookFactory
@@ -113,6 +113,15 @@ class PartnerChannels:
 
     def quarantine(self, claimed: ClaimedFile, reason: str) -> str:
         return self.route(claimed.inbound.partner).quarantine(claimed, reason)
+
+    def delete_filed(self, partner: str, location: str) -> bool:
+        return self._stored(partner).delete_filed(partner, location)
+
+    def delete_outbox(self, partner: str, name: str) -> bool:
+        return self._stored(partner).delete_outbox(partner, name)
+
+    def _stored(self, partner: str) -> StoredFiles:
+        return cast(StoredFiles, self.route(partner))  # every channel of the registry implements it
 
     def release(self, claimed: ClaimedFile) -> None:
         self.route(claimed.inbound.partner).release(claimed)

@@ -325,6 +325,30 @@ class S3Transport:
             self._copy(client, channel.bucket, claimed.location, fallback, size)
         client.delete_object(Bucket=channel.bucket, Key=claimed.location)
 
+    def delete_filed(self, partner: str, location: str) -> bool:
+        channel = self._channel(partner)
+        if not location.startswith((channel.archive_prefix, channel.quarantine_prefix)) or not is_addressable(location):
+            raise ValueError(f"{location} is not in the archive or quarantine of {partner}")
+        client = self.client(partner)
+        client.delete_object(Bucket=channel.bucket, Key=f"{location}.reason.txt")  # S3 deletes a missing key quietly
+        return self._delete(client, channel.bucket, location)
+
+    def delete_outbox(self, partner: str, name: str) -> bool:
+        channel = self._channel(partner)
+        return self._delete(self.client(partner), channel.bucket, channel.outbox_prefix + safe_name(name))
+
+    @staticmethod
+    def _delete(client: Any, bucket: str, key: str) -> bool:
+        """Delete ``key``; False when it was not there (a DELETE says nothing of that: HEAD first)."""
+        try:
+            client.head_object(Bucket=bucket, Key=key)
+        except Exception as error:
+            if _is(error, *_MISSING):
+                return False
+            raise
+        client.delete_object(Bucket=bucket, Key=key)
+        return True
+
     # --- helpers --------------------------------------------------------------------------
 
     def _move(self, claimed: ClaimedFile, area_prefix: str) -> str:

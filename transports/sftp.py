@@ -242,6 +242,29 @@ class SftpTransport:
                 claimed.location, posixpath.join(channel.inbox, f"{claimed.claim_id}__{safe_name(name)}")
             )
 
+    def delete_filed(self, partner: str, location: str) -> bool:
+        channel = self._channel(partner)
+        normalized = posixpath.normpath(location)
+        if normalized != location or not any(
+            normalized.startswith(posixpath.normpath(area) + "/") for area in (channel.archive, channel.quarantine)
+        ):
+            raise ValueError(f"{location} is not in the archive or quarantine of {partner}")
+        client = self.client(partner)
+        with contextlib.suppress(FileNotFoundError):
+            client.remove(f"{location}.reason.txt")
+        try:
+            client.remove(location)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def delete_outbox(self, partner: str, name: str) -> bool:
+        try:
+            self.client(partner).remove(posixpath.join(self._channel(partner).outbox, safe_name(name)))
+        except FileNotFoundError:
+            return False
+        return True
+
     # --- helpers --------------------------------------------------------------------------
 
     def _move(self, partner: str, location: str, area: str, reason: str | None = None) -> str:
