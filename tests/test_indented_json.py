@@ -31,7 +31,7 @@ class _Code(enum.IntEnum):
     ONE = 1
 
 
-class _Name(str, enum.Enum):
+class _Name(enum.StrEnum):
     A = "a"
 
 
