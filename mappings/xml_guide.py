@@ -31,7 +31,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from lxml import etree
 
@@ -442,10 +442,10 @@ class Surplus:
     line: int | None
 
 
-@dataclass(frozen=True)
-class AttributeCheck:
+class AttributeCheck(NamedTuple):
     """An attribute the guide checks (``Attribute.constant`` or ``same_as``),
-    as found on the element of the field ``path``."""
+    as found on the element of the field ``path`` (a tuple: a declaration has a
+    few of them per line, and a frozen dataclass costs a microsecond to make)."""
 
     path: str
     attribute: Attribute
@@ -582,11 +582,10 @@ class _Reader:
             chosen = table.get(child.tag)
             if chosen is None:
                 continue
-            if chosen.__class__ is _Kinds:
-                chosen = chosen.choose(child)  # type: ignore[union-attr]  # a _Kinds, told by its class
+            if isinstance(chosen, _Kinds):
+                chosen = chosen.choose(child)
                 if chosen is None:
                     continue
-            assert isinstance(chosen, _ReadPlan)  # for mypy; python -O drops it
             if chosen.repeat:
                 if taken is None:
                     taken = {}
