@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from json.encoder import encode_basestring, encode_basestring_ascii  # type: ignore[attr-defined]  # C functions, not in typeshed
+from json.encoder import encode_basestring, encode_basestring_ascii  # the C functions json itself uses
 from typing import Any
 
 

@@ -492,11 +492,13 @@ class _ReadPlan:
         "repeat",
         "rule",
         "select",
+        "tag",
         "target",
     )
 
     def __init__(self, rule: Element, namespace: str) -> None:
         self.rule = rule
+        self.tag = f"{{{namespace}}}{rule.name}"
         self.path = rule.path
         self.codec = rule.codec
         self.keep_text = rule.keep_text
@@ -510,7 +512,8 @@ class _ReadPlan:
         for child in rule.children:
             if child.reads:
                 plans.setdefault(f"{{{namespace}}}{child.name}", []).append(_ReadPlan(child, namespace))
-        self.children: dict[str, _ReadPlan | _Kinds] = {
+        # by Clark name; typed ``object``: any node's tag is looked up (a comment's is a function)
+        self.children: dict[object, _ReadPlan | _Kinds] = {
             tag: found[0] if len(found) == 1 and not found[0].select else _Kinds(found) for tag, found in plans.items()
         }
         if rule.target or self.keep_text or self.attributes:
@@ -591,7 +594,7 @@ class _Reader:
                     taken = {}
                 count = taken[id(chosen)] = taken.get(id(chosen), 0) + 1
                 if count > chosen.repeat:
-                    position = 1 + len(list(child.itersiblings(child.tag, preceding=True)))
+                    position = 1 + len(list(child.itersiblings(chosen.tag, preceding=True)))
                     self.reading.surplus.append(Surplus(chosen.rule, prefix.rstrip("."), position, source_line(child)))
                     continue
             mode = chosen.mode

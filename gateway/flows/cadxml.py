@@ -7,7 +7,9 @@ Phase 1 streams the file (``parsers.xml.cad_reader``): each Declaration is
 validated against cad-in.xsd as it completes, mapped to the domain model
 (``mappings.cadxml_declaration``), checked with the business rules every
 channel shares (``check_declaration``) and against the document's senders,
-then spooled to disk with its verdict; the element is freed.
+then spooled to disk with its verdict (when phase 2 will post or answer it:
+``carm-edi check`` does neither, and its report already holds every verdict);
+the element is freed.
 
 Phase 2 runs once the file has been read to its end. Only if the file is
 sound — well-formed, not refused, its header schema-valid — is anything
