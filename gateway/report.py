@@ -12,6 +12,7 @@ from diagnostics import Finding, Severity
 from domain import DeclarationOutcome
 from gateway.document_log import DocumentLog
 from gateway.finding_budget import FindingBudget, Findings, quoted
+from gateway.indented_json import indented_json
 
 _DOCUMENTS = "\x00documents\x00"
 """Where ``write_json`` streams the document entries into the rest of the report."""
@@ -184,8 +185,8 @@ class FileReport:
             inner = "\n" + " " * (2 * indent)  # a document entry sits two levels in
             pending.append("[")
             for position, document in enumerate(self.documents):
-                entry = json.dumps(document.to_dict(), indent=indent, ensure_ascii=ensure_ascii)
-                pending.append(("," if position else "") + inner + entry.replace("\n", inner))
+                entry = indented_json(document.to_dict(), indent, ensure_ascii, level=2)
+                pending.append(("," if position else "") + inner + entry)
                 size += len(pending[-1])
                 if size >= _CHUNK:
                     write("".join(pending))

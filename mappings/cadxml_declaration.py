@@ -93,6 +93,7 @@ def describe_field(path: str, starts: Sequence[int] = (0,)) -> str:
 
 _ITEMS = {"lines": "line", "invoices": "invoice"}
 _INHERITED = re.compile(r"^invoices\[\d+\]\.(currency|exchange_rate)$")
+_INVOICE = re.compile(r"^invoices\[(\d+)\]")
 
 
 @dataclass
@@ -213,7 +214,7 @@ def _check_currencies(reading: Reading, base: str) -> None:
         attribute = check.attribute
         wanted = attribute.constant
         if attribute.same_as == "currency":
-            match = re.match(r"^invoices\[(\d+)\]", check.path)
+            match = _INVOICE.match(check.path)
             wanted = invoices[int(match.group(1))].get("currency") if match else None
         given = check.given
         if wanted is not None and given != wanted and given.strip() != wanted:

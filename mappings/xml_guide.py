@@ -31,7 +31,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from lxml import etree
 
@@ -442,10 +442,10 @@ class Surplus:
     line: int | None
 
 
-@dataclass(frozen=True)
-class AttributeCheck:
+class AttributeCheck(NamedTuple):
     """An attribute the guide checks (``Attribute.constant`` or ``same_as``),
-    as found on the element of the field ``path``."""
+    as found on the element of the field ``path`` (a tuple: a declaration has a
+    few of them per line, and a frozen dataclass costs a microsecond to make)."""
 
     path: str
     attribute: Attribute
@@ -469,9 +469,15 @@ class Reading:
     texts: dict[str, str | None] = field(default_factory=dict)
 
 
+_LEAF, _PASS, _FULL = 0, 1, 2
+"""What the reader does with an element (``_ReadPlan.mode``): a field's text and nothing else
+(most elements); only its children (a container such as ``Classification``); all the rest."""
+
+
 class _ReadPlan:
     """A rule compiled for the reader: what it does with an element, and
-    the plans of its children by Clark name (only those that read something)."""
+    the plans of its children by Clark name (only those that read something):
+    one plan, or a ``_Kinds`` when the kind of element decides."""
 
     __slots__ = (
         "attributes",
@@ -479,18 +485,20 @@ class _ReadPlan:
         "codec",
         "keep_text",
         "kind",
-        "leaf",
         "list_name",
+        "mode",
         "path",
         "read",
         "repeat",
         "rule",
         "select",
+        "tag",
         "target",
     )
 
     def __init__(self, rule: Element, namespace: str) -> None:
         self.rule = rule
+        self.tag = f"{{{namespace}}}{rule.name}"
         self.path = rule.path
         self.codec = rule.codec
         self.keep_text = rule.keep_text
@@ -500,14 +508,49 @@ class _ReadPlan:
         self.select = f"{{{namespace}}}{rule.select}" if rule.select else ""
         self.kind = rule.kind
         self.attributes = tuple(attribute for attribute in rule.attributes if attribute.path or attribute.checked)
-        self.children: dict[str, list[_ReadPlan]] = {}
+        plans: dict[str, list[_ReadPlan]] = {}
         for child in rule.children:
             if child.reads:
-                self.children.setdefault(f"{{{namespace}}}{child.name}", []).append(_ReadPlan(child, namespace))
-        self.leaf = bool(self.path) and not (
-            rule.target or self.keep_text or self.attributes or self.children or self.path.endswith("[]")
-        )
+                plans.setdefault(f"{{{namespace}}}{child.name}", []).append(_ReadPlan(child, namespace))
+        # by Clark name; typed ``object``: any node's tag is looked up (a comment's is a function)
+        self.children: dict[object, _ReadPlan | _Kinds] = {
+            tag: found[0] if len(found) == 1 and not found[0].select else _Kinds(found) for tag, found in plans.items()
+        }
+        if rule.target or self.keep_text or self.attributes:
+            self.mode = _FULL
+        elif self.path:
+            self.mode = _FULL if self.children or self.path.endswith("[]") else _LEAF
+        else:
+            self.mode = _PASS
         self.read = rule.codec.read
+
+
+class _Kinds:
+    """The plans of one element name when its kind decides which takes it (``DutyTaxFee`` by its
+    ``TypeCode``): the first plan without ``select`` takes any, a plan with one the elements of
+    its kind; the first that fits, in the guide's order."""
+
+    __slots__ = ("by_kind", "fallback", "select")
+
+    def __init__(self, plans: list[_ReadPlan]) -> None:
+        self.by_kind: dict[str, _ReadPlan] = {}
+        self.fallback: _ReadPlan | None = None
+        self.select = ""
+        for plan in plans:
+            if not plan.select:
+                self.fallback = plan
+                break
+            self.select = self.select or plan.select  # the kind is read by the first plan's select
+            if plan.kind is not None:
+                self.by_kind.setdefault(plan.kind, plan)
+
+    def choose(self, child: etree._Element) -> _ReadPlan | None:
+        """The plan that takes ``child``, or None."""
+        if not self.by_kind:
+            return self.fallback
+        first = next(child.iterchildren(self.select), None)
+        kind = TOKEN.read(first.text if first is not None else None) or ""
+        return self.by_kind.get(kind, self.fallback)
 
 
 _READ_PLANS = PerObject()
@@ -530,35 +573,43 @@ class _Reader:
         self.guide, self.reading, self.base = guide, reading, base
 
     def children(self, plan: _ReadPlan, element: etree._Element, obj: dict[str, Any], prefix: str) -> None:
-        """The children of ``element`` that ``plan``'s children take, in document order."""
+        """The children of ``element`` that ``plan``'s children take, in document order.
+
+        The loop is the reader's inner loop (every element of a file passes here once): a leaf
+        and a container are handled inline, the rest by ``one``. Comments and processing
+        instructions (their tag is a function) are in no table."""
         table = plan.children
         sources = self.reading.sources
-        taken: dict[int, int] = {}  # id(plan) -> elements it took, for the plans with a repeat
+        taken: dict[int, int] | None = None  # id(plan) -> elements it took, for the plans with a repeat
         for child in element:
-            tag = child.tag
-            if not isinstance(tag, str):  # comments and PIs: their tag is a function
-                continue
-            plans = table.get(tag)
-            if plans is None:
-                continue
-            chosen = plans[0] if len(plans) == 1 and not plans[0].select else _choose(plans, child)
+            chosen = table.get(child.tag)
             if chosen is None:
                 continue
+            if isinstance(chosen, _Kinds):
+                chosen = chosen.choose(child)
+                if chosen is None:
+                    continue
             if chosen.repeat:
+                if taken is None:
+                    taken = {}
                 count = taken[id(chosen)] = taken.get(id(chosen), 0) + 1
                 if count > chosen.repeat:
-                    position = 1 + len(list(child.itersiblings(tag, preceding=True)))
+                    position = 1 + len(list(child.itersiblings(chosen.tag, preceding=True)))
                     self.reading.surplus.append(Surplus(chosen.rule, prefix.rstrip("."), position, source_line(child)))
                     continue
-            if chosen.leaf:  # most elements: a field's text, nothing else
+            mode = chosen.mode
+            if mode == _LEAF:  # most elements: a field's text, nothing else
+                text = child.text
                 try:
-                    value = chosen.read(child.text)
+                    value = chosen.read(text)
                 except BadValue:
-                    self.set(chosen.codec, child.text, obj, chosen.path, prefix, source_line(child))
+                    self.set(chosen.codec, text, obj, chosen.path, prefix, source_line(child))
                     continue
                 if value is not None:
                     sources[prefix + chosen.path] = source_line(child)
                     obj[chosen.path] = value
+            elif mode == _PASS:
+                self.children(chosen, child, obj, prefix)
             else:
                 self.one(chosen, child, obj, prefix)
 
@@ -639,20 +690,6 @@ class _Reader:
             return
         reading.sources[prefix + name] = line
         obj[name] = value
-
-
-def _choose(plans: list[_ReadPlan], child: etree._Element) -> _ReadPlan | None:
-    """The plan that takes ``child``: the first without ``select``, or the kind its select child names."""
-    kind: str | None = None
-    for plan in plans:
-        if not plan.select:
-            return plan
-        if kind is None:
-            first = next(child.iterchildren(plan.select), None)
-            kind = TOKEN.read(first.text if first is not None else None) or ""
-        if kind == plan.kind:
-            return plan
-    return None
 
 
 # -- Writing ------------------------------------------------------------------------------------

@@ -7,7 +7,9 @@ Phase 1 streams the file (``parsers.xml.cad_reader``): each Declaration is
 validated against cad-in.xsd as it completes, mapped to the domain model
 (``mappings.cadxml_declaration``), checked with the business rules every
 channel shares (``check_declaration``) and against the document's senders,
-then spooled to disk with its verdict; the element is freed.
+then spooled to disk with its verdict (when phase 2 will post or answer it:
+``carm-edi check`` does neither, and its report already holds every verdict);
+the element is freed.
 
 Phase 2 runs once the file has been read to its end. Only if the file is
 sound — well-formed, not refused, its header schema-valid — is anything
@@ -74,6 +76,7 @@ class XmlFlow:
         self.report = FileReport(file=name, format="xml")
         self.header: HeaderRead | None = None
         self._entries = array("Q")  # where the spooled declarations' report entries are, in spool order
+        self._passed = 0  # declarations that passed the syntax checks (XSD and mapping)
         self._registered: tuple[str, str] | None = None  # (sender, ApplicationReferenceID) this file registered
 
     def run(self, stream: BinaryIO) -> FileReport:
@@ -89,7 +92,12 @@ class XmlFlow:
     def _phase1(self, stream: BinaryIO, spool: Spool) -> ReadProblem | None:
         for event in read_cad_in(stream, self.limits):
             if isinstance(event, DeclarationRead):
-                spool.add(self._declaration(event))
+                entry, item = self._declaration(event)
+                if item.status not in (cadout.SCHEMA_ERROR, cadout.SYNTAX_ERROR):
+                    self._passed += 1
+                if self.options.answers:  # else phase 2 reads nothing back: the report holds the verdicts
+                    self._entries.append(entry)
+                    spool.add(item)
                 self.report.documents.settle()  # phase 2 takes it back from the log (``DocumentLog.reopened``)
             elif isinstance(event, HeaderRead):
                 self.header = event
@@ -121,14 +129,15 @@ class XmlFlow:
                         return sender.id
         return self.options.partner_id
 
-    def _declaration(self, read: DeclarationRead) -> SpooledDeclaration:
+    def _declaration(self, read: DeclarationRead) -> tuple[int, SpooledDeclaration]:
+        """The declaration's report entry (its index in the report) and its verdict."""
         document = DocumentReport(str(read.index), MESSAGE_TYPE, DocumentStatus.REJECTED, errors=self.report.findings())
-        self._entries.append(self.report.documents.append(document))
+        entry = self.report.documents.append(document)
         if read.findings:
             document.errors.extend(read.findings)
             transaction_number, version, filer_reference = _ids(read)
             document.reference = _reference(transaction_number, version)
-            return SpooledDeclaration(
+            return entry, SpooledDeclaration(
                 str(read.index),
                 MESSAGE_TYPE,
                 None,
@@ -169,7 +178,7 @@ class XmlFlow:
             item.status = self._check(item, declaration, mapping)
         document.errors.extend(item.errors)
         document.status = DocumentStatus.REJECTED if item.status else DocumentStatus.ACCEPTED
-        return item
+        return entry, item
 
     def _check(self, item: SpooledDeclaration, declaration: Declaration, mapping: XmlMappingResult) -> str | None:
         """Senders, then the business rules; the status of the worst finding."""
@@ -288,12 +297,10 @@ class XmlFlow:
     def _answer(self, spool: Spool, writer: CadOutWriter | None) -> int:
         """Post what passed, answer everything; returns how many declarations
         passed the syntax checks (XSD and mapping)."""
-        passed = 0
+        if writer is None and self.options.poster is None:
+            return self._passed  # nothing to post or answer (``carm-edi check``): nothing was spooled
 
         def answer(item: SpooledDeclaration, outcome: DeclarationOutcome | None, portal: list[Finding]) -> None:
-            nonlocal passed
-            if item.status not in (cadout.SCHEMA_ERROR, cadout.SYNTAX_ERROR):
-                passed += 1
             if writer is None:
                 return
             status = outcome.status.value if outcome is not None else item.status or cadout.FUNCTIONAL_ACKNOWLEDGEMENT
@@ -319,7 +326,7 @@ class XmlFlow:
         window = self.options.posts_in_flight
         entries = self.report.documents.reopened(self._entries, keep=window)
         post_and_answer(zip(spooled, entries, strict=True), self.options.poster, locate_field, answer, window)
-        return passed
+        return self._passed
 
 
 def cadout_response(

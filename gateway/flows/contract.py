@@ -125,11 +125,17 @@ class FlowOptions:
     pending: PendingRegistry | None = None  # None: an answer that is not final is not followed up
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
 
+    @property
+    def answers(self) -> bool:
+        """Whether a flow's phase 2 posts or writes acknowledgements (``carm-edi check`` does
+        neither: its phase 2 needs only the verdicts, which the report already holds)."""
+        return self.poster is not None or self.sink is not None
+
     def spool(self) -> Spool:
         """The spool of a flow's phase 1 run with these options: it keeps the field sources only
         when the flow posts (they locate the portal's findings) and the declarations only when
         phase 2 reads them back (to post them or to answer them); ``carm-edi check`` does neither."""
-        return Spool(sources=self.poster is not None, declarations=self.poster is not None or self.sink is not None)
+        return Spool(sources=self.poster is not None, declarations=self.answers)
 
 
 def acknowledgement_name(options: FlowOptions, file_name: str, suffix: str) -> str:
