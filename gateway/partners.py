@@ -113,6 +113,12 @@ class Partner(_Model):
     max_failed_attempts: int | None = Field(
         default=None, ge=1, description="Internal errors before a file is failed; None: settings.max_failed_attempts."
     )
+    expected_interval_minutes: float | None = Field(
+        default=None,
+        gt=0,
+        description="The partner sends at least one file this often: longer without one, an alert says it is silent "
+        "(once per silence); None: no expectation.",
+    )
 
     @field_validator("importer_accounts")
     @classmethod

@@ -66,6 +66,7 @@ class ProcessedFile:
     name: str
     state: str
     report: FileReport | StoredReport
+    file_id: int | None = None  # the ledger's id of the file
 
     def to_dict(self) -> dict[str, object]:
         return {"partner": self.partner, "name": self.name, "state": self.state, "report": self.report.to_dict()}
@@ -581,7 +582,7 @@ class Pipeline:
         self._give_back(claimed, file_id, error, run_id, why=f"{why}; the next run tries again")
         report = FileReport(file=name, format="")
         report.errors.append(Finding("INTERNAL", why, Location()))
-        return ProcessedFile(partner, name, FileState.RELEASED, report)
+        return ProcessedFile(partner, name, FileState.RELEASED, report, file_id=file_id)
 
     def _fail(
         self,
@@ -636,7 +637,7 @@ class Pipeline:
         self._give_back(claimed, file_id, ValueError(why), run_id, why=why)
         report = FileReport(file=inbound.name, format="")
         report.errors.append(Finding("PARTIAL", why, Location()))
-        return ProcessedFile(inbound.partner, inbound.name, FileState.RELEASED, report)
+        return ProcessedFile(inbound.partner, inbound.name, FileState.RELEASED, report, file_id=file_id)
 
     def _park(self, claimed: ClaimedFile, file_id: int, error: PortalUnavailable, run_id: str | None) -> ProcessedFile:
         until = utcnow() + dt.timedelta(seconds=self.settings.park_seconds)
@@ -645,7 +646,7 @@ class Pipeline:
         self.ledger.move_file(file_id, FileState.PARKED, run_id=run_id, task=self.task, note=why, lease_until=until)
         report = FileReport(file=claimed.inbound.name, format="")
         report.errors.append(Finding("PARKED", why, Location()))
-        return ProcessedFile(claimed.inbound.partner, claimed.inbound.name, FileState.PARKED, report)
+        return ProcessedFile(claimed.inbound.partner, claimed.inbound.name, FileState.PARKED, report, file_id=file_id)
 
     def _duplicate(self, claimed: ClaimedFile, file_id: int, original: int, run_id: str | None) -> ProcessedFile:
         """The same content again (a partner's resend, an event fired twice): the
@@ -664,7 +665,7 @@ class Pipeline:
         )
         report = FileReport(file=claimed.inbound.name, format="")
         report.errors.append(Finding("DUP", why, Location()))
-        return ProcessedFile(claimed.inbound.partner, claimed.inbound.name, FileState.QUARANTINED, report)
+        return ProcessedFile(claimed.inbound.partner, claimed.inbound.name, FileState.QUARANTINED, report, file_id=file_id)
 
     def _partner(self, partner_id: str) -> Partner | None:
         """The registry's entry for a partner (None: no registry, or not in it)."""
@@ -815,4 +816,4 @@ class Pipeline:
             log.warning("%s: %s was already filed away", claimed.inbound.partner, claimed.location)
         self._checkpoint("archived")
         self.ledger.move_file(file_id, state, run_id=run_id, task=self.task, location=location, lease_until=None)
-        return ProcessedFile(claimed.inbound.partner, claimed.inbound.name, state, report)
+        return ProcessedFile(claimed.inbound.partner, claimed.inbound.name, state, report, file_id=file_id)
