@@ -139,8 +139,9 @@ def carm_inbound() -> None:
         return follow_up_pending(Settings())
 
     batches = list_batches()
-    results = process_batch.expand(batch=batches)  # type: ignore[arg-type]  # an XComArg: Task.__call__ is typed with the resolved value
-    verdict(summary(batches, results))  # type: ignore[arg-type]  # XComArgs, as above
+    results = process_batch.expand(batch=batches)
+    # XComArgs: Task.__call__ is typed with the resolved values
+    verdict(summary(batches, results))  # type: ignore[arg-type]
     follow_up()
 
 

@@ -665,7 +665,9 @@ class Pipeline:
         )
         report = FileReport(file=claimed.inbound.name, format="")
         report.errors.append(Finding("DUP", why, Location()))
-        return ProcessedFile(claimed.inbound.partner, claimed.inbound.name, FileState.QUARANTINED, report, file_id=file_id)
+        return ProcessedFile(
+            claimed.inbound.partner, claimed.inbound.name, FileState.QUARANTINED, report, file_id=file_id
+        )
 
     def _partner(self, partner_id: str) -> Partner | None:
         """The registry's entry for a partner (None: no registry, or not in it)."""

@@ -118,8 +118,8 @@ def log_file(partner: str, entry: Mapping[str, Any]) -> None:
     """One line per file at its level: INFO accepted (or pending), WARNING rejected,
     refused, duplicate or parked, ERROR failed (or an internal error to be retried)."""
     word = entry["outcome"]
-    first = entry.get("first_error")
-    internal = bool(first) and first.get("code") == INTERNAL
+    first: Mapping[str, str] | None = entry.get("first_error")
+    internal = first is not None and first.get("code") == INTERNAL
     if word == FAILED or internal:
         level = logging.ERROR
     elif word in (ACCEPTED, PENDING) or (word == IN_PROGRESS and not first):
@@ -135,9 +135,7 @@ def log_file(partner: str, entry: Mapping[str, Any]) -> None:
     )  # fmt: skip
 
 
-def summarize(
-    results: Sequence[Mapping[str, Any]], plan: Sequence[Mapping[str, Any]] | None = None
-) -> dict[str, Any]:
+def summarize(results: Sequence[Mapping[str, Any]], plan: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """The run: files, their outcome words counted, documents; per partner inbox the same
     counts; and what the verdict needs: parked, failed and released files, the batches
     that ended without a result (their planned files named) and the inboxes that could

@@ -34,9 +34,7 @@ def judge_run(settings: Settings, summary: Mapping[str, Any] | None, run_id: str
     return silent
 
 
-def alert_silent_partners(
-    settings: Settings, run_id: str | None = None, now: dt.datetime | None = None
-) -> list[str]:
+def alert_silent_partners(settings: Settings, run_id: str | None = None, now: dt.datetime | None = None) -> list[str]:
     """Partners with an expected interval whose last file (or, never seen, whose first) is
     overdue, not alerted since their last file: one alert naming them, each recorded."""
     now = now or utcnow()

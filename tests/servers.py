@@ -395,7 +395,7 @@ def webhook_server() -> Iterator[tuple[str, _Recorded]]:
     received = _Recorded()
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802  (http.server's name)
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             received.append(json.loads(self.rfile.read(length)))
             self.send_response(204)
@@ -431,7 +431,7 @@ def smtp_server() -> Iterator[tuple[int, _Recorded]]:
 
         def handle(self) -> None:
             self.reply("220 127.0.0.1 test SMTP")
-            sender, recipients = "", []
+            sender, recipients = "", list[str]()
             while line := self.rfile.readline():
                 command = line.decode("latin-1").strip()
                 verb = command[:4].upper()

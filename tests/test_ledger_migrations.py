@@ -168,7 +168,14 @@ def test_revision_0006_gives_existing_files_their_outcome_words(backend: str, tm
     """Files recorded before revision 0006 get the word their recorded facts say."""
     rows = [  # name, state, accepted, duplicate_of, summary -> the word expected
         ("all-good.edi", "archived", True, None, _summary({"accepted": 2}, (1, 1)), "accepted"),
-        ("one-of-two.edi", "archived", False, None, _summary({"accepted": 1, "rejected": 1}, (1, 1)), "partly rejected"),
+        (
+            "one-of-two.edi",
+            "archived",
+            False,
+            None,
+            _summary({"accepted": 1, "rejected": 1}, (1, 1)),
+            "partly rejected",
+        ),
         ("portal-said-no.edi", "archived", False, None, _summary({"rejected": 1}, (1, 1)), "rejected"),
         ("broken.edi", "quarantined", False, None, _summary({"rejected": 1}, (1, 0)), "rejected"),
         ("huge.edi", "quarantined", False, None, _summary({}, (0, 0), "SIZE"), "refused"),

@@ -153,7 +153,9 @@ def test_an_unlisted_partner_fails_the_run_after_the_others_are_served(
 
     # one line per file, at its level, with its ledger id, outcome word and first error's code and place
     lines = {
-        r.getMessage().split(":")[0]: (r.levelname, r.getMessage()) for r in caplog.records if r.name == "carm_edi.files"
+        r.getMessage().split(":")[0]: (r.levelname, r.getMessage())
+        for r in caplog.records
+        if r.name == "carm_edi.files"
     }
     assert lines["broker01/v01_single.edi"][0] == "INFO"
     assert "accepted, 1/1 documents accepted" in lines["broker01/v01_single.edi"][1]
@@ -166,7 +168,9 @@ def test_an_unlisted_partner_fails_the_run_after_the_others_are_served(
     kinds = {post["kind"]: post for post in alerts["posts"]}
     assert set(kinds) == {"run-failed", "partner-silent"}
     assert kinds["run-failed"]["run_id"] == run.run_id
-    assert any(line.startswith("partner broker02: its inbox could not be listed") for line in kinds["run-failed"]["lines"])
+    assert any(
+        line.startswith("partner broker02: its inbox could not be listed") for line in kinds["run-failed"]["lines"]
+    )
     assert kinds["partner-silent"]["lines"] == [
         "partner broker03: no file ever received; expected at least every 60 min"
     ]
@@ -199,7 +203,7 @@ def test_parked_files_fail_the_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The portal down (nobody listens on its port): the file is parked, the run fails naming it."""
-    (tmp_path / "partners.toml").write_text(REGISTRY.split("[[partners]]\nid = \"broker02\"")[0])
+    (tmp_path / "partners.toml").write_text(REGISTRY.split('[[partners]]\nid = "broker02"')[0])
     (closed,) = free_ports(1)
     monkeypatch.setenv("CARM_PORTAL_URL", f"http://127.0.0.1:{closed}")
     monkeypatch.setenv("CARM_PORTAL_MAX_ATTEMPTS", "1")

@@ -51,7 +51,9 @@ def upgrade() -> None:
         if not rows:
             break
         for row in rows:
-            word = outcome_word(state=row.state, accepted=row.accepted, duplicate_of=row.duplicate_of, summary=row.summary)
+            word = outcome_word(
+                state=row.state, accepted=row.accepted, duplicate_of=row.duplicate_of, summary=row.summary
+            )
             connection.execute(sa.update(files).where(files.c.id == row.id).values(result=word))
         last = rows[-1].id
 
