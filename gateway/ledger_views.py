@@ -120,11 +120,18 @@ def _declaration(document: dict[str, Any], status: str) -> dict[str, Any]:
         "status": status,
         "accepted": status in ACCEPTED_STATUSES,
         "assessed": answer.get("assessed"),
-        "errors": [
-            {"code": e.get("code"), "where": e.get("where"), "message": e.get("message")}
-            for e in answer.get("errors") or []
-        ],
+        "errors": _split(answer.get("errors"), "error"),
+        "warnings": _split(answer.get("errors"), "warning"),
     }
+
+
+def _split(found: Any, severity: str) -> list[dict[str, Any]]:
+    """The findings of a document's answer of one severity (a warning rejected nothing)."""
+    return [
+        {"code": e.get("code"), "where": e.get("where"), "message": e.get("message")}
+        for e in found or []
+        if isinstance(e, dict) and (e.get("severity") or "error") == severity
+    ]
 
 
 def file_detail(ledger: Ledger, file_id: int) -> dict[str, Any]:

@@ -139,15 +139,18 @@ def file_page(base: str, view: dict[str, Any], notice: str | None) -> str:
         '<button id="resend" type="submit">Resend acknowledgements</button></form>'
     )
     parts.append("<h2>Declarations: the portal's answer</h2><table id=\"declarations\"><tr><th>Message</th>"
-                 "<th>Transaction</th><th>Version</th><th>Status</th><th>Assessed</th><th>Errors</th></tr>")  # fmt: skip
+                 "<th>Transaction</th><th>Version</th><th>Status</th><th>Assessed</th><th>Errors</th><th>Warnings</th></tr>")  # fmt: skip
     for d in view["declarations"]:
-        errors = "<br>".join(f"[{esc(e['code'])}] {esc(e['where'])}: {esc(e['message'])}" for e in d["errors"])
+        errors, warnings = (
+            "<br>".join(f"[{esc(e['code'])}] {esc(e['where'])}: {esc(e['message'])}" for e in d[key])
+            for key in ("errors", "warnings")
+        )
         assessed = d["assessed"] or {}
         totals = ", ".join(f"{esc(k)} {esc(v)}" for k, v in assessed.items() if not isinstance(v, list | dict))
         parts.append(
             f"<tr><td>{esc(d['message_reference'])}</td><td>{esc(d['transaction_number'])}</td>"
             f'<td>{esc(d["version"])}</td><td class="{"accepted" if d["accepted"] else "rejected"}">'
-            f"{esc(d['status'])}</td><td>{totals}</td><td>{errors}</td></tr>"
+            f"{esc(d['status'])}</td><td>{totals}</td><td>{errors}</td><td>{warnings}</td></tr>"
         )
     parts.append("</table>")
     for heading, table, found in (("Errors", "findings", view["findings"]), ("Warnings", "warnings", view["warnings"])):
