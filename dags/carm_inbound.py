@@ -38,14 +38,11 @@ request is written to the ledger's audit trail (who triggered the run, source ``
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Asset, AssetAlias, Param, dag, get_current_context, task
-
-log = logging.getLogger("carm_edi.dag")
 
 INBOXES = AssetAlias("carm_inboxes")
 """The asset events of the run, one per partner inbox that had files (``carm_inbox_<partner>``)."""

@@ -158,7 +158,7 @@ def summarize(results: Sequence[Mapping[str, Any]], plan: Sequence[Mapping[str, 
     if inboxes:
         summary["inboxes"] = inboxes
     for key, state in (("parked", FileState.PARKED), ("failed", FileState.FAILED), ("released", FileState.RELEASED)):
-        names = [f"{partner}/{f['name']}" for partner, f in files if f["state"] == state]
+        names = [f"{partner}/{f['name']}" if partner else f["name"] for partner, f in files if f["state"] == state]
         if names:
             summary[f"{key}_files"] = names
     if plan is not None:

@@ -20,6 +20,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -231,3 +232,21 @@ def test_an_idle_run_is_green_without_skipped_tasks(airflow_db: None, gateway_se
         "follow_up": "success",
     }
     assert asset_events(run) == {}
+
+
+def test_a_run_airflow_timed_out_is_alerted_once(alerts: dict[str, Any]) -> None:
+    """The DAG's failure callback as Airflow's dag processor calls it (context: run_id, reason):
+    a timed-out run alerts; a run failed by its verdict was alerted by the verdict already."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(DAGS_FOLDER)).dags[DAG_ID]
+    assert dag.dagrun_timeout == timedelta(hours=1)
+    callbacks = dag.on_failure_callback if isinstance(dag.on_failure_callback, list) else [dag.on_failure_callback]
+    for callback in callbacks:
+        callback({"run_id": "scheduled__2026-12-07T04:00:00+00:00", "reason": "timed_out"})
+        callback({"run_id": "scheduled__2026-12-07T04:05:00+00:00", "reason": "task_failure"})
+    [post] = alerts["posts"]
+    assert (post["kind"], post["run_id"]) == ("run-overdue", "scheduled__2026-12-07T04:00:00+00:00")
+    assert post["lines"] == ["the run has not finished by its deadline (1:00:00 after it started)"]
+    [mail] = alerts["mails"]
+    assert "Subject: [carm-edi] carm_inbound run overdue" in mail["data"]
