@@ -20,8 +20,9 @@ from diagnostics import Finding
 from gateway.flows.refusal import INTERNAL
 from gateway.pipeline import ProcessedFile
 from gateway.report import FileReport
+from gateway.stored_report import stored_summary
 from ledger import Ledger
-from ledger.outcomes import ACCEPTED, FAILED, IN_PROGRESS, PARKED, PENDING, WORDS
+from ledger.outcomes import ACCEPTED, FAILED, IN_PROGRESS, PENDING, WORDS, outcome_word
 from ledger.store import FileState
 
 files_log = logging.getLogger("carm_edi.files")
@@ -82,7 +83,7 @@ def file_summary(processed: ProcessedFile, word: str | None = None) -> dict[str,
     return {
         "name": processed.name,
         "ledger_id": processed.file_id,
-        "outcome": word or _word_of_state(processed.state, report.accepted),
+        "outcome": word or _word_of(processed),
         "state": processed.state,
         "format": report.format,
         "accepted": report.accepted,
@@ -95,14 +96,15 @@ def file_summary(processed: ProcessedFile, word: str | None = None) -> dict[str,
     }
 
 
-def _word_of_state(state: str, accepted: bool) -> str:
-    if state == FileState.FAILED:
-        return FAILED
-    if state == FileState.PARKED:
-        return PARKED
-    if state == FileState.ARCHIVED and accepted:
-        return ACCEPTED
-    return IN_PROGRESS
+def _word_of(processed: ProcessedFile) -> str:
+    """The outcome word from what processing returned, as ``ledger.outcomes`` derives it from
+    the ledger (for callers that did not read the ledger's ``files.result``)."""
+    report = processed.report
+    summary = stored_summary(report) if isinstance(report, FileReport) else report.to_dict()
+    duplicate = processed.state == FileState.QUARANTINED and any(f["code"] == "DUP" for f in findings(report))
+    return outcome_word(
+        state=processed.state, accepted=report.accepted, duplicate_of=0 if duplicate else None, summary=summary
+    )
 
 
 def summarize_files(ledger: Ledger, processed: Iterable[ProcessedFile]) -> list[dict[str, Any]]:
