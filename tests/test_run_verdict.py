@@ -250,3 +250,27 @@ def test_a_run_airflow_timed_out_is_alerted_once(alerts: dict[str, Any]) -> None
     assert post["lines"] == ["the run has not finished by its deadline (1:00:00 after it started)"]
     [mail] = alerts["mails"]
     assert "Subject: [carm-edi] carm_inbound run overdue" in mail["data"]
+
+
+def test_a_failed_batch_is_named_with_its_files_and_the_others_still_counted() -> None:
+    """The summary of a run whose second batch task failed (no result): the first batch's file is
+    counted, the lost batch's files are named from the plan, and the verdict says so."""
+    from gateway.run_outcome import causes, summarize
+
+    plan = [
+        {"partner": "broker01", "files": ["a.edi"], "label": "broker01 batch 1 (1 files)"},
+        {"partner": "broker01", "files": ["b.edi", "c.edi"], "label": "broker01 batch 2 (2 files)"},
+        {"partner": "broker01", "files": [], "resume": [7], "label": "broker01 resume 1 (1 files)"},
+    ]
+    served = {"name": "a.edi", "outcome": "rejected", "state": "quarantined", "documents": 1, "documents_accepted": 0}
+    results = [
+        {"partner": "broker01", "label": "broker01 batch 1 (1 files)", "files": [served]},
+        {"partner": "broker01", "label": "broker01 resume 1 (1 files)", "files": []},
+    ]
+    summary = summarize(results, plan)
+    assert (summary["files"], summary["rejected"]) == (1, 1)
+    assert summary["failed_batches"] == [
+        {"label": "broker01 batch 2 (2 files)", "partner": "broker01", "files": ["b.edi", "c.edi"], "resume": []}
+    ]
+    assert causes(summary) == ["batch 'broker01 batch 2 (2 files)' failed (see its log); its files: b.edi, c.edi"]
+    assert causes({"files": 1, "rejected": 1}) == []  # a rejection is a business outcome, not a failed run
