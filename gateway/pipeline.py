@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from diagnostics import Finding, Location
+from diagnostics import Finding, Location, Severity
 from domain import Declaration, DeclarationOutcome
 from gateway.flows.contract import (
     FlowOptions,
@@ -530,7 +530,8 @@ class Pipeline:
         outcome = "quarantine" if nothing_accepted else "archive"
         reason = None
         if nothing_accepted:
-            reason = "; ".join(str(f) for f in report.all_errors()[:5]) or "nothing in the file could be accepted"
+            errors = [f for f in report.all_errors() if f.severity is not Severity.WARNING]  # warnings rejected nothing
+            reason = "; ".join(str(f) for f in errors[:5]) or "nothing in the file could be accepted"
         self.ledger.move_file(
             file_id, FileState.ACKNOWLEDGED, run_id=run_id, task=self.task, outcome=outcome, note=reason,
             format=report.format, accepted=report.accepted, summary=stored_summary(report),

@@ -213,6 +213,9 @@ def test_run_files_originals_away(dag_run: dict[str, Any], gateway_settings: Set
         "i11_unknown_hs.edi",
     }
     assert filed_away(gateway_settings, "quarantine") == {"i06_unz_reference.edi", "i10_bad_date.edi"}
+    # why i06 is quarantined: its errors (UNZ 0020 mismatch, code 28), not its late-filing warning
+    [reason] = (gateway_settings.resolved_data_dir / "partners" / PARTNER / "quarantine").rglob("*i06_*.reason.txt")
+    assert "[28]" in reason.read_text() and "DAT-LATE" not in reason.read_text()
     inbox = gateway_settings.resolved_data_dir / "partners" / PARTNER / "inbox"
     assert list(inbox.iterdir()) == []
 
