@@ -4,7 +4,16 @@
 place must first hold still for its partner's quiet period, measured within the
 task: docs/transports.md, "Complete files only"), ``process_batch`` is mapped
 over them (one task instance per batch of files, labelled with the batch in the
-UI) and ``summary`` adds up the results. Batches may run in any order (in
+UI; each logs one line per file at its level: INFO accepted, WARNING rejected,
+refused, duplicate or parked, ERROR failed), ``summary`` counts the outcome words
+(accepted, partly rejected, rejected, refused, duplicate, pending, parked, failed)
+and records an asset event per partner inbox with its counts, and ``verdict`` fails
+the run, after every batch has run, when a partner's inbox could not be listed, a
+batch failed, files were parked or a file failed (internal error), alerting the
+operators (gateway/notifier.py). A run with nothing to do has one idle batch that
+succeeds: no skipped tasks. A run still going ``RUN_TIMEOUT`` after it started is
+stopped by Airflow (``dagrun_timeout``; its files are resumed by the next run) and
+alerted (docs/decisions.md: why not a ``DeadlineAlert``). Batches may run in any order (in
 parallel under a real executor); within a batch, files go in name order. The DAG is wiring only: the work is in
 ``gateway.service``, imported inside the tasks so that parsing this file opens
 no database, no HTTP client and no folder. Reruns are safe: a file is claimed
@@ -29,14 +38,28 @@ request is written to the ledger's audit trail (who triggered the run, source ``
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Asset, AssetAlias, Param, dag, get_current_context, task
 
-log = logging.getLogger(__name__)
+INBOXES = AssetAlias("carm_inboxes")
+"""The asset events of the run, one per partner inbox that had files (``carm_inbox_<partner>``)."""
+
+RUN_TIMEOUT = timedelta(hours=1)
+"""A run not finished this long after it started is failed by Airflow and alerted."""
+
+
+def run_timed_out(context: Any) -> None:
+    """The run's failure callback: a run Airflow timed out is alerted (a run failed by its
+    ``verdict`` task was alerted by it, with its causes)."""
+    if context.get("reason") != "timed_out":
+        return
+    from gateway.settings import Settings
+    from gateway.verdict import run_overdue
+
+    run_overdue(Settings(), context.get("run_id"), f"{RUN_TIMEOUT} after it started")
 
 
 @dag(
@@ -47,6 +70,8 @@ log = logging.getLogger(__name__)
     max_active_runs=1,
     tags=["carm", "edi"],
     doc_md=__doc__,
+    dagrun_timeout=RUN_TIMEOUT,
+    on_failure_callback=run_timed_out,
     params={
         "reprocess": Param(
             [],
@@ -60,14 +85,14 @@ def carm_inbound() -> None:
     @task
     def list_batches() -> list[dict[str, Any]]:
         from gateway.operator import Requester
-        from gateway.service import plan_batches
+        from gateway.service import plan_run
         from gateway.settings import Settings
 
         context = get_current_context()
         reprocess = context["params"].get("reprocess") or []
         # the audit trail's who: the user who triggered the run (a scheduled run has none)
         who = getattr(context["dag_run"], "triggering_user_name", None) or "airflow"
-        return plan_batches(Settings(), reprocess=list(reprocess), requester=Requester(who, "dag"))
+        return plan_run(Settings(), reprocess=list(reprocess), requester=Requester(who, "dag"))
 
     @task(map_index_template="{{ batch_label }}")
     def process_batch(batch: dict[str, Any]) -> dict[str, Any]:
@@ -79,22 +104,28 @@ def carm_inbound() -> None:
         context["batch_label"] = batch["label"]  # type: ignore[typeddict-unknown-key]  # Context does not list our key
         return run_batch(Settings(), batch, context["run_id"], task=f"process_batch[{context['ti'].map_index}]")
 
-    @task
-    def summary(results: Sequence[dict[str, Any]]) -> dict[str, Any]:  # a lazy XCom sequence, not a list
-        from gateway.service import summarize
+    @task(trigger_rule="all_done", outlets=[INBOXES])
+    def summary(
+        batches: list[dict[str, Any]], results: Sequence[dict[str, Any]]
+    ) -> dict[str, Any]:  # results: a lazy XCom sequence of the batches that succeeded
+        from gateway.run_outcome import log_summary, summarize
 
         # One slice request; iterating the lazy XCom sequence instead probes past its
         # end and Airflow 3.3.2 logs that probe as an "XCom not found" error.
-        batches = list(results[:])
-        for batch in batches:
-            for item in batch["files"]:
-                first_error = item["errors"][0] if item["errors"] else ""
-                log.info(
-                    "%s/%s: %s, %d/%d documents accepted %s",
-                    batch["partner"], item["name"], item["state"],
-                    item["documents_accepted"], item["documents"], first_error,
-                )  # fmt: skip
-        return summarize(batches)
+        found = summarize(list(results[:]), batches)
+        log_summary(found)
+        events = get_current_context()["outlet_events"]
+        for partner, counts in sorted((found.get("inboxes") or {}).items()):
+            events[INBOXES].add(Asset(name=f"carm_inbox_{partner}", uri=f"carm-inbox://{partner}"), extra=counts)
+        return found
+
+    @task(trigger_rule="all_done")
+    def verdict(found: dict[str, Any] | None) -> list[str]:
+        """Fails the run when something needs an operator (after every batch ran); the silent partners alerted."""
+        from gateway.settings import Settings
+        from gateway.verdict import judge_run
+
+        return judge_run(Settings(), found, get_current_context()["run_id"])
 
     @task
     def follow_up() -> dict[str, Any]:
@@ -104,7 +135,10 @@ def carm_inbound() -> None:
 
         return follow_up_pending(Settings())
 
-    summary(process_batch.expand(batch=list_batches()))  # type: ignore[arg-type]  # an XComArg: Task.__call__ is typed with the resolved value
+    batches = list_batches()
+    results = process_batch.expand(batch=batches)
+    # XComArgs: Task.__call__ is typed with the resolved values
+    verdict(summary(batches, results))  # type: ignore[arg-type]
     follow_up()
 
 

@@ -22,6 +22,7 @@ from domain import Declaration, DeclarationOutcome
 from gateway.portal_commands import add_commands as add_portal_commands
 from gateway.reference_commands import add_commands
 from gateway.settings import Settings
+from ledger.outcomes import WORDS
 
 EXIT_ACCEPTED, EXIT_REJECTED, EXIT_CANNOT_RUN = 0, 1, 2
 
@@ -215,7 +216,8 @@ def _ledger_list(args: argparse.Namespace) -> int:
         acks = ",".join(a["kind"] for a in f["acknowledgements"]) or "-"
         print(
             f"{f['id']:>6}  {f['partner']}/{f['name']}  {f['received_at']}  {f['format'] or '-'}  {f['outcome']}  "
-            f"documents {f['documents_accepted']}/{f['documents_rejected']}  acks {acks}  attempts {f['attempts']}"
+            f"documents {f['documents_accepted']}/{f['documents_rejected']}  warnings {f['warnings']}  acks {acks}  "
+            f"attempts {f['attempts']}"
         )
         if f["first_finding"]:
             print(f"        {f['first_finding']}")
@@ -370,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
         "list", help="files across runs, newest first, filtered as on the operations page (a page at a time)"
     )
     listing.add_argument("--partner")
-    listing.add_argument("--outcome", help="accepted, rejected, failed, parked or in progress")
+    listing.add_argument("--outcome", help=f"one of: {', '.join(WORDS)}")
     listing.add_argument("--received-from", dest="received_from", help="first UTC day, YYYY-MM-DD")
     listing.add_argument("--received-to", dest="received_to", help="last UTC day, YYYY-MM-DD")
     listing.add_argument("--text", help="part of the name or note, or a transaction number")

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.settings import PROJECT_ROOT, Settings
+from ledger.outcomes import WORDS
 
 PARTNER = "broker01"
 FIXTURES = PROJECT_ROOT / "fixtures" / "cusdec"
@@ -156,8 +158,16 @@ def _quiet_logging() -> None:
 
 
 def file_rows(settings: Settings) -> list[dict[str, Any]]:
-    """One row per delivered file, from its JSON report and where the original ended up."""
+    """One row per delivered file, from its JSON report, where the original ended up and
+    its outcome word in the ledger (``files.result``)."""
+    from ledger import Ledger
+
     partner = settings.resolved_data_dir / "partners" / PARTNER
+    ledger = Ledger(settings.ledger_database_url())
+    try:
+        words = {record.name: record.result for record in ledger.files(partner=PARTNER)}
+    finally:
+        ledger.dispose()
     rows = []
     for report_path in sorted((partner / "outbox").glob("*.report.json")):
         report = json.loads(report_path.read_text(encoding="utf-8"))
@@ -173,6 +183,7 @@ def file_rows(settings: Settings) -> list[dict[str, Any]]:
             {
                 "name": name,
                 "state": _state(partner, name),
+                "outcome": words.get(name, "in progress"),
                 "accepted": sum(1 for d in documents if d["status"] == "accepted"),
                 "documents": len(documents),
                 "first_error": f"[{errors[0]['code']}] {errors[0]['message']}" if errors else "",
@@ -196,15 +207,20 @@ def _acknowledgement(outbox: Path, name: str, suffix: str) -> Path | None:
 
 def print_account(settings: Settings) -> None:
     rows = file_rows(settings)
-    print(f"\n{'file':<36} {'state':<12} {'docs':>6}  first finding (errors before warnings)")
+    print(f"\n{'file':<36} {'state':<12} {'outcome':<16} {'docs':>6}  first finding (errors before warnings)")
     for row in rows:
-        error = row["first_error"][:90]
-        print(f"{row['name']:<36} {row['state']:<12} {row['accepted']:>2}/{row['documents']:<3}  {error}")
+        error = row["first_error"][:80]
+        print(
+            f"{row['name']:<36} {row['state']:<12} {row['outcome']:<16} {row['accepted']:>2}/{row['documents']:<3}  "
+            f"{error}"
+        )
     archived = sum(1 for r in rows if r["state"] == "archived")
     print(
         f"\n{len(rows)} files: {archived} archived, {sum(1 for r in rows if r['state'] == 'quarantined')} quarantined; "
         f"{sum(r['accepted'] for r in rows)} of {sum(r['documents'] for r in rows)} messages accepted"
     )
+    words = Counter(r["outcome"] for r in rows)
+    print("outcomes: " + ", ".join(f"{words[w]} {w}" for w in WORDS if words[w]))
     outbox = settings.resolved_data_dir / "partners" / PARTNER / "outbox"
     for showcase in SHOWCASE:
         name = next((r["name"] for r in rows if r["name"].endswith(showcase)), None)

@@ -63,14 +63,24 @@ def _time(value: dt.datetime | None) -> str | None:
     return as_utc(value).isoformat(timespec="seconds") if value is not None else None
 
 
+def stored_findings(record: FileRecord, severity: str) -> list[dict[str, Any]]:
+    """The findings its stored report quotes of one ``severity`` (error or warning: a warning
+    rejected nothing and is never listed as an error), each ``{code, where, message}``."""
+    return [
+        {"code": e.get("code"), "where": e.get("where"), "message": e.get("message")}
+        for e in (record.summary or {}).get("errors") or []
+        if isinstance(e, dict) and (e.get("severity") or "error") == severity
+    ]
+
+
 def first_finding(record: FileRecord) -> str | None:
-    """The file's first finding as its stored report quotes it (``[CODE] where: message``),
-    else the ledger's note (a quarantine or parking reason)."""
-    errors = (record.summary or {}).get("errors") or []
-    if errors and isinstance(errors[0], dict):
+    """The file's first error as its stored report quotes it (``[CODE] where: message``),
+    else the ledger's note (a quarantine or parking reason); warnings are not errors."""
+    errors = stored_findings(record, "error")
+    if errors:
         first = errors[0]
         where = f" {first['where']}:" if first.get("where") else ""
-        return f"[{first.get('code', '')}]{where} {first.get('message', '')}"
+        return f"[{first.get('code') or ''}]{where} {first.get('message') or ''}"
     return record.note
 
 
@@ -87,6 +97,7 @@ def _row(row: FileRow) -> dict[str, Any]:
         "documents_accepted": row.documents_accepted,
         "documents_rejected": row.documents_rejected,
         "first_finding": first_finding(record),
+        "warnings": len(stored_findings(record, "warning")),
         "acknowledgements": [
             {"id": a.id, "kind": a.kind, "name": outbox_name(a.location)[1]} for a in row.acknowledgements
         ],
@@ -115,11 +126,18 @@ def _declaration(document: dict[str, Any], status: str) -> dict[str, Any]:
         "status": status,
         "accepted": status in ACCEPTED_STATUSES,
         "assessed": answer.get("assessed"),
-        "errors": [
-            {"code": e.get("code"), "where": e.get("where"), "message": e.get("message")}
-            for e in answer.get("errors") or []
-        ],
+        "errors": _split(answer.get("errors"), "error"),
+        "warnings": _split(answer.get("errors"), "warning"),
     }
+
+
+def _split(found: Any, severity: str) -> list[dict[str, Any]]:
+    """The findings of a document's answer of one severity (a warning rejected nothing)."""
+    return [
+        {"code": e.get("code"), "where": e.get("where"), "message": e.get("message")}
+        for e in found or []
+        if isinstance(e, dict) and (e.get("severity") or "error") == severity
+    ]
 
 
 def file_detail(ledger: Ledger, file_id: int) -> dict[str, Any]:
@@ -138,10 +156,8 @@ def file_detail(ledger: Ledger, file_id: int) -> dict[str, Any]:
         {
             "format": record.format,
             "outcome": outcome_of(record),
-            "findings": [
-                {"code": e.get("code"), "where": e.get("where"), "message": e.get("message")}
-                for e in summary.get("errors") or []
-            ],
+            "findings": stored_findings(record, "error"),
+            "warnings": stored_findings(record, "warning"),
             "findings_omitted": sum((summary.get("findings") or {}).get("omitted", {}).values()),
             "acknowledgements": [
                 {

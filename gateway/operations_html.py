@@ -14,7 +14,8 @@ body{font-family:system-ui,sans-serif;margin:1rem 1.5rem;color:#1f2937}
 h1{font-size:1.3rem}h2{font-size:1.1rem;margin-top:1.5rem}
 table{border-collapse:collapse;width:100%;font-size:.85rem}
 th,td{border-bottom:1px solid #e5e7eb;padding:.3rem .4rem;text-align:left;vertical-align:top}
-th{background:#f3f4f6}.accepted{color:#047857}.rejected,.failed{color:#b91c1c}.parked{color:#b45309}
+th{background:#f3f4f6}.accepted{color:#047857}.rejected,.failed,.refused,.partly-rejected{color:#b91c1c}
+.parked,.duplicate,.pending{color:#b45309}
 form.inline{display:inline}form#filters{margin:1rem 0}nav a{margin-right:1rem}.notice{background:#ecfdf5;padding:.5rem;border:1px solid #a7f3d0}
 .quiet{color:#b45309;font-weight:600}pre{white-space:pre-wrap;background:#f9fafb;padding:.5rem}
 """
@@ -22,6 +23,11 @@ form.inline{display:inline}form#filters{margin:1rem 0}nav a{margin-right:1rem}.n
 
 def esc(value: object) -> str:
     return "" if value is None else escape(str(value))
+
+
+def css(outcome: str) -> str:
+    """The CSS class of an outcome word ("partly rejected" is ``partly-rejected``)."""
+    return esc(outcome.replace(" ", "-"))
 
 
 def layout(base: str, title: str, body: str, user: str) -> str:
@@ -113,8 +119,9 @@ def files_table(base: str, listing: dict[str, Any], filters: dict[str, str]) -> 
         rows.append(
             f'<tr data-file="{f["id"]}"><td><a href="{esc(base)}/files/{f["id"]}">{esc(f["partner"])}</a></td>'
             f'<td><a href="{esc(base)}/files/{f["id"]}">{esc(f["name"])}</a></td><td>{esc(f["received_at"])}</td>'
-            f'<td>{esc(f["format"])}</td><td class="{esc(f["outcome"])}">{esc(f["outcome"])}</td>'
+            f'<td>{esc(f["format"])}</td><td class="{css(f["outcome"])}">{esc(f["outcome"])}</td>'
             f"<td>{f['documents_accepted']} / {f['documents_rejected']}</td><td>{esc(f['first_finding'])}</td>"
+            f"<td>{f['warnings']}</td>"
             f"<td>{acks}</td><td>{f['attempts']}</td><td>{f['id']}</td></tr>"
         )
     pager = []
@@ -125,7 +132,7 @@ def files_table(base: str, listing: dict[str, Any], filters: dict[str, str]) -> 
     return (
         f'<p id="count">{listing["total"]} files, page {listing["page"]} of {listing["pages"]}</p>'
         '<table id="files"><tr><th>Partner</th><th>Name</th><th>Received</th><th>Format</th><th>Outcome</th>'
-        "<th>Documents accepted / rejected</th><th>First finding</th><th>Acknowledgements</th><th>Attempts</th>"
+        "<th>Documents accepted / rejected</th><th>First error</th><th>Warnings</th><th>Acknowledgements</th><th>Attempts</th>"
         f"<th>Ledger id</th></tr>{''.join(rows)}</table><p>{' '.join(pager)}</p>"
     )
 
@@ -135,7 +142,7 @@ def file_page(base: str, view: dict[str, Any], notice: str | None) -> str:
     parts = [f'<p class="notice" id="notice">{esc(notice)}</p>' if notice else ""]
     parts.append(
         f"<p>Partner <b>{esc(view['partner'])}</b>, received {esc(view['received_at'])}, format {esc(view['format'])}, "
-        f'state <b id="state">{esc(view["state"])}</b>, outcome <b id="outcome" class="{esc(view["outcome"])}">'
+        f'state <b id="state">{esc(view["state"])}</b>, outcome <b id="outcome" class="{css(view["outcome"])}">'
         f"{esc(view['outcome'])}</b>, attempts {view['attempts']}, ledger id {fid}</p>"
     )
     parts.append(
@@ -145,20 +152,25 @@ def file_page(base: str, view: dict[str, Any], notice: str | None) -> str:
         '<button id="resend" type="submit">Resend acknowledgements</button></form>'
     )
     parts.append("<h2>Declarations: the portal's answer</h2><table id=\"declarations\"><tr><th>Message</th>"
-                 "<th>Transaction</th><th>Version</th><th>Status</th><th>Assessed</th><th>Errors</th></tr>")  # fmt: skip
+                 "<th>Transaction</th><th>Version</th><th>Status</th><th>Assessed</th><th>Errors</th><th>Warnings</th></tr>")  # fmt: skip
     for d in view["declarations"]:
-        errors = "<br>".join(f"[{esc(e['code'])}] {esc(e['where'])}: {esc(e['message'])}" for e in d["errors"])
+        errors, warnings = (
+            "<br>".join(f"[{esc(e['code'])}] {esc(e['where'])}: {esc(e['message'])}" for e in d[key])
+            for key in ("errors", "warnings")
+        )
         assessed = d["assessed"] or {}
         totals = ", ".join(f"{esc(k)} {esc(v)}" for k, v in assessed.items() if not isinstance(v, list | dict))
         parts.append(
             f"<tr><td>{esc(d['message_reference'])}</td><td>{esc(d['transaction_number'])}</td>"
             f'<td>{esc(d["version"])}</td><td class="{"accepted" if d["accepted"] else "rejected"}">'
-            f"{esc(d['status'])}</td><td>{totals}</td><td>{errors}</td></tr>"
+            f"{esc(d['status'])}</td><td>{totals}</td><td>{errors}</td><td>{warnings}</td></tr>"
         )
-    parts.append('</table><h2>Findings</h2><table id="findings"><tr><th>Code</th><th>Where</th><th>Message</th></tr>')
-    for f in view["findings"]:
-        parts.append(f"<tr><td>{esc(f['code'])}</td><td>{esc(f['where'])}</td><td>{esc(f['message'])}</td></tr>")
     parts.append("</table>")
+    for heading, table, found in (("Errors", "findings", view["findings"]), ("Warnings", "warnings", view["warnings"])):
+        parts.append(f'<h2>{heading}</h2><table id="{table}"><tr><th>Code</th><th>Where</th><th>Message</th></tr>')
+        for f in found:
+            parts.append(f"<tr><td>{esc(f['code'])}</td><td>{esc(f['where'])}</td><td>{esc(f['message'])}</td></tr>")
+        parts.append("</table>")
     if view["findings_omitted"]:
         parts.append(f"<p>{view['findings_omitted']} more findings are counted in the partner's report.</p>")
     parts.append("<h2>Acknowledgements</h2><table id=\"acknowledgements\"><tr><th>Kind</th><th>Name</th>"

@@ -119,6 +119,12 @@ class Partner(_Model):
         le=100,
         description="Full calendar years after the year of receipt that its files are kept; None: settings.retention_years.",
     )
+    expected_interval_minutes: float | None = Field(
+        default=None,
+        gt=0,
+        description="The partner sends at least one file this often: longer without one, an alert says it is silent "
+        "(once per silence); None: no expectation.",
+    )
 
     @field_validator("importer_accounts")
     @classmethod

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from diagnostics import Finding, Location
+from diagnostics import Finding, Location, Severity
 from domain import Declaration, DeclarationOutcome
 from gateway.flows.contract import (
     FlowOptions,
@@ -66,6 +66,7 @@ class ProcessedFile:
     name: str
     state: str
     report: FileReport | StoredReport
+    file_id: int | None = None  # the ledger's id of the file
 
     def to_dict(self) -> dict[str, object]:
         return {"partner": self.partner, "name": self.name, "state": self.state, "report": self.report.to_dict()}
@@ -549,7 +550,8 @@ class Pipeline:
         outcome = "quarantine" if nothing_accepted else "archive"
         reason = None
         if nothing_accepted:
-            reason = "; ".join(str(f) for f in report.all_errors()[:5]) or "nothing in the file could be accepted"
+            errors = [f for f in report.all_errors() if f.severity is not Severity.WARNING]  # warnings rejected nothing
+            reason = "; ".join(str(f) for f in errors[:5]) or "nothing in the file could be accepted"
         self.ledger.move_file(
             file_id, FileState.ACKNOWLEDGED, run_id=run_id, task=self.task, outcome=outcome, note=reason,
             format=report.format, accepted=report.accepted, summary=stored_summary(report),
@@ -601,7 +603,7 @@ class Pipeline:
         self._give_back(claimed, file_id, error, run_id, why=f"{why}; the next run tries again")
         report = FileReport(file=name, format="")
         report.errors.append(Finding("INTERNAL", why, Location()))
-        return ProcessedFile(partner, name, FileState.RELEASED, report)
+        return ProcessedFile(partner, name, FileState.RELEASED, report, file_id=file_id)
 
     def _fail(
         self,
@@ -656,7 +658,7 @@ class Pipeline:
         self._give_back(claimed, file_id, ValueError(why), run_id, why=why)
         report = FileReport(file=inbound.name, format="")
         report.errors.append(Finding("PARTIAL", why, Location()))
-        return ProcessedFile(inbound.partner, inbound.name, FileState.RELEASED, report)
+        return ProcessedFile(inbound.partner, inbound.name, FileState.RELEASED, report, file_id=file_id)
 
     def _park(self, claimed: ClaimedFile, file_id: int, error: PortalUnavailable, run_id: str | None) -> ProcessedFile:
         until = utcnow() + dt.timedelta(seconds=self.settings.park_seconds)
@@ -665,7 +667,7 @@ class Pipeline:
         self.ledger.move_file(file_id, FileState.PARKED, run_id=run_id, task=self.task, note=why, lease_until=until)
         report = FileReport(file=claimed.inbound.name, format="")
         report.errors.append(Finding("PARKED", why, Location()))
-        return ProcessedFile(claimed.inbound.partner, claimed.inbound.name, FileState.PARKED, report)
+        return ProcessedFile(claimed.inbound.partner, claimed.inbound.name, FileState.PARKED, report, file_id=file_id)
 
     def _duplicate(self, claimed: ClaimedFile, file_id: int, original: int, run_id: str | None) -> ProcessedFile:
         """The same content again (a partner's resend, an event fired twice): the
@@ -684,7 +686,9 @@ class Pipeline:
         )
         report = FileReport(file=claimed.inbound.name, format="")
         report.errors.append(Finding("DUP", why, Location()))
-        return ProcessedFile(claimed.inbound.partner, claimed.inbound.name, FileState.QUARANTINED, report)
+        return ProcessedFile(
+            claimed.inbound.partner, claimed.inbound.name, FileState.QUARANTINED, report, file_id=file_id
+        )
 
     def _partner(self, partner_id: str) -> Partner | None:
         """The registry's entry for a partner (None: no registry, or not in it)."""
@@ -835,4 +839,4 @@ class Pipeline:
             log.warning("%s: %s was already filed away", claimed.inbound.partner, claimed.location)
         self._checkpoint("archived")
         self.ledger.move_file(file_id, state, run_id=run_id, task=self.task, location=location, lease_until=None)
-        return ProcessedFile(claimed.inbound.partner, claimed.inbound.name, state, report)
+        return ProcessedFile(claimed.inbound.partner, claimed.inbound.name, state, report, file_id=file_id)

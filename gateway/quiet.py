@@ -75,14 +75,16 @@ def unchanged(inbound: InboundFile, observed: Observation) -> bool:
     return observation(inbound) == list(observed)
 
 
-def complete_files(transport: Transport, completions: Mapping[str, Completion]) -> dict[str, list[InboundFile]]:
+def complete_files(
+    transport: Transport, completions: Mapping[str, Completion], unlisted: dict[str, str] | None = None
+) -> dict[str, list[InboundFile]]:
     """Each partner's complete inbox files, in name order. A partner whose inbox
-    cannot be listed is logged and left out; one whose second listing fails
-    keeps only the files that were complete when first listed."""
+    cannot be listed is logged, left out and named in ``unlisted`` (with why); one
+    whose second listing fails keeps only the files that were complete when first listed."""
     ready: dict[str, list[InboundFile]] = {}
     waiting: list[tuple[float, str, list[InboundFile]]] = []  # (when to look again, partner, files)
     for partner, rule in completions.items():
-        files = _list(transport, partner)
+        files = _list(transport, partner, unlisted)
         if files is None:
             continue
         listed_at = time.monotonic()  # after the listing: every observation in it is at most this recent
@@ -105,7 +107,7 @@ def complete_files(transport: Transport, completions: Mapping[str, Completion]) 
         log.info("waiting up to %.1f s: %d inbox files must hold still to show they are complete", wait, count)
     for deadline, partner, pending in sorted(waiting, key=lambda item: item[0]):
         time.sleep(max(0.0, deadline - time.monotonic()))
-        again = _list(transport, partner)
+        again = _list(transport, partner, unlisted)
         if again is None:
             continue
         now = {f.name: f for f in again}
@@ -126,13 +128,15 @@ def complete_files(transport: Transport, completions: Mapping[str, Completion]) 
     return ready
 
 
-def _list(transport: Transport, partner: str) -> list[InboundFile] | None:
+def _list(transport: Transport, partner: str, unlisted: dict[str, str] | None = None) -> list[InboundFile] | None:
     try:
         return transport.list_inbox(partner)
-    except Exception:
+    except Exception as error:
         channels = transport.inner if isinstance(transport, SerializedTransport) else transport  # files in flight
         where = channels.describe(partner) if isinstance(channels, PartnerChannels) else partner
         log.exception("partner %s: cannot list the inbox of %s", partner, where)
+        if unlisted is not None:
+            unlisted[partner] = f"{where}: {type(error).__name__}: {error}"[:500]
         return None
 
 

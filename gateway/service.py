@@ -21,6 +21,16 @@ from gateway.pipeline import Checkpoint, Pipeline, ProcessedFile
 from gateway.portal_lookups import PortalClientLookups
 from gateway.quiet import complete_files, completion, observation
 from gateway.reference import active_reference
+from gateway.run_outcome import (
+    InboxUnlisted,
+    file_summary,
+    idle_batch,
+    is_idle,
+    log_file,
+    summarize,
+    summarize_files,
+    unlisted_batch,
+)
 from gateway.settings import Settings
 from gateway.waiting import follow_up, waiting_report
 from ledger import Ledger
@@ -33,6 +43,8 @@ from transports.partner_channels import PartnerChannels
 from validators.rules.lookups import portal_context
 
 log = logging.getLogger(__name__)
+
+__all__ = ["file_summary", "plan_batches", "plan_run", "process_once", "reprocess", "run_batch", "summarize"]
 
 
 def load_partners(settings: Settings) -> PartnerRegistry:
@@ -122,28 +134,40 @@ def follow_up_pending(settings: Settings) -> dict[str, Any]:
 def plan_batches(
     settings: Settings, reprocess: list[int] | None = None, requester: Requester | None = None
 ) -> list[dict[str, Any]]:
-    """The inbox files of every configured partner, cut into batches of ``batch_size``,
-    and, per partner, the files to resume from processing/: claims whose worker is
-    gone (lease ended), parked files whose park delay ended, and the files named in
-    ``reprocess`` (the DAG param: quarantined files go back to the inbox, parked
-    ones are due at once; the ledger keeps their history; an unknown id is logged
-    and the others still served; each is written to the audit trail as asked by
-    ``requester``, by default the DAG's).
+    """The batches of ``plan_run`` (without the idle batch of a run with nothing to do)."""
+    return [b for b in plan_run(settings, reprocess, requester) if not is_idle(b) and "unlisted" not in b]
 
-    A partner whose channel cannot be listed (server down, bad credentials) is
-    logged and skipped: the other partners are still served.
-    """
+
+def plan_run(
+    settings: Settings, reprocess: list[int] | None = None, requester: Requester | None = None
+) -> list[dict[str, Any]]:
+    """The run's batches: the inbox files of every configured partner cut into
+    batches of ``batch_size`` and, per partner, the files to resume from processing/:
+    claims whose worker is gone (lease ended), parked files whose park delay ended, and
+    the files named in ``reprocess`` (the DAG param: quarantined files go back to the
+    inbox, parked ones are due at once; the ledger keeps their history; an unknown id is
+    logged and the others still served; each is written to the audit trail as asked by
+    ``requester``, by default the DAG's); and, for each partner whose channel could not
+    be listed (server down, bad credentials, a missing connection), a batch saying so
+    (``unlisted``: why), whose task fails (``run_batch``) while the other partners are
+    still served.
+
+    A run with nothing to do gets one idle batch (``gateway.run_outcome.idle_batch``):
+    its task succeeds at once instead of a mapped task skipped for want of input."""
     registry = load_partners(settings)
     ledger = Ledger(settings.ledger_database_url())
+    unlisted: dict[str, str] = {}
     try:
         with open_transport(settings, registry) as transport:
             if reprocess:
                 asked = requester or Requester("airflow", "dag")
                 for note in prepare_reprocess(ledger, transport, [int(i) for i in reprocess], asked):
                     log.warning("reprocess: %s", note)
-            return plan(settings, ledger, transport, registry=registry)
+            batches = plan(settings, ledger, transport, registry=registry, unlisted=unlisted)
     finally:
         ledger.dispose()
+    batches += [unlisted_batch(partner, why) for partner, why in unlisted.items()]
+    return batches or [idle_batch()]
 
 
 def plan(
@@ -152,19 +176,21 @@ def plan(
     transport: Transport,
     partner: str | None = None,
     registry: PartnerRegistry | None = None,
+    unlisted: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """The batches of one run (of every partner, or of ``partner``): first the files
     to resume from processing/, then the complete inbox files (``gateway.quiet``:
     the run may wait up to the longest quiet period once), ``batch_size`` at a time.
     An inbox batch carries what the planner saw of each file (``observed``): a file
-    changed by the time its batch runs is left for the next run."""
+    changed by the time its batch runs is left for the next run. Partners whose inbox
+    cannot be listed go into ``unlisted``."""
     names = [partner] if partner else transport.partners()
     known = set(registry.ids()) if registry is not None else set()
     rules = {
         name: completion(registry.get(name) if registry is not None and name in known else None, settings.quiet_seconds)
         for name in names
     }
-    inboxes = complete_files(transport, rules)
+    inboxes = complete_files(transport, rules, unlisted)
     batches: list[dict[str, Any]] = []
     size = settings.batch_size
     for name in names:
@@ -185,10 +211,19 @@ def plan(
 def run_batch(
     settings: Settings, batch: dict[str, Any], run_id: str | None = None, task: str | None = None
 ) -> dict[str, Any]:
-    """Resume the batch's files left in processing/, then claim and process its inbox files."""
+    """Resume the batch's files left in processing/, then claim and process its inbox files;
+    one log line per file at its level (``gateway.run_outcome.log_file``). The idle batch
+    of a run with nothing to do opens nothing."""
+    if "unlisted" in batch:
+        raise InboxUnlisted(f"partner {batch['partner']}: its inbox could not be listed: {batch['unlisted']}")
+    if is_idle(batch):
+        return {"partner": batch["partner"], "label": batch["label"], "files": []}
     with open_pipeline(settings, task=task) as pipeline:
         processed = work_batch(pipeline, batch, run_id)
-    return {"partner": batch["partner"], "label": batch["label"], "files": [file_summary(p) for p in processed]}
+        files = summarize_files(pipeline.ledger, processed)
+    for entry in files:
+        log_file(batch["partner"], entry)
+    return {"partner": batch["partner"], "label": batch["label"], "files": files}
 
 
 def work_batch(pipeline: Pipeline, batch: dict[str, Any], run_id: str | None = None) -> list[ProcessedFile]:
@@ -203,45 +238,6 @@ def process_once(settings: Settings, partner: str | None = None, run_id: str | N
     with open_pipeline(settings, task="carm-edi process") as pipeline:
         batches = plan(settings, pipeline.ledger, pipeline.transport, partner, pipeline.registry)
         return [processed for batch in batches for processed in work_batch(pipeline, batch, run_id)]
-
-
-def file_summary(processed: ProcessedFile) -> dict[str, Any]:
-    report = processed.report
-    documents = report.documents
-    return {
-        "name": processed.name,
-        "state": processed.state,
-        "format": report.format,
-        "accepted": report.accepted,
-        "documents": len(documents),
-        "documents_accepted": sum(1 for d in documents if d.status == "accepted"),
-        "errors": [str(e) for e in report.all_errors()[:3]],
-        "acknowledgements": report.acknowledgements,
-    }
-
-
-def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
-    files = [f for batch in results for f in batch["files"]]
-    summary = {
-        "files": len(files),
-        "archived": sum(1 for f in files if f["state"] == "archived"),
-        "quarantined": sum(1 for f in files if f["state"] == "quarantined"),
-        "documents": sum(f["documents"] for f in files),
-        "documents_accepted": sum(f["documents_accepted"] for f in files),
-    }
-    parked = [f["name"] for f in files if f["state"] == "parked"]
-    if parked:  # the portal was unavailable: these wait in processing/ and are retried
-        summary["parked"] = len(parked)
-        summary["parked_files"] = parked
-    released = [f["name"] for f in files if f["state"] == FileState.RELEASED]
-    if released:  # an internal error, or a file still being written: back in the inbox for the next run
-        summary["released"] = len(released)
-        summary["released_files"] = released
-    failed = [f["name"] for f in files if f["state"] == FileState.FAILED]
-    if failed:  # failed: internal error, at the last allowed attempt (quarantined, answered)
-        summary["failed"] = len(failed)
-        summary["failed_files"] = failed
-    return summary
 
 
 def reprocess(
@@ -274,4 +270,4 @@ def reprocess(
                 result = pipeline.resume(file_id, run_id)
                 if result is not None:
                     results.append(result)
-        return {"notes": notes, "files": [file_summary(p) for p in results], "unknown": unknown}
+        return {"notes": notes, "files": summarize_files(ledger, results), "unknown": unknown}

@@ -139,6 +139,21 @@ class Settings(BaseSettings):
         description="Larger files are refused unread (a SIZE finding, a rejecting acknowledgement), whatever their "
         "format; a partner's max_file_bytes in the registry overrides it.",
     )
+    notify_webhook_url: str | None = Field(
+        default=None,
+        description="Alerts (a failed run, parked files, a partner silent past its expected interval, a run past its "
+        "deadline) are POSTed here as JSON (gateway/notifier.py); None: no webhook.",
+    )
+    notify_email_to: list[str] = Field(
+        default_factory=list,
+        description="Alerts are e-mailed to these addresses through Airflow's SMTP connection notify_smtp_conn_id "
+        '(JSON list in CARM_NOTIFY_EMAIL_TO, e.g. ["ops@example.com"]); empty: no e-mail.',
+    )
+    notify_email_from: str | None = Field(
+        default=None, description="The alerts' sender; None: the SMTP connection's from_email extra."
+    )
+    notify_smtp_conn_id: str = Field(default="smtp_default", description="The Airflow SMTP connection of alerts.")
+    notify_timeout_seconds: float = Field(default=10.0, gt=0, description="Per alert and channel.")
     partners_path: Path = Field(
         default=PROJECT_ROOT / "fixtures" / "partners.toml",
         description="The partner registry (TOML, see docs/transports.md).",

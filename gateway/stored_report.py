@@ -95,6 +95,7 @@ class StoredReport:
             self._errors = [e.get("message", "") for e in data.get("errors") or []]
             for item in [*(data.get("interchanges") or []), *(data.get("documents") or [])]:
                 self._errors.extend(e.get("message", "") for e in item.get("errors") or [])
+            self._findings = [{"code": "", "severity": "error", "where": "", "message": m} for m in self._errors]
             return
         # one shared entry per status: a file of a million documents costs a list of references
         documents = data.get("documents") or {}
@@ -109,6 +110,16 @@ class StoredReport:
             int(interchanges.get("count", 0)) - accepted
         )
         self._errors = [e.get("message", "") for e in data.get("errors") or []]
+        self._findings = [
+            {
+                "code": str(e.get("code", "")),
+                "severity": str(e.get("severity") or "error"),
+                "where": str(e.get("where", "")),
+                "message": str(e.get("message", "")),
+            }
+            for e in data.get("errors") or []
+            if isinstance(e, dict)
+        ]
 
     @classmethod
     def from_ledger(cls, summary: dict[str, Any] | None) -> StoredReport:
@@ -120,6 +131,11 @@ class StoredReport:
 
     def all_errors(self) -> list[str]:
         return list(self._errors)
+
+    def findings(self) -> list[dict[str, str]]:
+        """The quoted findings as ``{code, severity, where, message}``, errors before warnings
+        (format 1 and 2 reports kept messages only: their code and place are empty)."""
+        return sorted(self._findings, key=lambda f: f["severity"] == "warning")
 
     def to_dict(self) -> dict[str, Any]:
         return self._data

@@ -7,9 +7,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
+from ledger.outcomes import IN_PROGRESS, WORDS
 from ledger.retention import Cutoffs
 from ledger.store import FileState, Ledger, as_utc
 from ledger.tables import AcknowledgementRecord, DocumentRecord, FileRecord, utcnow
@@ -17,37 +18,15 @@ from ledger.tables import AcknowledgementRecord, DocumentRecord, FileRecord, utc
 ACCEPTED_STATUSES = ("40", "accepted")
 """A document the portal accepted (CARM status 40) or a payment accepted."""
 
-OUTCOMES = ("accepted", "rejected", "failed", "parked", "in progress")
-"""What became of a file, as the page and the CLI filter it."""
+OUTCOMES = WORDS
+"""What became of a file, as the page and the CLI filter it (``ledger.outcomes``)."""
 
 MAX_PER_PAGE = 200
 
 
 def outcome_of(record: FileRecord) -> str:
-    """accepted (filed away, everything in it accepted), rejected (filed away, something
-    refused: a quarantined file, a portal rejection), failed (internal error), parked
-    (the portal was unavailable), in progress (anything else: claimed, released...)."""
-    if record.state == FileState.FAILED:
-        return "failed"
-    if record.state == FileState.PARKED:
-        return "parked"
-    if record.state in (FileState.ARCHIVED, FileState.QUARANTINED):
-        return "accepted" if record.accepted else "rejected"
-    return "in progress"
-
-
-def _outcome_clause(outcome: str) -> ColumnElement[bool]:
-    filed = FileRecord.state.in_((FileState.ARCHIVED, FileState.QUARANTINED))
-    clauses: dict[str, ColumnElement[bool]] = {
-        "accepted": and_(filed, FileRecord.accepted.is_(True)),
-        "rejected": and_(filed, or_(FileRecord.accepted.is_(False), FileRecord.accepted.is_(None))),
-        "failed": FileRecord.state == FileState.FAILED,
-        "parked": FileRecord.state == FileState.PARKED,
-        "in progress": FileRecord.state.not_in(
-            (FileState.ARCHIVED, FileState.QUARANTINED, FileState.FAILED, FileState.PARKED)
-        ),
-    }
-    return clauses[outcome]
+    """The file's outcome word, as the ledger keeps it (``files.result``)."""
+    return record.result or IN_PROGRESS
 
 
 class QueryError(ValueError):
@@ -85,7 +64,7 @@ class FileQuery:
         if self.partner:
             found.append(FileRecord.partner == self.partner)
         if self.outcome:
-            found.append(_outcome_clause(self.outcome))
+            found.append(FileRecord.result == self.outcome)
         if self.received_from:
             found.append(FileRecord.received_at >= _midnight(self.received_from))
         if self.received_to:

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ledger.outcomes import outcome_word
 from ledger.tables import (
     AcknowledgementRecord,
     AcknowledgementResend,
@@ -134,6 +135,9 @@ class Ledger:
         )
         record.state = state
         record.updated_at = utcnow()
+        record.result = outcome_word(
+            state=state, accepted=record.accepted, duplicate_of=record.duplicate_of, summary=record.summary
+        )
         if run_id:
             record.run_id = run_id
         if task:

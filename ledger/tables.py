@@ -48,6 +48,8 @@ class FileRecord(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Revision 0004: operator reprocess requests that sent the file back to the inbox.
     reprocessed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Revision 0006: the outcome in words (ledger.outcomes: accepted, partly rejected, rejected, refused...).
+    result: Mapped[str] = mapped_column(String(24), default="in progress", server_default="in progress", index=True)
 
 
 class FileEvent(Base):

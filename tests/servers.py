@@ -377,3 +377,97 @@ def _restore(name: str, value: str | None) -> None:
         os.environ.pop(name, None)
     else:
         os.environ[name] = value
+
+
+# --- alert receivers: a webhook and an SMTP server ------------------------------------------
+
+
+class _Recorded(list[dict[str, Any]]):
+    """What a receiver got, appended by its server thread."""
+
+
+@contextmanager
+def webhook_server() -> Iterator[tuple[str, _Recorded]]:
+    """An HTTP server on 127.0.0.1 that records every POSTed JSON body (answers 204)."""
+    import http.server
+    import threading
+
+    received = _Recorded()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/alerts", received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@contextmanager
+def smtp_server() -> Iterator[tuple[int, _Recorded]]:
+    """A minimal SMTP server on 127.0.0.1 (RFC 5321's EHLO/HELO, MAIL, RCPT, DATA, RSET,
+    NOOP, QUIT; no TLS, no auth) recording each message: ``{"from", "to", "data"}``."""
+    import socketserver
+    import threading
+
+    received = _Recorded()
+
+    class Handler(socketserver.StreamRequestHandler):
+        def reply(self, text: str) -> None:
+            self.wfile.write(text.encode() + b"\r\n")
+            self.wfile.flush()
+
+        def handle(self) -> None:
+            self.reply("220 127.0.0.1 test SMTP")
+            sender, recipients = "", list[str]()
+            while line := self.rfile.readline():
+                command = line.decode("latin-1").strip()
+                verb = command[:4].upper()
+                if verb == "EHLO":
+                    self.reply("250-127.0.0.1\r\n250 8BITMIME")
+                elif verb in ("HELO", "NOOP"):
+                    self.reply("250 OK")
+                elif verb == "MAIL":
+                    sender, recipients = command.split(":", 1)[1].strip(), []
+                    self.reply("250 OK")
+                elif verb == "RCPT":
+                    recipients.append(command.split(":", 1)[1].strip())
+                    self.reply("250 OK")
+                elif verb == "DATA":
+                    self.reply("354 end with <CRLF>.<CRLF>")
+                    lines = []
+                    while (data := self.rfile.readline()) not in (b".\r\n", b""):
+                        lines.append(data[1:] if data.startswith(b"..") else data)
+                    received.append({"from": sender, "to": recipients, "data": b"".join(lines).decode("utf-8")})
+                    self.reply("250 OK queued")
+                elif verb == "RSET":
+                    sender, recipients = "", []
+                    self.reply("250 OK")
+                elif verb == "QUIT":
+                    self.reply("221 bye")
+                    return
+                else:
+                    self.reply("502 not implemented")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

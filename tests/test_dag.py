@@ -142,12 +142,16 @@ def test_dag_shape() -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=str(DAGS_FOLDER)).dags[DAG_ID]
-    assert set(dag.task_ids) == {"list_batches", "process_batch", "summary", "follow_up"}
+    assert set(dag.task_ids) == {"list_batches", "process_batch", "summary", "verdict", "follow_up"}
     assert dag.catchup is False and dag.max_active_runs == 1
     process = dag.get_task("process_batch")
     assert process.map_index_template == "{{ batch_label }}"
     assert process.upstream_task_ids == {"list_batches"}
     assert process.downstream_task_ids == {"summary"}
+    # the summary and the verdict run whatever became of the batches: a failed batch hides no other's files
+    assert dag.get_task("summary").trigger_rule == "all_done"
+    assert dag.get_task("verdict").trigger_rule == "all_done"
+    assert dag.get_task("verdict").upstream_task_ids == {"summary"}
 
 
 # --- one run end to end ---------------------------------------------------------------------
@@ -191,9 +195,14 @@ def test_run_maps_one_task_per_batch_named_after_it(dag_run: dict[str, Any]) -> 
         (0, "success", "broker01 batch 1 (3 files)"),
         (1, "success", "broker01 batch 2 (3 files)"),
     ]
-    # 6 files; archived: v01, v02, v04 and i11 (sound interchange, portal rejection); quarantined: i06, i10.
-    # Documents: one message each, v02 three = 8; accepted: v01, v02 x3 = 4 (v04 is a pending adjustment).
-    assert _summary_xcom(run) == {"files": 6, "archived": 4, "quarantined": 2, "documents": 8, "documents_accepted": 4}
+    # 6 files; accepted: v01, v02; pending: v04 (an adjustment waiting for approval, CARM 42); rejected:
+    # i11 (sound interchange, its only declaration refused by the portal), i06 (interchange), i10 (message).
+    # Documents: one message each, v02 three = 8; accepted: v01, v02 x3 = 4.
+    inbox = {"files": 6, "accepted": 2, "pending": 1, "rejected": 3, "documents": 8, "documents_accepted": 4}
+    assert _summary_xcom(run) == {
+        "files": 6, "accepted": 2, "pending": 1, "rejected": 3, "documents": 8, "documents_accepted": 4,
+        "inboxes": {PARTNER: inbox},
+    }  # fmt: skip
 
 
 def test_run_files_originals_away(dag_run: dict[str, Any], gateway_settings: Settings) -> None:
@@ -204,6 +213,9 @@ def test_run_files_originals_away(dag_run: dict[str, Any], gateway_settings: Set
         "i11_unknown_hs.edi",
     }
     assert filed_away(gateway_settings, "quarantine") == {"i06_unz_reference.edi", "i10_bad_date.edi"}
+    # why i06 is quarantined: its errors (UNZ 0020 mismatch, code 28), not its late-filing warning
+    [reason] = (gateway_settings.resolved_data_dir / "partners" / PARTNER / "quarantine").rglob("*i06_*.reason.txt")
+    assert "[28]" in reason.read_text() and "DAT-LATE" not in reason.read_text()
     inbox = gateway_settings.resolved_data_dir / "partners" / PARTNER / "inbox"
     assert list(inbox.iterdir()) == []
 

@@ -68,6 +68,10 @@ def test_demo_without_airflow(demo_dir: Path, capsys: pytest.CaptureFixture[str]
     # Accepted: the 12 valid ones and i12's CUSDEC, but v04: filed after v01's due date, it is an
     # adjustment, pending (42) when the gateway answers; the demo's operator approves it after.
     assert printed.count("23 files: 13 archived, 10 quarantined; 12 of 25 messages accepted") == 2
+    # in words (tests/test_dag.py, fixtures/cusdec/expected.json): v01-v09 accepted but v04 pending (42);
+    # i12 partly rejected (its CUSDEC accepted, its unsupported message rejected); the 13 other invalid
+    # files rejected: i07, i08, i11 by the portal (archived, their interchange sound), the rest quarantined
+    assert printed.count("outcomes: 8 accepted, 1 partly rejected, 13 rejected, 1 pending") == 2
     # v01 193.59 (duty 145.80 + GST 47.79) to v04 40.50: 40.50 - 193.59 = -153.09
     assert "adjustment version 2 of 10207000300014 approved by demo-operator (difference -153.09 CAD)" in printed
     assert "UCI+IC0001+BROKER01:ZZZ+CARMGW:ZZZ+7'" in printed  # v01 acknowledged

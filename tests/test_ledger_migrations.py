@@ -6,6 +6,7 @@ downgrade/upgrade round trip works."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -36,8 +37,8 @@ def test_a_new_ledger_is_migrated_to_head_and_matches_the_orm(backend: str, tmp_
     with database(backend, tmp_path, "ledger") as url:
         ledger = Ledger(url)
         try:
-            assert head_revision() == "0005"
-            assert _revision(url) == "0005"
+            assert head_revision() == "0006"
+            assert _revision(url) == "0006"
             with ledger.engine.connect() as connection:
                 diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)
             assert diffs == []
@@ -84,7 +85,7 @@ def test_a_ledger_from_before_migrations_is_stamped_and_upgraded(backend: str, t
         engine.dispose()
         ledger = Ledger(url)
         try:
-            assert _revision(url) == "0005"
+            assert _revision(url) == "0006"
             [record] = ledger.files()
             assert (record.name, record.state, record.attempts) == ("old.edi", "archived", 0)
             assert [a.sha256 for a in ledger.acknowledgements(1)] == ["1"]  # the later row kept
@@ -111,7 +112,7 @@ def test_workers_starting_together_migrate_once(backend: str, tmp_path: Path) ->
         for thread in threads:
             thread.join(timeout=120)
         assert errors == []
-        assert _revision(url) == "0005"
+        assert _revision(url) == "0006"
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -120,6 +121,10 @@ def test_downgrade_and_upgrade_round_trip(backend: str, tmp_path: Path) -> None:
         Ledger(url).dispose()
         engine = create_engine(url)
         try:
+            with engine.begin() as connection:
+                command.downgrade(alembic_config(connection), "0005")
+            with engine.connect() as connection:
+                assert "result" not in {c["name"] for c in inspect(connection).get_columns("files")}
             with engine.begin() as connection:
                 command.downgrade(alembic_config(connection), "0004")
             with engine.connect() as connection:
@@ -146,4 +151,56 @@ def test_downgrade_and_upgrade_round_trip(backend: str, tmp_path: Path) -> None:
                 )
         finally:
             engine.dispose()
-        assert _revision(url) == "0005"
+        assert _revision(url) == "0006"
+
+
+def _summary(statuses: dict[str, int], interchanges: tuple[int, int], first: str | None = None) -> str:
+    """A stored report (format 3) with these document statuses, (count, accepted) interchanges, first error."""
+    errors = [{"code": first, "severity": "error", "message": "m", "where": ""}] if first else []
+    return json.dumps({
+        "report_format": 3, "documents": {"count": sum(statuses.values()), "statuses": statuses},
+        "interchanges": {"count": interchanges[0], "accepted": interchanges[1]}, "errors": errors,
+    })  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_revision_0006_gives_existing_files_their_outcome_words(backend: str, tmp_path: Path) -> None:
+    """Files recorded before revision 0006 get the word their recorded facts say."""
+    rows = [  # name, state, accepted, duplicate_of, summary -> the word expected
+        ("all-good.edi", "archived", True, None, _summary({"accepted": 2}, (1, 1)), "accepted"),
+        (
+            "one-of-two.edi",
+            "archived",
+            False,
+            None,
+            _summary({"accepted": 1, "rejected": 1}, (1, 1)),
+            "partly rejected",
+        ),
+        ("portal-said-no.edi", "archived", False, None, _summary({"rejected": 1}, (1, 1)), "rejected"),
+        ("broken.edi", "quarantined", False, None, _summary({"rejected": 1}, (1, 0)), "rejected"),
+        ("huge.edi", "quarantined", False, None, _summary({}, (0, 0), "SIZE"), "refused"),
+        ("again.edi", "quarantined", False, 1, None, "duplicate"),
+        ("adjusted.edi", "archived", False, None, _summary({"pending": 1}, (1, 1)), "pending"),
+        ("waiting.edi", "parked", None, None, None, "parked"),
+        ("poison.edi", "failed", False, None, _summary({}, (0, 0), "INTERNAL"), "failed"),
+        ("busy.edi", "claimed", None, None, None, "in progress"),
+    ]
+    with database(backend, tmp_path, "ledger") as url:
+        engine = create_engine(url)
+        upgrade_schema(engine, "0005")
+        with engine.begin() as connection:
+            for name, state, accepted, duplicate_of, summary, _ in rows:
+                connection.execute(
+                    text(
+                        "INSERT INTO files (partner, name, sha256, size, state, accepted, duplicate_of, summary, "
+                        "received_at, updated_at, attempts, failures, reprocessed) VALUES ('p', :name, 'x', 1, "
+                        ":state, :accepted, :dup, :summary, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1, 0, 0)"
+                    ),
+                    {"name": name, "state": state, "accepted": accepted, "dup": duplicate_of, "summary": summary},
+                )
+        engine.dispose()
+        ledger = Ledger(url)
+        try:
+            assert {r.name: r.result for r in ledger.files()} == {name: word for name, *_, word in rows}
+        finally:
+            ledger.dispose()

@@ -187,6 +187,8 @@ def test_a_row_carries_outcome_counts_first_finding_and_acknowledgements(
     )  # fmt: skip
     assert "20251345" in i10["first_finding"]  # DTM+271:20251345, month 13
     assert i11["first_finding"].startswith("[P201]")  # the portal: HS code not in the tariff
+    # v01 was accepted with one warning (late): counted apart, never its first error
+    assert (v01["first_finding"], v01["warnings"]) == (None, 1)
     assert sorted(a["kind"] for a in v01["acknowledgements"]) == ["contrl", "cusres", "report"]
     assert sorted(a["kind"] for a in i10["acknowledgements"]) == ["contrl", "report"]
     assert all(row["attempts"] == 1 and row["id"] == processed[name] for name, row in rows.items())
@@ -208,8 +210,11 @@ def test_one_file_in_full(
         1,
         False,
     )  # fmt: skip  (BGM 1020700040003700001 of the CUSRES in tests/test_dag.py)
-    assert [e["code"] for e in declaration["errors"]] == ["DAT-LATE", "P201"]
-    assert [f["code"] for f in i11["findings"]][:1] == ["P201"]
+    # the portal's rejection apart from the gateway's warning (late, header level): a warning rejected nothing
+    assert [e["code"] for e in declaration["errors"]] == ["P201"]
+    assert [e["code"] for e in declaration["warnings"]] == ["DAT-LATE"]
+    assert [f["code"] for f in i11["findings"]] == ["P201"]
+    assert [f["code"] for f in i11["warnings"]] == ["DAT-LATE"]
     assert [(e["from"], e["to"]) for e in i11["history"]][-1] == ("acknowledged", "archived")
     assert sorted(a["kind"] for a in i11["acknowledgements"]) == ["contrl", "cusres", "report"]
     assert admin.get("/api/files/999").status_code == 404
@@ -441,3 +446,28 @@ def test_a_refused_declaration_is_decided_anew_after_each_reprocess(
     assert [(v["version"], v["status"]) for v in history["versions"]] == [(1, "40")]  # accepted once
     notes = service.reprocess(gateway_settings, operator, file_ids=[record.id])["notes"]
     assert notes == [f"file {record.id} ({NO_DELEGATION}) is archived: nothing to reprocess"]
+
+
+def test_outcome_words_tell_partly_rejected_refused_and_duplicate_files(
+    processed: dict[str, int],
+    gateway_settings: Settings,
+    deliver: Callable[..., Path],
+    page: Callable[..., TestClient],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """i12: message 1 accepted, message 2 of an unsupported type rejected (partly rejected);
+    v01 delivered again, same name and content (a duplicate); v02 over a 100-byte limit (refused unread)."""
+    deliver("i12_unsupported_type.edi", "v01_single.edi")
+    service.process_once(gateway_settings)
+    monkeypatch.setenv("CARM_MAX_FILE_BYTES", "100")
+    deliver("v02_multi_message.edi")
+    service.process_once(Settings())
+    admin = page("admin")
+    assert names(admin, outcome="partly rejected") == ["i12_unsupported_type.edi"]
+    assert names(admin, outcome="duplicate") == ["v01_single.edi"]
+    assert names(admin, outcome="refused") == ["v02_multi_message.edi"]
+    assert names(admin, outcome="accepted") == ["v01_single.edi"]  # the first delivery
+    html = admin.get("/files", params={"outcome": "partly rejected"}).text
+    assert '<td class="partly-rejected">partly rejected</td>' in html
+    code, listing = cli("ledger", "list", "--outcome", "refused", "--json")
+    assert code == 0 and [f["name"] for f in listing["files"]] == ["v02_multi_message.edi"]
