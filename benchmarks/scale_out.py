@@ -12,13 +12,16 @@ and prints files per minute and declarations per second.
 
 Run (root: it starts sshd as the tests do):
 ``.venv/bin/python benchmarks/scale_out.py`` (2,001 files, 2 workers, faults);
-``--files-per-partner 100 --workers 1 --no-faults`` for the scaling figure.
+``--files-per-partner 100 --workers 1 --no-faults --latency-ms 200`` (and ``--workers 2``)
+for the scaling figure: the portal's latency makes the work wait rather than compute, so
+that a second worker on the same 2 cores has waits to overlap.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -34,6 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--declarations", type=int, default=2, help="declarations per file")
     parser.add_argument("--workers", type=int, choices=(1, 2), default=2)
     parser.add_argument("--batch-size", type=int, default=25)
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="the embedded portal answers every request this late"
+    )
+    parser.add_argument(
+        "--portal-concurrency",
+        type=int,
+        default=1,
+        help="posts (and files) in flight per task (CARM_PORTAL_CONCURRENCY)",
+    )
     parser.add_argument("--no-faults", action="store_true", help="no worker kill, no portal outage")
     parser.add_argument("--timeout", type=float, default=3600.0)
     parser.add_argument("--redis-db", type=int, default=14, help="the broker's Redis database (flushed)")
@@ -46,11 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     files = args.files_per_partner * len(PARTNERS)
     faults: dict[str, Any] = {"kill_at": None, "outage_at": None} if args.no_faults else {}
     started = time.monotonic()
-    settings = {**SETTINGS, "batch_size": str(args.batch_size)}
+    settings = {**SETTINGS, "batch_size": str(args.batch_size), "portal_concurrency": str(args.portal_concurrency)}
     with (
         running_sshd() as sshd,
         running_weed() as s3,
-        deployment(sshd, s3, args.workers, args.redis_db, **settings) as deploy,
+        deployment(sshd, s3, args.workers, args.redis_db, args.latency_ms, **settings) as deploy,
     ):
         ready = time.monotonic() - started
         deliver(deploy, args.files_per_partner, args.declarations)
@@ -62,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         "declarations": files * args.declarations,
         "workers": args.workers,
         "faults": not args.no_faults,
+        "portal latency ms": args.latency_ms,
+        "portal concurrency": args.portal_concurrency,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load average at the end": [round(x, 1) for x in os.getloadavg()],
         "start-up seconds": round(ready, 1),
         "processing seconds": round(run.seconds, 1),
         "files per minute": round(files / run.seconds * 60, 1),

@@ -183,8 +183,10 @@ def plan(
     the run may wait up to the longest quiet period once), ``batch_size`` at a time.
     An inbox batch carries what the planner saw of each file (``observed``): a file
     changed by the time its batch runs is left for the next run. Partners whose inbox
-    cannot be listed go into ``unlisted``."""
+    cannot be listed go into ``unlisted``. First it sweeps the outboxes' temporaries
+    that killed writers left (``sweep_temporaries``)."""
     names = [partner] if partner else transport.partners()
+    sweep_temporaries(transport, names, settings.claim_lease_seconds)
     known = set(registry.ids()) if registry is not None else set()
     rules = {
         name: completion(registry.get(name) if registry is not None and name in known else None, settings.quiet_seconds)
@@ -206,6 +208,21 @@ def plan(
             observed = {f.name: observation(f) for f in files}
             batches.append({"partner": name, "files": [f.name for f in files], "observed": observed, "label": label})
     return batches
+
+
+def sweep_temporaries(transport: Transport, partners: list[str], older_than: float) -> None:
+    """Remove the hidden ``.part`` temporaries of outbox writes cut short by a killed worker
+    (not written to for a lease: a live writer's claim would still hold). None of them
+    is an answer: the resumed claim writes its acknowledgements again under their final names.
+    A partner whose outbox cannot be swept is logged; planning goes on."""
+    for name in partners:
+        try:
+            swept = transport.sweep_temporaries(name, older_than)
+        except Exception:
+            log.exception("partner %s: cannot sweep the outbox's temporaries", name)
+            continue
+        if swept:
+            log.warning("partner %s: removed %d stale outbox temporaries: %s", name, len(swept), ", ".join(swept))
 
 
 def run_batch(

@@ -120,6 +120,7 @@ class Deployment:
     s3: S3Server
     bucket: str
     sftp_base: str
+    portal_latency_ms: float = 0.0  # the embedded portal's delay on every answer (``portal serve --latency-ms``)
     services: dict[str, Service] = field(default_factory=dict)
     _token: str | None = None
     _http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=60))
@@ -135,6 +136,7 @@ class Deployment:
     def start_portal(self) -> None:
         port = self.portal_url.rsplit(":", 1)[1]
         argv = [sys.executable, "-m", "gateway.cli", "portal", "serve", "--port", port]
+        argv += ["--latency-ms", str(self.portal_latency_ms)]
         self.service("portal", [*argv, "--database-url", self.portal_database_url])
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -299,12 +301,18 @@ def _flush_redis(db: int) -> None:
 
 @contextmanager
 def deployment(
-    sftp: SshServer, s3: S3Server, workers: int = len(WORKERS), redis_db: int = REDIS_DB, **gateway: str
+    sftp: SshServer,
+    s3: S3Server,
+    workers: int = len(WORKERS),
+    redis_db: int = REDIS_DB,
+    portal_latency_ms: float = 0.0,
+    **gateway: str,
 ) -> Iterator[Deployment]:
     """The whole deployment, started and ready (both DAGs parsed and unpaused, the workers started).
 
     ``workers``: how many Celery workers (1 or 2, for the scaling figure); ``redis_db``: the
-    broker's database, flushed (two deployments at once need two); ``gateway``:
+    broker's database, flushed (two deployments at once need two); ``portal_latency_ms``:
+    the embedded portal answers this late (a distant portal's round trip); ``gateway``:
     extra ``CARM_*`` settings for the tasks (e.g. ``park_seconds="5"``)."""
     with ExitStack() as stack:
         work = Path(tempfile.mkdtemp(prefix="carm-deploy-"))
@@ -340,7 +348,17 @@ def deployment(
             **{f"CARM_{name.upper()}": value for name, value in gateway.items()},
         }
         deploy = Deployment(
-            work, env, f"http://127.0.0.1:{api_port}", portal_url, ledger_url, portal_db, sftp, s3, bucket, sftp_base
+            work,
+            env,
+            f"http://127.0.0.1:{api_port}",
+            portal_url,
+            ledger_url,
+            portal_db,
+            sftp,
+            s3,
+            bucket,
+            sftp_base,
+            portal_latency_ms,
         )
         stack.callback(deploy._http.close)
         stack.callback(deploy.stop_all)

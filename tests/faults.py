@@ -219,6 +219,9 @@ class FaultyTransport:
                     return
             yield stream
 
+    def sweep_temporaries(self, partner: str, older_than: float) -> list[str]:
+        return self.inner.sweep_temporaries(partner, older_than)
+
     def archive(self, claimed: ClaimedFile) -> str:
         self._hit("archive")
         return self.inner.archive(claimed)

@@ -43,6 +43,7 @@ from tests.ack_reader import ack_name, has_ack, read_contrls, read_cusres
 from tests.conftest import FIXTURES, PROJECT_ROOT, fixture_file
 from tests.databases import BACKENDS, database
 from tests.faults import FaultyHTTPTransport, FaultyPoster, FaultyTransport
+from transports.local import TEMPORARY
 from validators.rules.lookups import portal_context
 
 PARTNER = "broker01"
@@ -59,6 +60,18 @@ with service.open_pipeline(Settings(), task="child", checkpoint=kill_spec(sys.ar
     pipeline.resume_stale(run_id="run-killed")
     pipeline.process_inbox(run_id="run-killed")
 raise SystemExit(3)  # never reached when the checkpoint kills us
+"""
+
+CHILD_MID_UPLOAD = """
+import os, signal, sys
+from gateway import service
+from gateway.settings import Settings
+from tests.faults import FaultyTransport
+with service.open_pipeline(Settings(), task="child") as pipeline:
+    kill = lambda: os.kill(os.getpid(), signal.SIGKILL)
+    pipeline.transport = FaultyTransport(pipeline.transport).cut_write(after=int(sys.argv[1]), nth=1, on_cut=kill)
+    pipeline.process_inbox(run_id="run-killed")
+raise SystemExit(3)  # never reached: the first acknowledgement's upload kills us
 """
 
 
@@ -112,6 +125,18 @@ class World:
             f"child was not killed at {point}: rc={result.returncode}\n{result.stderr[-3000:]}"
         )
         time.sleep(LEASE + 0.2)  # the dead worker's lease ends
+
+    def run_killed_mid_upload(self, after: int) -> None:
+        """The gateway in a child process, SIGKILLed ``after`` bytes into its first acknowledgement."""
+        env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+        result = subprocess.run(
+            [sys.executable, "-c", CHILD_MID_UPLOAD, str(after)],
+            env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        assert result.returncode == -9, (
+            f"child was not killed mid-upload: rc={result.returncode}\n{result.stderr[-3000:]}"
+        )
+        time.sleep(LEASE + 0.2)  # the dead worker's lease ends, and its temporary is older than a lease
 
     def ledger(self) -> Ledger:
         return Ledger(self.ledger_url)
@@ -368,6 +393,32 @@ def test_killed_between_the_move_and_its_ledger_record(world: World) -> None:
     assert_final(world, local_areas(world))
 
 
+def temporaries(folder: Path) -> list[str]:
+    """The hidden temporaries of atomic writes (``.<name>.<8 hex>.part``) under ``folder``."""
+    return sorted(p.name for p in folder.rglob("*") if TEMPORARY.match(p.name))
+
+
+def test_killed_mid_upload_the_next_run_sweeps_the_temporary(world: World) -> None:
+    """A SIGKILL in the middle of an acknowledgement's upload leaves its hidden ``.part``
+    in the outbox; the next run (planned as the DAG and ``carm-edi process`` plan) removes
+    it, since nothing wrote to it for a lease, and answers the file exactly once."""
+    world.deliver(*FILES)
+    world.run_killed_mid_upload(after=200)
+    outbox = world.partner_dir / "outbox"
+    left = temporaries(outbox)
+    assert left, "the killed write left no temporary"  # one per upload in progress (several with files in flight)
+    # A write in progress: written to within the lease (dated 30 s ahead, so that a slow
+    # start of the run below cannot age it past the 1 s lease): kept.
+    fresh = outbox / ".v01_single.edi.99.cusres.edi.0123abcd.part"
+    fresh.write_bytes(b"UNA")
+    os.utime(fresh, (time.time() + 30, time.time() + 30))
+    service.process_once(world.settings, run_id="run-2")
+    assert temporaries(outbox) == [fresh.name]
+    fresh.unlink()
+    assert_final(world, local_areas(world))
+    assert temporaries(world.partner_dir) == []
+
+
 def test_an_unexpected_error_after_a_post_is_one_failed_attempt(world: World) -> None:
     """The poster raises something unexpected at v02's second post (after its first
     was made): the file is given back with one failed attempt, v01 is not held up,
@@ -559,7 +610,7 @@ def sftp(sshd: Any, world: World) -> Iterator[dict[str, Any]]:
         for name in FILES:
             with uploader.client(PARTNER).open(f"{channel.inbox}/{name}", "wb") as handle:
                 handle.write(fixture_file(name).read_bytes())
-    yield {"transport": transport, "areas": lambda area: visible(sshd.root / base / area)}
+    yield {"transport": transport, "areas": lambda area: visible(sshd.root / base / area), "root": sshd.root / base}
 
 
 def _drop_ssh(transport: Any) -> Callable[[], None]:
@@ -595,8 +646,17 @@ def test_sftp_connection_dropped_mid_upload(world: World, sftp: dict[str, Any]) 
     assert_stopped(world, {"v01_single.edi": "posted"})
     if world.serial:
         assert world.portal_rows()["declarations"] == 1
-    with sftp["transport"]() as fresh:
-        _sftp_run(world, fresh)
+    outbox = sftp["root"] / "outbox"
+    assert temporaries(outbox), "the cut upload left no temporary"  # its session was gone before it could remove it
+    time.sleep(LEASE + 0.2)  # older than a lease
+    with sftp["transport"]() as fresh:  # the next run, planned as the DAG plans (the sweep first)
+        pipeline = _sftp_pipeline(world, fresh)
+        try:
+            for batch in service.plan(world.settings, pipeline.ledger, fresh, PARTNER):
+                service.work_batch(pipeline, batch, run_id="run-2")
+        finally:
+            pipeline.ledger.dispose()
+    assert temporaries(outbox) == []
     assert_final(world, sftp["areas"])
 
 

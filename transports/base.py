@@ -47,6 +47,10 @@ class Transport(Protocol):
     def read_outbox(self, partner: str, name: str) -> BinaryIO | None:
         """An acknowledgement still in the outbox, or None once the partner has taken it."""
 
+    def sweep_temporaries(self, partner: str, older_than: float) -> list[str]:
+        """Remove the hidden temporaries of outbox writes not written to for ``older_than``
+        seconds (their writer was killed mid-upload); the names removed."""
+
     def archive(self, claimed: ClaimedFile) -> str: ...
 
     def quarantine(self, claimed: ClaimedFile, reason: str) -> str: ...

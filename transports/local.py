@@ -2,7 +2,9 @@
 
 Claiming is an atomic ``rename`` into ``processing/`` under a claim id, so two
 workers never own one file. Acknowledgements are written to a hidden temporary
-name in the outbox and renamed into place.
+name in the outbox (``.<name>.<8 hex>.part``) and renamed into place; a write cut
+short by a SIGKILL leaves its temporary behind, which ``sweep_temporaries`` removes
+once it is older than a lease.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
@@ -20,6 +23,13 @@ from transports.base import ClaimedFile, InboundFile, new_claim_id
 
 AREAS = ("inbox", "outbox", "archive", "quarantine", "processing")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+TEMPORARY = re.compile(r"^\.[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.[0-9a-f]{8}\.part$")
+"""The hidden name of an atomic write in progress (``temporary_name``), and nothing else."""
+
+
+def temporary_name(final: str) -> str:
+    """The hidden name ``final`` (a ``safe_name``) is written under before it is renamed into place."""
+    return f".{final}.{uuid.uuid4().hex[:8]}.part"
 
 
 def is_plain_name(name: str) -> bool:
@@ -92,7 +102,7 @@ class LocalFolderTransport:
     def write_outbox(self, partner: str, name: str) -> Iterator[BinaryIO]:
         outbox = self.area(partner, "outbox")
         final = outbox / safe_name(name)
-        temporary = outbox / f".{final.name}.{uuid.uuid4().hex[:8]}.part"
+        temporary = outbox / temporary_name(final.name)
         try:
             with open(temporary, "wb") as stream:
                 yield stream
@@ -101,6 +111,20 @@ class LocalFolderTransport:
             os.replace(temporary, final)
         finally:
             temporary.unlink(missing_ok=True)
+
+    def sweep_temporaries(self, partner: str, older_than: float) -> list[str]:
+        """Remove the outbox's temporaries (``TEMPORARY``) not written to for ``older_than``
+        seconds: their writer was killed; the names removed."""
+        outbox = self.area(partner, "outbox")
+        cutoff = time.time() - older_than
+        swept = []
+        for entry in os.scandir(outbox):
+            if TEMPORARY.match(entry.name) and entry.is_file(follow_symlinks=False):
+                with suppress(FileNotFoundError):  # another run's sweep took it first
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.path)
+                        swept.append(entry.name)
+        return sorted(swept)
 
     def read_outbox(self, partner: str, name: str) -> BinaryIO | None:
         try:

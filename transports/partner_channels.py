@@ -108,6 +108,9 @@ class PartnerChannels:
     def read_outbox(self, partner: str, name: str) -> BinaryIO | None:
         return self.route(partner).read_outbox(partner, name)
 
+    def sweep_temporaries(self, partner: str, older_than: float) -> list[str]:
+        return self.route(partner).sweep_temporaries(partner, older_than)
+
     def archive(self, claimed: ClaimedFile) -> str:
         return self.route(claimed.inbound.partner).archive(claimed)
 

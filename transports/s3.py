@@ -287,6 +287,11 @@ class S3Transport:
             spool.seek(0)
             client.put_object(Bucket=channel.bucket, Key=channel.outbox_prefix + safe_name(name), Body=spool)
 
+    def sweep_temporaries(self, partner: str, older_than: float) -> list[str]:
+        """Nothing to sweep: an acknowledgement is one PUT of a local spool, so an object
+        appears whole or not at all, and a killed write leaves nothing in the bucket."""
+        return []
+
     def read_outbox(self, partner: str, name: str) -> BinaryIO | None:
         channel = self._channel(partner)
         client = self.client(partner)

@@ -83,6 +83,10 @@ class SerializedTransport:
             upload = self.inner.write_outbox(partner, name)
         return cast(AbstractContextManager[BinaryIO], _Serialized(upload, self._lock))
 
+    def sweep_temporaries(self, partner: str, older_than: float) -> list[str]:
+        with self._lock:
+            return self.inner.sweep_temporaries(partner, older_than)
+
     def archive(self, claimed: ClaimedFile) -> str:
         with self._lock:
             return self.inner.archive(claimed)

@@ -10,6 +10,8 @@ login directory). Protocol (docs/transports.md):
   such file" and skips it.
 * acknowledgements: written to ``outbox/.<name>.<random>.part``, then
   posix-renamed over ``outbox/<name>``: the partner sees the whole file or nothing.
+  A writer killed (or cut off) mid-upload leaves its temporary behind;
+  ``sweep_temporaries`` removes it once it is older than a lease.
 * archive / quarantine: renamed into ``<area>/YYYY/MM/DD/``.
 
 Remote names are never used as paths: a name from the inbox listing may only
@@ -28,14 +30,14 @@ import logging
 import posixpath
 import stat
 import threading
-import uuid
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from transports.base import ClaimedFile, InboundFile, new_claim_id
 from transports.channels import SftpChannel
-from transports.local import safe_name
+from transports.local import TEMPORARY, safe_name, temporary_name
 from transports.remote_reader import RemoteReader
 
 if TYPE_CHECKING:
@@ -214,6 +216,31 @@ class SftpTransport:
         with _atomic_write(client, channel.outbox, safe_name(name)) as stream:
             yield stream
 
+    def sweep_temporaries(self, partner: str, older_than: float) -> list[str]:
+        """Remove the outbox's temporaries (``transports.local.TEMPORARY``) not written to for
+        ``older_than`` seconds; the names removed. The age is the server's modification time
+        against this machine's clock: a server clock behind by more than ``older_than`` could
+        take a live upload's temporary, whose rename then fails and the file is retried."""
+        channel = self._channel(partner)
+        client = self.client(partner)
+        cutoff = time.time() - older_than
+        swept = []
+        for entry in client.listdir_attr(channel.outbox):
+            if (
+                TEMPORARY.match(entry.filename)
+                and stat.S_ISREG(entry.st_mode or 0)
+                and entry.st_mtime is not None
+                and entry.st_mtime < cutoff
+            ):
+                try:
+                    client.remove(posixpath.join(channel.outbox, entry.filename))
+                except OSError as error:
+                    if not _missing(error):  # another run's sweep took it first
+                        raise
+                    continue
+                swept.append(entry.filename)
+        return sorted(swept)
+
     def read_outbox(self, partner: str, name: str) -> BinaryIO | None:
         client = self.client(partner)
         try:
@@ -320,7 +347,7 @@ def _makedirs(client: SFTPClient, directory: str) -> None:
 def _atomic_write(client: SFTPClient, directory: str, name: str) -> Iterator[BinaryIO]:
     """Write to a hidden temporary name, then posix-rename over the final name."""
     final = posixpath.join(directory, safe_name(name))
-    temporary = posixpath.join(directory, f".{safe_name(name)}.{uuid.uuid4().hex[:8]}.part")
+    temporary = posixpath.join(directory, temporary_name(safe_name(name)))
     done = False
     try:
         with client.open(temporary, "wb") as handle:
