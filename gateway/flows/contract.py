@@ -118,6 +118,12 @@ class FlowOptions:
     pending: PendingRegistry | None = None  # None: an answer that is not final is not followed up
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
 
+    @property
+    def answers(self) -> bool:
+        """Whether phase 2 does anything with an accepted interchange's declarations: post them
+        or answer them. ``carm-edi check`` does neither, so its flows keep no spool."""
+        return self.poster is not None or self.sink is not None
+
     def spool(self) -> Spool:
         """The spool of a flow's phase 1 run with these options: it keeps the field sources only
         when the flow posts (they locate the portal's findings) and the declarations only when
