@@ -330,6 +330,7 @@ class Reading:
 
 
 _FIELD, _EXPECT, _SAME = 0, 1, 2
+_PLAIN, _NESTED, _CHECK, _OTHER = 0, 1, 2, 3  # how the walk reads a step (``_Step.mode``)
 
 
 class _Step:
@@ -348,7 +349,7 @@ class _Step:
         "where",
         "tail",
         "marks",
-        "plain",
+        "mode",
         "skip_empty",
     )
 
@@ -364,11 +365,15 @@ class _Step:
         self.where = (value.element, None if value.joined and value.component == 1 else value.component)
         self.tail = (tag, *self.where)  # a source is (segment position, *tail)
         self.marks = self.fills or (value.path,)  # the fields whose source a reading records
-        # the common case, read inline by ``read_message``: one component's text into one field
-        # (as it is, or through a codec); ``_read_value`` reads the others
-        self.plain = (
-            self.kind == _FIELD and not value.repeats and not value.joined and not self.fills and len(self.names) == 1
-        )
+        # how ``read_message`` reads it: the common cases inline (one component's text into one
+        # field, as it is or through a codec; a code checked against the one expected, a word
+        # said only when it differs), ``_read_value`` the others
+        if self.kind == _FIELD and not value.repeats and not value.joined and not self.fills:
+            self.mode = _PLAIN if len(self.names) == 1 else _NESTED
+        elif self.kind == _EXPECT and not value.joined:
+            self.mode = _CHECK
+        else:
+            self.mode = _OTHER
         self.skip_empty = not value.read_empty
 
 
@@ -402,12 +407,13 @@ class _Plan:
         self.name = rule.target.removesuffix("[]")
         self.steps = tuple(_Step(value, rule.tag) for value in rule.values if value.is_read)
         # what the walk reads of each step, unpacked in one go (attribute loads per value were a
-        # third of the walk): the step, whether it is plain, its positions, and for a plain one
-        # its field, its source's tail and the codec's ``read`` (None: the text as it is)
-        self.fast = tuple(
+        # third of the walk): the step, how it is read, its positions, and for a field its path,
+        # its source's tail, the codec's ``read`` (None: the text as it is) and its name (a
+        # nested path: its names); for a check, the code expected
+        self.fast: tuple[tuple[Any, ...], ...] = tuple(
             (
                 step,
-                step.plain,
+                step.mode,
                 step.element,
                 step.component,
                 step.value.only_if_given,
@@ -415,7 +421,8 @@ class _Plan:
                 *step.tail,
                 step.skip_empty,
                 None if step.codec is None else step.codec.read,
-                step.names[0] if step.names else "",
+                step.names[0] if step.mode == _PLAIN else step.names,
+                step.value.constant,
             )
             for step in self.steps
         )
@@ -510,15 +517,31 @@ def read_message(guide: Guide, message: Message, decimal_mark: str = ".") -> Rea
             obj, prefix, item = _open(plan, frame, reading, index)
         layout.setdefault(item, []).append((index, tag))
         elements = segment.elements
-        for step, plain, element, component, if_given, path, t_tag, t_element, t_component, skip_empty, read, name in (
-            plan.fast
-        ):
-            if not plain:
+        for (
+            step,
+            mode,
+            element,
+            component,
+            if_given,
+            path,
+            t_tag,
+            t_element,
+            t_component,
+            skip_empty,
+            read,
+            name,
+            expected,
+        ) in plan.fast:
+            if mode == _OTHER:
                 _read_value(reading, plan.rule, step, segment, index, obj, prefix, reference, decimal_mark)
                 continue
-            # the common case, inline (a call per value was a fifth of the walk): one component's text into one field
+            # the common cases, inline (a call per value was a fifth of the walk)
             parts = elements[element] if len(elements) > element else ()
             raw = parts[component] if len(parts) > component else ""
+            if mode == _CHECK:
+                if raw != expected:  # the code is not the one expected (or is missing): said there
+                    _read_value(reading, plan.rule, step, segment, index, obj, prefix, reference, decimal_mark)
+                continue
             if raw == "":
                 if if_given:
                     continue
@@ -527,16 +550,19 @@ def read_message(guide: Guide, message: Message, decimal_mark: str = ".") -> Rea
                     continue
             else:
                 sources[prefix + path] = (index, t_tag, t_element, t_component)
-            if read is None:
-                obj[name] = raw
-                continue
-            try:
-                converted = read(raw, segment, step.value, decimal_mark)
-            except ValueProblem as problem:
-                _unread(reading, plan.rule, step, problem, prefix, reference)
-                continue
-            if converted is not None:
+            converted: Any = raw
+            if read is not None:
+                try:
+                    converted = read(raw, segment, step.value, decimal_mark)
+                except ValueProblem as problem:
+                    _unread(reading, plan.rule, step, problem, prefix, reference)
+                    continue
+                if converted is None:
+                    continue
+            if mode == _PLAIN:
                 obj[name] = converted
+            else:
+                _set(obj, name, converted)
         if plan.group:
             stack.append(_Frame(plan.group, obj, prefix, item))
     return reading
