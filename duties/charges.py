@@ -17,8 +17,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from dataclasses import dataclass, field
-from functools import cached_property
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from pathlib import Path
 
 from domain.identifiers import is_ascii_digits

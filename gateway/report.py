@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from json.encoder import encode_basestring, encode_basestring_ascii
 from dataclasses import dataclass, field
 from functools import partial
+from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
 
 from diagnostics import Finding, Severity
