@@ -74,15 +74,13 @@ def transaction_check_digit(first13: str) -> int:
     """
     if len(first13) != 13 or not is_ascii_digits(first13):
         raise ValueError("a transaction number's body is 13 digits")
-    total = 0
-    for index, char in enumerate(first13):
-        value = int(char)
-        if index % 2 == 1:
-            value *= 2
-            if value > 9:
-                value = value // 10 + value % 10
-        total += value
-    return total % 10
+    # the digits at even positions as they are, those at odd positions through the table of
+    # their doubled digit sums: every declaration is checked, so no Python loop per digit
+    return (sum(map(int, first13[0::2])) + sum(map(_DOUBLED.__getitem__, first13[1::2]))) % 10
+
+
+_DOUBLED = {str(digit): (2 * digit) // 10 + (2 * digit) % 10 for digit in range(10)}
+"""A digit's double with its two digits added (7 → 14 → 5), by its character."""
 
 
 def transaction_number_valid(number: str) -> bool:

@@ -18,6 +18,7 @@ import csv
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from pathlib import Path
 
 from domain.identifiers import is_ascii_digits
@@ -82,8 +83,21 @@ class Charges:
 
     def surtax_order(self, hs_code: str, origin: str, on: dt.date) -> SurtaxOrder | None:
         """The order in force on ``on`` that covers the goods (the latest in force when several do)."""
-        covering = [order for order in self.surtax_orders if order.covers(hs_code, origin, on)]
+        candidates = self._orders_by_origin.get(origin)
+        if candidates is None:  # the common case: no order names the origin
+            return None
+        covering = [order for order in candidates if order.covers(hs_code, origin, on)]
         return max(covering, key=lambda order: order.valid_from, default=None)
+
+    @cached_property
+    def _orders_by_origin(self) -> dict[str, tuple[SurtaxOrder, ...]]:
+        """The orders naming each origin, in table order: every line of every declaration asks
+        ``surtax_order`` (the assessment and ``AMT-SUR``), and most origins are under none."""
+        found: dict[str, list[SurtaxOrder]] = {}
+        for order in self.surtax_orders:
+            for origin in order.origins:
+                found.setdefault(origin, []).append(order)
+        return {origin: tuple(orders) for origin, orders in found.items()}
 
     @classmethod
     def load(cls, directory: Path) -> Charges:

@@ -330,6 +330,7 @@ class Reading:
 
 
 _FIELD, _EXPECT, _SAME = 0, 1, 2
+_PLAIN, _NESTED, _CHECK, _OTHER = 0, 1, 2, 3  # how the walk reads a step (``_Step.mode``)
 
 
 class _Step:
@@ -348,7 +349,7 @@ class _Step:
         "where",
         "tail",
         "marks",
-        "plain",
+        "mode",
         "skip_empty",
     )
 
@@ -364,18 +365,35 @@ class _Step:
         self.where = (value.element, None if value.joined and value.component == 1 else value.component)
         self.tail = (tag, *self.where)  # a source is (segment position, *tail)
         self.marks = self.fills or (value.path,)  # the fields whose source a reading records
-        # the common case, read inline by ``read_message``: one component's text into one field
-        # (as it is, or through a codec); ``_read_value`` reads the others
-        self.plain = (
-            self.kind == _FIELD and not value.repeats and not value.joined and not self.fills and len(self.names) == 1
-        )
+        # how ``read_message`` reads it: the common cases inline (one component's text into one
+        # field, as it is or through a codec; a code checked against the one expected, a word
+        # said only when it differs), ``_read_value`` the others
+        if self.kind == _FIELD and not value.repeats and not value.joined and not self.fills:
+            self.mode = _PLAIN if len(self.names) == 1 else _NESTED
+        elif self.kind == _EXPECT and not value.joined:
+            self.mode = _CHECK
+        else:
+            self.mode = _OTHER
         self.skip_empty = not value.read_empty
 
 
 class _Plan:
     """A rule compiled for reading: its selector, its steps and its group's rules by tag."""
 
-    __slots__ = ("rule", "tag", "qualifier", "select", "also", "repeat", "seen", "kind", "name", "steps", "group")
+    __slots__ = (
+        "rule",
+        "tag",
+        "qualifier",
+        "select",
+        "also",
+        "repeat",
+        "seen",
+        "kind",
+        "name",
+        "steps",
+        "fast",
+        "group",
+    )
 
     def __init__(self, rule: SegmentRule) -> None:
         self.rule = rule
@@ -388,6 +406,26 @@ class _Plan:
         self.kind = (3 if rule.nth else 2) if rule.target.endswith("[]") else 1 if rule.target else 0
         self.name = rule.target.removesuffix("[]")
         self.steps = tuple(_Step(value, rule.tag) for value in rule.values if value.is_read)
+        # what the walk reads of each step, unpacked in one go (attribute loads per value were a
+        # third of the walk): the step, how it is read, its positions, and for a field its path,
+        # its source's tail, the codec's ``read`` (None: the text as it is) and its name (a
+        # nested path: its names); for a check, the code expected
+        self.fast: tuple[tuple[Any, ...], ...] = tuple(
+            (
+                step,
+                step.mode,
+                step.element,
+                step.component,
+                step.value.only_if_given,
+                step.value.path,
+                *step.tail,
+                step.skip_empty,
+                None if step.codec is None else step.codec.read,
+                step.names[0] if step.mode == _PLAIN else step.names,
+                step.value.constant,
+            )
+            for step in self.steps
+        )
         self.group = _plans(rule.group)
 
 
@@ -479,25 +517,52 @@ def read_message(guide: Guide, message: Message, decimal_mark: str = ".") -> Rea
             obj, prefix, item = _open(plan, frame, reading, index)
         layout.setdefault(item, []).append((index, tag))
         elements = segment.elements
-        for step in plan.steps:
-            if not step.plain:
+        for (
+            step,
+            mode,
+            element,
+            component,
+            if_given,
+            path,
+            t_tag,
+            t_element,
+            t_component,
+            skip_empty,
+            read,
+            name,
+            expected,
+        ) in plan.fast:
+            if mode == _OTHER:
                 _read_value(reading, plan.rule, step, segment, index, obj, prefix, reference, decimal_mark)
                 continue
-            # the common case, inline (a call per value was a fifth of the walk): one component's text into one field
-            parts = elements[step.element] if len(elements) > step.element else ()
-            raw = parts[step.component] if len(parts) > step.component else ""
+            # the common cases, inline (a call per value was a fifth of the walk)
+            parts = elements[element] if len(elements) > element else ()
+            raw = parts[component] if len(parts) > component else ""
+            if mode == _CHECK:
+                if raw != expected:  # the code is not the one expected (or is missing): said there
+                    _read_value(reading, plan.rule, step, segment, index, obj, prefix, reference, decimal_mark)
+                continue
             if raw == "":
-                if step.value.only_if_given:
+                if if_given:
                     continue
-                sources[prefix + step.value.path] = (index, *step.tail)
-                if step.skip_empty:
+                sources[prefix + path] = (index, t_tag, t_element, t_component)
+                if skip_empty:
                     continue
             else:
-                sources[prefix + step.value.path] = (index, *step.tail)
-            if step.codec is None:
-                obj[step.names[0]] = raw
-                continue
-            _convert(reading, plan.rule, step, segment, raw, obj, prefix, reference, decimal_mark)
+                sources[prefix + path] = (index, t_tag, t_element, t_component)
+            converted: Any = raw
+            if read is not None:
+                try:
+                    converted = read(raw, segment, step.value, decimal_mark)
+                except ValueProblem as problem:
+                    _unread(reading, plan.rule, step, problem, prefix, reference)
+                    continue
+                if converted is None:
+                    continue
+            if mode == _PLAIN:
+                obj[name] = converted
+            else:
+                _set(obj, name, converted)
         if plan.group:
             stack.append(_Frame(plan.group, obj, prefix, item))
     return reading
@@ -623,21 +688,12 @@ def _convert(
     mark: str,
 ) -> None:
     """Set the field(s) of ``step`` to what its codec reads in ``raw``, or record the codec's problem."""
-    value = step.value
     codec = step.codec
     assert codec is not None
     try:
-        converted = codec.read(raw, segment, value, mark)
+        converted = codec.read(raw, segment, step.value, mark)
     except ValueProblem as problem:
-        if codec.own_message:
-            text = str(problem)
-        elif value.problem_prefix:
-            text = f"{value.problem_prefix}: {problem}"
-        else:
-            text = f"{guide_label(rule, value, prefix + value.path)}: {problem}"
-        source = reading.sources[prefix + step.marks[0]]
-        reading.findings.append(Finding(problem.code, text, source_location(reference, source)))
-        reading.failed.update(prefix + name for name in step.marks)
+        _unread(reading, rule, step, problem, prefix, reference)
         return
     if converted is None:
         return
@@ -645,6 +701,23 @@ def _convert(
         obj.update(converted)
     else:
         _set(obj, step.names, converted)
+
+
+def _unread(
+    reading: Reading, rule: SegmentRule, step: _Step, problem: ValueProblem, prefix: str, reference: str
+) -> None:
+    """Record that the codec of ``step`` could not read its text: the finding, at the value's source."""
+    value = step.value
+    assert step.codec is not None
+    if step.codec.own_message:
+        text = str(problem)
+    elif value.problem_prefix:
+        text = f"{value.problem_prefix}: {problem}"
+    else:
+        text = f"{guide_label(rule, value, prefix + value.path)}: {problem}"
+    source = reading.sources[prefix + step.marks[0]]
+    reading.findings.append(Finding(problem.code, text, source_location(reference, source)))
+    reading.failed.update(prefix + name for name in step.marks)
 
 
 def _set(obj: dict[str, Any], names: tuple[str, ...], converted: Any) -> None:

@@ -144,12 +144,17 @@ def test_checking_four_times_the_declarations_takes_no_more_memory(build: Callab
 
 
 def test_the_streamed_json_is_the_report_as_one_document() -> None:
-    for data in (cusdec_file(5), b"", (FIXTURES / "cusdec/valid/v07_two_interchanges.edi").read_bytes()):
+    named = ("valid/v07_two_interchanges.edi", "invalid/i09_missing_mandatory.edi", "invalid/i11_unknown_hs.edi")
+    files = [(FIXTURES / "cusdec" / name).read_bytes() for name in named]
+    # findings in the entries, and one that quotes a value that is not ASCII (escaped or not as asked)
+    files.append((FIXTURES / "cusdec/invalid/i07_bad_bn9.edi").read_bytes().replace(b"LOC+22+0497", b"LOC+22+\xc997"))
+    for data in (cusdec_file(5), b"", *files):
         report = check_stream(io.BytesIO(data), "file.edi")
-        pieces: list[str] = []
-        report.write_json(pieces.append, ensure_ascii=False)
-        assert "".join(pieces) == json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
-        assert json.loads("".join(pieces))["documents"] == [d.to_dict() for d in report.documents]
+        for ensure_ascii in (False, True):
+            pieces: list[str] = []
+            report.write_json(pieces.append, ensure_ascii=ensure_ascii)
+            assert "".join(pieces) == json.dumps(report.to_dict(), indent=2, ensure_ascii=ensure_ascii)
+            assert json.loads("".join(pieces))["documents"] == [d.to_dict() for d in report.documents]
 
 
 def test_input_that_reads_like_the_placeholder_is_written_as_it_is() -> None:

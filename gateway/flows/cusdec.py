@@ -33,7 +33,8 @@ class CusdecHandler:
     def __init__(self, replies: InterchangeReplies, options: FlowOptions) -> None:
         self.replies = replies
         self.options = options
-        self.spool = options.spool()
+        # None: phase 2 neither posts nor answers (``carm-edi check``), so nothing is spooled
+        self.spool = options.spool() if options.answers else None
         # Where the report's entries of the spooled messages are, in spool order:
         # message references repeat across interchanges (and, wrongly, within
         # one), so documents are never looked up by reference.
@@ -45,7 +46,8 @@ class CusdecHandler:
         spooled = self._map(message, decimal, syntax, document)
         if spooled is None:
             return []
-        self.spool.add(spooled)
+        if self.spool is not None:
+            self.spool.add(spooled)
         self.entries.append(entry)
         return spooled.errors
 
@@ -85,7 +87,7 @@ class CusdecHandler:
         return spooled
 
     def answer(self, documents: DocumentLog[DocumentReport]) -> None:
-        if self.spool.count == 0:
+        if self.spool is None or self.spool.count == 0:
             return
         charset, version = preferred_syntax(self.options)
         writer = self.replies.writer("cusres", syntax=(charset or "UNOC", version or "3"))
@@ -137,7 +139,8 @@ class CusdecHandler:
                 )
 
     def close(self) -> None:
-        self.spool.close()
+        if self.spool is not None:
+            self.spool.close()
 
 
 def write_cusres(
