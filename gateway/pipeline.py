@@ -183,17 +183,32 @@ class _WatchedStream:
 
 
 class _HashingWriter:
-    """Writes through to the outbox stream and hashes what passes; a failed write is the channel's."""
+    """Writes to the outbox stream, ``BUFFER`` bytes at a time, and hashes what passes;
+    a failed write is the channel's. The acknowledgement writers write a segment at a
+    time: buffered, a small acknowledgement is one write on the channel, which files
+    in flight share one call at a time (``SerializedTransport``), not one per segment."""
+
+    BUFFER = 64 * 1024
 
     def __init__(self, out: BinaryIO, channel: _ChannelWatch) -> None:
         self._out = out
         self._channel = channel
+        self._pending = bytearray()
         self.digest = hashlib.sha256()
 
     def write(self, data: bytes) -> int:
         self.digest.update(data)
-        with self._channel.watch():
-            return self._out.write(data)
+        self._pending += data
+        if len(self._pending) >= self.BUFFER:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        """What is buffered, onto the outbox stream."""
+        if self._pending:
+            with self._channel.watch():
+                self._out.write(bytes(self._pending))
+            self._pending.clear()
 
 
 def outbox_stem(name: str, file_id: int) -> str:
@@ -232,6 +247,7 @@ class _OutboxSink:
                 except BaseException as error:
                     from_flow.append(error)
                     raise
+                writer.flush()
         except BaseException as error:
             if not from_flow or error is not from_flow[0]:  # opening or committing the upload failed
                 self._channel.note(error)
