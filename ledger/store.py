@@ -1,4 +1,7 @@
-"""Ledger operations. Every state move is its own transaction, with its history row.
+"""Ledger operations. Every state move is its own transaction, with its history row
+(a file's first post answer and its ``posted`` move, its documents and its
+``acknowledged`` move, are each one transaction). SQLite runs in WAL mode
+(``storage.create_database_engine``).
 
 Schema: Alembic migrations in ``ledger/migrations`` (``Ledger(url)`` upgrades to
 head on first use, under a lock: PostgreSQL advisory lock, a file lock beside a
