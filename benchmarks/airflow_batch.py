@@ -11,7 +11,14 @@ fresh files, a fresh portal database and a fresh ledger.
 
 ``--latency-ms`` makes the portal answer every request that much later (a
 distant portal); ``--concurrency`` is ``CARM_PORTAL_CONCURRENCY``, the posts (and
-files) in flight per worker.
+files) in flight per worker (8, the product's default). ``--count`` adds what each
+file cost: SFTP requests, HTTP requests and commits by database (``Counts``).
+
+The DAG first runs once, untimed, on an empty inbox: what a running Airflow has
+already done (``dag.test()`` builds its in-process execution API on the first task,
+a minute under load; the gateway's modules are imported) is not charged to the
+timed run, as the loop, which runs after it in the same process, never was. The
+machine's pace (``benchmarks/machine_pace.py``) and load are printed before and after.
 
 Reports the wall time of each and their ratio. Targets: issue 4, DAG ≤ 120 s on
 this 2-core machine, ratio DAG / loop ≤ 1.5; issue 18, with 50 ms of latency the
