@@ -5,7 +5,8 @@ place must first hold still for its partner's quiet period, measured within the
 task: docs/transports.md, "Complete files only"), ``process_batch`` is mapped
 over them (one task instance per batch of files, labelled with the batch in the
 UI) and ``summary`` adds up the results. Batches may run in any order (in
-parallel under a real executor); within a batch, files go in name order. The DAG is wiring only: the work is in
+parallel under a real executor); within a batch, ``portal_concurrency`` files are worked at
+once (at 1, one at a time in name order). The DAG is wiring only: the work is in
 ``gateway.service``, imported inside the tasks so that parsing this file opens
 no database, no HTTP client and no folder. Reruns are safe: a file is claimed
 (moved out of the inbox) before it is processed, so a file already taken is
