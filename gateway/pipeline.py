@@ -23,7 +23,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -204,17 +204,32 @@ class _WatchedStream:
 
 
 class _HashingWriter:
-    """Writes through to the outbox stream and hashes what passes; a failed write is the channel's."""
+    """Writes to the outbox stream, ``BUFFER`` bytes at a time, and hashes what passes;
+    a failed write is the channel's. The acknowledgement writers write a segment at a
+    time: buffered, a small acknowledgement is one write on the channel, which files
+    in flight share one call at a time (``SerializedTransport``), not one per segment."""
+
+    BUFFER = 64 * 1024
 
     def __init__(self, out: BinaryIO, channel: ChannelWatch) -> None:
         self._out = out
         self._channel = channel
+        self._pending = bytearray()
         self.digest = hashlib.sha256()
 
     def write(self, data: bytes) -> int:
         self.digest.update(data)
-        with self._channel.watch():
-            return self._out.write(data)
+        self._pending += data
+        if len(self._pending) >= self.BUFFER:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        """What is buffered, onto the outbox stream."""
+        if self._pending:
+            with self._channel.watch():
+                self._out.write(bytes(self._pending))
+            self._pending.clear()
 
 
 def outbox_stem(name: str, file_id: int) -> str:
@@ -253,6 +268,7 @@ class OutboxSink:
                 except BaseException as error:
                     from_flow.append(error)
                     raise
+                writer.flush()
         except BaseException as error:
             if not from_flow or error is not from_flow[0]:  # opening or committing the upload failed
                 self._channel.note(error)
@@ -267,7 +283,8 @@ class _LedgerPoster:
     """The flow's poster, recording each post in the ledger the moment the portal
     answers (before any acknowledgement), renewing the claim's lease and calling
     the ``posted`` checkpoint. The first post moves the file to ``parsed`` (its
-    interchange was read to the end and found sound) and then ``posted``.
+    interchange was read to the end and found sound) before it is sent, and the
+    first answer's record moves it to ``posted`` (one transaction).
 
     After an operator's reprocess (``reprocessed`` requests so far), a declaration
     version this file never had accepted goes under its key suffixed ``-r<n>``: the
@@ -317,10 +334,9 @@ class _LedgerPoster:
                 transaction_number=declaration.transaction_number, version=declaration.version,
                 status=outcome.status.value, response=outcome.model_dump(mode="json"),
                 lease_seconds=self._pipeline.settings.claim_lease_seconds,
+                move_to=None if self._posted else FileState.POSTED, run_id=self._run_id, task=self._pipeline.task,
             )  # fmt: skip
-            if not self._posted:
-                self._posted = True
-                ledger.move_file(self._file_id, FileState.POSTED, run_id=self._run_id, task=self._pipeline.task)
+            self._posted = True
         self._pipeline._checkpoint("posted")
         return outcome
 
@@ -460,22 +476,30 @@ class Pipeline:
 
     def _identify_and_work(self, claimed: ClaimedFile, file_id: int, run_id: str | None) -> ProcessedFile:
         """Hash the claimed file (refused files are not read), let the ledger say
-        whether it continues an earlier record or duplicates one, then do the work."""
+        whether it continues an earlier record or duplicates one, then do the work.
+        The stream that was hashed is rewound and read by the flow: the file is
+        opened once (a remote reader's window still holds a small file: no second
+        download, no second open, size and close over the channel)."""
         refusal = self._refusal(claimed.inbound)
         sha256, size = "", claimed.inbound.size
+        stream: BinaryIO | None = None
         if refusal is None:  # refused unread: nothing is downloaded or hashed
             try:
-                with self.transport.open(claimed) as stream:
-                    sha256, size = file_digest(stream)
+                stream = self.transport.open(claimed)
+                sha256, size = file_digest(stream)
             except BaseException as error:
+                if stream is not None:
+                    with suppress(Exception):  # the error that stopped the read is the one raised
+                        stream.close()
                 self._give_back(claimed, file_id, error, run_id)
                 raise
+        with closing(stream) if stream is not None else nullcontext():
             if size != claimed.inbound.size:
                 return self._still_written(claimed, file_id, size, run_id)
-        claim = self.ledger.identify(file_id, sha256, size)
-        if claim.duplicate_of is not None:
-            return self._duplicate(claimed, claim.file_id, claim.duplicate_of, run_id)
-        return self._work(claimed, claim.file_id, sha256, refusal, claim.received_at, run_id)
+            claim = self.ledger.identify(file_id, sha256, size)
+            if claim.duplicate_of is not None:
+                return self._duplicate(claimed, claim.file_id, claim.duplicate_of, run_id)
+            return self._work(claimed, claim.file_id, sha256, refusal, claim.received_at, run_id, stream)
 
     def resume(self, file_id: int, run_id: str | None = None, force: bool = False) -> ProcessedFile | None:
         """Finish a file an earlier run left in processing/ (its worker died, its
@@ -532,10 +556,15 @@ class Pipeline:
         refusal: Finding | None,
         received_at: dt.datetime,
         run_id: str | None,
+        stream: BinaryIO | None = None,
     ) -> ProcessedFile:
+        """The file's flow (``stream``: the claimed file, already open and rewound;
+        None: opened here), its ``acknowledged`` move and its filing away."""
         channel = ChannelWatch()
         try:
-            report = self._run(claimed, file_id, sha256, refusal, channel, received_at=received_at, run_id=run_id)
+            report, documents = self._run(
+                claimed, file_id, sha256, refusal, channel, received_at=received_at, run_id=run_id, stream=stream
+            )
         except PortalUnavailable as error:  # retries exhausted or circuit open: park, do not fail the task
             return self._park(claimed, file_id, error, run_id)
         except Exception as error:
@@ -554,7 +583,7 @@ class Pipeline:
             reason = "; ".join(str(f) for f in errors[:5]) or "nothing in the file could be accepted"
         self.ledger.move_file(
             file_id, FileState.ACKNOWLEDGED, run_id=run_id, task=self.task, outcome=outcome, note=reason,
-            format=report.format, accepted=report.accepted, summary=stored_summary(report),
+            format=report.format, accepted=report.accepted, summary=stored_summary(report), documents=documents,
         )  # fmt: skip
         self._checkpoint("acknowledged")
         return self._file_away(claimed, file_id, report, run_id, outcome, reason)
@@ -628,7 +657,7 @@ class Pipeline:
         )
         channel = ChannelWatch()
         try:
-            report = self._run(claimed, file_id, sha256, finding, channel, received_at, run_id)
+            report, _ = self._run(claimed, file_id, sha256, finding, channel, received_at, run_id)
         except Exception as error:
             if channel.error is not None:  # the channel dropped: the next run fails the file again and answers it
                 self._give_back(claimed, file_id, error, run_id, why=f"{why}; answering it failed: {error}"[:2000])
@@ -735,7 +764,11 @@ class Pipeline:
         channel: ChannelWatch,
         received_at: dt.datetime | None = None,
         run_id: str | None = None,
-    ) -> FileReport:
+        stream: BinaryIO | None = None,
+    ) -> tuple[FileReport, Iterable[dict[str, Any]] | None]:
+        """The file's flow (or its refusal) and its report: the report and the rows
+        of its documents for the ledger (None for a refusal: no documents of its
+        own), recorded by the caller with the file's ``acknowledged`` move."""
         partner_id = claimed.inbound.partner
         name = claimed.inbound.name
         sink = OutboxSink(self.transport, partner_id, self.ledger, file_id, channel)
@@ -769,16 +802,17 @@ class Pipeline:
         if refusal is not None:
             report = refuse(name, options, [refusal], self._sniff_refused(claimed, refusal))
         else:
-            with channel.watch():
-                opened = self.transport.open(claimed)
-            with opened as stream:
+            if stream is None:
+                with channel.watch():
+                    stream = self.transport.open(claimed)
+            with stream:
                 report = check_stream(_WatchedStream(stream, channel), name, options)  # type: ignore[arg-type]  # a BinaryIO whose calls are watched
         self._write_report(sink, report, options)
         if refusal is not None:  # no documents of its own; what an earlier attempt posted stays recorded
-            return report
+            return report, None
         keys = poster.keys if poster is not None else {}
-        self.ledger.record_documents(
-            file_id,
+        return (
+            report,
             (  # read from the report's log as they are inserted
                 {
                     "message_reference": document.message_ref,
@@ -791,7 +825,6 @@ class Pipeline:
                 for document in report.documents
             ),
         )
-        return report
 
     def _sniff_refused(self, claimed: ClaimedFile, refusal: Finding) -> Sniffed | None:
         """The format of a refused or failed file from its first bytes, so it is

@@ -69,12 +69,12 @@ class Settings(BaseSettings):
         default=336.0, gt=0, description="A version still not final this long after its post is expired (logged)."
     )
     portal_concurrency: int = Field(
-        default=1,
+        default=8,
         ge=1,
         le=64,
         description="Posts in flight to the portal per worker: a file's declarations are posted this many at a "
         "time (answered in message order) and as many of a batch's files are worked at once, their posts "
-        "sharing the bound; 1: one post at a time, one file at a time.",
+        "sharing the bound; 1: one post at a time, one file at a time (files answered in the inbox's order).",
     )
     portal_rate_limit_per_second: float = Field(
         default=0.0, ge=0, description="At most this many requests to the portal per second per worker; 0: no limit."

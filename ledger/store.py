@@ -1,4 +1,7 @@
-"""Ledger operations. Every state move is its own transaction, with its history row.
+"""Ledger operations. Every state move is its own transaction, with its history row
+(a file's first post answer and its ``posted`` move, its documents and its
+``acknowledged`` move, are each one transaction). SQLite runs in WAL mode
+(``storage.create_database_engine``).
 
 Schema: Alembic migrations in ``ledger/migrations`` (``Ledger(url)`` upgrades to
 head on first use, under a lock: PostgreSQL advisory lock, a file lock beside a
@@ -20,7 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import create_engine, delete, event, insert, inspect, or_, select, text, update
+from sqlalchemy import delete, event, insert, inspect, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,6 +41,7 @@ from ledger.tables import (
     WaitingRecord,
     utcnow,
 )
+from storage import create_database_engine
 
 if TYPE_CHECKING:  # alembic is imported when a schema is upgraded, not with the ledger
     from alembic.config import Config
@@ -97,8 +101,7 @@ class Ledger:
     def __init__(self, url: str) -> None:
         self.url = url
         self.sqlite = url.startswith("sqlite")
-        connect_args = {"timeout": 30} if self.sqlite else {}
-        self.engine = create_engine(url, connect_args=connect_args)
+        self.engine = create_database_engine(url)  # a file-backed SQLite ledger in WAL mode (storage/engines.py)
         if self.sqlite:
             _serialize_sqlite(self.engine)
         upgrade_schema(self.engine)
@@ -297,14 +300,19 @@ class Ledger:
         task: str | None = None,
         note: str | None = None,
         expected: Iterable[str] | None = None,
+        documents: Iterable[dict[str, Any]] | None = None,
         **fields: Any,
     ) -> None:
         """Move a file to ``state`` (and set ``fields``) in one transaction, with its
-        history row; with ``expected``, only from one of those states."""
+        history row; with ``expected``, only from one of those states; with
+        ``documents``, the file's documents are recorded in the same transaction
+        (``record_documents``: an acknowledged file's documents and its move are one commit)."""
         with self.session() as s:
             record = s.scalars(select(FileRecord).where(FileRecord.id == file_id).with_for_update()).one()
             if expected is not None and record.state not in set(expected):
                 raise StateConflict(f"file {file_id} is {record.state}, not one of {sorted(set(expected))}")
+            if documents is not None:
+                _replace_documents(s, file_id, documents)
             for key, value in fields.items():
                 setattr(record, key, value)
             if note is not None and "note" not in fields:
@@ -516,9 +524,14 @@ class Ledger:
         response: dict[str, Any] | None,
         kind: str = "declaration",
         lease_seconds: float | None = None,
+        move_to: str | None = None,
+        run_id: str | None = None,
+        task: str | None = None,
     ) -> None:
         """A post the portal answered, recorded at once (before any acknowledgement):
-        one row per (file, idempotency key) until the file's documents are recorded."""
+        one row per (file, idempotency key) until the file's documents are recorded.
+        With ``move_to`` the file moves to that state in the same transaction (a
+        file's first answer moves it to ``posted``: one commit, not two)."""
         with self.session() as s:
             row = s.scalars(
                 select(DocumentRecord).where(
@@ -539,8 +552,12 @@ class Ledger:
                 response,
                 kind,
             )
-            if lease_seconds is not None:  # the holder's heartbeat
-                s.get_one(FileRecord, file_id).lease_until = utcnow() + dt.timedelta(seconds=lease_seconds)
+            if lease_seconds is not None or move_to is not None:
+                record = s.get_one(FileRecord, file_id)
+                if lease_seconds is not None:  # the holder's heartbeat
+                    record.lease_until = utcnow() + dt.timedelta(seconds=lease_seconds)
+                if move_to is not None:
+                    self._move(s, record, move_to, run_id=run_id, task=task)
 
     def record_documents(self, file_id: int, documents: Iterable[dict[str, Any]]) -> None:
         """The documents of a file as its report has them, replacing whatever an
@@ -548,10 +565,7 @@ class Ledger:
         inserted ``_INSERT_BATCH`` rows at a time, none kept by the session: a
         file of a million documents costs no more memory than one of ten."""
         with self.session() as s:
-            s.execute(delete(DocumentRecord).where(DocumentRecord.file_id == file_id))
-            rows = ({"file_id": file_id, "position": position, **fields} for position, fields in enumerate(documents))
-            while batch := list(itertools.islice(rows, _INSERT_BATCH)):
-                s.execute(insert(DocumentRecord), batch)
+            _replace_documents(s, file_id, documents)
 
     def record_document(self, file_id: int | None, **fields: Any) -> None:
         with self.session() as s:
@@ -819,6 +833,14 @@ class Ledger:
 
 class StateConflict(Exception):
     """A state move from a state it does not apply to."""
+
+
+def _replace_documents(s: Session, file_id: int, documents: Iterable[dict[str, Any]]) -> None:
+    """The file's document rows replaced by ``documents``, ``_INSERT_BATCH`` rows per INSERT."""
+    s.execute(delete(DocumentRecord).where(DocumentRecord.file_id == file_id))
+    rows = ({"file_id": file_id, "position": position, **fields} for position, fields in enumerate(documents))
+    while batch := list(itertools.islice(rows, _INSERT_BATCH)):
+        s.execute(insert(DocumentRecord), batch)
 
 
 def _serialize_sqlite(engine: Engine) -> None:

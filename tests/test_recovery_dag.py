@@ -53,9 +53,11 @@ def _env(world: dict[str, Any]) -> dict[str, str]:
         "CARM_LEDGER_URL": f"sqlite:///{world['root'] / 'ledger.sqlite'}",
         "CARM_PORTAL_URL": world["server"].url,
         "CARM_PORTAL_BACKOFF_SECONDS": "0.01",
-        # One batch: its files go in name order (mapped batches may run in any order), so
-        # "the second post" is v01's in every run, and v04 (an adjustment of v01) follows v01.
+        # One batch, one file at a time: its files go in name order (mapped batches may run in
+        # any order, files in flight in any order), so "the second post" is v01's in every run,
+        # and v04 (an adjustment of v01) follows v01.
         "CARM_BATCH_SIZE": "5",
+        "CARM_PORTAL_CONCURRENCY": "1",
         "CARM_CLAIM_LEASE_SECONDS": "1",
         "CARM_QUIET_SECONDS": "0",  # the files are copied in whole before the run
         "PYTHONPATH": str(PROJECT_ROOT),
