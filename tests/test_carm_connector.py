@@ -265,6 +265,14 @@ def released_original(connector: CarmConnector, transaction_number: str) -> None
     assert connector.submit_declaration(original, "k1").status is OutcomeStatus.ACCEPTED
 
 
+def receive_cad_in_change(gateway: Gateway, connector: CarmConnector, transaction_number: str) -> None:
+    """The partner sends version 2 of a released transaction as CAD-IN: CARM answers 42."""
+    released_original(connector, transaction_number)
+    change = change_of(transaction_number)
+    senders = [(change.importer.account, "HN"), (change.declarant.account, "AK")]
+    gateway.receive(connector, "change.xml", cadin_document([change], f"{transaction_number}00002001", senders))
+
+
 def approve(connector: CarmConnector, transaction_number: str, version: int) -> None:
     """An operator approves the pending adjustment on the embedded portal."""
     decision = connector._http.post(
@@ -393,10 +401,7 @@ def test_a_pending_cad_in_declaration_gets_its_final_cad_out_once_approved(
     gateway: Gateway, connector: CarmConnector
 ) -> None:
     txn = "10207003000585"
-    released_original(connector, txn)
-    change = change_of(txn)
-    senders = [(change.importer.account, "HN"), (change.declarant.account, "AK")]
-    gateway.receive(connector, "change.xml", cadin_document([change], f"{txn}00002001", senders))
+    receive_cad_in_change(gateway, connector, txn)
     [interim] = read_cadout(ack_path(gateway.outbox, "change.xml", "cadout.xml").read_bytes())
     assert (interim.status, interim.transaction_number, interim.version) == ("42", txn, 2)
 
@@ -448,10 +453,7 @@ def test_a_cad_in_declaration_never_final_by_its_deadline_gets_a_cad_out_saying_
     gateway: Gateway, connector: CarmConnector
 ) -> None:
     txn = "10207003000585"
-    released_original(connector, txn)
-    change = change_of(txn)
-    senders = [(change.importer.account, "HN"), (change.declarant.account, "AK")]
-    gateway.receive(connector, "change.xml", cadin_document([change], f"{txn}00002001", senders))
+    receive_cad_in_change(gateway, connector, txn)
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=15)
     assert gateway.follow_up(connector, later) == {"answered": 0, "waiting": 0, "expired": 1}
     assert gateway.follow_up(connector, later) == {"answered": 0, "waiting": 0, "expired": 0}
