@@ -1,8 +1,8 @@
 """What a run did, told truthfully: one log line per file at its level, the per-file XCom
 (outcome word, errors apart from warnings), the run's summary (outcome words counted, per
-partner inbox), and the verdict: the causes that make the run fail once every partner
-has been served (an inbox that could not be listed, a batch that failed, parked files,
-files failed by an internal error). Quarantines and rejections are business outcomes:
+partner inbox) and its note (the same in one line), and the verdict: the causes that make
+the run fail once every partner has been served (an inbox that could not be listed, a
+batch that failed, parked files, files failed by an internal error). Quarantines and rejections are business outcomes:
 counted, logged at WARNING, never a failed run.
 
 Nothing here quotes a credential or a whole document: a file's line names its partner,

@@ -42,8 +42,9 @@ def write_note(dag_run: DagRun) -> None:
 
         from gateway.run_outcome import run_note
 
-        session = object_session(dag_run) or settings.Session()
-        run = dag_run if object_session(dag_run) is session else session.get(DagRun, dag_run.id)
+        attached = object_session(dag_run)
+        session = attached or settings.get_session()()
+        run = dag_run if attached is not None else session.get(DagRun, dag_run.id)
         if run is None or (run.dag_run_note is not None and run.dag_run_note.user_id is not None):
             return  # not stored, or an operator's note
         query = XComModel.get_many(
