@@ -7,7 +7,8 @@ over them (one task instance per batch of files, labelled with the batch in the
 UI; each logs one line per file at its level: INFO accepted, WARNING rejected,
 refused, duplicate or parked, ERROR failed), ``summary`` counts the outcome words
 (accepted, partly rejected, rejected, refused, duplicate, pending, parked, failed)
-and records an asset event per partner inbox with its counts, and ``verdict`` fails
+and records an asset event per partner inbox with its counts (the run's note says
+the same when the run ends: plugins/carm_run_note.py), and ``verdict`` fails
 the run, after every batch has run, when a partner's inbox could not be listed, a
 batch failed, files were parked or a file failed (internal error), alerting the
 operators (gateway/notifier.py). A run with nothing to do has one idle batch that

@@ -1,8 +1,8 @@
 """What a run did, told truthfully: one log line per file at its level, the per-file XCom
 (outcome word, errors apart from warnings), the run's summary (outcome words counted, per
-partner inbox), and the verdict: the causes that make the run fail once every partner
-has been served (an inbox that could not be listed, a batch that failed, parked files,
-files failed by an internal error). Quarantines and rejections are business outcomes:
+partner inbox) and its note (the same in one line), and the verdict: the causes that make
+the run fail once every partner has been served (an inbox that could not be listed, a
+batch that failed, parked files, files failed by an internal error). Quarantines and rejections are business outcomes:
 counted, logged at WARNING, never a failed run.
 
 Nothing here quotes a credential or a whole document: a file's line names its partner,
@@ -191,6 +191,46 @@ def log_summary(summary: Mapping[str, Any]) -> None:
 
 def _words(counts: Mapping[str, Any]) -> list[str]:
     return [w for w in WORDS if counts.get(w)]
+
+
+NOTE_LIMIT = 1000
+"""The longest run note Airflow stores (``dag_run_note.content`` is a ``String(1000)``)."""
+
+
+def run_note(summary: Mapping[str, Any] | None, limit: int = NOTE_LIMIT) -> str:
+    """The run's note: per partner inbox its files counted by outcome word, e.g.
+    ``broker01: 12 files — 9 accepted, 2 rejected, 1 refused``; then the inboxes that could
+    not be listed and the batches that failed (their files are not counted). At most
+    ``limit`` characters: the parts that do not fit are counted, not dropped silently.
+    Only partner ids, words, numbers and batch labels: no finding, name or credential."""
+    if summary is None:
+        return "no summary: the summary task failed (see its log)"
+    parts = []
+    for partner, counts in sorted((summary.get("inboxes") or {}).items()):
+        words = ", ".join(f"{counts[w]} {w}" for w in _words(counts))
+        parts.append(f"{partner}: {_files(counts['files'])} — {words}")
+    parts += [f"{partner}: inbox not listed" for partner in sorted(summary.get("unlisted_partners") or {})]
+    parts += [f"{batch['label']}: batch failed" for batch in summary.get("failed_batches") or []]
+    if not parts:
+        return "no files"
+    return _bounded(parts, limit)
+
+
+def _files(count: int) -> str:
+    return "1 file" if count == 1 else f"{count} files"
+
+
+def _bounded(parts: Sequence[str], limit: int) -> str:
+    """``parts`` joined by "; ", as many as fit in ``limit`` with "… N more" for the rest."""
+    note = "; ".join(parts)
+    if len(note) <= limit:
+        return note
+    kept: list[str] = []
+    for part in parts:  # a part is kept when it fits with the count of those after it
+        if len("; ".join([*kept, part, f"… {len(parts) - len(kept) - 1} more"])) > limit:
+            break
+        kept.append(part)
+    return "; ".join([*kept, f"… {len(parts) - len(kept)} more"])
 
 
 def causes(summary: Mapping[str, Any] | None) -> list[str]:

@@ -205,6 +205,24 @@ def test_run_maps_one_task_per_batch_named_after_it(dag_run: dict[str, Any]) -> 
     }  # fmt: skip
 
 
+def stored_note(run: Any) -> str | None:
+    """The run's note as Airflow's database holds it (read in a new, unscoped session: not
+    the run object's, nor the one ``dag.test()`` used)."""
+    from airflow.models.dagrun import DagRunNote
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session(scoped=False) as session:
+        return session.scalar(select(DagRunNote.content).where(DagRunNote.dag_run_id == run.id))
+
+
+def test_the_runs_note_counts_the_outcomes_of_its_inbox(dag_run: dict[str, Any]) -> None:
+    """Written by the project's listener (plugins/carm_run_note.py) when the run ended:
+    the counts above, rejections included, in a green run."""
+    assert dag_run["run"].state == "success"
+    assert stored_note(dag_run["run"]) == "broker01: 6 files — 2 accepted, 3 rejected, 1 pending"
+
+
 def test_run_files_originals_away(dag_run: dict[str, Any], gateway_settings: Settings) -> None:
     assert filed_away(gateway_settings, "archive") == {
         "v01_single.edi",

@@ -2,7 +2,7 @@
 
 * A partner whose inbox cannot be listed (its SFTP server refuses connections) fails
   the run, after the other partner's files were served, logged one line each at their
-  level and counted in an asset event of their inbox; the operators are alerted on a
+  level and counted in an asset event of their inbox and in the run's note; the operators are alerted on a
   real webhook and by e-mail through Airflow's SMTP connection to a real SMTP server
   (tests/servers.py), and a partner silent past its expected interval once.
 * Files parked for a portal outage fail the run, named.
@@ -28,6 +28,7 @@ import pytest
 
 from gateway.settings import Settings
 from tests.servers import free_ports, set_connection, smtp_server, webhook_server
+from tests.test_dag import stored_note
 
 DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
 DAG_ID = "carm_inbound"
@@ -149,8 +150,9 @@ def test_an_unlisted_partner_fails_the_run_after_the_others_are_served(
         "broker01": {"files": 2, "accepted": 1, "rejected": 1, "documents": 2, "documents_accepted": 1}
     }
     assert list(summary["unlisted_partners"]) == ["broker02"]
-    # the business outcomes as an asset event of the partner's inbox, with its counts
+    # the business outcomes as an asset event of the partner's inbox, with its counts, and in the run's note
     assert asset_events(run) == {"carm_inbox_broker01": summary["inboxes"]["broker01"]}
+    assert stored_note(run) == "broker01: 2 files — 1 accepted, 1 rejected; broker02: inbox not listed"
 
     # one line per file, at its level, with its ledger id, outcome word and first error's code and place
     lines = {
@@ -232,6 +234,7 @@ def test_an_idle_run_is_green_without_skipped_tasks(airflow_db: None, gateway_se
         "follow_up": "success",
     }
     assert asset_events(run) == {}
+    assert stored_note(run) == "no files"
 
 
 def test_a_run_airflow_timed_out_is_alerted_once(alerts: dict[str, Any]) -> None:
