@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager, nullcontext, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -279,6 +280,12 @@ class OutboxSink:
         )
 
 
+_EARLIER_FILES: ContextVar[list[threading.Event] | None] = ContextVar("earlier_files", default=None)
+"""Set while a batch's file is worked with other files in flight (``Pipeline.process_all``):
+the events of the files before it in the batch, each set when that file is done. A correction
+waits for them before its post, so the portal sees an original filed earlier in the batch first."""
+
+
 class _LedgerPoster:
     """The flow's poster, recording each post in the ledger the moment the portal
     answers (before any acknowledgement), renewing the claim's lease and calling
@@ -294,7 +301,9 @@ class _LedgerPoster:
 
     The flow calls it from several threads when posts are in flight: the posts
     overlap; the file's moves and records are made under one lock, each answer's
-    record as soon as it arrives."""
+    record as soon as it arrives. With other files of the batch in flight, a version
+    after the first (a correction or adjustment) is posted only once the files before
+    this one are done (``_EARLIER_FILES``): its original may be in one of them."""
 
     def __init__(
         self,
@@ -316,9 +325,12 @@ class _LedgerPoster:
         self._parsed = False
         self._posted = False
         self._lock = threading.Lock()
+        self._earlier_files = _EARLIER_FILES.get()  # read on the file's thread, called on the posts'
 
     def __call__(self, declaration: Declaration, key: str) -> DeclarationOutcome:
         ledger = self._pipeline.ledger
+        if declaration.version > 1 and self._earlier_files:
+            self._wait_for_earlier_files(self._earlier_files)
         with self._lock:
             if not self._parsed:
                 ledger.move_file(self._file_id, FileState.PARSED, run_id=self._run_id, task=self._pipeline.task)
@@ -339,6 +351,14 @@ class _LedgerPoster:
             self._posted = True
         self._pipeline._checkpoint("posted")
         return outcome
+
+    def _wait_for_earlier_files(self, earlier: list[threading.Event]) -> None:
+        """Until the files before this one are done, renewing this file's claim every third of
+        a lease (an earlier file may take longer than a lease: this one is not abandoned)."""
+        lease = self._pipeline.settings.claim_lease_seconds
+        for event in earlier:
+            while not event.wait(timeout=lease / 3):
+                self._pipeline.ledger.renew_lease(self._file_id, lease)
 
 
 def _history_before_own_posts(
@@ -438,11 +458,13 @@ class Pipeline:
         if files == 1:
             return [r for r in (self.process(inbound, run_id) for inbound in inbound_files) if r is not None]
         results: list[ProcessedFile] = []
+        done: list[threading.Event] = []
         with ThreadPoolExecutor(max_workers=files, thread_name_prefix="file") as pool:
             pending: deque[Future[ProcessedFile | None]] = deque()
             try:
                 for inbound in inbound_files:
-                    pending.append(pool.submit(self.process, inbound, run_id))
+                    done.append(threading.Event())
+                    pending.append(pool.submit(self._process_in_order, inbound, run_id, done[:-1], done[-1]))
                     if len(pending) >= files:
                         results += [r for r in [pending.popleft().result()] if r is not None]
                 while pending:
@@ -451,6 +473,19 @@ class Pipeline:
                 for future in pending:
                     future.cancel()
         return results
+
+    def _process_in_order(
+        self, inbound: InboundFile, run_id: str | None, earlier: list[threading.Event], done: threading.Event
+    ) -> ProcessedFile | None:
+        """``process`` one of several files in flight; ``earlier``: the events of the files
+        submitted before it (each running or done: the pool holds as many threads as files in
+        flight, so a file never waits for one that has not started), ``done`` its own."""
+        token = _EARLIER_FILES.set(earlier)
+        try:
+            return self.process(inbound, run_id)
+        finally:
+            _EARLIER_FILES.reset(token)
+            done.set()
 
     def process(self, inbound: InboundFile, run_id: str | None = None) -> ProcessedFile | None:
         """Claim one inbox file and do its work. The claim is recorded as an intent

@@ -51,9 +51,11 @@ def declarations(count: int) -> list[Declaration]:
     return [declaration(transaction_number=transaction(n)) for n in range(1, count + 1)]
 
 
-def interchange(items: list[Declaration]) -> bytes:
+def interchange(items: list[Declaration], control_reference: str = "IF1") -> bytes:
     out = io.BytesIO()
-    writer = InterchangeWriter(out, sender=("BROKER01", "ZZZ"), recipient=("CARMGW", "ZZZ"), control_reference="IF1")
+    writer = InterchangeWriter(
+        out, sender=("BROKER01", "ZZZ"), recipient=("CARMGW", "ZZZ"), control_reference=control_reference
+    )
     for number, item in enumerate(items, start=1):
         writer.write_message(str(number), IDENTIFIER, cusdec_segments(item))
     writer.close()

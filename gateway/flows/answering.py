@@ -9,7 +9,12 @@ answered strictly in their order in the file, so the acknowledgements are the
 same bytes as one post at a time would write. At most ``window`` spooled
 declarations are held, whatever the file's size. When a post fails, no further
 post starts; the posts already in flight are waited for (and so recorded)
-before the first failure, in the file's order, is raised."""
+before the first failure, in the file's order, is raised.
+
+A declaration whose transaction number is already in flight (a correction after its
+original in the same file, or the same version twice) waits until the posts before it
+are answered: the portal decides a transaction's versions in the file's order, as one
+post at a time would have it do."""
 
 from __future__ import annotations
 
@@ -49,6 +54,9 @@ def post_and_answer(
                 future = None
                 if item.status is None and item.declaration is not None and poster is not None:
                     key = idempotency_key(item.declaration)
+                    if _in_flight(pending, item.declaration.transaction_number):
+                        while pending:
+                            _answer(pending.popleft(), locate, answer)
                     future = _inline(poster, item, key) if window == 1 else pool.submit(poster, item.declaration, key)
                 pending.append((item, document, future))
                 if len(pending) >= window:
@@ -59,6 +67,16 @@ def post_and_answer(
             for _, _, future in pending:
                 if future is not None:
                     future.cancel()
+
+
+def _in_flight(pending: deque[_Pending], transaction_number: str) -> bool:
+    """Whether a post of ``transaction_number`` is among the ``pending`` (at most a window's)."""
+    return any(
+        future is not None
+        and item.declaration is not None
+        and item.declaration.transaction_number == transaction_number
+        for item, _, future in pending
+    )
 
 
 def _inline(poster: Poster, item: SpooledDeclaration, key: str) -> Future[DeclarationOutcome]:
