@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import shutil
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,11 +42,11 @@ from portal.client import PortalClient, PortalUnavailable
 from portal.server import PortalServer
 from tests.ack_reader import ack_path, read_cusres
 from tests.carm_double import ScriptedCarm
-from tests.edifact_helpers import CUSDEC, FIXTURES
+from tests.edifact_helpers import FIXTURES
 from tests.faults import FaultyHTTPTransport
 from tests.test_pipeline_acknowledgements import (  # the fixtures' expected answers, now through CARM
-    EXPECTED,
     PARTNER,
+    delivered_one_by_one,
     test_acknowledgements_match_the_expected_ones,  # noqa: F401
     test_cusres_line_amounts_and_references_for_a_multi_line_declaration,  # noqa: F401
     test_every_file_has_a_json_report_and_is_filed_away,  # noqa: F401
@@ -223,11 +222,7 @@ def processed(
         client = PortalClient(server.url, api_key=API_KEY, ca_bundle=str(certificate.ca))
         ledger = Ledger(f"sqlite:///{root / 'ledger.sqlite'}")
         pipeline = Pipeline(settings, transport, ledger, connector.submit_declaration)
-        results: dict[str, ProcessedFile] = {}
-        for name in EXPECTED["order"]:
-            shutil.copy(CUSDEC / name, transport.area(PARTNER, "inbox") / Path(name).name)
-            [result] = pipeline.process_inbox(PARTNER)
-            results[name] = result
+        results = delivered_one_by_one(pipeline, transport)
         yield results, root / "partners" / PARTNER, ledger, client
         connector.close()
         client.close()

@@ -43,14 +43,20 @@ def processed(
         client = PortalClient(server.url)
         ledger = Ledger(ledger_url)
         pipeline = Pipeline(settings, transport, ledger, client.submit_declaration)
-        results: dict[str, ProcessedFile] = {}
-        for name in EXPECTED["order"]:
-            shutil.copy(CUSDEC / name, transport.area(PARTNER, "inbox") / Path(name).name)
-            [result] = pipeline.process_inbox(PARTNER)
-            results[name] = result
+        results = delivered_one_by_one(pipeline, transport)
         yield results, root / "partners" / PARTNER, ledger, client
         client.close()
         ledger.dispose()
+
+
+def delivered_one_by_one(pipeline: Pipeline, transport: LocalFolderTransport) -> dict[str, ProcessedFile]:
+    """The fixtures in their expected order, each delivered to the inbox and processed before the next."""
+    results: dict[str, ProcessedFile] = {}
+    for name in EXPECTED["order"]:
+        shutil.copy(CUSDEC / name, transport.area(PARTNER, "inbox") / Path(name).name)
+        [result] = pipeline.process_inbox(PARTNER)
+        results[name] = result
+    return results
 
 
 def _subset(actual: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
