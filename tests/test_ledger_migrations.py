@@ -14,7 +14,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from ledger import Ledger
@@ -121,27 +121,16 @@ def test_downgrade_and_upgrade_round_trip(backend: str, tmp_path: Path) -> None:
         Ledger(url).dispose()
         engine = create_engine(url)
         try:
-            with engine.begin() as connection:
-                command.downgrade(alembic_config(connection), "0005")
-            with engine.connect() as connection:
-                assert "result" not in {c["name"] for c in inspect(connection).get_columns("files")}
-            with engine.begin() as connection:
-                command.downgrade(alembic_config(connection), "0004")
-            with engine.connect() as connection:
-                assert "waiting" not in inspect(connection).get_table_names()
-            with engine.begin() as connection:
-                command.downgrade(alembic_config(connection), "0003")
-            with engine.connect() as connection:
-                tables = set(inspect(connection).get_table_names())
-                assert not {"operator_actions", "acknowledgement_resends"} & tables
-            with engine.begin() as connection:
-                command.downgrade(alembic_config(connection), "0002")
-            with engine.connect() as connection:
-                assert "failures" not in {c["name"] for c in inspect(connection).get_columns("files")}
-            with engine.begin() as connection:
-                command.downgrade(alembic_config(connection), "0001")
-            with engine.connect() as connection:
-                assert "file_events" not in inspect(connection).get_table_names()
+            tables, columns = _downgraded(engine, "0005")
+            assert "result" not in columns
+            tables, columns = _downgraded(engine, "0004")
+            assert "waiting" not in tables
+            tables, columns = _downgraded(engine, "0003")
+            assert not {"operator_actions", "acknowledgement_resends"} & tables
+            tables, columns = _downgraded(engine, "0002")
+            assert "failures" not in columns
+            tables, columns = _downgraded(engine, "0001")
+            assert "file_events" not in tables
             upgrade_schema(engine)
             with engine.connect() as connection:
                 assert "file_events" in inspect(connection).get_table_names()
@@ -152,6 +141,15 @@ def test_downgrade_and_upgrade_round_trip(backend: str, tmp_path: Path) -> None:
         finally:
             engine.dispose()
         assert _revision(url) == "0006"
+
+
+def _downgraded(engine: Engine, revision: str) -> tuple[set[str], set[str]]:
+    """Downgrade the ledger to ``revision``; then its table names and the columns of ``files``."""
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), revision)
+    with engine.connect() as connection:
+        schema = inspect(connection)
+        return set(schema.get_table_names()), {c["name"] for c in schema.get_columns("files")}
 
 
 def _summary(statuses: dict[str, int], interchanges: tuple[int, int], first: str | None = None) -> str:
