@@ -88,11 +88,13 @@ def _amount(parent: etree._Element, name: str, value: Decimal, currency: str = "
 
 
 def response_element(response: CadOutResponse, issued: dt.datetime) -> etree._Element:
-    """One ``Response`` element."""
+    """One ``Response`` element; ``issued`` (the document's time) dates a response with no outcome."""
     element = etree.Element(_N + "Response", nsmap={None: NAMESPACE})
     if response.filer_reference:
         _sub(element, "FunctionalReferenceID", response.filer_reference[:35])
-    _sub(element, "IssueDateTime", issued.isoformat(timespec="seconds"))
+    # an answer the portal gave earlier (a query) keeps the time it was given: asked twice, CARM tells the same
+    answered = response.outcome.received_at if response.outcome is not None else None
+    _sub(element, "IssueDateTime", (answered or issued).isoformat(timespec="seconds"))
     _sub(_sub(element, "Status"), "NameCode", response.status)
     for error in response.errors:
         if not error.warning:
