@@ -24,7 +24,7 @@ _ZERO = Decimal("0.00")
 
 def _assessed(d: Declaration, ctx: RuleContext) -> Iterator[tuple[int, DeclarationLine, TariffRow, AssessedLine]]:
     """Lines the gateway can assess (known treatment, HS row in force), with the assessment."""
-    return facts(d, ctx).assessed()
+    return iter(facts(d, ctx).assessed)
 
 
 def hs_in_tariff(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
