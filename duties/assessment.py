@@ -42,11 +42,11 @@ _NO_CHARGES = Charges()
 
 
 def to_cents(amount: Decimal) -> Decimal:
-    return amount.quantize(_CENT, rounding=ROUND_HALF_UP)
+    return amount.quantize(_CENT, ROUND_HALF_UP)
 
 
 def percent_of(amount: Decimal, rate: Decimal) -> Decimal:
-    return to_cents(amount * rate / _HUNDRED)
+    return (amount * rate / _HUNDRED).quantize(_CENT, ROUND_HALF_UP)
 
 
 def specific_duty(line: DeclarationLine, row: TariffRow) -> Decimal:
@@ -89,12 +89,12 @@ def assess_line(
     ]
     coded_taxes = [c.amount for c in coded if c.kind == "tax"]
     excise_tax = sum(coded_taxes, _ZERO) if coded_taxes else percent_of(value_for_duty, row.excise_rate)
-    excise_duty = sum((c.amount for c in coded if c.kind == "duty"), _ZERO)
+    excise_duty = sum((c.amount for c in coded if c.kind == "duty"), _ZERO) if coded else _ZERO
     order = None if as_of is None else charges.surtax_order(line.hs_code, line.country_of_origin, as_of)
-    surtax = percent_of(value_for_duty, order.rate) if order is not None else to_cents(line.surtax or _ZERO)
-    anti_dumping = to_cents(line.anti_dumping_duty or _ZERO)
-    countervailing = to_cents(line.countervailing_duty or _ZERO)
-    safeguard = to_cents(line.safeguard or _ZERO)
+    surtax = percent_of(value_for_duty, order.rate) if order is not None else _declared(line.surtax)
+    anti_dumping = _declared(line.anti_dumping_duty)
+    countervailing = _declared(line.countervailing_duty)
+    safeguard = _declared(line.safeguard)
     value_for_tax = (
         value_for_duty + duty + excise_duty + excise_tax + anti_dumping + countervailing + surtax + safeguard
     )
@@ -118,3 +118,8 @@ def assess_line(
         safeguard_code=line.safeguard_code,
         gst_status_code=line.gst_status_code,
     )
+
+
+def _declared(amount: Decimal | None) -> Decimal:
+    """A declared amount taken as it is, to the cent; 0.00 when not declared (most lines)."""
+    return amount.quantize(_CENT, ROUND_HALF_UP) if amount else _ZERO

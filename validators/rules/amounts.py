@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 from diagnostics import Severity
-from domain import Declaration, DeclarationLine
+from domain import Declaration, DeclarationLine, Invoice
 from domain.outcome import AssessedLine
 from duties.assessment import excise_amount, gst_rate, percent_of, to_cents
 from duties.tariff import TariffRow
@@ -22,17 +22,16 @@ from validators.rules.facts import facts
 _ZERO = Decimal("0.00")
 
 
-def _assessed(d: Declaration, ctx: RuleContext) -> Iterator[tuple[int, DeclarationLine, TariffRow, AssessedLine]]:
+def _assessed(d: Declaration, ctx: RuleContext) -> list[tuple[int, DeclarationLine, TariffRow, AssessedLine]]:
     """Lines the gateway can assess (known treatment, HS row in force), with the assessment."""
-    return iter(facts(d, ctx).assessed)
+    return facts(d, ctx).assessed
 
 
 def hs_in_tariff(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    tariff = ctx.ref.tariff
     for fact in facts(d, ctx).line_facts:
         if fact.row is not None:
             continue
-        index, line = fact.index, fact.line
+        index, line, tariff = fact.index, fact.line, ctx.ref.tariff
         listed = tariff.first_listed(line.hs_code)
         if listed is not None:
             problem = (
@@ -81,10 +80,11 @@ def treatment_for_origin(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str
 def exchange_rate(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     """Each invoice's rate is the one in force on its date of direct shipment (D13-2-3), or on
     the release date when the invoice gives none (``direct_shipment_declared`` warns then)."""
+    rates = facts(d, ctx).ref.exchange_rates
     for index, invoice in enumerate(d.invoices):
         shipped = invoice.direct_shipment_date
         on = shipped or d.release_date
-        expected = ctx.ref.exchange_rates.rate(invoice.currency, on)
+        expected = rates.rate(invoice.currency, on)
         if expected is None or invoice.exchange_rate == expected:
             continue
         when = f"the date of direct shipment {on.isoformat()}" if shipped else f"the release date {on.isoformat()}"
@@ -103,10 +103,10 @@ def direct_shipment_declared(d: Declaration, ctx: RuleContext) -> Iterator[tuple
     warning when that may be the wrong one, i.e. when the reference rate changed between the
     invoice's issue date and the release date (the goods shipped in between), or when the
     invoice has no issue date either (nothing bounds the date)."""
-    rates = ctx.ref.exchange_rates
     for index, invoice in enumerate(d.invoices):
         if invoice.direct_shipment_date is not None or invoice.currency == "CAD":
             continue
+        rates = ctx.ref.exchange_rates
         at_release = rates.rate(invoice.currency, d.release_date)
         issued = invoice.issue_date
         if at_release is None or (issued is not None and rates.rate(invoice.currency, issued) == at_release):
@@ -147,7 +147,10 @@ def value_for_duty(d: Declaration, _: RuleContext) -> Iterator[tuple[str, str] |
             continue
         converted = to_cents(line.invoice_amount * invoice.exchange_rate)
         additions, deductions = line.value_additions, line.value_deductions
-        expected = converted + to_cents(additions or _ZERO) - to_cents(deductions or _ZERO)
+        # ``to_cents(x or _ZERO)``, without rounding the zero of an amount not declared (most lines)
+        expected = (
+            converted + (to_cents(additions) if additions else _ZERO) - (to_cents(deductions) if deductions else _ZERO)
+        )
         if to_cents(line.value_for_duty) == expected:
             continue
         product = f"the invoice amount {line.invoice_amount} {invoice.currency} × exchange rate {invoice.exchange_rate}"
@@ -211,8 +214,8 @@ def specific_unit(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]
     """A specific rate is per unit: the quantity must be in that unit (CBSA does not convert), and a
     declared specific rate and unit must be the tariff's."""
     for index, line, row, _ in _assessed(d, ctx):
-        treatment = ctx.ref.treatment_label(line.tariff_treatment)
         if row.specific_rate is not None and line.unit != row.specific_unit:
+            treatment = ctx.ref.treatment_label(line.tariff_treatment)
             yield (
                 f"lines[{index}].unit",
                 (
@@ -223,6 +226,7 @@ def specific_unit(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]
             )
         declared = (line.specific_duty_rate, line.specific_duty_unit)
         if declared != (None, None) and declared != (row.specific_rate, row.specific_unit):
+            treatment = ctx.ref.treatment_label(line.tariff_treatment)
             tariff_rate = (
                 f"{row.specific_rate} CAD per {row.specific_unit}" if row.specific_rate is not None else "none"
             )
@@ -250,8 +254,10 @@ def excise_tax(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
 def excise_codes(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     """Each declared excise duty or tax (CN 24-35): a code of the table, a per-unit rate in the
     line's unit, and a declared amount equal to the rate applied."""
-    table = ctx.ref.charges.excise
     for index, line in enumerate(facts(d, ctx).lines):
+        if not line.excise:
+            continue
+        table = ctx.ref.charges.excise
         for position, charge in enumerate(line.excise):
             pointer = f"lines[{index}].excise[{position}]"
             code = table.get(charge.code)
@@ -290,8 +296,10 @@ def excise_codes(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
 def surtax(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
     """Goods under a surtax order declare the indicator and the order's code (CSCB Bulletin 5396),
     and a declared surtax is the order's rate × the value for duty."""
-    for index, line in enumerate(facts(d, ctx).lines):
-        order = ctx.ref.charges.surtax_order(line.hs_code, line.country_of_origin, d.release_date)
+    shared = facts(d, ctx)
+    surtax_order, released = shared.ref.charges.surtax_order, d.release_date
+    for index, line in enumerate(shared.lines):
+        order = surtax_order(line.hs_code, line.country_of_origin, released)
         if order is None:
             continue
         goods = f"line {line.line_number}: HS {line.hs_code} from {line.country_of_origin} falls under {order.code} ({order.name}, {order.rate} % from {order.valid_from.isoformat()})"
@@ -317,9 +325,11 @@ def surtax(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
 
 
 def gst_status(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
-    statuses = ctx.ref.charges.gst_statuses
     for index, line in enumerate(facts(d, ctx).lines):
-        if line.gst_status_code is not None and line.gst_status_code not in statuses:
+        if line.gst_status_code is None:
+            continue
+        statuses = ctx.ref.charges.gst_statuses
+        if line.gst_status_code not in statuses:
             known = ", ".join(f"{s.code} ({s.name}, {s.rate} %)" for s in statuses.values()) or "none loaded"
             yield (
                 f"lines[{index}].gst_status_code",
@@ -388,15 +398,25 @@ def gst(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
 def header_total(d: Declaration, _: RuleContext) -> Iterator[tuple[str, str]]:
     for index, invoice in enumerate(d.invoices):
         total = invoice.total_amount
-        amounts = [line.invoice_amount for line in invoice.lines]
-        if total is None or any(amount is None for amount in amounts):
+        if total is None:
             continue
-        lines_sum = sum((amount for amount in amounts if amount is not None), Decimal("0.00"))
-        if to_cents(total) != to_cents(lines_sum):
-            yield (
-                f"invoices[{index}].total_amount",
-                (
-                    f"{_invoice_name(d, index)}invoice total {total} {invoice.currency} differs from the sum of "
-                    f"the line invoice amounts {to_cents(lines_sum)} {invoice.currency}"
-                ),
-            )
+        lines_sum = _lines_sum(invoice)
+        if lines_sum is None or to_cents(total) == to_cents(lines_sum):
+            continue
+        yield (
+            f"invoices[{index}].total_amount",
+            (
+                f"{_invoice_name(d, index)}invoice total {total} {invoice.currency} differs from the sum of "
+                f"the line invoice amounts {to_cents(lines_sum)} {invoice.currency}"
+            ),
+        )
+
+
+def _lines_sum(invoice: Invoice) -> Decimal | None:
+    """The sum of the line invoice amounts; None when a line does not declare its amount."""
+    total = _ZERO
+    for line in invoice.lines:
+        if line.invoice_amount is None:
+            return None
+        total += line.invoice_amount
+    return total

@@ -140,11 +140,11 @@ class Rule(Generic[Subject]):
     def run(self, subject: Subject, context: RuleContext) -> list[Violation]:
         """The rule's violations; none when a lookup it needs is unavailable."""
         try:
-            yielded = list(self.check(subject, context))
+            yielded = [*self.check(subject, context)]
         except ContextUnavailable:
             return []
         if not yielded:  # the common case: nothing to report
-            return []
+            return yielded
         found = [(item[0], item[1], item[2] if len(item) == 3 else self.severity) for item in yielded]
         return [
             Violation(self.rule_id, message, pointer, severity)

@@ -15,10 +15,8 @@ other's facts.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from domain import Declaration, DeclarationLine
 from domain.outcome import AssessedLine
@@ -28,8 +26,7 @@ from validators.reference_data import TreatmentInfo
 from validators.rules.base import RuleContext
 
 
-@dataclass(frozen=True, slots=True)
-class LineFacts:
+class LineFacts(NamedTuple):
     """One line with its reference data: ``row`` (the tariff row in force on the release date,
     None when there is none), ``treatment`` (None for an unknown code) and ``assessed`` (the
     gateway's assessment, when both are known)."""
@@ -56,7 +53,12 @@ class DeclarationFacts:
         self.ref = ref = context.ref
         self.filing_date: dt.date = context.filing_date  # without a fixed date it asks the clock
         self.lines: list[DeclarationLine] = declaration.lines
-        tariff_row, treatment_of, charges, released = ref.tariff.row, ref.treatment, ref.charges, declaration.release_date
+        tariff_row, treatment_of, charges, released = (
+            ref.tariff.row,
+            ref.treatment,
+            ref.charges,
+            declaration.release_date,
+        )
         self.line_facts: list[LineFacts] = []
         self.assessed: list[tuple[int, DeclarationLine, TariffRow, AssessedLine]] = []
         """Lines the gateway can assess (known treatment, HS row in force), with the assessment."""
@@ -81,12 +83,18 @@ def facts(declaration: Declaration, context: RuleContext) -> DeclarationFacts:
     return DeclarationFacts(declaration, context)
 
 
-@contextmanager
-def shared_facts(declaration: Declaration, context: RuleContext) -> Iterator[DeclarationFacts]:
-    """Within the block, every rule's ``facts(declaration, context)`` is one object."""
-    shared = DeclarationFacts(declaration, context)
-    token = _CURRENT.set(shared)
-    try:
-        yield shared
-    finally:
-        _CURRENT.reset(token)
+class shared_facts:
+    """Within the block, every rule's ``facts(declaration, context)`` is one object (a class, not a
+    ``contextmanager`` generator: it is entered once per declaration checked)."""
+
+    __slots__ = ("_shared", "_token")
+
+    def __init__(self, declaration: Declaration, context: RuleContext) -> None:
+        self._shared = DeclarationFacts(declaration, context)
+
+    def __enter__(self) -> DeclarationFacts:
+        self._token = _CURRENT.set(self._shared)
+        return self._shared
+
+    def __exit__(self, *_: object) -> None:
+        _CURRENT.reset(self._token)
