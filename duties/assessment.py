@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
+from typing import NamedTuple
 
 from domain.declaration import DeclarationLine, ExciseCharge
 from domain.outcome import AssessedCharge, AssessedLine
-from duties.charges import Charges, ExciseCode
+from duties.charges import Charges, ExciseCode, SurtaxOrder
 from duties.tariff import TariffRow
 
 GST_RATE = Decimal("5")
@@ -72,9 +73,30 @@ def gst_rate(line: DeclarationLine, row: TariffRow, charges: Charges) -> Decimal
     return _ZERO if row.gst_exempt else GST_RATE
 
 
-def assess_line(
+class LineAmounts(NamedTuple):
+    """Every amount the assessment computes for one line, and the surtax order it applied.
+    ``assess_line`` gives them to the portal as an ``AssessedLine`` (with what identifies the
+    line); the business rules compare the declared amounts with them directly, so that a line
+    whose amounts are right costs no model."""
+
+    value_for_duty: Decimal
+    customs_duty: Decimal
+    specific_duty: Decimal
+    excise: list[AssessedCharge]
+    excise_tax: Decimal
+    excise_duty: Decimal
+    anti_dumping_duty: Decimal
+    countervailing_duty: Decimal
+    surtax: Decimal
+    surtax_order: SurtaxOrder | None
+    safeguard: Decimal
+    value_for_tax: Decimal
+    gst: Decimal
+
+
+def line_amounts(
     line: DeclarationLine, row: TariffRow, charges: Charges = _NO_CHARGES, as_of: dt.date | None = None
-) -> AssessedLine:
+) -> LineAmounts:
     """``as_of``: the release date, which picks the surtax order in force (None: no order applies)."""
     value_for_duty = to_cents(line.value_for_duty)
     specific = specific_duty(line, row)
@@ -98,23 +120,36 @@ def assess_line(
     value_for_tax = (
         value_for_duty + duty + excise_duty + excise_tax + anti_dumping + countervailing + surtax + safeguard
     )
+    gst = percent_of(value_for_tax, gst_rate(line, row, charges))
+    return LineAmounts(
+        value_for_duty, duty, specific, coded, excise_tax, excise_duty, anti_dumping, countervailing, surtax, order,
+        safeguard, value_for_tax, gst,
+    )  # fmt: skip
+
+
+def assess_line(
+    line: DeclarationLine, row: TariffRow, charges: Charges = _NO_CHARGES, as_of: dt.date | None = None
+) -> AssessedLine:
+    """The line's ``line_amounts`` as the portal answers them."""
+    amounts = line_amounts(line, row, charges, as_of)
+    order = amounts.surtax_order
     return AssessedLine(
         line_number=line.line_number,
-        value_for_duty=value_for_duty,
-        customs_duty=duty,
-        excise_tax=excise_tax,
-        value_for_tax=value_for_tax,
-        gst=percent_of(value_for_tax, gst_rate(line, row, charges)),
-        specific_duty=specific,
+        value_for_duty=amounts.value_for_duty,
+        customs_duty=amounts.customs_duty,
+        excise_tax=amounts.excise_tax,
+        value_for_tax=amounts.value_for_tax,
+        gst=amounts.gst,
+        specific_duty=amounts.specific_duty,
         specific_rate=row.specific_rate,
         specific_unit=row.specific_unit if row.specific_rate is not None else None,
-        excise_duty=excise_duty,
-        excise=coded,
-        anti_dumping_duty=anti_dumping,
-        countervailing_duty=countervailing,
-        surtax=surtax,
+        excise_duty=amounts.excise_duty,
+        excise=amounts.excise,
+        anti_dumping_duty=amounts.anti_dumping_duty,
+        countervailing_duty=amounts.countervailing_duty,
+        surtax=amounts.surtax,
         surtax_code=order.code if order is not None else line.surtax_code,
-        safeguard=safeguard,
+        safeguard=amounts.safeguard,
         safeguard_code=line.safeguard_code,
         gst_status_code=line.gst_status_code,
     )

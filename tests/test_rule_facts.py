@@ -31,13 +31,13 @@ def _three_lines_one_wrong():
 
 def test_each_line_is_assessed_once_per_check(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
-    real = assessment.assess_line
+    real = assessment.line_amounts
 
     def counted(line, *arguments):
         calls.append(line.line_number)
         return real(line, *arguments)
 
-    monkeypatch.setattr(facts_module, "assess_line", counted)
+    monkeypatch.setattr(facts_module, "line_amounts", counted)
     check_declaration(_three_lines_one_wrong(), CONTEXT)
     # lines 1 and 3 have a tariff row; line 2's HS code has none, so it is never assessed
     assert calls == [1, 3]

@@ -13,8 +13,7 @@ from decimal import Decimal
 
 from diagnostics import Severity
 from domain import Declaration, DeclarationLine, Invoice
-from domain.outcome import AssessedLine
-from duties.assessment import excise_amount, gst_rate, percent_of, to_cents
+from duties.assessment import LineAmounts, excise_amount, gst_rate, percent_of, to_cents
 from duties.tariff import TariffRow
 from validators.rules.base import RuleContext
 from validators.rules.facts import facts
@@ -22,7 +21,7 @@ from validators.rules.facts import facts
 _ZERO = Decimal("0.00")
 
 
-def _assessed(d: Declaration, ctx: RuleContext) -> list[tuple[int, DeclarationLine, TariffRow, AssessedLine]]:
+def _assessed(d: Declaration, ctx: RuleContext) -> list[tuple[int, DeclarationLine, TariffRow, LineAmounts]]:
     """Lines the gateway can assess (known treatment, HS row in force), with the assessment."""
     return facts(d, ctx).assessed
 
@@ -200,7 +199,7 @@ def customs_duty(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
             )
 
 
-def _duty_formula(line: DeclarationLine, row: TariffRow, assessed: AssessedLine) -> str:
+def _duty_formula(line: DeclarationLine, row: TariffRow, assessed: LineAmounts) -> str:
     ad_valorem = f"{row.duty_rate} % × value for duty {assessed.value_for_duty}"
     if row.specific_rate is None:
         return ad_valorem
@@ -349,7 +348,7 @@ def value_for_tax(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]
             )
 
 
-def _value_for_tax_formula(assessed: AssessedLine) -> str:
+def _value_for_tax_formula(assessed: LineAmounts) -> str:
     """``value for duty 810.00 + customs duty 145.80`` and every other amount that is not zero."""
     parts = [
         ("customs duty", assessed.customs_duty),

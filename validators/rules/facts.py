@@ -1,7 +1,7 @@
 """What several rules need to know about one declaration, worked out once per check.
 
 A dozen amount and tariff rules each walked the lines, looked up each line's tariff row and
-treatment and assessed the line again (``duties.assessment.assess_line``): the same work ten
+treatment and assessed the line again (``duties.assessment.line_amounts``): the same work ten
 times per line. ``check_declaration`` now opens a ``shared_facts`` scope for the declaration
 it checks; inside it, ``facts(d, ctx)`` returns the one ``DeclarationFacts`` of that
 declaration and context, computed in one pass over the lines and shared by every rule.
@@ -19,8 +19,7 @@ from contextvars import ContextVar
 from typing import NamedTuple
 
 from domain import Declaration, DeclarationLine
-from domain.outcome import AssessedLine
-from duties.assessment import assess_line
+from duties.assessment import LineAmounts, line_amounts
 from duties.tariff import TariffRow
 from validators.reference_data import TreatmentInfo
 from validators.rules.base import RuleContext
@@ -35,7 +34,7 @@ class LineFacts(NamedTuple):
     line: DeclarationLine
     row: TariffRow | None
     treatment: TreatmentInfo | None
-    assessed: AssessedLine | None
+    assessed: LineAmounts | None
 
 
 class DeclarationFacts:
@@ -60,14 +59,14 @@ class DeclarationFacts:
             declaration.release_date,
         )
         self.line_facts: list[LineFacts] = []
-        self.assessed: list[tuple[int, DeclarationLine, TariffRow, AssessedLine]] = []
+        self.assessed: list[tuple[int, DeclarationLine, TariffRow, LineAmounts]] = []
         """Lines the gateway can assess (known treatment, HS row in force), with the assessment."""
         for index, line in enumerate(self.lines):
             row = tariff_row(line.hs_code, line.tariff_treatment, released)
             treatment = treatment_of(line.tariff_treatment)
             assessed = None
             if row is not None and treatment is not None:
-                assessed = assess_line(line, row, charges, released)
+                assessed = line_amounts(line, row, charges, released)
                 self.assessed.append((index, line, row, assessed))
             self.line_facts.append(LineFacts(index, line, row, treatment, assessed))
 
