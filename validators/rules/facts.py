@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from contextvars import ContextVar
-from typing import NamedTuple
+from dataclasses import dataclass
 
 from domain import Declaration, DeclarationLine
 from duties.assessment import LineAmounts, line_amounts
@@ -25,7 +25,8 @@ from validators.reference_data import TreatmentInfo
 from validators.rules.base import RuleContext
 
 
-class LineFacts(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class LineFacts:
     """One line with its reference data: ``row`` (the tariff row in force on the release date,
     None when there is none), ``treatment`` (None for an unknown code) and ``assessed`` (the
     gateway's assessment, when both are known)."""
