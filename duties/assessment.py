@@ -101,14 +101,7 @@ def line_amounts(
     value_for_duty = to_cents(line.value_for_duty)
     specific = specific_duty(line, row)
     duty = percent_of(value_for_duty, row.duty_rate) + specific
-    coded = [
-        AssessedCharge(
-            code=charge.code,
-            kind=known.kind if (known := charges.excise.get(charge.code)) is not None else "tax",
-            amount=excise_amount(charge, known, line),
-        )
-        for charge in line.excise
-    ]
+    coded = _coded_excise(line, charges) if line.excise else []
     coded_taxes = [c.amount for c in coded if c.kind == "tax"]
     excise_tax = sum(coded_taxes, _ZERO) if coded_taxes else percent_of(value_for_duty, row.excise_rate)
     excise_duty = sum((c.amount for c in coded if c.kind == "duty"), _ZERO) if coded else _ZERO
@@ -125,6 +118,18 @@ def line_amounts(
         value_for_duty, duty, specific, coded, excise_tax, excise_duty, anti_dumping, countervailing, surtax, order,
         safeguard, value_for_tax, gst,
     )  # fmt: skip
+
+
+def _coded_excise(line: DeclarationLine, charges: Charges) -> list[AssessedCharge]:
+    """Each excise the line declares by code, assessed."""
+    return [
+        AssessedCharge(
+            code=charge.code,
+            kind=known.kind if (known := charges.excise.get(charge.code)) is not None else "tax",
+            amount=excise_amount(charge, known, line),
+        )
+        for charge in line.excise
+    ]
 
 
 def assess_line(

@@ -164,12 +164,14 @@ def value_for_duty(d: Declaration, _: RuleContext) -> list[tuple[str, str] | tup
             continue
         converted = to_cents(line.invoice_amount * invoice.exchange_rate)
         additions, deductions = line.value_additions, line.value_deductions
-        # ``to_cents(x or _ZERO)``, without rounding the zero of an amount not declared (most lines)
-        expected = (
-            converted + (to_cents(additions) if additions else _ZERO) - (to_cents(deductions) if deductions else _ZERO)
-        )
-        if to_cents(line.value_for_duty) == expected:
-            continue
+        declared = to_cents(line.value_for_duty)
+        if additions is None and deductions is None:  # most lines: nothing to add or take off
+            if declared == converted:
+                continue
+        else:
+            expected = converted + to_cents(additions or _ZERO) - to_cents(deductions or _ZERO)
+            if declared == expected:
+                continue
         product = f"the invoice amount {line.invoice_amount} {invoice.currency} × exchange rate {invoice.exchange_rate}"
         pointer = f"lines[{index}].value_for_duty"
         if additions is None and deductions is None:

@@ -137,8 +137,9 @@ def countries_known(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
 
 def currency_known(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
+    currencies = ctx.ref.currencies
     for index, invoice in enumerate(d.invoices):
-        if invoice.currency not in ctx.ref.currencies:
+        if invoice.currency not in currencies:
             found.append(
                 (f"invoices[{index}].currency", f"currency {invoice.currency} is not an ISO 4217 currency code")
             )
