@@ -472,7 +472,7 @@ def header_total(d: Declaration, _: RuleContext) -> list[tuple[str, str]]:
         if total is None:
             continue
         lines_sum = _lines_sum(invoice)
-        if lines_sum is None or to_cents(total) == to_cents(lines_sum):
+        if lines_sum is None or total == lines_sum or to_cents(total) == to_cents(lines_sum):
             continue
         found.append(
             (

@@ -140,15 +140,19 @@ class Rule(Generic[Subject]):
     def run(self, subject: Subject, context: RuleContext) -> list[Violation]:
         """The rule's violations; none when a lookup it needs is unavailable."""
         try:
-            yielded = self.check(subject, context)
+            found = self.check(subject, context)
         except ContextUnavailable:
             return []
-        if not yielded:  # the common case: nothing to report
-            return []
-        found = [(item[0], item[1], item[2] if len(item) == 3 else self.severity) for item in yielded]
+        return self.violations(found, context) if found else []
+
+    def violations(
+        self, found: Sequence[tuple[str, str] | tuple[str, str, Severity]], context: RuleContext
+    ) -> list[Violation]:
+        """What the check found, as violations (a warning only when ``context`` wants warnings)."""
+        graded = [(item[0], item[1], item[2] if len(item) == 3 else self.severity) for item in found]
         return [
             Violation(self.rule_id, message, pointer, severity)
-            for pointer, message, severity in found
+            for pointer, message, severity in graded
             if severity is not Severity.WARNING or context.warnings
         ]
 
