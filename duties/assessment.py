@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
+from typing import NamedTuple
 
 from domain.declaration import DeclarationLine, ExciseCharge
 from domain.outcome import AssessedCharge, AssessedLine
-from duties.charges import Charges, ExciseCode
+from duties.charges import Charges, ExciseCode, SurtaxOrder
 from duties.tariff import TariffRow
 
 GST_RATE = Decimal("5")
@@ -42,11 +43,11 @@ _NO_CHARGES = Charges()
 
 
 def to_cents(amount: Decimal) -> Decimal:
-    return amount.quantize(_CENT, rounding=ROUND_HALF_UP)
+    return amount.quantize(_CENT, ROUND_HALF_UP)
 
 
 def percent_of(amount: Decimal, rate: Decimal) -> Decimal:
-    return to_cents(amount * rate / _HUNDRED)
+    return (amount * rate / _HUNDRED).quantize(_CENT, ROUND_HALF_UP)
 
 
 def specific_duty(line: DeclarationLine, row: TariffRow) -> Decimal:
@@ -72,14 +73,56 @@ def gst_rate(line: DeclarationLine, row: TariffRow, charges: Charges) -> Decimal
     return _ZERO if row.gst_exempt else GST_RATE
 
 
-def assess_line(
+class LineAmounts(NamedTuple):
+    """Every amount the assessment computes for one line, and the surtax order it applied.
+    ``assess_line`` gives them to the portal as an ``AssessedLine`` (with what identifies the
+    line); the business rules compare the declared amounts with them directly, so that a line
+    whose amounts are right costs no model."""
+
+    value_for_duty: Decimal
+    customs_duty: Decimal
+    specific_duty: Decimal
+    excise: list[AssessedCharge]
+    excise_tax: Decimal
+    excise_duty: Decimal
+    anti_dumping_duty: Decimal
+    countervailing_duty: Decimal
+    surtax: Decimal
+    surtax_order: SurtaxOrder | None
+    safeguard: Decimal
+    value_for_tax: Decimal
+    gst: Decimal
+
+
+def line_amounts(
     line: DeclarationLine, row: TariffRow, charges: Charges = _NO_CHARGES, as_of: dt.date | None = None
-) -> AssessedLine:
+) -> LineAmounts:
     """``as_of``: the release date, which picks the surtax order in force (None: no order applies)."""
     value_for_duty = to_cents(line.value_for_duty)
     specific = specific_duty(line, row)
     duty = percent_of(value_for_duty, row.duty_rate) + specific
-    coded = [
+    coded = _coded_excise(line, charges) if line.excise else []
+    coded_taxes = [c.amount for c in coded if c.kind == "tax"]
+    excise_tax = sum(coded_taxes, _ZERO) if coded_taxes else percent_of(value_for_duty, row.excise_rate)
+    excise_duty = sum((c.amount for c in coded if c.kind == "duty"), _ZERO) if coded else _ZERO
+    order = None if as_of is None else charges.surtax_order(line.hs_code, line.country_of_origin, as_of)
+    surtax = percent_of(value_for_duty, order.rate) if order is not None else _declared(line.surtax)
+    anti_dumping = _declared(line.anti_dumping_duty)
+    countervailing = _declared(line.countervailing_duty)
+    safeguard = _declared(line.safeguard)
+    value_for_tax = (
+        value_for_duty + duty + excise_duty + excise_tax + anti_dumping + countervailing + surtax + safeguard
+    )
+    gst = percent_of(value_for_tax, gst_rate(line, row, charges))
+    return LineAmounts(
+        value_for_duty, duty, specific, coded, excise_tax, excise_duty, anti_dumping, countervailing, surtax, order,
+        safeguard, value_for_tax, gst,
+    )  # fmt: skip
+
+
+def _coded_excise(line: DeclarationLine, charges: Charges) -> list[AssessedCharge]:
+    """Each excise the line declares by code, assessed."""
+    return [
         AssessedCharge(
             code=charge.code,
             kind=known.kind if (known := charges.excise.get(charge.code)) is not None else "tax",
@@ -87,34 +130,36 @@ def assess_line(
         )
         for charge in line.excise
     ]
-    coded_taxes = [c.amount for c in coded if c.kind == "tax"]
-    excise_tax = sum(coded_taxes, _ZERO) if coded_taxes else percent_of(value_for_duty, row.excise_rate)
-    excise_duty = sum((c.amount for c in coded if c.kind == "duty"), _ZERO)
-    order = None if as_of is None else charges.surtax_order(line.hs_code, line.country_of_origin, as_of)
-    surtax = percent_of(value_for_duty, order.rate) if order is not None else to_cents(line.surtax or _ZERO)
-    anti_dumping = to_cents(line.anti_dumping_duty or _ZERO)
-    countervailing = to_cents(line.countervailing_duty or _ZERO)
-    safeguard = to_cents(line.safeguard or _ZERO)
-    value_for_tax = (
-        value_for_duty + duty + excise_duty + excise_tax + anti_dumping + countervailing + surtax + safeguard
-    )
+
+
+def assess_line(
+    line: DeclarationLine, row: TariffRow, charges: Charges = _NO_CHARGES, as_of: dt.date | None = None
+) -> AssessedLine:
+    """The line's ``line_amounts`` as the portal answers them."""
+    amounts = line_amounts(line, row, charges, as_of)
+    order = amounts.surtax_order
     return AssessedLine(
         line_number=line.line_number,
-        value_for_duty=value_for_duty,
-        customs_duty=duty,
-        excise_tax=excise_tax,
-        value_for_tax=value_for_tax,
-        gst=percent_of(value_for_tax, gst_rate(line, row, charges)),
-        specific_duty=specific,
+        value_for_duty=amounts.value_for_duty,
+        customs_duty=amounts.customs_duty,
+        excise_tax=amounts.excise_tax,
+        value_for_tax=amounts.value_for_tax,
+        gst=amounts.gst,
+        specific_duty=amounts.specific_duty,
         specific_rate=row.specific_rate,
         specific_unit=row.specific_unit if row.specific_rate is not None else None,
-        excise_duty=excise_duty,
-        excise=coded,
-        anti_dumping_duty=anti_dumping,
-        countervailing_duty=countervailing,
-        surtax=surtax,
+        excise_duty=amounts.excise_duty,
+        excise=amounts.excise,
+        anti_dumping_duty=amounts.anti_dumping_duty,
+        countervailing_duty=amounts.countervailing_duty,
+        surtax=amounts.surtax,
         surtax_code=order.code if order is not None else line.surtax_code,
-        safeguard=safeguard,
+        safeguard=amounts.safeguard,
         safeguard_code=line.safeguard_code,
         gst_status_code=line.gst_status_code,
     )
+
+
+def _declared(amount: Decimal | None) -> Decimal:
+    """A declared amount taken as it is, to the cent; 0.00 when not declared (most lines)."""
+    return amount.quantize(_CENT, ROUND_HALF_UP) if amount else _ZERO

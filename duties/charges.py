@@ -24,6 +24,7 @@ from pathlib import Path
 from domain.identifiers import is_ascii_digits
 
 _VERSION_PREFIX = "# reference-version:"
+_FOUND_LIMIT = 65_536
 EXCISE_COLUMNS = ("code", "kind", "name", "basis", "rate", "unit", "source")
 SURTAX_COLUMNS = ("code", "name", "rate", "origins", "hs_prefixes", "valid_from", "source")
 GST_COLUMNS = ("code", "name", "rate", "source")
@@ -86,8 +87,21 @@ class Charges:
         candidates = self._orders_by_origin.get(origin)
         if candidates is None:  # the common case: no order names the origin
             return None
+        key = (hs_code, origin, on)
+        try:
+            return self._found_orders[key]
+        except KeyError:
+            pass
+        if len(self._found_orders) >= _FOUND_LIMIT:  # a run over many dates: start again rather than grow
+            self._found_orders.clear()
         covering = [order for order in candidates if order.covers(hs_code, origin, on)]
-        return max(covering, key=lambda order: order.valid_from, default=None)
+        found = self._found_orders[key] = max(covering, key=lambda order: order.valid_from, default=None)
+        return found
+
+    @cached_property
+    def _found_orders(self) -> dict[tuple[str, str, dt.date], SurtaxOrder | None]:
+        """``surtax_order``'s answers for the origins some order names (asked twice per line)."""
+        return {}
 
     @cached_property
     def _orders_by_origin(self) -> dict[str, tuple[SurtaxOrder, ...]]:

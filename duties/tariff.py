@@ -29,6 +29,7 @@ _SCOPE_PREFIX = "# tariff-scope:"
 _SCOPES = ("excerpt", "full")
 _FIRST_COLUMNS = ("hs_code", "treatment", "description", "unit", "duty_rate", "excise_rate", "gst_exempt", "valid_from")
 _COLUMNS = (*_FIRST_COLUMNS, "specific_rate", "specific_unit")
+_FOUND_LIMIT = 65_536
 
 
 def normalize_treatment(code: str) -> str:
@@ -68,6 +69,8 @@ class Tariff:
             self._rows[(row.hs_code, row.treatment)].append(row)
         for versions in self._rows.values():
             versions.sort(key=lambda row: row.valid_from, reverse=True)
+        self._found: dict[tuple[str, str, dt.date], TariffRow | None] = {}
+        """``row``'s answers: a file's lines name a few HS codes, treatments and release dates."""
 
     @classmethod
     def load(cls, path: Path) -> Tariff:
@@ -108,6 +111,17 @@ class Tariff:
 
     def row(self, hs_code: str, treatment: str, as_of: dt.date) -> TariffRow | None:
         """The row in force on ``as_of`` for the treatment, else the default row."""
+        key = (hs_code, treatment, as_of)
+        try:
+            return self._found[key]
+        except KeyError:
+            pass
+        if len(self._found) >= _FOUND_LIMIT:  # a run over many dates: start again rather than grow
+            self._found.clear()
+        found = self._found[key] = self._look_up(hs_code, treatment, as_of)
+        return found
+
+    def _look_up(self, hs_code: str, treatment: str, as_of: dt.date) -> TariffRow | None:
         for key in ((hs_code, normalize_treatment(treatment)), (hs_code, DEFAULT_TREATMENT)):
             for row in self._rows.get(key, ()):
                 if row.valid_from <= as_of:

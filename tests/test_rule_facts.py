@@ -31,13 +31,13 @@ def _three_lines_one_wrong():
 
 def test_each_line_is_assessed_once_per_check(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
-    real = assessment.assess_line
+    real = assessment.line_amounts
 
     def counted(line, *arguments):
         calls.append(line.line_number)
         return real(line, *arguments)
 
-    monkeypatch.setattr(facts_module, "assess_line", counted)
+    monkeypatch.setattr(facts_module, "line_amounts", counted)
     check_declaration(_three_lines_one_wrong(), CONTEXT)
     # lines 1 and 3 have a tariff row; line 2's HS code has none, so it is never assessed
     assert calls == [1, 3]
@@ -103,3 +103,36 @@ def test_business_days_are_counted_past_weekends_and_each_reference_data_s_holid
     assert with_holiday.add_business_days(friday, 5) == dt.date(2025, 7, 7)
     assert without.add_business_days(friday, 5) == dt.date(2025, 7, 4)
     assert with_holiday.add_business_days(friday, 5) == dt.date(2025, 7, 7)  # asked again: the same
+
+
+def test_a_treatment_is_found_under_every_spelling_of_its_code() -> None:
+    reference = RuleContext().ref
+    mfn = reference.treatments["2"]
+    assert [reference.treatment(code) for code in ("2", "02", "002", "0002")] == [mfn] * 4
+    assert reference.treatment("34") is reference.treatments["34"]
+    assert reference.treatment("034") is reference.treatments["34"]
+    assert [reference.treatment(code) for code in ("99", "099", "", "X2", "٢")] == [None] * 5
+
+
+def test_remembered_tariff_rows_are_those_of_the_table_and_the_memory_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from duties import tariff as tariff_module
+    from validators.reference_data import DEFAULT_DIRECTORY
+
+    fresh = tariff_module.Tariff.load(DEFAULT_DIRECTORY / "tariff.csv")
+    monkeypatch.setattr(tariff_module, "_FOUND_LIMIT", 3)
+    asked = [
+        ("6109100010", "10", dt.date(2025, 1, 15)),
+        ("6109100010", "010", dt.date(2025, 1, 15)),
+        ("6109100010", "2", dt.date(2025, 1, 15)),
+        ("6109100010", "2", dt.date(2019, 1, 1)),  # before the row applies: none
+        ("9999999999", "2", dt.date(2025, 1, 15)),
+    ]
+    first = [fresh.row(*question) for question in asked]
+    again = [fresh.row(*question) for question in reversed(asked)]
+    assert first == list(reversed(again))
+    assert first[0] is not None and first[0].treatment == "10" and first[1] is first[0]
+    assert first[2] is not None and first[2].treatment == "*"
+    assert first[3] is None and first[4] is None
+    assert len(fresh._found) <= 3  # started again rather than grown

@@ -31,7 +31,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from domain.identifiers import is_ascii_digits
@@ -44,6 +44,7 @@ _VERSION_PREFIXES = ("# reference-version:", "# tariff-version:")
 ANY_ORIGIN = "*"
 TREATMENT_COLUMNS = ("code", "abbreviation", "name", "origins", "subset", "source")
 REASON_CODE_USES = ("importer", "cbsa")
+_ONE = Decimal("1")
 MFN, GT = "2", "3"
 """The treatments goods get without a preference claim: the General Tariff for the countries it
 lists (North Korea), the Most-Favoured-Nation Tariff for every other origin."""
@@ -139,14 +140,15 @@ class ExchangeRates:
 
     def __init__(self, rows: dict[str, list[tuple[dt.date, Decimal]]]) -> None:
         self._rows = {currency: sorted(values) for currency, values in rows.items()}
+        self._days = {currency: [day for day, _ in values] for currency, values in self._rows.items()}
 
     def rate(self, currency: str, on: dt.date) -> Decimal | None:
         if currency == "CAD":
-            return Decimal("1")
+            return _ONE
         rows = self._rows.get(currency)
         if not rows:
             return None
-        index = bisect_right([day for day, _ in rows], on)
+        index = bisect_right(self._days[currency], on)
         return rows[index - 1][1] if index else None
 
     def currencies(self) -> list[str]:
@@ -161,7 +163,7 @@ class ExchangeRates:
         rows = self._rows.get(currency)
         if currency == "CAD" or not rows:
             return None
-        index = bisect_right([day for day, _ in rows], on)
+        index = bisect_right(self._days[currency], on)
         return rows[index - 1][0] if index else None
 
 
@@ -258,7 +260,21 @@ class ReferenceData:
         )
 
     def treatment(self, code: str) -> TreatmentInfo | None:
+        found = self._treatment_spellings.get(code)
+        if found is not None:
+            return found
         return self.treatments.get(normalize_treatment(code)) if is_ascii_digits(code) else None
+
+    @cached_property
+    def _treatment_spellings(self) -> dict[str, TreatmentInfo]:
+        """Each treatment under every way a file writes its code (``2``, ``02``, ``002``): every
+        line asks ``treatment``, and a code read this way needs no normalising."""
+        return {
+            spelling: info
+            for code, info in self.treatments.items()
+            for spelling in (code, code.zfill(2), code.zfill(3))
+            if is_ascii_digits(spelling) and normalize_treatment(spelling) == code
+        }
 
     def treatment_label(self, code: str) -> str:
         """``MFN (02)`` for a known code; an unknown one as declared."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -112,12 +112,12 @@ and post to the portal expect (the EDIFACT flow before it passes a context)."""
 Subject = TypeVar("Subject")
 """What a rule checks: the ``Declaration`` (registry.py) or the ``Payment`` (payments.py)."""
 
-Check = Callable[
-    [Subject, RuleContext], Iterator[tuple[str, str]] | Iterator[tuple[str, str] | tuple[str, str, Severity]]
-]
-"""A rule's check yields ``(pointer, message)`` for every violation it finds, or
+Check = Callable[[Subject, RuleContext], Sequence[tuple[str, str] | tuple[str, str, Severity]]]
+"""A rule's check returns ``(pointer, message)`` for every violation it finds, or
 ``(pointer, message, severity)`` when the rule's verdict depends on the case (a
-warning unless the file declares what would explain the difference)."""
+warning unless the file declares what would explain the difference). A list, not a
+generator: every rule runs on every declaration and most find nothing, and an empty
+list costs less than a generator run to its end."""
 
 
 @dataclass(frozen=True)
@@ -140,15 +140,19 @@ class Rule(Generic[Subject]):
     def run(self, subject: Subject, context: RuleContext) -> list[Violation]:
         """The rule's violations; none when a lookup it needs is unavailable."""
         try:
-            yielded = list(self.check(subject, context))
+            found = self.check(subject, context)
         except ContextUnavailable:
             return []
-        if not yielded:  # the common case: nothing to report
-            return []
-        found = [(item[0], item[1], item[2] if len(item) == 3 else self.severity) for item in yielded]
+        return self.violations(found, context) if found else []
+
+    def violations(
+        self, found: Sequence[tuple[str, str] | tuple[str, str, Severity]], context: RuleContext
+    ) -> list[Violation]:
+        """What the check found, as violations (a warning only when ``context`` wants warnings)."""
+        graded = [(item[0], item[1], item[2] if len(item) == 3 else self.severity) for item in found]
         return [
             Violation(self.rule_id, message, pointer, severity)
-            for pointer, message, severity in found
+            for pointer, message, severity in graded
             if severity is not Severity.WARNING or context.warnings
         ]
 

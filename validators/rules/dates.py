@@ -9,7 +9,6 @@ the declaration is posted. The correction/adjustment rule has no portal counterp
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 from domain import Declaration, DeclarationFunction
 from domain.declaration import AmendmentKind
@@ -25,13 +24,17 @@ from validators.rules.base import (
 from validators.rules.facts import facts
 
 
-def release_not_in_future(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+def release_not_in_future(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     today = facts(d, ctx).filing_date
     if d.release_date > today:
-        yield (
-            "release_date",
-            f"release date {d.release_date.isoformat()} is in the future (today is {today.isoformat()})",
+        found.append(
+            (
+                "release_date",
+                f"release date {d.release_date.isoformat()} is in the future (today is {today.isoformat()})",
+            )
         )
+    return found
 
 
 def _24th_of_next_month(release: dt.date) -> dt.date:
@@ -57,44 +60,56 @@ def accounting_deadline(d: Declaration, ref: ReferenceData) -> tuple[dt.date, st
     return accounting_due_date(d.release_date, ref), "5 business days after release"
 
 
-def accounted_in_time(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+def accounted_in_time(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     if d.function is not DeclarationFunction.ORIGINAL:
-        return
+        return found
     due, why = accounting_deadline(d, ctx.ref)
     today = facts(d, ctx).filing_date
     if today > due:
-        yield (
-            "release_date",
+        found.append(
             (
-                f"the CAD for goods released on {d.release_date.isoformat()} was due on {due.isoformat()} "
-                f"({why}); filed on {today.isoformat()}, it is late and interest may apply"
-            ),
+                "release_date",
+                (
+                    f"the CAD for goods released on {d.release_date.isoformat()} was due on {due.isoformat()} "
+                    f"({why}); filed on {today.isoformat()}, it is late and interest may apply"
+                ),
+            )
         )
+    return found
 
 
-def change_has_reason(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+def change_has_reason(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     if d.function is not DeclarationFunction.CHANGE:
-        return
+        return found
     if d.amendment is None:
-        yield "amendment", "a change (correction or adjustment) must carry a reason code"
-        return
+        found.append(("amendment", "a change (correction or adjustment) must carry a reason code"))
+        return found
     code = d.amendment.reason_code
     use = ctx.ref.reason_codes.get(code)
     if use is None:
-        yield (
-            "amendment.reason_code",
-            f"reason code {code!r} is not a D17-2-1 Appendix A reason code (not in the loaded reason_codes.csv)",
+        found.append(
+            (
+                "amendment.reason_code",
+                f"reason code {code!r} is not a D17-2-1 Appendix A reason code (not in the loaded reason_codes.csv)",
+            )
         )
     elif use == "cbsa":
-        yield (
-            "amendment.reason_code",
-            f"reason code {code!r} is reserved to CBSA (D17-2-1 Appendix A); a filer may not use it",
+        found.append(
+            (
+                "amendment.reason_code",
+                f"reason code {code!r} is reserved to CBSA (D17-2-1 Appendix A); a filer may not use it",
+            )
         )
+    return found
 
 
-def original_is_version_one(d: Declaration, _: RuleContext) -> Iterator[tuple[str, str]]:
+def original_is_version_one(d: Declaration, _: RuleContext) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     if d.function is DeclarationFunction.ORIGINAL and d.version != 1:
-        yield "version", f"an original declaration is version 1, not {d.version}"
+        found.append(("version", f"an original declaration is version 1, not {d.version}"))
+    return found
 
 
 def _history(d: Declaration, ctx: RuleContext) -> TransactionHistory | None:
@@ -111,75 +126,95 @@ def _kind(d: Declaration) -> str:
     return "change" if d.function is DeclarationFunction.CHANGE else "cancellation"
 
 
-def original_is_new(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+def original_is_new(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     if d.function is not DeclarationFunction.ORIGINAL:
-        return
+        return found
     history = _history(d, ctx)
     if history is not None:
-        yield (
-            "transaction_number",
+        found.append(
             (
-                f"transaction {d.transaction_number} already exists (latest version {history.latest_version}); "
-                "an original needs a new transaction number"
-            ),
+                "transaction_number",
+                (
+                    f"transaction {d.transaction_number} already exists (latest version {history.latest_version}); "
+                    "an original needs a new transaction number"
+                ),
+            )
         )
+    return found
 
 
-def follow_up_exists(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+def follow_up_exists(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     if _is_follow_up(d) and _history(d, ctx) is None:
-        yield (
-            "transaction_number",
+        found.append(
             (
-                f"{_kind(d)} of transaction {d.transaction_number}, which does not exist: "
-                "only a declaration that was accepted can be changed or cancelled"
-            ),
+                "transaction_number",
+                (
+                    f"{_kind(d)} of transaction {d.transaction_number}, which does not exist: "
+                    "only a declaration that was accepted can be changed or cancelled"
+                ),
+            )
         )
+    return found
 
 
-def follow_up_not_cancelled(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+def follow_up_not_cancelled(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     if not _is_follow_up(d):
-        return
+        return found
     history = _history(d, ctx)
     if history is not None and history.cancelled:
-        yield (
-            "transaction_number",
+        found.append(
             (
-                f"{_kind(d)} of transaction {d.transaction_number}, which was cancelled in version {history.latest_version}"
-            ),
+                "transaction_number",
+                (
+                    f"{_kind(d)} of transaction {d.transaction_number}, which was cancelled in version {history.latest_version}"
+                ),
+            )
         )
+    return found
 
 
-def follow_up_is_next_version(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+def follow_up_is_next_version(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     if not _is_follow_up(d):
-        return
+        return found
     history = _history(d, ctx)
     if history is not None and not history.cancelled and d.version != history.latest_version + 1:
-        yield (
-            "version",
+        found.append(
             (
-                f"{_kind(d)} is version {d.version}; the next version of transaction {d.transaction_number} "
-                f"is {history.latest_version + 1} (latest accepted: {history.latest_version})"
-            ),
+                "version",
+                (
+                    f"{_kind(d)} is version {d.version}; the next version of transaction {d.transaction_number} "
+                    f"is {history.latest_version + 1} (latest accepted: {history.latest_version})"
+                ),
+            )
         )
+    return found
 
 
-def correction_before_due_date(d: Declaration, ctx: RuleContext) -> Iterator[tuple[str, str]]:
+def correction_before_due_date(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     if d.function is not DeclarationFunction.CHANGE:
-        return
+        return found
     if d.amendment is not None and d.amendment.kind is AmendmentKind.ADJUSTMENT:
-        return  # declared an adjustment: allowed at any time, CBSA decides
+        return found  # declared an adjustment: allowed at any time, CBSA decides
     history = _history(d, ctx)
     if history is None or history.cancelled:
-        return
+        return found
     due = payment_due_date(history.release_date, ctx.ref)
     today = facts(d, ctx).filing_date
     if today > due:
-        yield (
-            "function",
+        found.append(
             (
-                f"change filed on {today.isoformat()}, after the payment due date {due.isoformat()} of transaction "
-                f"{d.transaction_number} (released {history.release_date.isoformat()}): it is no longer a correction "
-                "but an adjustment, which needs CBSA approval and may carry interest; declare it an adjustment "
-                "(EDIFACT FTX+CHG+…+ADJ, XML Amendment/AdditionalInformation/StatementTypeCode ADJ)"
-            ),
+                "function",
+                (
+                    f"change filed on {today.isoformat()}, after the payment due date {due.isoformat()} of transaction "
+                    f"{d.transaction_number} (released {history.release_date.isoformat()}): it is no longer a correction "
+                    "but an adjustment, which needs CBSA approval and may carry interest; declare it an adjustment "
+                    "(EDIFACT FTX+CHG+…+ADJ, XML Amendment/AdditionalInformation/StatementTypeCode ADJ)"
+                ),
+            )
         )
+    return found

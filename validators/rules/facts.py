@@ -1,10 +1,10 @@
 """What several rules need to know about one declaration, worked out once per check.
 
 A dozen amount and tariff rules each walked the lines, looked up each line's tariff row and
-treatment and assessed the line again (``duties.assessment.assess_line``): the same work ten
+treatment and assessed the line again (``duties.assessment.line_amounts``): the same work ten
 times per line. ``check_declaration`` now opens a ``shared_facts`` scope for the declaration
 it checks; inside it, ``facts(d, ctx)`` returns the one ``DeclarationFacts`` of that
-declaration and context, whose parts are computed on first use and shared by every rule.
+declaration and context, computed in one pass over the lines and shared by every rule.
 Outside a scope (a rule called on its own, as tests do) ``facts`` gives a fresh object: the
 same answers, computed for that call.
 
@@ -15,21 +15,17 @@ other's facts.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import cached_property
 
 from domain import Declaration, DeclarationLine
-from domain.outcome import AssessedLine
-from duties.assessment import assess_line
+from duties.assessment import LineAmounts, line_amounts
 from duties.tariff import TariffRow
 from validators.reference_data import TreatmentInfo
 from validators.rules.base import RuleContext
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LineFacts:
     """One line with its reference data: ``row`` (the tariff row in force on the release date,
     None when there is none), ``treatment`` (None for an unknown code) and ``assessed`` (the
@@ -39,42 +35,41 @@ class LineFacts:
     line: DeclarationLine
     row: TariffRow | None
     treatment: TreatmentInfo | None
-    assessed: AssessedLine | None
+    assessed: LineAmounts | None
 
 
 class DeclarationFacts:
-    """The lines of one declaration, each resolved against the reference data and assessed once."""
+    """The lines of one declaration, each resolved against the reference data and assessed once.
+
+    Worked out in one pass when the check starts (every applicable rule reads them, so nothing
+    is left to compute on first use): the reference data and the filing date read once, each
+    line's tariff row, treatment and assessment, and the lines the gateway can assess."""
+
+    __slots__ = ("assessed", "context", "declaration", "filing_date", "line_facts", "lines", "ref")
 
     def __init__(self, declaration: Declaration, context: RuleContext) -> None:
         self.declaration = declaration
         self.context = context
-
-    @cached_property
-    def filing_date(self) -> dt.date:
-        """``RuleContext.filing_date``, read once (without a fixed date it asks the clock)."""
-        return self.context.filing_date
-
-    @cached_property
-    def lines(self) -> list[DeclarationLine]:
-        return self.declaration.lines
-
-    @cached_property
-    def line_facts(self) -> list[LineFacts]:
-        d, ref = self.declaration, self.context.ref
-        tariff, charges, released = ref.tariff, ref.charges, d.release_date
-        resolved = []
-        for index, line in enumerate(self.lines):
-            row = tariff.row(line.hs_code, line.tariff_treatment, released)
-            treatment = ref.treatment(line.tariff_treatment)
-            assessed = assess_line(line, row, charges, released) if row is not None and treatment is not None else None
-            resolved.append(LineFacts(index, line, row, treatment, assessed))
-        return resolved
-
-    def assessed(self) -> Iterator[tuple[int, DeclarationLine, TariffRow, AssessedLine]]:
+        self.ref = ref = context.ref
+        self.filing_date: dt.date = context.filing_date  # without a fixed date it asks the clock
+        self.lines: list[DeclarationLine] = declaration.lines
+        tariff_row, treatment_of, charges, released = (
+            ref.tariff.row,
+            ref.treatment,
+            ref.charges,
+            declaration.release_date,
+        )
+        self.line_facts: list[LineFacts] = []
+        self.assessed: list[tuple[int, DeclarationLine, TariffRow, LineAmounts]] = []
         """Lines the gateway can assess (known treatment, HS row in force), with the assessment."""
-        for fact in self.line_facts:
-            if fact.row is not None and fact.assessed is not None:
-                yield fact.index, fact.line, fact.row, fact.assessed
+        for index, line in enumerate(self.lines):
+            row = tariff_row(line.hs_code, line.tariff_treatment, released)
+            treatment = treatment_of(line.tariff_treatment)
+            assessed = None
+            if row is not None and treatment is not None:
+                assessed = line_amounts(line, row, charges, released)
+                self.assessed.append((index, line, row, assessed))
+            self.line_facts.append(LineFacts(index, line, row, treatment, assessed))
 
 
 _CURRENT: ContextVar[DeclarationFacts | None] = ContextVar("declaration_facts", default=None)
@@ -88,12 +83,18 @@ def facts(declaration: Declaration, context: RuleContext) -> DeclarationFacts:
     return DeclarationFacts(declaration, context)
 
 
-@contextmanager
-def shared_facts(declaration: Declaration, context: RuleContext) -> Iterator[DeclarationFacts]:
-    """Within the block, every rule's ``facts(declaration, context)`` is one object."""
-    shared = DeclarationFacts(declaration, context)
-    token = _CURRENT.set(shared)
-    try:
-        yield shared
-    finally:
-        _CURRENT.reset(token)
+class shared_facts:
+    """Within the block, every rule's ``facts(declaration, context)`` is one object (a class, not a
+    ``contextmanager`` generator: it is entered once per declaration checked)."""
+
+    __slots__ = ("_shared", "_token")
+
+    def __init__(self, declaration: Declaration, context: RuleContext) -> None:
+        self._shared = DeclarationFacts(declaration, context)
+
+    def __enter__(self) -> DeclarationFacts:
+        self._token = _CURRENT.set(self._shared)
+        return self._shared
+
+    def __exit__(self, *_: object) -> None:
+        _CURRENT.reset(self._token)

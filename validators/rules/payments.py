@@ -10,7 +10,6 @@ end-to-end reference) are the portal's (codes P401–P407, portal/payments.py).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from decimal import Decimal
 
 from domain.identifiers import bn9_of, bn9_valid, is_program_account, transaction_number_valid
@@ -25,83 +24,105 @@ def decimals_ok(value: Decimal) -> bool:
     return value == value.quantize(_TWO_PLACES) if value.is_finite() else False
 
 
-def currency_cad(p: Payment, _: RuleContext) -> Iterator[tuple[str, str]]:
+def currency_cad(p: Payment, _: RuleContext) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     if p.currency != CBSA_CURRENCY:
-        yield "currency", f"payment currency is {p.currency}; CBSA accepts payments in CAD only"
+        found.append(("currency", f"payment currency is {p.currency}; CBSA accepts payments in CAD only"))
+    return found
 
 
-def amount_valid(p: Payment, _: RuleContext) -> Iterator[tuple[str, str]]:
+def amount_valid(p: Payment, _: RuleContext) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     if not p.amount.is_finite() or p.amount <= 0:
-        yield "amount", f"payment amount {p.amount} must be greater than zero"
+        found.append(("amount", f"payment amount {p.amount} must be greater than zero"))
     elif not decimals_ok(p.amount):
-        yield "amount", f"payment amount {p.amount} has more than 2 decimals"
+        found.append(("amount", f"payment amount {p.amount} has more than 2 decimals"))
     for index, item in enumerate(p.remittance):
         if item.amount is None:
             continue
         if not item.amount.is_finite() or item.amount <= 0:
-            yield f"remittance[{index}].amount", f"remitted amount {item.amount} must be greater than zero"
+            found.append((f"remittance[{index}].amount", f"remitted amount {item.amount} must be greater than zero"))
         elif not decimals_ok(item.amount):
-            yield f"remittance[{index}].amount", f"remitted amount {item.amount} has more than 2 decimals"
+            found.append((f"remittance[{index}].amount", f"remitted amount {item.amount} has more than 2 decimals"))
+    return found
 
 
-def remittance_present(p: Payment, _: RuleContext) -> Iterator[tuple[str, str]]:
+def remittance_present(p: Payment, _: RuleContext) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     if not p.remittance:
         text = f" (remittance text {p.unstructured[:60]!r} names no BN15 RM account)" if p.unstructured else ""
-        yield "remittance", f"the payment names no program account to apply it to{text}"
+        found.append(("remittance", f"the payment names no program account to apply it to{text}"))
     elif len(p.remittance) > 1 and any(item.amount is None for item in p.remittance):
         index = next(i for i, item in enumerate(p.remittance) if item.amount is None)
-        yield (
-            f"remittance[{index}].amount",
-            "a payment split over several remittance items needs an amount on every item",
+        found.append(
+            (
+                f"remittance[{index}].amount",
+                "a payment split over several remittance items needs an amount on every item",
+            )
         )
+    return found
 
 
-def amounts_add_up(p: Payment, _: RuleContext) -> Iterator[tuple[str, str]]:
+def amounts_add_up(p: Payment, _: RuleContext) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     if len(p.remittance) < 2 and all(item.amount is None for item in p.remittance):
-        return
+        return found
     if any(item.amount is None for item in p.remittance):
-        return  # remittance_present reports it
+        return found  # remittance_present reports it
     total = sum(p.item_amounts(), Decimal("0"))
     if total != p.amount:
-        yield "remittance", f"remitted amounts add up to {total}, not to the payment amount {p.amount}"
+        found.append(("remittance", f"remitted amounts add up to {total}, not to the payment amount {p.amount}"))
+    return found
 
 
-def account_format(p: Payment, _: RuleContext) -> Iterator[tuple[str, str]]:
+def account_format(p: Payment, _: RuleContext) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     for index, item in enumerate(p.remittance):
         if not is_program_account(item.account):
-            yield (
-                f"remittance[{index}].account",
-                f"account {item.account!r} is not a BN15 program account (#########RM####)",
+            found.append(
+                (
+                    f"remittance[{index}].account",
+                    f"account {item.account!r} is not a BN15 program account (#########RM####)",
+                )
             )
         elif item.account[9:11] != "RM":
-            yield (
-                f"remittance[{index}].account",
+            found.append(
                 (
-                    f"account {item.account} is a {item.account[9:11]} account; payments are applied to RM (import) accounts"
-                ),
+                    f"remittance[{index}].account",
+                    (
+                        f"account {item.account} is a {item.account[9:11]} account; payments are applied to RM (import) accounts"
+                    ),
+                )
             )
+    return found
 
 
-def account_bn9(p: Payment, _: RuleContext) -> Iterator[tuple[str, str]]:
+def account_bn9(p: Payment, _: RuleContext) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     for index, item in enumerate(p.remittance):
         if is_program_account(item.account) and not bn9_valid(bn9_of(item.account)):
-            yield (
-                f"remittance[{index}].account",
-                f"BN9 {bn9_of(item.account)} of account {item.account} fails the Luhn check digit",
+            found.append(
+                (
+                    f"remittance[{index}].account",
+                    f"BN9 {bn9_of(item.account)} of account {item.account} fails the Luhn check digit",
+                )
             )
+    return found
 
 
 _DIGITS = re.compile(r"^[0-9]{14}$")
 
 
-def transaction_numbers(p: Payment, _: RuleContext) -> Iterator[tuple[str, str]]:
+def transaction_numbers(p: Payment, _: RuleContext) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     for index, item in enumerate(p.remittance):
         for position, number in enumerate(item.transaction_numbers):
             pointer = f"remittance[{index}].transaction_numbers[{position}]"
             if not _DIGITS.match(number):
-                yield pointer, f"transaction number {number!r} is not 14 digits"
+                found.append((pointer, f"transaction number {number!r} is not 14 digits"))
             elif not transaction_number_valid(number):
-                yield pointer, f"transaction number {number} fails its check digit"
+                found.append((pointer, f"transaction number {number} fails its check digit"))
+    return found
 
 
 PAYMENT_RULES: tuple[Rule[Payment], ...] = (
