@@ -1,7 +1,7 @@
 """CUSDEC D.96B (guide CAD01, docs/formats/cusdec-cad.md) → ``Declaration``.
 
 The guide (``mappings.cusdec_guide.CAD01``) says which segment, element and
-component carries which field; ``mappings.edifact_guide.read_message`` walks one
+component carries which field; ``mappings.edifact_walk.read_message`` walks one
 message against it once, recording where every field came from, so that any
 later error about a field — ours, pydantic's or the portal's pointer — is
 reported at its EDIFACT position. This module adds what is not a field: the
@@ -26,7 +26,8 @@ from diagnostics import Finding, Location
 from diagnostics.field_paths import flat_line_path, line_starts, nearest_source, pydantic_complaints
 from domain import Declaration
 from mappings.cusdec_guide import CAD01
-from mappings.edifact_guide import Reading, SegmentRule, Source, read_message, source_location
+from mappings.edifact_guide import SegmentRule, Source, source_location
+from mappings.edifact_walk import Reading, read_message
 from parsers.edifact.model import Message
 
 GUIDE = CAD01.identifier
