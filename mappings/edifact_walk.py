@@ -73,7 +73,7 @@ def read_message(guide: Guide, message: Message, decimal_mark: str = ".") -> Rea
     """Walk one message against ``guide`` (UNH and UNT aside). The lists the
     sections' rules fill are there even when empty (a CUSDEC without lines has
     ``lines == []``, which the domain model then refuses)."""
-    walk: _Walk = _WALKS.derive(guide, _Walk)
+    walk: _Walk = _WALKS.derive(guide, _compile)
     data: dict[str, Any] = {name: [] for name in walk.lists}
     reading = Reading(data=data)
     sources, layout = reading.sources, reading.layout
@@ -177,8 +177,21 @@ class _Node:
 _ARGS = "segment, index, frames, reading, sources, layout, mark, reference"
 
 
+@dataclass(frozen=True)
 class _Walk:
     """A guide compiled for reading: the state of a message's start, the lists its sections fill."""
+
+    start: State
+    lists: list[str]
+
+
+def _compile(guide: Guide) -> _Walk:
+    compiler = _Compiler(guide)
+    return _Walk(compiler.start, compiler.lists)
+
+
+class _Compiler:
+    """Writes and compiles the handlers of every state of a guide."""
 
     def __init__(self, guide: Guide) -> None:
         numbers = iter(range(1_000_000))
@@ -186,7 +199,7 @@ class _Walk:
         self.strict = [section.strict for section in guide.sections]
         self.lists = [rule.target[:-2] for s in guide.sections for rule in s.rules if rule.target.endswith("[]")]
         self.namespace: dict[str, Any] = dict(_RUNTIME)
-        self.source: list[str] = []
+        self.source: list[str] = []  # the functions' source, one each
         self.states: dict[tuple[int, tuple[int, ...]], str] = {}  # (section, open nodes' numbers) → its name
         self.tables: dict[str, dict[str | None, str]] = {}  # a state's name → its handlers' names by tag
         self.handlers: dict[str, str] = {}  # a handler's body → its name
@@ -196,12 +209,12 @@ class _Walk:
             self._write_state(*self.pending.pop())
         by_code = {section.opened_by: start for section, start in zip(guide.sections, starts, strict=True)}
         self._write_uns(by_code, starts[-1])
-        self.source += [
-            f"def _unmatched({_ARGS}):",
-            "    layout.setdefault(frames[-1][2], []).append((index, segment.tag))",
-        ]
+        self.source.append(
+            f"def _unmatched({_ARGS}):\n    layout.setdefault(frames[-1][2], []).append((index, segment.tag))"
+        )
         name = "/".join(guide.identifier)
-        exec(compile("\n".join(self.source), f"<guide walk {name}>", "exec"), self.namespace)
+        for source in self.source:  # one at a time: compiling all at once held megabytes of syntax tree
+            exec(compile(source, f"<guide walk {name}>", "exec"), self.namespace)
         for state, handlers in self.tables.items():
             table: State = self.namespace[state]
             table.update({tag: self.namespace[handler] for tag, handler in handlers.items()})
@@ -233,11 +246,11 @@ class _Walk:
         if not shape and self.strict[section]:  # before the section's first group
             unmatched = f"_strict{section}"
             self.namespace[f"{unmatched}_text"] = self.strict[section]
-            self.source += [
-                f"def {unmatched}({_ARGS}):",
-                "    where = source_location(reference, (index, segment.tag, None, None))",
-                f"    reading.findings.append(Finding('14', {unmatched}_text.format(tag=segment.tag), where))",
-            ]
+            self.source.append(
+                f"def {unmatched}({_ARGS}):\n"
+                "    where = source_location(reference, (index, segment.tag, None, None))\n"
+                f"    reading.findings.append(Finding('14', {unmatched}_text.format(tag=segment.tag), where))"
+            )
         skip = f"{name}_skip"
         self.source.append(f"def {skip}({_ARGS}):\n    return {name}")
         handlers.update({"UNH": skip, "UNT": skip, "UNS": "_uns", None: unmatched})
@@ -246,13 +259,13 @@ class _Walk:
     def _write_uns(self, by_code: dict[str, str], last: str) -> None:
         """UNS opens the section of its code (an unknown code: the last); the groups close."""
         self.namespace["_sections"] = {code: self.namespace[state] for code, state in by_code.items()}
-        self.source += [
-            f"def _uns({_ARGS}):",
-            "    code = segment.get(1)",
-            "    reading.seen[f'UNS+{code}'] = (index, segment)",
-            "    frames[:] = [(frames[0][0], '', f'UNS+{code}', {})]",
-            f"    return _sections.get(code, {last})",
-        ]
+        self.source.append(
+            f"def _uns({_ARGS}):\n"
+            "    code = segment.get(1)\n"
+            "    reading.seen[f'UNS+{code}'] = (index, segment)\n"
+            "    frames[:] = [(frames[0][0], '', f'UNS+{code}', {})]\n"
+            f"    return _sections.get(code, {last})"
+        )
 
     # one tag in one state ---------------------------------------------------------------------
 
