@@ -27,6 +27,7 @@ a walk found.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -194,7 +195,7 @@ class _Compiler:
     """Writes and compiles the handlers of every state of a guide."""
 
     def __init__(self, guide: Guide) -> None:
-        numbers = iter(range(1_000_000))
+        numbers = itertools.count()
         self.sections = [tuple(_Node(rule, numbers) for rule in section.rules) for section in guide.sections]
         self.strict = [section.strict for section in guide.sections]
         self.lists = [rule.target[:-2] for s in guide.sections for rule in s.rules if rule.target.endswith("[]")]
@@ -287,14 +288,18 @@ class _Compiler:
                 tests.append(f"{code.code_at(element - 1, component - 1)} == {wanted!r}")
             if rule.repeat:
                 tests.append(f"frames[{depth}][3].get({node.number}, 0) < {rule.repeat}")
-            code.line(f"if {' and '.join(tests)}:" if tests else "if True:")
-            code.indent += 1
+            if tests:
+                code.line(f"if {' and '.join(tests)}:")
+                code.indent += 1
             with code.scope():
                 self._write_take(code, depth, len(shape), node)
                 after = self._state(section, shape[:depth] + ((node,) if rule.group else ()))
                 code.line(f"return {after}")
+            if not tests:  # it takes every segment of its tag: the rules after it never do
+                break
             code.indent -= 1
-        code.line("return None")
+        else:
+            code.line("return None")
         body = code.text()
         shared = self.handlers.get(body)
         if shared is None:
