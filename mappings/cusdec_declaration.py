@@ -1,7 +1,7 @@
 """CUSDEC D.96B (guide CAD01, docs/formats/cusdec-cad.md) → ``Declaration``.
 
 The guide (``mappings.cusdec_guide.CAD01``) says which segment, element and
-component carries which field; ``mappings.edifact_guide.read_message`` walks one
+component carries which field; ``mappings.edifact_walk.read_message`` walks one
 message against it once, recording where every field came from, so that any
 later error about a field — ours, pydantic's or the portal's pointer — is
 reported at its EDIFACT position. This module adds what is not a field: the
@@ -26,7 +26,8 @@ from diagnostics import Finding, Location
 from diagnostics.field_paths import flat_line_path, line_starts, nearest_source, pydantic_complaints
 from domain import Declaration
 from mappings.cusdec_guide import CAD01
-from mappings.edifact_guide import Reading, SegmentRule, Source, read_message, source_location
+from mappings.edifact_guide import SegmentRule, Source, source_location
+from mappings.edifact_walk import Reading, read_message
 from parsers.edifact.model import Message
 
 GUIDE = CAD01.identifier
@@ -79,10 +80,12 @@ def _check_line_count(reading: Reading, reference: str) -> None:
     index, segment = reading.seen["CNT+5"]
     declared = segment.get(1, 2)
     actual = len(reading.data.get("lines", ()))
+    if declared.isascii() and declared.isdigit() and int(declared) == actual:
+        return
     location = Location(message_ref=reference, segment=index, tag="CNT", element=1, component=2)
     if not (declared.isascii() and declared.isdigit()):
         reading.findings.append(Finding("12", f"CNT+5 line count {declared!r} is not a number", location))
-    elif int(declared) != actual:
+    else:
         reading.findings.append(Finding("29", f"CNT+5 says {int(declared)} lines, the message has {actual}", location))
 
 
@@ -107,15 +110,12 @@ def _place_lines(reading: Reading, reference: str) -> bool:
     current, problems = 0, 0
     for index, line in enumerate(lines):
         number = line.pop("invoice", None)
-        where = source_location(
-            reference, reading.sources.get(f"lines[{index}].invoice", reading.sources.get(f"lines[{index}]"))
-        )
         if number is None and len(invoices) > 1:
             reading.findings.append(
                 Finding(
                     "13",
                     f"line {index + 1} names no invoice (DOC+380 in its CST group); the message has {len(invoices)}",
-                    where,
+                    _line_location(reading, reference, index),
                 )
             )
             problems += 1
@@ -124,7 +124,9 @@ def _place_lines(reading: Reading, reference: str) -> bool:
         if owner < 0:
             reading.findings.append(
                 Finding(
-                    "12", f"line {index + 1} names invoice {number}, which no DOC+380 of the header declares", where
+                    "12",
+                    f"line {index + 1} names invoice {number}, which no DOC+380 of the header declares",
+                    _line_location(reading, reference, index),
                 )
             )
             problems += 1
@@ -134,7 +136,7 @@ def _place_lines(reading: Reading, reference: str) -> bool:
                     "12",
                     f"line {index + 1} of invoice {number} follows the lines of a later invoice: "
                     "the lines are grouped by invoice, in the order of the invoices",
-                    where,
+                    _line_location(reading, reference, index),
                 )
             )
             problems += 1
@@ -142,6 +144,12 @@ def _place_lines(reading: Reading, reference: str) -> bool:
             current = owner
             invoices[owner].setdefault("lines", []).append(line)
     return not problems
+
+
+def _line_location(reading: Reading, reference: str, index: int) -> Location:
+    """Where a finding about the invoice of line ``index`` is reported: its DOC+380, else its CST."""
+    sources = reading.sources
+    return source_location(reference, sources.get(f"lines[{index}].invoice", sources.get(f"lines[{index}]")))
 
 
 def _validate(reading: Reading, message: Message) -> Declaration | None:

@@ -25,6 +25,12 @@ def parse_decimal(text: str, decimal_mark: str = ".") -> Decimal:
     Either the declared decimal mark or ``.``/``,`` is accepted as ISO 9735 allows
     both as the representation of the decimal mark in numeric data.
     """
+    if decimal_mark == "." and text.isascii():  # the common case, without the pattern: ASCII digits, one "."
+        if text.isdigit():
+            return Decimal(text)
+        whole, point, fraction = text.partition(".")
+        if point and whole.isdigit() and fraction.isdigit():
+            return Decimal(text)
     if not _NUMBER.match(text):
         if any(char.isalpha() for char in text):
             raise ValueProblem("37", f"{text!r} is not a number")
@@ -40,6 +46,6 @@ def parse_date_102(text: str) -> dt.date:
     if len(text) != 8 or not is_ascii_digits(text):
         raise ValueProblem("12", f"{text!r} is not a date in format 102 (CCYYMMDD)")
     try:
-        return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        return dt.date.fromisoformat(text)  # CCYYMMDD is ISO 8601's basic format
     except ValueError as error:
         raise ValueProblem("12", f"{text!r} is not a calendar date") from error

@@ -20,7 +20,6 @@ from diagnostics import Finding, Location
 from domain.identifiers import is_ascii_digits
 from domain.payment import PaymentChannel
 from mappings.carmpy_guide import CARMPY_PAYMUL
-from mappings.edifact_guide import Reading, read_message
 from mappings.edifact_payment import (
     EdiPayment,
     EdiPaymentMapping,
@@ -28,6 +27,7 @@ from mappings.edifact_payment import (
     finish_payment,
     take_values,
 )
+from mappings.edifact_walk import Reading, read_message
 from mappings.payment_codes import CONTROL_SUM_MISMATCH, COUNT_MISMATCH
 from parsers.edifact.model import Message
 

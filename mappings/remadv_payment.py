@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from domain.payment import PaymentChannel
 from mappings.carmpy_guide import CARMPY_REMADV
-from mappings.edifact_guide import read_message
 from mappings.edifact_payment import (
     EdiPaymentMapping,
     PaymentValues,
     finish_payment,
     take_values,
 )
+from mappings.edifact_walk import read_message
 from parsers.edifact.model import Message
 
 REMADV = CARMPY_REMADV.identifier

@@ -14,7 +14,7 @@ from mappings import guide_docs
 from mappings.cusdec_declaration import describe_field, map_cusdec
 from mappings.cusdec_guide import CAD01
 from mappings.declaration_cusdec import IDENTIFIER, cusdec_segments
-from mappings.edifact_guide import read_message
+from mappings.edifact_walk import read_message
 from parsers.edifact.model import Message, Segment
 from tests.builders import declaration, with_lines
 
