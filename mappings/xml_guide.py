@@ -549,7 +549,12 @@ class _ReadCode:
         lines: list[str] = []
         for plan, function in self.wanted:  # grows while the functions are written
             lines += [f"def {function}_{self.names[id(plan)]}(reader, element, obj, prefix):", *self._head()]
-            (self._take if function == "take" else self._walk)(plan, "element", 1, lines)
+            if function == "walk":
+                self._walk(plan, "element", 1, lines)
+            elif plan.form == _FULL and _fills(plan):
+                self._fill(plan, lines)
+            else:
+                self._take(plan, "element", 1, lines)
         exec(compile("\n".join(lines), f"<xml reader of {root.rule.name}>", "exec"), self.constants)
         for plan, function in self.wanted:
             setattr(plan, function, self.constants[f"{function}_{self.names[id(plan)]}"])
@@ -595,6 +600,10 @@ class _ReadCode:
             self._walk(plan, element, depth, out)
             return
         if plan.form == _FULL:
+            if _fills(plan):
+                self._want(plan, "take")
+                out.append(f"{pad}take_{self._constant(plan)}(reader, {element}, obj, prefix)")
+                return
             if plan.groups:
                 self._want(plan, "walk")
             out.append(f"{pad}reader.one({self._constant(plan)}, {element}, obj, prefix)")
@@ -621,6 +630,25 @@ class _ReadCode:
             if attribute.checked:
                 out += [f"{pad}given = {element}.get({name})", f"{pad}if given is not None:"]
                 out.append(f"{pad}    checks.append(AttributeCheck(prefix + {path}, {given}, given))")
+
+    def _fill(self, plan: _ReadPlan, out: list[str]) -> None:
+        """The body of ``take`` for a rule that only fills a new list item or an object of its
+        own with its children (``_Reader.one``, written out)."""
+        if plan.list_name:
+            out += [f"    items = obj.get({plan.list_name!r})", "    if items is None:"]
+            out += [f"        items = obj[{plan.list_name!r}] = []", "    obj = {}", "    items.append(obj)"]
+            out.append(f"    prefix = f'{{prefix}}{plan.list_name}[{{len(items) - 1}}]'")
+        else:
+            out += [f"    prefix += {plan.target!r}", f"    obj = obj.setdefault({plan.target!r}, {{}})"]
+        out += ["    sources[prefix] = element.sourceline", "    prefix += '.'"]
+        self._walk(plan, "element", 1, out)
+
+
+def _fills(plan: _ReadPlan) -> bool:
+    """Whether ``plan`` only fills a new list item or an object of its own with its children."""
+    return bool(plan.list_name or (plan.target and not plan.target.startswith("/"))) and not (
+        plan.path or plan.attributes or plan.keep_text
+    )
 
 
 def _chooser(plans: list[_ReadPlan]) -> Take:
