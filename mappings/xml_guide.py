@@ -637,7 +637,7 @@ class _ReadCode:
         if plan.list_name:
             out += [f"    items = obj.get({plan.list_name!r})", "    if items is None:"]
             out += [f"        items = obj[{plan.list_name!r}] = []", "    obj = {}", "    items.append(obj)"]
-            out.append(f"    prefix = f'{{prefix}}{plan.list_name}[{{len(items) - 1}}]'")
+            out.append(f"    prefix = prefix + {plan.list_name + '['!r} + str(len(items) - 1) + ']'")
         else:
             out += [f"    prefix += {plan.target!r}", f"    obj = obj.setdefault({plan.target!r}, {{}})"]
         out += ["    sources[prefix] = element.sourceline", "    prefix += '.'"]
