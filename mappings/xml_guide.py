@@ -583,6 +583,9 @@ class _ReadCode:
         if not plan.groups:
             out.append(f"{pad}pass")
             return
+        taken = f"taken{depth}"  # the elements each plan with a ``repeat`` took in this one
+        if any(one.repeat for group in plan.groups.values() for one in group):
+            out.append(f"{pad}{taken} = {{}}")
         out += [f"{pad}for {child} in {element}:", f"{pad}    tag = {child}.tag"]
         for number, (tag, group) in enumerate(plan.groups.items()):
             out.append(f"{pad}    {'el' if number else ''}if tag == {tag!r}:")
@@ -591,7 +594,8 @@ class _ReadCode:
             else:
                 for plan_of_kind in group:
                     self._want(plan_of_kind, "take")
-                out.append(f"{pad}        {self._constant(_chooser(group))}(reader, {child}, obj, prefix)")
+                chooser = self._constant(_chooser(group))
+                out.append(f"{pad}        {chooser}(reader, {child}, obj, prefix, {taken})")
 
     def _take(self, plan: _ReadPlan, element: str, depth: int, out: list[str]) -> None:
         """What ``plan`` does with ``element`` (a variable)."""
@@ -651,18 +655,31 @@ def _fills(plan: _ReadPlan) -> bool:
     )
 
 
-def _chooser(plans: list[_ReadPlan]) -> Take:
-    """What takes the elements of one name whose kind decides which rule takes it, or which a
-    rule takes up to its ``repeat``: past that, an element is ``Surplus``."""
+Choose = Callable[["_Reader", etree._Element, dict[str, Any], str, dict[int, int]], None]
+"""What takes an element of a name whose kind decides which rule takes it, or which a rule
+takes up to its ``repeat``: ``choose(reader, element, obj, prefix, taken)`` (``taken``: how many
+elements each plan took so far in the parent, by ``id``)."""
+
+
+def _chooser(plans: list[_ReadPlan]) -> Choose:
+    """The ``Choose`` for the plans of one element name: past a plan's ``repeat``, an element is ``Surplus``."""
     single = plans[0] if len(plans) == 1 and not plans[0].select else None
     kinds = _Kinds(plans) if single is None else None
 
-    def take(reader: _Reader, element: etree._Element, obj: dict[str, Any], prefix: str) -> None:
+    def choose(
+        reader: _Reader, element: etree._Element, obj: dict[str, Any], prefix: str, taken: dict[int, int]
+    ) -> None:
         chosen = single if kinds is None else kinds.choose(element)
-        if chosen is not None and not (chosen.repeat and reader.surplus(chosen, kinds, element, prefix)):
-            chosen.take(reader, element, obj, prefix)
+        if chosen is None:
+            return
+        if chosen.repeat:
+            count = taken[id(chosen)] = taken.get(id(chosen), 0) + 1
+            if count > chosen.repeat:
+                reader.surplus(chosen, element, prefix)
+                return
+        chosen.take(reader, element, obj, prefix)
 
-    return take
+    return choose
 
 
 class _Kinds:
@@ -722,14 +739,10 @@ class _Reader:
         self.guide, self.reading, self.base = guide, reading, base
         self.sources = reading.sources
 
-    def surplus(self, plan: _ReadPlan, kinds: _Kinds | None, child: etree._Element, prefix: str) -> bool:
-        """Whether ``child`` is one more than ``plan`` takes (``repeat``) in its parent: then it is ``Surplus``."""
-        same = list(child.itersiblings(plan.tag, preceding=True))
-        taken = 1 + sum(1 for sibling in same if kinds is None or kinds.choose(sibling) is plan)
-        if taken <= plan.repeat:
-            return False
-        self.reading.surplus.append(Surplus(plan.rule, prefix.rstrip("."), 1 + len(same), source_line(child)))
-        return True
+    def surplus(self, plan: _ReadPlan, child: etree._Element, prefix: str) -> None:
+        """``child``, one more than ``plan`` takes (``repeat``) in its parent: not read."""
+        position = 1 + len(list(child.itersiblings(plan.tag, preceding=True)))
+        self.reading.surplus.append(Surplus(plan.rule, prefix.rstrip("."), position, source_line(child)))
 
     def one(self, plan: _ReadPlan, child: etree._Element, obj: dict[str, Any], prefix: str) -> None:
         """One element the guide takes: the object it fills, its text, its attributes, its children."""
