@@ -19,8 +19,9 @@ from the guide (``XmlGuide.xpath_of``, ``XmlGuide.describe``). ``write_element``
 runs the same rules the other way (domain object → element), and
 ``guide_markdown`` renders them as the mapping tables of docs/formats/.
 
-Only lxml's public API is used (iteration, ``tag``, ``text``, ``get``,
-``sourceline``).
+The reader is made once per guide into Python functions (``_ReadCode``): one
+``if`` per element name, a field's reading written out in place. Only lxml's
+public API is used (iteration, ``tag``, ``text``, ``get``, ``sourceline``).
 """
 
 from __future__ import annotations
@@ -113,7 +114,9 @@ class Decimals(Codec):
     name = "decimal"
 
     def read(self, text: str | None) -> Any:
-        if text is None or not text.strip():
+        if text is None or DECIMAL_TEXT.match(text):  # the common case first: digits, nothing around them
+            return text
+        if not text.strip():
             return text
         if not DECIMAL_TEXT.match(text.strip()):
             raise BadValue("12", f"{text.strip()!r} is not a decimal number")
@@ -469,30 +472,37 @@ class Reading:
     texts: dict[str, str | None] = field(default_factory=dict)
 
 
-_LEAF, _PASS, _FULL = 0, 1, 2
-"""What the reader does with an element (``_ReadPlan.mode``): a field's text and nothing else
-(most elements); only its children (a container such as ``Classification``); all the rest."""
+Take = Callable[["_Reader", etree._Element, dict[str, Any], str], None]
+"""What the reader does with one element: ``take(reader, element, obj, prefix)`` (``obj``: the
+object the element's rule fills, ``prefix``: its domain path with its dot)."""
+
+_TOKEN, _FIELD, _PASS, _FULL = "token", "field", "pass", "full"
+"""What the reader does with an element of a rule (``_ReadPlan.form``): a field's text as an
+xs:token and nothing else (most elements); a field's text through its codec, and its attributes
+(an amount and its currency); only its children (a container such as ``Classification``); all
+the rest, through ``_Reader.one`` (a list item, an object, a kept text)."""
 
 
 class _ReadPlan:
-    """A rule compiled for the reader: what it does with an element, and
-    the plans of its children by Clark name (only those that read something):
-    one plan, or a ``_Kinds`` when the kind of element decides."""
+    """A rule compiled for the reader, once per guide: its ``form``, its children's plans by
+    Clark name (only the rules that read something), and the two functions made for it
+    (``_ReadCode``): ``take`` for one element of the rule, ``walk`` for its children."""
 
     __slots__ = (
         "attributes",
-        "children",
         "codec",
+        "form",
+        "groups",
         "keep_text",
         "kind",
         "list_name",
-        "mode",
         "path",
-        "read",
         "repeat",
         "rule",
         "select",
         "tag",
+        "take",
+        "walk",
         "target",
     )
 
@@ -508,21 +518,168 @@ class _ReadPlan:
         self.select = f"{{{namespace}}}{rule.select}" if rule.select else ""
         self.kind = rule.kind
         self.attributes = tuple(attribute for attribute in rule.attributes if attribute.path or attribute.checked)
-        plans: dict[str, list[_ReadPlan]] = {}
+        self.groups: dict[str, list[_ReadPlan]] = {}
         for child in rule.children:
             if child.reads:
-                plans.setdefault(f"{{{namespace}}}{child.name}", []).append(_ReadPlan(child, namespace))
-        # by Clark name; typed ``object``: any node's tag is looked up (a comment's is a function)
-        self.children: dict[object, _ReadPlan | _Kinds] = {
-            tag: found[0] if len(found) == 1 and not found[0].select else _Kinds(found) for tag, found in plans.items()
-        }
-        if rule.target or self.keep_text or self.attributes:
-            self.mode = _FULL
-        elif self.path:
-            self.mode = _FULL if self.children or self.path.endswith("[]") else _LEAF
+                self.groups.setdefault(f"{{{namespace}}}{child.name}", []).append(_ReadPlan(child, namespace))
+        self.form = _FULL
+        if not (self.list_name or self.target or self.keep_text or self.path.endswith("[]")):
+            if not (self.path or self.attributes):
+                self.form = _PASS
+            elif self.path and not self.groups:
+                self.form = _TOKEN if type(self.codec) is Token and not self.attributes else _FIELD
+        self.take: Take
+        self.walk: Take
+
+
+class _ReadCode:
+    """The reader of one guide as Python functions, made once from its plans: per plan, ``take``
+    (one element of the rule) and ``walk`` (its children: one ``if`` per child name, in the
+    guide's order, with a field's reading written out in place and a container's children
+    walked in place). Made rather than interpreted: the walk is the reader's inner loop, every
+    element of a file passes it once, and a table lookup and a call per element cost as much
+    as lxml's own work on it. What is rare (a kind chosen by its code, a repeat, a list item,
+    a value that does not fit) calls back into ``_Reader``."""
+
+    def __init__(self, root: _ReadPlan) -> None:
+        self.constants: dict[str, Any] = {"BadValue": BadValue, "AttributeCheck": AttributeCheck}
+        self.names: dict[int, str] = {}
+        self.wanted: list[tuple[_ReadPlan, str]] = []  # (plan, "take" or "walk"): the functions to make
+        self._want(root, "walk")
+        lines: list[str] = []
+        for plan, function in self.wanted:  # grows while the functions are written
+            lines += [f"def {function}_{self.names[id(plan)]}(reader, element, obj, prefix):", *self._head()]
+            if function == "walk":
+                self._walk(plan, "element", 1, lines)
+            elif plan.form == _FULL and _fills(plan):
+                self._fill(plan, lines)
+            else:
+                self._take(plan, "element", 1, lines)
+        exec(compile("\n".join(lines), f"<xml reader of {root.rule.name}>", "exec"), self.constants)
+        for plan, function in self.wanted:
+            setattr(plan, function, self.constants[f"{function}_{self.names[id(plan)]}"])
+
+    def _want(self, plan: _ReadPlan, function: str) -> None:
+        """Have ``function`` made for ``plan`` (``one`` walks a plan's children, a chooser takes an element)."""
+        if (plan, function) not in self.wanted:
+            self._constant(plan)
+            self.wanted.append((plan, function))
+
+    @staticmethod
+    def _head() -> list[str]:
+        return ["    sources = reader.sources", "    checks = reader.reading.checks"]
+
+    def _constant(self, value: Any) -> str:
+        """The name the functions know ``value`` by."""
+        name = self.names.get(id(value))
+        if name is None:
+            name = self.names[id(value)] = f"_{len(self.names)}"
+            self.constants[name] = value
+        return name
+
+    def _walk(self, plan: _ReadPlan, element: str, depth: int, out: list[str]) -> None:
+        """The children of ``element`` (a variable) that ``plan``'s children take."""
+        pad, child = "    " * depth, f"child{depth}"
+        if not plan.groups:
+            out.append(f"{pad}pass")
+            return
+        taken = f"taken{depth}"  # the elements each plan with a ``repeat`` took in this one
+        if any(one.repeat for group in plan.groups.values() for one in group):
+            out.append(f"{pad}{taken} = {{}}")
+        out += [f"{pad}for {child} in {element}:", f"{pad}    tag = {child}.tag"]
+        for number, (tag, group) in enumerate(plan.groups.items()):
+            out.append(f"{pad}    {'el' if number else ''}if tag == {tag!r}:")
+            if len(group) == 1 and not group[0].select and not group[0].repeat:
+                self._take(group[0], child, depth + 2, out)
+            else:
+                for plan_of_kind in group:
+                    self._want(plan_of_kind, "take")
+                chooser = self._constant(_chooser(group))
+                out.append(f"{pad}        {chooser}(reader, {child}, obj, prefix, {taken})")
+
+    def _take(self, plan: _ReadPlan, element: str, depth: int, out: list[str]) -> None:
+        """What ``plan`` does with ``element`` (a variable)."""
+        pad, path = "    " * depth, repr(plan.path)
+        if plan.form == _PASS:
+            self._walk(plan, element, depth, out)
+            return
+        if plan.form == _FULL:
+            if _fills(plan):
+                self._want(plan, "take")
+                out.append(f"{pad}take_{self._constant(plan)}(reader, {element}, obj, prefix)")
+                return
+            if plan.groups:
+                self._want(plan, "walk")
+            out.append(f"{pad}reader.one({self._constant(plan)}, {element}, obj, prefix)")
+            return
+        keep = [f"{pad}    if value:", f"{pad}        sources[prefix + {path}] = {element}.sourceline"]
+        keep.append(f"{pad}        obj[{path}] = value")
+        if plan.form == _TOKEN:  # ``Token.read``: the text, its whitespace collapsed, empty as absent
+            out += [f"{pad}text = {element}.text", f"{pad}if text is not None:"]
+            out += [f"{pad}    value = ' '.join(text.split())", *keep]
+            return
+        keep[0] = f"{pad}    if value is not None:"
+        codec = self._constant(plan.codec)
+        out += [f"{pad}text = {element}.text", f"{pad}try:", f"{pad}    value = {codec}.read(text)"]
+        out += [f"{pad}except BadValue:"]
+        out += [f"{pad}    reader.set({codec}, text, obj, {path}, prefix, {element}.sourceline)"]
+        out += [f"{pad}else:", *keep]
+        for attribute in plan.attributes:  # an amount's
+            given, name = self._constant(attribute), repr(attribute.name)
+            if attribute.path:
+                out.append(
+                    f"{pad}reader.set({given}.codec, {element}.get({name}), obj, {attribute.path!r}, prefix,"
+                    f" {element}.sourceline)"
+                )
+            if attribute.checked:
+                out += [f"{pad}given = {element}.get({name})", f"{pad}if given is not None:"]
+                out.append(f"{pad}    checks.append(AttributeCheck(prefix + {path}, {given}, given))")
+
+    def _fill(self, plan: _ReadPlan, out: list[str]) -> None:
+        """The body of ``take`` for a rule that only fills a new list item or an object of its
+        own with its children (``_Reader.one``, written out)."""
+        if plan.list_name:
+            out += [f"    items = obj.get({plan.list_name!r})", "    if items is None:"]
+            out += [f"        items = obj[{plan.list_name!r}] = []", "    obj = {}", "    items.append(obj)"]
+            out.append(f"    prefix = prefix + {plan.list_name + '['!r} + str(len(items) - 1) + ']'")
         else:
-            self.mode = _PASS
-        self.read = rule.codec.read
+            out += [f"    prefix += {plan.target!r}", f"    obj = obj.setdefault({plan.target!r}, {{}})"]
+        out += ["    sources[prefix] = element.sourceline", "    prefix += '.'"]
+        self._walk(plan, "element", 1, out)
+
+
+def _fills(plan: _ReadPlan) -> bool:
+    """Whether ``plan`` only fills a new list item or an object of its own with its children."""
+    return bool(plan.list_name or (plan.target and not plan.target.startswith("/"))) and not (
+        plan.path or plan.attributes or plan.keep_text
+    )
+
+
+Choose = Callable[["_Reader", etree._Element, dict[str, Any], str, dict[int, int]], None]
+"""What takes an element of a name whose kind decides which rule takes it, or which a rule
+takes up to its ``repeat``: ``choose(reader, element, obj, prefix, taken)`` (``taken``: how many
+elements each plan took so far in the parent, by ``id``)."""
+
+
+def _chooser(plans: list[_ReadPlan]) -> Choose:
+    """The ``Choose`` for the plans of one element name: past a plan's ``repeat``, an element is ``Surplus``."""
+    single = plans[0] if len(plans) == 1 and not plans[0].select else None
+    kinds = _Kinds(plans) if single is None else None
+
+    def choose(
+        reader: _Reader, element: etree._Element, obj: dict[str, Any], prefix: str, taken: dict[int, int]
+    ) -> None:
+        chosen = single if kinds is None else kinds.choose(element)
+        if chosen is None:
+            return
+        if chosen.repeat:
+            count = taken[id(chosen)] = taken.get(id(chosen), 0) + 1
+            if count > chosen.repeat:
+                reader.surplus(chosen, element, prefix)
+                return
+        chosen.take(reader, element, obj, prefix)
+
+    return choose
 
 
 class _Kinds:
@@ -556,62 +713,36 @@ class _Kinds:
 _READ_PLANS = PerObject()
 
 
+def _compiled(guide: XmlGuide) -> _ReadPlan:
+    """The plan of the guide's root, its functions made."""
+    root = _ReadPlan(guide.root, guide.namespace)
+    _ReadCode(root)
+    return root
+
+
 def read_element(guide: XmlGuide, element: etree._Element, base: str) -> Reading:
     """Walk one element (the guide's root, e.g. a ``Declaration``) against
     ``guide``. ``base`` is the element's XPath in its document: findings are
     placed under it."""
-    plan = _READ_PLANS.derive(guide, lambda made: _ReadPlan(made.root, made.namespace))
+    plan = _READ_PLANS.derive(guide, _compiled)
     reading = Reading(data={}, line=source_line(element))
-    _Reader(guide, reading, base).children(plan, element, reading.data, "")
+    plan.walk(_Reader(guide, reading, base), element, reading.data, "")
     return reading
 
 
 class _Reader:
-    """One walk: the guide, what it found, and the root element's XPath."""
+    """One walk: the guide, what it found (``sources``: its field lines), and the root element's XPath."""
+
+    __slots__ = ("base", "guide", "reading", "sources")
 
     def __init__(self, guide: XmlGuide, reading: Reading, base: str) -> None:
         self.guide, self.reading, self.base = guide, reading, base
+        self.sources = reading.sources
 
-    def children(self, plan: _ReadPlan, element: etree._Element, obj: dict[str, Any], prefix: str) -> None:
-        """The children of ``element`` that ``plan``'s children take, in document order.
-
-        The loop is the reader's inner loop (every element of a file passes here once): a leaf
-        and a container are handled inline, the rest by ``one``. Comments and processing
-        instructions (their tag is a function) are in no table."""
-        table = plan.children
-        sources = self.reading.sources
-        taken: dict[int, int] | None = None  # id(plan) -> elements it took, for the plans with a repeat
-        for child in element:
-            chosen = table.get(child.tag)
-            if chosen is None:
-                continue
-            if isinstance(chosen, _Kinds):
-                chosen = chosen.choose(child)
-                if chosen is None:
-                    continue
-            if chosen.repeat:
-                if taken is None:
-                    taken = {}
-                count = taken[id(chosen)] = taken.get(id(chosen), 0) + 1
-                if count > chosen.repeat:
-                    position = 1 + len(list(child.itersiblings(chosen.tag, preceding=True)))
-                    self.reading.surplus.append(Surplus(chosen.rule, prefix.rstrip("."), position, source_line(child)))
-                    continue
-            mode = chosen.mode
-            if mode == _LEAF:  # most elements: a field's text, nothing else
-                text = child.text
-                try:
-                    value = chosen.read(text)
-                except BadValue:
-                    self.set(chosen.codec, text, obj, chosen.path, prefix, source_line(child))
-                    continue
-                if value is not None:
-                    sources[prefix + chosen.path] = source_line(child)
-                    obj[chosen.path] = value
-            elif mode == _PASS:
-                self.children(chosen, child, obj, prefix)
-            else:
-                self.one(chosen, child, obj, prefix)
+    def surplus(self, plan: _ReadPlan, child: etree._Element, prefix: str) -> None:
+        """``child``, one more than ``plan`` takes (``repeat``) in its parent: not read."""
+        position = 1 + len(list(child.itersiblings(plan.tag, preceding=True)))
+        self.reading.surplus.append(Surplus(plan.rule, prefix.rstrip("."), position, source_line(child)))
 
     def one(self, plan: _ReadPlan, child: etree._Element, obj: dict[str, Any], prefix: str) -> None:
         """One element the guide takes: the object it fills, its text, its attributes, its children."""
@@ -647,8 +778,8 @@ class _Reader:
                 reading.checks.append(
                     AttributeCheck(prefix + plan.path if plan.path else prefix.rstrip("."), attribute, given)
                 )
-        if plan.children:
-            self.children(plan, child, obj, prefix)
+        if plan.groups:
+            plan.walk(self, child, obj, prefix)
 
     def again(self, plan: _ReadPlan, child: etree._Element, name: str) -> None:
         """A root object read once more (in a later list item): it must say what the first said."""
