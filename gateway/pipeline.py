@@ -20,9 +20,8 @@ import hashlib
 import logging
 import re
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import closing, contextmanager, nullcontext, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -388,6 +387,12 @@ Checkpoint = Callable[[str], None]
 "acknowledged", "archived"): the fault-injection tests kill the process there."""
 
 
+def _cancel(futures: Iterable[Future[Any]]) -> None:
+    """Those of ``futures`` not started yet never start (the ones running finish)."""
+    for future in futures:
+        future.cancel()
+
+
 class Pipeline:
     def __init__(
         self,
@@ -402,7 +407,7 @@ class Pipeline:
         checkpoint: Checkpoint | None = None,
     ) -> None:
         self.settings = settings
-        self.transport: Transport = SerializedTransport(transport) if settings.portal_concurrency > 1 else transport
+        self.transport: Transport = SerializedTransport(transport) if settings.files_at_once > 1 else transport
         self.ledger = ledger
         self.poster = poster
         self.payment_poster = payment_poster
@@ -447,32 +452,35 @@ class Pipeline:
         return [result for name in partners for result in self.process_all(self.transport.list_inbox(name), run_id)]
 
     def process_all(self, inbound_files: Iterable[InboundFile], run_id: str | None = None) -> list[ProcessedFile]:
-        """``process`` each file, ``settings.portal_concurrency`` files at a time, so
-        their posts overlap (each file's own posts are that many at a time too; the
-        portal client bounds the posts in flight). Results come in the files' order.
-        The channel is used by one thread at a time (``SerializedTransport``).
-        An error out of a file (its channel's) stops the run as it does one file at a
-        time: no further file starts, the files in flight finish, the first error
-        in the files' order is raised."""
-        files = self.settings.portal_concurrency
+        """``process`` each file, ``settings.files_at_once`` at a time, so their posts overlap
+        (each file's own posts are ``portal_concurrency`` at a time; the portal client bounds the
+        worker's posts in flight). A file starts as soon as any file in flight is done, not only
+        the oldest: one slow file (a long read, a post retried) does not hold the others back.
+        Results come in the files' order. The channel is shared by the threads
+        (``SerializedTransport``). An error out of a file (its channel's) stops the run as it
+        does one file at a time: no further file starts, the files in flight finish, the first
+        error in the files' order is raised."""
+        files = self.settings.files_at_once
         if files == 1:
             return [r for r in (self.process(inbound, run_id) for inbound in inbound_files) if r is not None]
-        results: list[ProcessedFile] = []
+        started: list[Future[ProcessedFile | None]] = []
         done: list[threading.Event] = []
         with ThreadPoolExecutor(max_workers=files, thread_name_prefix="file") as pool:
-            pending: deque[Future[ProcessedFile | None]] = deque()
+            running: set[Future[ProcessedFile | None]] = set()
             try:
                 for inbound in inbound_files:
+                    if len(running) >= files:
+                        finished, running = wait(running, return_when=FIRST_COMPLETED)
+                        if any(future.exception() is not None for future in finished):
+                            _cancel(running)  # no further file starts
+                            break
                     done.append(threading.Event())
-                    pending.append(pool.submit(self._process_in_order, inbound, run_id, done[:-1], done[-1]))
-                    if len(pending) >= files:
-                        results += [r for r in [pending.popleft().result()] if r is not None]
-                while pending:
-                    results += [r for r in [pending.popleft().result()] if r is not None]
-            finally:
-                for future in pending:
-                    future.cancel()
-        return results
+                    started.append(pool.submit(self._process_in_order, inbound, run_id, done[:-1], done[-1]))
+                    running.add(started[-1])
+            except BaseException:
+                _cancel(running)
+                raise
+        return [r for r in (future.result() for future in started if not future.cancelled()) if r is not None]
 
     def _process_in_order(
         self, inbound: InboundFile, run_id: str | None, earlier: list[threading.Event], done: threading.Event
