@@ -515,11 +515,15 @@ class Pipeline:
         self._checkpoint("moved")
         self.ledger.confirm_claim(file_id, claimed.location, run_id=run_id, task=self.task)
         self._checkpoint("recorded")
-        return self._identify_and_work(claimed, file_id, run_id)
+        return self._identify_and_work(claimed, file_id, run_id, new_record=True)
 
-    def _identify_and_work(self, claimed: ClaimedFile, file_id: int, run_id: str | None) -> ProcessedFile:
+    def _identify_and_work(
+        self, claimed: ClaimedFile, file_id: int, run_id: str | None, new_record: bool = False
+    ) -> ProcessedFile:
         """Hash the claimed file (refused files are not read), let the ledger say
-        whether it continues an earlier record or duplicates one, then do the work.
+        whether it continues an earlier record or duplicates one, then do the work
+        (``new_record``: ``file_id`` was recorded by this claim; unless the ledger
+        continues an earlier record with it, no attempt came before this one).
         The stream that was hashed is rewound and read by the flow: the file is
         opened once (a remote reader's window still holds a small file: no second
         download, no second open, size and close over the channel)."""
@@ -542,7 +546,8 @@ class Pipeline:
             claim = self.ledger.identify(file_id, sha256, size)
             if claim.duplicate_of is not None:
                 return self._duplicate(claimed, claim.file_id, claim.duplicate_of, run_id)
-            return self._work(claimed, claim.file_id, sha256, refusal, claim.received_at, run_id, stream)
+            first = new_record and not claim.resumed
+            return self._work(claimed, claim.file_id, sha256, refusal, claim.received_at, run_id, stream, first)
 
     def resume(self, file_id: int, run_id: str | None = None, force: bool = False) -> ProcessedFile | None:
         """Finish a file an earlier run left in processing/ (its worker died, its
@@ -600,13 +605,15 @@ class Pipeline:
         received_at: dt.datetime,
         run_id: str | None,
         stream: BinaryIO | None = None,
+        first_attempt: bool = False,
     ) -> ProcessedFile:
         """The file's flow (``stream``: the claimed file, already open and rewound;
-        None: opened here), its ``acknowledged`` move and its filing away."""
+        None: opened here; ``first_attempt``: see ``_run``), its ``acknowledged`` move
+        and its filing away."""
         channel = ChannelWatch()
         try:
             report, documents = self._run(
-                claimed, file_id, sha256, refusal, channel, received_at=received_at, run_id=run_id, stream=stream
+                claimed, file_id, sha256, refusal, channel, received_at, run_id, stream, first_attempt
             )
         except PortalUnavailable as error:  # retries exhausted or circuit open: park, do not fail the task
             return self._park(claimed, file_id, error, run_id)
@@ -808,17 +815,21 @@ class Pipeline:
         received_at: dt.datetime | None = None,
         run_id: str | None = None,
         stream: BinaryIO | None = None,
+        first_attempt: bool = False,
     ) -> tuple[FileReport, Iterable[dict[str, Any]] | None]:
         """The file's flow (or its refusal) and its report: the report and the rows
         of its documents for the ledger (None for a refusal: no documents of its
-        own), recorded by the caller with the file's ``acknowledged`` move."""
+        own), recorded by the caller with the file's ``acknowledged`` move.
+        ``first_attempt``: the record is this claim's own, new: no earlier attempt
+        posted anything and no operator reprocessed it, so neither is read back."""
         partner_id = claimed.inbound.partner
         name = claimed.inbound.name
         sink = OutboxSink(self.transport, partner_id, self.ledger, file_id, channel)
-        hidden = {
-            (txn, version) for txn, versions in self.ledger.posted_versions(file_id).items() for version in versions
-        }  # what an interrupted attempt of this file posted
-        reprocessed = self.ledger.file(file_id).reprocessed or 0
+        hidden: set[tuple[str, int]] = set()  # what an interrupted attempt of this file posted
+        reprocessed = 0
+        if not first_attempt:
+            hidden = {(txn, v) for txn, versions in self.ledger.posted_versions(file_id).items() for v in versions}
+            reprocessed = self.ledger.file(file_id).reprocessed or 0
         poster = (
             _LedgerPoster(self, self.poster, file_id, run_id, hidden, reprocessed) if self.poster is not None else None
         )
