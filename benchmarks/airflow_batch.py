@@ -1,31 +1,36 @@
-"""Benchmark: CUSDEC files over real SFTP through the ``carm_inbound`` DAG.
+"""Benchmark: CUSDEC files over real SFTP through the ``carm_inbound`` DAG, at 0 ms and 50 ms of portal latency.
 
 1,000 small files of 5 declarations each are uploaded with OpenSSH's ``sftp``
 in batch mode to a real sshd on 127.0.0.1 (each to a temporary name, then
-renamed into place: the partner is registered ``uploads = { mode = "rename" }``),
-processed by the DAG with ``dag.test()`` (mapped batches, posts to the embedded
+renamed into place: the partner is registered ``uploads = { mode = "rename" }``)
+and processed by the DAG with ``dag.test()`` (mapped batches, posts to the embedded
 portal over HTTP, CONTRL/CUSRES/report written back over SFTP, originals
-archived), and the same work is then done again by ``service.process_once``
-(``carm-edi process``: the DAG's planner, every batch in turn in one process), on
-fresh files, a fresh portal database and a fresh ledger.
+archived); the same work is done by ``service.process_once`` (``carm-edi process``:
+the DAG's planner, every batch in turn in one process). Every timed run has fresh
+files, a fresh portal database and a fresh ledger.
 
-``--latency-ms`` makes the portal answer every request that much later (a
-distant portal); ``--concurrency`` is ``CARM_PORTAL_CONCURRENCY``, the posts (and
-files) in flight per worker (8, the product's default). ``--count`` adds what each
-file cost: SFTP requests, HTTP requests and commits by database (``Counts``).
+``--latency-ms`` lists the portal's delays on every answer (a distant portal;
+default ``0,50``): the DAG runs at each, the loop at the largest
+(``--loop-latency-ms``); ``--rounds`` repeats them, every other round in reverse
+order, and the medians are compared: the DAG at the largest latency against the
+DAG at the smallest (issue 18: ≤ 1.15), and the DAG against the loop at the
+loop's latency (≤ 1.3). ``--only dag`` / ``--only loop`` times one of them (the
+loop then at each latency). ``--concurrency`` is ``CARM_PORTAL_CONCURRENCY``, the
+requests in flight to the portal per worker, ``--files-in-flight``
+``CARM_FILES_IN_FLIGHT`` (default: the product's). ``--count`` adds what each file
+cost: SFTP requests, HTTP requests and commits by database (``Counts``). Each run
+prints its wall time and this process's CPU time (gateway, embedded portal and
+Airflow share it): a run whose CPU time is close to its wall time was bound by the
+CPU, not by the portal's latency.
 
 The DAG first runs once, untimed, on an empty inbox: what a running Airflow has
 already done (``dag.test()`` builds its in-process execution API on the first task,
 a minute under load; the gateway's modules are imported) is not charged to the
-timed run, as the loop, which runs after it in the same process, never was. The
+timed runs, as the loop, which runs in the same process, never was. The
 machine's pace (``benchmarks/machine_pace.py``) and load are printed before and after.
 
-Reports the wall time of each and their ratio. Targets: issue 4, DAG ≤ 120 s on
-this 2-core machine, ratio DAG / loop ≤ 1.5; issue 18, with 50 ms of latency the
-DAG within 1.15× its time at 0 ms, ratio DAG / loop ≤ 1.3.
-
 Run: ``.venv/bin/python benchmarks/airflow_batch.py`` (root: it starts sshd
-for a dedicated user, as the tests do); ``--files 50`` for a quick run.
+for a dedicated user, as the tests do); ``--files 200`` for a quicker run.
 """
 
 from __future__ import annotations
@@ -97,8 +102,11 @@ def upload(sshd: Any, base: str, files: int, phase: int, work: Path) -> None:
     sshd.sftp_batch("\n".join(commands) + "\n")
 
 
-def configure(work: Path, phase: str, portal_url: str, base: str, batch_size: int, concurrency: int) -> None:
-    """The gateway's settings for one phase, as environment variables (the DAG's tasks read them)."""
+def configure(
+    work: Path, phase: str, portal_url: str, base: str, batch_size: int, knobs: dict[str, int | None]
+) -> None:
+    """The gateway's settings for one phase, as environment variables (the DAG's tasks read them);
+    ``knobs``: settings whose product default is kept when None."""
     folder = work / phase
     folder.mkdir()
     (folder / "partners.toml").write_text(registry(base, "123456782RM0001"))
@@ -109,9 +117,13 @@ def configure(work: Path, phase: str, portal_url: str, base: str, batch_size: in
             "CARM_LEDGER_URL": f"sqlite:///{folder / 'ledger.sqlite'}",
             "CARM_PORTAL_URL": portal_url,
             "CARM_BATCH_SIZE": str(batch_size),
-            "CARM_PORTAL_CONCURRENCY": str(concurrency),
         }
     )
+    for name, value in knobs.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = str(value)
 
 
 def airflow_dag(work: Path) -> Any:
@@ -226,17 +238,56 @@ def outcome(sshd: Any, base: str, files: int) -> dict[str, int]:
     }
 
 
+def latencies(text: str) -> list[float]:
+    """``--latency-ms``: one latency or several, comma-separated (``0,50``)."""
+    values = [float(part) for part in text.split(",") if part.strip()]
+    if not values or any(value < 0 for value in values):
+        raise argparse.ArgumentTypeError(f"latencies in ms, 0 or more, comma-separated: {text!r}")
+    return values
+
+
+def phases(latencies: list[float], loop_latency: float, rounds: int, only: str | None) -> list[tuple[str, float]]:
+    """The timed runs, (``dag`` or ``loop``, latency): every round runs the DAG at each latency and
+    the loop at ``loop_latency`` (``only`` the loop: at each latency); odd rounds in reverse order,
+    so a drift of the machine's pace evens out."""
+    order = [("dag", latency) for latency in latencies] if only != "loop" else []
+    if only != "dag":
+        order += [("loop", latency) for latency in (latencies if only == "loop" else [loop_latency])]
+    return [phase for r in range(rounds) for phase in (order if r % 2 == 0 else order[::-1])]
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=50)
-    parser.add_argument("--latency-ms", type=float, default=0.0, help="the portal's delay on every answer")
-    parser.add_argument("--concurrency", type=int, default=8, help="posts (and files) in flight per worker")
+    parser.add_argument(
+        "--latency-ms",
+        type=latencies,
+        default=[0.0, 50.0],
+        help="the portal's delay on every answer: the DAG runs at each (comma-separated; default 0,50)",
+    )
+    parser.add_argument(
+        "--loop-latency-ms", type=float, default=None, help="the loop's portal delay (default: the largest latency)"
+    )
+    parser.add_argument("--only", choices=("dag", "loop"), help="time only the DAG or only the loop")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of every run, alternating their order")
+    parser.add_argument("--concurrency", type=int, help="CARM_PORTAL_CONCURRENCY (default: the product's)")
+    parser.add_argument("--files-in-flight", type=int, help="CARM_FILES_IN_FLIGHT (default: the product's)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--count", action="store_true", help="count SFTP requests, portal requests and commits per file (slower)"
     )
     args = parser.parse_args(argv)
+    loop_latency = max(args.latency_ms) if args.loop_latency_ms is None else args.loop_latency_ms
+    runs = phases(args.latency_ms, loop_latency, args.rounds, args.only)
+    if len(runs) > 9:
+        raise SystemExit("at most 9 timed runs (their transaction numbers carry the run's digit)")
 
     from benchmarks.machine_pace import reference_loop_seconds
     from portal.server import PortalServer
@@ -248,35 +299,60 @@ def main(argv: list[str] | None = None) -> int:
         "files": args.files,
         "declarations": args.files * DECLARATIONS_PER_FILE,
         "batch_size": args.batch_size,
-        "latency_ms": args.latency_ms,
-        "concurrency": args.concurrency,
+        "concurrency": args.concurrency or "product default",
+        "files in flight": args.files_in_flight or "product default",
     }
+    knobs = {"CARM_PORTAL_CONCURRENCY": args.concurrency, "CARM_FILES_IN_FLIGHT": args.files_in_flight}
+    timings: dict[tuple[str, float], list[float]] = collections.defaultdict(list)
     with running_sshd() as sshd, tempfile.TemporaryDirectory(prefix="carm-bench-") as folder:
         work = Path(folder)
         set_connection(SFTP_CONN_ID, sshd.connection())
         tariff = PROJECT / "fixtures" / "reference" / "tariff.csv"
-        dag = airflow_dag(work)
-        # One run on an empty inbox first: what a running Airflow has already done once (its
-        # in-process execution API built, the gateway's modules imported) is not timed per run.
-        base = f"bench-warm-{uuid.uuid4().hex[:6]}"
-        upload(sshd, base, 0, 0, work)
-        with PortalServer(f"sqlite:///{work / 'portal-warm.sqlite'}", tariff) as portal:
-            configure(work, "warm", portal.url, base, args.batch_size, args.concurrency)
-            results["dag warm-up seconds (empty inbox, not counted)"] = round(run_dag(dag), 2)
-        for phase, label in ((1, "dag"), (2, "loop")):
-            base = f"bench-{label}-{uuid.uuid4().hex[:6]}"
-            upload(sshd, base, args.files, phase, work)
-            database = f"sqlite:///{work / f'portal-{label}.sqlite'}"
+        dag = None
+        if args.only != "loop":
+            dag = airflow_dag(work)
+            # One run on an empty inbox first: what a running Airflow has already done once (its
+            # in-process execution API built, the gateway's modules imported) is not timed per run.
+            base = f"bench-warm-{uuid.uuid4().hex[:6]}"
+            upload(sshd, base, 0, 0, work)
+            with PortalServer(f"sqlite:///{work / 'portal-warm.sqlite'}", tariff) as portal:
+                configure(work, "warm", portal.url, base, args.batch_size, knobs)
+                results["dag warm-up seconds (empty inbox, not counted)"] = round(run_dag(dag), 2)
+        for number, (kind, latency) in enumerate(runs, start=1):
+            label = f"{kind} {latency:g} ms #{len(timings[kind, latency]) + 1}"
+            base = f"bench-{kind}-{number}-{uuid.uuid4().hex[:6]}"
+            upload(sshd, base, args.files, number, work)
+            database = f"sqlite:///{work / f'portal-{number}.sqlite'}"
             with (
-                PortalServer(database, tariff, latency_ms=args.latency_ms) as portal,
+                PortalServer(database, tariff, latency_ms=latency) as portal,
                 Counts() if args.count else contextlib.nullcontext() as counts,
             ):
-                configure(work, label, portal.url, base, args.batch_size, args.concurrency)
-                results[f"{label} seconds"] = round(run_dag(dag) if label == "dag" else run_loop(), 2)
+                configure(work, f"run-{number}", portal.url, base, args.batch_size, knobs)
+                cpu = time.process_time()
+                seconds = run_dag(dag) if kind == "dag" else run_loop()
+                cpu = time.process_time() - cpu
+            timings[kind, latency].append(seconds)
+            entry: dict[str, Any] = {
+                "seconds": round(seconds, 2),
+                "cpu seconds (this process: gateway, portal, Airflow)": round(cpu, 2),
+                "outcome": outcome(sshd, base, args.files),
+                "load average": [round(x, 1) for x in os.getloadavg()],
+            }
             if counts is not None:
-                results[f"{label} per file"] = counts.per_file(args.files)
-            results[f"{label} outcome"] = outcome(sshd, base, args.files)
-    results["ratio dag/loop"] = round(results["dag seconds"] / results["loop seconds"], 2)
+                entry["per file"] = counts.per_file(args.files)
+            results[label] = entry
+    medians = {f"{kind} {latency:g} ms": round(median(times), 2) for (kind, latency), times in timings.items()}
+    results["median seconds"] = medians
+    low, high = min(args.latency_ms), max(args.latency_ms)
+    for kind in ("dag", "loop"):
+        if low != high and (kind, low) in timings and (kind, high) in timings:
+            results[f"ratio {kind} {high:g} ms / {kind} {low:g} ms"] = round(
+                median(timings[kind, high]) / median(timings[kind, low]), 3
+            )
+    if ("loop", loop_latency) in timings and ("dag", loop_latency) in timings:
+        results[f"ratio dag / loop at {loop_latency:g} ms"] = round(
+            median(timings["dag", loop_latency]) / median(timings["loop", loop_latency]), 3
+        )
     results["machine pace after (s)"] = round(reference_loop_seconds(), 3)
     results["load average after"] = [round(x, 1) for x in os.getloadavg()]
     if args.json:

@@ -15,8 +15,8 @@ operators (gateway/notifier.py). A run with nothing to do has one idle batch tha
 succeeds: no skipped tasks. A run still going ``RUN_TIMEOUT`` after it started is
 stopped by Airflow (``dagrun_timeout``; its files are resumed by the next run) and
 alerted (docs/decisions.md: why not a ``DeadlineAlert``). Batches may run in any order (in
-parallel under a real executor); within a batch, ``portal_concurrency`` files are worked at
-once (at 1, one at a time in name order). The DAG is wiring only: the work is in
+parallel under a real executor); within a batch, ``files_in_flight`` files are worked at
+once (with ``portal_concurrency`` 1, one at a time in name order). The DAG is wiring only: the work is in
 ``gateway.service``, imported inside the tasks so that parsing this file opens
 no database, no HTTP client and no folder. Reruns are safe: a file is claimed
 (moved out of the inbox) before it is processed, so a file already taken is

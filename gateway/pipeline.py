@@ -20,9 +20,8 @@ import hashlib
 import logging
 import re
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import closing, contextmanager, nullcontext, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -388,6 +387,12 @@ Checkpoint = Callable[[str], None]
 "acknowledged", "archived"): the fault-injection tests kill the process there."""
 
 
+def _cancel(futures: Iterable[Future[Any]]) -> None:
+    """Those of ``futures`` not started yet never start (the ones running finish)."""
+    for future in futures:
+        future.cancel()
+
+
 class Pipeline:
     def __init__(
         self,
@@ -402,7 +407,7 @@ class Pipeline:
         checkpoint: Checkpoint | None = None,
     ) -> None:
         self.settings = settings
-        self.transport: Transport = SerializedTransport(transport) if settings.portal_concurrency > 1 else transport
+        self.transport: Transport = SerializedTransport(transport) if settings.files_at_once > 1 else transport
         self.ledger = ledger
         self.poster = poster
         self.payment_poster = payment_poster
@@ -447,32 +452,35 @@ class Pipeline:
         return [result for name in partners for result in self.process_all(self.transport.list_inbox(name), run_id)]
 
     def process_all(self, inbound_files: Iterable[InboundFile], run_id: str | None = None) -> list[ProcessedFile]:
-        """``process`` each file, ``settings.portal_concurrency`` files at a time, so
-        their posts overlap (each file's own posts are that many at a time too; the
-        portal client bounds the posts in flight). Results come in the files' order.
-        The channel is used by one thread at a time (``SerializedTransport``).
-        An error out of a file (its channel's) stops the run as it does one file at a
-        time: no further file starts, the files in flight finish, the first error
-        in the files' order is raised."""
-        files = self.settings.portal_concurrency
+        """``process`` each file, ``settings.files_at_once`` at a time, so their posts overlap
+        (each file's own posts are ``portal_concurrency`` at a time; the portal client bounds the
+        worker's posts in flight). A file starts as soon as any file in flight is done, not only
+        the oldest: one slow file (a long read, a post retried) does not hold the others back.
+        Results come in the files' order. The channel is shared by the threads
+        (``SerializedTransport``). An error out of a file (its channel's) stops the run as it
+        does one file at a time: no further file starts, the files in flight finish, the first
+        error in the files' order is raised."""
+        files = self.settings.files_at_once
         if files == 1:
             return [r for r in (self.process(inbound, run_id) for inbound in inbound_files) if r is not None]
-        results: list[ProcessedFile] = []
+        started: list[Future[ProcessedFile | None]] = []
         done: list[threading.Event] = []
         with ThreadPoolExecutor(max_workers=files, thread_name_prefix="file") as pool:
-            pending: deque[Future[ProcessedFile | None]] = deque()
+            running: set[Future[ProcessedFile | None]] = set()
             try:
                 for inbound in inbound_files:
+                    if len(running) >= files:
+                        finished, running = wait(running, return_when=FIRST_COMPLETED)
+                        if any(future.exception() is not None for future in finished):
+                            _cancel(running)  # no further file starts
+                            break
                     done.append(threading.Event())
-                    pending.append(pool.submit(self._process_in_order, inbound, run_id, done[:-1], done[-1]))
-                    if len(pending) >= files:
-                        results += [r for r in [pending.popleft().result()] if r is not None]
-                while pending:
-                    results += [r for r in [pending.popleft().result()] if r is not None]
-            finally:
-                for future in pending:
-                    future.cancel()
-        return results
+                    started.append(pool.submit(self._process_in_order, inbound, run_id, done[:-1], done[-1]))
+                    running.add(started[-1])
+            except BaseException:
+                _cancel(running)
+                raise
+        return [r for r in (future.result() for future in started if not future.cancelled()) if r is not None]
 
     def _process_in_order(
         self, inbound: InboundFile, run_id: str | None, earlier: list[threading.Event], done: threading.Event
@@ -507,11 +515,15 @@ class Pipeline:
         self._checkpoint("moved")
         self.ledger.confirm_claim(file_id, claimed.location, run_id=run_id, task=self.task)
         self._checkpoint("recorded")
-        return self._identify_and_work(claimed, file_id, run_id)
+        return self._identify_and_work(claimed, file_id, run_id, new_record=True)
 
-    def _identify_and_work(self, claimed: ClaimedFile, file_id: int, run_id: str | None) -> ProcessedFile:
+    def _identify_and_work(
+        self, claimed: ClaimedFile, file_id: int, run_id: str | None, new_record: bool = False
+    ) -> ProcessedFile:
         """Hash the claimed file (refused files are not read), let the ledger say
-        whether it continues an earlier record or duplicates one, then do the work.
+        whether it continues an earlier record or duplicates one, then do the work
+        (``new_record``: ``file_id`` was recorded by this claim; unless the ledger
+        continues an earlier record with it, no attempt came before this one).
         The stream that was hashed is rewound and read by the flow: the file is
         opened once (a remote reader's window still holds a small file: no second
         download, no second open, size and close over the channel)."""
@@ -534,7 +546,8 @@ class Pipeline:
             claim = self.ledger.identify(file_id, sha256, size)
             if claim.duplicate_of is not None:
                 return self._duplicate(claimed, claim.file_id, claim.duplicate_of, run_id)
-            return self._work(claimed, claim.file_id, sha256, refusal, claim.received_at, run_id, stream)
+            first = new_record and not claim.resumed
+            return self._work(claimed, claim.file_id, sha256, refusal, claim.received_at, run_id, stream, first)
 
     def resume(self, file_id: int, run_id: str | None = None, force: bool = False) -> ProcessedFile | None:
         """Finish a file an earlier run left in processing/ (its worker died, its
@@ -592,13 +605,15 @@ class Pipeline:
         received_at: dt.datetime,
         run_id: str | None,
         stream: BinaryIO | None = None,
+        first_attempt: bool = False,
     ) -> ProcessedFile:
         """The file's flow (``stream``: the claimed file, already open and rewound;
-        None: opened here), its ``acknowledged`` move and its filing away."""
+        None: opened here; ``first_attempt``: see ``_run``), its ``acknowledged`` move
+        and its filing away."""
         channel = ChannelWatch()
         try:
             report, documents = self._run(
-                claimed, file_id, sha256, refusal, channel, received_at=received_at, run_id=run_id, stream=stream
+                claimed, file_id, sha256, refusal, channel, received_at, run_id, stream, first_attempt
             )
         except PortalUnavailable as error:  # retries exhausted or circuit open: park, do not fail the task
             return self._park(claimed, file_id, error, run_id)
@@ -800,17 +815,21 @@ class Pipeline:
         received_at: dt.datetime | None = None,
         run_id: str | None = None,
         stream: BinaryIO | None = None,
+        first_attempt: bool = False,
     ) -> tuple[FileReport, Iterable[dict[str, Any]] | None]:
         """The file's flow (or its refusal) and its report: the report and the rows
         of its documents for the ledger (None for a refusal: no documents of its
-        own), recorded by the caller with the file's ``acknowledged`` move."""
+        own), recorded by the caller with the file's ``acknowledged`` move.
+        ``first_attempt``: the record is this claim's own, new: no earlier attempt
+        posted anything and no operator reprocessed it, so neither is read back."""
         partner_id = claimed.inbound.partner
         name = claimed.inbound.name
         sink = OutboxSink(self.transport, partner_id, self.ledger, file_id, channel)
-        hidden = {
-            (txn, version) for txn, versions in self.ledger.posted_versions(file_id).items() for version in versions
-        }  # what an interrupted attempt of this file posted
-        reprocessed = self.ledger.file(file_id).reprocessed or 0
+        hidden: set[tuple[str, int]] = set()  # what an interrupted attempt of this file posted
+        reprocessed = 0
+        if not first_attempt:
+            hidden = {(txn, v) for txn, versions in self.ledger.posted_versions(file_id).items() for v in versions}
+            reprocessed = self.ledger.file(file_id).reprocessed or 0
         poster = (
             _LedgerPoster(self, self.poster, file_id, run_id, hidden, reprocessed) if self.poster is not None else None
         )

@@ -69,12 +69,20 @@ class Settings(BaseSettings):
         default=336.0, gt=0, description="A version still not final this long after its post is expired (logged)."
     )
     portal_concurrency: int = Field(
+        default=32,
+        ge=1,
+        le=128,
+        description="Requests in flight to the portal per worker (one keep-alive connection pool): a file's "
+        "declarations are posted this many at a time (answered in message order) and the files worked at "
+        "once (files_in_flight) share the bound; 1: one post at a time, one file at a time (files answered "
+        "in the inbox's order).",
+    )
+    files_in_flight: int = Field(
         default=8,
         ge=1,
         le=64,
-        description="Posts in flight to the portal per worker: a file's declarations are posted this many at a "
-        "time (answered in message order) and as many of a batch's files are worked at once, their posts "
-        "sharing the bound; 1: one post at a time, one file at a time (files answered in the inbox's order).",
+        description="A batch's files worked at once per worker, their posts overlapping (never more than "
+        "portal_concurrency); 1: one file at a time, in the inbox's order.",
     )
     portal_rate_limit_per_second: float = Field(
         default=0.0, ge=0, description="At most this many requests to the portal per second per worker; 0: no limit."
@@ -158,6 +166,11 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / "fixtures" / "partners.toml",
         description="The partner registry (TOML, see docs/transports.md).",
     )
+
+    @property
+    def files_at_once(self) -> int:
+        """The files of a batch a worker works at once: ``files_in_flight``, at most ``portal_concurrency``."""
+        return min(self.files_in_flight, self.portal_concurrency)
 
     @cached_property
     def resolved_data_dir(self) -> Path:

@@ -90,3 +90,37 @@ def test_the_sqlite_ledger_commits_in_wal_mode(tmp_path: Path) -> None:
         assert (tmp_path / "ledger.sqlite-wal").exists()  # the commit went to the write-ahead log
     finally:
         ledger.dispose()
+
+
+class ReadsNoted(Ledger):
+    """The ledger, noting which files' earlier attempts were read back (posts, reprocess count)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.read_back: list[int] = []
+
+    def posted_versions(self, file_id: int) -> dict[str, set[int]]:
+        self.read_back.append(file_id)
+        return super().posted_versions(file_id)
+
+
+def test_a_new_claim_reads_no_earlier_attempt_and_a_resumed_one_does(tmp_path: Path) -> None:
+    local = LocalFolderTransport(tmp_path / "partners")
+    local.ensure_partner(PARTNER)
+    shutil.copy(CUSDEC / "valid" / "v02_multi_message.edi", local.area(PARTNER, "inbox") / "v02.edi")
+    settings = Settings(data_dir=tmp_path, claim_lease_seconds=0.01)
+    with PortalServer(f"sqlite:///{tmp_path / 'portal.sqlite'}", FIXTURES / "reference" / "tariff.csv") as server:
+        client = PortalClient(server.url)
+        ledger = ReadsNoted(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+        try:
+            pipeline = Pipeline(settings, local, ledger, client.submit_declaration)
+            [first] = pipeline.process_inbox(PARTNER)
+            assert first.state == "archived"
+            assert ledger.read_back == []  # this claim's own record: nothing posted before it
+            ledger.move_file(first.file_id or 0, "posted")  # as if killed after its posts: resumed by a later run
+            [again] = pipeline.resume_stale(PARTNER)
+        finally:
+            client.close()
+            ledger.dispose()
+    assert again.file_id == first.file_id
+    assert ledger.read_back == [first.file_id]  # the resumed attempt reads what was posted before it

@@ -25,7 +25,10 @@ from gateway.flows.answering import post_and_answer
 from gateway.flows.contract import FlowOptions
 from gateway.flows.dispatch import check_stream
 from gateway.flows.spool import SpooledDeclaration
+from gateway.pipeline import Pipeline
 from gateway.report import DocumentReport
+from gateway.settings import Settings
+from ledger import Ledger
 from mappings.cusdec_declaration import source_location
 from mappings.declaration_cusdec import IDENTIFIER, cusdec_segments
 from mappings.edifact_writer import InterchangeWriter
@@ -36,6 +39,7 @@ from tests.builders import declaration
 from tests.conftest import FIXTURES
 from tests.xml_helpers import MemorySink
 from transports.base import ClaimedFile, InboundFile
+from transports.local import LocalFolderTransport
 from transports.serialized import SerializedTransport
 
 TARIFF = FIXTURES / "reference" / "tariff.csv"
@@ -307,3 +311,49 @@ def test_the_serialized_transport_lets_one_call_through_at_a_time() -> None:
         thread.join()
     assert probe.calls == 6 * 5 * 7  # list, open, read, close, upload open, write, commit
     assert probe.most == 1
+
+
+class DelayedPortal:
+    """Accepts every post after its transaction's delay (``slow``; else ``fast``), noting
+    when each post started and ended."""
+
+    def __init__(self, slow: dict[str, float], fast: float) -> None:
+        self.slow, self.fast = slow, fast
+        self.started: dict[str, float] = {}
+        self.ended: dict[str, float] = {}
+
+    def __call__(self, item: Declaration, key: str) -> DeclarationOutcome:
+        self.started[item.transaction_number] = time.monotonic()
+        time.sleep(self.slow.get(item.transaction_number, self.fast))
+        self.ended[item.transaction_number] = time.monotonic()
+        return DeclarationOutcome(
+            transaction_number=item.transaction_number,
+            version=item.version,
+            status=OutcomeStatus.ACCEPTED,
+            received_at=RECEIVED,
+            total_duty=Decimal("1.00"),
+        )
+
+
+def test_a_file_starts_as_soon_as_any_file_in_flight_is_done(tmp_path: Path) -> None:
+    """Two files in flight: a.edi's post is slow; b.edi is done long before it, so c.edi starts
+    then, not once a.edi is done. The results still come in the files' order."""
+    local = LocalFolderTransport(tmp_path / "partners")
+    local.ensure_partner("broker01")
+    inbox = local.area("broker01", "inbox")
+    for number, name in enumerate(("a.edi", "b.edi", "c.edi"), start=1):
+        (inbox / name).write_bytes(interchange([declaration(transaction_number=transaction(number))], f"IF{number}"))
+    portal = DelayedPortal({transaction(1): 1.5}, fast=0.01)
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    try:
+        settings = Settings(data_dir=tmp_path, portal_concurrency=8, files_in_flight=2)
+        results = Pipeline(settings, local, ledger, portal).process_inbox("broker01")
+    finally:
+        ledger.dispose()
+    assert [(r.name, r.state) for r in results] == [("a.edi", "archived"), ("b.edi", "archived"), ("c.edi", "archived")]
+    assert portal.started[transaction(3)] < portal.ended[transaction(1)]
+
+
+def test_files_in_flight_never_exceed_the_posts_in_flight() -> None:
+    assert Settings(portal_concurrency=32, files_in_flight=8).files_at_once == 8
+    assert Settings(portal_concurrency=1, files_in_flight=8).files_at_once == 1  # one post, one file, in order

@@ -1,6 +1,6 @@
 """A transport shared by threads, used by one of them at a time.
 
-When a worker has several files in flight (``Settings.portal_concurrency``), their
+When a worker has several files in flight (``Settings.files_in_flight``), their
 threads share the partner's channel; an SFTP session (paramiko) is not safe for
 concurrent requests from threads. Every call on the transport, and every call on
 a stream it opened (a read, a write, the close that commits an upload), holds one
