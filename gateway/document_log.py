@@ -182,22 +182,21 @@ class DocumentLog(Generic[EntryT]):
             data, start = self._buffer, offset - self._written
         else:
             data, start = self._read, offset - self._read_at
-            if start < 0 or start + _LENGTH.size > len(data) or start + self._length(data, start) > len(data):
+            if start < 0 or start + _LENGTH.size > len(data):
                 data, start = self._read_from(offset), 0
-        end = start + self._length(data, start)
-        return self._restore(pickle.loads(data[start + _LENGTH.size : end]))  # our own temporary file
-
-    @staticmethod
-    def _length(data: bytes | bytearray, start: int) -> int:
-        """The length of the saved entry at ``start`` of ``data``, its length prefix included."""
-        return _LENGTH.size + _LENGTH.unpack_from(data, start)[0]
+        begin = start + _LENGTH.size
+        end = begin + _LENGTH.unpack_from(data, start)[0]
+        if end > len(data):  # the entry runs past the part of the file read last
+            data = self._read_from(offset)
+            begin, end = _LENGTH.size, end - start
+        return self._restore(pickle.loads(data[begin:end]))  # our own temporary file
 
     def _read_from(self, offset: int) -> bytes:
         """The file from ``offset`` on, at least the entry there and up to ``_BUFFER`` bytes."""
         assert self._file is not None  # an entry is either unsettled, buffered or written
         self._file.seek(offset)
         data = self._file.read(max(_BUFFER, _LENGTH.size))
-        missing = self._length(data, 0) - len(data)
+        missing = _LENGTH.size + _LENGTH.unpack_from(data)[0] - len(data)
         if missing > 0:
             data += self._file.read(missing)
         self._read_at, self._read = offset, data
