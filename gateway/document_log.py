@@ -65,6 +65,7 @@ class DocumentLog(Generic[EntryT]):
         self._offsets = array("Q")  # per entry: where its latest pickle starts (unsettled: unused)
         self._statuses = bytearray()  # per entry: its status, as an index into _names
         self._names: list[str] = []
+        self._codes: dict[str, int] = {}  # _names' indexes, by name
         self._open: dict[int, EntryT] = {}  # entries not settled, by index
 
     # writing ---------------------------------------------------------------
@@ -203,8 +204,10 @@ class DocumentLog(Generic[EntryT]):
         return data
 
     def _code(self, status: str) -> int:
-        if status not in self._names:
+        code = self._codes.get(status)
+        if code is None:
             if len(self._names) == 256:  # a report's statuses are a handful (``DocumentStatus``)
                 raise ValueError(f"document status {status!r}: a log keeps at most 256 distinct statuses")
+            code = self._codes[status] = len(self._names)
             self._names.append(status)
-        return self._names.index(status)
+        return code
