@@ -2,11 +2,12 @@
 
 A flow appends a document's entry when it reads the message and fills it in
 while it checks it; in phase 2 it may change it again (posted, withdrawn). An
-entry the flow no longer holds is *settled*: pickled to a temporary file and
-dropped from memory, so a file of a million messages costs what a file of one
-does (issue 18). What stays in memory per document is its place in the file
-(8 bytes) and its status (1 byte), which answer ``len``, ``statuses`` and
-whether the file is accepted without reading anything back.
+entry the flow no longer holds is *settled*: pickled to a temporary file (in
+pieces of ``_BUFFER`` bytes) and dropped from memory, so a file of a million
+messages costs what a file of one does (issue 18). What stays in memory per
+document is its place in the file (8 bytes) and its status (1 byte), which
+answer ``len``, ``statuses`` and whether the file is accepted without reading
+anything back.
 
 Reading the log (iterating, indexing) loads the settled entries one by one;
 ``reopen`` takes one back for a change, until the next ``settle``. An entry is
@@ -17,6 +18,7 @@ changing it.
 from __future__ import annotations
 
 import pickle
+import struct
 import tempfile
 from array import array
 from collections import Counter, deque
@@ -39,6 +41,14 @@ EntryT = TypeVar("EntryT", bound=Entry)
 _MEMORY = 1 << 20
 """Bytes of settled entries kept in memory before the log moves to a temporary file."""
 
+_BUFFER = 1 << 16
+"""Bytes of settled entries gathered before they are written to the log's file in one piece,
+and read back from it in one piece: each settled entry is a few dozen bytes, and a write or
+read of the spooled file per entry cost more than pickling it."""
+
+_LENGTH = struct.Struct("<I")
+"""Each settled entry is saved as its pickle's length, then the pickle."""
+
 
 class DocumentLog(Generic[EntryT]):
     """The document entries of one file, in file order (a read-only sequence
@@ -47,10 +57,15 @@ class DocumentLog(Generic[EntryT]):
 
     def __init__(self, restore: Callable[[tuple[Any, ...]], EntryT]) -> None:
         self._restore = restore
-        self._file: IO[bytes] | None = None  # opened on the first settle
+        self._file: IO[bytes] | None = None  # opened on the first settle that fills the buffer
+        self._written = 0  # the file's length
+        self._buffer = bytearray()  # settled entries not written yet: the log's bytes from _written on
+        self._read_at = 0  # where in the file _read starts
+        self._read = b""  # the part of the file read last
         self._offsets = array("Q")  # per entry: where its latest pickle starts (unsettled: unused)
         self._statuses = bytearray()  # per entry: its status, as an index into _names
         self._names: list[str] = []
+        self._codes: dict[str, int] = {}  # _names' indexes, by name
         self._open: dict[int, EntryT] = {}  # entries not settled, by index
 
     # writing ---------------------------------------------------------------
@@ -90,17 +105,34 @@ class DocumentLog(Generic[EntryT]):
 
     def settle(self, keep: Collection[int] = ()) -> None:
         """Write every unsettled entry but those of ``keep`` to the log and drop it from memory."""
-        settling = sorted(index for index in self._open if index not in keep)
-        if not settling:
+        open_ = self._open
+        if not open_:
             return
+        if len(open_) == 1 and not keep:  # the common case: the entry of the message just read
+            settling = list(open_)
+        else:
+            settling = sorted(index for index in open_ if index not in keep)
+            if not settling:
+                return
+        buffer = self._buffer
+        for index in settling:
+            document = open_.pop(index)
+            self._offsets[index] = self._written + len(buffer)
+            self._statuses[index] = self._code(document.status)
+            data = pickle.dumps(document.saved(), protocol=pickle.HIGHEST_PROTOCOL)
+            buffer += _LENGTH.pack(len(data))
+            buffer += data
+        if len(buffer) >= _BUFFER:
+            self._write()
+
+    def _write(self) -> None:
+        """Move the buffered entries to the log's file."""
         if self._file is None:
             self._file = tempfile.SpooledTemporaryFile(max_size=_MEMORY)  # noqa: SIM115  # lives as long as the report
-        self._file.seek(0, 2)
-        for index in settling:
-            document = self._open.pop(index)
-            self._offsets[index] = self._file.tell()
-            self._statuses[index] = self._code(document.status)
-            pickle.dump(document.saved(), self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._file.seek(self._written)
+        self._file.write(self._buffer)
+        self._written += len(self._buffer)
+        self._buffer.clear()
 
     # reading ---------------------------------------------------------------
     def __len__(self) -> int:
@@ -145,13 +177,37 @@ class DocumentLog(Generic[EntryT]):
     def _load(self, index: int) -> EntryT:
         if index in self._open:
             return self._open[index]
-        assert self._file is not None  # an entry is either unsettled or written
-        self._file.seek(self._offsets[index])
-        return self._restore(pickle.load(self._file))  # our own temporary file
+        offset = self._offsets[index]
+        data: bytes | bytearray
+        if offset >= self._written:  # still in the buffer
+            data, start = self._buffer, offset - self._written
+        else:
+            data, start = self._read, offset - self._read_at
+            if start < 0 or start + _LENGTH.size > len(data):
+                data, start = self._read_from(offset), 0
+        begin = start + _LENGTH.size
+        end = begin + _LENGTH.unpack_from(data, start)[0]
+        if end > len(data):  # the entry runs past the part of the file read last
+            data = self._read_from(offset)
+            begin, end = _LENGTH.size, end - start
+        return self._restore(pickle.loads(data[begin:end]))  # our own temporary file
+
+    def _read_from(self, offset: int) -> bytes:
+        """The file from ``offset`` on, at least the entry there and up to ``_BUFFER`` bytes."""
+        assert self._file is not None  # an entry is either unsettled, buffered or written
+        self._file.seek(offset)
+        data = self._file.read(max(_BUFFER, _LENGTH.size))
+        missing = _LENGTH.size + _LENGTH.unpack_from(data)[0] - len(data)
+        if missing > 0:
+            data += self._file.read(missing)
+        self._read_at, self._read = offset, data
+        return data
 
     def _code(self, status: str) -> int:
-        if status not in self._names:
+        code = self._codes.get(status)
+        if code is None:
             if len(self._names) == 256:  # a report's statuses are a handful (``DocumentStatus``)
                 raise ValueError(f"document status {status!r}: a log keeps at most 256 distinct statuses")
+            code = self._codes[status] = len(self._names)
             self._names.append(status)
-        return self._names.index(status)
+        return code

@@ -79,7 +79,8 @@ class Findings(list[Finding]):
         self.budget = budget if budget is not None else FindingBudget()
         self.found = 0
         self.first: Finding | None = None
-        self.extend(findings)
+        if findings:  # most collections start empty (a report entry's, for one)
+            self.extend(findings)
 
     @classmethod
     def restored(cls, budget: FindingBudget, listed: Iterable[Finding], found: int, first: Finding | None) -> Findings:

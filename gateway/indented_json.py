@@ -54,7 +54,13 @@ def _render(value: Any, encode: Callable[[str], str], step: str, newline: str) -
         for key, item in value.items():
             if type(key) is not str:
                 raise _Unsupported
-            parts.append(f"{encode(key)}: {_render(item, encode, step, inner)}")
+            # strings and nulls, most of a report's values, without a call each
+            if type(item) is str:
+                parts.append(f"{encode(key)}: {encode(item)}")
+            elif item is None:
+                parts.append(f"{encode(key)}: null")
+            else:
+                parts.append(f"{encode(key)}: {_render(item, encode, step, inner)}")
         return "{" + inner + ("," + inner).join(parts) + newline + "}"
     if kind is list or kind is tuple:
         if not value:

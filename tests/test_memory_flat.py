@@ -32,6 +32,7 @@ import pytest
 
 from diagnostics import Finding, Location
 from domain.identifiers import transaction_check_digit
+from gateway import document_log
 from gateway import report as report_module
 from gateway.document_log import DocumentLog
 from gateway.finding_budget import FindingBudget
@@ -130,6 +131,7 @@ def small_buffers(monkeypatch: pytest.MonkeyPatch) -> None:
         return real(*args, **{**kwargs, "max_size": 1})
 
     monkeypatch.setattr(tempfile, "SpooledTemporaryFile", on_disk)
+    monkeypatch.setattr(document_log, "_BUFFER", 1)  # every settled entry written at once, read back alone
 
 
 @pytest.mark.parametrize("build", [cusdec_file, cad_in_file], ids=["cusdec", "cad-in"])
@@ -250,6 +252,32 @@ def test_the_log_reads_as_the_list_it_replaces() -> None:
     assert log.statuses() == {DocumentStatus.ACCEPTED: 3, DocumentStatus.REJECTED: 4}
     with pytest.raises(IndexError):
         log[7]
+
+
+@pytest.mark.parametrize("buffer", [1, 200, 1 << 16])
+def test_entries_read_back_from_the_buffer_and_the_file_as_they_were_settled_last(
+    monkeypatch: pytest.MonkeyPatch, buffer: int
+) -> None:
+    """Whatever the size of the log's buffer: entries written in pieces, some larger than
+    a piece, some settled again after a change, read back in any order."""
+    monkeypatch.setattr(document_log, "_BUFFER", buffer)
+    monkeypatch.setattr(document_log, "_MEMORY", 300)  # the file moves to disk after a few pieces
+    log = _log(FindingBudget(limit=1000))
+    entries = [_document(str(n) * (1 + n % 50) * (100 if n % 17 == 0 else 1)) for n in range(60)]
+    for entry in entries:
+        log.append(entry)
+        entry.errors.extend(Finding(str(k), "x" * k) for k in range(entry.message_ref.count("3")))
+        log.settle()
+    for document in log.reopened(range(0, 60, 7)):
+        document.status = DocumentStatus.REJECTED
+    expected = [
+        (e.message_ref, [f.code for f in e.errors], DocumentStatus.REJECTED if n % 7 == 0 else e.status)
+        for n, e in enumerate(entries)
+    ]
+    read = [(d.message_ref, [f.code for f in d.errors], d.status) for d in log]
+    assert read == expected
+    anyhow = (59, 0, 34, 1, 58)
+    assert [(log[n].message_ref, log[n].status) for n in anyhow] == [expected[n][::2] for n in anyhow]
 
 
 def test_a_report_spills_its_entries_to_disk(tmp_path: Path) -> None:

@@ -60,15 +60,12 @@ EDIFACT_MESSAGES = (
 one handler (and one answer interchange) per inbound interchange."""
 
 
+_BY_IDENTIFIER = {(r.type, r.version, r.release): r for r in reversed(EDIFACT_MESSAGES)}
+"""The registrations by UNH type, version and release (the first of an identifier wins)."""
+
+
 def edifact_registration(message: Message) -> MessageRegistration | None:
-    return next(
-        (
-            r
-            for r in EDIFACT_MESSAGES
-            if (r.type, r.version, r.release) == (message.type, message.version, message.release)
-        ),
-        None,
-    )
+    return _BY_IDENTIFIER.get((message.type, message.version, message.release))
 
 
 class FileFlow(Protocol):

@@ -1467,13 +1467,17 @@ def _header(unb: Segment, delimiters: Delimiters, una_present: bool, codec: str)
 
 
 def _message(unh: Segment, delimiters: Delimiters | None = None) -> Message:
+    elements = unh.elements
+    reference = elements[0][0] if elements and elements[0] else ""
+    # S009's first five components, "" for those absent (as ``unh.get`` reads them): one slice, not a get each
+    identifier = (*(elements[1][:5] if len(elements) > 1 else ()), "", "", "", "", "")
     return Message(
         delimiters=delimiters,
-        reference=unh.get(1),
-        type=unh.get(2, 1),
-        version=unh.get(2, 2),
-        release=unh.get(2, 3),
-        agency=unh.get(2, 4),
-        association_code=unh.get(2, 5),
+        reference=reference,
+        type=identifier[0],
+        version=identifier[1],
+        release=identifier[2],
+        agency=identifier[3],
+        association_code=identifier[4],
         segments=[unh],
     )
