@@ -284,6 +284,12 @@ _EARLIER_FILES: ContextVar[list[threading.Event] | None] = ContextVar("earlier_f
 the events of the files before it in the batch, each set when that file is done. A correction
 waits for them before its post, so the portal sees an original filed earlier in the batch first."""
 
+_CLAIM_TURN: ContextVar[tuple[threading.Event | None, threading.Event] | None] = ContextVar("claim_turn", default=None)
+"""Set with ``_EARLIER_FILES``: the event set once the file before this one has recorded its claim
+(None for the batch's first) and this file's own. Files in flight record their claims one after the
+other in the batch's order, so their ledger ids (and the answers named after them) follow the
+order the files were listed in, as they do one file at a time."""
+
 
 class _LedgerPoster:
     """The flow's poster, recording each post in the ledger the moment the portal
@@ -465,6 +471,7 @@ class Pipeline:
             return [r for r in (self.process(inbound, run_id) for inbound in inbound_files) if r is not None]
         started: list[Future[ProcessedFile | None]] = []
         done: list[threading.Event] = []
+        claimed: list[threading.Event] = []
         with ThreadPoolExecutor(max_workers=files, thread_name_prefix="file") as pool:
             running: set[Future[ProcessedFile | None]] = set()
             try:
@@ -475,7 +482,9 @@ class Pipeline:
                             _cancel(running)  # no further file starts
                             break
                     done.append(threading.Event())
-                    started.append(pool.submit(self._process_in_order, inbound, run_id, done[:-1], done[-1]))
+                    turn = (claimed[-1] if claimed else None, threading.Event())
+                    claimed.append(turn[1])
+                    started.append(pool.submit(self._process_in_order, inbound, run_id, done[:-1], done[-1], turn))
                     running.add(started[-1])
             except BaseException:
                 _cancel(running)
@@ -483,16 +492,25 @@ class Pipeline:
         return [r for r in (future.result() for future in started if not future.cancelled()) if r is not None]
 
     def _process_in_order(
-        self, inbound: InboundFile, run_id: str | None, earlier: list[threading.Event], done: threading.Event
+        self,
+        inbound: InboundFile,
+        run_id: str | None,
+        earlier: list[threading.Event],
+        done: threading.Event,
+        turn: tuple[threading.Event | None, threading.Event],
     ) -> ProcessedFile | None:
         """``process`` one of several files in flight; ``earlier``: the events of the files
         submitted before it (each running or done: the pool holds as many threads as files in
-        flight, so a file never waits for one that has not started), ``done`` its own."""
+        flight, so a file never waits for one that has not started), ``done`` its own;
+        ``turn``: its place in the order the claims are recorded (``_CLAIM_TURN``)."""
         token = _EARLIER_FILES.set(earlier)
+        turn_token = _CLAIM_TURN.set(turn)
         try:
             return self.process(inbound, run_id)
         finally:
+            _CLAIM_TURN.reset(turn_token)
             _EARLIER_FILES.reset(token)
+            turn[1].set()  # also when the file failed before its claim was recorded
             done.set()
 
     def process(self, inbound: InboundFile, run_id: str | None = None) -> ProcessedFile | None:
@@ -500,10 +518,17 @@ class Pipeline:
         before the file moves, so a worker killed between the move and the record
         still leaves a trace: the next run finds the file by its claim id."""
         claim_id = new_claim_id()
-        file_id = self.ledger.record_claim(
-            inbound.partner, inbound.name, "", inbound.size, run_id, task=self.task,
-            claim_id=claim_id, lease_seconds=self.settings.claim_lease_seconds, intent=True,
-        )  # fmt: skip
+        turn = _CLAIM_TURN.get()
+        if turn is not None and turn[0] is not None:
+            turn[0].wait()
+        try:
+            file_id = self.ledger.record_claim(
+                inbound.partner, inbound.name, "", inbound.size, run_id, task=self.task,
+                claim_id=claim_id, lease_seconds=self.settings.claim_lease_seconds, intent=True,
+            )  # fmt: skip
+        finally:
+            if turn is not None:
+                turn[1].set()
         try:
             claimed = self.transport.claim(inbound, claim_id)
         except BaseException:

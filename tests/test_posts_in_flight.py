@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pytest
 
@@ -357,3 +357,28 @@ def test_a_file_starts_as_soon_as_any_file_in_flight_is_done(tmp_path: Path) -> 
 def test_files_in_flight_never_exceed_the_posts_in_flight() -> None:
     assert Settings(portal_concurrency=32, files_in_flight=8).files_at_once == 8
     assert Settings(portal_concurrency=1, files_in_flight=8).files_at_once == 1  # one post, one file, in order
+
+
+def test_files_in_flight_are_recorded_in_the_order_they_were_listed(tmp_path: Path) -> None:
+    """The first file's claim is slow to record: with files in flight, the ledger ids (and the
+    answers named after them) still follow the batch's order, as one file at a time."""
+    local = LocalFolderTransport(tmp_path / "partners")
+    local.ensure_partner("broker01")
+    inbox = local.area("broker01", "inbox")
+    for number, name in enumerate(("a.edi", "b.edi", "c.edi"), start=1):
+        (inbox / name).write_bytes(interchange([declaration(transaction_number=transaction(number))], f"IF{number}"))
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    record_claim = ledger.record_claim
+
+    def slow_for_a(partner: str, name: str, *args: Any, **kwargs: Any) -> int:
+        if name == "a.edi":
+            time.sleep(0.5)
+        return record_claim(partner, name, *args, **kwargs)
+
+    ledger.record_claim = slow_for_a  # type: ignore[method-assign]
+    try:
+        settings = Settings(data_dir=tmp_path, portal_concurrency=8, files_in_flight=3)
+        results = Pipeline(settings, local, ledger, DelayedPortal({}, fast=0.01)).process_inbox("broker01")
+    finally:
+        ledger.dispose()
+    assert [(r.name, r.file_id) for r in results] == [("a.edi", 1), ("b.edi", 2), ("c.edi", 3)]
