@@ -1,5 +1,5 @@
-"""What one file costs the channel and the ledger (docs/performance.md, "Posts in flight and
-per-file overhead"): the claimed file is opened once (hashed, rewound, read by the flow), each
+"""What one file costs the channel and the ledger (docs/performance.md, "Per-file
+overhead"): the claimed file is opened once (hashed, rewound, read by the flow), each
 acknowledgement reaches the channel in one write, and the SQLite ledger commits in WAL mode."""
 
 from __future__ import annotations
