@@ -4,7 +4,7 @@
 ``validate_envelopes(events)`` pairs every event with them. The validator never
 mutates events (the pipeline decides whether message findings go onto
 ``Message.findings``) and keeps only counters and the set of message
-references of the current interchange, so memory stays bounded.
+references of the current interchange (``SeenKeys``: on disk past 50,000), so memory stays bounded.
 
 Checks (UN/EDIFACT syntax error codes, data element 0085):
 
@@ -57,6 +57,7 @@ from parsers.edifact.model import (
     MessageRead,
     Segment,
 )
+from validators.seen_keys import SeenKeys
 
 __all__ = ["EnvelopeValidator", "validate_envelopes"]
 
@@ -89,7 +90,7 @@ class _Scope:
     group_reference: str = ""
     group_messages: int = 0
     in_group: bool = False
-    references: set[str] = field(default_factory=set)
+    references: SeenKeys = field(default_factory=SeenKeys)
 
 
 class EnvelopeValidator:
@@ -97,15 +98,15 @@ class EnvelopeValidator:
 
     def __init__(self) -> None:
         self._scope = _Scope()
-        # hash((sender, qualifier, reference)) of each interchange read in this file: one small int
-        # each, so a file of a million tiny interchanges stays small (a 64-bit collision is negligible)
-        self._interchanges: set[int] = set()
+        # sender, qualifier and control reference of each interchange read in this file
+        self._interchanges = SeenKeys()
 
     def observe(self, event: Event) -> list[Finding]:
         if isinstance(event, MessageRead):
             return self._message(event.message)
         if isinstance(event, InterchangeStart):
             header = event.header
+            self._scope.references.close()
             self._scope = _Scope(control_reference=header.control_reference)
             return _check_unb(header.segment) + self._duplicate(header.segment)
         if isinstance(event, GroupStart):
@@ -114,6 +115,7 @@ class EnvelopeValidator:
             return self._group_end(event.trailer)
         if isinstance(event, InterchangeEnd):
             findings = self._interchange_end(event.trailer)
+            self._scope.references.close()
             self._scope = _Scope()
             return findings
         return []
@@ -123,9 +125,7 @@ class EnvelopeValidator:
         sender, qualifier, reference = unb.get(2, 1), unb.get(2, 2), unb.get(5, 1)
         if not reference:
             return []
-        key = hash((sender, qualifier, reference))
-        if key not in self._interchanges:
-            self._interchanges.add(key)
+        if self._interchanges.add(f"{sender}\x1f{qualifier}\x1f{reference}"):
             return []
         return [
             Finding(
@@ -191,7 +191,7 @@ class EnvelopeValidator:
                         Location(message_ref=reference, segment=1, tag="UNH"),
                     )
                 )
-        if reference in scope.references:
+        if not scope.references.add(reference):
             findings.append(
                 Finding(
                     "26",
@@ -199,7 +199,6 @@ class EnvelopeValidator:
                     Location(message_ref=reference, segment=1, tag="UNH", element=1),
                 )
             )
-        scope.references.add(reference)
         trailer = message.trailer
         if trailer is not None:
             findings += _check_unt(message, trailer)
