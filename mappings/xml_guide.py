@@ -59,6 +59,11 @@ class Codec:
     (or ``""``) for a value that is not written."""
 
     name = "text"
+    common: str | None = None
+    """A Python expression, true when the str ``text`` is its own value (``read`` would
+    return it unchanged), cheaper than ``read``. The reader made from a guide (``_ReadCode``)
+    tests it in place and calls ``read`` only for the other texts: most texts of a file are
+    the common case. None: every text goes through ``read``."""
 
     def read(self, text: str | None) -> Any:
         return text
@@ -73,6 +78,7 @@ class Text(Codec):
 
     def __init__(self, blank_absent: bool = False) -> None:
         self.blank_absent = blank_absent
+        self.common = None if blank_absent else "True"
 
     def read(self, text: str | None) -> Any:
         if self.blank_absent and not (text and text.strip()):
@@ -101,6 +107,9 @@ class Token(Codec):
             return None
         return " ".join(text.split()) or None
 
+    # not empty, no whitespace: every character ``str.split`` splits at but the space is unprintable
+    common = "text and text.isprintable() and ' ' not in text"
+
 
 DECIMAL_TEXT = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
 """xs:decimal's lexical form, in ASCII digits: ``Decimal`` (and pydantic) also
@@ -124,6 +133,8 @@ class Decimals(Codec):
 
     def write(self, value: Any) -> str | None:
         return format(value, "f")
+
+    common = "DECIMAL_TEXT.match(text)"
 
 
 class Date102(Codec):
@@ -542,7 +553,11 @@ class _ReadCode:
     a value that does not fit) calls back into ``_Reader``."""
 
     def __init__(self, root: _ReadPlan) -> None:
-        self.constants: dict[str, Any] = {"BadValue": BadValue, "AttributeCheck": AttributeCheck}
+        self.constants: dict[str, Any] = {
+            "BadValue": BadValue,
+            "AttributeCheck": AttributeCheck,
+            "DECIMAL_TEXT": DECIMAL_TEXT,
+        }
         self.names: dict[int, str] = {}
         self.wanted: list[tuple[_ReadPlan, str]] = []  # (plan, "take" or "walk"): the functions to make
         self._want(root, "walk")
@@ -612,28 +627,42 @@ class _ReadCode:
                 self._want(plan, "walk")
             out.append(f"{pad}reader.one({self._constant(plan)}, {element}, obj, prefix)")
             return
-        keep = [f"{pad}    if value:", f"{pad}        sources[prefix + {path}] = {element}.sourceline"]
-        keep.append(f"{pad}        obj[{path}] = value")
         if plan.form == _TOKEN:  # ``Token.read``: the text, its whitespace collapsed, empty as absent
             out += [f"{pad}text = {element}.text", f"{pad}if text is not None:"]
-            out += [f"{pad}    value = ' '.join(text.split())", *keep]
+            out.append(f"{pad}    value = text if {TOKEN.common} else ' '.join(text.split())")
+            out += [f"{pad}    if value:", *self._keep(path, "value", element, depth + 2)]
             return
-        keep[0] = f"{pad}    if value is not None:"
-        codec = self._constant(plan.codec)
-        out += [f"{pad}text = {element}.text", f"{pad}try:", f"{pad}    value = {codec}.read(text)"]
-        out += [f"{pad}except BadValue:"]
-        out += [f"{pad}    reader.set({codec}, text, obj, {path}, prefix, {element}.sourceline)"]
-        out += [f"{pad}else:", *keep]
+        self._field(plan.codec, f"{element}.text", plan.path, element, depth, out)
         for attribute in plan.attributes:  # an amount's
             given, name = self._constant(attribute), repr(attribute.name)
             if attribute.path:
-                out.append(
-                    f"{pad}reader.set({given}.codec, {element}.get({name}), obj, {attribute.path!r}, prefix,"
-                    f" {element}.sourceline)"
-                )
+                self._field(attribute.codec, f"{element}.get({name})", attribute.path, element, depth, out)
             if attribute.checked:
                 out += [f"{pad}given = {element}.get({name})", f"{pad}if given is not None:"]
                 out.append(f"{pad}    checks.append(AttributeCheck(prefix + {path}, {given}, given))")
+
+    def _field(self, codec: Codec, text: str, field: str, element: str, depth: int, out: list[str]) -> None:
+        """The field ``field`` of ``obj`` from the text ``text`` (an expression) of ``element``
+        (a variable): the codec's common case in place, any other through its ``read``."""
+        pad, name, path = "    " * depth, self._constant(codec), repr(field)
+        out.append(f"{pad}text = {text}")
+        if codec.common is not None and not field.endswith("[]"):
+            out += [f"{pad}if text is not None and ({codec.common}):", *self._keep(path, "text", element, depth + 1)]
+            out.append(f"{pad}else:")
+            depth += 1
+            pad += "    "
+        if field.endswith("[]"):  # each value added to a list: ``_Reader.set``
+            out.append(f"{pad}reader.set({name}, text, obj, {path}, prefix, {element}.sourceline)")
+            return
+        out += [f"{pad}try:", f"{pad}    value = {name}.read(text)", f"{pad}except BadValue:"]
+        out += [f"{pad}    reader.set({name}, text, obj, {path}, prefix, {element}.sourceline)"]
+        out += [f"{pad}else:", f"{pad}    if value is not None:", *self._keep(path, "value", element, depth + 2)]
+
+    @staticmethod
+    def _keep(path: str, value: str, element: str, depth: int) -> list[str]:
+        """Set the field ``path`` (a literal) of ``obj`` to ``value`` (a variable), with the line of ``element``."""
+        pad = "    " * depth
+        return [f"{pad}sources[prefix + {path}] = {element}.sourceline", f"{pad}obj[{path}] = {value}"]
 
     def _fill(self, plan: _ReadPlan, out: list[str]) -> None:
         """The body of ``take`` for a rule that only fills a new list item or an object of its
