@@ -10,6 +10,8 @@ pre-ping so a restarted server does not break the pool.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +19,15 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
+SQLITE_LOCK_WAIT = 30.0
+"""Seconds a SQLite connection waits for a lock another connection holds."""
+
 
 def create_database_engine(database_url: str) -> Engine:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
-    options: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    options: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": SQLITE_LOCK_WAIT}}
     if url.database in (None, "", ":memory:"):
         return create_engine(url, poolclass=StaticPool, **options)
     Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -33,6 +38,29 @@ def create_database_engine(database_url: str) -> Engine:
 
 def _tune_sqlite(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+    try:
+        _switch_to_wal(cursor)
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
+    """Put the database file in WAL mode (it stays so for every later connection).
+
+    Connections opening a new file together (workers starting at once on a new ledger) each
+    ask for the switch; SQLite answers the ones that lose the race "database is locked" at
+    once, without waiting out the busy timeout. So the switch is asked again, briefly spaced,
+    until it has been made (by this connection or another) or ``SQLITE_LOCK_WAIT`` has passed.
+    """
+    deadline = time.monotonic() + SQLITE_LOCK_WAIT
+    pause = 0.001
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
