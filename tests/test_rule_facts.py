@@ -117,11 +117,12 @@ def test_a_treatment_is_found_under_every_spelling_of_its_code() -> None:
 def test_remembered_tariff_rows_are_those_of_the_table_and_the_memory_stays_bounded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from duties import memo
     from duties import tariff as tariff_module
     from validators.reference_data import DEFAULT_DIRECTORY
 
     fresh = tariff_module.Tariff.load(DEFAULT_DIRECTORY / "tariff.csv")
-    monkeypatch.setattr(tariff_module, "_FOUND_LIMIT", 3)
+    monkeypatch.setattr(memo, "LIMIT", 3)
     asked = [
         ("6109100010", "10", dt.date(2025, 1, 15)),
         ("6109100010", "010", dt.date(2025, 1, 15)),
@@ -136,3 +137,23 @@ def test_remembered_tariff_rows_are_those_of_the_table_and_the_memory_stays_boun
     assert first[2] is not None and first[2].treatment == "*"
     assert first[3] is None and first[4] is None
     assert len(fresh._found) <= 3  # started again rather than grown
+
+
+def test_remembered_surtax_orders_are_those_of_the_table_and_the_memory_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from duties import memo
+    from duties.charges import Charges
+    from validators.reference_data import DEFAULT_DIRECTORY
+
+    fresh = Charges.load(DEFAULT_DIRECTORY)
+    [order, *_] = fresh.surtax_orders
+    origin, prefix = sorted(order.origins)[0], order.hs_prefixes[0]
+    hs_code = prefix.ljust(10, "0")
+    monkeypatch.setattr(memo, "LIMIT", 2)
+    days = [order.valid_from - dt.timedelta(days=1), order.valid_from, order.valid_from + dt.timedelta(days=400)]
+    first = [fresh.surtax_order(hs_code, origin, day) for day in days]
+    again = [fresh.surtax_order(hs_code, origin, day) for day in reversed(days)]
+    assert first == list(reversed(again))
+    assert first[0] is None and first[1] is not None and first[2] is not None
+    assert len(fresh._found_orders) <= 2  # started again rather than grown
