@@ -74,13 +74,15 @@ def transaction_check_digit(first13: str) -> int:
     """
     if len(first13) != 13 or not is_ascii_digits(first13):
         raise ValueError("a transaction number's body is 13 digits")
-    # the digits at even positions as they are, those at odd positions through the table of
-    # their doubled digit sums: every declaration is checked, so no Python loop per digit
-    return (sum(map(int, first13[0::2])) + sum(map(_DOUBLED.__getitem__, first13[1::2]))) % 10
+    # the digits at even positions as they are, those at odd positions replaced by their doubled
+    # digit sums; the digits' sum is their bytes' sum less 13 × ord("0"): every declaration is
+    # checked, so no Python loop or call per digit
+    return (sum((first13[0::2] + first13[1::2].translate(_DOUBLED)).encode("ascii")) - _THIRTEEN_ZEROS) % 10
 
 
-_DOUBLED = {str(digit): (2 * digit) // 10 + (2 * digit) % 10 for digit in range(10)}
-"""A digit's double with its two digits added (7 → 14 → 5), by its character."""
+_DOUBLED = str.maketrans({str(digit): str((2 * digit) // 10 + (2 * digit) % 10) for digit in range(10)})
+"""A digit's double with its two digits added (7 → 14 → 5), character for character."""
+_THIRTEEN_ZEROS = 13 * ord("0")
 
 
 def transaction_number_valid(number: str) -> bool:

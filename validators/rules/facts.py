@@ -16,60 +16,65 @@ from __future__ import annotations
 
 import datetime as dt
 from contextvars import ContextVar
-from dataclasses import dataclass
 
-from domain import Declaration, DeclarationLine
+from domain import Declaration, DeclarationLine, Invoice
 from duties.assessment import LineAmounts, line_amounts
 from duties.tariff import TariffRow
 from validators.reference_data import TreatmentInfo
 from validators.rules.base import RuleContext
 
+LineFacts = tuple[int, DeclarationLine, TariffRow | None, TreatmentInfo | None, LineAmounts | None]
+"""One line with its reference data: (index, line, row, treatment, assessed): ``row`` the tariff
+row in force on the release date (None when there is none), ``treatment`` None for an unknown
+code, ``assessed`` the gateway's assessment when both are known. A plain tuple: every line of
+every declaration makes one."""
 
-@dataclass(frozen=True, slots=True)
-class LineFacts:
-    """One line with its reference data: ``row`` (the tariff row in force on the release date,
-    None when there is none), ``treatment`` (None for an unknown code) and ``assessed`` (the
-    gateway's assessment, when both are known)."""
-
-    index: int
-    line: DeclarationLine
-    row: TariffRow | None
-    treatment: TreatmentInfo | None
-    assessed: LineAmounts | None
+Assessed = tuple[int, DeclarationLine, TariffRow, LineAmounts]
+"""A line the gateway can assess (known treatment, HS row in force): (index, line, row, assessed)."""
 
 
 class DeclarationFacts:
     """The lines of one declaration, each resolved against the reference data and assessed once.
 
     Worked out in one pass when the check starts (every applicable rule reads them, so nothing
-    is left to compute on first use): the reference data and the filing date read once, each
-    line's tariff row, treatment and assessment, and the lines the gateway can assess."""
+    is left to compute on first use): the reference data and the filing date read once, the
+    lines with their invoices, each line's tariff row, treatment and assessment, and the lines
+    the gateway can assess."""
 
-    __slots__ = ("assessed", "context", "declaration", "filing_date", "line_facts", "lines", "ref")
+    __slots__ = (
+        "assessed", "context", "declaration", "filing_date", "line_facts", "line_invoices", "lines", "ref",
+    )  # fmt: skip
 
     def __init__(self, declaration: Declaration, context: RuleContext) -> None:
         self.declaration = declaration
         self.context = context
         self.ref = ref = context.ref
         self.filing_date: dt.date = context.filing_date  # without a fixed date it asks the clock
-        self.lines: list[DeclarationLine] = declaration.lines
         tariff_row, treatment_of, charges, released = (
             ref.tariff.row,
             ref.treatment,
             ref.charges,
             declaration.release_date,
         )
+        self.lines: list[DeclarationLine] = []
+        """``declaration.lines``: every line, invoice after invoice."""
+        self.line_invoices: list[tuple[Invoice, DeclarationLine]] = []
+        """``declaration.line_invoices()``: every line with its invoice."""
         self.line_facts: list[LineFacts] = []
-        self.assessed: list[tuple[int, DeclarationLine, TariffRow, LineAmounts]] = []
-        """Lines the gateway can assess (known treatment, HS row in force), with the assessment."""
-        for index, line in enumerate(self.lines):
-            row = tariff_row(line.hs_code, line.tariff_treatment, released)
-            treatment = treatment_of(line.tariff_treatment)
-            assessed = None
-            if row is not None and treatment is not None:
-                assessed = line_amounts(line, row, charges, released)
-                self.assessed.append((index, line, row, assessed))
-            self.line_facts.append(LineFacts(index, line, row, treatment, assessed))
+        self.assessed: list[Assessed] = []
+        index = 0
+        for invoice in declaration.invoices:
+            for line in invoice.lines:
+                self.lines.append(line)
+                self.line_invoices.append((invoice, line))
+                row = tariff_row(line.hs_code, line.tariff_treatment, released)
+                treatment = treatment_of(line.tariff_treatment)
+                assessed = None
+                if row is not None and treatment is not None:
+                    assessed = line_amounts(line, row, charges, released)
+                    self.assessed.append((index, line, row, assessed))
+                self.line_facts.append((index, line, row, treatment, assessed))
+                index += 1
 
 
 _CURRENT: ContextVar[DeclarationFacts | None] = ContextVar("declaration_facts", default=None)
