@@ -16,6 +16,7 @@ decimal_places=…)``. ``tests/test_domain_decimals.py`` compares both on many v
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
@@ -29,7 +30,7 @@ class Bounded:
     max_digits=18, decimal_places=2)]``: at most ``max_digits`` digits, ``decimal_places`` of
     them after the point, and ``>= ge`` (or ``> gt``)."""
 
-    __slots__ = ("decimal_places", "ge", "gt", "max_digits", "_quantum", "_whole")
+    __slots__ = ("_check", "_whole", "decimal_places", "ge", "gt", "max_digits")
 
     def __init__(self, max_digits: int, decimal_places: int, *, ge: int | None = None, gt: int | None = None) -> None:
         if (ge is None) == (gt is None):
@@ -37,8 +38,8 @@ class Bounded:
         self.max_digits, self.decimal_places = max_digits, decimal_places
         self.ge = None if ge is None else Decimal(ge)
         self.gt = None if gt is None else Decimal(gt)
-        self._quantum = Decimal(1).scaleb(-decimal_places)
         self._whole = max_digits - decimal_places
+        self._check = self._checker()
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         return core_schema.no_info_after_validator_function(self._check, core_schema.decimal_schema())
@@ -52,18 +53,25 @@ class Bounded:
             )
         )
 
-    def _check(self, value: Decimal) -> Decimal:
-        try:
-            fits = value.quantize(self._quantum) == value and value.adjusted() < self._whole
-        except InvalidOperation:  # too many digits to quantize: it does not fit
-            fits = False
-        if not fits:
-            self._refuse(value)
-        if self.ge is not None and not value >= self.ge:
-            raise PydanticKnownError("greater_than_equal", {"ge": self.ge})
-        if self.gt is not None and not value > self.gt:
-            raise PydanticKnownError("greater_than", {"gt": self.gt})
-        return value
+    def _checker(self) -> Callable[[Decimal], Decimal]:
+        """The check of one value, its limits bound as locals (it runs for every amount read)."""
+        quantum, whole, refuse = Decimal(1).scaleb(-self.decimal_places), self._whole, self._refuse
+        bound, inclusive = (self.ge, True) if self.ge is not None else (self.gt, False)
+        assert bound is not None
+        error, context = ("greater_than_equal", {"ge": bound}) if inclusive else ("greater_than", {"gt": bound})
+
+        def check(value: Decimal) -> Decimal:
+            try:
+                fits = value.quantize(quantum) == value and value.adjusted() < whole
+            except InvalidOperation:  # too many digits to quantize: it does not fit
+                fits = False
+            if not fits:
+                refuse(value)
+            if not (value >= bound if inclusive else value > bound):
+                raise PydanticKnownError(error, context)
+            return value
+
+        return check
 
     def _refuse(self, value: Decimal) -> None:
         """pydantic's digit errors: a limit is exceeded when both the value as written and the

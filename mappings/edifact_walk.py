@@ -39,7 +39,7 @@ from mappings.edifact_values import ValueProblem
 from parsers.edifact.model import Message, Segment
 
 
-@dataclass
+@dataclass(slots=True)
 class Reading:
     """What ``read_message`` found: the data for the domain model, where each
     field came from, the guide's own findings, the paths already reported

@@ -22,7 +22,7 @@ _ZERO = Decimal("0.00")
 
 def hs_in_tariff(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for index, line, row, _, _ in facts(d, ctx).line_facts:
+    for index, line, row, _ in facts(d, ctx).line_facts:
         if row is not None:
             continue
         tariff = ctx.ref.tariff
@@ -45,7 +45,7 @@ def hs_in_tariff(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
 
 def treatment_known(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for index, line, _, treatment, _ in facts(d, ctx).line_facts:
+    for index, line, _, treatment in facts(d, ctx).line_facts:
         if treatment is None:
             found.append(
                 (
@@ -61,7 +61,7 @@ def treatment_known(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
 
 def treatment_for_origin(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for index, line, _, info, _ in facts(d, ctx).line_facts:
+    for index, line, _, info in facts(d, ctx).line_facts:
         origin = line.country_of_origin
         if info is None or info.allows(origin):
             continue
@@ -194,7 +194,7 @@ def value_for_duty(d: Declaration, ctx: RuleContext) -> list[tuple[str, str] | t
 
 def duty_rate(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for index, line, row, _ in facts(d, ctx).assessed:
+    for index, line, row in facts(d, ctx).assessable:
         if line.duty_rate is not None and line.duty_rate != row.duty_rate:
             found.append(
                 (
@@ -211,8 +211,12 @@ def duty_rate(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
 
 def customs_duty(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for index, line, row, assessed in facts(d, ctx).assessed:
-        if line.customs_duty is not None and line.customs_duty != assessed.customs_duty:
+    shared = facts(d, ctx)
+    for index, line, row in shared.assessable:
+        if line.customs_duty is None:
+            continue
+        assessed = shared.amounts(index, line, row)
+        if line.customs_duty != assessed.customs_duty:
             found.append(
                 (
                     f"lines[{index}].customs_duty",
@@ -239,7 +243,7 @@ def specific_unit(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     """A specific rate is per unit: the quantity must be in that unit (CBSA does not convert), and a
     declared specific rate and unit must be the tariff's."""
     found: list[tuple[str, str]] = []
-    for index, line, row, _ in facts(d, ctx).assessed:
+    for index, line, row in facts(d, ctx).assessable:
         if row.specific_rate is not None and line.unit != row.specific_unit:
             treatment = ctx.ref.treatment_label(line.tariff_treatment)
             found.append(
@@ -273,8 +277,12 @@ def specific_unit(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
 
 def excise_tax(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for index, line, row, assessed in facts(d, ctx).assessed:
-        if line.excise_tax is not None and line.excise_tax != assessed.excise_tax:
+    shared = facts(d, ctx)
+    for index, line, row in shared.assessable:
+        if line.excise_tax is None:
+            continue
+        assessed = shared.amounts(index, line, row)
+        if line.excise_tax != assessed.excise_tax:
             coded = [f"excise tax {c.code} {c.amount}" for c in assessed.excise if c.kind == "tax"]
             formula = " + ".join(coded) if coded else f"{row.excise_rate} % × value for duty {assessed.value_for_duty}"
             found.append(
@@ -392,8 +400,12 @@ def gst_status(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
 
 def value_for_tax(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for index, line, _, assessed in facts(d, ctx).assessed:
-        if line.value_for_tax is not None and line.value_for_tax != assessed.value_for_tax:
+    shared = facts(d, ctx)
+    for index, line, row in shared.assessable:
+        if line.value_for_tax is None:
+            continue
+        assessed = shared.amounts(index, line, row)
+        if line.value_for_tax != assessed.value_for_tax:
             found.append(
                 (
                     f"lines[{index}].value_for_tax",
@@ -423,8 +435,12 @@ def _value_for_tax_formula(assessed: LineAmounts) -> str:
 
 def gst(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for index, line, row, assessed in facts(d, ctx).assessed:
-        if line.gst is None or line.gst == assessed.gst:
+    shared = facts(d, ctx)
+    for index, line, row in shared.assessable:
+        if line.gst is None:
+            continue
+        assessed = shared.amounts(index, line, row)
+        if line.gst == assessed.gst:
             continue
         pointer = f"lines[{index}].gst"
         rate = gst_rate(line, row, ctx.ref.charges)

@@ -4,8 +4,9 @@ A dozen amount and tariff rules each walked the lines, looked up each line's tar
 treatment and assessed the line again (``duties.assessment.line_amounts``): the same work ten
 times per line. ``check_declaration`` now opens a ``shared_facts`` scope for the declaration
 it checks; inside it, ``facts(d, ctx)`` returns the one ``DeclarationFacts`` of that
-declaration and context, computed in one pass over the lines and shared by every rule.
-Outside a scope (a rule called on its own, as tests do) ``facts`` gives a fresh object: the
+declaration and context, computed in one pass over the lines and shared by every rule; a
+line's assessment is worked out the first time a rule compares one of its declared amounts
+with it (most lines declare none), and shared too. Outside a scope (a rule called on its own, as tests do) ``facts`` gives a fresh object: the
 same answers, computed for that call.
 
 The scope lives in a ``ContextVar``, so concurrent checks (threads, tasks) never see each
@@ -23,26 +24,29 @@ from duties.tariff import TariffRow
 from validators.reference_data import TreatmentInfo
 from validators.rules.base import RuleContext
 
-LineFacts = tuple[int, DeclarationLine, TariffRow | None, TreatmentInfo | None, LineAmounts | None]
-"""One line with its reference data: (index, line, row, treatment, assessed): ``row`` the tariff
-row in force on the release date (None when there is none), ``treatment`` None for an unknown
-code, ``assessed`` the gateway's assessment when both are known. A plain tuple: every line of
-every declaration makes one."""
+LineFacts = tuple[int, DeclarationLine, TariffRow | None, TreatmentInfo | None]
+"""One line with its reference data: (index, line, row, treatment): ``row`` the tariff row in
+force on the release date (None when there is none), ``treatment`` None for an unknown code.
+A plain tuple: every line of every declaration makes one."""
 
-Assessed = tuple[int, DeclarationLine, TariffRow, LineAmounts]
-"""A line the gateway can assess (known treatment, HS row in force): (index, line, row, assessed)."""
+Assessable = tuple[int, DeclarationLine, TariffRow]
+"""A line the gateway can assess (known treatment, HS row in force): (index, line, row)."""
 
 
 class DeclarationFacts:
-    """The lines of one declaration, each resolved against the reference data and assessed once.
+    """The lines of one declaration, each resolved against the reference data once, and
+    assessed once when a rule first compares a declared amount with the assessment.
 
     Worked out in one pass when the check starts (every applicable rule reads them, so nothing
     is left to compute on first use): the reference data and the filing date read once, the
-    lines with their invoices, each line's tariff row, treatment and assessment, and the lines
-    the gateway can assess."""
+    lines with their invoices, each line's tariff row and treatment, and the lines the gateway
+    can assess. A line's assessment (``amounts``) is worked out only for a line that declares
+    an amount it checks (customs duty, excise tax, value for tax, GST): most lines declare none,
+    for CARM assesses them itself."""
 
     __slots__ = (
-        "assessed", "context", "declaration", "filing_date", "line_facts", "line_invoices", "lines", "ref",
+        "_amounts", "_charges", "assessable", "context", "declaration", "filing_date", "line_facts", "line_invoices",
+        "lines", "ref",
     )  # fmt: skip
 
     def __init__(self, declaration: Declaration, context: RuleContext) -> None:
@@ -50,18 +54,15 @@ class DeclarationFacts:
         self.context = context
         self.ref = ref = context.ref
         self.filing_date: dt.date = context.filing_date  # without a fixed date it asks the clock
-        tariff_row, treatment_of, charges, released = (
-            ref.tariff.row,
-            ref.treatment,
-            ref.charges,
-            declaration.release_date,
-        )
+        self._charges = ref.charges
+        self._amounts: dict[int, LineAmounts] = {}
+        tariff_row, treatment_of, released = ref.tariff.row, ref.treatment, declaration.release_date
         self.lines: list[DeclarationLine] = []
         """``declaration.lines``: every line, invoice after invoice."""
         self.line_invoices: list[tuple[Invoice, DeclarationLine]] = []
         """``declaration.line_invoices()``: every line with its invoice."""
         self.line_facts: list[LineFacts] = []
-        self.assessed: list[Assessed] = []
+        self.assessable: list[Assessable] = []
         index = 0
         for invoice in declaration.invoices:
             for line in invoice.lines:
@@ -69,12 +70,18 @@ class DeclarationFacts:
                 self.line_invoices.append((invoice, line))
                 row = tariff_row(line.hs_code, line.tariff_treatment, released)
                 treatment = treatment_of(line.tariff_treatment)
-                assessed = None
                 if row is not None and treatment is not None:
-                    assessed = line_amounts(line, row, charges, released)
-                    self.assessed.append((index, line, row, assessed))
-                self.line_facts.append((index, line, row, treatment, assessed))
+                    self.assessable.append((index, line, row))
+                self.line_facts.append((index, line, row, treatment))
                 index += 1
+
+    def amounts(self, index: int, line: DeclarationLine, row: TariffRow) -> LineAmounts:
+        """The assessment of the assessable line ``index`` (``line`` under ``row``), worked out on
+        the first call and remembered for the other rules."""
+        found = self._amounts.get(index)
+        if found is None:
+            found = self._amounts[index] = line_amounts(line, row, self._charges, self.declaration.release_date)
+        return found
 
 
 _CURRENT: ContextVar[DeclarationFacts | None] = ContextVar("declaration_facts", default=None)
