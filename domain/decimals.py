@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticKnownError, core_schema
+from pydantic_core.core_schema import ErrorType
 
 
 class Bounded:
@@ -58,7 +59,8 @@ class Bounded:
         quantum, whole, refuse = Decimal(1).scaleb(-self.decimal_places), self._whole, self._refuse
         bound, inclusive = (self.ge, True) if self.ge is not None else (self.gt, False)
         assert bound is not None
-        error, context = ("greater_than_equal", {"ge": bound}) if inclusive else ("greater_than", {"gt": bound})
+        error: ErrorType = "greater_than_equal" if inclusive else "greater_than"
+        context = {"ge": bound} if inclusive else {"gt": bound}
 
         def check(value: Decimal) -> Decimal:
             try:

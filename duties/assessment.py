@@ -97,24 +97,19 @@ class LineAmounts(NamedTuple):
 def line_amounts(
     line: DeclarationLine, row: TariffRow, charges: Charges = _NO_CHARGES, as_of: dt.date | None = None
 ) -> LineAmounts:
-    """``as_of``: the release date, which picks the surtax order in force (None: no order applies).
-
-    Every check assesses every line: what most lines lack (a specific rate, coded excise, the
-    amounts taken as declared) costs no call."""
+    """``as_of``: the release date, which picks the surtax order in force (None: no order applies)."""
     value_for_duty = to_cents(line.value_for_duty)
-    specific = specific_duty(line, row) if row.specific_rate is not None else _ZERO
+    specific = specific_duty(line, row)
     duty = percent_of(value_for_duty, row.duty_rate) + specific
     coded = _coded_excise(line, charges) if line.excise else []
-    coded_taxes = [c.amount for c in coded if c.kind == "tax"] if coded else coded
+    coded_taxes = [c.amount for c in coded if c.kind == "tax"]
     excise_tax = sum(coded_taxes, _ZERO) if coded_taxes else percent_of(value_for_duty, row.excise_rate)
     excise_duty = sum((c.amount for c in coded if c.kind == "duty"), _ZERO) if coded else _ZERO
     order = None if as_of is None else charges.surtax_order(line.hs_code, line.country_of_origin, as_of)
-    declared = line.surtax, line.anti_dumping_duty, line.countervailing_duty, line.safeguard
-    surtax, anti_dumping, countervailing, safeguard = (
-        [_declared(amount) for amount in declared] if any(declared) else _NONE_DECLARED
-    )
-    if order is not None:
-        surtax = percent_of(value_for_duty, order.rate)
+    surtax = percent_of(value_for_duty, order.rate) if order is not None else _declared(line.surtax)
+    anti_dumping = _declared(line.anti_dumping_duty)
+    countervailing = _declared(line.countervailing_duty)
+    safeguard = _declared(line.safeguard)
     value_for_tax = (
         value_for_duty + duty + excise_duty + excise_tax + anti_dumping + countervailing + surtax + safeguard
     )
@@ -168,7 +163,3 @@ def assess_line(
 def _declared(amount: Decimal | None) -> Decimal:
     """A declared amount taken as it is, to the cent; 0.00 when not declared (most lines)."""
     return amount.quantize(_CENT, ROUND_HALF_UP) if amount else _ZERO
-
-
-_NONE_DECLARED = (_ZERO, _ZERO, _ZERO, _ZERO)
-"""Surtax, SIMA duties and safeguard of a line that declares none of them."""

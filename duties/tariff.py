@@ -115,8 +115,8 @@ class Tariff:
 
     def _look_up(self, key: tuple[str, str, dt.date]) -> TariffRow | None:
         hs_code, treatment, as_of = key
-        for key in ((hs_code, normalize_treatment(treatment)), (hs_code, DEFAULT_TREATMENT)):
-            for row in self._rows.get(key, ()):
+        for rows_of in ((hs_code, normalize_treatment(treatment)), (hs_code, DEFAULT_TREATMENT)):
+            for row in self._rows.get(rows_of, ()):
                 if row.valid_from <= as_of:
                     return row
         return None

@@ -4,6 +4,7 @@ from JSON, and writes the same JSON schema."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 from decimal import Decimal
 from typing import Annotated, Any
@@ -53,10 +54,8 @@ def test_bounded_decimals_are_pydantics_constraints(field: Any, bounded: Bounded
     ours = TypeAdapter(Annotated[Decimal, bounded])
     for text in _written(3000):
         inputs: list[Any] = [text]
-        try:
+        with contextlib.suppress(ArithmeticError):
             inputs.append(Decimal(text))
-        except ArithmeticError:
-            pass
         for value in inputs:
             assert _outcome(ours, value, json=False) == _outcome(pydantic_own, value, json=False), value
         assert _outcome(ours, f'"{text}"', json=True) == _outcome(pydantic_own, f'"{text}"', json=True), text

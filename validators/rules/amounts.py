@@ -109,10 +109,10 @@ def direct_shipment_declared(d: Declaration, ctx: RuleContext) -> list[tuple[str
     invoice's issue date and the release date (the goods shipped in between), or when the
     invoice has no issue date either (nothing bounds the date)."""
     found: list[tuple[str, str]] = []
+    rates = facts(d, ctx).ref.exchange_rates
     for index, invoice in enumerate(d.invoices):
         if invoice.direct_shipment_date is not None or invoice.currency == "CAD":
             continue
-        rates = ctx.ref.exchange_rates
         at_release = rates.rate(invoice.currency, d.release_date)
         issued = invoice.issue_date
         if at_release is None or (issued is not None and rates.rate(invoice.currency, issued) == at_release):
