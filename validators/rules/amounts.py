@@ -211,11 +211,7 @@ def duty_rate(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
 
 def customs_duty(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    shared = facts(d, ctx)
-    for index, line, row in shared.assessable:
-        if line.customs_duty is None:
-            continue
-        assessed = shared.amounts(index, line, row)
+    for index, line, row, assessed in facts(d, ctx).assessed_declaring("customs_duty"):
         if line.customs_duty != assessed.customs_duty:
             found.append(
                 (
@@ -277,11 +273,7 @@ def specific_unit(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
 
 def excise_tax(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    shared = facts(d, ctx)
-    for index, line, row in shared.assessable:
-        if line.excise_tax is None:
-            continue
-        assessed = shared.amounts(index, line, row)
+    for index, line, row, assessed in facts(d, ctx).assessed_declaring("excise_tax"):
         if line.excise_tax != assessed.excise_tax:
             coded = [f"excise tax {c.code} {c.amount}" for c in assessed.excise if c.kind == "tax"]
             formula = " + ".join(coded) if coded else f"{row.excise_rate} % × value for duty {assessed.value_for_duty}"
@@ -400,11 +392,7 @@ def gst_status(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
 
 def value_for_tax(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    shared = facts(d, ctx)
-    for index, line, row in shared.assessable:
-        if line.value_for_tax is None:
-            continue
-        assessed = shared.amounts(index, line, row)
+    for index, line, _, assessed in facts(d, ctx).assessed_declaring("value_for_tax"):
         if line.value_for_tax != assessed.value_for_tax:
             found.append(
                 (
@@ -435,11 +423,7 @@ def _value_for_tax_formula(assessed: LineAmounts) -> str:
 
 def gst(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    shared = facts(d, ctx)
-    for index, line, row in shared.assessable:
-        if line.gst is None:
-            continue
-        assessed = shared.amounts(index, line, row)
+    for index, line, row, assessed in facts(d, ctx).assessed_declaring("gst"):
         if line.gst == assessed.gst:
             continue
         pointer = f"lines[{index}].gst"

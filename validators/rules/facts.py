@@ -32,6 +32,9 @@ A plain tuple: every line of every declaration makes one."""
 Assessable = tuple[int, DeclarationLine, TariffRow]
 """A line the gateway can assess (known treatment, HS row in force): (index, line, row)."""
 
+Assessed = tuple[int, DeclarationLine, TariffRow, LineAmounts]
+"""An assessable line with the gateway's assessment: (index, line, row, assessed)."""
+
 
 class DeclarationFacts:
     """The lines of one declaration, each resolved against the reference data once, and
@@ -40,9 +43,9 @@ class DeclarationFacts:
     Worked out in one pass when the check starts (every applicable rule reads them, so nothing
     is left to compute on first use): the reference data and the filing date read once, the
     lines with their invoices, each line's tariff row and treatment, and the lines the gateway
-    can assess. A line's assessment (``amounts``) is worked out only for a line that declares
-    an amount it checks (customs duty, excise tax, value for tax, GST): most lines declare none,
-    for CARM assesses them itself."""
+    can assess. A line's assessment (``assessed_declaring``) is worked out only for a line
+    that declares an amount it checks (customs duty, excise tax, value for tax, GST): most
+    lines declare none, for CARM assesses them itself."""
 
     __slots__ = (
         "_amounts", "_charges", "assessable", "context", "declaration", "filing_date", "line_facts", "line_invoices",
@@ -75,12 +78,18 @@ class DeclarationFacts:
                 self.line_facts.append((index, line, row, treatment))
                 index += 1
 
-    def amounts(self, index: int, line: DeclarationLine, row: TariffRow) -> LineAmounts:
-        """The assessment of the assessable line ``index`` (``line`` under ``row``), worked out on
-        the first call and remembered for the other rules."""
-        found = self._amounts.get(index)
-        if found is None:
-            found = self._amounts[index] = line_amounts(line, row, self._charges, self.declaration.release_date)
+    def assessed_declaring(self, field: str) -> list[Assessed]:
+        """The assessable lines that declare ``field`` (an amount compared with the assessment),
+        each with its assessment: worked out for a line the first time a rule asks, remembered
+        for the other rules."""
+        found: list[Assessed] = []
+        for index, line, row in self.assessable:
+            if getattr(line, field) is None:
+                continue
+            amounts = self._amounts.get(index)
+            if amounts is None:
+                amounts = self._amounts[index] = line_amounts(line, row, self._charges, self.declaration.release_date)
+            found.append((index, line, row, amounts))
         return found
 
 
