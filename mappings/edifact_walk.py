@@ -317,7 +317,7 @@ class _Compiler:
         code.line(f"frame = frames[{depth}]")
         if rule.repeat:
             code.line(f"frame[3][{node.number}] = frame[3].get({node.number}, 0) + 1")
-        if rule.qualifier:
+        if rule.remembered:
             code.line(f"reading.seen[{rule.tag + '+' + rule.qualifier!r}] = (index, segment)")
         name = rule.target.removesuffix("[]")
         opened = f"(index, {rule.tag!r}, None, None)"
