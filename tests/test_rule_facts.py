@@ -3,20 +3,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import threading
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 
+from domain import Declaration
 from duties import assessment
 from tests.builders import declaration, with_lines
 from validators.rules import RULES, RuleContext, check_declaration
 from validators.rules import facts as facts_module
-from validators.rules.facts import facts, shared_facts
+from validators.rules.facts import SHARED, DeclarationFacts, facts
 
 CONTEXT = RuleContext(today=dt.date(2025, 1, 16))
+
+
+@contextlib.contextmanager
+def _checking(d: Declaration, context: RuleContext) -> Iterator[DeclarationFacts]:
+    """What ``check_declaration`` does around its rules: the declaration's facts shared."""
+    current = DeclarationFacts(d, context)
+    token = SHARED.set(current)
+    try:
+        yield current
+    finally:
+        SHARED.reset(token)
 
 
 def _three_lines_one_wrong():
@@ -55,7 +69,7 @@ def test_the_shared_findings_are_those_of_each_rule_on_its_own() -> None:
 
 def test_facts_belong_to_one_declaration_and_context() -> None:
     d, other = declaration(), declaration(transaction_number="10207003000596")
-    with shared_facts(d, CONTEXT) as current:
+    with _checking(d, CONTEXT) as current:
         assert facts(d, CONTEXT) is current
         assert facts(other, CONTEXT) is not current  # another declaration: computed for the call
         assert facts(d, RuleContext()) is not current  # another context too
@@ -65,7 +79,7 @@ def test_facts_belong_to_one_declaration_and_context() -> None:
 def test_each_thread_sees_its_own_facts() -> None:
     d = declaration()
     seen: list[bool] = []
-    with shared_facts(d, CONTEXT) as current:
+    with _checking(d, CONTEXT) as current:
 
         def elsewhere() -> None:
             seen.append(facts(d, CONTEXT) is current)

@@ -21,7 +21,7 @@ from validators.rules.base import (
     accounting_due_date,
     payment_due_date,
 )
-from validators.rules.facts import shared_facts
+from validators.rules.facts import SHARED, DeclarationFacts
 from validators.rules.registry import RULES
 
 
@@ -32,7 +32,8 @@ def check_declaration(declaration: Declaration, context: RuleContext | None = No
     """
     context = context if context is not None else COMPATIBLE_CONTEXT
     violations: list[Violation] = []
-    with shared_facts(declaration, context):
+    token = SHARED.set(DeclarationFacts(declaration, context))
+    try:
         # ``Rule.run`` for each rule, inlined: every declaration runs every rule, and most find nothing
         for rule, check in _applicable(context):
             try:
@@ -41,6 +42,8 @@ def check_declaration(declaration: Declaration, context: RuleContext | None = No
                 continue
             if found:
                 violations += rule.violations(found, context)
+    finally:
+        SHARED.reset(token)
     return violations
 
 

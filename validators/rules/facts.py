@@ -2,15 +2,15 @@
 
 A dozen amount and tariff rules each walked the lines, looked up each line's tariff row and
 treatment and assessed the line again (``duties.assessment.line_amounts``): the same work ten
-times per line. ``check_declaration`` now opens a ``shared_facts`` scope for the declaration
-it checks; inside it, ``facts(d, ctx)`` returns the one ``DeclarationFacts`` of that
+times per line. ``check_declaration`` now sets ``SHARED`` to the facts of the declaration it
+checks while it runs the rules; meanwhile ``facts(d, ctx)`` returns the one ``DeclarationFacts`` of that
 declaration and context, computed in one pass over the lines and shared by every rule; a
 line's assessment is worked out the first time a rule compares one of its declared amounts
-with it (most lines declare none), and shared too. Outside a scope (a rule called on its own, as tests do) ``facts`` gives a fresh object: the
+with it (most lines declare none), and shared too. Outside a check (a rule called on its own, as tests do) ``facts`` gives a fresh object: the
 same answers, computed for that call.
 
-The scope lives in a ``ContextVar``, so concurrent checks (threads, tasks) never see each
-other's facts.
+``SHARED`` is a ``ContextVar``, so concurrent checks (threads, tasks) never see each other's
+facts.
 """
 
 from __future__ import annotations
@@ -93,29 +93,15 @@ class DeclarationFacts:
         return found
 
 
-_CURRENT: ContextVar[DeclarationFacts | None] = ContextVar("declaration_facts", default=None)
+SHARED: ContextVar[DeclarationFacts | None] = ContextVar("declaration_facts", default=None)
+"""The facts of the declaration being checked: ``check_declaration`` sets them for the length
+of the check (``SHARED.set`` … ``SHARED.reset``, no scope object per declaration), and every
+rule's ``facts(d, ctx)`` returns them."""
 
 
 def facts(declaration: Declaration, context: RuleContext) -> DeclarationFacts:
     """The shared facts of the declaration being checked, or fresh ones outside a check."""
-    current = _CURRENT.get()
+    current = SHARED.get()
     if current is not None and current.declaration is declaration and current.context is context:
         return current
     return DeclarationFacts(declaration, context)
-
-
-class shared_facts:
-    """Within the block, every rule's ``facts(declaration, context)`` is one object (a class, not a
-    ``contextmanager`` generator: it is entered once per declaration checked)."""
-
-    __slots__ = ("_shared", "_token")
-
-    def __init__(self, declaration: Declaration, context: RuleContext) -> None:
-        self._shared = DeclarationFacts(declaration, context)
-
-    def __enter__(self) -> DeclarationFacts:
-        self._token = _CURRENT.set(self._shared)
-        return self._shared
-
-    def __exit__(self, *_: object) -> None:
-        _CURRENT.reset(self._token)
