@@ -3,11 +3,12 @@
 A dozen amount and tariff rules each walked the lines, looked up each line's tariff row and
 treatment and assessed the line again (``duties.assessment.line_amounts``): the same work ten
 times per line. ``check_declaration`` now sets ``SHARED`` to the facts of the declaration it
-checks while it runs the rules; meanwhile ``facts(d, ctx)`` returns the one ``DeclarationFacts`` of that
-declaration and context, computed in one pass over the lines and shared by every rule; a
-line's assessment is worked out the first time a rule compares one of its declared amounts
-with it (most lines declare none), and shared too. Outside a check (a rule called on its own, as tests do) ``facts`` gives a fresh object: the
-same answers, computed for that call.
+checks while it runs the rules; meanwhile ``facts(d, ctx)`` returns the one
+``DeclarationFacts`` of that declaration and context, computed in one pass over the lines and
+shared by every rule; a line's assessment is worked out the first time a rule compares one of
+its declared amounts with it (most lines declare none), and shared too. Outside a check (a
+rule called on its own, as tests do) ``facts`` gives a fresh object: the same answers,
+computed for that call.
 
 ``SHARED`` is a ``ContextVar``, so concurrent checks (threads, tasks) never see each other's
 facts.
