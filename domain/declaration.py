@@ -19,6 +19,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from domain.decimals import Bounded
 from domain.identifiers import ProgramAccount, TransactionNumber
 
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
@@ -29,9 +30,9 @@ OfficeCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")]
 TariffTreatment = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,3}$")]
 TypeCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{1,2}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=350, strip_whitespace=True)]
-Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)]
-Quantity = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=6)]
-Rate = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
+Money = Annotated[Decimal, Bounded(18, 2, ge=0)]
+Quantity = Annotated[Decimal, Bounded(18, 6, gt=0)]
+Rate = Annotated[Decimal, Bounded(18, 6, ge=0)]
 ChargeCode = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,6}$")]
 GstStatusCode = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,3}$")]
 
@@ -141,7 +142,7 @@ class Invoice(_Model):
     total_amount: Money | None = Field(default=None, description="In the invoice currency.")
     vendor: Vendor
     currency: CurrencyCode
-    exchange_rate: Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=6)] = Field(
+    exchange_rate: Annotated[Decimal, Bounded(18, 6, gt=0)] = Field(
         description="CAD per one unit of the invoice currency."
     )
     direct_shipment_date: dt.date | None = Field(

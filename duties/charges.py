@@ -22,9 +22,9 @@ from functools import cached_property
 from pathlib import Path
 
 from domain.identifiers import is_ascii_digits
+from duties.memo import BoundedMemo
 
 _VERSION_PREFIX = "# reference-version:"
-_FOUND_LIMIT = 65_536
 EXCISE_COLUMNS = ("code", "kind", "name", "basis", "rate", "unit", "source")
 SURTAX_COLUMNS = ("code", "name", "rate", "origins", "hs_prefixes", "valid_from", "source")
 GST_COLUMNS = ("code", "name", "rate", "source")
@@ -84,24 +84,19 @@ class Charges:
 
     def surtax_order(self, hs_code: str, origin: str, on: dt.date) -> SurtaxOrder | None:
         """The order in force on ``on`` that covers the goods (the latest in force when several do)."""
-        candidates = self._orders_by_origin.get(origin)
-        if candidates is None:  # the common case: no order names the origin
+        if origin not in self._orders_by_origin:  # the common case: no order names the origin
             return None
-        key = (hs_code, origin, on)
-        try:
-            return self._found_orders[key]
-        except KeyError:
-            pass
-        if len(self._found_orders) >= _FOUND_LIMIT:  # a run over many dates: start again rather than grow
-            self._found_orders.clear()
-        covering = [order for order in candidates if order.covers(hs_code, origin, on)]
-        found = self._found_orders[key] = max(covering, key=lambda order: order.valid_from, default=None)
-        return found
+        return self._found_orders[(hs_code, origin, on)]
 
     @cached_property
-    def _found_orders(self) -> dict[tuple[str, str, dt.date], SurtaxOrder | None]:
+    def _found_orders(self) -> BoundedMemo[tuple[str, str, dt.date], SurtaxOrder | None]:
         """``surtax_order``'s answers for the origins some order names (asked twice per line)."""
-        return {}
+        return BoundedMemo(self._covering)
+
+    def _covering(self, key: tuple[str, str, dt.date]) -> SurtaxOrder | None:
+        hs_code, origin, on = key
+        covering = [order for order in self._orders_by_origin[origin] if order.covers(hs_code, origin, on)]
+        return max(covering, key=lambda order: order.valid_from, default=None)
 
     @cached_property
     def _orders_by_origin(self) -> dict[str, tuple[SurtaxOrder, ...]]:

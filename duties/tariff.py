@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from domain.identifiers import is_ascii_digits
+from duties.memo import BoundedMemo
 
 DEFAULT_TREATMENT = "*"
 _VERSION_PREFIX = "# tariff-version:"
@@ -29,7 +30,6 @@ _SCOPE_PREFIX = "# tariff-scope:"
 _SCOPES = ("excerpt", "full")
 _FIRST_COLUMNS = ("hs_code", "treatment", "description", "unit", "duty_rate", "excise_rate", "gst_exempt", "valid_from")
 _COLUMNS = (*_FIRST_COLUMNS, "specific_rate", "specific_unit")
-_FOUND_LIMIT = 65_536
 
 
 def normalize_treatment(code: str) -> str:
@@ -69,7 +69,7 @@ class Tariff:
             self._rows[(row.hs_code, row.treatment)].append(row)
         for versions in self._rows.values():
             versions.sort(key=lambda row: row.valid_from, reverse=True)
-        self._found: dict[tuple[str, str, dt.date], TariffRow | None] = {}
+        self._found: BoundedMemo[tuple[str, str, dt.date], TariffRow | None] = BoundedMemo(self._look_up)
         """``row``'s answers: a file's lines name a few HS codes, treatments and release dates."""
 
     @classmethod
@@ -111,19 +111,12 @@ class Tariff:
 
     def row(self, hs_code: str, treatment: str, as_of: dt.date) -> TariffRow | None:
         """The row in force on ``as_of`` for the treatment, else the default row."""
-        key = (hs_code, treatment, as_of)
-        try:
-            return self._found[key]
-        except KeyError:
-            pass
-        if len(self._found) >= _FOUND_LIMIT:  # a run over many dates: start again rather than grow
-            self._found.clear()
-        found = self._found[key] = self._look_up(hs_code, treatment, as_of)
-        return found
+        return self._found[(hs_code, treatment, as_of)]
 
-    def _look_up(self, hs_code: str, treatment: str, as_of: dt.date) -> TariffRow | None:
-        for key in ((hs_code, normalize_treatment(treatment)), (hs_code, DEFAULT_TREATMENT)):
-            for row in self._rows.get(key, ()):
+    def _look_up(self, key: tuple[str, str, dt.date]) -> TariffRow | None:
+        hs_code, treatment, as_of = key
+        for rows_of in ((hs_code, normalize_treatment(treatment)), (hs_code, DEFAULT_TREATMENT)):
+            for row in self._rows.get(rows_of, ()):
                 if row.valid_from <= as_of:
                     return row
         return None

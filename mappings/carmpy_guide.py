@@ -257,7 +257,10 @@ CARMPY_PAYMUL = Guide(
                     ),
                 ),
                 SegmentRule(
-                    "CNT", "2", note="not a field: 6066, when given, must equal the number of SEQ groups (`PAY-NB`)"
+                    "CNT",
+                    "2",
+                    remembered=True,
+                    note="not a field: 6066, when given, must equal the number of SEQ groups (`PAY-NB`)",
                 ),
             )
         ),

@@ -521,6 +521,7 @@ CAD01 = Guide(
                 SegmentRule(
                     "CNT",
                     "5",
+                    remembered=True,
                     values=(
                         Value(
                             "",

@@ -180,7 +180,9 @@ class SegmentRule:
     the rule takes fills the n-th item of the list instead (created when
     missing): a list whose items' parts stand in separate segment groups.
     ``also``: more codes (element, component, code) the segment must carry
-    for the rule to take it (the writer writes them)."""
+    for the rule to take it (the writer writes them). ``remembered``: the walk
+    keeps the last segment the rule took (``Reading.seen``, under
+    ``TAG+QUALIFIER``) for a mapping that reads it itself, as a count."""
 
     tag: str
     qualifier: str = ""
@@ -191,6 +193,7 @@ class SegmentRule:
     nth: bool = False
     also: tuple[tuple[int, int, str], ...] = ()
     repeat: int = 0  # how often the rule may match within its parent (0: no limit)
+    remembered: bool = False
     directory: str = ""  # directory position: "SG5", "SG30/SG41"
     status: str = "C"
     note: str = ""

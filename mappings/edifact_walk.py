@@ -34,12 +34,12 @@ from typing import Any
 
 from diagnostics import Finding
 from mappings.derived import PerObject
-from mappings.edifact_guide import Codec, Guide, SegmentRule, Source, Value, guide_label, source_location
-from mappings.edifact_values import ValueProblem
+from mappings.edifact_guide import Codec, Decimals, Guide, SegmentRule, Source, Value, guide_label, source_location
+from mappings.edifact_values import ValueProblem, parse_decimal
 from parsers.edifact.model import Message, Segment
 
 
-@dataclass
+@dataclass(slots=True)
 class Reading:
     """What ``read_message`` found: the data for the domain model, where each
     field came from, the guide's own findings, the paths already reported
@@ -152,6 +152,7 @@ def _get(obj: Any, path: str) -> Any:
 _RUNTIME: dict[str, Any] = {
     "Finding": Finding,
     "ValueProblem": ValueProblem,
+    "parse_decimal": parse_decimal,
     "source_location": source_location,
     "_unread": _unread,
     "_unexpected": _unexpected,
@@ -316,7 +317,7 @@ class _Compiler:
         code.line(f"frame = frames[{depth}]")
         if rule.repeat:
             code.line(f"frame[3][{node.number}] = frame[3].get({node.number}, 0) + 1")
-        if rule.qualifier:
+        if rule.remembered:
             code.line(f"reading.seen[{rule.tag + '+' + rule.qualifier!r}] = (index, segment)")
         name = rule.target.removesuffix("[]")
         opened = f"(index, {rule.tag!r}, None, None)"
@@ -387,7 +388,10 @@ class _Compiler:
             code.line(f"{_setter(value.path)} = raw", opened)
             return
         code.line("try:", opened)
-        code.line(f"    converted = {code.name(value.codec)}.read(raw, segment, {code.name(value)}, mark)", opened)
+        if type(value.codec) is Decimals:  # a number (most values read): what ``Decimals.read`` does, one call less
+            code.line("    converted = parse_decimal(raw, mark)", opened)
+        else:
+            code.line(f"    converted = {code.name(value.codec)}.read(raw, segment, {code.name(value)}, mark)", opened)
         code.line("except ValueProblem as problem:", opened)
         unread = f"_unread(reading, {code.name(rule)}, {code.name(value)}, {marks!r}, problem, prefix, reference)"
         code.line(f"    {unread}", opened)

@@ -3,20 +3,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import threading
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 
+from domain import Declaration
 from duties import assessment
 from tests.builders import declaration, with_lines
 from validators.rules import RULES, RuleContext, check_declaration
 from validators.rules import facts as facts_module
-from validators.rules.facts import facts, shared_facts
+from validators.rules.facts import SHARED, DeclarationFacts, facts
 
 CONTEXT = RuleContext(today=dt.date(2025, 1, 16))
+
+
+@contextlib.contextmanager
+def _checking(d: Declaration, context: RuleContext) -> Iterator[DeclarationFacts]:
+    """What ``check_declaration`` does around its rules: the declaration's facts shared."""
+    current = DeclarationFacts(d, context)
+    token = SHARED.set(current)
+    try:
+        yield current
+    finally:
+        SHARED.reset(token)
 
 
 def _three_lines_one_wrong():
@@ -55,7 +69,7 @@ def test_the_shared_findings_are_those_of_each_rule_on_its_own() -> None:
 
 def test_facts_belong_to_one_declaration_and_context() -> None:
     d, other = declaration(), declaration(transaction_number="10207003000596")
-    with shared_facts(d, CONTEXT) as current:
+    with _checking(d, CONTEXT) as current:
         assert facts(d, CONTEXT) is current
         assert facts(other, CONTEXT) is not current  # another declaration: computed for the call
         assert facts(d, RuleContext()) is not current  # another context too
@@ -65,7 +79,7 @@ def test_facts_belong_to_one_declaration_and_context() -> None:
 def test_each_thread_sees_its_own_facts() -> None:
     d = declaration()
     seen: list[bool] = []
-    with shared_facts(d, CONTEXT) as current:
+    with _checking(d, CONTEXT) as current:
 
         def elsewhere() -> None:
             seen.append(facts(d, CONTEXT) is current)
@@ -117,11 +131,12 @@ def test_a_treatment_is_found_under_every_spelling_of_its_code() -> None:
 def test_remembered_tariff_rows_are_those_of_the_table_and_the_memory_stays_bounded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from duties import memo
     from duties import tariff as tariff_module
     from validators.reference_data import DEFAULT_DIRECTORY
 
     fresh = tariff_module.Tariff.load(DEFAULT_DIRECTORY / "tariff.csv")
-    monkeypatch.setattr(tariff_module, "_FOUND_LIMIT", 3)
+    monkeypatch.setattr(memo, "LIMIT", 3)
     asked = [
         ("6109100010", "10", dt.date(2025, 1, 15)),
         ("6109100010", "010", dt.date(2025, 1, 15)),
@@ -136,3 +151,23 @@ def test_remembered_tariff_rows_are_those_of_the_table_and_the_memory_stays_boun
     assert first[2] is not None and first[2].treatment == "*"
     assert first[3] is None and first[4] is None
     assert len(fresh._found) <= 3  # started again rather than grown
+
+
+def test_remembered_surtax_orders_are_those_of_the_table_and_the_memory_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from duties import memo
+    from duties.charges import Charges
+    from validators.reference_data import DEFAULT_DIRECTORY
+
+    fresh = Charges.load(DEFAULT_DIRECTORY)
+    [order, *_] = fresh.surtax_orders
+    origin, prefix = sorted(order.origins)[0], order.hs_prefixes[0]
+    hs_code = prefix.ljust(10, "0")
+    monkeypatch.setattr(memo, "LIMIT", 2)
+    days = [order.valid_from - dt.timedelta(days=1), order.valid_from, order.valid_from + dt.timedelta(days=400)]
+    first = [fresh.surtax_order(hs_code, origin, day) for day in days]
+    again = [fresh.surtax_order(hs_code, origin, day) for day in reversed(days)]
+    assert first == list(reversed(again))
+    assert first[0] is None and first[1] is not None and first[2] is not None
+    assert len(fresh._found_orders) <= 2  # started again rather than grown

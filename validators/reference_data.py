@@ -37,6 +37,7 @@ from pathlib import Path
 from domain.identifiers import is_ascii_digits
 from domain.payment import DEFAULT_CALENDAR, BillingCalendar
 from duties.charges import Charges
+from duties.memo import BoundedMemo
 from duties.tariff import Tariff, normalize_treatment
 
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "fixtures" / "reference"
@@ -141,8 +142,15 @@ class ExchangeRates:
     def __init__(self, rows: dict[str, list[tuple[dt.date, Decimal]]]) -> None:
         self._rows = {currency: sorted(values) for currency, values in rows.items()}
         self._days = {currency: [day for day, _ in values] for currency, values in self._rows.items()}
+        self._found: BoundedMemo[tuple[str, dt.date], Decimal | None] = BoundedMemo(self._look_up)
+        """``rate``'s answers: a file's invoices name a few currencies and dates, each asked by
+        two rules (``AMT-FX``, ``AMT-FXD``)."""
 
     def rate(self, currency: str, on: dt.date) -> Decimal | None:
+        return self._found[(currency, on)]
+
+    def _look_up(self, key: tuple[str, dt.date]) -> Decimal | None:
+        currency, on = key
         if currency == "CAD":
             return _ONE
         rows = self._rows.get(currency)

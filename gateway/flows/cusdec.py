@@ -59,8 +59,9 @@ class CusdecHandler:
         not already reported that position with that code); the result is what
         phase 2 needs, or None when the message is syntactically rejected."""
         mapping = map_cusdec(message, decimal)
-        reported = {position_key(f) for f in syntax}
-        syntax.extend(f for f in mapping.findings if position_key(f) not in reported)
+        if mapping.findings:  # most messages have none
+            reported = {position_key(f) for f in syntax}
+            syntax.extend(f for f in mapping.findings if position_key(f) not in reported)
         declaration = mapping.declaration
         if declaration is not None:
             document.reference = declaration.reference
@@ -196,4 +197,4 @@ def position_key(finding: Finding) -> tuple[str, int | None, int | None, int | N
 
 def rejecting(findings: list[Finding]) -> bool:
     """Errors reject a declaration; warnings travel with it."""
-    return any(f.severity is Severity.ERROR for f in findings)
+    return any(f.severity is Severity.ERROR for f in findings) if findings else False  # most have none

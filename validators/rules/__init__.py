@@ -9,6 +9,7 @@ from __future__ import annotations
 from domain import Declaration
 from validators.rules.base import (
     COMPATIBLE_CONTEXT,
+    Check,
     ContextUnavailable,
     DelegationLookup,
     HistoryLookup,
@@ -20,7 +21,7 @@ from validators.rules.base import (
     accounting_due_date,
     payment_due_date,
 )
-from validators.rules.facts import shared_facts
+from validators.rules.facts import SHARED, DeclarationFacts
 from validators.rules.registry import RULES
 
 
@@ -31,29 +32,33 @@ def check_declaration(declaration: Declaration, context: RuleContext | None = No
     """
     context = context if context is not None else COMPATIBLE_CONTEXT
     violations: list[Violation] = []
-    with shared_facts(declaration, context):
+    token = SHARED.set(DeclarationFacts(declaration, context))
+    try:
         # ``Rule.run`` for each rule, inlined: every declaration runs every rule, and most find nothing
-        for rule in _applicable(context):
+        for rule, check in _applicable(context):
             try:
-                found = rule.check(declaration, context)
+                found = check(declaration, context)
             except ContextUnavailable:
                 continue
             if found:
                 violations += rule.violations(found, context)
+    finally:
+        SHARED.reset(token)
     return violations
 
 
-_last_applicable: tuple[RuleContext, list[Rule[Declaration]]] | None = None
+_last_applicable: tuple[RuleContext, list[tuple[Rule[Declaration], Check[Declaration]]]] | None = None
 
 
-def _applicable(context: RuleContext) -> list[Rule[Declaration]]:
-    """The rules that apply in ``context``, in catalogue order; worked out once for the context
-    a flow checks all its declarations in (one entry: a tuple read at once, safe across threads)."""
+def _applicable(context: RuleContext) -> list[tuple[Rule[Declaration], Check[Declaration]]]:
+    """The rules that apply in ``context``, in catalogue order, each with its check; worked out
+    once for the context a flow checks all its declarations in (one entry: a tuple read at once,
+    safe across threads)."""
     global _last_applicable
     last = _last_applicable
     if last is not None and last[0] is context:
         return last[1]
-    rules = [rule for rule in RULES if rule.applies(context)]
+    rules = [(rule, rule.check) for rule in RULES if rule.applies(context)]
     _last_applicable = (context, rules)
     return rules
 

@@ -20,17 +20,12 @@ from validators.rules.facts import facts
 _ZERO = Decimal("0.00")
 
 
-def _assessed(d: Declaration, ctx: RuleContext) -> list[tuple[int, DeclarationLine, TariffRow, LineAmounts]]:
-    """Lines the gateway can assess (known treatment, HS row in force), with the assessment."""
-    return facts(d, ctx).assessed
-
-
 def hs_in_tariff(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for fact in facts(d, ctx).line_facts:
-        if fact.row is not None:
+    for index, line, row, _ in facts(d, ctx).line_facts:
+        if row is not None:
             continue
-        index, line, tariff = fact.index, fact.line, ctx.ref.tariff
+        tariff = ctx.ref.tariff
         listed = tariff.first_listed(line.hs_code)
         if listed is not None:
             problem = (
@@ -50,9 +45,8 @@ def hs_in_tariff(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
 
 def treatment_known(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for fact in facts(d, ctx).line_facts:
-        index, line = fact.index, fact.line
-        if fact.treatment is None:
+    for index, line, _, treatment in facts(d, ctx).line_facts:
+        if treatment is None:
             found.append(
                 (
                     f"lines[{index}].tariff_treatment",
@@ -67,8 +61,7 @@ def treatment_known(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
 
 def treatment_for_origin(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for fact in facts(d, ctx).line_facts:
-        index, line, info = fact.index, fact.line, fact.treatment
+    for index, line, _, info in facts(d, ctx).line_facts:
         origin = line.country_of_origin
         if info is None or info.allows(origin):
             continue
@@ -116,10 +109,10 @@ def direct_shipment_declared(d: Declaration, ctx: RuleContext) -> list[tuple[str
     invoice's issue date and the release date (the goods shipped in between), or when the
     invoice has no issue date either (nothing bounds the date)."""
     found: list[tuple[str, str]] = []
+    rates = facts(d, ctx).ref.exchange_rates
     for index, invoice in enumerate(d.invoices):
         if invoice.direct_shipment_date is not None or invoice.currency == "CAD":
             continue
-        rates = ctx.ref.exchange_rates
         at_release = rates.rate(invoice.currency, d.release_date)
         issued = invoice.issue_date
         if at_release is None or (issued is not None and rates.rate(invoice.currency, issued) == at_release):
@@ -154,12 +147,12 @@ def _invoice_name(d: Declaration, index: int) -> str:
     return f"invoice {d.invoices[index].number}: " if len(d.invoices) > 1 else ""
 
 
-def value_for_duty(d: Declaration, _: RuleContext) -> list[tuple[str, str] | tuple[str, str, Severity]]:
+def value_for_duty(d: Declaration, ctx: RuleContext) -> list[tuple[str, str] | tuple[str, str, Severity]]:
     """VFD = invoice amount × its invoice's rate + additions − deductions (Customs Act s.48,
     D13-4-3). An error when the line declares its additions or deductions; otherwise a
     warning: the difference may be adjustments the file does not declare."""
     found: list[tuple[str, str] | tuple[str, str, Severity]] = []
-    for index, (invoice, line) in enumerate(d.line_invoices()):
+    for index, (invoice, line) in enumerate(facts(d, ctx).line_invoices):
         if line.invoice_amount is None:
             continue
         converted = to_cents(line.invoice_amount * invoice.exchange_rate)
@@ -201,7 +194,7 @@ def value_for_duty(d: Declaration, _: RuleContext) -> list[tuple[str, str] | tup
 
 def duty_rate(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for index, line, row, _ in _assessed(d, ctx):
+    for index, line, row in facts(d, ctx).assessable:
         if line.duty_rate is not None and line.duty_rate != row.duty_rate:
             found.append(
                 (
@@ -218,8 +211,8 @@ def duty_rate(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
 
 def customs_duty(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for index, line, row, assessed in _assessed(d, ctx):
-        if line.customs_duty is not None and line.customs_duty != assessed.customs_duty:
+    for index, line, row, assessed in facts(d, ctx).assessed_declaring("customs_duty"):
+        if line.customs_duty != assessed.customs_duty:
             found.append(
                 (
                     f"lines[{index}].customs_duty",
@@ -246,7 +239,7 @@ def specific_unit(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     """A specific rate is per unit: the quantity must be in that unit (CBSA does not convert), and a
     declared specific rate and unit must be the tariff's."""
     found: list[tuple[str, str]] = []
-    for index, line, row, _ in _assessed(d, ctx):
+    for index, line, row in facts(d, ctx).assessable:
         if row.specific_rate is not None and line.unit != row.specific_unit:
             treatment = ctx.ref.treatment_label(line.tariff_treatment)
             found.append(
@@ -280,8 +273,8 @@ def specific_unit(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
 
 def excise_tax(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for index, line, row, assessed in _assessed(d, ctx):
-        if line.excise_tax is not None and line.excise_tax != assessed.excise_tax:
+    for index, line, row, assessed in facts(d, ctx).assessed_declaring("excise_tax"):
+        if line.excise_tax != assessed.excise_tax:
             coded = [f"excise tax {c.code} {c.amount}" for c in assessed.excise if c.kind == "tax"]
             formula = " + ".join(coded) if coded else f"{row.excise_rate} % × value for duty {assessed.value_for_duty}"
             found.append(
@@ -399,8 +392,8 @@ def gst_status(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
 
 def value_for_tax(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for index, line, _, assessed in _assessed(d, ctx):
-        if line.value_for_tax is not None and line.value_for_tax != assessed.value_for_tax:
+    for index, line, _, assessed in facts(d, ctx).assessed_declaring("value_for_tax"):
+        if line.value_for_tax != assessed.value_for_tax:
             found.append(
                 (
                     f"lines[{index}].value_for_tax",
@@ -430,8 +423,8 @@ def _value_for_tax_formula(assessed: LineAmounts) -> str:
 
 def gst(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for index, line, row, assessed in _assessed(d, ctx):
-        if line.gst is None or line.gst == assessed.gst:
+    for index, line, row, assessed in facts(d, ctx).assessed_declaring("gst"):
+        if line.gst == assessed.gst:
             continue
         pointer = f"lines[{index}].gst"
         rate = gst_rate(line, row, ctx.ref.charges)

@@ -64,8 +64,9 @@ def accounted_in_time(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]
     found: list[tuple[str, str]] = []
     if d.function is not DeclarationFunction.ORIGINAL:
         return found
-    due, why = accounting_deadline(d, ctx.ref)
-    today = facts(d, ctx).filing_date
+    shared = facts(d, ctx)
+    due, why = accounting_deadline(d, shared.ref)
+    today = shared.filing_date
     if today > due:
         found.append(
             (

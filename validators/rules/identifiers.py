@@ -115,14 +115,15 @@ def cargo_control_number(d: Declaration, _: RuleContext) -> list[tuple[str, str]
 
 def countries_known(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    countries = ctx.ref.countries
+    shared = facts(d, ctx)
+    countries = shared.ref.countries
     for index, invoice in enumerate(d.invoices):
         country = invoice.vendor.country
         if country is not None and country not in countries:
             found.append(
                 (f"invoices[{index}].vendor.country", f"vendor country {country} is not an ISO 3166 country code")
             )
-    for index, line in enumerate(facts(d, ctx).lines):
+    for index, line in enumerate(shared.lines):
         if line.country_of_origin not in countries:
             found.append(
                 (
@@ -148,8 +149,9 @@ def currency_known(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
 
 def units_known(d: Declaration, ctx: RuleContext) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    units = ctx.ref.units
-    for index, line in enumerate(facts(d, ctx).lines):
+    shared = facts(d, ctx)
+    units = shared.ref.units
+    for index, line in enumerate(shared.lines):
         if line.unit not in units:
             found.append(
                 (
