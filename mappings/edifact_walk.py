@@ -169,12 +169,14 @@ with a trailing dot (``""`` for the root), the list item it belongs to
 (``lines[0]``; ``""`` for the message, ``UNS+D`` after an UNS) and, when one of
 its rules may match only so often, how often each did (by the rule's place)."""
 
-Handler = Callable[[Segment, int, list[Frame], Reading, list[Take], str, str], "State"]
+Handler = Callable[[Segment, int, list[Frame], Reading, list[Take], str, str], "State | None"]
 """Reads one segment in one state: (segment, its position, the open groups,
-the reading, its takes, the decimal mark, the message reference) → the next state."""
+the reading, its takes, the decimal mark, the message reference) → the next state,
+or None when no rule of an open group takes it."""
 
 State = dict[str | None, Handler]
-"""A state's handlers by tag; ``None``: what is done with a segment of a tag no rule of an open group takes."""
+"""A state's handlers by tag; ``None``: what is done with a segment no rule of an open group takes (it
+returns the state)."""
 
 
 def read_message(guide: Guide, message: Message, decimal_mark: str = ".") -> Reading:
@@ -193,7 +195,9 @@ def read_message(guide: Guide, message: Message, decimal_mark: str = ".") -> Rea
             handler = state[segment.tag]
         except KeyError:  # a tag no rule of an open group takes
             handler = state[None]
-        state = handler(segment, index, frames, reading, takes, decimal_mark, reference)
+        state = handler(segment, index, frames, reading, takes, decimal_mark, reference) or state[None](
+            segment, index, frames, reading, takes, decimal_mark, reference
+        )
     return reading
 
 
@@ -358,7 +362,7 @@ class _Compiler:
             candidates = [
                 (depth, node) for depth in range(len(shape), -1, -1) for node in levels[depth] if node.rule.tag == tag
             ]
-            handlers[tag] = self._write_handler(f"{name}_{number}", section, shape, candidates, unmatched)
+            handlers[tag] = self._write_handler(f"{name}_{number}", section, shape, candidates)
         skip = f"{name}_skip"
         self.source.append(f"def {skip}({_ARGS}):\n    return {name}")
         handlers.update({"UNH": skip, "UNT": skip, "UNS": "_uns", None: unmatched})
@@ -378,11 +382,10 @@ class _Compiler:
     # one tag in one state ---------------------------------------------------------------------
 
     def _write_handler(
-        self, name: str, section: int, shape: tuple[_Node, ...], candidates: list[tuple[int, _Node]], unmatched: str
+        self, name: str, section: int, shape: tuple[_Node, ...], candidates: list[tuple[int, _Node]]
     ) -> str:
-        """The function reading a segment of one tag in one state (``unmatched`` when no
-        rule takes it); states whose function would read the same (the same rules
-        tried, the same states next) share it."""
+        """The function reading a segment of one tag in one state; states whose
+        function would read the same (the same rules tried, the same states next) share it."""
         code = _Code(self.namespace)
         code.indent = 1
         code.line("elements = segment.elements")
@@ -407,7 +410,7 @@ class _Compiler:
                 break
             code.indent -= 1
         else:
-            code.line(f"return {unmatched}({_ARGS})")
+            code.line("return None")
         body = code.text()
         shared = self.handlers.get(body)
         if shared is None:
