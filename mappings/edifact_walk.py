@@ -237,9 +237,12 @@ def _same_as(
     reading: Reading, value: Value, raw: str, obj: dict[str, Any], prefix: str, source: Source, reference: str
 ) -> None:
     """A code compared with a field already read, of the group's object, else of the root (``Value.same_as``)."""
-    owner, at = (obj, prefix) if _get(obj, value.same_as) is not None else (reading.data, "")
-    expected = _get(owner, value.same_as)
-    if not (expected and raw and raw != expected):
+    if not raw:
+        return
+    expected, at = _get(obj, value.same_as), prefix
+    if expected is None:
+        expected, at = _get(reading.data, value.same_as), ""
+    if not expected or raw == expected:
         return
     message = value.mismatch.format(value=raw, expected=expected)
     reading.failed.add(at + value.same_as)
@@ -374,8 +377,10 @@ class _Compiler:
         self.source.append(
             f"def _uns({_ARGS}):\n"
             "    code = segment.get(1)\n"
-            "    reading.seen[f'UNS+{code}'] = (index, segment)\n"
-            "    frames[:] = [(frames[0][0], '', f'UNS+{code}', {})]\n"
+            "    item = f'UNS+{code}'\n"
+            "    reading.seen[item] = (index, segment)\n"
+            "    del frames[1:]\n"
+            "    frames[0] = (frames[0][0], '', item, {})\n"
             f"    return _sections.get(code, {last})"
         )
 
@@ -462,7 +467,8 @@ class _Compiler:
     def _write_value(self, code: _Code, rule: SegmentRule, value: Value) -> None:
         element, component = value.element - 1, (value.component or 1) - 1
         if value.joined:
-            code.line(f"raw = ' '.join([part for part in {code.parts(element)}[{component}:] if part])")
+            parts = code.parts(element) + (f"[{component}:]" if component else "")
+            code.line(f"raw = ' '.join(filter(None, {parts}))")
         else:
             code.line(f"raw = {code.text_at(element, component)}")
         where = (value.element, None if value.joined and value.component == 1 else value.component)
