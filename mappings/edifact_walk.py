@@ -33,14 +33,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from diagnostics import Finding
 from mappings.derived import PerObject
 from mappings.edifact_guide import Codec, Decimals, Guide, SegmentRule, Source, Value, guide_label, source_location
 from mappings.edifact_values import ValueProblem, parse_decimal
 from parsers.edifact.model import Message, Segment
-
 
 Take = tuple[str, str, int, Segment, "_Plan | None"]
 """A segment the walk read: the list item it belongs to (``lines[0]``; ``""``
@@ -195,9 +194,9 @@ def read_message(guide: Guide, message: Message, decimal_mark: str = ".") -> Rea
             handler = state[segment.tag]
         except KeyError:  # a tag no rule of an open group takes
             handler = state[None]
-        state = handler(segment, index, frames, reading, takes, decimal_mark, reference) or state[None](
-            segment, index, frames, reading, takes, decimal_mark, reference
-        )
+        state = handler(segment, index, frames, reading, takes, decimal_mark, reference) or cast(
+            "State", state[None](segment, index, frames, reading, takes, decimal_mark, reference)
+        )  # a state's unmatched handler returns the state
     return reading
 
 
@@ -498,7 +497,9 @@ class _Compiler:
         else:
             code.line(f"    converted = {code.name(value.codec)}.read(raw, segment, {code.name(value)}, mark)", opened)
         code.line("except ValueProblem as problem:", opened)
-        unread = f"_unread(reading, {code.name(rule)}, {code.name(value)}, {marks!r}, problem, prefix, {source}, reference)"
+        unread = (
+            f"_unread(reading, {code.name(rule)}, {code.name(value)}, {marks!r}, problem, prefix, {source}, reference)"
+        )
         code.line(f"    {unread}", opened)
         code.line("else:", opened)
         code.line("    if converted is not None:", opened)
