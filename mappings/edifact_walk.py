@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 from diagnostics import Finding
@@ -48,22 +48,21 @@ its position, the segment, and the plan of the rule that took it (None: no rule
 of an open group took it)."""
 
 
-@dataclass(slots=True)
 class Reading:
     """What ``read_message`` found: the data for the domain model, the
     segments read (``takes``; read ``sources`` and ``layout`` from them once the
     walk is done), the guide's own findings and the paths already reported
     (pydantic need not repeat them)."""
 
-    data: dict[str, Any]
-    takes: list[Take] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    failed: set[str] = field(default_factory=set)
-    seen: dict[str, tuple[int, Segment]] = field(default_factory=dict)  # "UNS+D" / "CNT+5" … → its last segment
-    nth: dict[int, int] = field(default_factory=dict)  # an ``nth`` rule's place in the guide → the last item it filled
-    sources: Sources = field(init=False)
+    __slots__ = ("data", "takes", "findings", "failed", "seen", "nth", "sources")
 
-    def __post_init__(self) -> None:
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.takes: list[Take] = []
+        self.findings: list[Finding] = []
+        self.failed: set[str] = set()
+        self.seen: dict[str, tuple[int, Segment]] = {}  # "UNS+D" / "CNT+5" … → its last segment
+        self.nth: dict[int, int] = {}  # an ``nth`` rule's place in the guide → the last item it filled
         self.sources = Sources(self.takes)
 
     @property
@@ -183,8 +182,10 @@ def read_message(guide: Guide, message: Message, decimal_mark: str = ".") -> Rea
     sections' rules fill are there even when empty (a CUSDEC without lines has
     ``lines == []``, which the domain model then refuses)."""
     walk: _Walk = _WALKS.derive(guide, _compile)
-    data: dict[str, Any] = {name: [] for name in walk.lists}
-    reading = Reading(data=data)
+    data: dict[str, Any] = {}
+    for name in walk.lists:
+        data[name] = []
+    reading = Reading(data)
     takes = reading.takes
     frames: list[Frame] = [(data, "", "", {})]
     reference = message.reference
