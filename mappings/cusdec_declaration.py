@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +48,7 @@ class MappingResult:
 
     declaration: Declaration | None
     findings: list[Finding]
-    sources: dict[str, Source]
+    sources: Mapping[str, Source]  # worked out when first asked (``edifact_walk.Sources``)
     message_ref: str
 
     def locate(self, path: str | None) -> Location:

@@ -20,17 +20,20 @@ not a search through the open groups and a loop over each rule's values.
 The source is compiled with ``compile`` (as ``dataclasses`` does); what it
 may not write as a literal (codecs, values, rules) it names in its globals.
 
-Every value read remembers the segment, element and component it came from,
-so that any later error about the field can be placed; ``Reading`` holds what
-a walk found.
+Every value read can say the segment, element and component it came from,
+so that any later error about the field can be placed. The walk does not write
+that down value by value: it records each segment it reads (its position, the
+list item and object it filled, the rule that took it), and ``Sources`` works
+out the fields' sources from those records when first asked (most messages
+have no finding to place). ``Reading`` holds what a walk found.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
 
 from diagnostics import Finding
 from mappings.derived import PerObject
@@ -38,21 +41,124 @@ from mappings.edifact_guide import Codec, Decimals, Guide, SegmentRule, Source, 
 from mappings.edifact_values import ValueProblem, parse_decimal
 from parsers.edifact.model import Message, Segment
 
+Take = tuple[str, str, int, Segment, "_Plan | None"]
+"""A segment the walk read: the list item it belongs to (``lines[0]``; ``""``
+for the message), the domain path of the object it filled with a trailing dot,
+its position, the segment, and the plan of the rule that took it (None: no rule
+of an open group took it)."""
 
-@dataclass(slots=True)
+
 class Reading:
-    """What ``read_message`` found: the data for the domain model, where each
-    field came from, the guide's own findings, the paths already reported
-    (pydantic need not repeat them), and the (position, tag) of each segment a
-    rule took, per list item (``lines[0]`` …) and for the message."""
+    """What ``read_message`` found: the data for the domain model, the
+    segments read (``takes``; read ``sources`` and ``layout`` from them once the
+    walk is done), the guide's own findings and the paths already reported
+    (pydantic need not repeat them)."""
 
-    data: dict[str, Any]
-    sources: dict[str, Source] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
-    failed: set[str] = field(default_factory=set)
-    layout: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
-    seen: dict[str, tuple[int, Segment]] = field(default_factory=dict)  # "UNS+D" / "CNT+5" … → its last segment
-    nth: dict[int, int] = field(default_factory=dict)  # an ``nth`` rule's place in the guide → the last item it filled
+    __slots__ = ("data", "takes", "findings", "failed", "seen", "nth", "sources")
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.takes: list[Take] = []
+        self.findings: list[Finding] = []
+        self.failed: set[str] = set()
+        self.seen: dict[str, tuple[int, Segment]] = {}  # "UNS+D" / "CNT+5" … → its last segment
+        self.nth: dict[int, int] = {}  # an ``nth`` rule's place in the guide → the last item it filled
+        self.sources = Sources(self.takes)
+
+    @property
+    def layout(self) -> dict[str, list[tuple[int, str]]]:
+        """The (position, tag) of each segment of the message (UNH first), per list item
+        (``lines[0]`` …) and for the message (``""``): those no rule took too."""
+        layout: dict[str, list[tuple[int, str]]] = {"": [(1, "UNH")]}
+        for item, _prefix, index, segment, _plan in self.takes:
+            layout.setdefault(item, []).append((index, segment.tag))
+        return layout
+
+
+class _Plan:
+    """What a rule's take says of the sources: the object or item it opens
+    (``opens``: "object", "item" or ""), and per value it reads into a field
+    (position, ``repeats``, ``only_if_given``, the fields it fills)."""
+
+    __slots__ = ("tag", "opens", "values")
+
+    def __init__(self, rule: SegmentRule) -> None:
+        self.tag = rule.tag
+        self.opens = "" if not rule.target else "item" if rule.target.endswith("[]") else "object"
+        self.values = tuple(
+            (_where(value), value, value.codec.fills or (value.path,))
+            for value in rule.values
+            if value.is_read and not value.expect and not value.same_as
+        )
+
+
+def _where(value: Value) -> tuple[int, int | None]:
+    """The element and component a value's source names (a whole joined element: no component)."""
+    return value.element, None if value.joined and value.component == 1 else value.component
+
+
+class Sources(Mapping[str, Source]):
+    """Where each field of a reading came from (domain path → source), worked
+    out from the walk's takes, in the order the walk read them, when first asked."""
+
+    __slots__ = ("_takes", "_made")
+
+    def __init__(self, takes: list[Take]) -> None:
+        self._takes = takes
+        self._made: dict[str, Source] | None = None
+
+    def __getitem__(self, path: str) -> Source:
+        return self._sources()[path]
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._sources()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sources())
+
+    def __len__(self) -> int:
+        return len(self._sources())
+
+    def _sources(self) -> dict[str, Source]:
+        made = self._made
+        if made is None:
+            made = self._made = _work_out(self._takes)
+        return made
+
+
+def _work_out(takes: list[Take]) -> dict[str, Source]:
+    """The sources the takes give, as the walk would have written them one by one."""
+    sources: dict[str, Source] = {}
+    repeated: dict[str, int] = {}  # a ``repeats`` list's path → its items so far
+    for _item, prefix, index, segment, plan in takes:
+        if plan is None:
+            continue
+        tag = plan.tag
+        if plan.opens == "object":
+            sources[prefix[:-1]] = (index, tag, None, None)
+        elif plan.opens == "item":
+            sources.setdefault(prefix[:-1], (index, tag, None, None))
+        for (element, component), value, marks in plan.values:
+            source = (index, tag, element, component)
+            if value.repeats:
+                path = prefix + value.path
+                count = repeated.get(path, 0)
+                repeated[path] = count + 1
+                sources[f"{path}[{count}]"] = source
+                continue
+            if value.only_if_given and not _given(segment, value):
+                continue
+            for mark in marks:
+                sources[prefix + mark] = source
+    return sources
+
+
+def _given(segment: Segment, value: Value) -> bool:
+    """Whether the segment has text where ``value`` reads (from its component on, when joined)."""
+    elements = segment.elements
+    parts = elements[value.element - 1] if len(elements) >= value.element else ()
+    start = (value.component or 1) - 1
+    return any(parts[start:]) if value.joined else len(parts) > start and bool(parts[start])
 
 
 Frame = tuple[dict[str, Any], str, str, dict[int, int] | None]
@@ -61,13 +167,14 @@ with a trailing dot (``""`` for the root), the list item it belongs to
 (``lines[0]``; ``""`` for the message, ``UNS+D`` after an UNS) and, when one of
 its rules may match only so often, how often each did (by the rule's place)."""
 
-Handler = Callable[[Segment, int, list[Frame], Reading, dict[str, Source], dict[str, Any], str, str], "State | None"]
+Handler = Callable[[Segment, int, list[Frame], Reading, list[Take], str, str], "State | None"]
 """Reads one segment in one state: (segment, its position, the open groups,
-the reading, its sources, its layout, the decimal mark, the message
-reference) → the next state, or None when no rule of an open group takes it."""
+the reading, its takes, the decimal mark, the message reference) → the next state,
+or None when no rule of an open group takes it."""
 
 State = dict[str | None, Handler]
-"""A state's handlers by tag; ``None``: what is done with a segment no rule of an open group takes."""
+"""A state's handlers by tag; ``None``: what is done with a segment no rule of an open group takes (it
+returns the state)."""
 
 
 def read_message(guide: Guide, message: Message, decimal_mark: str = ".") -> Reading:
@@ -75,24 +182,22 @@ def read_message(guide: Guide, message: Message, decimal_mark: str = ".") -> Rea
     sections' rules fill are there even when empty (a CUSDEC without lines has
     ``lines == []``, which the domain model then refuses)."""
     walk: _Walk = _WALKS.derive(guide, _compile)
-    data: dict[str, Any] = {name: [] for name in walk.lists}
-    reading = Reading(data=data)
-    sources, layout = reading.sources, reading.layout
-    layout[""] = [(1, "UNH")]
+    data: dict[str, Any] = {}
+    for name in walk.lists:
+        data[name] = []
+    reading = Reading(data)
+    takes = reading.takes
     frames: list[Frame] = [(data, "", "", {})]
     reference = message.reference
     state = walk.start
     for index, segment in enumerate(message.segments, start=1):
-        handler = state.get(segment.tag)
-        after = (
-            None
-            if handler is None
-            else handler(segment, index, frames, reading, sources, layout, decimal_mark, reference)
-        )
-        if after is None:
-            state[None](segment, index, frames, reading, sources, layout, decimal_mark, reference)
-        else:
-            state = after
+        try:
+            handler = state[segment.tag]
+        except KeyError:  # a tag no rule of an open group takes
+            handler = state[None]
+        state = handler(segment, index, frames, reading, takes, decimal_mark, reference) or cast(
+            "State", state[None](segment, index, frames, reading, takes, decimal_mark, reference)
+        )  # a state's unmatched handler returns the state
     return reading
 
 
@@ -106,6 +211,7 @@ def _unread(
     marks: tuple[str, ...],
     problem: ValueProblem,
     prefix: str,
+    source: Source,
     reference: str,
 ) -> None:
     """Record that the codec of ``value`` could not read its text: the finding, at the value's source."""
@@ -115,7 +221,6 @@ def _unread(
         text = f"{value.problem_prefix}: {problem}"
     else:
         text = f"{guide_label(rule, value, prefix + value.path)}: {problem}"
-    source = reading.sources[prefix + marks[0]]
     reading.findings.append(Finding(problem.code, text, source_location(reference, source)))
     reading.failed.update(prefix + name for name in marks)
 
@@ -132,9 +237,12 @@ def _same_as(
     reading: Reading, value: Value, raw: str, obj: dict[str, Any], prefix: str, source: Source, reference: str
 ) -> None:
     """A code compared with a field already read, of the group's object, else of the root (``Value.same_as``)."""
-    owner, at = (obj, prefix) if _get(obj, value.same_as) is not None else (reading.data, "")
-    expected = _get(owner, value.same_as)
-    if not (expected and raw and raw != expected):
+    if not raw:
+        return
+    expected, at = _get(obj, value.same_as), prefix
+    if expected is None:
+        expected, at = _get(reading.data, value.same_as), ""
+    if not expected or raw == expected:
         return
     message = value.mismatch.format(value=raw, expected=expected)
     reading.failed.add(at + value.same_as)
@@ -176,7 +284,7 @@ class _Node:
         self.group = tuple(_Node(child, numbers) for child in rule.group)
 
 
-_ARGS = "segment, index, frames, reading, sources, layout, mark, reference"
+_ARGS = "segment, index, frames, reading, takes, mark, reference"
 
 
 @dataclass(frozen=True)
@@ -205,15 +313,13 @@ class _Compiler:
         self.states: dict[tuple[int, tuple[int, ...]], str] = {}  # (section, open nodes' numbers) → its name
         self.tables: dict[str, dict[str | None, str]] = {}  # a state's name → its handlers' names by tag
         self.handlers: dict[str, str] = {}  # a handler's body → its name
+        self.plans: dict[int, _Plan] = {}  # a rule's id → its plan
         self.pending: list[tuple[str, int, tuple[_Node, ...]]] = []
         starts = [self._state(number, ()) for number in range(len(self.sections))]
         while self.pending:
             self._write_state(*self.pending.pop())
         by_code = {section.opened_by: start for section, start in zip(guide.sections, starts, strict=True)}
         self._write_uns(by_code, starts[-1])
-        self.source.append(
-            f"def _unmatched({_ARGS}):\n    layout.setdefault(frames[-1][2], []).append((index, segment.tag))"
-        )
         name = "/".join(guide.identifier)
         for source in self.source:  # one at a time: compiling all at once held megabytes of syntax tree
             exec(compile(source, f"<guide walk {name}>", "exec"), self.namespace)
@@ -238,21 +344,28 @@ class _Compiler:
         """The state's handler of each tag its open groups take, and of the segments they do not."""
         levels = [self.sections[section], *(node.group for node in shape)]  # the open groups' rules, outermost first
         tags = dict.fromkeys(node.rule.tag for level in levels for node in level)
+        unmatched = f"{name}_unmatched"
+        if not shape and self.strict[section]:  # before the section's first group
+            self.namespace[f"{unmatched}_text"] = self.strict[section]
+            self.source.append(
+                f"def {unmatched}({_ARGS}):\n"
+                "    where = source_location(reference, (index, segment.tag, None, None))\n"
+                f"    reading.findings.append(Finding('14', {unmatched}_text.format(tag=segment.tag), where))\n"
+                f"    return {name}"
+            )
+        else:  # recorded in the open group's item, for the layout
+            self.source.append(
+                f"def {unmatched}({_ARGS}):\n"
+                "    frame = frames[-1]\n"
+                "    takes.append((frame[2], frame[1], index, segment, None))\n"
+                f"    return {name}"
+            )
         handlers: dict[str | None, str] = {}
         for number, tag in enumerate(tags):
             candidates = [
                 (depth, node) for depth in range(len(shape), -1, -1) for node in levels[depth] if node.rule.tag == tag
             ]
             handlers[tag] = self._write_handler(f"{name}_{number}", section, shape, candidates)
-        unmatched = "_unmatched"
-        if not shape and self.strict[section]:  # before the section's first group
-            unmatched = f"_strict{section}"
-            self.namespace[f"{unmatched}_text"] = self.strict[section]
-            self.source.append(
-                f"def {unmatched}({_ARGS}):\n"
-                "    where = source_location(reference, (index, segment.tag, None, None))\n"
-                f"    reading.findings.append(Finding('14', {unmatched}_text.format(tag=segment.tag), where))"
-            )
         skip = f"{name}_skip"
         self.source.append(f"def {skip}({_ARGS}):\n    return {name}")
         handlers.update({"UNH": skip, "UNT": skip, "UNS": "_uns", None: unmatched})
@@ -264,8 +377,10 @@ class _Compiler:
         self.source.append(
             f"def _uns({_ARGS}):\n"
             "    code = segment.get(1)\n"
-            "    reading.seen[f'UNS+{code}'] = (index, segment)\n"
-            "    frames[:] = [(frames[0][0], '', f'UNS+{code}', {})]\n"
+            "    item = f'UNS+{code}'\n"
+            "    reading.seen[item] = (index, segment)\n"
+            "    del frames[1:]\n"
+            "    frames[0] = (frames[0][0], '', item, {})\n"
             f"    return _sections.get(code, {last})"
         )
 
@@ -320,14 +435,11 @@ class _Compiler:
         if rule.remembered:
             code.line(f"reading.seen[{rule.tag + '+' + rule.qualifier!r}] = (index, segment)")
         name = rule.target.removesuffix("[]")
-        opened = f"(index, {rule.tag!r}, None, None)"
         if not rule.target:
             code.line("obj, prefix, item = frame[0], frame[1], frame[2]")
         elif not rule.target.endswith("[]"):
-            code.line(f"path = frame[1] + {name!r}")
-            code.line(f"sources[path] = {opened}")
             code.line(f"obj = frame[0].setdefault({name!r}, {{}})")
-            code.line("prefix, item = path + '.', frame[2]")
+            code.line(f"prefix, item = frame[1] + {name + '.'!r}, frame[2]")
         else:
             code.line(f"items = frame[0].setdefault({name!r}, [])")
             if rule.nth:
@@ -340,9 +452,9 @@ class _Compiler:
                 code.line("items.append(obj)")
                 code.line("position = len(items) - 1")
             code.line(f"item = f'{{frame[1]}}{name}[{{position}}]'")
-            code.line(f"sources.setdefault(item, {opened})")
             code.line("prefix = item + '.'")
-        code.line(f"layout.setdefault(item, []).append((index, {rule.tag!r}))")
+        plan = self.plans.setdefault(id(rule), _Plan(rule))
+        code.line(f"takes.append((item, prefix, index, segment, {code.name(plan)}))")
         for value in rule.values:
             if value.is_read:
                 self._write_value(code, rule, value)
@@ -355,7 +467,8 @@ class _Compiler:
     def _write_value(self, code: _Code, rule: SegmentRule, value: Value) -> None:
         element, component = value.element - 1, (value.component or 1) - 1
         if value.joined:
-            code.line(f"raw = ' '.join([part for part in {code.parts(element)}[{component}:] if part])")
+            parts = code.parts(element) + (f"[{component}:]" if component else "")
+            code.line(f"raw = ' '.join(filter(None, {parts}))")
         else:
             code.line(f"raw = {code.text_at(element, component)}")
         where = (value.element, None if value.joined and value.component == 1 else value.component)
@@ -369,20 +482,12 @@ class _Compiler:
             code.line(f"_same_as(reading, {code.name(value)}, raw, obj, prefix, {source}, reference)")
             return
         if value.repeats:
-            code.line(f"items = obj.setdefault({value.path!r}, [])")
-            code.line(f"sources[f'{{prefix}}{value.path}[{{len(items)}}]'] = {source}")
-            code.line("items.append(raw)")
+            code.line(f"obj.setdefault({value.path!r}, []).append(raw)")
             return
         marks = value.codec.fills or (value.path,)
         opened = 0
-        if value.only_if_given:
+        if value.only_if_given or not value.read_empty:
             code.line("if raw:")
-            opened += 1
-        code.line(f"source = {source}", opened)
-        for mark in marks:
-            code.line(f"sources[prefix + {mark!r}] = source", opened)
-        if not value.read_empty and not value.only_if_given:
-            code.line("if raw:", opened)
             opened += 1
         if type(value.codec) is Codec:  # plain text: no call
             code.line(f"{_setter(value.path)} = raw", opened)
@@ -393,7 +498,9 @@ class _Compiler:
         else:
             code.line(f"    converted = {code.name(value.codec)}.read(raw, segment, {code.name(value)}, mark)", opened)
         code.line("except ValueProblem as problem:", opened)
-        unread = f"_unread(reading, {code.name(rule)}, {code.name(value)}, {marks!r}, problem, prefix, reference)"
+        unread = (
+            f"_unread(reading, {code.name(rule)}, {code.name(value)}, {marks!r}, problem, prefix, {source}, reference)"
+        )
         code.line(f"    {unread}", opened)
         code.line("else:", opened)
         code.line("    if converted is not None:", opened)

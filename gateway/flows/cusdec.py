@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from array import array
+from collections.abc import Mapping
 
 from diagnostics import Finding, Location, Severity
 from diagnostics.field_paths import nearest_source
@@ -19,7 +20,7 @@ from gateway.flows.replies import InterchangeReplies, preferred_syntax
 from gateway.flows.spool import SpooledDeclaration, finding_to_json
 from gateway.partners import may_file_for
 from gateway.report import DocumentReport, DocumentStatus
-from mappings.cusdec_declaration import map_cusdec, source_location
+from mappings.cusdec_declaration import Source, map_cusdec, source_location
 from mappings.cusres import IDENTIFIER as CUSRES_IDENTIFIER
 from mappings.cusres import CusresError, cusres_segments
 from mappings.edifact_writer import InterchangeWriter
@@ -67,21 +68,22 @@ class CusdecHandler:
             document.reference = declaration.reference
         if declaration is None or syntax:
             return None
+        sources = mapping.sources  # worked out when first asked: most declarations have no finding to place
         spooled = SpooledDeclaration(
             message.reference,
             message.type,
             declaration,
-            sources=mapping.sources,  # the mapping's own: nothing else holds it
+            sources=dict(sources) if self.spool is not None and self.spool.keeps_sources else {},
             filer_reference=declaration.filer_reference,
         )
         partner = self.options.partner
         if partner is not None and not may_file_for(partner, declaration.importer.account):
             message_text = f"partner {partner.id} is not registered to file for importer {declaration.importer.account}"
-            spooled.errors.append(Finding("PTN-IMP", message_text, locate(spooled, "importer.account")))
+            where = _located(message.reference, sources, "importer.account")
+            spooled.errors.append(Finding("PTN-IMP", message_text, where))
         for violation in check_declaration(declaration, self.options.rules_context):
-            spooled.errors.append(
-                Finding(violation.rule_id, violation.message, locate(spooled, violation.pointer), violation.severity)
-            )
+            where = _located(message.reference, sources, violation.pointer)
+            spooled.errors.append(Finding(violation.rule_id, violation.message, where, violation.severity))
         rejected = rejecting(spooled.errors)
         spooled.status = OutcomeStatus.REJECTED.value if rejected else None
         document.status = DocumentStatus.REJECTED if rejected else DocumentStatus.ACCEPTED
@@ -175,7 +177,11 @@ def write_cusres(
 
 def locate(item: SpooledDeclaration, pointer: str | None) -> Location:
     """The position of a domain pointer (or of its nearest parent), with the pointer as its field."""
-    return dataclasses.replace(source_location(item.ref, nearest_source(item.sources, pointer)), field=pointer)
+    return _located(item.ref, item.sources, pointer)
+
+
+def _located(reference: str, sources: Mapping[str, Source], pointer: str | None) -> Location:
+    return dataclasses.replace(source_location(reference, nearest_source(sources, pointer)), field=pointer)
 
 
 def _cusres_error(finding: Finding) -> CusresError:

@@ -70,7 +70,7 @@ class Spool:
         serve only to locate the portal's findings, so a flow that posts nothing needs none.
         ``declarations=False``: the rows keep no declaration (read back as None): a phase 2
         that neither posts nor answers (``carm-edi check``) needs only the verdicts."""
-        self._sources = sources
+        self.keeps_sources = sources
         self._declarations = declarations
         self._file: IO[str] = tempfile.SpooledTemporaryFile(max_size=memory_limit, mode="w+", encoding="utf-8")  # noqa: SIM115 (closed by close())
         self._file.write(json.dumps({"spool_format": FORMAT}) + "\n")
@@ -82,7 +82,7 @@ class Spool:
             "type": item.message_type,
             "status": item.status,
             "errors": [finding_to_json(f) for f in item.errors],
-            "sources": item.sources if self._sources else {},
+            "sources": item.sources if self.keeps_sources else {},
             "ids": [item.filer_reference, item.transaction_number, item.version],
             "at": [item.xpath, item.line],
         }
