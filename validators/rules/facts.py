@@ -41,10 +41,9 @@ class DeclarationFacts:
     """The lines of one declaration, each resolved against the reference data once, and
     assessed once when a rule first compares a declared amount with the assessment.
 
-    Worked out in one pass when the check starts (every applicable rule reads them, so nothing
-    is left to compute on first use): the reference data and the filing date read once, the
-    lines with their invoices, each line's tariff row and treatment, and the lines the gateway
-    can assess. A line's assessment (``assessed_declaring``) is worked out only for a line
+    Worked out in one pass when the check starts (every applicable rule reads them): the
+    reference data and the filing date read once, the lines with their invoices, each line's
+    tariff row and treatment, and the lines the gateway can assess. A line's assessment (``assessed_declaring``) is worked out only for a line
     that declares an amount it checks (customs duty, excise tax, value for tax, GST): most
     lines declare none, for CARM assesses them itself."""
 
